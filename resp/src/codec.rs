@@ -1,0 +1,347 @@
+//! Bytes become requests here: a flat, incremental parser with Redis's limits and texts.
+//!
+//! It follows Redis 7's `processMultibulkBuffer` and `processInlineBuffer` line by line:
+//! a buffer starting with `*` is a multibulk of bulk strings, anything else an inline line
+//! split as `sdssplitargs` splits it. Parsing resumes where the previous call stopped, so a
+//! request costs linear time however the bytes arrive, and nothing recurses on client input.
+
+use bytes::{Bytes, BytesMut};
+
+use crate::command::parse_i64;
+use crate::error::FrameError;
+
+/// One request: the arguments, and the bytes exactly as the client sent them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// The arguments, command name first. For a multibulk they are slices of `raw`.
+    pub args: Vec<Bytes>,
+    /// The whole request as received (multibulk frame, or the inline line with its newline).
+    pub raw: Bytes,
+    /// True for an inline command: `raw` is then not RESP and must be re-encoded to forward.
+    pub inline: bool,
+}
+
+/// The parser's limits, with Redis's names and defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// `proto-max-bulk-len`: the longest bulk string accepted (512 MiB).
+    pub max_bulk_len: usize,
+    /// `PROTO_INLINE_MAX_SIZE`: the longest inline line or count line (64 KiB).
+    pub max_inline_len: usize,
+    /// The largest multibulk count (`INT_MAX`).
+    pub max_multibulk_len: i64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_bulk_len: 512 * 1024 * 1024,
+            max_inline_len: 64 * 1024,
+            max_multibulk_len: i32::MAX as i64,
+        }
+    }
+}
+
+/// Where a multibulk stands between two calls.
+#[derive(Debug, Default)]
+struct Multibulk {
+    /// Elements still to read.
+    remaining: usize,
+    /// Offset of the next unparsed byte in the buffer.
+    pos: usize,
+    /// The length of the bulk being read, once its `$len` line is parsed.
+    bulk_len: Option<usize>,
+    /// Element ranges in the buffer.
+    ranges: Vec<(usize, usize)>,
+}
+
+/// The incremental request decoder of one connection.
+#[derive(Debug, Default)]
+pub struct Decoder {
+    limits: Limits,
+    /// The multibulk being read, once its `*N` line is parsed.
+    multibulk: Option<Multibulk>,
+    /// How far the search for the current line's end has already looked.
+    scanned: usize,
+}
+
+fn protocol(msg: &str) -> FrameError {
+    FrameError::Protocol(msg.to_string())
+}
+
+impl Decoder {
+    /// Returns a decoder with `limits`.
+    pub fn new(limits: Limits) -> Decoder {
+        Decoder {
+            limits,
+            ..Decoder::default()
+        }
+    }
+
+    /// Returns the limits this decoder enforces.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Takes the next complete request off the front of `buf`.
+    ///
+    /// Returns `Ok(None)` when more bytes are needed; empty requests (`*0`, `*-1`, blank
+    /// lines) are consumed silently, as Redis does.
+    ///
+    /// # Errors
+    /// `FrameError::Protocol` with Redis's text; the connection must then be closed.
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Request>, FrameError> {
+        loop {
+            if self.multibulk.is_none() {
+                let Some(&first) = buf.first() else {
+                    return Ok(None);
+                };
+                if first != b'*' {
+                    match self.decode_inline(buf)? {
+                        Step::Done(request) => return Ok(Some(request)),
+                        Step::Empty => continue,
+                        Step::More => return Ok(None),
+                    }
+                }
+                match self.decode_count(buf)? {
+                    Step::Done(()) => {}
+                    Step::Empty => continue,
+                    Step::More => return Ok(None),
+                }
+            }
+            return self.decode_elements(buf);
+        }
+    }
+
+    /// Finds the next `needle` at or after `from`, resuming the previous search.
+    fn find(&mut self, buf: &[u8], from: usize, needle: u8) -> Option<usize> {
+        let start = self.scanned.max(from);
+        match memchr::memchr(needle, &buf[start..]) {
+            Some(i) => {
+                self.scanned = 0;
+                Some(start + i)
+            }
+            None => {
+                self.scanned = buf.len();
+                None
+            }
+        }
+    }
+
+    fn decode_inline(&mut self, buf: &mut BytesMut) -> Result<Step<Request>, FrameError> {
+        let Some(newline) = self.find(buf, 0, b'\n') else {
+            if buf.len() > self.limits.max_inline_len {
+                return Err(protocol("too big inline request"));
+            }
+            return Ok(Step::More);
+        };
+        let line_end = if newline > 0 && buf[newline - 1] == b'\r' {
+            newline - 1
+        } else {
+            newline
+        };
+        let args =
+            split_args(&buf[..line_end]).ok_or_else(|| protocol("unbalanced quotes in request"))?;
+        let raw = buf.split_to(newline + 1).freeze();
+        if args.is_empty() {
+            return Ok(Step::Empty);
+        }
+        Ok(Step::Done(Request {
+            args: args.into_iter().map(Bytes::from).collect(),
+            raw,
+            inline: true,
+        }))
+    }
+
+    /// Reads a `\r`-terminated line starting at `from`; returns its content range and the
+    /// offset after its two-byte terminator. Like Redis, the byte after `\r` is not checked.
+    fn read_line(
+        &mut self,
+        buf: &[u8],
+        from: usize,
+        too_big: &str,
+    ) -> Result<Option<(usize, usize)>, FrameError> {
+        let Some(cr) = self.find(buf, from, b'\r') else {
+            if buf.len() - from > self.limits.max_inline_len {
+                return Err(protocol(too_big));
+            }
+            return Ok(None);
+        };
+        if cr + 2 > buf.len() {
+            // The terminator is not all here yet; look at this `\r` again next time.
+            self.scanned = cr;
+            return Ok(None);
+        }
+        Ok(Some((cr, cr + 2)))
+    }
+
+    fn decode_count(&mut self, buf: &mut BytesMut) -> Result<Step<()>, FrameError> {
+        let Some((cr, next)) = self.read_line(buf, 0, "too big mbulk count string")? else {
+            return Ok(Step::More);
+        };
+        let count = match parse_i64(&buf[1..cr]) {
+            Some(n) if n <= self.limits.max_multibulk_len => n,
+            _ => return Err(protocol("invalid multibulk length")),
+        };
+        if count <= 0 {
+            let _ = buf.split_to(next);
+            return Ok(Step::Empty);
+        }
+        let count = count as usize;
+        // Limits are checked before anything is allocated: reserve at most 1024 slots up front.
+        self.multibulk = Some(Multibulk {
+            remaining: count,
+            pos: next,
+            bulk_len: None,
+            ranges: Vec::with_capacity(count.min(1024)),
+        });
+        Ok(Step::Done(()))
+    }
+
+    fn decode_elements(&mut self, buf: &mut BytesMut) -> Result<Option<Request>, FrameError> {
+        // invariant: decode() only calls this with a multibulk under way.
+        let mut mb = self.multibulk.take().expect("multibulk under way");
+        while mb.remaining > 0 {
+            let len = match mb.bulk_len {
+                Some(len) => len,
+                None => {
+                    let Some((cr, next)) =
+                        self.read_line(buf, mb.pos, "too big bulk count string")?
+                    else {
+                        break;
+                    };
+                    let head = buf[mb.pos];
+                    if head != b'$' {
+                        return Err(FrameError::Protocol(format!(
+                            "expected '$', got '{}'",
+                            head as char
+                        )));
+                    }
+                    let len = match parse_i64(&buf[mb.pos + 1..cr]) {
+                        Some(n) if n >= 0 && n as u64 <= self.limits.max_bulk_len as u64 => {
+                            n as usize
+                        }
+                        _ => return Err(protocol("invalid bulk length")),
+                    };
+                    mb.pos = next;
+                    mb.bulk_len = Some(len);
+                    len
+                }
+            };
+            if buf.len() - mb.pos < len + 2 {
+                // Ask for the whole bulk at once, so a big value is not read in many small steps.
+                buf.reserve(mb.pos + len + 2 - buf.len());
+                break;
+            }
+            mb.ranges.push((mb.pos, mb.pos + len));
+            mb.pos += len + 2;
+            mb.bulk_len = None;
+            mb.remaining -= 1;
+        }
+        if mb.remaining > 0 {
+            self.multibulk = Some(mb);
+            return Ok(None);
+        }
+        let raw = buf.split_to(mb.pos).freeze();
+        let args = mb.ranges.iter().map(|&(s, e)| raw.slice(s..e)).collect();
+        Ok(Some(Request {
+            args,
+            raw,
+            inline: false,
+        }))
+    }
+}
+
+enum Step<T> {
+    Done(T),
+    Empty,
+    More,
+}
+
+fn is_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
+}
+
+fn hex(c: u8) -> Option<u8> {
+    (c as char).to_digit(16).map(|d| d as u8)
+}
+
+/// Splits an inline line as Redis's `sdssplitargs` does; `None` for unbalanced quotes.
+///
+/// The line is read as a C string: a NUL byte ends it.
+pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let line = &line[..line.iter().position(|&b| b == 0).unwrap_or(line.len())];
+    let at = |i: usize| line.get(i).copied().unwrap_or(0);
+    let mut args = Vec::new();
+    let mut p = 0;
+    loop {
+        while p < line.len() && is_space(line[p]) {
+            p += 1;
+        }
+        if p >= line.len() {
+            return Some(args);
+        }
+        let (mut in_dq, mut in_sq) = (false, false);
+        let mut current = Vec::new();
+        loop {
+            let c = at(p);
+            if in_dq {
+                if c == b'\\'
+                    && at(p + 1) == b'x'
+                    && hex(at(p + 2)).is_some()
+                    && hex(at(p + 3)).is_some()
+                {
+                    current.push(hex(at(p + 2))? * 16 + hex(at(p + 3))?);
+                    p += 3;
+                } else if c == b'\\' && at(p + 1) != 0 {
+                    p += 1;
+                    current.push(match at(p) {
+                        b'n' => b'\n',
+                        b'r' => b'\r',
+                        b't' => b'\t',
+                        b'b' => 0x08,
+                        b'a' => 0x07,
+                        other => other,
+                    });
+                } else if c == b'"' {
+                    if at(p + 1) != 0 && !is_space(at(p + 1)) {
+                        return None;
+                    }
+                    p += 1;
+                    break;
+                } else if c == 0 {
+                    return None;
+                } else {
+                    current.push(c);
+                }
+            } else if in_sq {
+                if c == b'\\' && at(p + 1) == b'\'' {
+                    p += 1;
+                    current.push(b'\'');
+                } else if c == b'\'' {
+                    if at(p + 1) != 0 && !is_space(at(p + 1)) {
+                        return None;
+                    }
+                    p += 1;
+                    break;
+                } else if c == 0 {
+                    return None;
+                } else {
+                    current.push(c);
+                }
+            } else {
+                match c {
+                    b' ' | b'\n' | b'\r' | b'\t' | 0 => break,
+                    b'"' => in_dq = true,
+                    b'\'' => in_sq = true,
+                    other => current.push(other),
+                }
+            }
+            p += 1;
+        }
+        args.push(current);
+    }
+}
+
+#[cfg(test)]
+mod tests;

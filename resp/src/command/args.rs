@@ -1,0 +1,151 @@
+//! A cursor over a command's arguments (mini-redis's `Parse`).
+
+use bytes::Bytes;
+
+use crate::error::CommandError;
+
+/// Walks a command's arguments, after the name.
+#[derive(Debug, Clone)]
+pub struct Args<'a> {
+    args: &'a [Bytes],
+    pos: usize,
+}
+
+impl<'a> Args<'a> {
+    /// Returns a cursor at the first of `args`.
+    pub fn new(args: &'a [Bytes]) -> Args<'a> {
+        Args { args, pos: 0 }
+    }
+
+    /// Returns how many arguments are left.
+    pub fn remaining(&self) -> usize {
+        self.args.len() - self.pos
+    }
+
+    /// Returns the next argument, or `Syntax` when there is none.
+    ///
+    /// # Errors
+    /// `CommandError::Syntax` when the arguments are exhausted.
+    pub fn next_bytes(&mut self) -> Result<&'a Bytes, CommandError> {
+        let arg = self.args.get(self.pos).ok_or(CommandError::Syntax)?;
+        self.pos += 1;
+        Ok(arg)
+    }
+
+    /// Returns the next argument if there is one.
+    pub fn try_next(&mut self) -> Option<&'a Bytes> {
+        let arg = self.args.get(self.pos)?;
+        self.pos += 1;
+        Some(arg)
+    }
+
+    /// Returns the next argument parsed as Redis parses a 64-bit integer.
+    ///
+    /// # Errors
+    /// `Syntax` when absent, `NotInteger` when it is not a canonical integer.
+    pub fn next_int(&mut self) -> Result<i64, CommandError> {
+        parse_i64(self.next_bytes()?).ok_or(CommandError::NotInteger)
+    }
+
+    /// Fails with `Syntax` unless every argument was consumed.
+    ///
+    /// # Errors
+    /// `CommandError::Syntax` when arguments are left.
+    pub fn finish(&self) -> Result<(), CommandError> {
+        if self.remaining() == 0 {
+            Ok(())
+        } else {
+            Err(CommandError::Syntax)
+        }
+    }
+}
+
+/// Parses an integer exactly as Redis's `string2ll` does: optional `-`, no `+`, no leading
+/// zeros, no spaces, within `i64`.
+pub fn parse_i64(s: &[u8]) -> Option<i64> {
+    if s.is_empty() || s.len() > 20 {
+        return None;
+    }
+    if s == b"0" {
+        return Some(0);
+    }
+    let (neg, digits) = match s[0] {
+        b'-' => (true, &s[1..]),
+        _ => (false, s),
+    };
+    if digits.is_empty() || digits[0] == b'0' {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+    }
+    if neg {
+        if v > i64::MAX as u64 + 1 {
+            None
+        } else {
+            Some((v as i128).wrapping_neg() as i64)
+        }
+    } else {
+        i64::try_from(v).ok()
+    }
+}
+
+/// Parses a float as Redis's `string2ld`/`strtold` accepts it for INCRBYFLOAT: no spaces,
+/// no NaN; `inf` is accepted here and rejected by the caller where Redis does.
+pub fn parse_f64(s: &[u8]) -> Option<f64> {
+    if s.is_empty()
+        || s.len() > 5120
+        || s[0].is_ascii_whitespace()
+        || s[s.len() - 1].is_ascii_whitespace()
+    {
+        return None;
+    }
+    let text = std::str::from_utf8(s).ok()?;
+    let lower = text.to_ascii_lowercase();
+    if lower.contains("nan") {
+        return None;
+    }
+    // Rust's parser accepts "inf", "infinity", exponents and hex is rejected; strtold accepts
+    // hex floats too, which no client sends in practice.
+    text.parse::<f64>().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_i64_matches_string2ll() {
+        assert_eq!(parse_i64(b"0"), Some(0));
+        assert_eq!(parse_i64(b"-1"), Some(-1));
+        assert_eq!(parse_i64(b"9223372036854775807"), Some(i64::MAX));
+        assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
+        assert_eq!(parse_i64(b"9223372036854775808"), None);
+        for bad in [
+            &b""[..],
+            b"+1",
+            b"01",
+            b"-0",
+            b" 1",
+            b"1 ",
+            b"1a",
+            b"-",
+            b"abc",
+        ] {
+            assert_eq!(parse_i64(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn parse_f64_rejects_nan_and_spaces() {
+        assert_eq!(parse_f64(b"1.5"), Some(1.5));
+        assert_eq!(parse_f64(b"5.0e3"), Some(5000.0));
+        assert_eq!(parse_f64(b"nan"), None);
+        assert_eq!(parse_f64(b" 1"), None);
+        assert_eq!(parse_f64(b""), None);
+    }
+}

@@ -1,0 +1,198 @@
+//! Requests become commands here: name lookup, arity, key positions, argument cursors.
+
+mod args;
+pub use args::{parse_f64, parse_i64};
+mod table;
+
+pub use args::Args;
+pub use table::{lookup, spec, CommandSpec, Flags, KeySpec, Kind, COMMANDS};
+
+use bytes::Bytes;
+
+use crate::codec::Request;
+use crate::error::CommandError;
+
+/// A request matched to its row of the command table, arity checked.
+#[derive(Debug, Clone)]
+pub struct Command {
+    spec: &'static CommandSpec,
+    args: Vec<Bytes>,
+    raw: Bytes,
+    inline: bool,
+}
+
+impl Command {
+    /// Looks the request's name up and checks its arity.
+    ///
+    /// # Errors
+    /// `Unknown` for a name not in the table, `WrongArity` as Redis counts it,
+    /// `UnknownSubcommand` / `WrongArity` (`client|setname`) for container commands.
+    pub fn from_request(request: Request) -> Result<Command, CommandError> {
+        let Request { args, raw, inline } = request;
+        let Some(spec) = args.first().and_then(|name| table::lookup(name)) else {
+            let mut args = args;
+            let name = if args.is_empty() {
+                Bytes::new()
+            } else {
+                args.remove(0)
+            };
+            return Err(CommandError::Unknown { name, args });
+        };
+        check_arity(spec, &args)?;
+        Ok(Command {
+            spec,
+            args,
+            raw,
+            inline,
+        })
+    }
+
+    /// Returns the command's row.
+    pub fn spec(&self) -> &'static CommandSpec {
+        self.spec
+    }
+
+    /// Returns which command this is.
+    pub fn kind(&self) -> Kind {
+        self.spec.kind
+    }
+
+    /// Returns every argument, the name at index 0.
+    pub fn args(&self) -> &[Bytes] {
+        &self.args
+    }
+
+    /// Returns a cursor over the arguments after the name.
+    pub fn cursor(&self) -> Args<'_> {
+        Args::new(&self.args[1..])
+    }
+
+    /// Returns the request exactly as the client sent it (multibulk or inline line).
+    pub fn raw(&self) -> &Bytes {
+        &self.raw
+    }
+
+    /// Returns true when the client sent an inline command (its raw bytes are not RESP).
+    pub fn is_inline(&self) -> bool {
+        self.inline
+    }
+
+    /// Returns the keys, by the row's key positions.
+    pub fn keys(&self) -> impl Iterator<Item = &Bytes> + '_ {
+        let (start, step) = match self.spec.keys {
+            KeySpec::None => (self.args.len(), 1),
+            KeySpec::First => (1, self.args.len().max(1)),
+            KeySpec::AllFrom(i) => (i, 1),
+            KeySpec::Pairs(i) => (i, 2),
+        };
+        self.args.iter().skip(start).step_by(step)
+    }
+}
+
+/// Checks the arity of the command and, for container commands, of the subcommand.
+fn check_arity(spec: &'static CommandSpec, args: &[Bytes]) -> Result<(), CommandError> {
+    if !spec.arity_ok(args.len()) {
+        return Err(CommandError::WrongArity {
+            name: spec.lower.to_string(),
+        });
+    }
+    if spec.subcommands.is_empty() {
+        return Ok(());
+    }
+    let sub = &args[1];
+    let Some((sub_name, arity)) = spec
+        .subcommands
+        .iter()
+        .find(|(n, _)| n.as_bytes().eq_ignore_ascii_case(sub))
+    else {
+        return Err(CommandError::UnknownSubcommand {
+            sub: sub.clone(),
+            command: spec.name,
+        });
+    };
+    let fits = if *arity >= 0 {
+        args.len() == *arity as usize
+    } else {
+        args.len() >= arity.unsigned_abs() as usize
+    };
+    if fits {
+        Ok(())
+    } else {
+        Err(CommandError::WrongArity {
+            name: format!("{}|{}", spec.lower, sub_name.to_ascii_lowercase()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(parts: &[&str]) -> Request {
+        Request {
+            args: parts
+                .iter()
+                .map(|p| Bytes::copy_from_slice(p.as_bytes()))
+                .collect(),
+            raw: Bytes::new(),
+            inline: false,
+        }
+    }
+
+    fn err_text(parts: &[&str]) -> String {
+        let e = Command::from_request(req(parts)).unwrap_err();
+        e.to_string()
+    }
+
+    #[test]
+    fn from_request_checks_arity_like_redis() {
+        assert_eq!(
+            err_text(&["get"]),
+            "ERR wrong number of arguments for 'get' command"
+        );
+        assert_eq!(
+            err_text(&["GET", "a", "b"]),
+            "ERR wrong number of arguments for 'get' command"
+        );
+        assert_eq!(
+            err_text(&["set", "a"]),
+            "ERR wrong number of arguments for 'set' command"
+        );
+        assert!(Command::from_request(req(&["set", "a", "b", "EX", "10"])).is_ok());
+    }
+
+    #[test]
+    fn from_request_rejects_unknown_commands_and_subcommands() {
+        assert_eq!(
+            err_text(&["foo", "bar"]),
+            "ERR unknown command 'foo', with args beginning with: 'bar' "
+        );
+        assert_eq!(
+            err_text(&["client", "nope"]),
+            "ERR unknown subcommand 'nope'. Try CLIENT HELP."
+        );
+        assert_eq!(
+            err_text(&["client", "setname"]),
+            "ERR wrong number of arguments for 'client|setname' command"
+        );
+        assert_eq!(
+            err_text(&["config", "get"]),
+            "ERR wrong number of arguments for 'config|get' command"
+        );
+    }
+
+    #[test]
+    fn keys_follow_the_key_spec() {
+        let keys = |parts: &[&str]| -> Vec<String> {
+            let cmd = Command::from_request(req(parts)).unwrap();
+            cmd.keys()
+                .map(|k| String::from_utf8(k.to_vec()).unwrap())
+                .collect()
+        };
+        assert_eq!(keys(&["get", "a"]), ["a"]);
+        assert_eq!(keys(&["set", "a", "1", "EX", "5"]), ["a"]);
+        assert_eq!(keys(&["mget", "a", "b", "c"]), ["a", "b", "c"]);
+        assert_eq!(keys(&["mset", "a", "1", "b", "2"]), ["a", "b"]);
+        assert!(keys(&["ping"]).is_empty());
+    }
+}

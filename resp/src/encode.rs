@@ -1,0 +1,171 @@
+//! Frames become bytes here, in RESP2 or RESP3.
+//!
+//! Our own writer rather than redis-protocol's: it writes straight into the connection's
+//! buffer with no intermediate frame type (see docs/benchmarks.md for the comparison).
+
+use bytes::{BufMut, BytesMut};
+
+use crate::frame::{Frame, Protocol};
+
+/// Appends `frame` to `out` in `proto`.
+pub fn encode(frame: &Frame, proto: Protocol, out: &mut BytesMut) {
+    match frame {
+        Frame::Simple(s) => line(out, b'+', s),
+        Frame::Error(e) => line(out, b'-', e),
+        Frame::Integer(n) => int_line(out, b':', *n),
+        Frame::Bulk(b) => bulk(out, b),
+        Frame::Null => null(out, proto, b'$'),
+        Frame::NullArray => null(out, proto, b'*'),
+        Frame::Array(items) => {
+            int_line(out, b'*', items.len() as i64);
+            for item in items {
+                encode(item, proto, out);
+            }
+        }
+        Frame::Set(items) => {
+            int_line(
+                out,
+                if proto == Protocol::Resp3 { b'~' } else { b'*' },
+                items.len() as i64,
+            );
+            for item in items {
+                encode(item, proto, out);
+            }
+        }
+        Frame::Map(pairs) => {
+            match proto {
+                Protocol::Resp3 => int_line(out, b'%', pairs.len() as i64),
+                Protocol::Resp2 => int_line(out, b'*', 2 * pairs.len() as i64),
+            }
+            for (k, v) in pairs {
+                encode(k, proto, out);
+                encode(v, proto, out);
+            }
+        }
+        Frame::Double(d) => {
+            let text = format_double(*d);
+            match proto {
+                Protocol::Resp3 => line(out, b',', text.as_bytes()),
+                Protocol::Resp2 => bulk(out, text.as_bytes()),
+            }
+        }
+        Frame::Boolean(b) => match proto {
+            Protocol::Resp3 => out.put_slice(if *b { b"#t\r\n" } else { b"#f\r\n" }),
+            Protocol::Resp2 => int_line(out, b':', i64::from(*b)),
+        },
+        Frame::Verbatim(text) => match proto {
+            Protocol::Resp3 => {
+                int_line(out, b'=', text.len() as i64 + 4);
+                out.put_slice(b"txt:");
+                out.put_slice(text);
+                out.put_slice(b"\r\n");
+            }
+            Protocol::Resp2 => bulk(out, text),
+        },
+    }
+}
+
+/// Appends a bulk string.
+pub fn bulk(out: &mut BytesMut, data: &[u8]) {
+    int_line(out, b'$', data.len() as i64);
+    out.reserve(data.len() + 2);
+    out.put_slice(data);
+    out.put_slice(b"\r\n");
+}
+
+/// Appends a request (`*N` of bulks), as a client or the router sends it.
+pub fn request<'a>(out: &mut BytesMut, args: impl ExactSizeIterator<Item = &'a [u8]>) {
+    int_line(out, b'*', args.len() as i64);
+    for arg in args {
+        bulk(out, arg);
+    }
+}
+
+fn null(out: &mut BytesMut, proto: Protocol, resp2_prefix: u8) {
+    match proto {
+        Protocol::Resp3 => out.put_slice(b"_\r\n"),
+        Protocol::Resp2 => {
+            out.put_u8(resp2_prefix);
+            out.put_slice(b"-1\r\n");
+        }
+    }
+}
+
+fn line(out: &mut BytesMut, prefix: u8, text: &[u8]) {
+    out.reserve(text.len() + 3);
+    out.put_u8(prefix);
+    out.put_slice(text);
+    out.put_slice(b"\r\n");
+}
+
+/// Appends `prefix`, the decimal `n`, and CRLF, without allocating.
+pub fn int_line(out: &mut BytesMut, prefix: u8, n: i64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut v = n.unsigned_abs();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.reserve(24);
+    out.put_u8(prefix);
+    if n < 0 {
+        out.put_u8(b'-');
+    }
+    out.put_slice(&digits[i..]);
+    out.put_slice(b"\r\n");
+}
+
+/// Formats a double as Redis's RESP3 `,` does (`%.17g`, `inf`, `-inf`, `nan`).
+pub fn format_double(d: f64) -> String {
+    if d.is_nan() {
+        "nan".into()
+    } else if d.is_infinite() {
+        if d > 0.0 { "inf" } else { "-inf" }.into()
+    } else {
+        format!("{d}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn enc(frame: &Frame, proto: Protocol) -> Vec<u8> {
+        let mut out = BytesMut::new();
+        encode(frame, proto, &mut out);
+        out.to_vec()
+    }
+
+    #[test]
+    fn resp2_flattens_resp3_types() {
+        let map = Frame::Map(vec![(Frame::bulk(b"a"), Frame::Integer(1))]);
+        assert_eq!(enc(&map, Protocol::Resp2), b"*2\r\n$1\r\na\r\n:1\r\n");
+        assert_eq!(enc(&map, Protocol::Resp3), b"%1\r\n$1\r\na\r\n:1\r\n");
+        assert_eq!(enc(&Frame::Boolean(true), Protocol::Resp2), b":1\r\n");
+        assert_eq!(enc(&Frame::Null, Protocol::Resp2), b"$-1\r\n");
+        assert_eq!(enc(&Frame::NullArray, Protocol::Resp2), b"*-1\r\n");
+        assert_eq!(enc(&Frame::Null, Protocol::Resp3), b"_\r\n");
+        assert_eq!(enc(&Frame::Double(1.5), Protocol::Resp2), b"$3\r\n1.5\r\n");
+        assert_eq!(enc(&Frame::Double(1.5), Protocol::Resp3), b",1.5\r\n");
+        assert_eq!(
+            enc(&Frame::Verbatim(Bytes::from_static(b"x")), Protocol::Resp3),
+            b"=5\r\ntxt:x\r\n"
+        );
+    }
+
+    #[test]
+    fn integers_encode_at_the_extremes() {
+        assert_eq!(
+            enc(&Frame::Integer(i64::MIN), Protocol::Resp2),
+            b":-9223372036854775808\r\n"
+        );
+        assert_eq!(enc(&Frame::Integer(0), Protocol::Resp2), b":0\r\n");
+        assert_eq!(enc(&Frame::Integer(-7), Protocol::Resp2), b":-7\r\n");
+    }
+}

@@ -1,0 +1,217 @@
+//! The three error classes, and Redis's exact error texts, written once.
+
+use std::fmt;
+use std::io;
+
+use bytes::Bytes;
+
+use crate::frame::Frame;
+
+/// Redis's error texts, byte for byte (Redis 7.0).
+pub mod text {
+    /// Generic option error.
+    pub const SYNTAX: &str = "ERR syntax error";
+    /// An argument that must be a 64-bit integer.
+    pub const NOT_INTEGER: &str = "ERR value is not an integer or out of range";
+    /// An argument that must be a float.
+    pub const NOT_FLOAT: &str = "ERR value is not a valid float";
+    /// INCR family past i64.
+    pub const OVERFLOW: &str = "ERR increment or decrement would overflow";
+    /// INCRBYFLOAT giving NaN or infinity.
+    pub const NAN_OR_INF: &str = "ERR increment would produce NaN or Infinity";
+    /// A value past proto-max-bulk-len (APPEND, SETRANGE).
+    pub const STRING_TOO_LONG: &str =
+        "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
+    /// SETRANGE with a negative offset.
+    pub const OFFSET_OUT_OF_RANGE: &str = "ERR offset is out of range";
+    /// A write that cannot fit under maxmemory.
+    pub const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
+    /// SELECT of a database other than 0.
+    pub const DB_INDEX: &str = "ERR DB index is out of range";
+    /// SCAN with a cursor that is not an unsigned integer.
+    pub const INVALID_CURSOR: &str = "ERR invalid cursor";
+    /// HELLO with a protocol version we do not speak.
+    pub const NOPROTO: &str = "NOPROTO unsupported protocol version";
+    /// Commands before AUTH.
+    pub const NOAUTH: &str = "NOAUTH Authentication required.";
+    /// A wrong password.
+    pub const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
+    /// AUTH when no password is set.
+    pub const AUTH_NOT_SET: &str = "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?";
+}
+
+/// Cannot be framed: fatal to that one connection (`-ERR Protocol error: ...`, then close).
+#[derive(Debug)]
+pub enum FrameError {
+    /// The socket failed.
+    Io(io::Error),
+    /// The peer closed in the middle of a frame.
+    Truncated,
+    /// Malformed input; the text is Redis's, after `Protocol error: `.
+    Protocol(String),
+}
+
+impl FrameError {
+    /// Returns the reply Redis sends before closing, if any.
+    pub fn to_frame(&self) -> Option<Frame> {
+        match self {
+            FrameError::Protocol(msg) => {
+                Some(Frame::error_owned(format!("ERR Protocol error: {msg}")))
+            }
+            FrameError::Io(_) | FrameError::Truncated => None,
+        }
+    }
+}
+
+impl fmt::Display for FrameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FrameError::Io(e) => write!(f, "io: {e}"),
+            FrameError::Truncated => f.write_str("connection closed mid-frame"),
+            FrameError::Protocol(msg) => write!(f, "Protocol error: {msg}"),
+        }
+    }
+}
+
+impl std::error::Error for FrameError {}
+
+impl From<io::Error> for FrameError {
+    fn from(e: io::Error) -> Self {
+        FrameError::Io(e)
+    }
+}
+
+/// Well-framed but cannot run: becomes the reply Redis would send; the connection stays open.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CommandError {
+    /// No such command.
+    Unknown {
+        /// The name as sent.
+        name: Bytes,
+        /// The arguments after the name.
+        args: Vec<Bytes>,
+    },
+    /// No such subcommand of a container command.
+    UnknownSubcommand {
+        /// The subcommand as sent.
+        sub: Bytes,
+        /// The container command, upper case.
+        command: &'static str,
+    },
+    /// Arity mismatch; the name is Redis's full name (`get`, `client|setname`).
+    WrongArity {
+        /// Lower-case full name.
+        name: String,
+    },
+    /// `ERR syntax error`.
+    Syntax,
+    /// `ERR value is not an integer or out of range`.
+    NotInteger,
+    /// `ERR value is not a valid float`.
+    NotFloat,
+    /// Any other fixed Redis text.
+    Static(&'static str),
+    /// A formatted Redis text.
+    Message(String),
+}
+
+impl CommandError {
+    /// Returns the error reply Redis sends for this error.
+    pub fn to_frame(&self) -> Frame {
+        match self {
+            CommandError::Unknown { name, args } => {
+                let mut list = String::new();
+                for arg in args {
+                    if list.len() >= 128 {
+                        break;
+                    }
+                    let room = 128 - list.len();
+                    list.push('\'');
+                    list.push_str(&c_str(arg, room));
+                    list.push_str("' ");
+                }
+                Frame::error_owned(format!(
+                    "ERR unknown command '{}', with args beginning with: {}",
+                    c_str(name, 128),
+                    list
+                ))
+            }
+            CommandError::UnknownSubcommand { sub, command } => Frame::error_owned(format!(
+                "ERR unknown subcommand '{}'. Try {} HELP.",
+                c_str(sub, 128),
+                command
+            )),
+            CommandError::WrongArity { name } => Frame::error_owned(format!(
+                "ERR wrong number of arguments for '{name}' command"
+            )),
+            CommandError::Syntax => Frame::error(text::SYNTAX),
+            CommandError::NotInteger => Frame::error(text::NOT_INTEGER),
+            CommandError::NotFloat => Frame::error(text::NOT_FLOAT),
+            CommandError::Static(t) => Frame::error(t),
+            CommandError::Message(m) => Frame::error_owned(m.clone()),
+        }
+    }
+}
+
+/// Renders bytes as C's `%.Ns` would: up to the first NUL, at most `max` bytes.
+fn c_str(bytes: &[u8], max: usize) -> String {
+    let end = bytes
+        .iter()
+        .position(|&b| b == 0)
+        .unwrap_or(bytes.len())
+        .min(max);
+    String::from_utf8_lossy(&bytes[..end]).into_owned()
+}
+
+impl fmt::Display for CommandError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.to_frame() {
+            Frame::Error(b) => f.write_str(&String::from_utf8_lossy(&b)),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl std::error::Error for CommandError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text_of(e: CommandError) -> String {
+        match e.to_frame() {
+            Frame::Error(b) => String::from_utf8(b.to_vec()).unwrap(),
+            other => panic!("not an error: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn unknown_command_lists_args_like_redis() {
+        let e = CommandError::Unknown {
+            name: Bytes::from_static(b"foo"),
+            args: vec![Bytes::from_static(b"a"), Bytes::from_static(b"b\r\nc")],
+        };
+        assert_eq!(
+            text_of(e),
+            "ERR unknown command 'foo', with args beginning with: 'a' 'b  c' "
+        );
+        let e = CommandError::Unknown {
+            name: Bytes::from_static(b"foo"),
+            args: vec![],
+        };
+        assert_eq!(
+            text_of(e),
+            "ERR unknown command 'foo', with args beginning with: "
+        );
+    }
+
+    #[test]
+    fn unknown_command_args_stop_near_128_bytes() {
+        let e = CommandError::Unknown {
+            name: Bytes::from_static(b"x"),
+            args: vec![Bytes::from(vec![b'a'; 200]), Bytes::from_static(b"b")],
+        };
+        let t = text_of(e);
+        assert!(t.ends_with(&format!("'{}' ", "a".repeat(128))), "{t}");
+    }
+}
