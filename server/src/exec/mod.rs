@@ -1,0 +1,4 @@
+//! Command execution: the only code that touches the store.
+
+pub(crate) mod keys;
+pub(crate) mod strings;
