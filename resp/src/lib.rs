@@ -15,6 +15,8 @@ pub mod connection;
 pub mod encode;
 pub mod error;
 pub mod frame;
+pub mod glob;
+pub mod session;
 
 pub use codec::{Decoder, Limits, Request};
 pub use command::{Command, CommandSpec, Kind};

@@ -1,0 +1,473 @@
+//! Per-connection state, and the commands any jumpcache process answers by itself:
+//! PING ECHO QUIT HELLO AUTH CLIENT SELECT COMMAND CONFIG TIME.
+//!
+//! The shard and the router both call [`handle_local`] first, so these replies are written
+//! once and match Redis 7 in both places.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+
+use crate::command::{parse_i64, Command, CommandSpec, Kind, COMMANDS};
+use crate::error::{text, CommandError};
+use crate::frame::{Frame, Protocol};
+use crate::glob::glob_match;
+
+/// The Redis version jumpcache reports, and whose replies it matches.
+pub const REDIS_VERSION: &str = "7.0.15";
+
+/// One client connection's state.
+#[derive(Debug, Clone)]
+pub struct Session {
+    id: u64,
+    protocol: Protocol,
+    name: Option<Bytes>,
+    closing: bool,
+}
+
+/// What `CONFIG GET` reports.
+#[derive(Debug, Clone, Default)]
+pub struct ServerConfig {
+    /// `maxmemory`, in bytes.
+    pub maxmemory: u64,
+    /// `maxmemory-policy` (`allkeys-lru`, `allkeys-lfu`).
+    pub maxmemory_policy: String,
+}
+
+impl Session {
+    /// Returns a fresh RESP2 session with client id `id`.
+    pub fn new(id: u64) -> Session {
+        Session {
+            id,
+            protocol: Protocol::Resp2,
+            name: None,
+            closing: false,
+        }
+    }
+
+    /// Returns the protocol chosen with `HELLO`.
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+
+    /// Returns true once `QUIT` was answered: flush, then close.
+    pub fn should_close(&self) -> bool {
+        self.closing
+    }
+
+    /// Returns the client id (`CLIENT ID`).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Returns the name set with `CLIENT SETNAME` or `HELLO ... SETNAME`.
+    pub fn name(&self) -> Option<&Bytes> {
+        self.name.as_ref()
+    }
+}
+
+/// Answers connection and server-local commands; `None` for commands that need data.
+pub fn handle_local(cmd: &Command, session: &mut Session, config: &ServerConfig) -> Option<Frame> {
+    let reply = match cmd.kind() {
+        Kind::Ping => ping(cmd),
+        Kind::Echo => Ok(Frame::Bulk(cmd.args()[1].clone())),
+        Kind::Quit => {
+            session.closing = true;
+            Ok(Frame::ok())
+        }
+        Kind::Hello => hello(cmd, session),
+        Kind::Auth => Err(CommandError::Static(text::AUTH_NOT_SET)),
+        Kind::Client => client(cmd, session),
+        Kind::Select => select(cmd),
+        Kind::Command => command(cmd),
+        Kind::Config => config_get(cmd, config),
+        Kind::Time => Ok(time()),
+        _ => return None,
+    };
+    Some(reply.unwrap_or_else(|e| e.to_frame()))
+}
+
+fn ping(cmd: &Command) -> Result<Frame, CommandError> {
+    match cmd.args() {
+        [_] => Ok(Frame::simple("PONG")),
+        [_, msg] => Ok(Frame::Bulk(msg.clone())),
+        _ => Err(CommandError::WrongArity {
+            name: "ping".into(),
+        }),
+    }
+}
+
+/// ```text
+/// HELLO [protover [AUTH username password] [SETNAME clientname]]
+/// ```
+fn hello(cmd: &Command, session: &mut Session) -> Result<Frame, CommandError> {
+    let args = cmd.args();
+    let mut protocol = session.protocol;
+    if let Some(ver) = args.get(1) {
+        let ver = parse_i64(ver).ok_or(CommandError::Static(
+            "ERR Protocol version is not an integer or out of range",
+        ))?;
+        protocol = match ver {
+            2 => Protocol::Resp2,
+            3 => Protocol::Resp3,
+            _ => return Err(CommandError::Static(text::NOPROTO)),
+        };
+    }
+    let mut name = None;
+    let mut j = 2;
+    while j < args.len() {
+        let more = args.len() - 1 - j;
+        let opt = &args[j];
+        if opt.eq_ignore_ascii_case(b"AUTH") && more >= 2 {
+            // No password is configured, so the default user takes any password (Redis's nopass).
+            j += 2;
+        } else if opt.eq_ignore_ascii_case(b"SETNAME") && more >= 1 {
+            validate_name(&args[j + 1])?;
+            name = Some(args[j + 1].clone());
+            j += 1;
+        } else {
+            return Err(CommandError::Message(format!(
+                "ERR Syntax error in HELLO option '{}'",
+                String::from_utf8_lossy(opt)
+            )));
+        }
+        j += 1;
+    }
+    if let Some(name) = name {
+        session.name = (!name.is_empty()).then_some(name);
+    }
+    session.protocol = protocol;
+    let proto = if protocol == Protocol::Resp3 { 3 } else { 2 };
+    Ok(Frame::Map(vec![
+        (Frame::bulk(b"server"), Frame::bulk(b"redis")),
+        (
+            Frame::bulk(b"version"),
+            Frame::bulk(REDIS_VERSION.as_bytes()),
+        ),
+        (Frame::bulk(b"proto"), Frame::Integer(proto)),
+        (Frame::bulk(b"id"), Frame::Integer(session.id as i64)),
+        (Frame::bulk(b"mode"), Frame::bulk(b"standalone")),
+        (Frame::bulk(b"role"), Frame::bulk(b"master")),
+        (Frame::bulk(b"modules"), Frame::Array(vec![])),
+    ]))
+}
+
+fn validate_name(name: &[u8]) -> Result<(), CommandError> {
+    if name.iter().any(|&c| !(b'!'..=b'~').contains(&c)) {
+        return Err(CommandError::Static(
+            "ERR Client names cannot contain spaces, newlines or special characters.",
+        ));
+    }
+    Ok(())
+}
+
+/// ```text
+/// CLIENT SETNAME name | GETNAME | SETINFO LIB-NAME|LIB-VER value | ID | HELP
+/// ```
+fn client(cmd: &Command, session: &mut Session) -> Result<Frame, CommandError> {
+    let args = cmd.args();
+    let sub = args[1].to_ascii_uppercase();
+    match &sub[..] {
+        b"SETNAME" => {
+            validate_name(&args[2])?;
+            session.name = (!args[2].is_empty()).then(|| args[2].clone());
+            Ok(Frame::ok())
+        }
+        b"GETNAME" => Ok(Frame::bulk_or_null(session.name.clone())),
+        b"ID" => Ok(Frame::Integer(session.id as i64)),
+        b"SETINFO" => {
+            let attr = args[2].to_ascii_uppercase();
+            if attr != b"LIB-NAME" && attr != b"LIB-VER" {
+                return Err(CommandError::Message(format!(
+                    "ERR Unrecognized option '{}'",
+                    String::from_utf8_lossy(&args[2])
+                )));
+            }
+            if args[3].iter().any(|&c| !(b'!'..=b'~').contains(&c)) {
+                return Err(CommandError::Message(format!(
+                    "ERR {} cannot contain spaces, newlines or special characters.",
+                    String::from_utf8_lossy(&args[2])
+                )));
+            }
+            Ok(Frame::ok())
+        }
+        _ => Ok(help(&[
+            "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "GETNAME",
+            "    Return the name of the current connection.",
+            "ID",
+            "    Return the ID of the current connection.",
+            "SETINFO <option> <value>",
+            "    Set client meta attr. Options are LIB-NAME, LIB-VER.",
+            "SETNAME <connection-name>",
+            "    Assign the name <connection-name> to the current connection.",
+            "HELP",
+            "    Print this help.",
+        ])),
+    }
+}
+
+fn help(lines: &[&'static str]) -> Frame {
+    Frame::Array(lines.iter().map(|l| Frame::simple(l)).collect())
+}
+
+fn select(cmd: &Command) -> Result<Frame, CommandError> {
+    match parse_i64(&cmd.args()[1]) {
+        None => Err(CommandError::NotInteger),
+        Some(0) => Ok(Frame::ok()),
+        Some(_) => Err(CommandError::Static(text::DB_INDEX)),
+    }
+}
+
+/// ```text
+/// COMMAND | COMMAND COUNT | COMMAND INFO [name ...] | COMMAND DOCS [name ...] | COMMAND LIST
+/// ```
+fn command(cmd: &Command) -> Result<Frame, CommandError> {
+    let args = cmd.args();
+    let Some(sub) = args.get(1) else {
+        return Ok(Frame::Array(COMMANDS.iter().map(command_info).collect()));
+    };
+    let names = &args[2..];
+    let find = |n: &Bytes| {
+        COMMANDS
+            .iter()
+            .find(|s| s.name.as_bytes().eq_ignore_ascii_case(n))
+    };
+    match &sub.to_ascii_uppercase()[..] {
+        b"COUNT" => Ok(Frame::Integer(COMMANDS.len() as i64)),
+        b"LIST" => Ok(Frame::Array(
+            COMMANDS
+                .iter()
+                .map(|s| Frame::bulk(s.lower.as_bytes()))
+                .collect(),
+        )),
+        b"INFO" if names.is_empty() => {
+            Ok(Frame::Array(COMMANDS.iter().map(command_info).collect()))
+        }
+        b"INFO" => Ok(Frame::Array(
+            names
+                .iter()
+                .map(|n| find(n).map_or(Frame::NullArray, command_info))
+                .collect(),
+        )),
+        b"DOCS" => {
+            let specs: Vec<&CommandSpec> = if names.is_empty() {
+                COMMANDS.iter().collect()
+            } else {
+                names.iter().filter_map(find).collect()
+            };
+            Ok(Frame::Map(
+                specs
+                    .into_iter()
+                    .map(|s| (Frame::bulk(s.lower.as_bytes()), command_docs(s)))
+                    .collect(),
+            ))
+        }
+        _ => Ok(help(&[
+            "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "(no subcommand)",
+            "    Return details about all commands.",
+            "COUNT",
+            "    Return the total number of commands in this server.",
+            "LIST",
+            "    Return a list of all commands in this server.",
+            "INFO [<command-name> ...]",
+            "    Return details about multiple commands.",
+            "DOCS [<command-name> ...]",
+            "    Return documentation details about multiple commands.",
+            "HELP",
+            "    Print this help.",
+        ])),
+    }
+}
+
+/// Returns Redis 7's `COMMAND INFO` entry for one row.
+pub fn command_info(spec: &CommandSpec) -> Frame {
+    let (first, last, step) = spec.keys.triple();
+    let flags = spec.flags.names().map(Frame::simple).collect();
+    let mut categories = vec![Frame::simple(match spec.group {
+        "string" => "@string",
+        "generic" => "@keyspace",
+        "connection" => "@connection",
+        _ => "@admin",
+    })];
+    if spec.flags.contains(crate::command::Flags::WRITE) {
+        categories.push(Frame::simple("@write"));
+    }
+    if spec.flags.contains(crate::command::Flags::READONLY) {
+        categories.push(Frame::simple("@read"));
+    }
+    categories.push(Frame::simple(
+        if spec.flags.contains(crate::command::Flags::FAST) {
+            "@fast"
+        } else {
+            "@slow"
+        },
+    ));
+    let subcommands = spec
+        .subcommands
+        .iter()
+        .map(|(name, arity)| {
+            Frame::Array(vec![
+                Frame::bulk(format!("{}|{}", spec.lower, name.to_ascii_lowercase()).as_bytes()),
+                Frame::Integer(i64::from(*arity)),
+                Frame::Set(vec![]),
+                Frame::Integer(0),
+                Frame::Integer(0),
+                Frame::Integer(0),
+                Frame::Set(vec![]),
+                Frame::Array(vec![]),
+                Frame::Array(vec![]),
+                Frame::Array(vec![]),
+            ])
+        })
+        .collect();
+    Frame::Array(vec![
+        Frame::bulk(spec.lower.as_bytes()),
+        Frame::Integer(i64::from(spec.arity)),
+        Frame::Set(flags),
+        Frame::Integer(first),
+        Frame::Integer(last),
+        Frame::Integer(step),
+        Frame::Set(categories),
+        Frame::Array(vec![]),
+        Frame::Array(vec![]),
+        Frame::Array(subcommands),
+    ])
+}
+
+fn command_docs(spec: &CommandSpec) -> Frame {
+    Frame::Map(vec![
+        (
+            Frame::bulk(b"summary"),
+            Frame::bulk(spec.summary.as_bytes()),
+        ),
+        (Frame::bulk(b"since"), Frame::bulk(b"1.0.0")),
+        (Frame::bulk(b"group"), Frame::bulk(spec.group.as_bytes())),
+    ])
+}
+
+/// ```text
+/// CONFIG GET parameter [parameter ...]
+/// ```
+fn config_get(cmd: &Command, config: &ServerConfig) -> Result<Frame, CommandError> {
+    let args = cmd.args();
+    if !args[1].eq_ignore_ascii_case(b"GET") {
+        return Ok(help(&[
+            "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "GET <pattern>",
+            "    Return parameters matching the glob-like <pattern> and their values.",
+            "HELP",
+            "    Print this help.",
+        ]));
+    }
+    let params: [(&str, String); 5] = [
+        ("save", String::new()),
+        ("appendonly", "no".into()),
+        ("maxmemory", config.maxmemory.to_string()),
+        ("maxmemory-policy", config.maxmemory_policy.clone()),
+        ("databases", "1".into()),
+    ];
+    let mut pairs = Vec::new();
+    for (name, value) in &params {
+        let wanted = args[2..]
+            .iter()
+            .any(|p| glob_match(&p.to_ascii_lowercase(), name.as_bytes()));
+        if wanted {
+            pairs.push((Frame::bulk(name.as_bytes()), Frame::bulk(value.as_bytes())));
+        }
+    }
+    Ok(Frame::Map(pairs))
+}
+
+fn time() -> Frame {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    Frame::Array(vec![
+        Frame::bulk(now.as_secs().to_string().as_bytes()),
+        Frame::bulk(now.subsec_micros().to_string().as_bytes()),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::Request;
+
+    fn run(session: &mut Session, parts: &[&str]) -> Frame {
+        let req = Request {
+            args: parts
+                .iter()
+                .map(|p| Bytes::copy_from_slice(p.as_bytes()))
+                .collect(),
+            raw: Bytes::new(),
+            inline: false,
+        };
+        let cmd = Command::from_request(req).unwrap();
+        handle_local(
+            &cmd,
+            session,
+            &ServerConfig {
+                maxmemory: 100,
+                maxmemory_policy: "allkeys-lru".into(),
+            },
+        )
+        .expect("local command")
+    }
+
+    #[test]
+    fn hello_switches_protocol_and_rejects_unknown_versions() {
+        let mut s = Session::new(7);
+        assert_eq!(run(&mut s, &["hello", "4"]), Frame::error(text::NOPROTO));
+        assert_eq!(s.protocol(), Protocol::Resp2);
+        let reply = run(&mut s, &["hello", "3", "setname", "me"]);
+        assert!(matches!(reply, Frame::Map(ref m) if m.len() == 7));
+        assert_eq!(s.protocol(), Protocol::Resp3);
+        assert_eq!(s.name().map(|n| &n[..]), Some(&b"me"[..]));
+        assert_eq!(
+            run(&mut s, &["hello", "3", "bogus"]),
+            Frame::error_owned("ERR Syntax error in HELLO option 'bogus'".into())
+        );
+    }
+
+    #[test]
+    fn client_name_round_trips_and_select_accepts_only_zero() {
+        let mut s = Session::new(1);
+        assert_eq!(run(&mut s, &["client", "getname"]), Frame::Null);
+        assert_eq!(run(&mut s, &["client", "setname", "a b"]).is_error(), true);
+        assert_eq!(run(&mut s, &["client", "setname", "ab"]), Frame::ok());
+        assert_eq!(run(&mut s, &["client", "getname"]), Frame::bulk(b"ab"));
+        assert_eq!(run(&mut s, &["client", "id"]), Frame::Integer(1));
+        assert_eq!(run(&mut s, &["select", "0"]), Frame::ok());
+        assert_eq!(run(&mut s, &["select", "1"]), Frame::error(text::DB_INDEX));
+        assert_eq!(
+            run(&mut s, &["select", "x"]),
+            Frame::error(text::NOT_INTEGER)
+        );
+    }
+
+    #[test]
+    fn config_get_matches_globs_and_ignores_unknown_parameters() {
+        let mut s = Session::new(1);
+        assert_eq!(
+            run(&mut s, &["config", "get", "save"]),
+            Frame::Map(vec![(Frame::bulk(b"save"), Frame::bulk(b""))])
+        );
+        assert_eq!(
+            run(&mut s, &["config", "get", "nosuch"]),
+            Frame::Map(vec![])
+        );
+        let Frame::Map(all) = run(&mut s, &["config", "get", "maxmemory*"]) else {
+            panic!()
+        };
+        assert_eq!(all.len(), 2);
+    }
+
+    #[test]
+    fn quit_replies_ok_and_closes() {
+        let mut s = Session::new(1);
+        assert_eq!(run(&mut s, &["quit"]), Frame::ok());
+        assert!(s.should_close());
+    }
+}
