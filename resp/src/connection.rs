@@ -20,6 +20,8 @@ pub struct Connection<S> {
     wbuf: BytesMut,
     decoder: Decoder,
     protocol: Protocol,
+    read_total: u64,
+    written_total: u64,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
@@ -31,6 +33,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             wbuf: BytesMut::with_capacity(READ_CHUNK),
             decoder: Decoder::new(limits),
             protocol: Protocol::Resp2,
+            read_total: 0,
+            written_total: 0,
         }
     }
 
@@ -95,9 +99,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     pub async fn flush(&mut self) -> std::io::Result<()> {
         if !self.wbuf.is_empty() {
             self.stream.write_all(&self.wbuf).await?;
+            self.written_total += self.wbuf.len() as u64;
             self.wbuf.clear();
         }
         Ok(())
+    }
+
+    /// Returns and resets the bytes read and written since the last call, for `INFO` counters.
+    pub fn take_io_counts(&mut self) -> (u64, u64) {
+        let counts = (self.read_total, self.written_total);
+        self.read_total = 0;
+        self.written_total = 0;
+        counts
     }
 
     /// Returns the protocol replies are encoded in.

@@ -17,6 +17,7 @@ pub mod error;
 pub mod frame;
 pub mod glob;
 pub mod session;
+pub mod units;
 
 pub use codec::{Decoder, Limits, Request};
 pub use command::{Command, CommandSpec, Kind};
