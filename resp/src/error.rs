@@ -24,6 +24,14 @@ pub mod text {
         "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
     /// SETRANGE with a negative offset.
     pub const OFFSET_OUT_OF_RANGE: &str = "ERR offset is out of range";
+    /// DECRBY with -9223372036854775808 (its negation does not fit).
+    pub const DECREMENT_OVERFLOW: &str = "ERR decrement would overflow";
+    /// EXPIRE with NX and one of XX, GT, LT.
+    pub const EXPIRE_NX_CONFLICT: &str =
+        "ERR NX and XX, GT or LT options at the same time are not compatible";
+    /// EXPIRE with both GT and LT.
+    pub const EXPIRE_GT_LT_CONFLICT: &str =
+        "ERR GT and LT options at the same time are not compatible";
     /// A write that cannot fit under maxmemory.
     pub const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
     /// SELECT of a database other than 0.

@@ -16,6 +16,8 @@ pub mod encode;
 pub mod error;
 pub mod frame;
 pub mod glob;
+pub mod info;
+pub mod reply;
 pub mod session;
 pub mod units;
 

@@ -435,7 +435,7 @@ mod tests {
     fn client_name_round_trips_and_select_accepts_only_zero() {
         let mut s = Session::new(1);
         assert_eq!(run(&mut s, &["client", "getname"]), Frame::Null);
-        assert_eq!(run(&mut s, &["client", "setname", "a b"]).is_error(), true);
+        assert!(run(&mut s, &["client", "setname", "a b"]).is_error());
         assert_eq!(run(&mut s, &["client", "setname", "ab"]), Frame::ok());
         assert_eq!(run(&mut s, &["client", "getname"]), Frame::bulk(b"ab"));
         assert_eq!(run(&mut s, &["client", "id"]), Frame::Integer(1));

@@ -7,9 +7,13 @@
 /// A text saying what was wrong, for clap and config-file messages.
 pub fn parse_memory(text: &str) -> Result<u64, String> {
     let lower = text.trim().to_ascii_lowercase();
-    let split = lower.find(|c: char| !c.is_ascii_digit()).unwrap_or(lower.len());
+    let split = lower
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(lower.len());
     let (digits, unit) = lower.split_at(split);
-    let n: u64 = digits.parse().map_err(|_| format!("'{text}' is not a memory size (e.g. 100mb, 1gb, 1048576)"))?;
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("'{text}' is not a memory size (e.g. 100mb, 1gb, 1048576)"))?;
     let mul: u64 = match unit {
         "" | "b" => 1,
         "k" => 1000,
@@ -18,9 +22,14 @@ pub fn parse_memory(text: &str) -> Result<u64, String> {
         "mb" => 1024 * 1024,
         "g" => 1000 * 1000 * 1000,
         "gb" => 1024 * 1024 * 1024,
-        _ => return Err(format!("'{text}' has an unknown unit (use b, k, kb, m, mb, g, gb)")),
+        _ => {
+            return Err(format!(
+                "'{text}' has an unknown unit (use b, k, kb, m, mb, g, gb)"
+            ))
+        }
     };
-    n.checked_mul(mul).ok_or_else(|| format!("'{text}' is too large"))
+    n.checked_mul(mul)
+        .ok_or_else(|| format!("'{text}' is too large"))
 }
 
 /// Formats bytes as Redis's `bytesToHuman` does (`1.50M`).

@@ -99,7 +99,10 @@ fn check_arity(spec: &'static CommandSpec, args: &[Bytes]) -> Result<(), Command
     if spec.subcommands.is_empty() {
         return Ok(());
     }
-    let sub = &args[1];
+    // COMMAND alone (arity -1) has no subcommand to check.
+    let Some(sub) = args.get(1) else {
+        return Ok(());
+    };
     let Some((sub_name, arity)) = spec
         .subcommands
         .iter()

@@ -1,0 +1,262 @@
+//! One client connection: read a batch, dispatch each request, answer in request order.
+//!
+//! Every request already buffered is dispatched before any reply is awaited, so a pipeline
+//! reaches the shards as a pipeline; the pending replies sit in a queue in request order and
+//! are awaited front to back, whatever order the shards answer in. One flush per batch.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use resp::info::Selector;
+use resp::session::{handle_local, ServerConfig, Session};
+use resp::{Command, Connection, Frame, FrameError, Limits, Protocol, Request};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use crate::info;
+use crate::merge::{self, ShardReply};
+use crate::plan::{self, Merge, Part, Plan};
+use crate::shard::{Call, ShardClient};
+use crate::topology::Topology;
+
+/// Requests dispatched before their replies are awaited: enough to keep shards busy,
+/// few enough that one client's pipeline cannot hold unbounded memory.
+const MAX_BATCH: usize = 1024;
+
+/// Reply bytes buffered before a flush mid-batch (big MGETs).
+const MAX_PENDING_WRITE: usize = 1024 * 1024;
+
+/// What every connection shares: where keys go and how to reach the shards.
+#[derive(Debug)]
+pub(crate) struct Router {
+    pub(crate) topology: Topology,
+    pub(crate) shards: Vec<ShardClient>,
+    pub(crate) server_config: ServerConfig,
+    /// The port clients connect to, reported as INFO's `tcp_port`.
+    pub(crate) port: Option<u16>,
+}
+
+/// A reply in the making, queued in request order.
+enum Pending {
+    Ready(Frame),
+    Forward(Call),
+    Split {
+        calls: Vec<Call>,
+        parts: Vec<Part>,
+        merge: Merge,
+    },
+    Broadcast {
+        calls: Vec<Call>,
+        merge: Merge,
+        selector: Option<Selector>,
+    },
+    Scan {
+        call: Call,
+        shard: usize,
+    },
+}
+
+/// A finished reply: a shard's bytes to pass on, or a frame to encode.
+enum Reply {
+    Raw(Bytes),
+    Frame(Frame),
+}
+
+/// Serves one client until it closes, errs, sends QUIT, or the router shuts down.
+///
+/// Never returns an error: a client's failure is its own and ends only its connection.
+pub(crate) async fn handle(
+    stream: TcpStream,
+    router: Arc<Router>,
+    id: u64,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut conn = Connection::new(stream, Limits::default());
+    let mut session = Session::new(id);
+    let mut pending: VecDeque<(Pending, Protocol)> = VecDeque::new();
+    loop {
+        let first = tokio::select! {
+            read = conn.read_request() => read,
+            _ = shutdown.changed() => return,
+        };
+        let mut fatal: Option<FrameError> = None;
+        match first {
+            Ok(Some(request)) => {
+                let p = dispatch(request, &mut session, &router, id).await;
+                pending.push_back((p, session.protocol()));
+            }
+            Ok(None) => return,
+            Err(e) => fatal = Some(e),
+        }
+        while fatal.is_none() && !session.should_close() && pending.len() < MAX_BATCH {
+            match conn.try_read_request() {
+                Ok(Some(request)) => {
+                    let p = dispatch(request, &mut session, &router, id).await;
+                    pending.push_back((p, session.protocol()));
+                }
+                Ok(None) => break,
+                Err(e) => fatal = Some(e),
+            }
+        }
+        while let Some((p, protocol)) = pending.pop_front() {
+            let reply = resolve(p, &router).await;
+            write(&mut conn, reply, protocol);
+            if conn.pending_write() > MAX_PENDING_WRITE && conn.flush().await.is_err() {
+                return;
+            }
+        }
+        // As Redis does: the replies to everything before the bad bytes, then the error.
+        if let Some(frame) = fatal.as_ref().and_then(FrameError::to_frame) {
+            conn.write_frame(&frame);
+        }
+        if conn.flush().await.is_err() || fatal.is_some() || session.should_close() {
+            return;
+        }
+    }
+}
+
+/// Starts one request on its way; awaits only a full shard queue, never a reply.
+async fn dispatch(request: Request, session: &mut Session, router: &Router, lane: u64) -> Pending {
+    let cmd = match Command::from_request(request) {
+        Ok(cmd) => cmd,
+        Err(e) => return Pending::Ready(e.to_frame()),
+    };
+    if let Some(frame) = handle_local(&cmd, session, &router.server_config) {
+        return Pending::Ready(frame);
+    }
+    match plan::plan(&cmd, &router.topology) {
+        Plan::Local => Pending::Ready(Frame::error("ERR command not supported by the router")),
+        Plan::Reply(frame) => Pending::Ready(frame),
+        Plan::Forward { shard } => {
+            Pending::Forward(send(router, lane, shard, plan::forward_request(&cmd)).await)
+        }
+        Plan::Split { parts, merge } => {
+            let mut calls = Vec::with_capacity(parts.len());
+            for part in &parts {
+                calls.push(
+                    send(
+                        router,
+                        lane,
+                        part.shard,
+                        plan::part_request(&cmd, &part.positions),
+                    )
+                    .await,
+                );
+            }
+            Pending::Split {
+                calls,
+                parts,
+                merge,
+            }
+        }
+        Plan::Broadcast { merge } => {
+            let (request, selector) = if merge == Merge::Info {
+                // Ask for everything; the client's sections are picked here, after the sums.
+                let selector = Selector::from_args(cmd.args().get(1..).unwrap_or_default());
+                (
+                    Bytes::from_static(b"*2\r\n$4\r\nINFO\r\n$3\r\nall\r\n"),
+                    Some(selector),
+                )
+            } else {
+                (plan::forward_request(&cmd), None)
+            };
+            let mut calls = Vec::with_capacity(router.shards.len());
+            for shard in &router.shards {
+                calls.push(shard.send(lane, request.clone()).await);
+            }
+            Pending::Broadcast {
+                calls,
+                merge,
+                selector,
+            }
+        }
+        Plan::Scan { shard, cursor } => Pending::Scan {
+            call: send(router, lane, shard, plan::scan_request(&cmd, cursor)).await,
+            shard,
+        },
+    }
+}
+
+async fn send(router: &Router, lane: u64, shard: usize, request: Bytes) -> Call {
+    match router.shards.get(shard) {
+        Some(client) => client.send(lane, request).await,
+        None => Call::Failed(crate::shard::ShardError {
+            shard,
+            addr: Arc::from("?"),
+            kind: crate::shard::ShardErrorKind::Unavailable,
+            request_sent: false,
+        }),
+    }
+}
+
+async fn wait_all(calls: Vec<Call>) -> Vec<ShardReply> {
+    // The calls are already in flight together; awaiting in turn costs only the slowest.
+    let mut replies = Vec::with_capacity(calls.len());
+    for call in calls {
+        replies.push(call.wait().await);
+    }
+    replies
+}
+
+async fn resolve(pending: Pending, router: &Router) -> Reply {
+    match pending {
+        Pending::Ready(frame) => Reply::Frame(frame),
+        Pending::Forward(call) => match call.wait().await {
+            Ok(raw) => Reply::Raw(raw),
+            Err(e) => Reply::Frame(e.to_frame()),
+        },
+        Pending::Split {
+            calls,
+            parts,
+            merge,
+        } => Reply::Frame(merge::merge(merge, &parts, wait_all(calls).await)),
+        Pending::Broadcast {
+            calls,
+            merge: Merge::Info,
+            selector,
+        } => {
+            let selector = selector.unwrap_or_else(|| Selector::from_args(&[]));
+            let replies = wait_all(calls).await;
+            Reply::Frame(info::merge(
+                router.topology.addrs(),
+                replies,
+                &selector,
+                router.port,
+            ))
+        }
+        Pending::Broadcast { calls, merge, .. } => {
+            Reply::Frame(merge::merge(merge, &[], wait_all(calls).await))
+        }
+        Pending::Scan { call, shard } => {
+            Reply::Frame(merge::scan(shard, router.topology.len(), call.wait().await))
+        }
+    }
+}
+
+/// Queues a reply in the protocol that was in force when its request was read.
+///
+/// Shards speak RESP2. For a RESP2 client their bytes go out untouched (the hot path); for
+/// a RESP3 client only replies that differ (nulls, aggregates) are parsed and re-encoded.
+fn write(conn: &mut Connection<TcpStream>, reply: Reply, protocol: Protocol) {
+    conn.set_protocol(protocol);
+    match reply {
+        Reply::Frame(frame) => conn.write_frame(&frame),
+        Reply::Raw(raw) if protocol == Protocol::Resp2 || same_in_resp3(&raw) => {
+            conn.write_raw(&raw)
+        }
+        Reply::Raw(raw) => match resp::reply::parse(&raw) {
+            Ok(frame) => conn.write_frame(&frame),
+            Err(_) => conn.write_frame(&Frame::error("ERR unexpected reply from a shard")),
+        },
+    }
+}
+
+/// Returns true when RESP2 bytes mean the same in RESP3: simple types other than nulls.
+fn same_in_resp3(raw: &[u8]) -> bool {
+    match raw.first() {
+        Some(b'+' | b'-' | b':') => true,
+        Some(b'$') => !raw.starts_with(b"$-1\r\n"),
+        _ => false,
+    }
+}

@@ -1,0 +1,160 @@
+//! Several shard replies become one: the only place that does it.
+//!
+//! Every input is checked: a reply of the wrong shape or count becomes `-ERR`, never a guess
+//! and never a panic. A shard's own error reply wins over everything after it, as it would
+//! with one Redis; a shard that could not be reached gives its `ShardError` text.
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+
+use bytes::Bytes;
+use resp::reply::parse;
+use resp::Frame;
+
+use crate::plan::{scan_reply, Merge, Part, SCAN_CURSOR_BITS, SCAN_CURSOR_MASK};
+use crate::shard::ShardError;
+
+/// One shard's answer: its raw reply, or why there is none.
+pub type ShardReply = Result<Bytes, ShardError>;
+
+const UNEXPECTED: &str = "ERR unexpected reply from a shard";
+
+/// Parses one shard reply; a shard error, a transport error or garbage become `Err(frame)`.
+fn frame(reply: ShardReply) -> Result<Frame, Frame> {
+    let raw = reply.map_err(|e| e.to_frame())?;
+    match parse(&raw) {
+        Ok(Frame::Error(e)) => Err(Frame::Error(e)),
+        Ok(frame) => Ok(frame),
+        Err(_) => Err(Frame::error(UNEXPECTED)),
+    }
+}
+
+/// Merges the replies of a split or broadcast command.
+///
+/// `parts` is the split's parts (one reply each, same order); empty for a broadcast.
+/// `Merge::Info` is not handled here but by [`crate::info::merge`], which needs shard states.
+pub fn merge(merge: Merge, parts: &[Part], replies: Vec<ShardReply>) -> Frame {
+    let result = match merge {
+        Merge::Reorder { len } => reorder(len, parts, replies),
+        Merge::Sum => sum(replies),
+        Merge::AllOk => all_ok(replies),
+        Merge::Concat => concat(replies),
+        Merge::AnyKey => any_key(replies),
+        Merge::Info => Err(Frame::error(UNEXPECTED)),
+    };
+    result.unwrap_or_else(|e| e)
+}
+
+fn reorder(len: usize, parts: &[Part], replies: Vec<ShardReply>) -> Result<Frame, Frame> {
+    if parts.len() != replies.len() {
+        return Err(Frame::error(UNEXPECTED));
+    }
+    let mut out: Vec<Option<Frame>> = vec![None; len];
+    for (part, reply) in parts.iter().zip(replies) {
+        let Frame::Array(values) = frame(reply)? else {
+            return Err(Frame::error(UNEXPECTED));
+        };
+        if values.len() != part.positions.len() {
+            return Err(Frame::error(UNEXPECTED));
+        }
+        for (&pos, value) in part.positions.iter().zip(values) {
+            let slot = out.get_mut(pos).ok_or_else(|| Frame::error(UNEXPECTED))?;
+            *slot = Some(value);
+        }
+    }
+    let values: Option<Vec<Frame>> = out.into_iter().collect();
+    values
+        .map(Frame::Array)
+        .ok_or_else(|| Frame::error(UNEXPECTED))
+}
+
+fn sum(replies: Vec<ShardReply>) -> Result<Frame, Frame> {
+    let mut total: i64 = 0;
+    for reply in replies {
+        let Frame::Integer(n) = frame(reply)? else {
+            return Err(Frame::error(UNEXPECTED));
+        };
+        total = total
+            .checked_add(n)
+            .ok_or_else(|| Frame::error(UNEXPECTED))?;
+    }
+    Ok(Frame::Integer(total))
+}
+
+fn all_ok(replies: Vec<ShardReply>) -> Result<Frame, Frame> {
+    // Every reply is looked at, so a later error is not hidden behind an earlier oddity.
+    let mut first_err = None;
+    for reply in replies {
+        let bad = match frame(reply) {
+            Ok(Frame::Simple(s)) if s.as_ref() == b"OK" => None,
+            Ok(_) => Some(Frame::error(UNEXPECTED)),
+            Err(e) => Some(e),
+        };
+        if first_err.is_none() {
+            first_err = bad;
+        }
+    }
+    first_err.map_or(Ok(Frame::ok()), Err)
+}
+
+fn concat(replies: Vec<ShardReply>) -> Result<Frame, Frame> {
+    let mut all = Vec::new();
+    for reply in replies {
+        let Frame::Array(items) = frame(reply)? else {
+            return Err(Frame::error(UNEXPECTED));
+        };
+        all.extend(items);
+    }
+    Ok(Frame::Array(all))
+}
+
+/// RANDOMKEY: a random shard that has a key; unreachable shards are skipped unless no
+/// shard had a key, so one shard down does not make RANDOMKEY fail.
+fn any_key(replies: Vec<ShardReply>) -> Result<Frame, Frame> {
+    let mut keys = Vec::new();
+    let mut first_err = None;
+    for reply in replies {
+        match frame(reply) {
+            Ok(Frame::Bulk(k)) => keys.push(k),
+            Ok(Frame::Null) => {}
+            Ok(_) => first_err = first_err.or(Some(Frame::error(UNEXPECTED))),
+            Err(e) => first_err = first_err.or(Some(e)),
+        }
+    }
+    if keys.is_empty() {
+        return first_err.map_or(Ok(Frame::Null), Err);
+    }
+    let pick = RandomState::new().build_hasher().finish() as usize % keys.len();
+    Ok(Frame::Bulk(keys.swap_remove(pick)))
+}
+
+/// Turns shard `shard`'s SCAN reply into the router's: the cursor gains the shard index,
+/// and a finished shard hands over to the next one (`n_shards` in all).
+pub fn scan(shard: usize, n_shards: usize, reply: ShardReply) -> Frame {
+    scan_inner(shard, n_shards, reply).unwrap_or_else(|e| e)
+}
+
+fn scan_inner(shard: usize, n_shards: usize, reply: ShardReply) -> Result<Frame, Frame> {
+    let Frame::Array(mut pair) = frame(reply)? else {
+        return Err(Frame::error(UNEXPECTED));
+    };
+    let (Some(Frame::Array(keys)), Some(Frame::Bulk(cursor)), None) =
+        (pair.pop(), pair.pop(), pair.pop())
+    else {
+        return Err(Frame::error(UNEXPECTED));
+    };
+    let cursor: u64 = std::str::from_utf8(&cursor)
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .filter(|&c| c <= SCAN_CURSOR_MASK)
+        .ok_or_else(|| Frame::error("ERR shard cursor does not fit the router's cursor"))?;
+    let next = match cursor {
+        0 if shard + 1 < n_shards => ((shard + 1) as u64) << SCAN_CURSOR_BITS,
+        0 => 0,
+        c => ((shard as u64) << SCAN_CURSOR_BITS) | c,
+    };
+    Ok(scan_reply(next, keys))
+}
+
+#[cfg(test)]
+mod tests;
