@@ -1,1 +1,123 @@
-fn main() {}
+//! The `jumpcache` binary: `shard`, `router` and `cluster` subcommands, logging, signals.
+
+mod cli;
+mod config_file;
+
+use std::net::SocketAddr;
+
+use clap::Parser;
+use tokio::net::TcpListener;
+
+use cli::{Cli, ClusterArgs, RouterArgs, ShardArgs, Sub};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let cli = Cli::parse_from(config_file::args_with_config_file(std::env::args_os())?);
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Sub::Shard(args) => shard(args).await,
+            Sub::Router(args) => router(args).await,
+            Sub::Cluster(args) => cluster(args).await,
+        }
+    })
+}
+
+async fn bind(host: &str, port: u16) -> std::io::Result<TcpListener> {
+    TcpListener::bind((host, port))
+        .await
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {host}:{port}: {e}")))
+}
+
+async fn shard(args: ShardArgs) -> Result<(), Box<dyn std::error::Error>> {
+    args.config.validate()?;
+    let listener = bind(&args.bind, args.port).await?;
+    tracing::info!(addr = %listener.local_addr()?, "shard listening");
+    server::run(listener, args.config, shutdown_signal()).await?;
+    tracing::info!("shard stopped");
+    Ok(())
+}
+
+async fn router(args: RouterArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let listener = bind(&args.bind, args.port).await?;
+    tracing::info!(addr = %listener.local_addr()?, shards = ?args.config.shards, "router listening");
+    router::run(listener, args.config, shutdown_signal()).await?;
+    tracing::info!("router stopped");
+    Ok(())
+}
+
+/// Starts N shards on free loopback ports and a router over them, in this one process.
+async fn cluster(args: ClusterArgs) -> Result<(), Box<dyn std::error::Error>> {
+    args.shard.validate()?;
+    let count: usize = match args.router.shards.as_slice() {
+        [n] => n
+            .parse()
+            .map_err(|_| format!("--shards: {n:?} is not a number of shards"))?,
+        _ => return Err("--shards takes one number in cluster mode".into()),
+    };
+    if count == 0 {
+        return Err("--shards must be at least 1".into());
+    }
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut addrs: Vec<SocketAddr> = Vec::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..count {
+        let listener = bind("127.0.0.1", 0).await?;
+        let addr = listener.local_addr()?;
+        println!("shard {i} listening on {addr}");
+        addrs.push(addr);
+        let mut stop = stop_rx.clone();
+        let config = args.shard.clone();
+        tasks.spawn(async move {
+            let _ = server::run(listener, config, async move {
+                let _ = stop.changed().await;
+            })
+            .await;
+        });
+    }
+    let mut config = args.router;
+    config.shards = addrs.iter().map(|a| a.to_string()).collect();
+    config.maxmemory = args.shard.max_memory.saturating_mul(count as u64);
+    let listener = bind(&args.bind, args.port).await?;
+    println!(
+        "router listening on {} over {} shards",
+        listener.local_addr()?,
+        addrs.len()
+    );
+    router::run(listener, config, shutdown_signal()).await?;
+    let _ = stop_tx.send(true);
+    while tasks.join_next().await.is_some() {}
+    tracing::info!("cluster stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutdown signal received");
+}

@@ -1,138 +1,174 @@
-//! Glob matching as Redis's `stringmatchlen` does it, without recursion.
+//! Glob matching with Redis's `stringmatchlen` semantics, without recursion.
+//!
+//! Redis recurses once per `*` (with a "skip longer matches" cut-off); here the same
+//! language is matched iteratively by backtracking to the last `*` only, which is
+//! enough because every other pattern element consumes exactly one byte. Time is
+//! O(pattern × subject) and stack use is constant, whatever a client sends.
 
-/// Returns true when `s` matches `pattern`: `*`, `?`, `[abc]`, `[^a]`, `[a-z]`, `\x` escapes,
-/// case-sensitive, byte-wise.
+/// Returns true when `s` matches the glob `pattern`, as Redis's `stringmatchlen` (case-sensitive).
 ///
-/// Backtracks only to the last `*` seen, which is enough for globs (every other token matches
-/// exactly one byte), so the cost is O(pattern × string) at worst and nothing recurses.
+/// `*` any run of bytes, `?` one byte, `[abc]` `[^a]` `[a-z]` a class, `\x` the byte `x`.
+/// Quirks kept on purpose: an unterminated `[` runs to the end of the pattern; `[z-a]` is
+/// the range `a-z`; an empty subject matches only an empty pattern (Redis's KEYS and SCAN
+/// special-case the pattern `*` before matching).
 pub fn glob_match(pattern: &[u8], s: &[u8]) -> bool {
-    let (mut p, mut i) = (0usize, 0usize);
+    if s.is_empty() {
+        // stringmatchlen's loop never runs: only an empty pattern matches.
+        return pattern.is_empty();
+    }
+    let mut p = 0;
+    let mut i = 0;
+    // Where to resume after the last `*`: (pattern index after it, subject index it took up to).
     let mut star: Option<(usize, usize)> = None;
     while i < s.len() {
+        if p < pattern.len() && pattern[p] == b'*' {
+            while p < pattern.len() && pattern[p] == b'*' {
+                p += 1;
+            }
+            if p == pattern.len() {
+                return true;
+            }
+            star = Some((p, i));
+            continue;
+        }
         if p < pattern.len() {
-            match pattern[p] {
-                b'*' => {
-                    while p < pattern.len() && pattern[p] == b'*' {
-                        p += 1;
-                    }
-                    if p == pattern.len() {
-                        return true;
-                    }
-                    star = Some((p, i));
-                    continue;
-                }
-                _ => {
-                    if let Some(next) = match_one(pattern, p, s[i]) {
-                        p = next;
-                        i += 1;
-                        continue;
-                    }
-                }
+            let (matched, next) = match_one(pattern, p, s[i]);
+            if matched {
+                p = next;
+                i += 1;
+                continue;
             }
         }
         match star {
-            Some((sp, si)) => {
+            Some((sp, si)) if si + 1 < s.len() => {
+                star = Some((sp, si + 1));
                 p = sp;
                 i = si + 1;
-                star = Some((sp, si + 1));
             }
-            None => return false,
+            _ => return false,
         }
     }
-    pattern[p..].iter().all(|&c| c == b'*')
+    while p < pattern.len() && pattern[p] == b'*' {
+        p += 1;
+    }
+    p == pattern.len()
 }
 
-/// Matches one pattern token at `p` against `c`; returns the index after the token on a match.
-fn match_one(pattern: &[u8], p: usize, c: u8) -> Option<usize> {
+/// Matches one pattern element at `p` (not `*`) against byte `c`; returns whether it
+/// matched and the index of the next element.
+fn match_one(pattern: &[u8], p: usize, c: u8) -> (bool, usize) {
     match pattern[p] {
-        b'?' => Some(p + 1),
+        b'?' => (true, p + 1),
         b'[' => match_class(pattern, p + 1, c),
-        b'\\' if p + 1 < pattern.len() => (pattern[p + 1] == c).then_some(p + 2),
-        literal => (literal == c).then_some(p + 1),
+        b'\\' if pattern.len() - p >= 2 => (pattern[p + 1] == c, p + 2),
+        lit => (lit == c, p + 1),
     }
 }
 
-/// Matches a `[...]` class whose body starts at `p`; an unterminated class runs to the end,
-/// as in Redis.
-fn match_class(pattern: &[u8], mut p: usize, c: u8) -> Option<usize> {
-    let negate = pattern.get(p) == Some(&b'^');
+/// Matches a `[...]` class starting just after the `[`, byte for byte as stringmatchlen
+/// (C `char` is signed there, so ranges compare bytes as `i8`).
+fn match_class(pattern: &[u8], mut p: usize, c: u8) -> (bool, usize) {
+    // Past the end reads as the NUL terminator of Redis's sds string.
+    let at = |i: usize| pattern.get(i).copied().unwrap_or(0);
+    let negate = at(p) == b'^' && p < pattern.len();
     if negate {
         p += 1;
     }
     let mut matched = false;
     loop {
-        match pattern.get(p) {
-            None => break,
-            Some(b']') => {
-                p += 1;
-                break;
+        let left = pattern.len().saturating_sub(p);
+        if at(p) == b'\\' && left >= 2 {
+            p += 1;
+            if pattern[p] == c {
+                matched = true;
             }
-            Some(b'\\') if p + 1 < pattern.len() => {
-                matched |= pattern[p + 1] == c;
-                p += 2;
+        } else if at(p) == b']' && left >= 1 {
+            break;
+        } else if left == 0 {
+            // Unterminated class: it ends with the pattern.
+            return (matched != negate, pattern.len());
+        } else if left >= 3 && pattern[p + 1] == b'-' {
+            let (mut start, mut end) = (pattern[p] as i8, pattern[p + 2] as i8);
+            if start > end {
+                std::mem::swap(&mut start, &mut end);
             }
-            Some(&lo) if pattern.get(p + 1) == Some(&b'-') && p + 2 < pattern.len() => {
-                let hi = pattern[p + 2];
-                let (lo, hi) = if lo > hi { (hi, lo) } else { (lo, hi) };
-                matched |= (lo..=hi).contains(&c);
-                p += 3;
+            let ch = c as i8;
+            if ch >= start && ch <= end {
+                matched = true;
             }
-            Some(&other) => {
-                matched |= other == c;
-                p += 1;
-            }
+            p += 2;
+        } else if pattern[p] == c {
+            matched = true;
         }
+        p += 1;
     }
-    (matched != negate).then_some(p)
+    (matched != negate, p + 1)
 }
 
 #[cfg(test)]
 mod tests {
     use super::glob_match;
 
-    #[test]
-    fn glob_match_follows_redis() {
-        let yes: &[(&str, &str)] = &[
-            ("*", ""),
-            ("*", "abc"),
-            ("h?llo", "hello"),
-            ("h*llo", "heeeello"),
-            ("h[ae]llo", "hallo"),
-            ("h[^e]llo", "hallo"),
-            ("h[a-b]llo", "hbllo"),
-            ("h[b-a]llo", "hallo"),
-            ("a\\*b", "a*b"),
-            ("*a*b*c*", "xxaxxbxxcxx"),
-            ("user:*", "user:1"),
-            ("save", "save"),
-            ("max*", "maxmemory"),
-        ];
-        for (p, s) in yes {
-            assert!(
-                glob_match(p.as_bytes(), s.as_bytes()),
-                "{p} should match {s}"
-            );
-        }
-        let no: &[(&str, &str)] = &[
-            ("h?llo", "hllo"),
-            ("h[^e]llo", "hello"),
-            ("a\\*b", "axb"),
-            ("abc", "abcd"),
-            ("*a*b*c*", "xxaxxcxxbxx"),
-            ("", "a"),
-        ];
-        for (p, s) in no {
-            assert!(
-                !glob_match(p.as_bytes(), s.as_bytes()),
-                "{p} should not match {s}"
-            );
-        }
+    fn m(p: &str, s: &str) -> bool {
+        glob_match(p.as_bytes(), s.as_bytes())
     }
 
     #[test]
-    fn pathological_patterns_finish() {
-        let pattern = "*a".repeat(50) + "b";
-        let s = "a".repeat(5000);
-        assert!(!glob_match(pattern.as_bytes(), s.as_bytes()));
+    fn stars_and_question_marks() {
+        assert!(m("*", "anything"));
+        assert!(m("h?llo", "hello"));
+        assert!(m("h*llo", "hllo"));
+        assert!(m("h*llo", "heeeello"));
+        assert!(!m("h?llo", "hllo"));
+        assert!(m("a*b*c", "axxbyyc"));
+        assert!(!m("a*b*c", "axxbyy"));
+        assert!(m("*a*", "banana"));
+        assert!(m("**a**", "a"));
+        assert!(m("a*", "a"));
+        assert!(!m("a", "ab"));
+        assert!(!m("ab", "a"));
+        assert!(m("*.txt", "x.y.txt"));
+        assert!(!m("*.txt", "x.txt.y"));
+    }
+
+    #[test]
+    fn classes_ranges_and_negation() {
+        assert!(m("h[ae]llo", "hello"));
+        assert!(m("h[ae]llo", "hallo"));
+        assert!(!m("h[ae]llo", "hillo"));
+        assert!(m("h[^e]llo", "hallo"));
+        assert!(!m("h[^e]llo", "hello"));
+        assert!(m("h[a-b]llo", "hbllo"));
+        assert!(m("h[b-a]llo", "hallo"), "reversed range");
+        assert!(!m("h[a-b]llo", "hcllo"));
+        assert!(m("[\\]]", "]"));
+        assert!(m("[a-]", "]"), "'a-]' is the range ]..a in Redis");
+        assert!(m("[abc", "b"), "unterminated class runs to the end");
+        assert!(!m("[", "a"));
+        assert!(m("[^", "a"));
+    }
+
+    #[test]
+    fn escapes_are_literal() {
+        assert!(m("h\\*llo", "h*llo"));
+        assert!(!m("h\\*llo", "hello"));
+        assert!(m("\\?", "?"));
+        assert!(!m("\\?", "a"));
+        assert!(m("a\\", "a\\"), "a trailing backslash is literal");
+    }
+
+    #[test]
+    fn case_sensitive_and_empty_subject() {
+        assert!(!m("Hello", "hello"));
+        assert!(!m("*", ""), "stringmatchlen never matches an empty subject");
+        assert!(m("", ""));
+        assert!(!m("", "a"));
+    }
+
+    #[test]
+    fn pathological_patterns_finish_quickly() {
+        let subject = "a".repeat(10_000);
+        let pattern = format!("{}b", "*a".repeat(1_000));
+        assert!(!glob_match(pattern.as_bytes(), subject.as_bytes()));
     }
 }

@@ -54,6 +54,8 @@ enum Pending {
     Scan {
         call: Call,
         shard: usize,
+        lane: u64,
+        cmd: Command,
     },
 }
 
@@ -174,6 +176,8 @@ async fn dispatch(request: Request, session: &mut Session, router: &Router, lane
         Plan::Scan { shard, cursor } => Pending::Scan {
             call: send(router, lane, shard, plan::scan_request(&cmd, cursor)).await,
             shard,
+            lane,
+            cmd,
         },
     }
 }
@@ -228,10 +232,38 @@ async fn resolve(pending: Pending, router: &Router) -> Reply {
         Pending::Broadcast { calls, merge, .. } => {
             Reply::Frame(merge::merge(merge, &[], wait_all(calls).await))
         }
-        Pending::Scan { call, shard } => {
-            Reply::Frame(merge::scan(shard, router.topology.len(), call.wait().await))
-        }
+        Pending::Scan {
+            mut call,
+            mut shard,
+            lane,
+            cmd,
+        } => loop {
+            let page = merge::scan(shard, router.topology.len(), call.wait().await);
+            // An empty page that only moves on to the next shard is not worth a round trip to
+            // the client: ask that shard now, so an empty cluster answers cursor 0 as Redis does.
+            match empty_page_next_shard(&page) {
+                Some(next) if next > shard => {
+                    shard = next;
+                    call = send(router, lane, shard, plan::scan_request(&cmd, 0)).await;
+                }
+                _ => break Reply::Frame(page),
+            }
+        },
     }
+}
+
+/// Returns the shard a SCAN page's cursor points at when the page holds no keys and the
+/// cursor starts that shard afresh.
+fn empty_page_next_shard(page: &Frame) -> Option<usize> {
+    let Frame::Array(parts) = page else {
+        return None;
+    };
+    let [Frame::Bulk(cursor), Frame::Array(keys)] = parts.as_slice() else {
+        return None;
+    };
+    let cursor: u64 = std::str::from_utf8(cursor).ok()?.parse().ok()?;
+    (keys.is_empty() && cursor != 0 && cursor & plan::SCAN_CURSOR_MASK == 0)
+        .then_some((cursor >> plan::SCAN_CURSOR_BITS) as usize)
 }
 
 /// Queues a reply in the protocol that was in force when its request was read.

@@ -2,12 +2,22 @@
 //!
 //! ```text
 //! client ─▶ Connection::read_request ─▶ Command::from_request ─▶ handler::reply
-//!        ─▶ exec::execute (strings, keys, server) ─▶ Store (moka, own deadlines)
+//!        ─▶ session::handle_local (PING, HELLO, CLIENT, ...) or exec::execute ─▶ Store
 //! client ◀─ Connection::flush ◀─ Connection::write_frame ◀─ Frame
 //! ```
-//! Everything already buffered is answered before one flush: that is pipelining.
+//! Everything already buffered is answered before one flush: that is pipelining. Keys and
+//! values are copied out of the read buffer before they are stored (see `store`).
 
 pub mod clock;
+pub mod config;
 pub mod exec;
-pub mod glob;
+pub mod handler;
+pub mod info;
+pub mod listener;
+pub mod state;
+pub mod stats;
 pub mod store;
+
+pub use config::{Config, EvictionPolicy};
+pub use listener::{run, serve};
+pub use state::ShardState;

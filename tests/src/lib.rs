@@ -1,1 +1,271 @@
-//! Integration test harness.
+//! Integration test harness: shards, clusters and a reference redis-server, all on
+//! loopback ports chosen by the OS, driven only through sockets.
+//!
+//! Every handle stops what it started when dropped. Nothing here sleeps to wait for
+//! readiness: a listener is bound before its server task starts, and redis-server is
+//! ready when it prints so.
+
+mod reference;
+mod wire;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use reference::RedisServer;
+pub use wire::{read_reply, read_to_end, request, send_raw, RawClient};
+
+/// How long any single test step may take before the test fails instead of hanging.
+pub const STEP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs `step` and returns its output, or panics when it takes longer than [`STEP_TIMEOUT`]:
+/// a hang fails the test instead of stalling the run.
+pub async fn within<T>(step: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(STEP_TIMEOUT, step)
+        .await
+        .expect("the step finished within STEP_TIMEOUT")
+}
+
+/// A shard running in this process.
+pub struct ShardHandle {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+/// Starts a shard with default settings on 127.0.0.1:0.
+pub async fn spawn_shard() -> ShardHandle {
+    spawn_shard_with(server::Config::default()).await
+}
+
+/// Starts a shard with `config` on 127.0.0.1:0.
+pub async fn spawn_shard_with(config: server::Config) -> ShardHandle {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
+    start_shard(listener, config)
+}
+
+fn start_shard(listener: TcpListener, config: server::Config) -> ShardHandle {
+    let addr = listener.local_addr().expect("local addr");
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        server::run(listener, config, async {
+            let _ = rx.await;
+        })
+        .await
+        .expect("shard runs");
+    });
+    ShardHandle {
+        addr,
+        stop: Some(tx),
+        task: Some(task),
+    }
+}
+
+impl ShardHandle {
+    /// Returns the shard's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Returns a connected redis-rs client.
+    pub async fn client(&self) -> redis::aio::MultiplexedConnection {
+        client_for(self.addr).await
+    }
+
+    /// Returns a raw socket client.
+    pub async fn raw(&self) -> RawClient {
+        RawClient::connect(self.addr).await
+    }
+
+    /// Stops the shard and waits until it has released its port and connections.
+    pub async fn stop(mut self) {
+        self.shutdown().await;
+    }
+
+    async fn shutdown(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = tokio::time::timeout(STEP_TIMEOUT, task).await;
+        }
+    }
+}
+
+impl Drop for ShardHandle {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Returns a redis-rs multiplexed connection to `addr`.
+///
+/// Replies may take up to [`STEP_TIMEOUT`]: redis-rs's default of 500 ms is too short for
+/// a 10,000-command pipeline through a debug build on a loaded machine.
+pub async fn client_for(addr: SocketAddr) -> redis::aio::MultiplexedConnection {
+    let client = redis::Client::open(format!("redis://{addr}/")).expect("client url");
+    let config = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(STEP_TIMEOUT))
+        .set_response_timeout(Some(STEP_TIMEOUT));
+    tokio::time::timeout(
+        STEP_TIMEOUT,
+        client.get_multiplexed_async_connection_with_config(&config),
+    )
+    .await
+    .expect("connect in time")
+    .expect("connect")
+}
+
+/// A router running in this process.
+pub struct RouterHandle {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+/// Starts a router over `shards` (in bucket order) on 127.0.0.1:0.
+pub async fn spawn_router(config: router::Config) -> RouterHandle {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("local addr");
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        router::run(listener, config, async {
+            let _ = rx.await;
+        })
+        .await
+        .expect("router runs");
+    });
+    RouterHandle {
+        addr,
+        stop: Some(tx),
+        task: Some(task),
+    }
+}
+
+impl RouterHandle {
+    /// Returns the router's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops the router and waits for it to finish.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = tokio::time::timeout(STEP_TIMEOUT, task).await;
+        }
+    }
+}
+
+impl Drop for RouterHandle {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A router over N in-process shards.
+pub struct Cluster {
+    router: RouterHandle,
+    shards: Vec<Option<ShardHandle>>,
+    shard_addrs: Vec<SocketAddr>,
+    shard_config: server::Config,
+}
+
+/// Starts `n` shards with default settings and a router over them.
+pub async fn spawn_cluster(n: usize) -> Cluster {
+    spawn_cluster_with(n, server::Config::default(), router::Config::default()).await
+}
+
+/// Starts `n` shards with `shard_config` and a router with `router_config` (its shard list
+/// is filled in).
+pub async fn spawn_cluster_with(
+    n: usize,
+    shard_config: server::Config,
+    mut router_config: router::Config,
+) -> Cluster {
+    let mut shards = Vec::new();
+    for _ in 0..n {
+        shards.push(spawn_shard_with(shard_config.clone()).await);
+    }
+    let shard_addrs: Vec<SocketAddr> = shards.iter().map(ShardHandle::addr).collect();
+    router_config.shards = shard_addrs.iter().map(ToString::to_string).collect();
+    let router = spawn_router(router_config).await;
+    Cluster {
+        router,
+        shards: shards.into_iter().map(Some).collect(),
+        shard_addrs,
+        shard_config,
+    }
+}
+
+impl Cluster {
+    /// Returns the router's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.router.addr()
+    }
+
+    /// Returns a redis-rs client connected to the router.
+    pub async fn client(&self) -> redis::aio::MultiplexedConnection {
+        client_for(self.addr()).await
+    }
+
+    /// Returns a raw socket client connected to the router.
+    pub async fn raw(&self) -> RawClient {
+        RawClient::connect(self.addr()).await
+    }
+
+    /// Returns the shards' addresses, in bucket order.
+    pub fn shard_addrs(&self) -> &[SocketAddr] {
+        &self.shard_addrs
+    }
+
+    /// Returns the bucket of `key` among this cluster's shards.
+    pub fn bucket_of(&self, key: &[u8]) -> usize {
+        router::ring::bucket(key, self.shard_addrs.len())
+    }
+
+    /// Returns `n` distinct keys, each on a different shard when there are enough shards
+    /// (key i lives on shard i % shards).
+    pub fn keys_on_distinct_shards(&self, n: usize) -> Vec<String> {
+        let shards = self.shard_addrs.len();
+        let mut keys = Vec::new();
+        let mut candidate = 0u64;
+        while keys.len() < n {
+            let key = format!("key:{candidate}");
+            candidate += 1;
+            if self.bucket_of(key.as_bytes()) == keys.len() % shards {
+                keys.push(key);
+            }
+        }
+        keys
+    }
+
+    /// Stops shard `i` and waits until its port and connections are released.
+    pub async fn stop_shard(&mut self, i: usize) {
+        if let Some(shard) = self.shards[i].take() {
+            shard.stop().await;
+        }
+    }
+
+    /// Starts shard `i` again, empty, on the same port.
+    pub async fn restart_shard(&mut self, i: usize) {
+        self.stop_shard(i).await;
+        let listener = TcpListener::bind(self.shard_addrs[i])
+            .await
+            .expect("rebind the shard's port");
+        self.shards[i] = Some(start_shard(listener, self.shard_config.clone()));
+    }
+}

@@ -1,0 +1,109 @@
+//! The shard's settings, each named after the Redis directive it mirrors.
+
+use clap::{Args, Parser, ValueEnum};
+use serde::Deserialize;
+
+/// How the store chooses what to evict when full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EvictionPolicy {
+    /// Least recently used (Redis `allkeys-lru`): a fresh SET is always kept.
+    #[default]
+    Lru,
+    /// moka's TinyLFU (closest to Redis `allkeys-lfu`): may refuse fresh keys when full.
+    Tinylfu,
+}
+
+impl EvictionPolicy {
+    /// Returns the Redis `maxmemory-policy` name reported by INFO and CONFIG GET.
+    pub fn redis_name(self) -> &'static str {
+        match self {
+            EvictionPolicy::Lru => "allkeys-lru",
+            EvictionPolicy::Tinylfu => "allkeys-lfu",
+        }
+    }
+}
+
+/// Settings of one shard.
+#[derive(Debug, Clone, Args, Deserialize)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Config {
+    /// Memory bound for keys, values and per-entry overhead (Redis: `maxmemory`): 100mb, 1gb, bytes.
+    #[arg(long, default_value = "1gb", value_parser = parse_memory)]
+    #[serde(deserialize_with = "deserialize_memory")]
+    pub max_memory: u64,
+
+    /// Eviction policy when the memory bound is reached (Redis: `maxmemory-policy`).
+    #[arg(long, value_enum, default_value_t = EvictionPolicy::Lru)]
+    pub eviction: EvictionPolicy,
+
+    /// How often expired and evicted entries are reclaimed, in milliseconds.
+    #[arg(long, default_value_t = 200)]
+    pub maintenance_interval_ms: u64,
+}
+
+#[derive(Parser)]
+struct Standalone {
+    #[command(flatten)]
+    config: Config,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Standalone::parse_from(["shard"]).config
+    }
+}
+
+impl Config {
+    /// Rejects impossible settings.
+    ///
+    /// # Errors
+    /// A message naming the bad setting.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_memory == 0 {
+            return Err("max-memory must be above 0".into());
+        }
+        if self.maintenance_interval_ms == 0 {
+            return Err("maintenance-interval-ms must be above 0".into());
+        }
+        Ok(())
+    }
+}
+
+/// Parses `100mb`, `1gb` or plain bytes (clap value parser).
+///
+/// # Errors
+/// A message for clap to print.
+pub fn parse_memory(text: &str) -> Result<u64, String> {
+    resp::units::parse_memory(text)
+}
+
+/// Reads a memory size from a config file: a string (`"64mb"`) or a number of bytes.
+///
+/// # Errors
+/// serde's error for anything else.
+pub fn deserialize_memory<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Size {
+        Bytes(u64),
+        Text(String),
+    }
+    match Size::deserialize(d)? {
+        Size::Bytes(n) => Ok(n),
+        Size::Text(t) => resp::units::parse_memory(&t).map_err(serde::de::Error::custom),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_mirror_redis_and_the_issue() {
+        let c = Config::default();
+        assert_eq!(c.max_memory, 1 << 30);
+        assert_eq!(c.eviction, EvictionPolicy::Lru);
+        assert!(c.validate().is_ok());
+    }
+}

@@ -1,0 +1,447 @@
+//! Generic key commands (Redis's "keyspace" group), with Redis 7.0's replies and errors.
+//!
+//! Reads that Redis counts as keyspace hits or misses (EXISTS, TOUCH, TTL, TYPE ...) use
+//! [`Store::get`]; TTL changes go through [`Store::update`], atomic per key.
+
+use bytes::Bytes;
+use resp::command::parse_i64;
+use resp::{text, CommandError, Frame, Kind};
+
+use crate::store::{Store, StoreError, Update, Value};
+
+/// Runs a key command and returns its reply.
+pub(crate) fn execute(cmd: &resp::Command, store: &Store) -> Frame {
+    let args = cmd.args();
+    match cmd.kind() {
+        Kind::Del | Kind::Unlink => count(&args[1..], |k| store.remove(k)),
+        Kind::Exists | Kind::Touch => count(&args[1..], |k| store.get(k).is_some()),
+        Kind::Expire => expire(store, args, Unit::Seconds, false, "expire"),
+        Kind::PExpire => expire(store, args, Unit::Millis, false, "pexpire"),
+        Kind::ExpireAt => expire(store, args, Unit::Seconds, true, "expireat"),
+        Kind::PExpireAt => expire(store, args, Unit::Millis, true, "pexpireat"),
+        Kind::Persist => persist(store, &args[1]),
+        Kind::Ttl => ttl(store, &args[1], Unit::Seconds, false),
+        Kind::PTtl => ttl(store, &args[1], Unit::Millis, false),
+        Kind::ExpireTime => ttl(store, &args[1], Unit::Seconds, true),
+        Kind::PExpireTime => ttl(store, &args[1], Unit::Millis, true),
+        Kind::Type => Frame::simple(match store.get(&args[1]) {
+            Some(_) => "string",
+            None => "none",
+        }),
+        Kind::Keys => Frame::Array(store.keys(&args[1]).into_iter().map(Frame::Bulk).collect()),
+        Kind::Scan => scan(store, &args[1..]),
+        Kind::RandomKey => Frame::bulk_or_null(store.random_key()),
+        _ => Frame::error("ERR unsupported"),
+    }
+}
+
+/// Time unit of a command's argument or reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unit {
+    Seconds,
+    Millis,
+}
+
+/// DEL / UNLINK / EXISTS / TOUCH: replies how many of `keys` `f` is true for (duplicates count).
+///
+/// ```text
+/// DEL key [key ...]
+/// UNLINK key [key ...]
+/// EXISTS key [key ...]
+/// TOUCH key [key ...]
+/// ```
+fn count(keys: &[Bytes], f: impl Fn(&[u8]) -> bool) -> Frame {
+    Frame::Integer(keys.iter().map(|k| i64::from(f(k))).sum())
+}
+
+/// The NX / XX / GT / LT options of EXPIRE and friends.
+#[derive(Debug, Default, Clone, Copy)]
+struct ExpireFlags {
+    nx: bool,
+    xx: bool,
+    gt: bool,
+    lt: bool,
+}
+
+/// Parses EXPIRE's options as Redis 7's `parseExtendedExpireArgumentsOrReply`.
+fn expire_flags(options: &[Bytes]) -> Result<ExpireFlags, Frame> {
+    let mut f = ExpireFlags::default();
+    for opt in options {
+        match opt.to_ascii_uppercase().as_slice() {
+            b"NX" => f.nx = true,
+            b"XX" => f.xx = true,
+            b"GT" => f.gt = true,
+            b"LT" => f.lt = true,
+            _ => {
+                // C's %s: the option up to its first NUL.
+                let end = opt.iter().position(|&b| b == 0).unwrap_or(opt.len());
+                let shown = String::from_utf8_lossy(&opt[..end]);
+                return Err(Frame::error_owned(format!(
+                    "ERR Unsupported option {shown}"
+                )));
+            }
+        }
+    }
+    if f.nx && (f.xx || f.gt || f.lt) {
+        return Err(Frame::error(text::EXPIRE_NX_CONFLICT));
+    }
+    if f.gt && f.lt {
+        return Err(Frame::error(text::EXPIRE_GT_LT_CONFLICT));
+    }
+    Ok(f)
+}
+
+/// EXPIRE / PEXPIRE / EXPIREAT / PEXPIREAT: sets a key's TTL; 1 if set, 0 if not.
+///
+/// ```text
+/// EXPIRE key seconds [NX | XX | GT | LT]
+/// PEXPIRE key milliseconds [NX | XX | GT | LT]
+/// EXPIREAT key unix-time-seconds [NX | XX | GT | LT]
+/// PEXPIREAT key unix-time-milliseconds [NX | XX | GT | LT]
+/// ```
+/// A time already past deletes the key (and replies 1). GT treats "no TTL" as infinite.
+fn expire(store: &Store, args: &[Bytes], unit: Unit, absolute: bool, name: &str) -> Frame {
+    let flags = match expire_flags(&args[3..]) {
+        Ok(f) => f,
+        Err(reply) => return reply,
+    };
+    let Some(mut when) = parse_i64(&args[2]) else {
+        return CommandError::NotInteger.to_frame();
+    };
+    let invalid = || Frame::error_owned(format!("ERR invalid expire time in '{name}' command"));
+    if unit == Unit::Seconds {
+        let Some(ms) = when.checked_mul(1000) else {
+            return invalid();
+        };
+        when = ms;
+    }
+    let now = store.now_ms();
+    let base = if absolute {
+        0
+    } else {
+        i64::try_from(now).unwrap_or(i64::MAX)
+    };
+    let Some(when) = when.checked_add(base) else {
+        return invalid();
+    };
+    let result = store.update(&args[1], |current| {
+        let Some(current) = current else {
+            return (Update::Keep, 0);
+        };
+        let existing = match current.deadline_ms {
+            0 => None,
+            d => Some(i64::try_from(d).unwrap_or(i64::MAX)),
+        };
+        let refused = (flags.nx && existing.is_some())
+            || (flags.xx && existing.is_none())
+            || (flags.gt && !matches!(existing, Some(e) if when > e))
+            || (flags.lt && existing.is_some_and(|e| when >= e));
+        if refused {
+            return (Update::Keep, 0);
+        }
+        // Redis's checkAlreadyExpired: `when <= now` deletes.
+        match u64::try_from(when) {
+            Ok(deadline_ms) if deadline_ms > now => {
+                let value = Value {
+                    data: current.data.clone(),
+                    deadline_ms,
+                };
+                (Update::Put(value), 1)
+            }
+            _ => (Update::Remove, 1),
+        }
+    });
+    match result {
+        Ok(n) => Frame::Integer(n),
+        Err(StoreError::OutOfMemory) => Frame::error(text::OOM),
+    }
+}
+
+/// PERSIST: removes a key's TTL; 1 if it had one, 0 otherwise.
+///
+/// ```text
+/// PERSIST key
+/// ```
+fn persist(store: &Store, key: &[u8]) -> Frame {
+    let result = store.update(key, |current| match current {
+        Some(v) if v.deadline_ms != 0 => (Update::Put(Value::persistent(v.data.clone())), 1),
+        _ => (Update::Keep, 0),
+    });
+    match result {
+        Ok(n) => Frame::Integer(n),
+        Err(StoreError::OutOfMemory) => Frame::error(text::OOM),
+    }
+}
+
+/// TTL / PTTL / EXPIRETIME / PEXPIRETIME: a key's remaining time or deadline;
+/// -2 when the key does not exist, -1 when it has no TTL.
+///
+/// ```text
+/// TTL key
+/// PTTL key
+/// EXPIRETIME key
+/// PEXPIRETIME key
+/// ```
+/// Seconds are rounded to nearest, as Redis's `(ttl+500)/1000`.
+fn ttl(store: &Store, key: &[u8], unit: Unit, absolute: bool) -> Frame {
+    let Some(value) = store.get(key) else {
+        return Frame::Integer(-2);
+    };
+    if value.deadline_ms == 0 {
+        return Frame::Integer(-1);
+    }
+    let ms = if absolute {
+        value.deadline_ms
+    } else {
+        value.deadline_ms.saturating_sub(store.now_ms())
+    };
+    let ms = i64::try_from(ms).unwrap_or(i64::MAX);
+    Frame::Integer(match unit {
+        Unit::Millis => ms,
+        Unit::Seconds => ms.saturating_add(500) / 1000,
+    })
+}
+
+/// Parses a SCAN cursor as Redis's `parseScanCursorOrReply` (`strtoul`, base 10): optional
+/// sign (a negative value wraps), leading zeros allowed, no leading space, nothing after.
+fn parse_cursor(s: &[u8]) -> Option<u64> {
+    // strtoul reads a C string: it stops at a NUL, and "" is 0 with nothing left over.
+    let s = &s[..s.iter().position(|&b| b == 0).unwrap_or(s.len())];
+    if s.is_empty() {
+        return Some(0);
+    }
+    let (neg, digits) = match s[0] {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let v = digits.iter().try_fold(0u64, |acc, &d| {
+        acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })?;
+    Some(if neg { v.wrapping_neg() } else { v })
+}
+
+/// SCAN: iterates the keyspace a page at a time.
+///
+/// ```text
+/// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]
+/// ```
+/// Replies `[next-cursor, [key ...]]`; a full iteration from 0 back to 0 returns every key
+/// present throughout exactly once (see [`Store::scan`]). Only strings exist here, so
+/// `TYPE string` keeps every key and any other type none.
+fn scan(store: &Store, args: &[Bytes]) -> Frame {
+    let Some(cursor) = parse_cursor(&args[0]) else {
+        return Frame::error(text::INVALID_CURSOR);
+    };
+    let mut count: usize = 10;
+    let mut pattern: Option<&[u8]> = None;
+    let mut strings = true;
+    let mut i = 1;
+    while i < args.len() {
+        let (opt, value) = match args.get(i + 1) {
+            Some(value) => (args[i].to_ascii_uppercase(), value),
+            None => return CommandError::Syntax.to_frame(),
+        };
+        match opt.as_slice() {
+            b"COUNT" => match parse_i64(value) {
+                Some(n) if n >= 1 => count = usize::try_from(n).unwrap_or(usize::MAX),
+                Some(_) => return CommandError::Syntax.to_frame(),
+                None => return CommandError::NotInteger.to_frame(),
+            },
+            b"MATCH" => pattern = Some(value).filter(|p| p.as_ref() != b"*").map(|p| &p[..]),
+            b"TYPE" => strings = value.eq_ignore_ascii_case(b"string"),
+            _ => return CommandError::Syntax.to_frame(),
+        }
+        i += 2;
+    }
+    let (next, keys) = store.scan(cursor, pattern, count);
+    let keys = if strings {
+        keys.into_iter().map(Frame::Bulk).collect()
+    } else {
+        Vec::new()
+    };
+    Frame::Array(vec![
+        Frame::Bulk(Bytes::from(next.to_string())),
+        Frame::Array(keys),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use bytes::Bytes;
+    use resp::Frame;
+
+    use super::parse_cursor;
+    use crate::exec::strings::tests::{run, store};
+
+    const T0: u64 = 1_700_000_000_000;
+
+    fn err(s: &'static str) -> Frame {
+        Frame::error(s)
+    }
+
+    fn bulk_text(f: &Frame) -> String {
+        match f {
+            Frame::Bulk(b) => String::from_utf8_lossy(b).into_owned(),
+            other => panic!("not a bulk: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn expire_options_and_errors_match_redis() {
+        let (s, _) = store();
+        run(&s, "set k v");
+        assert_eq!(
+            run(&s, "expire k 100 foo"),
+            err("ERR Unsupported option foo")
+        );
+        assert_eq!(
+            run(&s, "expire k 100 nx xx"),
+            err(resp::text::EXPIRE_NX_CONFLICT)
+        );
+        assert_eq!(
+            run(&s, "expire k 100 gt lt"),
+            err(resp::text::EXPIRE_GT_LT_CONFLICT)
+        );
+        assert_eq!(run(&s, "expire k abc"), err(resp::text::NOT_INTEGER));
+        assert_eq!(
+            run(&s, "expire k 9223372036854775"),
+            err("ERR invalid expire time in 'expire' command")
+        );
+        assert_eq!(
+            run(&s, "pexpire k 9223372036854775807"),
+            err("ERR invalid expire time in 'pexpire' command")
+        );
+        assert_eq!(run(&s, "expire missing 100"), Frame::Integer(0));
+        assert_eq!(run(&s, "expire k 100 xx"), Frame::Integer(0));
+        assert_eq!(
+            run(&s, "expire k 100 gt"),
+            Frame::Integer(0),
+            "no TTL is infinite"
+        );
+        assert_eq!(run(&s, "expire k 100 lt"), Frame::Integer(1));
+        assert_eq!(run(&s, "expire k 200 gt"), Frame::Integer(1));
+        assert_eq!(run(&s, "expire k 300 lt"), Frame::Integer(0));
+        assert_eq!(run(&s, "expire k 10 nx"), Frame::Integer(0));
+        assert_eq!(run(&s, "ttl k"), Frame::Integer(200));
+        assert_eq!(run(&s, "expire k -1"), Frame::Integer(1));
+        assert_eq!(run(&s, "exists k"), Frame::Integer(0));
+    }
+
+    #[test]
+    fn ttl_family_reports_missing_persistent_and_deadlines() {
+        let (s, clock) = store();
+        assert_eq!(run(&s, "ttl nope"), Frame::Integer(-2));
+        assert_eq!(run(&s, "expiretime nope"), Frame::Integer(-2));
+        run(&s, "set k v");
+        assert_eq!(run(&s, "pttl k"), Frame::Integer(-1));
+        assert_eq!(run(&s, "pexpiretime k"), Frame::Integer(-1));
+        assert_eq!(run(&s, "expireat k 4000000000"), Frame::Integer(1));
+        assert_eq!(run(&s, "expiretime k"), Frame::Integer(4_000_000_000));
+        assert_eq!(run(&s, "pexpiretime k"), Frame::Integer(4_000_000_000_000));
+        assert_eq!(
+            run(&s, &format!("pexpireat k {}", T0 + 2_000)),
+            Frame::Integer(1)
+        );
+        clock.advance(1_499);
+        assert_eq!(run(&s, "pttl k"), Frame::Integer(501));
+        assert_eq!(run(&s, "ttl k"), Frame::Integer(1));
+        assert_eq!(run(&s, "persist k"), Frame::Integer(1));
+        assert_eq!(run(&s, "persist k"), Frame::Integer(0));
+        assert_eq!(run(&s, "ttl k"), Frame::Integer(-1));
+        assert_eq!(run(&s, "type k"), Frame::simple("string"));
+        assert_eq!(run(&s, "type nope"), Frame::simple("none"));
+    }
+
+    #[test]
+    fn del_exists_touch_count_like_redis() {
+        let (s, _) = store();
+        run(&s, "mset a 1 b 2");
+        assert_eq!(run(&s, "exists a a nope"), Frame::Integer(2));
+        assert_eq!(run(&s, "touch a b c"), Frame::Integer(2));
+        assert_eq!(run(&s, "del a a b"), Frame::Integer(2));
+        assert_eq!(run(&s, "unlink b"), Frame::Integer(0));
+        assert_eq!(run(&s, "randomkey"), Frame::Null);
+    }
+
+    #[test]
+    fn keys_and_randomkey() {
+        let (s, _) = store();
+        run(&s, "mset hello 1 hallo 2 other 3");
+        let Frame::Array(keys) = run(&s, "keys h[ae]llo") else {
+            panic!("not an array")
+        };
+        let keys: HashSet<_> = keys.iter().map(bulk_text).collect();
+        assert_eq!(
+            keys,
+            HashSet::from(["hello".to_string(), "hallo".to_string()])
+        );
+        assert!(matches!(run(&s, "randomkey"), Frame::Bulk(_)));
+    }
+
+    #[test]
+    fn scan_cursor_and_options_match_redis() {
+        let (s, _) = store();
+        assert_eq!(run(&s, "scan abc"), err(resp::text::INVALID_CURSOR));
+        assert_eq!(
+            run(&s, "scan 18446744073709551616"),
+            err(resp::text::INVALID_CURSOR)
+        );
+        assert_eq!(run(&s, "scan 0 count 0"), err(resp::text::SYNTAX));
+        assert_eq!(run(&s, "scan 0 count abc"), err(resp::text::NOT_INTEGER));
+        assert_eq!(run(&s, "scan 0 match"), err(resp::text::SYNTAX));
+        assert_eq!(run(&s, "scan 0 foo bar"), err(resp::text::SYNTAX));
+        assert_eq!(parse_cursor(b""), Some(0));
+        assert_eq!(parse_cursor(b"+007"), Some(7));
+        assert_eq!(parse_cursor(b"-1"), Some(u64::MAX));
+        assert_eq!(parse_cursor(b" 1"), None);
+        assert_eq!(parse_cursor(b"1 "), None);
+        assert_eq!(parse_cursor(b"-"), None);
+        run(&s, "mset a 1 b 2");
+        let page = |line: &str| match run(&s, line) {
+            Frame::Array(parts) => parts,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(page("scan 0 type hash")[1], Frame::Array(vec![]));
+        let all = page("scan 0 TYPE String COUNT 100");
+        assert_eq!(all[0], Frame::bulk(b"0"));
+        let Frame::Array(keys) = &all[1] else {
+            panic!()
+        };
+        assert_eq!(keys.len(), 2);
+        assert_eq!(
+            page("scan 0 match a count 100")[1],
+            Frame::Array(vec![Frame::Bulk(Bytes::from("a"))])
+        );
+    }
+
+    #[test]
+    fn full_scan_visits_each_key_once() {
+        let (s, _) = store();
+        for i in 0..200 {
+            run(&s, &format!("set key:{i} v"));
+        }
+        let mut cursor = "0".to_string();
+        let mut seen = Vec::new();
+        loop {
+            let Frame::Array(parts) = run(&s, &format!("scan {cursor} count 5")) else {
+                panic!()
+            };
+            let (Frame::Bulk(next), Frame::Array(keys)) = (&parts[0], &parts[1]) else {
+                panic!()
+            };
+            seen.extend(keys.iter().map(bulk_text));
+            cursor = String::from_utf8(next.to_vec()).unwrap();
+            if cursor == "0" {
+                break;
+            }
+        }
+        assert_eq!(seen.len(), 200);
+        assert_eq!(seen.into_iter().collect::<HashSet<_>>().len(), 200);
+    }
+}

@@ -1,0 +1,98 @@
+//! One client connection: read every buffered request, answer each, flush once.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use resp::session::{handle_local, Session};
+use resp::{Command, Connection, Frame, FrameError, Limits, Request};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use crate::exec;
+use crate::state::ShardState;
+
+/// Replies are flushed mid-batch once this many bytes are queued, so one pipeline of big
+/// values does not hold them all in memory.
+const FLUSH_AT: usize = 1 << 20;
+
+/// Serves one client until it closes, sends QUIT, breaks the protocol, or shutdown.
+pub async fn handle(socket: TcpStream, shard: Arc<ShardState>, mut stop: watch::Receiver<bool>) {
+    shard.stats.connections_received.fetch_add(1, Relaxed);
+    shard.stats.connected_clients.fetch_add(1, Relaxed);
+    let mut conn = Connection::new(socket, Limits::default());
+    let mut session = Session::new(shard.stats.next_client_id());
+    let result = serve(&mut conn, &mut session, &shard, &mut stop).await;
+    if let Err(e) = result {
+        tracing::debug!(error = %e, "client connection ended");
+    }
+    count_io(&mut conn, &shard);
+    shard.stats.connected_clients.fetch_sub(1, Relaxed);
+}
+
+async fn serve(
+    conn: &mut Connection<TcpStream>,
+    session: &mut Session,
+    shard: &ShardState,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<(), FrameError> {
+    loop {
+        let first = tokio::select! {
+            request = conn.read_request() => request,
+            _ = stop.changed() => return Ok(()),
+        };
+        let mut next = first;
+        loop {
+            match next {
+                Ok(Some(request)) => {
+                    let reply = reply(request, session, shard);
+                    conn.set_protocol(session.protocol());
+                    conn.write_frame(&reply);
+                }
+                Ok(None) => {
+                    conn.flush().await?;
+                    return Ok(());
+                }
+                Err(e) => {
+                    // Redis answers what came before, then the protocol error, then closes.
+                    if let Some(frame) = e.to_frame() {
+                        conn.write_frame(&frame);
+                    }
+                    let _ = conn.flush().await;
+                    return Err(e);
+                }
+            }
+            if session.should_close() {
+                conn.flush().await?;
+                return Ok(());
+            }
+            if conn.pending_write() >= FLUSH_AT {
+                conn.flush().await?;
+            }
+            next = match conn.try_read_request() {
+                Ok(None) => break,
+                other => other,
+            };
+        }
+        conn.flush().await?;
+        count_io(conn, shard);
+    }
+}
+
+/// Returns the reply to one request; a bad command becomes an error reply, never `Err`.
+fn reply(request: Request, session: &mut Session, shard: &ShardState) -> Frame {
+    let cmd = match Command::from_request(request) {
+        Ok(cmd) => cmd,
+        Err(e) => return e.to_frame(),
+    };
+    shard.stats.commands_processed.fetch_add(1, Relaxed);
+    if let Some(frame) = handle_local(&cmd, session, &shard.server_config) {
+        return frame;
+    }
+    exec::execute(&cmd, shard, session.protocol())
+}
+
+fn count_io(conn: &mut Connection<TcpStream>, shard: &ShardState) {
+    let (read, written) = conn.take_io_counts();
+    shard.stats.net_input_bytes.fetch_add(read, Relaxed);
+    shard.stats.net_output_bytes.fetch_add(written, Relaxed);
+}

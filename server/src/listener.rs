@@ -1,0 +1,95 @@
+//! Accepts connections and runs the shard until shutdown.
+
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::config::Config;
+use crate::handler;
+use crate::state::ShardState;
+
+/// How long in-flight connections may finish after shutdown before they are dropped.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Serves RESP on `listener` until `shutdown` resolves, then drains for up to 5 s.
+///
+/// Cancel-safe in the sense that dropping the future stops accepting and drops every
+/// connection task.
+///
+/// # Errors
+/// An invalid `config`, or the listener's address cannot be read.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
+    config
+        .validate()
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let port = listener.local_addr()?.port();
+    serve(listener, ShardState::new(config, port), shutdown).await
+}
+
+/// Serves an existing shard state (tests inject a manual clock this way).
+///
+/// # Errors
+/// None today; the `Result` keeps room for fatal listener errors.
+pub async fn serve(
+    listener: TcpListener,
+    shard: Arc<ShardState>,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    tasks.spawn(maintenance(shard.clone(), stop_rx.clone()));
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((socket, _peer)) => {
+                    let _ = socket.set_nodelay(true);
+                    tasks.spawn(handler::handle(socket, shard.clone(), stop_rx.clone()));
+                }
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning, then retry.
+                    tracing::warn!(error = %e, "accept failed; retrying in 100 ms");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            _ = &mut shutdown => break,
+            // Reap finished connection tasks so the set does not grow without bound.
+            Some(_) = tasks.join_next(), if tasks.len() > 1 => {}
+        }
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tasks.abort_all();
+    }
+    Ok(())
+}
+
+/// Runs moka's pending work (expiry, eviction) and samples ops/sec, until shutdown.
+async fn maintenance(shard: Arc<ShardState>, mut stop: watch::Receiver<bool>) {
+    let mut tick =
+        tokio::time::interval(Duration::from_millis(shard.config.maintenance_interval_ms));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                shard.store.run_pending_tasks();
+                shard.stats.sample_ops();
+            }
+            _ = stop.changed() => return,
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! What every connection of one shard shares.
+
+use std::sync::Arc;
+
+use resp::session::ServerConfig;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, EvictionPolicy};
+use crate::stats::Stats;
+use crate::store::{Eviction, Store, StoreConfig};
+
+/// The shard: its store, counters and settings.
+#[derive(Debug)]
+pub struct ShardState {
+    /// The keys.
+    pub store: Store,
+    /// Process counters.
+    pub stats: Stats,
+    /// Settings.
+    pub config: Config,
+    /// What CONFIG GET reports.
+    pub server_config: ServerConfig,
+    /// The TCP port served (`tcp_port`).
+    pub port: u16,
+}
+
+impl ShardState {
+    /// Returns a shard with an empty store, on the system clock.
+    pub fn new(config: Config, port: u16) -> Arc<ShardState> {
+        Self::with_clock(config, port, Arc::new(SystemClock))
+    }
+
+    /// Returns a shard whose TTLs follow `clock`.
+    pub fn with_clock(config: Config, port: u16, clock: Arc<dyn Clock>) -> Arc<ShardState> {
+        let eviction = match config.eviction {
+            EvictionPolicy::Lru => Eviction::Lru,
+            EvictionPolicy::Tinylfu => Eviction::TinyLfu,
+        };
+        let store = Store::new(
+            StoreConfig {
+                max_memory: config.max_memory,
+                eviction,
+            },
+            clock,
+        );
+        let server_config = ServerConfig {
+            maxmemory: config.max_memory,
+            maxmemory_policy: config.eviction.redis_name().to_string(),
+        };
+        Arc::new(ShardState {
+            store,
+            stats: Stats::default(),
+            config,
+            server_config,
+            port,
+        })
+    }
+}

@@ -1,0 +1,73 @@
+//! Command-line interface: one subcommand per process kind.
+
+use clap::{Args, Parser, Subcommand};
+
+/// A Redis-protocol caching cluster: routers with jump consistent hashing over moka shards.
+#[derive(Debug, Parser)]
+#[command(name = "jumpcache", version, args_override_self = true)]
+pub struct Cli {
+    /// A TOML file with the same settings as the flags (kebab-case keys); flags win.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Sub,
+}
+
+/// The process to run.
+#[derive(Debug, Subcommand)]
+pub enum Sub {
+    /// Runs one shard: an in-memory cache speaking RESP.
+    Shard(ShardArgs),
+    /// Runs a router over existing shards.
+    Router(RouterArgs),
+    /// Runs a router and N shards in this one process (shards on free loopback ports).
+    Cluster(ClusterArgs),
+}
+
+/// `jumpcache shard`.
+#[derive(Debug, Args)]
+pub struct ShardArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: String,
+    /// Port to listen on.
+    #[arg(long, default_value_t = 7001)]
+    pub port: u16,
+    #[command(flatten)]
+    pub config: server::Config,
+}
+
+/// `jumpcache router`.
+#[derive(Debug, Args)]
+pub struct RouterArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: String,
+    /// Port to listen on.
+    #[arg(long, default_value_t = 6379)]
+    pub port: u16,
+    #[command(flatten)]
+    pub config: router::Config,
+}
+
+/// `jumpcache cluster`. `--shards` here is the number of shards to start (the router's
+/// address list is filled in with the shards' loopback addresses).
+#[derive(Debug, Args)]
+#[command(mut_arg("shards", |a| a
+    .help("Number of shards to start, on free loopback ports")
+    .value_name("N")
+    .num_args(1)
+    .default_value("3")))]
+pub struct ClusterArgs {
+    /// Address the router listens on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: String,
+    /// Port the router listens on.
+    #[arg(long, default_value_t = 6379)]
+    pub port: u16,
+    #[command(flatten)]
+    pub shard: server::Config,
+    #[command(flatten)]
+    pub router: router::Config,
+}

@@ -1,0 +1,117 @@
+//! `--config FILE`: a TOML file whose keys are the flags' long names.
+//!
+//! The file's settings become flags placed before the command line's own, and clap keeps the
+//! last occurrence of a flag (`args_override_self`), so flags on the command line win.
+
+use std::ffi::OsString;
+
+/// Returns `args` with the config file's settings inserted after the subcommand name.
+///
+/// # Errors
+/// The file cannot be read, is not TOML, or holds a value that is not a string, number,
+/// boolean or array of those.
+pub fn args_with_config_file(
+    args: impl IntoIterator<Item = OsString>,
+) -> Result<Vec<OsString>, String> {
+    let mut args: Vec<OsString> = args.into_iter().collect();
+    let Some(path) = config_path(&args) else {
+        return Ok(args);
+    };
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut flags = Vec::new();
+    for (key, value) in &table {
+        flags.push(OsString::from(format!("--{key}")));
+        flags.push(OsString::from(flag_value(key, value)?));
+    }
+    // Insert right after the subcommand (the first argument that is not a flag or its value).
+    let at = subcommand_index(&args).map_or(args.len(), |i| i + 1);
+    args.splice(at..at, flags);
+    Ok(args)
+}
+
+fn flag_value(key: &str, value: &toml::Value) -> Result<String, String> {
+    Ok(match value {
+        toml::Value::String(s) => s.clone(),
+        toml::Value::Integer(n) => n.to_string(),
+        toml::Value::Float(f) => f.to_string(),
+        toml::Value::Boolean(b) => b.to_string(),
+        toml::Value::Array(items) => items
+            .iter()
+            .map(|v| flag_value(key, v))
+            .collect::<Result<Vec<_>, _>>()?
+            .join(","),
+        _ => {
+            return Err(format!(
+                "config key '{key}': use a string, number, boolean or array"
+            ))
+        }
+    })
+}
+
+fn config_path(args: &[OsString]) -> Option<std::path::PathBuf> {
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        let s = arg.to_string_lossy();
+        if s == "--config" {
+            return iter.next().map(Into::into);
+        }
+        if let Some(path) = s.strip_prefix("--config=") {
+            return Some(path.into());
+        }
+    }
+    None
+}
+
+fn subcommand_index(args: &[OsString]) -> Option<usize> {
+    let mut i = 1;
+    while i < args.len() {
+        let s = args[i].to_string_lossy();
+        if s == "--config" {
+            i += 2;
+            continue;
+        }
+        if !s.starts_with('-') {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_file_settings_come_before_command_line_flags() {
+        let dir =
+            std::env::temp_dir().join(format!("jumpcache-config-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("jumpcache.toml");
+        std::fs::write(&path, "port = 7005\nmax-memory = \"64mb\"\n").unwrap();
+        let args = [
+            "jumpcache",
+            "--config",
+            path.to_str().unwrap(),
+            "shard",
+            "--port",
+            "7009",
+        ]
+        .map(OsString::from);
+        let got: Vec<String> = args_with_config_file(args)
+            .unwrap()
+            .into_iter()
+            .map(|s| s.into_string().unwrap())
+            .collect();
+        let shard = got.iter().position(|a| a == "shard").unwrap();
+        assert_eq!(
+            &got[shard + 1..],
+            ["--max-memory", "64mb", "--port", "7005", "--port", "7009"]
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,294 @@
+//! The same commands sent to a jumpcache shard and to a real redis-server must get the same
+//! reply, byte for byte. Skipped, with a note, where redis-server is not installed.
+
+use harness::{spawn_cluster, spawn_shard, RawClient, RedisServer};
+
+/// One command per line, quoted as redis-cli quotes (`"\x00"`, `'a b'`).
+const SCRIPT: &str = r#"
+PING
+PING hello
+PING a b
+ECHO "hi there"
+SELECT 0
+SELECT 1
+SELECT x
+SET k v
+GET k
+GET missing
+SET k v2 NX
+SET k v3 XX
+SET nx v XX
+SET k v4 GET
+SET k2 v GET
+SET k v NX XX
+SET k v EX 0
+SET k v EX -1
+SET k v EX 99999999999999999
+SET k v PX 0
+SET k v EX abc
+SET k v KEEPTTL EX 10
+SET k v EX 10 PX 10
+SET k v BOGUS
+SET k v EX 100
+TTL k
+SET k v5 KEEPTTL
+TTL k
+PERSIST k
+TTL k
+TTL missing
+PTTL missing
+PERSIST missing
+SET k v EXAT 32503680000
+EXPIRETIME k
+PEXPIRETIME k
+SET k v PXAT 32503680000123
+PEXPIRETIME k
+EXPIRETIME missing
+SET nottl v
+EXPIRETIME nottl
+SETNX k v
+SETNX fresh v
+SETEX k 0 v
+SETEX k -5 v
+SETEX k abc v
+SETEX k 100 v
+PSETEX k 100000 v
+PSETEX k 0 v
+GETSET k w
+GETSET newkey w
+GETDEL k
+GETDEL k
+SET g 1
+GETEX g
+GETEX g EX 100
+TTL g
+GETEX g PERSIST
+TTL g
+GETEX g EX 1 PX 1
+GETEX g EX 0
+GETEX g BOGUS
+GETEX missing EX 10
+MSET a 1 b 2
+MSET a 1 b
+MGET a b c
+MSETNX a 1 z 2
+MSETNX y 1 z 2
+MGET y z
+INCR n
+INCR n
+INCRBY n 10
+DECR n
+DECRBY n 5
+INCRBY n abc
+INCRBY n 1.5
+SET s abc
+INCR s
+SET big 9223372036854775807
+INCR big
+SET small -9223372036854775808
+DECR small
+DECRBY n -9223372036854775808
+SET sp " 1"
+INCR sp
+SET lead 01
+INCR lead
+INCRBYFLOAT f 1.5
+INCRBYFLOAT f 0.1
+INCRBYFLOAT f abc
+INCRBYFLOAT f 3.0e3
+SET f2 10.5
+INCRBYFLOAT f2 0.1
+INCRBYFLOAT f2 -10.6
+INCRBYFLOAT s 1
+SET f3 5.0e3
+INCRBYFLOAT f3 2.0e2
+INCRBYFLOAT f3 1e400
+APPEND ap hello
+APPEND ap " world"
+STRLEN ap
+STRLEN missing
+GETRANGE ap 0 4
+GETRANGE ap -5 -1
+GETRANGE ap 100 200
+GETRANGE ap 5 1
+GETRANGE ap -100 -50
+GETRANGE missing 0 -1
+GETRANGE ap a b
+SETRANGE ap 6 W
+GET ap
+SETRANGE sr 5 x
+GET sr
+SETRANGE ap -1 x
+SETRANGE ap 536870912 x
+SETRANGE emptykey 0 ""
+EXISTS emptykey
+DEL a b c
+EXISTS a b fresh fresh
+UNLINK fresh
+TOUCH y z nothere
+SET e v
+EXPIRE e 100
+EXPIRE e 100 NX
+EXPIRE e 50 GT
+EXPIRE e 200 GT
+EXPIRE e 50 LT
+TTL e
+EXPIRE e 10 NX XX
+EXPIRE e 10 GT LT
+EXPIRE e 10 BOGUS
+EXPIRE e abc
+EXPIRE e 9223372036854775807
+PEXPIRE e 9223372036854775807
+EXPIREAT e 9223372036854775807
+EXPIRE missing 10
+PEXPIRE e 100000
+EXPIREAT e 32503680000
+EXPIRETIME e
+PEXPIREAT e 32503680000000
+PEXPIRETIME e
+EXPIRE e -1
+EXISTS e
+SET e2 v
+PEXPIREAT e2 0
+EXISTS e2
+TYPE y
+TYPE missing
+SET "" empty
+GET ""
+SET "\x00\xff\r\n" "\r\n\x00"
+GET "\x00\xff\r\n"
+STRLEN "\x00\xff\r\n"
+CLIENT GETNAME
+CLIENT SETNAME "a b"
+CLIENT SETNAME named
+CLIENT GETNAME
+CLIENT NOSUCH
+CLIENT SETNAME
+CONFIG GET nosuch
+CONFIG GET appendonly
+CONFIG GET databases
+CONFIG SET maxmemory 1
+HELLO 4
+HELLO abc
+HELLO 2 BOGUS
+NOSUCHCOMMAND a b
+GET
+SET k
+MGET
+SCAN abc
+SCAN 0 COUNT 0
+SCAN 0 COUNT abc
+SCAN 0 BOGUS x
+DBSIZE
+FLUSHALL BOGUS
+FLUSHDB
+DBSIZE
+RANDOMKEY
+KEYS *
+SCAN 0
+"#;
+
+#[tokio::test]
+async fn shard_replies_match_redis_server_byte_for_byte() {
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let shard = spawn_shard().await;
+    compare_script(shard.raw().await, &redis, DELIBERATE).await;
+}
+
+#[tokio::test]
+async fn router_replies_match_redis_server_byte_for_byte() {
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let cluster = spawn_cluster(3).await;
+    let deliberate: Vec<(&str, &str)> = DELIBERATE
+        .iter()
+        .chain(DELIBERATE_ROUTER)
+        .copied()
+        .collect();
+    compare_script(cluster.raw().await, &redis, &deliberate).await;
+}
+
+/// Where jumpcache differs from Redis on purpose: (command, jumpcache's exact reply).
+/// jumpcache has one database and no CONFIG SET (docs/commands.md, "Differences from Redis").
+const DELIBERATE: &[(&str, &str)] = &[
+    ("SELECT 1", "-ERR DB index is out of range\r\n"),
+    (
+        "CONFIG GET databases",
+        "*2\r\n$9\r\ndatabases\r\n$1\r\n1\r\n",
+    ),
+    (
+        "CONFIG SET maxmemory 1",
+        "-ERR unknown subcommand 'SET'. Try CONFIG HELP.\r\n",
+    ),
+];
+
+/// Through the router, keys on different shards cannot be set atomically (Redis Cluster's text).
+const DELIBERATE_ROUTER: &[(&str, &str)] = &[(
+    "MSETNX a 1 z 2",
+    "-CROSSSLOT Keys in request don't hash to the same slot\r\n",
+)];
+
+async fn compare_script(mut ours: RawClient, redis: &RedisServer, deliberate: &[(&str, &str)]) {
+    let mut theirs = redis.raw().await;
+    let mut mismatches = Vec::new();
+    let mut checked = 0;
+    for line in SCRIPT.lines().filter(|l| !l.trim().is_empty()) {
+        let args = resp::codec::split_args(line.as_bytes()).expect("script line parses");
+        let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+        let got = ours.call(&args).await;
+        let redis_reply = theirs.call(&args).await;
+        let want = match deliberate.iter().find(|(l, _)| *l == line) {
+            Some((_, ours)) => ours.as_bytes().to_vec(),
+            None => redis_reply,
+        };
+        checked += 1;
+        if got != want {
+            mismatches.push(format!(
+                "{line}\n   jumpcache: {:?}\n   redis:     {:?}",
+                String::from_utf8_lossy(&got),
+                String::from_utf8_lossy(&want)
+            ));
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "{} of {checked} replies differ:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
+}
+
+#[tokio::test]
+async fn protocol_errors_match_redis_server() {
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let shard = spawn_shard().await;
+    let inputs: &[&[u8]] = &[
+        b"*3000000000\r\n",
+        b"*abc\r\n",
+        b"*1\r\n$-10\r\n",
+        b"*1\r\n$blabla\r\n",
+        b"*1\r\n$536870913\r\n",
+        b"*2\r\n$3\r\nGET\r\n:1\r\n",
+        b"*1\r\n*1\r\n",
+        b"SET \"a b\r\n",
+        b"SET 'a'b\r\n",
+    ];
+    for input in inputs {
+        let mut ours = shard.raw().await;
+        ours.send(input).await;
+        let got = ours.read_to_end().await;
+        let mut theirs = redis.raw().await;
+        theirs.send(input).await;
+        let want = theirs.reply().await.unwrap_or_default();
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(&want),
+            "input {input:?}"
+        );
+    }
+}

@@ -1,0 +1,63 @@
+//! docs/ says what the code does: the compatibility table is checked against the command table.
+//!
+//! Regenerate the table with `JUMPCACHE_BLESS=1 cargo test -p jumpcache-tests --test docs`.
+
+use std::path::PathBuf;
+
+use resp::command::{KeySpec, COMMANDS};
+
+const BEGIN: &str = "<!-- BEGIN GENERATED: command table -->";
+const END: &str = "<!-- END GENERATED: command table -->";
+
+fn docs_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("docs")
+        .join(name)
+}
+
+fn keys(spec: KeySpec) -> &'static str {
+    match spec {
+        KeySpec::None => "none",
+        KeySpec::First => "one",
+        KeySpec::AllFrom(_) => "every argument",
+        KeySpec::Pairs(_) => "every other argument",
+    }
+}
+
+fn render() -> String {
+    let mut out = String::new();
+    out.push_str("| Command | Arity | Flags | Keys | Subcommands | What it does |\n");
+    out.push_str("|---|---|---|---|---|---|\n");
+    for spec in COMMANDS {
+        let flags: Vec<&str> = spec.flags.names().collect();
+        let subs: Vec<&str> = spec.subcommands.iter().map(|(n, _)| *n).collect();
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} |\n",
+            spec.name,
+            spec.arity,
+            flags.join(", "),
+            keys(spec.keys),
+            subs.join(", "),
+            spec.summary
+        ));
+    }
+    out
+}
+
+#[test]
+fn the_compatibility_table_matches_the_command_table() {
+    let path = docs_path("commands.md");
+    let text = std::fs::read_to_string(&path).expect("docs/commands.md exists");
+    let (head, rest) = text.split_once(BEGIN).expect("begin marker");
+    let (_, tail) = rest.split_once(END).expect("end marker");
+    let expected = format!("{head}{BEGIN}\n{}{END}{tail}", render());
+    if std::env::var_os("JUMPCACHE_BLESS").is_some() {
+        std::fs::write(&path, &expected).expect("write docs");
+        return;
+    }
+    assert!(
+        text == expected,
+        "docs/commands.md is out of date; run JUMPCACHE_BLESS=1 cargo test -p jumpcache-tests --test docs"
+    );
+}
