@@ -150,6 +150,10 @@ struct Counters {
 }
 
 /// Tells moka when an entry may be reclaimed, from the entry's own deadline.
+/// How long after its deadline moka may reclaim an entry nobody read: a read in between is
+/// answered by our own deadline check (absent, counted as expired).
+const RECLAIM_SLACK_MS: u64 = 1000;
+
 struct DeadlineExpiry {
     clock: Arc<dyn Clock>,
 }
@@ -159,11 +163,12 @@ impl DeadlineExpiry {
         if value.deadline_ms == 0 {
             return None;
         }
-        // +1 ms: the key is still live at its deadline's own millisecond.
+        // Our own deadline check must see an expired key before moka hides it, so that a read
+        // of it counts in `expired_keys` at once (as in Redis): moka reclaims a little later.
         let ms = value
             .deadline_ms
             .saturating_sub(self.clock.now_ms())
-            .saturating_add(1);
+            .saturating_add(RECLAIM_SLACK_MS);
         let ttl = Duration::from_millis(ms);
         // A TTL past Instant's range (EXPIRE in the year 292 billion): moka never reclaims it;
         // our own deadline check still applies.
