@@ -49,7 +49,7 @@ fn plan_and_merge(c: &mut Criterion) {
     c.bench_function("merge_mget_10", |b| {
         b.iter(|| {
             black_box(merge(
-                how.clone(),
+                how,
                 &parts,
                 replies.iter().cloned().map(Ok).collect(),
             ))
