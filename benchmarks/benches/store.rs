@@ -25,7 +25,15 @@ fn store(c: &mut Criterion) {
             black_box(store.get(&keys[i]))
         })
     });
-    c.bench_function("store_set_existing", |b| {
+    c.bench_function("store_set_blind", |b| {
+        b.iter(|| {
+            i = (i + 1) % keys.len();
+            store
+                .set(&keys[i], Value::persistent(Bytes::copy_from_slice(&value)))
+                .unwrap()
+        })
+    });
+    c.bench_function("store_update_existing", |b| {
         b.iter(|| {
             i = (i + 1) % keys.len();
             let v = Value::persistent(Bytes::copy_from_slice(&value));
