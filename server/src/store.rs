@@ -446,39 +446,41 @@ impl Store {
             .max(usize::try_from(cache.entry_count() / 256).unwrap_or(usize::MAX))
             .max(1);
 
-        // Pass 1: the page's last hash = the `page`-th smallest hash at or after the cursor.
-        let mut smallest = BinaryHeap::with_capacity(page.min(4096));
-        let mut candidates = 0usize;
+        // One pass keeps the `page` smallest hashes at or after the cursor (a max-heap).
+        let mut smallest: BinaryHeap<(u64, Arc<Vec<u8>>)> =
+            BinaryHeap::with_capacity(page.min(4096) + 1);
+        let mut more = false;
         for (key, value) in cache.iter() {
             let h = scan_hash(&key);
             if h < cursor || !value.is_live(now) {
                 continue;
             }
-            candidates += 1;
             if smallest.len() < page {
-                smallest.push(h);
-            } else if smallest.peek().is_some_and(|&top| h < top) {
-                smallest.pop();
-                smallest.push(h);
+                smallest.push((h, key));
+            } else if smallest.peek().is_some_and(|(top, _)| h <= *top) {
+                // `<=`: ties with the largest hash are kept a moment, then cut below.
+                smallest.push((h, key));
+                more = true;
+                while smallest.len() > page && smallest.peek().map(|(t, _)| *t) != Some(h) {
+                    smallest.pop();
+                }
+            } else {
+                more = true;
             }
         }
-        let last = match smallest.peek() {
-            Some(&top) if candidates > page => top,
-            _ => u64::MAX,
-        };
-
-        // Pass 2: every key in [cursor, last].
-        let mut found: Vec<(u64, Bytes)> = cache
-            .iter()
-            .filter_map(|(key, value)| {
-                let h = scan_hash(&key);
-                (h >= cursor && h <= last && value.is_live(now))
-                    .then(|| (h, Bytes::copy_from_slice(&key)))
-            })
-            .collect();
+        let mut found: Vec<(u64, Arc<Vec<u8>>)> = smallest.into_vec();
         found.sort_unstable();
-        let next = match last.checked_add(1) {
-            Some(n) if n < 1 << SCAN_CURSOR_BITS => n,
+        // With more keys left, the page ends before its largest hash, so keys sharing that hash
+        // all come on the next page (unless the whole page shares it: then it is kept whole).
+        let next = match found.last() {
+            Some(&(last, _)) if more && found.first().is_some_and(|(first, _)| *first < last) => {
+                found.retain(|(h, _)| *h < last);
+                last
+            }
+            Some(&(last, _)) if more => last
+                .checked_add(1)
+                .filter(|n| *n < 1 << SCAN_CURSOR_BITS)
+                .unwrap_or(0),
             _ => 0,
         };
         let keys = found
@@ -488,6 +490,7 @@ impl Store {
                 Some(p) => p == b"*" || glob_match(p, k),
                 None => true,
             })
+            .map(|k| Bytes::copy_from_slice(&k))
             .collect();
         (next, keys)
     }
