@@ -5,7 +5,10 @@ interleaved turns (A B C D A B C D ...), medians of the kept reps.
 
 Prints a markdown table (throughput, latency at -c 1, server CPU per request, ratios) and
 writes it to benchmarks/results/compare-latest.md. Stops everything it started, by pid.
-Usage: benchmarks/compare.sh [--reps 3] [--quick]
+With --memory, instead loads 1,000,000 distinct keys with 100-byte values (redis-cli --pipe)
+into redis-server and into one jumpcache shard and reports bytes per key, from RSS and from
+INFO used_memory.
+Usage: benchmarks/compare.sh [--reps 3] [--quick] [--memory]
 """
 import argparse
 import csv
@@ -162,11 +165,70 @@ def run_one(target, args):
     }
 
 
+def rss_bytes(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def info_field(port, field):
+    out = subprocess.run(["redis-cli", "-p", str(port), "INFO", "memory"], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split(":", 1)[1])
+    return 0
+
+
+def memory_mode(keys):
+    """Bytes per key for `keys` keys with 100-byte values, redis-server vs a jumpcache shard."""
+    lines = ["| server | keys | RSS growth (bytes/key) | INFO used_memory (bytes/key) |", "|---|---|---|---|"]
+    with tempfile.TemporaryDirectory() as tmp:
+        load = os.path.join(tmp, "load.resp")
+        value = b"v" * 100
+        with open(load, "wb") as f:
+            for i in range(keys):
+                key = b"key:%012d" % i
+                f.write(b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$100\r\n%s\r\n" % (len(key), key, value))
+        for name in ("redis", "jumpcache-shard"):
+            t = Target(name, tmp)
+            if name == "redis":
+                t.port = t.redis()
+            else:
+                t.port = free_port()
+                t.spawn([JUMPCACHE, "shard", "--port", str(t.port), "--max-memory", "4gb"])
+            try:
+                wait_ready(t.port, name)
+                pid = t.pids()[0]
+                rss0, used0 = rss_bytes(pid), info_field(t.port, "used_memory")
+                with open(load, "rb") as f:
+                    subprocess.run(["redis-cli", "-p", str(t.port), "--pipe"], stdin=f, check=True,
+                                   stdout=subprocess.DEVNULL)
+                n = int(subprocess.run(["redis-cli", "-p", str(t.port), "DBSIZE"], capture_output=True,
+                                       text=True).stdout.strip())
+                time.sleep(1)  # let the shard's maintenance timer settle moka's counters
+                rss1, used1 = rss_bytes(pid), info_field(t.port, "used_memory")
+                lines.append(f"| {name} | {n:,} | {(rss1 - rss0) / n:.0f} | {(used1 - used0) / n:.0f} |")
+            finally:
+                t.stop()
+    text = "\n".join(lines)
+    print(text)
+    out_dir = os.path.join(ROOT, "benchmarks", "results")
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "memory-latest.md"), "w") as f:
+        f.write(text + "\n")
+
+
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--memory", action="store_true", help="bytes per key instead of throughput")
+    ap.add_argument("--keys", type=int, default=1_000_000, help="keys loaded in --memory mode")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="fewer requests, for a smoke run")
     opts = ap.parse_args()
+    if opts.memory:
+        return memory_mode(opts.keys)
     for tool in ("redis-server", "redis-benchmark", "redis-cli", "nutcracker"):
         if not shutil.which(tool):
             raise SystemExit(f"{tool} is missing (benchmarks/compare.sh installs it)")
