@@ -19,6 +19,7 @@ pub mod glob;
 pub mod info;
 pub mod reply;
 pub mod session;
+pub mod stats;
 pub mod units;
 
 pub use codec::{Decoder, Limits, Request};

@@ -40,6 +40,12 @@ pub struct Config {
     /// How often expired and evicted entries are reclaimed, in milliseconds.
     #[arg(long, default_value_t = 200)]
     pub maintenance_interval_ms: u64,
+
+    /// Whether this shard copies its counters into the process's metrics recorder. The
+    /// binary sets it for a shard with its own `--metrics-port`; embedded shards leave it off.
+    #[arg(skip)]
+    #[serde(skip)]
+    pub export_metrics: bool,
 }
 
 #[derive(Parser)]
