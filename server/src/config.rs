@@ -26,6 +26,9 @@ impl EvictionPolicy {
 
 /// Settings of one shard.
 #[derive(Debug, Clone, Args, Deserialize)]
+// A group id of its own: `jumpcache cluster` flattens this and the router's `Config`, and
+// clap rejects two groups both called `Config` (a debug-build assertion).
+#[group(id = "shard-config")]
 #[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
 pub struct Config {
     /// Memory bound for keys, values and per-entry overhead (Redis: `maxmemory`): 100mb, 1gb, bytes.
