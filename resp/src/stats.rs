@@ -32,8 +32,9 @@ pub const CONNECTIONS_RECEIVED: &str = "redis_connections_received_total";
 pub const REJECTED_CONNECTIONS: &str = "redis_rejected_connections_total";
 /// Commands processed since start.
 pub const COMMANDS_PROCESSED: &str = "redis_commands_processed_total";
-/// Commands per second, averaged as Redis does.
-pub const OPS_PER_SEC: &str = "redis_instantaneous_ops_per_sec";
+/// Commands per second, averaged as Redis does (redis_exporter writes `..._per_sec`, which
+/// `promtool check metrics` rejects as an abbreviated unit).
+pub const OPS_PER_SEC: &str = "redis_instantaneous_ops_per_second";
 /// Bytes read from clients.
 pub const NET_INPUT: &str = "redis_net_input_bytes_total";
 /// Bytes written to clients.

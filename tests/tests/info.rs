@@ -153,7 +153,11 @@ async fn a_down_shard_shows_state_down_and_info_answers_within_the_timeout() {
     cluster.stop_shard(1).await;
     let started = Instant::now();
     let text = info(&mut con, &["cluster", "server"]).await;
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(num(&text, "shards_up"), 2);
     assert!(field(&text, "shard1").contains(",state=down,"), "{text}");
     assert!(field(&text, "shard0").contains(",state=up,"), "{text}");
