@@ -17,6 +17,7 @@ pub mod error;
 pub mod frame;
 pub mod glob;
 pub mod info;
+pub mod latency;
 pub mod reply;
 pub mod session;
 pub mod stats;

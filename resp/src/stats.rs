@@ -1,17 +1,17 @@
 //! Process counters and the metric names both the shard and the router export.
 //!
 //! Counting is plain atomics on the hot path: one row of counters per command, indexed by
-//! its position in the command table ([`CommandSpec::index`]), so no map lookup and no
-//! label hashing per request. An upkeep task copies the totals into the `metrics` recorder
-//! about once a second ([`export_process`], [`CommandStats::export`]); only the per-command
-//! duration histogram is recorded per request, through a handle registered once.
+//! its position in the command table ([`CommandSpec::index`]), so no map lookup, no label
+//! hashing and no call into the metrics recorder per request. Durations go into a log-scale
+//! histogram of atomics ([`LogHistogram`]). An upkeep task copies everything into the
+//! `metrics` recorder about once a second ([`export_process`], [`CommandStats::export`]).
 //!
 //! Names follow the standard Redis exporter (redis_exporter) where the meaning matches, so
 //! its Grafana dashboard reads them. Every name here is listed in docs/metrics.md (a test
 //! checks it).
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use metrics::{counter, gauge, Histogram, Unit};
@@ -19,6 +19,7 @@ use metrics::{counter, gauge, Histogram, Unit};
 use crate::command::{lookup, CommandSpec, COMMANDS};
 use crate::error::CommandError;
 use crate::info::Section;
+use crate::latency::{LogHistogram, BUCKETS};
 
 /// 1 while the process answers (redis_exporter: the exporter reached Redis).
 pub const UP: &str = "redis_up";
@@ -147,8 +148,15 @@ struct Row {
     usec: AtomicU64,
     rejected: AtomicU64,
     failed: AtomicU64,
-    /// Registered on first use, so commands never run export no series.
-    duration: OnceLock<Histogram>,
+    /// Durations, kept only when exporting.
+    durations: LogHistogram,
+}
+
+/// A command's exported duration histogram and the counts it has been given so far.
+#[derive(Debug)]
+struct Exported {
+    histogram: Histogram,
+    seen: Box<[u64]>,
 }
 
 /// Redis's `# Commandstats`: calls, time, rejections and failures per command.
@@ -156,6 +164,8 @@ struct Row {
 pub struct CommandStats {
     rows: Box<[Row]>,
     export: bool,
+    /// Per command, registered on its first export so commands never run export no series.
+    exported: Mutex<Vec<Option<Exported>>>,
 }
 
 impl CommandStats {
@@ -164,6 +174,7 @@ impl CommandStats {
         CommandStats {
             rows: COMMANDS.iter().map(|_| Row::default()).collect(),
             export,
+            exported: Mutex::new(COMMANDS.iter().map(|_| None).collect()),
         }
     }
 
@@ -179,9 +190,7 @@ impl CommandStats {
             row.failed.fetch_add(1, Relaxed);
         }
         if self.export {
-            row.duration
-                .get_or_init(|| metrics::histogram!(COMMANDS_DURATION, "cmd" => spec.lower))
-                .record(elapsed.as_secs_f64());
+            row.durations.record(elapsed);
         }
     }
 
@@ -241,9 +250,14 @@ impl CommandStats {
         section
     }
 
-    /// Copies the per-command totals into the recorder; called by an upkeep task.
+    /// Copies the per-command totals and new durations into the recorder; called by an
+    /// upkeep task.
     pub fn export(&self) {
-        for spec in COMMANDS {
+        let mut exported = self.exported.lock().unwrap_or_else(|p| p.into_inner());
+        for (spec, (row, slot)) in COMMANDS
+            .iter()
+            .zip(self.rows.iter().zip(exported.iter_mut()))
+        {
             let (calls, _, rejected, failed) = self.get(spec);
             if calls == 0 && rejected == 0 {
                 continue;
@@ -251,6 +265,13 @@ impl CommandStats {
             counter!(COMMANDS_TOTAL, "cmd" => spec.lower).absolute(calls);
             counter!(COMMANDS_REJECTED, "cmd" => spec.lower).absolute(rejected);
             counter!(COMMANDS_FAILED, "cmd" => spec.lower).absolute(failed);
+            if self.export {
+                let e = slot.get_or_insert_with(|| Exported {
+                    histogram: metrics::histogram!(COMMANDS_DURATION, "cmd" => spec.lower),
+                    seen: vec![0; BUCKETS].into(),
+                });
+                row.durations.export_since(&mut e.seen, &e.histogram);
+            }
         }
     }
 }

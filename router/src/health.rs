@@ -81,6 +81,7 @@ async fn poll(router: &Router, series: &[ShardSeries]) {
         add(&mut sum, &k);
         let shard = &router.shards[i];
         shard.metrics().latency.tick();
+        shard.metrics().export_round_trips();
         let s = &series[i];
         s.up.set(if health.is_up() { 1.0 } else { 0.0 });
         s.keys.set(k.keys as f64);

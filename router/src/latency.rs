@@ -1,4 +1,5 @@
-//! A cheap latency histogram for INFO's `latency_p50_us` / `latency_p99_us`.
+//! The router-to-shard round trip: INFO's `latency_p50_us` / `latency_p99_us` and the
+//! exported histogram, both from one `resp::latency::LogHistogram`.
 //!
 //! Recording is one relaxed `fetch_add` on a fixed log-scale bucket (four buckets per power
 //! of two, so a percentile is within 25% of the truth). Percentiles are taken over a sliding
@@ -6,61 +7,39 @@
 //! from the counts since the oldest snapshot (about the last ten seconds).
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// Buckets: 0..4 µs one each, then four per power of two up to 2^41 µs (25 days).
-const BUCKETS: usize = 160;
+use resp::latency::{lower_bound, LogHistogram};
 
 /// Snapshots kept: the window is this many ticks long.
 const WINDOW: usize = 10;
 
-/// Returns the bucket of a latency of `us` microseconds.
-fn index(us: u64) -> usize {
-    if us < 4 {
-        return us as usize;
-    }
-    let msb = 63 - us.leading_zeros() as usize; // >= 2
-    let sub = ((us >> (msb - 2)) & 3) as usize;
-    (4 * (msb - 1) + sub).min(BUCKETS - 1)
-}
-
-/// Returns the smallest latency, in µs, that falls in bucket `i`.
-fn lower_bound(i: usize) -> u64 {
-    if i < 4 {
-        return i as u64;
-    }
-    let msb = i / 4 + 1;
-    ((4 + (i % 4)) as u64) << (msb - 2)
-}
-
 /// Cumulative counts per bucket, plus the snapshots that make the window.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct LatencyWindow {
-    counts: Box<[AtomicU64]>,
+    counts: LogHistogram,
     snapshots: Mutex<VecDeque<Box<[u64]>>>,
-}
-
-impl Default for LatencyWindow {
-    fn default() -> Self {
-        LatencyWindow {
-            counts: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
-            snapshots: Mutex::new(VecDeque::with_capacity(WINDOW + 1)),
-        }
-    }
+    /// The counts last copied into the metrics histogram.
+    exported: Mutex<Option<Box<[u64]>>>,
 }
 
 impl LatencyWindow {
     /// Counts one round trip.
     #[inline]
     pub fn record(&self, elapsed: Duration) {
-        let us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-        self.counts[index(us)].fetch_add(1, Relaxed);
+        self.counts.record(elapsed);
     }
 
     fn snapshot(&self) -> Box<[u64]> {
-        self.counts.iter().map(|c| c.load(Relaxed)).collect()
+        self.counts.snapshot()
+    }
+
+    /// Copies the round trips counted since the last call into `to`.
+    pub fn export(&self, to: &metrics::Histogram) {
+        let mut last = self.exported.lock().unwrap_or_else(|p| p.into_inner());
+        let last = last.get_or_insert_with(|| vec![0; resp::latency::BUCKETS].into());
+        self.counts.export_since(last, to);
     }
 
     /// Keeps a snapshot; called about once a second.
@@ -113,18 +92,6 @@ impl LatencyWindow {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn buckets_are_contiguous_and_monotonic() {
-        for us in 0..100_000u64 {
-            let i = index(us);
-            assert!(lower_bound(i) <= us, "{us} in {i}");
-            if i + 1 < BUCKETS {
-                assert!(us < lower_bound(i + 1), "{us} in {i}");
-            }
-        }
-        assert_eq!(index(u64::MAX), BUCKETS - 1);
-    }
 
     #[test]
     fn percentiles_read_the_window_since_the_oldest_snapshot() {

@@ -130,11 +130,16 @@ impl ShardMetrics {
         self.errors[kind_index(kind)].load(Relaxed)
     }
 
-    /// Records one round trip.
+    /// Records one round trip: an atomic add, no call into the metrics recorder.
     #[inline]
     pub fn round_trip(&self, elapsed: Duration) {
         self.latency.record(elapsed);
-        self.rtt.record(elapsed.as_secs_f64());
+    }
+
+    /// Copies the round trips since the last call into the exported histogram; called by
+    /// the health task once a second.
+    pub fn export_round_trips(&self) {
+        self.latency.export(&self.rtt);
     }
 }
 
