@@ -17,11 +17,14 @@
 
 pub mod config;
 mod handler;
+mod health;
 pub mod info;
+mod latency;
 pub mod merge;
 pub mod plan;
 pub mod ring;
 pub mod shard;
+pub mod stats;
 pub mod topology;
 
 use std::future::Future;
@@ -79,12 +82,17 @@ pub async fn run(
             maxmemory: config.maxmemory,
             maxmemory_policy: "allkeys-lru".into(),
         },
-        port: listener.local_addr().ok().map(|a| a.port()),
+        port: listener.local_addr().map_or(0, |a| a.port()),
+        stats: resp::stats::Stats::new(true),
+        health: (0..config.shards.len())
+            .map(|_| Default::default())
+            .collect(),
     });
     tracing::info!(addr = ?listener.local_addr().ok(), shards = config.shards.len(), "router listening");
 
     let (notify, watch_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
+    tasks.spawn(health::run(router.clone(), watch_rx.clone()));
     let mut next_id: u64 = 1;
     tokio::pin!(shutdown);
     loop {
