@@ -120,40 +120,118 @@ fn shard_keys(sections: &[Section]) -> u64 {
         .unwrap_or(0)
 }
 
-/// Merges the shards' INFO replies (one per address, in bucket order) into the router's.
+/// One member's INFO reply and state, for the `# Cluster` section.
+#[derive(Debug)]
+pub struct MemberInfo<'a> {
+    /// The member's address.
+    pub addr: &'a str,
+    /// Its state as the router sees it (`up`, `down`, `stale`, `syncing`).
+    pub state: &'static str,
+    /// Its `INFO all` reply.
+    pub reply: ShardReply,
+}
+
+/// One shard group's members, primary first.
+#[derive(Debug)]
+pub struct GroupInfo<'a> {
+    /// The members, in the order `--shards` lists them.
+    pub members: Vec<MemberInfo<'a>>,
+    /// How many times a member was taken out of service.
+    pub failovers: u64,
+}
+
+/// Returns the sections of a shard's INFO reply, or `None` when it did not answer one.
+fn sections_of(reply: ShardReply) -> Option<Vec<Section>> {
+    let raw = reply.ok()?;
+    match resp::reply::parse(&raw) {
+        Ok(Frame::Bulk(t) | Frame::Verbatim(t)) => Some(parse(&String::from_utf8_lossy(&t))),
+        _ => None,
+    }
+}
+
+/// Returns `keys=N,used_memory=B` of one shard's sections.
+fn usage(sections: Option<&Vec<Section>>) -> String {
+    let (keys, used) = sections.map_or((0, "0"), |s| {
+        (
+            shard_keys(s),
+            field(s, "Memory", "used_memory").unwrap_or("0"),
+        )
+    });
+    format!("keys={keys},used_memory={used}")
+}
+
+/// Merges the groups' INFO replies (in bucket order) into the router's.
 ///
+/// Counters are summed over one member per group (the first `up` one that answered), so
+/// replicas do not count twice. The `# Cluster` section has `shards:N` and a line per group
+/// in the same format with or without replicas
+/// (`shard0:addr=<primary>,state=up,keys=N,used_memory=B`); a replicated group's line adds
+/// `members=2,members_up=1,failovers=F`, followed by one line per member
+/// (`shard0_member1:addr=..,state=syncing,role=replica,keys=..,used_memory=..`).
 /// `port` replaces `tcp_port` so clients see the port they connected to.
-pub fn merge(
-    addrs: &[String],
-    replies: Vec<ShardReply>,
-    selector: &Selector,
-    port: Option<u16>,
-) -> Frame {
+pub fn merge(groups: Vec<GroupInfo<'_>>, selector: &Selector, port: Option<u16>) -> Frame {
     let mut total: Vec<Section> = Vec::new();
-    let mut cluster = vec![("shards".to_string(), addrs.len().to_string())];
-    for (i, (addr, reply)) in addrs.iter().zip(replies).enumerate() {
-        let text = reply.ok().and_then(|raw| match resp::reply::parse(&raw) {
-            Ok(Frame::Bulk(t) | Frame::Verbatim(t)) => {
-                Some(String::from_utf8_lossy(&t).into_owned())
+    let members: usize = groups.iter().map(|g| g.members.len()).sum();
+    let failovers: u64 = groups.iter().map(|g| g.failovers).sum();
+    let mut cluster = vec![
+        ("shards".to_string(), groups.len().to_string()),
+        ("members".to_string(), members.to_string()),
+        ("failovers".to_string(), failovers.to_string()),
+    ];
+    for (i, group) in groups.into_iter().enumerate() {
+        let n = group.members.len();
+        let (addrs, states): (Vec<&str>, Vec<&str>) =
+            group.members.iter().map(|m| (m.addr, m.state)).unzip();
+        let parsed: Vec<Option<Vec<Section>>> = group
+            .members
+            .into_iter()
+            .map(|m| sections_of(m.reply))
+            .collect();
+        let shown = |j: usize| {
+            if parsed[j].is_some() {
+                states[j]
+            } else {
+                "down"
             }
-            _ => None,
-        });
-        let line = match text {
-            Some(text) => {
-                let sections = parse(&text);
-                let used = field(&sections, "Memory", "used_memory")
-                    .unwrap_or("0")
-                    .to_string();
-                let line = format!(
-                    "addr={addr},state=up,keys={},used_memory={used}",
-                    shard_keys(&sections)
-                );
-                fold(&mut total, sections);
-                line
-            }
-            None => format!("addr={addr},state=down,keys=0,used_memory=0"),
         };
+        let pick = (0..n)
+            .find(|&j| shown(j) == "up")
+            .or_else(|| (0..n).find(|&j| parsed[j].is_some()));
+        let up = (0..n).filter(|&j| shown(j) == "up").count();
+        let state = if n == 1 {
+            shown(0)
+        } else if up > 0 {
+            "up"
+        } else {
+            "down"
+        };
+        let mut line = format!(
+            "addr={},state={state},{}",
+            addrs.first().copied().unwrap_or("?"),
+            usage(pick.and_then(|j| parsed[j].as_ref()))
+        );
+        if n > 1 {
+            line.push_str(&format!(
+                ",members={n},members_up={up},failovers={}",
+                group.failovers
+            ));
+        }
         cluster.push((format!("shard{i}"), line));
+        if n > 1 {
+            for j in 0..n {
+                let role = if j == 0 { "primary" } else { "replica" };
+                let line = format!(
+                    "addr={},state={},role={role},{}",
+                    addrs[j],
+                    shown(j),
+                    usage(parsed[j].as_ref())
+                );
+                cluster.push((format!("shard{i}_member{j}"), line));
+            }
+        }
+        if let Some(sections) = pick.and_then(|j| parsed.into_iter().nth(j).flatten()) {
+            fold(&mut total, sections);
+        }
     }
     if let (Some(port), Some(server)) = (port, total.iter_mut().find(|s| s.name == "Server")) {
         if let Some((_, v)) = server.fields.iter_mut().find(|(k, _)| k == "tcp_port") {
@@ -227,16 +305,34 @@ mod tests {
         }
     }
 
-    fn addrs(n: usize) -> Vec<String> {
-        (0..n).map(|i| format!("127.0.0.1:{}", 7001 + i)).collect()
+    const ADDRS: [&str; 4] = [
+        "127.0.0.1:7001",
+        "127.0.0.1:7002",
+        "127.0.0.1:7003",
+        "127.0.0.1:7004",
+    ];
+
+    /// One single-member group per reply, every member `up`.
+    fn singles(replies: Vec<ShardReply>) -> Vec<GroupInfo<'static>> {
+        replies
+            .into_iter()
+            .zip(ADDRS)
+            .map(|(reply, addr)| GroupInfo {
+                members: vec![MemberInfo {
+                    addr,
+                    state: "up",
+                    reply,
+                }],
+                failovers: 0,
+            })
+            .collect()
     }
 
     #[test]
     fn fields_are_summed_and_the_cluster_section_lists_every_shard() {
         let all = Selector::from_args(&[]);
         let got = text(merge(
-            &addrs(2),
-            vec![info(3, 100, 5), info(4, 50, 9)],
+            singles(vec![info(3, 100, 5), info(4, 50, 9)]),
             &all,
             Some(6379),
         ));
@@ -248,7 +344,7 @@ mod tests {
         assert!(got.contains("keyspace_hits:7\r\n"), "{got}");
         assert!(got.contains("db0:keys=7,expires=2,avg_ttl=0\r\n"), "{got}");
         assert!(got.contains(
-            "# Cluster\r\nshards:2\r\nshard0:addr=127.0.0.1:7001,state=up,keys=3,used_memory=100\r\n\
+            "# Cluster\r\nshards:2\r\nmembers:2\r\nfailovers:0\r\nshard0:addr=127.0.0.1:7001,state=up,keys=3,used_memory=100\r\n\
              shard1:addr=127.0.0.1:7002,state=up,keys=4,used_memory=50\r\n\r\n# Keyspace"
         ), "{got}");
     }
@@ -264,20 +360,54 @@ mod tests {
         let garbage = Ok(Bytes::from_static(b":1\r\n"));
         let only = Selector::from_args(&[Bytes::from_static(b"CLUSTER")]);
         let got = text(merge(
-            &addrs(3),
-            vec![info(3, 100, 5), down, garbage],
+            singles(vec![info(3, 100, 5), down, garbage]),
             &only,
             None,
         ));
         assert_eq!(
             got,
-            "# Cluster\r\nshards:3\r\nshard0:addr=127.0.0.1:7001,state=up,keys=3,used_memory=100\r\n\
+            "# Cluster\r\nshards:3\r\nmembers:3\r\nfailovers:0\r\nshard0:addr=127.0.0.1:7001,state=up,keys=3,used_memory=100\r\n\
              shard1:addr=127.0.0.1:7002,state=down,keys=0,used_memory=0\r\n\
              shard2:addr=127.0.0.1:7003,state=down,keys=0,used_memory=0\r\n"
         );
         let keyspace = Selector::from_args(&[Bytes::from_static(b"keyspace")]);
-        let got = text(merge(&addrs(1), vec![info(3, 100, 5)], &keyspace, None));
+        let got = text(merge(singles(vec![info(3, 100, 5)]), &keyspace, None));
         assert_eq!(got, "# Keyspace\r\ndb0:keys=3,expires=1,avg_ttl=0\r\n");
+    }
+
+    #[test]
+    fn replicated_groups_count_one_member_and_list_every_member() {
+        let member = |addr, state, reply| MemberInfo { addr, state, reply };
+        let groups = vec![
+            GroupInfo {
+                members: vec![
+                    member(ADDRS[0], "down", info(9, 900, 1)),
+                    member(ADDRS[1], "up", info(3, 100, 5)),
+                ],
+                failovers: 2,
+            },
+            GroupInfo {
+                members: vec![
+                    member(ADDRS[2], "up", info(4, 50, 9)),
+                    member(ADDRS[3], "syncing", info(1, 10, 1)),
+                ],
+                failovers: 0,
+            },
+        ];
+        let got = text(merge(groups, &Selector::from_args(&[]), None));
+        assert!(got.contains("db0:keys=7,expires=2,avg_ttl=0\r\n"), "{got}");
+        assert!(
+            got.contains(
+                "# Cluster\r\nshards:2\r\nmembers:4\r\nfailovers:2\r\n\
+                 shard0:addr=127.0.0.1:7001,state=up,keys=3,used_memory=100,members=2,members_up=1,failovers=2\r\n\
+                 shard0_member0:addr=127.0.0.1:7001,state=down,role=primary,keys=9,used_memory=900\r\n\
+                 shard0_member1:addr=127.0.0.1:7002,state=up,role=replica,keys=3,used_memory=100\r\n\
+                 shard1:addr=127.0.0.1:7003,state=up,keys=4,used_memory=50,members=2,members_up=1,failovers=0\r\n\
+                 shard1_member0:addr=127.0.0.1:7003,state=up,role=primary,keys=4,used_memory=50\r\n\
+                 shard1_member1:addr=127.0.0.1:7004,state=syncing,role=replica,keys=1,used_memory=10\r\n"
+            ),
+            "{got}"
+        );
     }
 
     #[test]

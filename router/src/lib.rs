@@ -15,13 +15,17 @@
 //!
 //! Replies leave in request order even when shards answer out of order (see `handler`).
 
+mod call;
 pub mod config;
+mod group;
 mod handler;
+mod health;
 pub mod info;
 pub mod merge;
 pub mod plan;
 pub mod ring;
 pub mod shard;
+mod sync;
 pub mod topology;
 
 use std::future::Future;
@@ -34,7 +38,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-pub use config::Config;
+use group::Group;
+
+pub use config::{Config, ReadPolicy, WritePolicy};
+pub use group::MemberState;
 pub use shard::{ShardClient, ShardError, ShardErrorKind};
 pub use topology::{ShardId, Topology};
 
@@ -57,33 +64,44 @@ pub async fn run(
     config
         .validate()
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-    let timeout = config.shard_timeout();
-    let shards = config
-        .shards
+    let topology = Topology::parse(&config.shards);
+    let groups: Vec<Arc<Group>> = topology
+        .groups()
         .iter()
         .enumerate()
-        .map(|(i, addr)| {
-            ShardClient::spawn(
-                i,
-                addr,
-                config.shard_connections,
-                config.shard_queue,
-                timeout,
-            )
-        })
+        .map(|(i, members)| Arc::new(Group::new(i, members, &config)))
         .collect();
     let router = Arc::new(handler::Router {
-        topology: Topology::new(config.shards.clone()),
-        shards,
+        topology,
+        groups,
         server_config: ServerConfig {
             maxmemory: config.maxmemory,
             maxmemory_policy: "allkeys-lru".into(),
         },
         port: listener.local_addr().ok().map(|a| a.port()),
     });
-    tracing::info!(addr = ?listener.local_addr().ok(), shards = config.shards.len(), "router listening");
+    tracing::info!(addr = ?listener.local_addr().ok(), shards = router.groups.len(), "router listening");
 
     let (notify, watch_rx) = watch::channel(false);
+    let mut background = JoinSet::new();
+    for group in &router.groups {
+        for m in 0..group.members.len() {
+            background.spawn(health::run_checks(
+                group.clone(),
+                m,
+                config.health_interval(),
+                config.shard_timeout(),
+                watch_rx.clone(),
+            ));
+        }
+        if group.members.len() > 1 {
+            background.spawn(sync::run_worker(
+                group.clone(),
+                config.health_interval(),
+                watch_rx.clone(),
+            ));
+        }
+    }
     let mut tasks = JoinSet::new();
     let mut next_id: u64 = 1;
     tokio::pin!(shutdown);
@@ -114,5 +132,6 @@ pub async fn run(
     if drained.is_err() {
         tasks.abort_all();
     }
+    background.abort_all();
     Ok(())
 }

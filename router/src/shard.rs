@@ -29,6 +29,8 @@ use crate::topology::ShardId;
 
 const MIN_BACKOFF: Duration = Duration::from_millis(10);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
+/// `PING` in RESP, for health checks and barriers.
+pub const PING: &[u8] = b"*1\r\n$4\r\nPING\r\n";
 /// Bytes gathered from the queue into one write: enough for hundreds of small requests.
 const MAX_WRITE_BATCH: usize = 256 * 1024;
 
@@ -90,6 +92,8 @@ struct Shared {
     id: ShardId,
     addr: Arc<str>,
     timeout: Duration,
+    /// Each connection's bound on queued + in-flight requests.
+    queue: usize,
     /// Connections currently up; the shard is "up" while any is.
     live: AtomicUsize,
     /// Whether the last logged transition was "down", so each transition logs once.
@@ -184,6 +188,7 @@ impl ShardClient {
             id,
             addr: Arc::from(addr),
             timeout,
+            queue: queue.max(1),
             live: AtomicUsize::new(0),
             logged_down: AtomicBool::new(false),
             next: AtomicUsize::new(0),
@@ -221,6 +226,37 @@ impl ShardClient {
     /// Returns true while at least one connection is up (or not yet tried).
     pub fn is_up(&self) -> bool {
         self.conns.iter().any(|c| c.up.load(Ordering::Relaxed))
+    }
+
+    /// Returns how many requests are queued or in flight on all connections (for the
+    /// least-loaded read policy): one atomic load per connection.
+    pub fn in_flight(&self) -> usize {
+        self.conns
+            .iter()
+            .map(|c| {
+                self.shared
+                    .queue
+                    .saturating_sub(c.permits.available_permits())
+            })
+            .sum()
+    }
+
+    /// Waits until every request queued on any connection before this call has been
+    /// answered, by sending a PING down each connection (each is FIFO).
+    ///
+    /// Cancel-safe: only PINGs are lost.
+    ///
+    /// # Errors
+    /// The first connection's failure.
+    pub async fn barrier(&self) -> Result<(), ShardError> {
+        let mut calls = Vec::with_capacity(self.conns.len());
+        for lane in 0..self.conns.len() {
+            calls.push(self.send(lane as u64, Bytes::from_static(PING)).await);
+        }
+        for call in calls {
+            call.wait().await?;
+        }
+        Ok(())
     }
 
     /// Queues `request` (complete RESP bytes) on connection `lane % connections`, or on the

@@ -29,6 +29,7 @@ pub fn sections(shard: &ShardState) -> Vec<Section> {
         .add("arch_bits", usize::BITS)
         .add("multiplexing_api", "tokio")
         .add("process_id", std::process::id())
+        .add("run_id", &shard.run_id)
         .add("tcp_port", shard.port)
         .add("server_time_usec", now_usec())
         .add("uptime_in_seconds", uptime)
