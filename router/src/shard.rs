@@ -28,7 +28,9 @@ use tokio::time::{sleep_until, timeout_at, Instant};
 use crate::topology::ShardId;
 
 const MIN_BACKOFF: Duration = Duration::from_millis(10);
-const MAX_BACKOFF: Duration = Duration::from_secs(1);
+/// Short enough that a restarted shard is found well within the health checks' detection
+/// window (3 x 500 ms by default); a refused connect costs next to nothing.
+const MAX_BACKOFF: Duration = Duration::from_millis(500);
 /// `PING` in RESP, for health checks and barriers.
 pub const PING: &[u8] = b"*1\r\n$4\r\nPING\r\n";
 /// Bytes gathered from the queue into one write: enough for hundreds of small requests.
