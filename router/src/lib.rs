@@ -1,17 +1,23 @@
 //! The jumpcache router: clients speak RESP to it as to one Redis; it routes every key to a
-//! shard by jump consistent hash and keeps pipelining intact end to end.
+//! shard group by jump consistent hash and keeps pipelining intact end to end.
 //!
 //! ```text
 //! client ─▶ Connection::read_request ─▶ Command::from_request ─▶ session::handle_local ─┐
 //!        ┌──────────────────────────────────────────────────────────────────────────────┘
-//!        └▶ plan::plan (ring::bucket) ─▶ ShardClient::send ─▶ write_loop ─▶ shard
-//! client ◀─ Connection::flush ◀─ handler::write ◀─ merge::merge / info::merge ◀─ Call::wait ◀─ read_loop ◀─ shard
+//!        └▶ plan::plan (ring::bucket) ─▶ Group::send_read / send_write ─▶ ShardClient::send ─▶ shard
+//! client ◀─ Connection::flush ◀─ handler::write ◀─ merge::merge / info::merge ◀─ GroupCall::wait ◀─ shard
+//!
+//! health::run_checks (PING every member) ─▶ Group::on_check ─▶ sync::run_worker ─▶ member up
 //! ```
 //! - single key: the client's request bytes are forwarded unchanged, and for a RESP2 client
 //!   the shard's reply bytes come back unchanged: no parse, no re-encode on the hot path.
-//! - multi key: split by shard (`plan::Part`), sent in parallel, merged in key order.
-//! - cluster-wide (INFO, DBSIZE, FLUSH*, KEYS, RANDOMKEY): every shard, then merged;
-//!   SCAN walks the shards in turn with a cursor that carries the shard index.
+//!   A group without replicas goes straight to its one `ShardClient`.
+//! - replicated groups: reads to one healthy member (retried on another if it fails), writes
+//!   to every member not down, replies compared (see `group`, `call`); returning members are
+//!   re-synced before they serve reads (see `sync`).
+//! - multi key: split by group (`plan::Part`), sent in parallel, merged in key order.
+//! - cluster-wide (INFO, DBSIZE, FLUSH*, KEYS, RANDOMKEY): every group, then merged;
+//!   SCAN walks the groups in turn with a cursor that carries the group index.
 //!
 //! Replies leave in request order even when shards answer out of order (see `handler`).
 
