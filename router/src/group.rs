@@ -86,6 +86,8 @@ pub(crate) struct Member {
     state: AtomicU8,
     fails: AtomicU32,
     goods: AtomicU32,
+    /// Passed a health check once: losing a member that never served is no failover.
+    served: AtomicBool,
     /// The shard's `run_id` when last known in sync: a different one means a new process.
     pub(crate) run_id: Mutex<Option<String>>,
     pub(crate) repair: Mutex<Repair>,
@@ -142,6 +144,7 @@ impl Group {
                 state: AtomicU8::new(MemberState::Up as u8),
                 fails: AtomicU32::new(0),
                 goods: AtomicU32::new(0),
+                served: AtomicBool::new(false),
                 run_id: Mutex::new(None),
                 repair: Mutex::new(Repair::default()),
             })
@@ -192,7 +195,9 @@ impl Group {
         if from != to {
             let addr = self.members[m].client.addr();
             if to == MemberState::Down {
-                self.failovers.fetch_add(1, Ordering::Relaxed);
+                if self.members[m].served.load(Ordering::Relaxed) {
+                    self.failovers.fetch_add(1, Ordering::Relaxed);
+                }
                 tracing::warn!(group = self.id, member = m, %addr, from = from.name(), "member down");
             } else {
                 tracing::info!(group = self.id, member = m, %addr, from = from.name(), to = to.name(), "member state");
@@ -258,6 +263,7 @@ impl Group {
         let member = &self.members[m];
         if ok {
             member.fails.store(0, Ordering::Relaxed);
+            member.served.store(true, Ordering::Relaxed);
             let goods = member.goods.fetch_add(1, Ordering::Relaxed) + 1;
             if goods >= self.rise_after && self.state(m) == MemberState::Down {
                 if self.members.len() == 1 {

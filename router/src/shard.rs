@@ -330,7 +330,8 @@ async fn run_connection(
                 if shared.live.fetch_add(1, Ordering::Relaxed) == 0
                     && shared.logged_down.swap(false, Ordering::Relaxed)
                 {
-                    tracing::info!(shard = shared.id, addr = %shared.addr, "shard up");
+                    // Debug only: the group logs the member's state transitions, once each.
+                    tracing::debug!(shard = shared.id, addr = %shared.addr, "shard connected");
                 }
                 backoff = MIN_BACKOFF;
                 let end = serve(&shared, stream, &mut rx).await;
@@ -366,7 +367,7 @@ async fn run_connection(
 fn note_down(shared: &Shared, kind: ShardErrorKind) {
     if shared.live.load(Ordering::Relaxed) == 0 && !shared.logged_down.swap(true, Ordering::Relaxed)
     {
-        tracing::warn!(shard = shared.id, addr = %shared.addr, reason = ?kind, "shard down");
+        tracing::debug!(shard = shared.id, addr = %shared.addr, reason = ?kind, "shard disconnected");
     }
 }
 
