@@ -5,7 +5,7 @@
 //! ```text
 //! run_worker ─▶ sync_member ─▶ begin (log on, FLUSHALL?) ─▶ copy_all (SCAN source) ─┐
 //!                                  finish (log off, barrier, up) ◀─ repair_keys ◀─────┘
-//!                      copy_batch: barrier(source) ─▶ GET+PTTL ─▶ SET [NX] / DEL on target
+//!                      copy_batch: barrier(source) ─▶ MGET+PTTL ─▶ SET [NX] / DEL on target
 //! ```
 //! The race to beat is a client write landing between the copier's read from the source
 //! and its write to the target. While a sync runs, the group logs every write (key and
@@ -33,8 +33,9 @@ use tokio::sync::watch;
 use crate::group::{lock, Group, MemberState, WriteLog, SYNC_LANE};
 use crate::shard::ShardClient;
 
-/// Keys asked of the source per SCAN step and copied per batch.
-const BATCH: usize = 256;
+/// Keys asked of the source per SCAN step and copied per batch: each batch costs three
+/// round trips behind the clients' own traffic, so batches are large.
+const BATCH: usize = 1024;
 
 /// Which side of a copy failed.
 #[derive(Debug)]
@@ -274,22 +275,27 @@ async fn copy_batch(
         (log.seq, log.flushes)
     };
     source.barrier().await.map_err(|_| Failed::Source)?;
-    let mut reads = Vec::with_capacity(keys.len() * 2);
+    let mut mget: Vec<&[u8]> = vec![b"MGET"];
+    mget.extend(keys.iter().map(|k| k.as_ref()));
+    let get = source.send(SYNC_LANE, request(&mget)).await;
+    let mut ttls = Vec::with_capacity(keys.len());
     for key in keys {
-        reads.push(source.send(SYNC_LANE, request(&[b"GET", key])).await);
-        reads.push(source.send(SYNC_LANE, request(&[b"PTTL", key])).await);
+        ttls.push(source.send(SYNC_LANE, request(&[b"PTTL", key])).await);
+    }
+    let got = get.wait().await.map_err(|_| Failed::Source)?;
+    let Ok(Frame::Array(got)) = resp::reply::parse(&got) else {
+        return Err(Failed::Source);
+    };
+    if got.len() != keys.len() {
+        return Err(Failed::Source);
     }
     let mut values = Vec::with_capacity(keys.len());
-    let mut reads = reads.into_iter();
-    while let (Some(get), Some(pttl)) = (reads.next(), reads.next()) {
-        let get = get.wait().await.map_err(|_| Failed::Source)?;
-        let pttl = pttl.wait().await.map_err(|_| Failed::Source)?;
-        values.push(
-            match (resp::reply::parse(&get), resp::reply::parse(&pttl)) {
-                (Ok(Frame::Bulk(v)), Ok(Frame::Integer(ttl))) if ttl != -2 => Some((v, ttl)),
-                _ => None,
-            },
-        );
+    for (value, ttl) in got.into_iter().zip(ttls) {
+        let ttl = ttl.wait().await.map_err(|_| Failed::Source)?;
+        values.push(match (value, resp::reply::parse(&ttl)) {
+            (Frame::Bulk(v), Ok(Frame::Integer(ttl))) if ttl != -2 => Some((v, ttl)),
+            _ => None,
+        });
     }
     let mut writes = Vec::with_capacity(keys.len());
     {
