@@ -34,6 +34,9 @@ pub struct ShardArgs {
     /// Port to listen on.
     #[arg(long, default_value_t = 7001)]
     pub port: u16,
+    /// Port for Prometheus `/metrics` on the same address; 0 (the default) serves none.
+    #[arg(long, default_value_t = 0)]
+    pub metrics_port: u16,
     #[command(flatten)]
     pub config: server::Config,
 }
@@ -47,6 +50,9 @@ pub struct RouterArgs {
     /// Port to listen on.
     #[arg(long, default_value_t = 6379)]
     pub port: u16,
+    /// Port for Prometheus `/metrics` on the same address (redis_exporter's 9121); 0 serves none.
+    #[arg(long, default_value_t = 9121)]
+    pub metrics_port: u16,
     #[command(flatten)]
     pub config: router::Config,
 }
@@ -69,6 +75,10 @@ pub struct ClusterArgs {
     /// Replicas per shard group: `--shards 3 --replicas 1` starts 3 groups of 2 shards.
     #[arg(long, default_value_t = 0)]
     pub replicas: usize,
+    /// Port for the cluster's Prometheus `/metrics` on the router's address; 0 serves none.
+    /// The router answers for the whole cluster; the embedded shards export nothing.
+    #[arg(long, default_value_t = 9121)]
+    pub metrics_port: u16,
     #[command(flatten)]
     pub shard: server::Config,
     #[command(flatten)]

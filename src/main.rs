@@ -1,7 +1,9 @@
-//! The `jumpcache` binary: `shard`, `router` and `cluster` subcommands, logging, signals.
+//! The `jumpcache` binary: `shard`, `router` and `cluster` subcommands, logging, signals,
+//! and the Prometheus exporter (the only place a metrics recorder is installed).
 
 mod cli;
 mod config_file;
+mod metrics_exporter;
 
 use std::net::SocketAddr;
 
@@ -37,9 +39,12 @@ async fn bind(host: &str, port: u16) -> std::io::Result<TcpListener> {
         .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {host}:{port}: {e}")))
 }
 
-async fn shard(args: ShardArgs) -> Result<(), Box<dyn std::error::Error>> {
+async fn shard(mut args: ShardArgs) -> Result<(), Box<dyn std::error::Error>> {
     args.config.validate()?;
     let listener = bind(&args.bind, args.port).await?;
+    if metrics_exporter::install(&args.bind, args.metrics_port, server::stats::describe)? {
+        args.config.export_metrics = true;
+    }
     tracing::info!(addr = %listener.local_addr()?, "shard listening");
     server::run(listener, args.config, shutdown_signal()).await?;
     tracing::info!("shard stopped");
@@ -48,6 +53,7 @@ async fn shard(args: ShardArgs) -> Result<(), Box<dyn std::error::Error>> {
 
 async fn router(args: RouterArgs) -> Result<(), Box<dyn std::error::Error>> {
     let listener = bind(&args.bind, args.port).await?;
+    metrics_exporter::install(&args.bind, args.metrics_port, router::stats::describe)?;
     tracing::info!(addr = %listener.local_addr()?, shards = ?args.config.shards, "router listening");
     router::run(listener, args.config, shutdown_signal()).await?;
     tracing::info!("router stopped");
@@ -106,6 +112,7 @@ async fn cluster(args: ClusterArgs) -> Result<(), Box<dyn std::error::Error>> {
     // Replicas hold copies: they add no capacity.
     config.maxmemory = args.shard.max_memory.saturating_mul(count as u64);
     let listener = bind(&args.bind, args.port).await?;
+    metrics_exporter::install(&args.bind, args.metrics_port, router::stats::describe)?;
     let replicas = match args.replicas {
         0 => String::new(),
         r => format!(" ({r} replicas each)"),

@@ -52,13 +52,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             if self.rbuf.capacity() - self.rbuf.len() < 4096 {
                 self.rbuf.reserve(READ_CHUNK);
             }
-            if self.stream.read_buf(&mut self.rbuf).await? == 0 {
+            let read = self.stream.read_buf(&mut self.rbuf).await?;
+            if read == 0 {
                 return if self.rbuf.is_empty() {
                     Ok(None)
                 } else {
                     Err(FrameError::Truncated)
                 };
             }
+            self.read_total += read as u64;
         }
     }
 

@@ -34,9 +34,6 @@ pub enum ReadPolicy {
 /// Tests write `Config { shards: addrs, ..Config::default() }`.
 #[derive(Debug, Clone, PartialEq, Eq, Parser, Deserialize)]
 #[serde(default)]
-// Its own group id: `cluster` flattens this and the shard's `Config`, and two groups
-// named `Config` trip clap's debug assertions.
-#[group(id = "RouterConfig")]
 pub struct Config {
     /// Shard groups, comma-separated, in bucket order; a group's members (`host:port`) are
     /// separated by `|`, primary first: `a:7001|a:7101,b:7002|b:7102`. The order of groups is

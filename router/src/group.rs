@@ -88,6 +88,8 @@ pub(crate) struct Member {
     goods: AtomicU32,
     /// Passed a health check once: losing a member that never served is no failover.
     served: AtomicBool,
+    /// Times this member was taken out of service after it had served.
+    failovers: AtomicU64,
     /// The shard's `run_id` when last known in sync: a different one means a new process.
     pub(crate) run_id: Mutex<Option<String>>,
     pub(crate) repair: Mutex<Repair>,
@@ -116,7 +118,6 @@ pub(crate) struct Group {
     fail_after: u32,
     rise_after: u32,
     next: AtomicUsize,
-    failovers: AtomicU64,
     /// True while `log.target` is set: writers then take the lock (replicated groups only).
     pub(crate) logging: AtomicBool,
     pub(crate) log: tokio::sync::Mutex<WriteLog>,
@@ -133,9 +134,11 @@ impl Group {
     pub(crate) fn new(id: ShardId, addrs: &[String], config: &Config) -> Group {
         let members = addrs
             .iter()
-            .map(|addr| Member {
-                client: ShardClient::spawn(
+            .enumerate()
+            .map(|(m, addr)| Member {
+                client: ShardClient::spawn_member(
                     id,
+                    m,
                     addr,
                     config.shard_connections,
                     config.shard_queue,
@@ -145,6 +148,7 @@ impl Group {
                 fails: AtomicU32::new(0),
                 goods: AtomicU32::new(0),
                 served: AtomicBool::new(false),
+                failovers: AtomicU64::new(0),
                 run_id: Mutex::new(None),
                 repair: Mutex::new(Repair::default()),
             })
@@ -157,7 +161,6 @@ impl Group {
             fail_after: config.fail_after,
             rise_after: config.rise_after,
             next: AtomicUsize::new(0),
-            failovers: AtomicU64::new(0),
             logging: AtomicBool::new(false),
             log: tokio::sync::Mutex::new(WriteLog::default()),
             wake: Notify::new(),
@@ -186,7 +189,14 @@ impl Group {
 
     /// Returns how many times a member of this group was taken out of service.
     pub(crate) fn failovers(&self) -> u64 {
-        self.failovers.load(Ordering::Relaxed)
+        (0..self.members.len())
+            .map(|m| self.member_failovers(m))
+            .sum()
+    }
+
+    /// Returns how many times member `m` was taken out of service.
+    pub(crate) fn member_failovers(&self, m: usize) -> u64 {
+        self.members[m].failovers.load(Ordering::Relaxed)
     }
 
     /// Moves member `m` to `to` and logs the transition, once; returns the old state.
@@ -196,7 +206,7 @@ impl Group {
             let addr = self.members[m].client.addr();
             if to == MemberState::Down {
                 if self.members[m].served.load(Ordering::Relaxed) {
-                    self.failovers.fetch_add(1, Ordering::Relaxed);
+                    self.members[m].failovers.fetch_add(1, Ordering::Relaxed);
                 }
                 tracing::warn!(group = self.id, member = m, %addr, from = from.name(), "member down");
             } else {

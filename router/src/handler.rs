@@ -5,13 +5,16 @@
 //! are awaited front to back, whatever order the shards answer in. One flush per batch.
 
 use std::collections::VecDeque;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use resp::command::Flags;
 use resp::info::Selector;
 use resp::session::{handle_local, ServerConfig, Session};
-use resp::{Command, Connection, Frame, FrameError, Kind, Limits, Protocol, Request};
+use resp::stats::Stats;
+use resp::{Command, CommandSpec, Connection, Frame, FrameError, Kind, Limits, Protocol, Request};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
@@ -41,8 +44,31 @@ pub(crate) struct Router {
     pub(crate) groups: Vec<Arc<Group>>,
     pub(crate) server_config: ServerConfig,
     /// The port clients connect to, reported as INFO's `tcp_port`.
-    pub(crate) port: Option<u16>,
+    pub(crate) port: u16,
+    /// The router's own counters: its clients, their commands and bytes.
+    pub(crate) stats: Stats,
 }
+
+/// Counts a client connection for as long as it lives, however its task ends.
+struct ClientGuard<'a>(&'a Stats);
+
+impl<'a> ClientGuard<'a> {
+    fn new(stats: &'a Stats) -> ClientGuard<'a> {
+        stats.connections_received.fetch_add(1, Relaxed);
+        stats.connected_clients.fetch_add(1, Relaxed);
+        ClientGuard(stats)
+    }
+}
+
+impl Drop for ClientGuard<'_> {
+    fn drop(&mut self) {
+        self.0.connected_clients.fetch_sub(1, Relaxed);
+    }
+}
+
+/// A request in the making: its reply, the protocol it is written in, and the command it
+/// counts for in Commandstats (`None` when it was not a command).
+type Queued = (Pending, Protocol, Option<&'static CommandSpec>);
 
 /// A reply in the making, queued in request order.
 enum Pending {
@@ -76,6 +102,16 @@ enum Reply {
     Frame(Frame),
 }
 
+impl Reply {
+    /// Returns true for an error reply (Commandstats' `failed_calls`).
+    fn is_error(&self) -> bool {
+        match self {
+            Reply::Raw(raw) => raw.first() == Some(&b'-'),
+            Reply::Frame(frame) => frame.is_error(),
+        }
+    }
+}
+
 /// Serves one client until it closes, errs, sends QUIT, or the router shuts down.
 ///
 /// Never returns an error: a client's failure is its own and ends only its connection.
@@ -85,56 +121,86 @@ pub(crate) async fn handle(
     id: u64,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let _client = ClientGuard::new(&router.stats);
     let mut conn = Connection::new(stream, Limits::default());
     let mut session = Session::new(id);
-    let mut pending: VecDeque<(Pending, Protocol)> = VecDeque::new();
+    let mut pending: VecDeque<Queued> = VecDeque::new();
     loop {
         let first = tokio::select! {
             read = conn.read_request() => read,
-            _ = shutdown.changed() => return,
+            _ = shutdown.changed() => break,
         };
+        // Every request of a batch was read now: one clock read starts all their timings.
+        let started = Instant::now();
         let mut fatal: Option<FrameError> = None;
         match first {
             Ok(Some(request)) => {
-                let p = dispatch(request, &mut session, &router, id).await;
-                pending.push_back((p, session.protocol()));
+                let queued = dispatch(request, &mut session, &router, id).await;
+                pending.push_back(queued);
             }
-            Ok(None) => return,
+            Ok(None) => break,
             Err(e) => fatal = Some(e),
         }
         while fatal.is_none() && !session.should_close() && pending.len() < MAX_BATCH {
             match conn.try_read_request() {
                 Ok(Some(request)) => {
-                    let p = dispatch(request, &mut session, &router, id).await;
-                    pending.push_back((p, session.protocol()));
+                    let queued = dispatch(request, &mut session, &router, id).await;
+                    pending.push_back(queued);
                 }
                 Ok(None) => break,
                 Err(e) => fatal = Some(e),
             }
         }
-        while let Some((p, protocol)) = pending.pop_front() {
+        let mut failed = false;
+        while let Some((p, protocol, spec)) = pending.pop_front() {
             let reply = resolve(p, &router).await;
+            if let Some(spec) = spec {
+                let error = reply.is_error();
+                router.stats.commands.record(spec, started.elapsed(), error);
+            }
             write(&mut conn, reply, protocol);
             if conn.pending_write() > MAX_PENDING_WRITE && conn.flush().await.is_err() {
-                return;
+                failed = true;
+                break;
             }
         }
         // As Redis does: the replies to everything before the bad bytes, then the error.
         if let Some(frame) = fatal.as_ref().and_then(FrameError::to_frame) {
             conn.write_frame(&frame);
         }
-        if conn.flush().await.is_err() || fatal.is_some() || session.should_close() {
-            return;
+        failed = failed || conn.flush().await.is_err();
+        count_io(&mut conn, &router.stats);
+        if failed || fatal.is_some() || session.should_close() {
+            break;
         }
     }
+    count_io(&mut conn, &router.stats);
 }
 
-/// Starts one request on its way; awaits only a full shard queue, never a reply.
-async fn dispatch(request: Request, session: &mut Session, router: &Router, lane: u64) -> Pending {
+/// Adds the connection's byte counts since the last call to the router's totals.
+fn count_io(conn: &mut Connection<TcpStream>, stats: &Stats) {
+    let (read, written) = conn.take_io_counts();
+    stats.net_input_bytes.fetch_add(read, Relaxed);
+    stats.net_output_bytes.fetch_add(written, Relaxed);
+}
+
+/// Starts one request on its way and counts it; awaits only a full shard queue, never a reply.
+async fn dispatch(request: Request, session: &mut Session, router: &Router, lane: u64) -> Queued {
     let cmd = match Command::from_request(request) {
         Ok(cmd) => cmd,
-        Err(e) => return Pending::Ready(e.to_frame()),
+        Err(e) => {
+            router.stats.commands.reject_error(&e);
+            return (Pending::Ready(e.to_frame()), session.protocol(), None);
+        }
     };
+    router.stats.commands_processed.fetch_add(1, Relaxed);
+    let spec = cmd.spec();
+    let pending = start(cmd, session, router, lane).await;
+    (pending, session.protocol(), Some(spec))
+}
+
+/// Answers a local command at once, or sends a data command to its shards.
+async fn start(cmd: Command, session: &mut Session, router: &Router, lane: u64) -> Pending {
     if let Some(frame) = handle_local(&cmd, session, &router.server_config) {
         return Pending::Ready(frame);
     }
@@ -272,10 +338,13 @@ async fn resolve(pending: Pending, router: &Router) -> Reply {
             for (group, members) in router.groups.iter().zip(calls) {
                 let mut infos = Vec::with_capacity(members.len());
                 for (m, call) in members.into_iter().enumerate() {
+                    let client = &group.members[m].client;
+                    let [p50, p99] = client.metrics().latency.percentiles([0.5, 0.99]);
                     infos.push(info::MemberInfo {
-                        addr: group.members[m].client.addr(),
+                        addr: client.addr(),
                         state: group.state(m).name(),
                         reply: call.wait().await,
+                        latency_us: (p50, p99),
                     });
                 }
                 groups.push(info::GroupInfo {
@@ -283,7 +352,8 @@ async fn resolve(pending: Pending, router: &Router) -> Reply {
                     failovers: group.failovers(),
                 });
             }
-            Reply::Frame(info::merge(groups, &selector, router.port))
+            let own = info::own_sections(&router.stats, router.port);
+            Reply::Frame(info::merge(groups, &selector, own))
         }
         Pending::Broadcast { calls, merge } => {
             Reply::Frame(merge::merge(merge, &[], wait_all(calls).await))

@@ -1,12 +1,17 @@
-//! Cluster INFO: the shards' INFO summed field by field, plus a `# Cluster` section.
+//! Cluster INFO: the shard groups' INFO summed field by field, the router's own sections,
+//! and a `# Cluster` section with a line per group and, for replicated groups, per member.
 //!
 //! Redis's section layout is kept, so every INFO parser (redis-cli, exporters, client
 //! libraries) reads the result as if from one server. Integers are summed (`db0:keys=..`
-//! subfields too), identities and settings are taken from the first shard that answered,
-//! uptimes are the largest. A shard that does not answer is `state=down` and INFO still
-//! answers, within the shard timeout.
+//! subfields too) over one member per group (replicas hold copies), except the counters of
+//! what members did ([`COUNTED`]), summed over every member that answered; identities and
+//! settings are taken from the first shard that answered, uptimes are the largest. A member
+//! that does not answer is `state=down` and INFO still answers, within the shard timeout.
+
+use std::sync::atomic::Ordering::Relaxed;
 
 use resp::info::Selector;
+use resp::stats::Stats;
 use resp::Frame;
 
 use crate::merge::ShardReply;
@@ -120,15 +125,43 @@ fn shard_keys(sections: &[Section]) -> u64 {
         .unwrap_or(0)
 }
 
+/// Sections the router answers for itself entirely.
+const OWN: &[&str] = &["Server", "Clients", "CPU", "Commandstats"];
+
+/// Redis's section order; sections not listed here follow, in the order shards sent them.
+const ORDER: &[&str] = &[
+    "Server",
+    "Clients",
+    "Memory",
+    "Persistence",
+    "Stats",
+    "Replication",
+    "CPU",
+    "Commandstats",
+    "Cluster",
+    "Keyspace",
+];
+
+/// `# Stats` counters of what a member did: reads are spread over a group's members, so
+/// these are summed over every member that answered, not taken from one.
+const COUNTED: &[&str] = &[
+    "keyspace_hits",
+    "keyspace_misses",
+    "expired_keys",
+    "evicted_keys",
+];
+
 /// One member's INFO reply and state, for the `# Cluster` section.
 #[derive(Debug)]
 pub struct MemberInfo<'a> {
     /// The member's address.
     pub addr: &'a str,
-    /// Its state as the router sees it (`up`, `down`, `stale`, `syncing`).
+    /// Its state as the router's health checks see it (`up`, `down`, `stale`, `syncing`).
     pub state: &'static str,
     /// Its `INFO all` reply.
     pub reply: ShardReply,
+    /// The router's (p50, p99) round trip to it, in µs.
+    pub latency_us: (u64, u64),
 }
 
 /// One shard group's members, primary first.
@@ -140,75 +173,145 @@ pub struct GroupInfo<'a> {
     pub failovers: u64,
 }
 
-/// Returns the sections of a shard's INFO reply, or `None` when it did not answer one.
-fn sections_of(reply: ShardReply) -> Option<Vec<Section>> {
-    let raw = reply.ok()?;
-    match resp::reply::parse(&raw) {
-        Ok(Frame::Bulk(t) | Frame::Verbatim(t)) => Some(parse(&String::from_utf8_lossy(&t))),
+/// One member's numbers for its `# Cluster` line, zeros when it did not answer.
+#[derive(Debug, Clone, Copy, Default)]
+struct Usage {
+    keys: u64,
+    used_memory: u64,
+    hits: u64,
+    misses: u64,
+    evicted: u64,
+    ops: u64,
+}
+
+impl Usage {
+    fn of(sections: Option<&[Section]>) -> Usage {
+        let Some(s) = sections else {
+            return Usage::default();
+        };
+        let num = |section: &str, name: &str| {
+            field(s, section, name)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        Usage {
+            keys: shard_keys(s),
+            used_memory: num("Memory", "used_memory"),
+            hits: num("Stats", "keyspace_hits"),
+            misses: num("Stats", "keyspace_misses"),
+            evicted: num("Stats", "evicted_keys"),
+            ops: num("Stats", "instantaneous_ops_per_sec"),
+        }
+    }
+
+    /// `keys=..,used_memory=..,hits=..,misses=..,evicted=..,ops=..,latency_p50_us=..,latency_p99_us=..`
+    fn line(&self, (p50, p99): (u64, u64)) -> String {
+        format!(
+            "keys={},used_memory={},hits={},misses={},evicted={},ops={},\
+             latency_p50_us={p50},latency_p99_us={p99}",
+            self.keys, self.used_memory, self.hits, self.misses, self.evicted, self.ops,
+        )
+    }
+}
+
+/// Returns the numbers the health poll exports, from one shard's raw INFO reply.
+pub(crate) fn keyspace(raw: &[u8]) -> Option<resp::stats::Keyspace> {
+    let sections = parse(&reply_text(raw)?);
+    let num = |section: &str, name: &str| {
+        field(&sections, section, name)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    let expires = field(&sections, "Keyspace", "db0")
+        .and_then(|v| v.split(',').find_map(|kv| kv.strip_prefix("expires=")))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    Some(resp::stats::Keyspace {
+        keys: shard_keys(&sections),
+        expires,
+        used_memory: num("Memory", "used_memory"),
+        max_memory: num("Memory", "maxmemory"),
+        hits: num("Stats", "keyspace_hits"),
+        misses: num("Stats", "keyspace_misses"),
+        expired: num("Stats", "expired_keys"),
+        evicted: num("Stats", "evicted_keys"),
+    })
+}
+
+/// Returns the text of an INFO reply (a bulk or verbatim string), `None` for anything else.
+fn reply_text(raw: &[u8]) -> Option<String> {
+    match resp::reply::parse(raw) {
+        Ok(Frame::Bulk(t) | Frame::Verbatim(t)) => Some(String::from_utf8_lossy(&t).into_owned()),
         _ => None,
     }
 }
 
-/// Returns `keys=N,used_memory=B` of one shard's sections.
-fn usage(sections: Option<&Vec<Section>>) -> String {
-    let (keys, used) = sections.map_or((0, "0"), |s| {
-        (
-            shard_keys(s),
-            field(s, "Memory", "used_memory").unwrap_or("0"),
-        )
-    });
-    format!("keys={keys},used_memory={used}")
-}
-
-/// Merges the groups' INFO replies (in bucket order) into the router's.
+/// Merges the groups' INFO replies (in bucket order) with the router's own sections
+/// (`own`: `Server`, `Clients`, `CPU` and `Commandstats` replace the shards'; the fields of
+/// any other section, `Stats` and `Memory`, replace theirs one by one) into the router's INFO.
 ///
-/// Counters are summed over one member per group (the first `up` one that answered), so
-/// replicas do not count twice. The `# Cluster` section has `shards:N` and a line per group
-/// in the same format with or without replicas
-/// (`shard0:addr=<primary>,state=up,keys=N,used_memory=B`); a replicated group's line adds
+/// The `# Cluster` section has `shards:N`, `shards_up:N`, `members:M`, `members_up:M`,
+/// `failovers:F` and a line per group in the same format with or without replicas:
+/// `shard0:addr=<primary>,state=up,keys=N,used_memory=B,hits=H,misses=M,evicted=E,ops=O,
+/// latency_p50_us=X,latency_p99_us=Y`. Keys, memory and latency are those of the member the
+/// sums count (the first `up` one that answered); hits, misses, evictions and ops are
+/// summed over the group's members. A replicated group's line adds
 /// `members=2,members_up=1,failovers=F`, followed by one line per member
-/// (`shard0_member1:addr=..,state=syncing,role=replica,keys=..,used_memory=..`).
-/// `port` replaces `tcp_port` so clients see the port they connected to.
-pub fn merge(groups: Vec<GroupInfo<'_>>, selector: &Selector, port: Option<u16>) -> Frame {
+/// (`shard0_member1:addr=..,state=syncing,role=replica,keys=..,...,latency_p99_us=..`).
+pub fn merge(
+    groups: Vec<GroupInfo<'_>>,
+    selector: &Selector,
+    own: Vec<resp::info::Section>,
+) -> Frame {
     let mut total: Vec<Section> = Vec::new();
     let members: usize = groups.iter().map(|g| g.members.len()).sum();
     let failovers: u64 = groups.iter().map(|g| g.failovers).sum();
-    let mut cluster = vec![
-        ("shards".to_string(), groups.len().to_string()),
-        ("members".to_string(), members.to_string()),
-        ("failovers".to_string(), failovers.to_string()),
-    ];
+    let mut lines = Vec::with_capacity(members + groups.len());
+    let (mut groups_up, mut members_up) = (0, 0);
+    let shards = groups.len();
     for (i, group) in groups.into_iter().enumerate() {
         let n = group.members.len();
-        let (addrs, states): (Vec<&str>, Vec<&str>) =
-            group.members.iter().map(|m| (m.addr, m.state)).unzip();
-        let parsed: Vec<Option<Vec<Section>>> = group
-            .members
-            .into_iter()
-            .map(|m| sections_of(m.reply))
-            .collect();
-        let shown = |j: usize| {
-            if parsed[j].is_some() {
-                states[j]
-            } else {
-                "down"
-            }
-        };
+        let mut addrs = Vec::with_capacity(n);
+        let mut states = Vec::with_capacity(n);
+        let mut latencies = Vec::with_capacity(n);
+        let mut parsed: Vec<Option<Vec<Section>>> = Vec::with_capacity(n);
+        for m in group.members {
+            addrs.push(m.addr);
+            latencies.push(m.latency_us);
+            let sections = m
+                .reply
+                .ok()
+                .and_then(|raw| reply_text(&raw))
+                .map(|t| parse(&t));
+            // A member that did not answer is down, whatever the health checks say.
+            states.push(if sections.is_some() { m.state } else { "down" });
+            parsed.push(sections);
+        }
+        let usage: Vec<Usage> = parsed.iter().map(|p| Usage::of(p.as_deref())).collect();
+        let up = states.iter().filter(|s| **s == "up").count();
+        members_up += up;
         let pick = (0..n)
-            .find(|&j| shown(j) == "up")
+            .find(|&j| states[j] == "up")
             .or_else(|| (0..n).find(|&j| parsed[j].is_some()));
-        let up = (0..n).filter(|&j| shown(j) == "up").count();
         let state = if n == 1 {
-            shown(0)
+            states[0]
         } else if up > 0 {
             "up"
         } else {
             "down"
         };
+        if state == "up" {
+            groups_up += 1;
+        }
+        let mut sum = pick.map(|j| usage[j]).unwrap_or_default();
+        (sum.hits, sum.misses, sum.evicted, sum.ops) = usage.iter().fold((0, 0, 0, 0), |a, u| {
+            (a.0 + u.hits, a.1 + u.misses, a.2 + u.evicted, a.3 + u.ops)
+        });
+        let latency = pick.map_or(latencies[0], |j| latencies[j]);
         let mut line = format!(
             "addr={},state={state},{}",
             addrs.first().copied().unwrap_or("?"),
-            usage(pick.and_then(|j| parsed[j].as_ref()))
+            sum.line(latency)
         );
         if n > 1 {
             line.push_str(&format!(
@@ -216,45 +319,159 @@ pub fn merge(groups: Vec<GroupInfo<'_>>, selector: &Selector, port: Option<u16>)
                 group.failovers
             ));
         }
-        cluster.push((format!("shard{i}"), line));
+        lines.push((format!("shard{i}"), line));
         if n > 1 {
             for j in 0..n {
                 let role = if j == 0 { "primary" } else { "replica" };
                 let line = format!(
                     "addr={},state={},role={role},{}",
                     addrs[j],
-                    shown(j),
-                    usage(parsed[j].as_ref())
+                    states[j],
+                    usage[j].line(latencies[j])
                 );
-                cluster.push((format!("shard{i}_member{j}"), line));
+                lines.push((format!("shard{i}_member{j}"), line));
             }
         }
-        if let Some(sections) = pick.and_then(|j| parsed.into_iter().nth(j).flatten()) {
-            fold(&mut total, sections);
+        let mut others = Vec::new();
+        for (j, sections) in parsed.into_iter().enumerate() {
+            match sections {
+                Some(s) if Some(j) == pick => fold(&mut total, s),
+                Some(s) => others.push(s),
+                None => {}
+            }
+        }
+        if pick.is_some() {
+            for s in others {
+                fold(&mut total, counted(s));
+            }
         }
     }
-    if let (Some(port), Some(server)) = (port, total.iter_mut().find(|s| s.name == "Server")) {
-        if let Some((_, v)) = server.fields.iter_mut().find(|(k, _)| k == "tcp_port") {
-            *v = port.to_string();
+    if let Some(memory) = total.iter_mut().find(|s| s.name == "Memory") {
+        humanize(memory, "used_memory");
+        humanize(memory, "maxmemory");
+    }
+    let mut cluster = vec![
+        ("shards".to_string(), shards.to_string()),
+        ("shards_up".to_string(), groups_up.to_string()),
+        ("members".to_string(), members.to_string()),
+        ("members_up".to_string(), members_up.to_string()),
+        ("failovers".to_string(), failovers.to_string()),
+    ];
+    cluster.extend(lines);
+    total.retain(|s| s.name != "Cluster");
+    total.push(Section {
+        name: "Cluster".into(),
+        fields: cluster,
+    });
+    let mut own: Vec<Section> = own
+        .into_iter()
+        .map(|s| Section {
+            name: s.name.to_string(),
+            fields: s.fields,
+        })
+        .collect();
+    let mut out = Vec::with_capacity(ORDER.len());
+    for name in ORDER {
+        let merged = take(&mut total, name);
+        match (merged, take(&mut own, name)) {
+            (_, Some(mine)) if OWN.contains(name) => out.push(mine),
+            (Some(mut merged), Some(mine)) => {
+                for (k, v) in mine.fields {
+                    match merged.fields.iter_mut().find(|(name, _)| *name == k) {
+                        Some((_, old)) => *old = v,
+                        None => merged.fields.push((k, v)),
+                    }
+                }
+                out.push(merged);
+            }
+            (Some(s), None) | (None, Some(s)) => out.push(s),
+            (None, None) => {}
         }
     }
-    match total.iter_mut().find(|s| s.name == "Cluster") {
-        Some(section) => section.fields.extend(cluster),
-        None => {
-            let at = total
-                .iter()
-                .position(|s| s.name == "Keyspace")
-                .unwrap_or(total.len());
-            total.insert(
-                at,
-                Section {
-                    name: "Cluster".into(),
-                    fields: cluster,
-                },
-            );
-        }
+    // Sections a newer shard reports that the router does not know: after its own, before
+    // the keyspace, which Redis always prints last.
+    let at = out.len().saturating_sub(1);
+    out.splice(at..at, total.into_iter().chain(own));
+    Frame::Verbatim(render(&out, selector).into())
+}
+
+/// Keeps only the [`COUNTED`] fields of a member's `# Stats`: what another member of a
+/// group adds to the sums.
+fn counted(sections: Vec<Section>) -> Vec<Section> {
+    sections
+        .into_iter()
+        .filter(|s| s.name == "Stats")
+        .map(|mut s| {
+            s.fields.retain(|(k, _)| COUNTED.contains(&k.as_str()));
+            s
+        })
+        .collect()
+}
+
+/// Returns the router's own sections: who it is, its clients and their traffic, its CPU
+/// and resident memory, and the commands its clients sent. `Keyspace` is empty here: the
+/// shards fill it.
+pub(crate) fn own_sections(stats: &Stats, port: u16) -> Vec<resp::info::Section> {
+    use resp::info::Section as S;
+    let mut clients = S::new("Clients");
+    clients
+        .add("connected_clients", stats.connected_clients.load(Relaxed))
+        .add("blocked_clients", 0);
+    let rss = resp::stats::rss_bytes();
+    let mut memory = S::new("Memory");
+    memory
+        .add("used_memory_rss", rss)
+        .add("used_memory_rss_human", resp::units::human_bytes(rss));
+    let mut st = S::new("Stats");
+    st.add(
+        "total_connections_received",
+        stats.connections_received.load(Relaxed),
+    )
+    .add(
+        "total_commands_processed",
+        stats.commands_processed.load(Relaxed),
+    )
+    .add("instantaneous_ops_per_sec", stats.ops_per_sec())
+    .add("total_net_input_bytes", stats.net_input_bytes.load(Relaxed))
+    .add(
+        "total_net_output_bytes",
+        stats.net_output_bytes.load(Relaxed),
+    )
+    .add(
+        "rejected_connections",
+        stats.rejected_connections.load(Relaxed),
+    );
+    vec![
+        resp::info::server_section("cluster-proxy", "router", port, stats.started),
+        clients,
+        memory,
+        st,
+        resp::info::cpu_section(),
+        stats.commands.section(),
+        S::new("Keyspace"),
+    ]
+}
+
+/// Removes and returns the section called `name`.
+fn take(sections: &mut Vec<Section>, name: &str) -> Option<Section> {
+    let i = sections.iter().position(|s| s.name == name)?;
+    Some(sections.remove(i))
+}
+
+/// Rewrites `<field>_human` from the summed `<field>`.
+fn humanize(memory: &mut Section, field: &str) {
+    let Some(bytes) = memory
+        .fields
+        .iter()
+        .find(|(k, _)| k == field)
+        .and_then(|(_, v)| v.parse::<u64>().ok())
+    else {
+        return;
+    };
+    let human = format!("{field}_human");
+    if let Some((_, v)) = memory.fields.iter_mut().find(|(k, _)| *k == human) {
+        *v = resp::units::human_bytes(bytes);
     }
-    Frame::Verbatim(render(&total, selector).into())
 }
 
 fn render(sections: &[Section], selector: &Selector) -> String {
@@ -277,151 +494,4 @@ fn render(sections: &[Section], selector: &Selector) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use bytes::{Bytes, BytesMut};
-    use std::sync::Arc;
-
-    use crate::shard::{ShardError, ShardErrorKind};
-
-    // Shaped as the handler hands replies to `merge`.
-    #[allow(clippy::unnecessary_wraps)]
-    fn info(keys: u64, mem: u64, up: u64) -> ShardReply {
-        let text = format!(
-            "# Server\r\nredis_version:7.0.15\r\ntcp_port:7001\r\nuptime_in_seconds:{up}\r\n\r\n\
-             # Memory\r\nused_memory:{mem}\r\nused_memory_human:1K\r\n\r\n\
-             # Stats\r\nkeyspace_hits:{keys}\r\n\r\n\
-             # Keyspace\r\ndb0:keys={keys},expires=1,avg_ttl=0\r\n"
-        );
-        let mut out = BytesMut::new();
-        resp::encode::bulk(&mut out, text.as_bytes());
-        Ok(out.freeze())
-    }
-
-    fn text(frame: Frame) -> String {
-        match frame {
-            Frame::Verbatim(t) => String::from_utf8(t.to_vec()).unwrap(),
-            other => panic!("{other:?}"),
-        }
-    }
-
-    const ADDRS: [&str; 4] = [
-        "127.0.0.1:7001",
-        "127.0.0.1:7002",
-        "127.0.0.1:7003",
-        "127.0.0.1:7004",
-    ];
-
-    /// One single-member group per reply, every member `up`.
-    fn singles(replies: Vec<ShardReply>) -> Vec<GroupInfo<'static>> {
-        replies
-            .into_iter()
-            .zip(ADDRS)
-            .map(|(reply, addr)| GroupInfo {
-                members: vec![MemberInfo {
-                    addr,
-                    state: "up",
-                    reply,
-                }],
-                failovers: 0,
-            })
-            .collect()
-    }
-
-    #[test]
-    fn fields_are_summed_and_the_cluster_section_lists_every_shard() {
-        let all = Selector::from_args(&[]);
-        let got = text(merge(
-            singles(vec![info(3, 100, 5), info(4, 50, 9)]),
-            &all,
-            Some(6379),
-        ));
-        assert!(got.contains("redis_version:7.0.15\r\n"), "{got}");
-        assert!(got.contains("tcp_port:6379\r\n"), "{got}");
-        assert!(got.contains("uptime_in_seconds:9\r\n"), "{got}");
-        assert!(got.contains("used_memory:150\r\n"), "{got}");
-        assert!(got.contains("used_memory_human:1K\r\n"), "{got}");
-        assert!(got.contains("keyspace_hits:7\r\n"), "{got}");
-        assert!(got.contains("db0:keys=7,expires=2,avg_ttl=0\r\n"), "{got}");
-        assert!(got.contains(
-            "# Cluster\r\nshards:2\r\nmembers:2\r\nfailovers:0\r\nshard0:addr=127.0.0.1:7001,state=up,keys=3,used_memory=100\r\n\
-             shard1:addr=127.0.0.1:7002,state=up,keys=4,used_memory=50\r\n\r\n# Keyspace"
-        ), "{got}");
-    }
-
-    #[test]
-    fn a_down_shard_is_listed_and_sections_filter() {
-        let down = Err(ShardError {
-            shard: 1,
-            addr: Arc::from("127.0.0.1:7002"),
-            kind: ShardErrorKind::Timeout,
-            request_sent: true,
-        });
-        let garbage = Ok(Bytes::from_static(b":1\r\n"));
-        let only = Selector::from_args(&[Bytes::from_static(b"CLUSTER")]);
-        let got = text(merge(
-            singles(vec![info(3, 100, 5), down, garbage]),
-            &only,
-            None,
-        ));
-        assert_eq!(
-            got,
-            "# Cluster\r\nshards:3\r\nmembers:3\r\nfailovers:0\r\nshard0:addr=127.0.0.1:7001,state=up,keys=3,used_memory=100\r\n\
-             shard1:addr=127.0.0.1:7002,state=down,keys=0,used_memory=0\r\n\
-             shard2:addr=127.0.0.1:7003,state=down,keys=0,used_memory=0\r\n"
-        );
-        let keyspace = Selector::from_args(&[Bytes::from_static(b"keyspace")]);
-        let got = text(merge(singles(vec![info(3, 100, 5)]), &keyspace, None));
-        assert_eq!(got, "# Keyspace\r\ndb0:keys=3,expires=1,avg_ttl=0\r\n");
-    }
-
-    #[test]
-    fn replicated_groups_count_one_member_and_list_every_member() {
-        let member = |addr, state, reply| MemberInfo { addr, state, reply };
-        let groups = vec![
-            GroupInfo {
-                members: vec![
-                    member(ADDRS[0], "down", info(9, 900, 1)),
-                    member(ADDRS[1], "up", info(3, 100, 5)),
-                ],
-                failovers: 2,
-            },
-            GroupInfo {
-                members: vec![
-                    member(ADDRS[2], "up", info(4, 50, 9)),
-                    member(ADDRS[3], "syncing", info(1, 10, 1)),
-                ],
-                failovers: 0,
-            },
-        ];
-        let got = text(merge(groups, &Selector::from_args(&[]), None));
-        assert!(got.contains("db0:keys=7,expires=2,avg_ttl=0\r\n"), "{got}");
-        assert!(
-            got.contains(
-                "# Cluster\r\nshards:2\r\nmembers:4\r\nfailovers:2\r\n\
-                 shard0:addr=127.0.0.1:7001,state=up,keys=3,used_memory=100,members=2,members_up=1,failovers=2\r\n\
-                 shard0_member0:addr=127.0.0.1:7001,state=down,role=primary,keys=9,used_memory=900\r\n\
-                 shard0_member1:addr=127.0.0.1:7002,state=up,role=replica,keys=3,used_memory=100\r\n\
-                 shard1:addr=127.0.0.1:7003,state=up,keys=4,used_memory=50,members=2,members_up=1,failovers=0\r\n\
-                 shard1_member0:addr=127.0.0.1:7003,state=up,role=primary,keys=4,used_memory=50\r\n\
-                 shard1_member1:addr=127.0.0.1:7004,state=syncing,role=replica,keys=1,used_memory=10\r\n"
-            ),
-            "{got}"
-        );
-    }
-
-    #[test]
-    fn combine_keeps_what_cannot_be_summed() {
-        assert_eq!(combine("tcp_port", "1", "2"), "1");
-        assert_eq!(combine("role", "master", "slave"), "master");
-        assert_eq!(
-            combine("cmdstat_get", "calls=1,usec=2", "calls=3,usec=4"),
-            "calls=4,usec=6"
-        );
-        assert_eq!(combine("x", "a=1", "b=2"), "a=1");
-        assert_eq!(
-            combine("n", "9223372036854775807", "1"),
-            "9223372036854775807"
-        );
-    }
-}
+mod tests;

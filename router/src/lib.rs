@@ -8,6 +8,7 @@
 //! client ◀─ Connection::flush ◀─ handler::write ◀─ merge::merge / info::merge ◀─ GroupCall::wait ◀─ shard
 //!
 //! health::run_checks (PING every member) ─▶ Group::on_check ─▶ sync::run_worker ─▶ member up
+//! poll::run (INFO of every member, once a second) ─▶ stats (the metrics recorder)
 //! ```
 //! - single key: the client's request bytes are forwarded unchanged, and for a RESP2 client
 //!   the shard's reply bytes come back unchanged: no parse, no re-encode on the hot path.
@@ -27,10 +28,13 @@ mod group;
 mod handler;
 mod health;
 pub mod info;
+mod latency;
 pub mod merge;
 pub mod plan;
+mod poll;
 pub mod ring;
 pub mod shard;
+pub mod stats;
 mod sync;
 pub mod topology;
 
@@ -84,7 +88,8 @@ pub async fn run(
             maxmemory: config.maxmemory,
             maxmemory_policy: "allkeys-lru".into(),
         },
-        port: listener.local_addr().ok().map(|a| a.port()),
+        port: listener.local_addr().map_or(0, |a| a.port()),
+        stats: resp::stats::Stats::new(true),
     });
     tracing::info!(addr = ?listener.local_addr().ok(), shards = router.groups.len(), "router listening");
 
@@ -108,6 +113,7 @@ pub async fn run(
             ));
         }
     }
+    background.spawn(poll::run(router.clone(), watch_rx.clone()));
     let mut tasks = JoinSet::new();
     let mut next_id: u64 = 1;
     tokio::pin!(shutdown);

@@ -25,6 +25,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::time::{sleep_until, timeout_at, Instant};
 
+use crate::stats::ShardMetrics;
 use crate::topology::ShardId;
 
 const MIN_BACKOFF: Duration = Duration::from_millis(10);
@@ -86,6 +87,8 @@ struct Job {
 struct InFlight {
     reply: ReplyTx,
     deadline: Instant,
+    /// When the request's bytes were handed to the socket: the round trip starts here.
+    sent: Instant,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -102,10 +105,15 @@ struct Shared {
     logged_down: AtomicBool,
     /// Round-robin lane for [`ShardClient::call`].
     next: AtomicUsize,
+    /// Requests, errors, reconnects and round trips.
+    metrics: ShardMetrics,
 }
 
 impl Shared {
+    /// Returns the error of one failed request, and counts it: every failed request makes
+    /// exactly one of these.
     fn error(&self, kind: ShardErrorKind, request_sent: bool) -> ShardError {
+        self.metrics.error(kind);
         ShardError {
             shard: self.id,
             addr: self.addr.clone(),
@@ -176,11 +184,24 @@ impl Call {
 }
 
 impl ShardClient {
-    /// Starts `connections` connection tasks to `addr`; they connect in the background.
+    /// Starts `connections` connection tasks to `addr`, the only member of group `id`; they
+    /// connect in the background.
     ///
     /// Must be called inside a tokio runtime. The tasks end when every clone is dropped.
     pub fn spawn(
         id: ShardId,
+        addr: &str,
+        connections: usize,
+        queue: usize,
+        timeout: Duration,
+    ) -> ShardClient {
+        ShardClient::spawn_member(id, 0, addr, connections, queue, timeout)
+    }
+
+    /// As [`spawn`](Self::spawn), for member `member` of group `id` (its metrics' labels).
+    pub fn spawn_member(
+        id: ShardId,
+        member: usize,
         addr: &str,
         connections: usize,
         queue: usize,
@@ -194,6 +215,7 @@ impl ShardClient {
             live: AtomicUsize::new(0),
             logged_down: AtomicBool::new(false),
             next: AtomicUsize::new(0),
+            metrics: ShardMetrics::new(id, member, addr),
         });
         let conns: Vec<Conn> = (0..connections.max(1))
             .map(|_| {
@@ -223,6 +245,11 @@ impl ShardClient {
     /// Returns the shard's address.
     pub fn addr(&self) -> &str {
         &self.shared.addr
+    }
+
+    /// Returns what the router counts about this shard.
+    pub fn metrics(&self) -> &ShardMetrics {
+        &self.shared.metrics
     }
 
     /// Returns true while at least one connection is up (or not yet tried).
@@ -269,6 +296,7 @@ impl ShardClient {
     /// Waits only when that connection's queue is full, and never past the timeout.
     /// Cancel-safe: nothing is queued until the last await has finished.
     pub async fn send(&self, lane: u64, request: Bytes) -> Call {
+        self.shared.metrics.requests.fetch_add(1, Ordering::Relaxed);
         let deadline = Instant::now() + self.shared.timeout;
         let n = self.conns.len();
         let start = (lane % n as u64) as usize;
@@ -309,8 +337,15 @@ impl ShardClient {
     /// # Errors
     /// See [`Call::wait`].
     pub async fn call(&self, request: Bytes) -> Result<Bytes, ShardError> {
+        self.send_next(request).await.wait().await
+    }
+
+    /// Queues `request` on a round-robin lane, for requests no client ordering ties to a lane.
+    ///
+    /// Cancel-safe, as [`send`](Self::send) is.
+    pub async fn send_next(&self, request: Bytes) -> Call {
         let lane = self.shared.next.fetch_add(1, Ordering::Relaxed) as u64;
-        self.send(lane, request).await.wait().await
+        self.send(lane, request).await
     }
 }
 
@@ -321,12 +356,17 @@ async fn run_connection(
     mut rx: mpsc::UnboundedReceiver<Job>,
 ) {
     let mut backoff = MIN_BACKOFF;
+    let mut connected_before = false;
     loop {
         let connect = TcpStream::connect(&*shared.addr);
         match timeout_at(Instant::now() + shared.timeout, connect).await {
             Ok(Ok(stream)) => {
                 let _ = stream.set_nodelay(true);
                 up.store(true, Ordering::Relaxed);
+                if connected_before {
+                    shared.metrics.reconnects.fetch_add(1, Ordering::Relaxed);
+                }
+                connected_before = true;
                 if shared.live.fetch_add(1, Ordering::Relaxed) == 0
                     && shared.logged_down.swap(false, Ordering::Relaxed)
                 {
@@ -381,7 +421,7 @@ async fn serve(
     let in_flight = Mutex::new(VecDeque::<InFlight>::new());
     let end = tokio::select! {
         end = write_loop(wr, rx, &in_flight) => end,
-        end = read_loop(rd, &in_flight, shared.timeout) => Some(end),
+        end = read_loop(rd, &in_flight, shared) => Some(end),
     };
     let kind = end.unwrap_or(ShardErrorKind::Unavailable);
     for p in lock(&in_flight).drain(..) {
@@ -415,6 +455,7 @@ async fn write_loop(
             lock(in_flight).push_back(InFlight {
                 reply: job.reply,
                 deadline: job.deadline,
+                sent: now,
                 _permit: job.permit,
             });
         };
@@ -436,9 +477,12 @@ async fn write_loop(
 async fn read_loop(
     mut rd: OwnedReadHalf,
     in_flight: &Mutex<VecDeque<InFlight>>,
-    timeout: Duration,
+    shared: &Shared,
 ) -> ShardErrorKind {
+    let timeout = shared.timeout;
     let mut buf = BytesMut::with_capacity(64 * 1024);
+    // One clock read per socket read serves every reply it carried.
+    let mut received = Instant::now();
     let mut decoder = ReplyDecoder::default();
     let sleep = sleep_until(Instant::now() + timeout);
     tokio::pin!(sleep);
@@ -449,6 +493,9 @@ async fn read_loop(
                     let Some(p) = lock(in_flight).pop_front() else {
                         return ShardErrorKind::Protocol;
                     };
+                    shared
+                        .metrics
+                        .round_trip(received.saturating_duration_since(p.sent));
                     let _ = p.reply.send(Ok(reply));
                 }
                 Ok(None) => break,
@@ -468,7 +515,7 @@ async fn read_loop(
         tokio::select! {
             read = rd.read_buf(&mut buf) => match read {
                 Ok(0) | Err(_) => return ShardErrorKind::Unavailable,
-                Ok(_) => {}
+                Ok(_) => received = Instant::now(),
             },
             () = &mut sleep => {
                 let stalled = lock(in_flight).front().is_some_and(|p| p.deadline <= Instant::now());

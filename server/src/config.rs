@@ -26,6 +26,9 @@ impl EvictionPolicy {
 
 /// Settings of one shard.
 #[derive(Debug, Clone, Args, Deserialize)]
+// A group id of its own: `jumpcache cluster` flattens this and the router's `Config`, and
+// clap rejects two groups both called `Config` (a debug-build assertion).
+#[group(id = "shard-config")]
 #[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
 pub struct Config {
     /// Memory bound for keys, values and per-entry overhead (Redis: `maxmemory`): 100mb, 1gb, bytes.
@@ -40,6 +43,12 @@ pub struct Config {
     /// How often expired and evicted entries are reclaimed, in milliseconds.
     #[arg(long, default_value_t = 200)]
     pub maintenance_interval_ms: u64,
+
+    /// Whether this shard copies its counters into the process's metrics recorder. The
+    /// binary sets it for a shard with its own `--metrics-port`; embedded shards leave it off.
+    #[arg(skip)]
+    #[serde(skip)]
+    pub export_metrics: bool,
 }
 
 #[derive(Parser)]

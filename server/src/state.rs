@@ -52,7 +52,7 @@ impl ShardState {
         };
         Arc::new(ShardState {
             store,
-            stats: Stats::default(),
+            stats: Stats::new(config.export_metrics),
             config,
             server_config,
             port,
