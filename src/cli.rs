@@ -57,8 +57,8 @@ pub struct RouterArgs {
     pub config: router::Config,
 }
 
-/// `jumpcache cluster`. `--shards` here is the number of shards to start (the router's
-/// address list is filled in with the shards' loopback addresses).
+/// `jumpcache cluster`. `--shards` here is the number of shard groups to start, each of
+/// `1 + --replicas` shards (the router's group list is filled in with their loopback addresses).
 #[derive(Debug, Args)]
 #[command(mut_arg("shards", |a| a
     .help("Number of shards to start, on free loopback ports")
@@ -72,6 +72,9 @@ pub struct ClusterArgs {
     /// Port the router listens on.
     #[arg(long, default_value_t = 6379)]
     pub port: u16,
+    /// Replicas per shard group: `--shards 3 --replicas 1` starts 3 groups of 2 shards.
+    #[arg(long, default_value_t = 0)]
+    pub replicas: usize,
     /// Port for the cluster's Prometheus `/metrics` on the router's address; 0 serves none.
     /// The router answers for the whole cluster; the embedded shards export nothing.
     #[arg(long, default_value_t = 9121)]

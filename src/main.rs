@@ -72,32 +72,55 @@ async fn cluster(args: ClusterArgs) -> Result<(), Box<dyn std::error::Error>> {
     if count == 0 {
         return Err("--shards must be at least 1".into());
     }
+    if args.replicas > 31 {
+        return Err("--replicas must be at most 31".into());
+    }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut addrs: Vec<SocketAddr> = Vec::new();
+    let mut groups: Vec<Vec<SocketAddr>> = Vec::new();
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..count {
-        let listener = bind("127.0.0.1", 0).await?;
-        let addr = listener.local_addr()?;
-        println!("shard {i} listening on {addr}");
-        addrs.push(addr);
-        let mut stop = stop_rx.clone();
-        let config = args.shard.clone();
-        tasks.spawn(async move {
-            let _ = server::run(listener, config, async move {
-                let _ = stop.changed().await;
-            })
-            .await;
-        });
+        let mut members = Vec::new();
+        for r in 0..=args.replicas {
+            let listener = bind("127.0.0.1", 0).await?;
+            let addr = listener.local_addr()?;
+            match r {
+                0 => println!("shard {i} listening on {addr}"),
+                r => println!("shard {i} replica {r} listening on {addr}"),
+            }
+            members.push(addr);
+            let mut stop = stop_rx.clone();
+            let config = args.shard.clone();
+            tasks.spawn(async move {
+                let _ = server::run(listener, config, async move {
+                    let _ = stop.changed().await;
+                })
+                .await;
+            });
+        }
+        groups.push(members);
     }
     let mut config = args.router;
-    config.shards = addrs.iter().map(|a| a.to_string()).collect();
+    config.shards = groups
+        .iter()
+        .map(|g| {
+            g.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("|")
+        })
+        .collect();
+    // Replicas hold copies: they add no capacity.
     config.maxmemory = args.shard.max_memory.saturating_mul(count as u64);
     let listener = bind(&args.bind, args.port).await?;
     metrics_exporter::install(&args.bind, args.metrics_port, router::stats::describe)?;
+    let replicas = match args.replicas {
+        0 => String::new(),
+        r => format!(" ({r} replicas each)"),
+    };
     println!(
-        "router listening on {} over {} shards",
+        "router listening on {} over {} shards{replicas}",
         listener.local_addr()?,
-        addrs.len()
+        groups.len(),
     );
     router::run(listener, config, shutdown_signal()).await?;
     let _ = stop_tx.send(true);

@@ -24,7 +24,11 @@ fn bucket(c: &mut Criterion) {
 }
 
 fn plan_and_merge(c: &mut Criterion) {
-    let topology = Topology::new((0..3).map(|i| format!("127.0.0.1:{}", 7001 + i)).collect());
+    let topology = Topology::new(
+        (0..3)
+            .map(|i| vec![format!("127.0.0.1:{}", 7001 + i)])
+            .collect(),
+    );
     let keys: Vec<Vec<u8>> = (0..10).map(|i| format!("key:{i}").into_bytes()).collect();
     let mut args: Vec<&[u8]> = vec![b"MGET"];
     args.extend(keys.iter().map(|k| k.as_slice()));

@@ -2,8 +2,32 @@
 
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use serde::Deserialize;
+
+/// When a write to a replicated group is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WritePolicy {
+    /// Once every member written to has answered (the reply is the primary's).
+    #[default]
+    All,
+    /// Once the first member has answered; the others are checked in the background.
+    One,
+}
+
+/// Which member of a replicated group serves a read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReadPolicy {
+    /// The first healthy member in the group's list.
+    #[default]
+    Primary,
+    /// Healthy members in turn.
+    RoundRobin,
+    /// The healthy member with the fewest requests in flight.
+    LeastLoaded,
+}
 
 /// Everything the router needs to run; `Default` is the flags' defaults.
 ///
@@ -11,10 +35,31 @@ use serde::Deserialize;
 #[derive(Debug, Clone, PartialEq, Eq, Parser, Deserialize)]
 #[serde(default)]
 pub struct Config {
-    /// Shard addresses (`host:port`), comma-separated, in bucket order: the order is the
-    /// routing, so never reorder it; replace a failed shard's address in place.
+    /// Shard groups, comma-separated, in bucket order; a group's members (`host:port`) are
+    /// separated by `|`, primary first: `a:7001|a:7101,b:7002|b:7102`. The order of groups is
+    /// the routing, so never reorder it; replace a failed member's address in place.
     #[arg(long, value_delimiter = ',', num_args = 1..)]
     pub shards: Vec<String>,
+
+    /// When a write to a replicated group is answered: `all` members or the first `one`.
+    #[arg(long, value_enum, default_value_t = WritePolicy::All)]
+    pub write_policy: WritePolicy,
+
+    /// Which healthy member serves a read: `primary`, `round-robin` or `least-loaded`.
+    #[arg(long, value_enum, default_value_t = ReadPolicy::Primary)]
+    pub read_policy: ReadPolicy,
+
+    /// Milliseconds between health checks (PING) of every member.
+    #[arg(long, default_value_t = 500)]
+    pub health_interval_ms: u64,
+
+    /// Failed health checks in a row before a member is marked down.
+    #[arg(long, default_value_t = 3)]
+    pub fail_after: u32,
+
+    /// Good health checks in a row before a down member is brought back (re-synced first).
+    #[arg(long, default_value_t = 2)]
+    pub rise_after: u32,
 
     /// Long-lived connections per shard, shared by all clients (round-robin).
     #[arg(long, default_value_t = 2)]
@@ -49,12 +94,22 @@ impl Config {
         if self.shards.is_empty() {
             return Err("--shards needs at least one host:port".into());
         }
-        if let Some(bad) = self
-            .shards
-            .iter()
-            .find(|s| !s.contains(':') || s.trim() != *s)
-        {
+        let members = || self.shards.iter().flat_map(|g| g.split('|'));
+        if let Some(bad) = members().find(|s| !s.contains(':') || s.trim() != *s) {
             return Err(format!("--shards: {bad:?} is not host:port"));
+        }
+        let mut seen: Vec<&str> = members().collect();
+        seen.sort_unstable();
+        if let Some(w) = seen.windows(2).find(|w| w[0] == w[1]) {
+            return Err(format!("--shards: {} is listed twice", w[0]));
+        }
+        if self.shards.iter().any(|g| g.split('|').count() > 32) {
+            return Err("--shards: at most 32 members per group".into());
+        }
+        if self.health_interval_ms == 0 || self.fail_after == 0 || self.rise_after == 0 {
+            return Err(
+                "--health-interval-ms, --fail-after and --rise-after must be positive".into(),
+            );
         }
         if self.shards.len() > u32::MAX as usize {
             return Err("--shards: too many shards".into());
@@ -75,6 +130,11 @@ impl Config {
     pub fn shard_timeout(&self) -> Duration {
         Duration::from_millis(self.shard_timeout_ms)
     }
+
+    /// Returns the time between two health checks of a member.
+    pub fn health_interval(&self) -> Duration {
+        Duration::from_millis(self.health_interval_ms)
+    }
 }
 
 #[cfg(test)]
@@ -90,6 +150,24 @@ mod tests {
         let c = Config::parse_from(["router", "--shards", "127.0.0.1:1,127.0.0.1:2"]);
         assert_eq!(c.shards, ["127.0.0.1:1", "127.0.0.1:2"]);
         assert!(c.validate().is_ok());
+        assert_eq!(c.write_policy, WritePolicy::All);
+        assert_eq!(c.read_policy, ReadPolicy::Primary);
+        assert_eq!(
+            (c.health_interval_ms, c.fail_after, c.rise_after),
+            (500, 3, 2)
+        );
+        let g = Config::parse_from([
+            "router",
+            "--shards",
+            "a:1|a:2,b:1|b:2",
+            "--read-policy",
+            "least-loaded",
+        ]);
+        assert_eq!(g.shards, ["a:1|a:2", "b:1|b:2"]);
+        assert_eq!(g.read_policy, ReadPolicy::LeastLoaded);
+        assert!(g.validate().is_ok());
+        let dup = Config::parse_from(["router", "--shards", "a:1|a:1"]);
+        assert!(dup.validate().unwrap_err().contains("twice"));
         let c = Config {
             shard_connections: 0,
             ..c
@@ -99,7 +177,12 @@ mod tests {
 
     #[test]
     fn toml_fields_match_the_flags() {
-        let c: Config = toml::from_str("shards = [\"a:1\"]\nshard_timeout_ms = 5\n").unwrap();
+        let c: Config = toml::from_str(
+            "shards = [\"a:1\"]\nshard_timeout_ms = 5\nwrite_policy = \"one\"\nread_policy = \"round-robin\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.write_policy, WritePolicy::One);
+        assert_eq!(c.read_policy, ReadPolicy::RoundRobin);
         assert_eq!(c.shards, ["a:1"]);
         assert_eq!(c.shard_timeout_ms, 5);
         assert_eq!(c.shard_queue, 10_000);

@@ -10,18 +10,20 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
+use resp::command::Flags;
 use resp::info::Selector;
 use resp::session::{handle_local, ServerConfig, Session};
 use resp::stats::Stats;
-use resp::{Command, CommandSpec, Connection, Frame, FrameError, Limits, Protocol, Request};
+use resp::{Command, CommandSpec, Connection, Frame, FrameError, Kind, Limits, Protocol, Request};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-use crate::health::ShardHealth;
+use crate::call::GroupCall;
+use crate::group::Group;
 use crate::info;
 use crate::merge::{self, ShardReply};
 use crate::plan::{self, Merge, Part, Plan};
-use crate::shard::{Call, ShardClient};
+use crate::shard::Call;
 use crate::topology::Topology;
 
 /// Requests dispatched before their replies are awaited: enough to keep shards busy,
@@ -31,18 +33,20 @@ const MAX_BATCH: usize = 1024;
 /// Reply bytes buffered before a flush mid-batch (big MGETs).
 const MAX_PENDING_WRITE: usize = 1024 * 1024;
 
+/// `INFO all`, asked of every member; the client's sections are picked after the sums.
+const INFO_ALL: &[u8] = b"*2\r\n$4\r\nINFO\r\n$3\r\nall\r\n";
+
 /// What every connection shares: where keys go and how to reach the shards.
 #[derive(Debug)]
 pub(crate) struct Router {
     pub(crate) topology: Topology,
-    pub(crate) shards: Vec<ShardClient>,
+    /// One per bucket, in bucket order.
+    pub(crate) groups: Vec<Arc<Group>>,
     pub(crate) server_config: ServerConfig,
     /// The port clients connect to, reported as INFO's `tcp_port`.
     pub(crate) port: u16,
     /// The router's own counters: its clients, their commands and bytes.
     pub(crate) stats: Stats,
-    /// What the health poll last learned about each shard, in bucket order.
-    pub(crate) health: Vec<ShardHealth>,
 }
 
 /// Counts a client connection for as long as it lives, however its task ends.
@@ -69,19 +73,23 @@ type Queued = (Pending, Protocol, Option<&'static CommandSpec>);
 /// A reply in the making, queued in request order.
 enum Pending {
     Ready(Frame),
-    Forward(Call),
+    Forward(GroupCall),
     Split {
-        calls: Vec<Call>,
+        calls: Vec<GroupCall>,
         parts: Vec<Part>,
         merge: Merge,
     },
     Broadcast {
-        calls: Vec<Call>,
+        calls: Vec<GroupCall>,
         merge: Merge,
-        selector: Option<Selector>,
+    },
+    /// INFO: every member of every group, in bucket then member order.
+    Info {
+        calls: Vec<Vec<Call>>,
+        selector: Selector,
     },
     Scan {
-        call: Call,
+        call: GroupCall,
         shard: usize,
         lane: u64,
         cmd: Command,
@@ -196,24 +204,25 @@ async fn start(cmd: Command, session: &mut Session, router: &Router, lane: u64) 
     if let Some(frame) = handle_local(&cmd, session, &router.server_config) {
         return Pending::Ready(frame);
     }
+    let write = cmd.spec().flags.contains(Flags::WRITE);
     match plan::plan(&cmd, &router.topology) {
         Plan::Local => Pending::Ready(Frame::error("ERR command not supported by the router")),
         Plan::Reply(frame) => Pending::Ready(frame),
         Plan::Forward { shard } => {
-            Pending::Forward(send(router, lane, shard, plan::forward_request(&cmd)).await)
+            let request = plan::forward_request(&cmd);
+            let keys = || cmd.keys().cloned().collect();
+            Pending::Forward(send(router, lane, shard, request, write, keys).await)
         }
         Plan::Split { parts, merge } => {
+            let all: Vec<&Bytes> = cmd.keys().collect();
             let mut calls = Vec::with_capacity(parts.len());
             for part in &parts {
-                calls.push(
-                    send(
-                        router,
-                        lane,
-                        part.shard,
-                        plan::part_request(&cmd, &part.positions),
-                    )
-                    .await,
-                );
+                let request = plan::part_request(&cmd, &part.positions);
+                let keys = || {
+                    let at = |&p: &usize| all.get(p).map(|k| (*k).clone());
+                    part.positions.iter().filter_map(at).collect()
+                };
+                calls.push(send(router, lane, part.shard, request, write, keys).await);
             }
             Pending::Split {
                 calls,
@@ -221,29 +230,36 @@ async fn start(cmd: Command, session: &mut Session, router: &Router, lane: u64) 
                 merge,
             }
         }
+        Plan::Broadcast { merge: Merge::Info } => {
+            let selector = Selector::from_args(cmd.args().get(1..).unwrap_or_default());
+            let mut calls = Vec::with_capacity(router.groups.len());
+            for group in &router.groups {
+                let mut members = Vec::with_capacity(group.members.len());
+                for member in group.members.iter() {
+                    members.push(member.client.send(lane, Bytes::from_static(INFO_ALL)).await);
+                }
+                calls.push(members);
+            }
+            Pending::Info { calls, selector }
+        }
         Plan::Broadcast { merge } => {
-            let (request, selector) = if merge == Merge::Info {
-                // Ask for everything; the client's sections are picked here, after the sums.
-                let selector = Selector::from_args(cmd.args().get(1..).unwrap_or_default());
-                (
-                    Bytes::from_static(b"*2\r\n$4\r\nINFO\r\n$3\r\nall\r\n"),
-                    Some(selector),
-                )
-            } else {
-                (plan::forward_request(&cmd), None)
-            };
-            let mut calls = Vec::with_capacity(router.shards.len());
-            for shard in &router.shards {
-                calls.push(shard.send(lane, request.clone()).await);
+            // DBSIZE KEYS RANDOMKEY: one member per group; FLUSH*: every member.
+            let request = plan::forward_request(&cmd);
+            let flush = matches!(cmd.kind(), Kind::FlushAll | Kind::FlushDb);
+            let mut calls = Vec::with_capacity(router.groups.len());
+            for group in &router.groups {
+                calls.push(if flush {
+                    group
+                        .send_write(lane, request.clone(), Vec::new(), true)
+                        .await
+                } else {
+                    group.send_read(lane, request.clone(), false).await
+                });
             }
-            Pending::Broadcast {
-                calls,
-                merge,
-                selector,
-            }
+            Pending::Broadcast { calls, merge }
         }
         Plan::Scan { shard, cursor } => Pending::Scan {
-            call: send(router, lane, shard, plan::scan_request(&cmd, cursor)).await,
+            call: scan_step(router, lane, shard, &cmd, cursor).await,
             shard,
             lane,
             cmd,
@@ -251,19 +267,52 @@ async fn start(cmd: Command, session: &mut Session, router: &Router, lane: u64) 
     }
 }
 
-async fn send(router: &Router, lane: u64, shard: usize, request: Bytes) -> Call {
-    match router.shards.get(shard) {
-        Some(client) => client.send(lane, request).await,
-        None => Call::Failed(crate::shard::ShardError {
-            shard,
-            addr: Arc::from("?"),
-            kind: crate::shard::ShardErrorKind::Unavailable,
-            request_sent: false,
-        }),
+/// Sends a keyed request to group `shard`. A group without replicas takes the client's
+/// bytes straight to its one member; `keys` is only called for a replicated write.
+async fn send(
+    router: &Router,
+    lane: u64,
+    shard: usize,
+    request: Bytes,
+    write: bool,
+    keys: impl FnOnce() -> Vec<Bytes>,
+) -> GroupCall {
+    let Some(group) = router.groups.get(shard) else {
+        return GroupCall::One(Call::Failed(missing(shard)));
+    };
+    match group.single() {
+        Some(client) => GroupCall::One(client.send(lane, request).await),
+        None if write => group.send_write(lane, request, keys(), false).await,
+        None => group.send_read(lane, request, false).await,
     }
 }
 
-async fn wait_all(calls: Vec<Call>) -> Vec<ShardReply> {
+/// Sends one SCAN step to group `shard`, always to its first `up` member: a cursor is
+/// only meaningful to the member that made it.
+async fn scan_step(
+    router: &Router,
+    lane: u64,
+    shard: usize,
+    cmd: &Command,
+    cursor: u64,
+) -> GroupCall {
+    let request = plan::scan_request(cmd, cursor);
+    match router.groups.get(shard) {
+        Some(group) => group.send_read(lane, request, true).await,
+        None => GroupCall::One(Call::Failed(missing(shard))),
+    }
+}
+
+fn missing(shard: usize) -> crate::shard::ShardError {
+    crate::shard::ShardError {
+        shard,
+        addr: Arc::from("?"),
+        kind: crate::shard::ShardErrorKind::Unavailable,
+        request_sent: false,
+    }
+}
+
+async fn wait_all(calls: Vec<GroupCall>) -> Vec<ShardReply> {
     // The calls are already in flight together; awaiting in turn costs only the slowest.
     let mut replies = Vec::with_capacity(calls.len());
     for call in calls {
@@ -284,32 +333,29 @@ async fn resolve(pending: Pending, router: &Router) -> Reply {
             parts,
             merge,
         } => Reply::Frame(merge::merge(merge, &parts, wait_all(calls).await)),
-        Pending::Broadcast {
-            calls,
-            merge: Merge::Info,
-            selector,
-        } => {
-            let selector = selector.unwrap_or_else(|| Selector::from_args(&[]));
-            let replies = wait_all(calls).await;
-            let local = info::Local {
-                sections: info::own_sections(&router.stats, router.port),
-                latency_us: router
-                    .shards
-                    .iter()
-                    .map(|s| {
-                        let [p50, p99] = s.metrics().latency.percentiles([0.5, 0.99]);
-                        (p50, p99)
-                    })
-                    .collect(),
-            };
-            Reply::Frame(info::merge(
-                router.topology.addrs(),
-                replies,
-                &selector,
-                local,
-            ))
+        Pending::Info { calls, selector } => {
+            let mut groups = Vec::with_capacity(calls.len());
+            for (group, members) in router.groups.iter().zip(calls) {
+                let mut infos = Vec::with_capacity(members.len());
+                for (m, call) in members.into_iter().enumerate() {
+                    let client = &group.members[m].client;
+                    let [p50, p99] = client.metrics().latency.percentiles([0.5, 0.99]);
+                    infos.push(info::MemberInfo {
+                        addr: client.addr(),
+                        state: group.state(m).name(),
+                        reply: call.wait().await,
+                        latency_us: (p50, p99),
+                    });
+                }
+                groups.push(info::GroupInfo {
+                    members: infos,
+                    failovers: group.failovers(),
+                });
+            }
+            let own = info::own_sections(&router.stats, router.port);
+            Reply::Frame(info::merge(groups, &selector, own))
         }
-        Pending::Broadcast { calls, merge, .. } => {
+        Pending::Broadcast { calls, merge } => {
             Reply::Frame(merge::merge(merge, &[], wait_all(calls).await))
         }
         Pending::Scan {
@@ -324,7 +370,7 @@ async fn resolve(pending: Pending, router: &Router) -> Reply {
             match empty_page_next_shard(&page) {
                 Some(next) if next > shard => {
                     shard = next;
-                    call = send(router, lane, shard, plan::scan_request(&cmd, 0)).await;
+                    call = scan_step(router, lane, shard, &cmd, 0).await;
                 }
                 _ => break Reply::Frame(page),
             }

@@ -1,10 +1,12 @@
-//! Cluster INFO: the shards' INFO summed field by field, plus a `# Cluster` section.
+//! Cluster INFO: the shard groups' INFO summed field by field, the router's own sections,
+//! and a `# Cluster` section with a line per group and, for replicated groups, per member.
 //!
 //! Redis's section layout is kept, so every INFO parser (redis-cli, exporters, client
 //! libraries) reads the result as if from one server. Integers are summed (`db0:keys=..`
-//! subfields too), identities and settings are taken from the first shard that answered,
-//! uptimes are the largest. A shard that does not answer is `state=down` and INFO still
-//! answers, within the shard timeout.
+//! subfields too) over one member per group (replicas hold copies), except the counters of
+//! what members did ([`COUNTED`]), summed over every member that answered; identities and
+//! settings are taken from the first shard that answered, uptimes are the largest. A member
+//! that does not answer is `state=down` and INFO still answers, within the shard timeout.
 
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -123,16 +125,6 @@ fn shard_keys(sections: &[Section]) -> u64 {
         .unwrap_or(0)
 }
 
-/// What the router answers for itself, alongside the shards' sums.
-#[derive(Debug, Clone, Default)]
-pub struct Local {
-    /// The router's own sections. `Server`, `Clients`, `CPU` and `Commandstats` replace the
-    /// shards'; the fields of any other section (`Stats`, `Memory`) replace theirs one by one.
-    pub sections: Vec<resp::info::Section>,
-    /// Per shard, in bucket order: the router's (p50, p99) round trip to it, in µs.
-    pub latency_us: Vec<(u64, u64)>,
-}
-
 /// Sections the router answers for itself entirely.
 const OWN: &[&str] = &["Server", "Clients", "CPU", "Commandstats"];
 
@@ -150,23 +142,76 @@ const ORDER: &[&str] = &[
     "Keyspace",
 ];
 
-/// Returns one shard's `# Cluster` line from its INFO (or `None` when it did not answer).
-fn shard_line(addr: &str, sections: Option<&[Section]>, (p50, p99): (u64, u64)) -> String {
-    let (state, sections) = match sections {
-        Some(s) => ("up", s),
-        None => ("down", &[][..]),
-    };
-    let num = |section: &str, name: &str| field(sections, section, name).unwrap_or("0");
-    format!(
-        "addr={addr},state={state},keys={},used_memory={},hits={},misses={},evicted={},ops={},\
-         latency_p50_us={p50},latency_p99_us={p99}",
-        shard_keys(sections),
-        num("Memory", "used_memory"),
-        num("Stats", "keyspace_hits"),
-        num("Stats", "keyspace_misses"),
-        num("Stats", "evicted_keys"),
-        num("Stats", "instantaneous_ops_per_sec"),
-    )
+/// `# Stats` counters of what a member did: reads are spread over a group's members, so
+/// these are summed over every member that answered, not taken from one.
+const COUNTED: &[&str] = &[
+    "keyspace_hits",
+    "keyspace_misses",
+    "expired_keys",
+    "evicted_keys",
+];
+
+/// One member's INFO reply and state, for the `# Cluster` section.
+#[derive(Debug)]
+pub struct MemberInfo<'a> {
+    /// The member's address.
+    pub addr: &'a str,
+    /// Its state as the router's health checks see it (`up`, `down`, `stale`, `syncing`).
+    pub state: &'static str,
+    /// Its `INFO all` reply.
+    pub reply: ShardReply,
+    /// The router's (p50, p99) round trip to it, in µs.
+    pub latency_us: (u64, u64),
+}
+
+/// One shard group's members, primary first.
+#[derive(Debug)]
+pub struct GroupInfo<'a> {
+    /// The members, in the order `--shards` lists them.
+    pub members: Vec<MemberInfo<'a>>,
+    /// How many times a member was taken out of service.
+    pub failovers: u64,
+}
+
+/// One member's numbers for its `# Cluster` line, zeros when it did not answer.
+#[derive(Debug, Clone, Copy, Default)]
+struct Usage {
+    keys: u64,
+    used_memory: u64,
+    hits: u64,
+    misses: u64,
+    evicted: u64,
+    ops: u64,
+}
+
+impl Usage {
+    fn of(sections: Option<&[Section]>) -> Usage {
+        let Some(s) = sections else {
+            return Usage::default();
+        };
+        let num = |section: &str, name: &str| {
+            field(s, section, name)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        Usage {
+            keys: shard_keys(s),
+            used_memory: num("Memory", "used_memory"),
+            hits: num("Stats", "keyspace_hits"),
+            misses: num("Stats", "keyspace_misses"),
+            evicted: num("Stats", "evicted_keys"),
+            ops: num("Stats", "instantaneous_ops_per_sec"),
+        }
+    }
+
+    /// `keys=..,used_memory=..,hits=..,misses=..,evicted=..,ops=..,latency_p50_us=..,latency_p99_us=..`
+    fn line(&self, (p50, p99): (u64, u64)) -> String {
+        format!(
+            "keys={},used_memory={},hits={},misses={},evicted={},ops={},\
+             latency_p50_us={p50},latency_p99_us={p99}",
+            self.keys, self.used_memory, self.hits, self.misses, self.evicted, self.ops,
+        )
+    }
 }
 
 /// Returns the numbers the health poll exports, from one shard's raw INFO reply.
@@ -201,30 +246,104 @@ fn reply_text(raw: &[u8]) -> Option<String> {
     }
 }
 
-/// Merges the shards' INFO replies (one per address, in bucket order) with the router's
-/// own sections into the router's INFO.
+/// Merges the groups' INFO replies (in bucket order) with the router's own sections
+/// (`own`: `Server`, `Clients`, `CPU` and `Commandstats` replace the shards'; the fields of
+/// any other section, `Stats` and `Memory`, replace theirs one by one) into the router's INFO.
+///
+/// The `# Cluster` section has `shards:N`, `shards_up:N`, `members:M`, `members_up:M`,
+/// `failovers:F` and a line per group in the same format with or without replicas:
+/// `shard0:addr=<primary>,state=up,keys=N,used_memory=B,hits=H,misses=M,evicted=E,ops=O,
+/// latency_p50_us=X,latency_p99_us=Y`. Keys, memory and latency are those of the member the
+/// sums count (the first `up` one that answered); hits, misses, evictions and ops are
+/// summed over the group's members. A replicated group's line adds
+/// `members=2,members_up=1,failovers=F`, followed by one line per member
+/// (`shard0_member1:addr=..,state=syncing,role=replica,keys=..,...,latency_p99_us=..`).
 pub fn merge(
-    addrs: &[String],
-    replies: Vec<ShardReply>,
+    groups: Vec<GroupInfo<'_>>,
     selector: &Selector,
-    local: Local,
+    own: Vec<resp::info::Section>,
 ) -> Frame {
     let mut total: Vec<Section> = Vec::new();
-    let mut lines = Vec::with_capacity(addrs.len());
-    let mut up = 0;
-    for (i, (addr, reply)) in addrs.iter().zip(replies).enumerate() {
-        let latency = local.latency_us.get(i).copied().unwrap_or_default();
-        let sections = reply
-            .ok()
-            .and_then(|raw| reply_text(&raw))
-            .map(|t| parse(&t));
-        lines.push((
-            format!("shard{i}"),
-            shard_line(addr, sections.as_deref(), latency),
-        ));
-        if let Some(sections) = sections {
-            up += 1;
-            fold(&mut total, sections);
+    let members: usize = groups.iter().map(|g| g.members.len()).sum();
+    let failovers: u64 = groups.iter().map(|g| g.failovers).sum();
+    let mut lines = Vec::with_capacity(members + groups.len());
+    let (mut groups_up, mut members_up) = (0, 0);
+    let shards = groups.len();
+    for (i, group) in groups.into_iter().enumerate() {
+        let n = group.members.len();
+        let mut addrs = Vec::with_capacity(n);
+        let mut states = Vec::with_capacity(n);
+        let mut latencies = Vec::with_capacity(n);
+        let mut parsed: Vec<Option<Vec<Section>>> = Vec::with_capacity(n);
+        for m in group.members {
+            addrs.push(m.addr);
+            latencies.push(m.latency_us);
+            let sections = m
+                .reply
+                .ok()
+                .and_then(|raw| reply_text(&raw))
+                .map(|t| parse(&t));
+            // A member that did not answer is down, whatever the health checks say.
+            states.push(if sections.is_some() { m.state } else { "down" });
+            parsed.push(sections);
+        }
+        let usage: Vec<Usage> = parsed.iter().map(|p| Usage::of(p.as_deref())).collect();
+        let up = states.iter().filter(|s| **s == "up").count();
+        members_up += up;
+        let pick = (0..n)
+            .find(|&j| states[j] == "up")
+            .or_else(|| (0..n).find(|&j| parsed[j].is_some()));
+        let state = if n == 1 {
+            states[0]
+        } else if up > 0 {
+            "up"
+        } else {
+            "down"
+        };
+        if state == "up" {
+            groups_up += 1;
+        }
+        let mut sum = pick.map(|j| usage[j]).unwrap_or_default();
+        (sum.hits, sum.misses, sum.evicted, sum.ops) = usage.iter().fold((0, 0, 0, 0), |a, u| {
+            (a.0 + u.hits, a.1 + u.misses, a.2 + u.evicted, a.3 + u.ops)
+        });
+        let latency = pick.map_or(latencies[0], |j| latencies[j]);
+        let mut line = format!(
+            "addr={},state={state},{}",
+            addrs.first().copied().unwrap_or("?"),
+            sum.line(latency)
+        );
+        if n > 1 {
+            line.push_str(&format!(
+                ",members={n},members_up={up},failovers={}",
+                group.failovers
+            ));
+        }
+        lines.push((format!("shard{i}"), line));
+        if n > 1 {
+            for j in 0..n {
+                let role = if j == 0 { "primary" } else { "replica" };
+                let line = format!(
+                    "addr={},state={},role={role},{}",
+                    addrs[j],
+                    states[j],
+                    usage[j].line(latencies[j])
+                );
+                lines.push((format!("shard{i}_member{j}"), line));
+            }
+        }
+        let mut others = Vec::new();
+        for (j, sections) in parsed.into_iter().enumerate() {
+            match sections {
+                Some(s) if Some(j) == pick => fold(&mut total, s),
+                Some(s) => others.push(s),
+                None => {}
+            }
+        }
+        if pick.is_some() {
+            for s in others {
+                fold(&mut total, counted(s));
+            }
         }
     }
     if let Some(memory) = total.iter_mut().find(|s| s.name == "Memory") {
@@ -232,8 +351,11 @@ pub fn merge(
         humanize(memory, "maxmemory");
     }
     let mut cluster = vec![
-        ("shards".to_string(), addrs.len().to_string()),
-        ("shards_up".to_string(), up.to_string()),
+        ("shards".to_string(), shards.to_string()),
+        ("shards_up".to_string(), groups_up.to_string()),
+        ("members".to_string(), members.to_string()),
+        ("members_up".to_string(), members_up.to_string()),
+        ("failovers".to_string(), failovers.to_string()),
     ];
     cluster.extend(lines);
     total.retain(|s| s.name != "Cluster");
@@ -241,8 +363,7 @@ pub fn merge(
         name: "Cluster".into(),
         fields: cluster,
     });
-    let mut own: Vec<Section> = local
-        .sections
+    let mut own: Vec<Section> = own
         .into_iter()
         .map(|s| Section {
             name: s.name.to_string(),
@@ -272,6 +393,19 @@ pub fn merge(
     let at = out.len().saturating_sub(1);
     out.splice(at..at, total.into_iter().chain(own));
     Frame::Verbatim(render(&out, selector).into())
+}
+
+/// Keeps only the [`COUNTED`] fields of a member's `# Stats`: what another member of a
+/// group adds to the sums.
+fn counted(sections: Vec<Section>) -> Vec<Section> {
+    sections
+        .into_iter()
+        .filter(|s| s.name == "Stats")
+        .map(|mut s| {
+            s.fields.retain(|(k, _)| COUNTED.contains(&k.as_str()));
+            s
+        })
+        .collect()
 }
 
 /// Returns the router's own sections: who it is, its clients and their traffic, its CPU

@@ -1,30 +1,41 @@
 //! The jumpcache router: clients speak RESP to it as to one Redis; it routes every key to a
-//! shard by jump consistent hash and keeps pipelining intact end to end.
+//! shard group by jump consistent hash and keeps pipelining intact end to end.
 //!
 //! ```text
 //! client ─▶ Connection::read_request ─▶ Command::from_request ─▶ session::handle_local ─┐
 //!        ┌──────────────────────────────────────────────────────────────────────────────┘
-//!        └▶ plan::plan (ring::bucket) ─▶ ShardClient::send ─▶ write_loop ─▶ shard
-//! client ◀─ Connection::flush ◀─ handler::write ◀─ merge::merge / info::merge ◀─ Call::wait ◀─ read_loop ◀─ shard
+//!        └▶ plan::plan (ring::bucket) ─▶ Group::send_read / send_write ─▶ ShardClient::send ─▶ shard
+//! client ◀─ Connection::flush ◀─ handler::write ◀─ merge::merge / info::merge ◀─ GroupCall::wait ◀─ shard
+//!
+//! health::run_checks (PING every member) ─▶ Group::on_check ─▶ sync::run_worker ─▶ member up
+//! poll::run (INFO of every member, once a second) ─▶ stats (the metrics recorder)
 //! ```
 //! - single key: the client's request bytes are forwarded unchanged, and for a RESP2 client
 //!   the shard's reply bytes come back unchanged: no parse, no re-encode on the hot path.
-//! - multi key: split by shard (`plan::Part`), sent in parallel, merged in key order.
-//! - cluster-wide (INFO, DBSIZE, FLUSH*, KEYS, RANDOMKEY): every shard, then merged;
-//!   SCAN walks the shards in turn with a cursor that carries the shard index.
+//!   A group without replicas goes straight to its one `ShardClient`.
+//! - replicated groups: reads to one healthy member (retried on another if it fails), writes
+//!   to every member not down, replies compared (see `group`, `call`); returning members are
+//!   re-synced before they serve reads (see `sync`).
+//! - multi key: split by group (`plan::Part`), sent in parallel, merged in key order.
+//! - cluster-wide (INFO, DBSIZE, FLUSH*, KEYS, RANDOMKEY): every group, then merged;
+//!   SCAN walks the groups in turn with a cursor that carries the group index.
 //!
 //! Replies leave in request order even when shards answer out of order (see `handler`).
 
+mod call;
 pub mod config;
+mod group;
 mod handler;
 mod health;
 pub mod info;
 mod latency;
 pub mod merge;
 pub mod plan;
+mod poll;
 pub mod ring;
 pub mod shard;
 pub mod stats;
+mod sync;
 pub mod topology;
 
 use std::future::Future;
@@ -37,7 +48,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-pub use config::Config;
+use group::Group;
+
+pub use config::{Config, ReadPolicy, WritePolicy};
+pub use group::MemberState;
 pub use shard::{ShardClient, ShardError, ShardErrorKind};
 pub use topology::{ShardId, Topology};
 
@@ -60,39 +74,47 @@ pub async fn run(
     config
         .validate()
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-    let timeout = config.shard_timeout();
-    let shards = config
-        .shards
+    let topology = Topology::parse(&config.shards);
+    let groups: Vec<Arc<Group>> = topology
+        .groups()
         .iter()
         .enumerate()
-        .map(|(i, addr)| {
-            ShardClient::spawn(
-                i,
-                addr,
-                config.shard_connections,
-                config.shard_queue,
-                timeout,
-            )
-        })
+        .map(|(i, members)| Arc::new(Group::new(i, members, &config)))
         .collect();
     let router = Arc::new(handler::Router {
-        topology: Topology::new(config.shards.clone()),
-        shards,
+        topology,
+        groups,
         server_config: ServerConfig {
             maxmemory: config.maxmemory,
             maxmemory_policy: "allkeys-lru".into(),
         },
         port: listener.local_addr().map_or(0, |a| a.port()),
         stats: resp::stats::Stats::new(true),
-        health: (0..config.shards.len())
-            .map(|_| Default::default())
-            .collect(),
     });
-    tracing::info!(addr = ?listener.local_addr().ok(), shards = config.shards.len(), "router listening");
+    tracing::info!(addr = ?listener.local_addr().ok(), shards = router.groups.len(), "router listening");
 
     let (notify, watch_rx) = watch::channel(false);
+    let mut background = JoinSet::new();
+    for group in &router.groups {
+        for m in 0..group.members.len() {
+            background.spawn(health::run_checks(
+                group.clone(),
+                m,
+                config.health_interval(),
+                config.shard_timeout(),
+                watch_rx.clone(),
+            ));
+        }
+        if group.members.len() > 1 {
+            background.spawn(sync::run_worker(
+                group.clone(),
+                config.health_interval(),
+                watch_rx.clone(),
+            ));
+        }
+    }
+    background.spawn(poll::run(router.clone(), watch_rx.clone()));
     let mut tasks = JoinSet::new();
-    tasks.spawn(health::run(router.clone(), watch_rx.clone()));
     let mut next_id: u64 = 1;
     tokio::pin!(shutdown);
     loop {
@@ -122,5 +144,6 @@ pub async fn run(
     if drained.is_err() {
         tasks.abort_all();
     }
+    background.abort_all();
     Ok(())
 }

@@ -29,7 +29,11 @@ use crate::stats::ShardMetrics;
 use crate::topology::ShardId;
 
 const MIN_BACKOFF: Duration = Duration::from_millis(10);
-const MAX_BACKOFF: Duration = Duration::from_secs(1);
+/// Short enough that a restarted shard is found well within the health checks' detection
+/// window (3 x 500 ms by default); a refused connect costs next to nothing.
+const MAX_BACKOFF: Duration = Duration::from_millis(500);
+/// `PING` in RESP, for health checks and barriers.
+pub const PING: &[u8] = b"*1\r\n$4\r\nPING\r\n";
 /// Bytes gathered from the queue into one write: enough for hundreds of small requests.
 const MAX_WRITE_BATCH: usize = 256 * 1024;
 
@@ -93,6 +97,8 @@ struct Shared {
     id: ShardId,
     addr: Arc<str>,
     timeout: Duration,
+    /// Each connection's bound on queued + in-flight requests.
+    queue: usize,
     /// Connections currently up; the shard is "up" while any is.
     live: AtomicUsize,
     /// Whether the last logged transition was "down", so each transition logs once.
@@ -178,7 +184,8 @@ impl Call {
 }
 
 impl ShardClient {
-    /// Starts `connections` connection tasks to `addr`; they connect in the background.
+    /// Starts `connections` connection tasks to `addr`, the only member of group `id`; they
+    /// connect in the background.
     ///
     /// Must be called inside a tokio runtime. The tasks end when every clone is dropped.
     pub fn spawn(
@@ -188,14 +195,27 @@ impl ShardClient {
         queue: usize,
         timeout: Duration,
     ) -> ShardClient {
+        ShardClient::spawn_member(id, 0, addr, connections, queue, timeout)
+    }
+
+    /// As [`spawn`](Self::spawn), for member `member` of group `id` (its metrics' labels).
+    pub fn spawn_member(
+        id: ShardId,
+        member: usize,
+        addr: &str,
+        connections: usize,
+        queue: usize,
+        timeout: Duration,
+    ) -> ShardClient {
         let shared = Arc::new(Shared {
             id,
             addr: Arc::from(addr),
             timeout,
+            queue: queue.max(1),
             live: AtomicUsize::new(0),
             logged_down: AtomicBool::new(false),
             next: AtomicUsize::new(0),
-            metrics: ShardMetrics::new(id, addr),
+            metrics: ShardMetrics::new(id, member, addr),
         });
         let conns: Vec<Conn> = (0..connections.max(1))
             .map(|_| {
@@ -235,6 +255,37 @@ impl ShardClient {
     /// Returns true while at least one connection is up (or not yet tried).
     pub fn is_up(&self) -> bool {
         self.conns.iter().any(|c| c.up.load(Ordering::Relaxed))
+    }
+
+    /// Returns how many requests are queued or in flight on all connections (for the
+    /// least-loaded read policy): one atomic load per connection.
+    pub fn in_flight(&self) -> usize {
+        self.conns
+            .iter()
+            .map(|c| {
+                self.shared
+                    .queue
+                    .saturating_sub(c.permits.available_permits())
+            })
+            .sum()
+    }
+
+    /// Waits until every request queued on any connection before this call has been
+    /// answered, by sending a PING down each connection (each is FIFO).
+    ///
+    /// Cancel-safe: only PINGs are lost.
+    ///
+    /// # Errors
+    /// The first connection's failure.
+    pub async fn barrier(&self) -> Result<(), ShardError> {
+        let mut calls = Vec::with_capacity(self.conns.len());
+        for lane in 0..self.conns.len() {
+            calls.push(self.send(lane as u64, Bytes::from_static(PING)).await);
+        }
+        for call in calls {
+            call.wait().await?;
+        }
+        Ok(())
     }
 
     /// Queues `request` (complete RESP bytes) on connection `lane % connections`, or on the
@@ -319,7 +370,8 @@ async fn run_connection(
                 if shared.live.fetch_add(1, Ordering::Relaxed) == 0
                     && shared.logged_down.swap(false, Ordering::Relaxed)
                 {
-                    tracing::info!(shard = shared.id, addr = %shared.addr, "shard up");
+                    // Debug only: the group logs the member's state transitions, once each.
+                    tracing::debug!(shard = shared.id, addr = %shared.addr, "shard connected");
                 }
                 backoff = MIN_BACKOFF;
                 let end = serve(&shared, stream, &mut rx).await;
@@ -355,7 +407,7 @@ async fn run_connection(
 fn note_down(shared: &Shared, kind: ShardErrorKind) {
     if shared.live.load(Ordering::Relaxed) == 0 && !shared.logged_down.swap(true, Ordering::Relaxed)
     {
-        tracing::warn!(shard = shared.id, addr = %shared.addr, reason = ?kind, "shard down");
+        tracing::debug!(shard = shared.id, addr = %shared.addr, reason = ?kind, "shard disconnected");
     }
 }
 

@@ -3,23 +3,34 @@
 //! The process-wide names (`redis_up`, `redis_commands_total`, ...) live in `resp::stats`,
 //! which the shard shares; the router exports them cluster-wide (its own clients, commands
 //! and bytes; keys, memory, hits, misses, expiries and evictions summed over the shards).
-//! The names below are the router's own: one series per shard, labelled `shard` (its index)
-//! and `addr` (from the topology), so label values come from the configuration only.
+//! The names below are the router's own: one series per member of a shard group, labelled
+//! `shard` (the group's index), `member` (the member's index in its group, 0 for the
+//! primary) and `addr` (from the topology), so label values come from the configuration
+//! only; `state` takes the four values of [`MemberState`].
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use metrics::{Counter, Gauge, Histogram, Unit};
 
+use crate::group::MemberState;
 use crate::latency::LatencyWindow;
 use crate::shard::ShardErrorKind;
 
-/// Shards in the topology.
+/// Shard groups in the topology.
 pub const SHARDS: &str = "jumpcache_shards";
-/// Shards that answered the last health poll.
+/// Shard groups with at least one member up that answered the last poll.
 pub const SHARDS_UP: &str = "jumpcache_shards_up";
-/// 1 when the shard answered the last health poll, else 0.
+/// Members of all groups.
+pub const MEMBERS: &str = "jumpcache_members";
+/// Members up that answered the last poll.
+pub const MEMBERS_UP: &str = "jumpcache_members_up";
+/// 1 when the member is up (health checks) and answered the last poll, else 0.
 pub const SHARD_UP: &str = "jumpcache_shard_up";
+/// 1 for the member's current state, 0 for the other three, by `state`.
+pub const MEMBER_STATE: &str = "jumpcache_member_state";
+/// Times the member was taken out of service after it had served.
+pub const MEMBER_FAILOVERS: &str = "jumpcache_member_failovers_total";
 /// Keys the shard holds.
 pub const SHARD_KEYS: &str = "jumpcache_shard_keys";
 /// Bytes of keys and values the shard holds.
@@ -43,7 +54,11 @@ pub const SHARD_RECONNECTS: &str = "jumpcache_shard_reconnects_total";
 pub const NAMES: &[&str] = &[
     SHARDS,
     SHARDS_UP,
+    MEMBERS,
+    MEMBERS_UP,
     SHARD_UP,
+    MEMBER_STATE,
+    MEMBER_FAILOVERS,
     SHARD_KEYS,
     SHARD_MEMORY,
     SHARD_HITS,
@@ -59,9 +74,25 @@ pub const NAMES: &[&str] = &[
 pub fn describe() {
     use metrics::{describe_counter as c, describe_gauge as g};
     resp::stats::describe();
-    g!(SHARDS, "Shards in the topology.");
-    g!(SHARDS_UP, "Shards that answered the last health poll.");
-    g!(SHARD_UP, "1 when the shard answered the last health poll.");
+    g!(SHARDS, "Shard groups in the topology.");
+    g!(
+        SHARDS_UP,
+        "Shard groups with a member up that answered the last poll."
+    );
+    g!(MEMBERS, "Members of all shard groups.");
+    g!(MEMBERS_UP, "Members up that answered the last poll.");
+    g!(
+        SHARD_UP,
+        "1 when the member is up and answered the last poll."
+    );
+    g!(
+        MEMBER_STATE,
+        "1 for the member's state (up, down, stale, syncing), 0 for the others."
+    );
+    c!(
+        MEMBER_FAILOVERS,
+        "Times the member was taken out of service after it had served."
+    );
     g!(SHARD_KEYS, "Keys the shard holds.");
     g!(
         SHARD_MEMORY,
@@ -95,7 +126,15 @@ fn kind_index(kind: ShardErrorKind) -> usize {
     }
 }
 
-/// What the router counts about one shard, updated by its `ShardClient`.
+/// Every member state, in the order of [`MemberSeries::state`]; the `state` label.
+pub(crate) const STATES: [MemberState; 4] = [
+    MemberState::Up,
+    MemberState::Down,
+    MemberState::Stale,
+    MemberState::Syncing,
+];
+
+/// What the router counts about one shard (a member of a group), updated by its `ShardClient`.
 #[derive(Debug)]
 pub struct ShardMetrics {
     /// Requests queued to the shard.
@@ -109,14 +148,20 @@ pub struct ShardMetrics {
 }
 
 impl ShardMetrics {
-    /// Returns zeroed counters for shard `id` at `addr`, its histogram registered once.
-    pub fn new(id: usize, addr: &str) -> ShardMetrics {
+    /// Returns zeroed counters for member `member` of group `id` at `addr`, its histogram
+    /// registered once.
+    pub fn new(id: usize, member: usize, addr: &str) -> ShardMetrics {
         ShardMetrics {
             requests: AtomicU64::new(0),
             errors: Default::default(),
             reconnects: AtomicU64::new(0),
             latency: LatencyWindow::default(),
-            rtt: metrics::histogram!(SHARD_RTT, "shard" => id.to_string(), "addr" => addr.to_string()),
+            rtt: metrics::histogram!(
+                SHARD_RTT,
+                "shard" => id.to_string(),
+                "member" => member.to_string(),
+                "addr" => addr.to_string()
+            ),
         }
     }
 
@@ -143,8 +188,8 @@ impl ShardMetrics {
     }
 }
 
-/// Handles on one shard's exported series, registered once by the health task.
-pub(crate) struct ShardSeries {
+/// Handles on one member's exported series, registered once by the poll task.
+pub(crate) struct MemberSeries {
     pub(crate) up: Gauge,
     pub(crate) keys: Gauge,
     pub(crate) memory: Gauge,
@@ -154,18 +199,27 @@ pub(crate) struct ShardSeries {
     pub(crate) requests: Counter,
     pub(crate) errors: [Counter; 3],
     pub(crate) reconnects: Counter,
+    /// One gauge per state, in the order of [`STATES`].
+    pub(crate) state: [Gauge; 4],
+    pub(crate) failovers: Counter,
 }
 
-impl ShardSeries {
-    /// Registers shard `id`'s series.
-    pub(crate) fn new(id: usize, addr: &str) -> ShardSeries {
-        let labels = [("shard", id.to_string()), ("addr", addr.to_string())];
-        let error = |kind: &'static str| {
+impl MemberSeries {
+    /// Registers the series of member `member` of group `id`.
+    pub(crate) fn new(id: usize, member: usize, addr: &str) -> MemberSeries {
+        let labels = [
+            ("shard", id.to_string()),
+            ("member", member.to_string()),
+            ("addr", addr.to_string()),
+        ];
+        let with = |name: &'static str, value: &'static str| {
             let mut l = labels.to_vec();
-            l.push(("kind", kind.to_string()));
-            metrics::counter!(SHARD_ERRORS, &l)
+            l.push((name, value.to_string()));
+            l
         };
-        ShardSeries {
+        let error = |kind: &'static str| metrics::counter!(SHARD_ERRORS, &with("kind", kind));
+        let state = |s: MemberState| metrics::gauge!(MEMBER_STATE, &with("state", s.name()));
+        MemberSeries {
             up: metrics::gauge!(SHARD_UP, &labels),
             keys: metrics::gauge!(SHARD_KEYS, &labels),
             memory: metrics::gauge!(SHARD_MEMORY, &labels),
@@ -175,6 +229,15 @@ impl ShardSeries {
             requests: metrics::counter!(SHARD_REQUESTS, &labels),
             errors: KINDS.map(|(_, name)| error(name)),
             reconnects: metrics::counter!(SHARD_RECONNECTS, &labels),
+            state: STATES.map(state),
+            failovers: metrics::counter!(MEMBER_FAILOVERS, &labels),
+        }
+    }
+
+    /// Sets the state gauges: 1 for `now`, 0 for the others.
+    pub(crate) fn set_state(&self, now: MemberState) {
+        for (s, gauge) in STATES.iter().zip(&self.state) {
+            gauge.set(if *s == now { 1.0 } else { 0.0 });
         }
     }
 

@@ -11,7 +11,17 @@ pub fn sections(shard: &ShardState) -> Vec<Section> {
     use std::sync::atomic::Ordering::Relaxed;
     let stats = &shard.stats;
     let store = shard.store.stats();
-    let server = server_section("standalone", "shard", shard.port, stats.started);
+    let mut server = server_section("standalone", "shard", shard.port, stats.started);
+    // Redis's `run_id`, after `process_id` as Redis prints it: routers tell a restarted,
+    // empty shard from one that was only unreachable.
+    let at = server
+        .fields
+        .iter()
+        .position(|(k, _)| k == "process_id")
+        .map_or(server.fields.len(), |i| i + 1);
+    server
+        .fields
+        .insert(at, ("run_id".to_string(), shard.run_id.clone()));
 
     let mut clients = Section::new("Clients");
     clients

@@ -22,6 +22,9 @@ pub struct ShardState {
     pub server_config: ServerConfig,
     /// The TCP port served (`tcp_port`).
     pub port: u16,
+    /// 40 random hex digits, new for every process (Redis's `run_id`): a router tells a
+    /// restarted, empty shard from one that was only unreachable by it.
+    pub run_id: String,
 }
 
 impl ShardState {
@@ -53,6 +56,26 @@ impl ShardState {
             config,
             server_config,
             port,
+            run_id: new_run_id(),
         })
     }
+}
+
+/// Returns 40 hex digits from the process's random hasher seeds (no RNG dependency).
+fn new_run_id() -> String {
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher};
+    let mut out = String::with_capacity(48);
+    for i in 0u64..3 {
+        let mut h = RandomState::new().build_hasher();
+        h.write_u64(i);
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        out.push_str(&format!("{:016x}", h.finish()));
+    }
+    out.truncate(40);
+    out
 }

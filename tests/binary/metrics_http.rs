@@ -160,7 +160,76 @@ async fn cluster_metrics_have_every_family_and_count_the_routers_commands_once()
     assert!(body.contains("# TYPE redis_commands_duration_seconds histogram"));
     assert!(body.contains("redis_commands_duration_seconds_bucket{cmd=\"set\",le=\"0.001\"}"));
     assert!(body.contains("# TYPE jumpcache_shard_request_duration_seconds histogram"));
-    assert!(body.contains("jumpcache_shard_up{shard=\"0\",addr=\"127.0.0.1:"));
+    // Per member: group `shard`, `member` 0 (a group without replicas has only its primary).
+    assert!(body.contains("jumpcache_shard_up{shard=\"0\",member=\"0\",addr=\"127.0.0.1:"));
+    assert_eq!(sample(&body, "jumpcache_members"), Some(2.0));
+    assert_eq!(sample(&body, "jumpcache_members_up"), Some(2.0));
+    assert!(
+        body.contains("jumpcache_member_state{shard=\"1\",member=\"0\",addr=\"127.0.0.1:"),
+        "{body}"
+    );
+}
+
+/// A router over a replicated group exports each member's state (one series per state,
+/// 1 for the current one) and counts a failover when a member that served is killed.
+#[tokio::test]
+async fn member_states_and_failovers_are_exported_per_member() {
+    let primary = start("shard", &[], "metrics listening").await;
+    let replica = start("shard", &[], "metrics listening").await;
+    let (primary_addr, replica_addr) = (primary.addr, replica.addr);
+    let group = format!("{primary_addr}|{replica_addr}");
+    let router = start(
+        "router",
+        &["--shards", &group, "--health-interval-ms", "100"],
+        "metrics listening",
+    )
+    .await;
+    let labels = |m: usize, addr: SocketAddr| format!("shard=\"0\",member=\"{m}\",addr=\"{addr}\"");
+    let state = |m: usize, addr: SocketAddr, s: &str| {
+        format!(
+            "jumpcache_member_state{{{},state=\"{s}\"}}",
+            labels(m, addr)
+        )
+    };
+    let failovers = |m: usize, addr: SocketAddr| {
+        format!("jumpcache_member_failovers_total{{{}}}", labels(m, addr))
+    };
+    let body = scrape_until(router.metrics, |b| {
+        sample(b, "jumpcache_members_up") == Some(2.0)
+    })
+    .await;
+    assert_eq!(sample(&body, "jumpcache_shards"), Some(1.0));
+    assert_eq!(sample(&body, "jumpcache_members"), Some(2.0));
+    for (m, addr) in [(0, primary_addr), (1, replica_addr)] {
+        assert_eq!(sample(&body, &state(m, addr, "up")), Some(1.0), "{body}");
+        for other in ["down", "stale", "syncing"] {
+            assert_eq!(sample(&body, &state(m, addr, other)), Some(0.0), "{body}");
+        }
+        assert_eq!(sample(&body, &failovers(m, addr)), Some(0.0), "{body}");
+        let up = format!("jumpcache_shard_up{{{}}}", labels(m, addr));
+        assert_eq!(sample(&body, &up), Some(1.0), "{body}");
+    }
+    // Let the replica pass health checks (a member that never served is no failover), then
+    // kill it (SIGKILL on drop).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    drop(replica);
+    let body = scrape_until(router.metrics, |b| {
+        sample(b, &state(1, replica_addr, "down")) == Some(1.0)
+            && sample(b, &failovers(1, replica_addr)) == Some(1.0)
+    })
+    .await;
+    assert_eq!(sample(&body, &state(1, replica_addr, "up")), Some(0.0));
+    let up = format!("jumpcache_shard_up{{{}}}", labels(1, replica_addr));
+    assert_eq!(sample(&body, &up), Some(0.0));
+    assert_eq!(sample(&body, &state(0, primary_addr, "up")), Some(1.0));
+    assert_eq!(sample(&body, &failovers(0, primary_addr)), Some(0.0));
+    assert_eq!(sample(&body, "jumpcache_members_up"), Some(1.0));
+    assert_eq!(sample(&body, "jumpcache_shards_up"), Some(1.0));
+    // The group still answers: reads and writes go to the primary.
+    let mut con = client(router.addr).await;
+    let _: () = within(con.set("k", "v")).await.unwrap();
+    let got: Option<String> = within(con.get("k")).await.unwrap();
+    assert_eq!(got.as_deref(), Some("v"));
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@
 //! readiness: a listener is bound before its server task starts, and redis-server is
 //! ready when it prints so.
 
+mod process;
 mod reference;
 mod wire;
 
@@ -15,6 +16,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use process::{free_port, ShardProcess};
 pub use reference::RedisServer;
 pub use wire::{read_reply, read_to_end, request, send_raw, RawClient};
 

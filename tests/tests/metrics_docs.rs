@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use harness::{spawn_cluster, spawn_shard, within};
+use harness::{client_for, spawn_cluster, spawn_router, spawn_shard, within};
 use redis::AsyncCommands;
 
 fn metrics_md() -> String {
@@ -56,17 +56,24 @@ fn every_declared_metric_is_documented_once_and_nothing_else() {
     );
 }
 
-/// Returns INFO's field names, with per-command and per-shard names written as the docs
-/// write them (`cmdstat_<command>`, `shard<N>`).
+/// Returns INFO's field names, with per-command, per-shard and per-member names written as
+/// the docs write them (`cmdstat_<command>`, `shard<N>`, `shard<N>_member<M>`).
 fn info_fields(info: &str) -> BTreeSet<String> {
+    let numbered = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     info.lines()
         .filter(|l| !l.starts_with('#'))
         .filter_map(|l| l.split_once(':').map(|(k, _)| k))
         .map(|k| {
+            let shard = k.strip_prefix("shard").unwrap_or("");
             if k.starts_with("cmdstat_") {
                 "cmdstat_<command>".to_string()
-            } else if k.starts_with("shard") && k[5..].parse::<u32>().is_ok() {
+            } else if numbered(shard) {
                 "shard<N>".to_string()
+            } else if shard
+                .split_once("_member")
+                .is_some_and(|(n, m)| numbered(n) && numbered(m))
+            {
+                "shard<N>_member<M>".to_string()
             } else {
                 k.to_string()
             }
@@ -78,8 +85,19 @@ fn info_fields(info: &str) -> BTreeSet<String> {
 async fn every_info_field_of_a_router_and_a_shard_is_documented_and_nothing_else() {
     let cluster = spawn_cluster(2).await;
     let shard = spawn_shard().await;
+    // A router over a replicated group, for the member lines.
+    let members = [spawn_shard().await, spawn_shard().await];
+    let replicated = spawn_router(router::Config {
+        shards: vec![format!("{}|{}", members[0].addr(), members[1].addr())],
+        ..router::Config::default()
+    })
+    .await;
     let mut fields = BTreeSet::new();
-    for mut con in [cluster.client().await, shard.client().await] {
+    for mut con in [
+        cluster.client().await,
+        shard.client().await,
+        client_for(replicated.addr()).await,
+    ] {
         let _: () = within(con.set("k", "v")).await.unwrap();
         let info: String = within(redis::cmd("INFO").arg("everything").query_async(&mut con))
             .await

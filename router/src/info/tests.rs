@@ -27,31 +27,54 @@ fn text(frame: Frame) -> String {
     }
 }
 
-fn local(port: u16) -> Local {
+fn own(port: u16) -> Vec<resp::info::Section> {
     let mut server = resp::info::Section::new("Server");
     server
         .add("redis_mode", "cluster-proxy")
         .add("tcp_port", port);
     let mut stats = resp::info::Section::new("Stats");
     stats.add("total_commands_processed", 42);
-    Local {
-        sections: vec![server, stats, resp::info::Section::new("Keyspace")],
-        latency_us: vec![(10, 20), (30, 40), (50, 60)],
-    }
+    vec![server, stats, resp::info::Section::new("Keyspace")]
 }
 
-fn addrs(n: usize) -> Vec<String> {
-    (0..n).map(|i| format!("127.0.0.1:{}", 7001 + i)).collect()
+const ADDRS: [&str; 4] = [
+    "127.0.0.1:7001",
+    "127.0.0.1:7002",
+    "127.0.0.1:7003",
+    "127.0.0.1:7004",
+];
+
+/// Round trips the router measured to member `i`: (10, 20), (30, 40), ...
+fn latency(i: usize) -> (u64, u64) {
+    let i = i as u64;
+    (10 + 20 * i, 20 + 20 * i)
+}
+
+/// One single-member group per reply, every member `up`.
+fn singles(replies: Vec<ShardReply>) -> Vec<GroupInfo<'static>> {
+    replies
+        .into_iter()
+        .zip(ADDRS)
+        .enumerate()
+        .map(|(i, (reply, addr))| GroupInfo {
+            members: vec![MemberInfo {
+                addr,
+                state: "up",
+                reply,
+                latency_us: latency(i),
+            }],
+            failovers: 0,
+        })
+        .collect()
 }
 
 #[test]
 fn fields_are_summed_own_sections_replace_and_the_cluster_section_lists_every_shard() {
     let all = Selector::from_args(&[Bytes::from_static(b"everything")]);
     let got = text(merge(
-        &addrs(2),
-        vec![info(3, 100, 5), info(4, 5000, 9)],
+        singles(vec![info(3, 100, 5), info(4, 5000, 9)]),
         &all,
-        local(6379),
+        own(6379),
     ));
     // The router's own Server section replaces the shards' wholesale.
     assert!(
@@ -70,7 +93,7 @@ fn fields_are_summed_own_sections_replace_and_the_cluster_section_lists_every_sh
     assert!(got.contains("db0:keys=7,expires=2,avg_ttl=0\r\n"), "{got}");
     assert!(
         got.contains(
-            "# Cluster\r\nshards:2\r\nshards_up:2\r\n\
+            "# Cluster\r\nshards:2\r\nshards_up:2\r\nmembers:2\r\nmembers_up:2\r\nfailovers:0\r\n\
              shard0:addr=127.0.0.1:7001,state=up,keys=3,used_memory=100,hits=3,misses=0,\
              evicted=0,ops=0,latency_p50_us=10,latency_p99_us=20\r\n\
              shard1:addr=127.0.0.1:7002,state=up,keys=4,used_memory=5000,hits=4,misses=0,\
@@ -91,14 +114,13 @@ fn a_down_shard_is_listed_and_sections_filter() {
     let garbage = Ok(Bytes::from_static(b":1\r\n"));
     let only = Selector::from_args(&[Bytes::from_static(b"CLUSTER")]);
     let got = text(merge(
-        &addrs(3),
-        vec![info(3, 100, 5), down, garbage],
+        singles(vec![info(3, 100, 5), down, garbage]),
         &only,
-        local(0),
+        own(0),
     ));
     assert_eq!(
         got,
-        "# Cluster\r\nshards:3\r\nshards_up:1\r\n\
+        "# Cluster\r\nshards:3\r\nshards_up:1\r\nmembers:3\r\nmembers_up:1\r\nfailovers:0\r\n\
          shard0:addr=127.0.0.1:7001,state=up,keys=3,used_memory=100,hits=3,misses=0,\
          evicted=0,ops=0,latency_p50_us=10,latency_p99_us=20\r\n\
          shard1:addr=127.0.0.1:7002,state=down,keys=0,used_memory=0,hits=0,misses=0,\
@@ -107,8 +129,109 @@ fn a_down_shard_is_listed_and_sections_filter() {
          evicted=0,ops=0,latency_p50_us=50,latency_p99_us=60\r\n"
     );
     let keyspace = Selector::from_args(&[Bytes::from_static(b"keyspace")]);
-    let got = text(merge(&addrs(1), vec![info(3, 100, 5)], &keyspace, local(0)));
+    let got = text(merge(singles(vec![info(3, 100, 5)]), &keyspace, own(0)));
     assert_eq!(got, "# Keyspace\r\ndb0:keys=3,expires=1,avg_ttl=0\r\n");
+}
+
+#[test]
+fn replicated_groups_count_one_member_and_list_every_member() {
+    let member = |i: usize, state, reply| MemberInfo {
+        addr: ADDRS[i],
+        state,
+        reply,
+        latency_us: latency(i),
+    };
+    let groups = vec![
+        GroupInfo {
+            members: vec![
+                member(0, "down", info(9, 900, 1)),
+                member(1, "up", info(3, 100, 5)),
+            ],
+            failovers: 2,
+        },
+        GroupInfo {
+            members: vec![
+                member(2, "up", info(4, 50, 9)),
+                member(3, "syncing", info(1, 10, 1)),
+            ],
+            failovers: 0,
+        },
+    ];
+    let got = text(merge(groups, &Selector::from_args(&[]), own(0)));
+    // What a group holds counts once (its first `up` member's); what every member that
+    // answered did is summed: hits 9 + 3 + 4 + 1.
+    assert!(got.contains("db0:keys=7,expires=2,avg_ttl=0\r\n"), "{got}");
+    assert!(got.contains("used_memory:150\r\n"), "{got}");
+    assert!(got.contains("keyspace_hits:17\r\n"), "{got}");
+    assert!(
+        got.contains(
+            "# Cluster\r\nshards:2\r\nshards_up:2\r\nmembers:4\r\nmembers_up:2\r\nfailovers:2\r\n\
+             shard0:addr=127.0.0.1:7001,state=up,keys=3,used_memory=100,hits=12,misses=0,\
+             evicted=0,ops=0,latency_p50_us=30,latency_p99_us=40,members=2,members_up=1,failovers=2\r\n\
+             shard0_member0:addr=127.0.0.1:7001,state=down,role=primary,keys=9,used_memory=900,\
+             hits=9,misses=0,evicted=0,ops=0,latency_p50_us=10,latency_p99_us=20\r\n\
+             shard0_member1:addr=127.0.0.1:7002,state=up,role=replica,keys=3,used_memory=100,\
+             hits=3,misses=0,evicted=0,ops=0,latency_p50_us=30,latency_p99_us=40\r\n\
+             shard1:addr=127.0.0.1:7003,state=up,keys=4,used_memory=50,hits=5,misses=0,\
+             evicted=0,ops=0,latency_p50_us=50,latency_p99_us=60,members=2,members_up=1,failovers=0\r\n\
+             shard1_member0:addr=127.0.0.1:7003,state=up,role=primary,keys=4,used_memory=50,\
+             hits=4,misses=0,evicted=0,ops=0,latency_p50_us=50,latency_p99_us=60\r\n\
+             shard1_member1:addr=127.0.0.1:7004,state=syncing,role=replica,keys=1,used_memory=10,\
+             hits=1,misses=0,evicted=0,ops=0,latency_p50_us=70,latency_p99_us=80\r\n"
+        ),
+        "{got}"
+    );
+}
+
+#[test]
+fn a_member_that_does_not_answer_is_down_and_a_group_with_none_up_is_down() {
+    let gone = || {
+        Err(ShardError {
+            shard: 0,
+            addr: Arc::from("127.0.0.1:7001"),
+            kind: ShardErrorKind::Unavailable,
+            request_sent: false,
+        })
+    };
+    let groups = vec![GroupInfo {
+        members: vec![
+            MemberInfo {
+                addr: ADDRS[0],
+                state: "up",
+                reply: gone(),
+                latency_us: latency(0),
+            },
+            MemberInfo {
+                addr: ADDRS[1],
+                state: "stale",
+                reply: info(2, 20, 1),
+                latency_us: latency(1),
+            },
+        ],
+        failovers: 1,
+    }];
+    let only = Selector::from_args(&[Bytes::from_static(b"cluster")]);
+    let got = text(merge(groups, &only, own(0)));
+    assert!(
+        got.contains("shards_up:0\r\nmembers:2\r\nmembers_up:0\r\n"),
+        "{got}"
+    );
+    assert!(
+        got.contains("\r\nshard0:addr=127.0.0.1:7001,state=down,keys=2,"),
+        "{got}"
+    );
+    assert!(
+        got.contains(",members=2,members_up=0,failovers=1\r\n"),
+        "{got}"
+    );
+    assert!(
+        got.contains("shard0_member0:addr=127.0.0.1:7001,state=down,"),
+        "{got}"
+    );
+    assert!(
+        got.contains("shard0_member1:addr=127.0.0.1:7002,state=stale,"),
+        "{got}"
+    );
 }
 
 #[test]
@@ -122,7 +245,7 @@ fn with_every_shard_down_the_router_still_answers_its_own_sections() {
         })
     };
     let all = Selector::from_args(&[Bytes::from_static(b"all")]);
-    let got = text(merge(&addrs(2), vec![down(), down()], &all, local(1)));
+    let got = text(merge(singles(vec![down(), down()]), &all, own(1)));
     assert!(got.starts_with("# Server\r\n"), "{got}");
     assert!(
         got.contains("# Stats\r\ntotal_commands_processed:42\r\n"),

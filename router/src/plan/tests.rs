@@ -4,7 +4,11 @@ use super::*;
 use resp::Request;
 
 fn topo(n: usize) -> Topology {
-    Topology::new((0..n).map(|i| format!("127.0.0.1:{}", 7001 + i)).collect())
+    Topology::new(
+        (0..n)
+            .map(|i| vec![format!("127.0.0.1:{}", 7001 + i)])
+            .collect(),
+    )
 }
 
 fn cmd(parts: &[&str]) -> Command {

@@ -1,0 +1,116 @@
+//! Real `jumpcache shard` processes, for failover tests: started on a free port, killed
+//! with SIGKILL, restarted on the same port.
+//!
+//! The binary's path comes from the caller: only the root package's own integration tests
+//! get `CARGO_BIN_EXE_jumpcache` (Cargo builds the binary before them, so it is never stale),
+//! so those tests live there and pass `env!("CARGO_BIN_EXE_jumpcache")` in.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::{within, STEP_TIMEOUT};
+
+/// A `jumpcache shard` process; killed when dropped.
+pub struct ShardProcess {
+    bin: PathBuf,
+    addr: SocketAddr,
+    child: Option<Child>,
+}
+
+/// Returns a loopback port that was free a moment ago (bound to port 0, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind 127.0.0.1:0")
+        .port()
+}
+
+impl ShardProcess {
+    /// Starts `bin shard` on a free loopback port and waits until it listens.
+    pub async fn start(bin: impl AsRef<Path>) -> ShardProcess {
+        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let mut shard = ShardProcess {
+            bin: bin.as_ref().to_path_buf(),
+            addr,
+            child: None,
+        };
+        shard.spawn().await;
+        shard
+    }
+
+    /// Returns the shard's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Kills the process with SIGKILL (no goodbye to its clients) and reaps it.
+    pub async fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.start_kill();
+            let _ = within(child.wait()).await;
+        }
+    }
+
+    /// Freezes the process (SIGSTOP): it keeps its data and its port but answers nothing,
+    /// as a partitioned or stalled host would.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Thaws a process frozen by [`pause`](Self::pause) (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, sig: &str) {
+        let pid = self
+            .child
+            .as_ref()
+            .and_then(Child::id)
+            .expect("a running shard");
+        let status = std::process::Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill {sig} {pid}");
+    }
+
+    /// Starts the process again, empty, on the same port; waits until it listens.
+    pub async fn restart(&mut self) {
+        self.kill().await;
+        self.spawn().await;
+    }
+
+    /// Spawns the shard and reads its log until the "listening" line: readiness without
+    /// sleeping. The rest of its log is drained so a full pipe never blocks it.
+    async fn spawn(&mut self) {
+        let mut child = Command::new(&self.bin)
+            .args(["shard", "--port", &self.addr.port().to_string()])
+            .args(["--max-memory", "64mb"])
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", self.bin.display()));
+        let stderr = child.stderr.take().expect("piped stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        let ready = tokio::time::timeout(STEP_TIMEOUT, async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if line.contains("shard listening") {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        assert_eq!(ready, Ok(true), "shard on {} did not start", self.addr);
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        self.child = Some(child);
+    }
+}
