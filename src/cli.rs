@@ -36,6 +36,8 @@ pub struct ShardArgs {
     pub port: u16,
     #[command(flatten)]
     pub config: server::Config,
+    #[command(flatten)]
+    pub clients: resp::ClientConfig,
 }
 
 /// `jumpcache router`.
@@ -49,10 +51,14 @@ pub struct RouterArgs {
     pub port: u16,
     #[command(flatten)]
     pub config: router::Config,
+    #[command(flatten)]
+    pub clients: resp::ClientConfig,
 }
 
 /// `jumpcache cluster`. `--shards` here is the number of shards to start (the router's
-/// address list is filled in with the shards' loopback addresses).
+/// address list is filled in with the shards' loopback addresses). The client limits and
+/// `--requirepass` are the router's; the embedded shards take `--shard-password` as their
+/// `requirepass`.
 #[derive(Debug, Args)]
 #[command(mut_arg("shards", |a| a
     .help("Number of shards to start, on free loopback ports")
@@ -70,4 +76,6 @@ pub struct ClusterArgs {
     pub shard: server::Config,
     #[command(flatten)]
     pub router: router::Config,
+    #[command(flatten)]
+    pub clients: resp::ClientConfig,
 }

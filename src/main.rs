@@ -38,25 +38,40 @@ async fn bind(host: &str, port: u16) -> std::io::Result<TcpListener> {
 }
 
 async fn shard(args: ShardArgs) -> Result<(), Box<dyn std::error::Error>> {
-    args.config.validate()?;
+    let mut config = args.config;
+    config.clients = args.clients;
+    config.validate()?;
     let listener = bind(&args.bind, args.port).await?;
     tracing::info!(addr = %listener.local_addr()?, "shard listening");
-    server::run(listener, args.config, shutdown_signal()).await?;
+    server::run(listener, config, shutdown_signal()).await?;
     tracing::info!("shard stopped");
     Ok(())
 }
 
 async fn router(args: RouterArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let mut config = args.config;
+    config.clients = args.clients;
+    config.validate()?;
     let listener = bind(&args.bind, args.port).await?;
-    tracing::info!(addr = %listener.local_addr()?, shards = ?args.config.shards, "router listening");
-    router::run(listener, args.config, shutdown_signal()).await?;
+    tracing::info!(addr = %listener.local_addr()?, shards = ?config.shards, "router listening");
+    router::run(listener, config, shutdown_signal()).await?;
     tracing::info!("router stopped");
     Ok(())
 }
 
 /// Starts N shards on free loopback ports and a router over them, in this one process.
+///
+/// The shards take the router's limits (a request the router accepts, a shard accepts), no
+/// idle timeout and no client cap of their own (their only clients are the router's
+/// connections), and `--shard-password` as their `requirepass`.
 async fn cluster(args: ClusterArgs) -> Result<(), Box<dyn std::error::Error>> {
-    args.shard.validate()?;
+    let mut shard_config = args.shard;
+    shard_config.clients = resp::ClientConfig {
+        timeout: 0,
+        requirepass: args.router.shard_password.clone(),
+        ..args.clients.clone()
+    };
+    shard_config.validate()?;
     let count: usize = match args.router.shards.as_slice() {
         [n] => n
             .parse()
@@ -75,7 +90,7 @@ async fn cluster(args: ClusterArgs) -> Result<(), Box<dyn std::error::Error>> {
         println!("shard {i} listening on {addr}");
         addrs.push(addr);
         let mut stop = stop_rx.clone();
-        let config = args.shard.clone();
+        let config = shard_config.clone();
         tasks.spawn(async move {
             let _ = server::run(listener, config, async move {
                 let _ = stop.changed().await;
@@ -85,7 +100,9 @@ async fn cluster(args: ClusterArgs) -> Result<(), Box<dyn std::error::Error>> {
     }
     let mut config = args.router;
     config.shards = addrs.iter().map(|a| a.to_string()).collect();
-    config.maxmemory = args.shard.max_memory.saturating_mul(count as u64);
+    config.maxmemory = shard_config.max_memory.saturating_mul(count as u64);
+    config.clients = args.clients;
+    config.validate()?;
     let listener = bind(&args.bind, args.port).await?;
     println!(
         "router listening on {} over {} shards",

@@ -9,6 +9,8 @@
 //! replies are written by our own encoder straight into the connection's buffer.
 #![warn(missing_docs)]
 
+pub mod auth;
+pub mod clients;
 pub mod codec;
 pub mod command;
 pub mod connection;
@@ -21,6 +23,8 @@ pub mod reply;
 pub mod session;
 pub mod units;
 
+pub use auth::Password;
+pub use clients::{Acceptor, ClientConfig, ClientSlot, ClientSlots};
 pub use codec::{Decoder, Limits, Request};
 pub use command::{Command, CommandSpec, Kind};
 pub use connection::Connection;

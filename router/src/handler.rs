@@ -10,7 +10,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use resp::info::Selector;
 use resp::session::{handle_local, ServerConfig, Session};
-use resp::{Command, Connection, Frame, FrameError, Limits, Protocol, Request};
+use resp::{
+    ClientSlot, ClientSlots, Command, Connection, Frame, FrameError, Limits, Protocol, Request,
+};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
@@ -24,9 +26,6 @@ use crate::topology::Topology;
 /// few enough that one client's pipeline cannot hold unbounded memory.
 const MAX_BATCH: usize = 1024;
 
-/// Reply bytes buffered before a flush mid-batch (big MGETs).
-const MAX_PENDING_WRITE: usize = 1024 * 1024;
-
 /// What every connection shares: where keys go and how to reach the shards.
 #[derive(Debug)]
 pub(crate) struct Router {
@@ -35,6 +34,31 @@ pub(crate) struct Router {
     pub(crate) server_config: ServerConfig,
     /// The port clients connect to, reported as INFO's `tcp_port`.
     pub(crate) port: Option<u16>,
+    /// Each client connection's limits.
+    pub(crate) limits: Limits,
+    /// `maxclients`, for INFO.
+    pub(crate) maxclients: usize,
+    /// The router's own clients (INFO's `connected_clients` counts these, not the shards').
+    pub(crate) clients: Arc<ClientSlots>,
+}
+
+impl Router {
+    /// Returns the INFO fields that describe the router itself rather than its shards.
+    fn local_info(&self) -> Vec<(&'static str, String)> {
+        let mut fields = vec![
+            ("connected_clients", self.clients.connected().to_string()),
+            ("maxclients", self.maxclients.to_string()),
+            (
+                "total_connections_received",
+                self.clients.received().to_string(),
+            ),
+            ("rejected_connections", self.clients.rejected().to_string()),
+        ];
+        if let Some(port) = self.port {
+            fields.push(("tcp_port", port.to_string()));
+        }
+        fields
+    }
 }
 
 /// A reply in the making, queued in request order.
@@ -65,17 +89,23 @@ enum Reply {
     Frame(Frame),
 }
 
-/// Serves one client until it closes, errs, sends QUIT, or the router shuts down.
+/// Serves one client until it closes, errs, sends QUIT, passes a limit, or the router shuts
+/// down. `_slot` is its place under `maxclients`, freed when this returns.
 ///
 /// Never returns an error: a client's failure is its own and ends only its connection.
+/// Back-pressure: nothing more is read from the client until the replies of its last batch
+/// are written out; a client that does not read them is closed at its output limit, and the
+/// replies still pending are dropped with it.
 pub(crate) async fn handle(
     stream: TcpStream,
+    _slot: ClientSlot,
     router: Arc<Router>,
     id: u64,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut conn = Connection::new(stream, Limits::default());
-    let mut session = Session::new(id);
+    let mut conn = Connection::new(stream, router.limits);
+    let mut session = Session::new(id, &router.server_config);
+    conn.set_authenticated(session.authenticated());
     let mut pending: VecDeque<(Pending, Protocol)> = VecDeque::new();
     loop {
         let first = tokio::select! {
@@ -86,6 +116,7 @@ pub(crate) async fn handle(
         match first {
             Ok(Some(request)) => {
                 let p = dispatch(request, &mut session, &router, id).await;
+                conn.set_authenticated(session.authenticated());
                 pending.push_back((p, session.protocol()));
             }
             Ok(None) => return,
@@ -95,6 +126,7 @@ pub(crate) async fn handle(
             match conn.try_read_request() {
                 Ok(Some(request)) => {
                     let p = dispatch(request, &mut session, &router, id).await;
+                    conn.set_authenticated(session.authenticated());
                     pending.push_back((p, session.protocol()));
                 }
                 Ok(None) => break,
@@ -104,7 +136,9 @@ pub(crate) async fn handle(
         while let Some((p, protocol)) = pending.pop_front() {
             let reply = resolve(p, &router).await;
             write(&mut conn, reply, protocol);
-            if conn.pending_write() > MAX_PENDING_WRITE && conn.flush().await.is_err() {
+            // Past 1 MiB queued: write what the client takes; past its output limit: close.
+            if let Err(e) = conn.relieve().await {
+                tracing::debug!(error = %e, "client connection closed");
                 return;
             }
         }
@@ -226,7 +260,7 @@ async fn resolve(pending: Pending, router: &Router) -> Reply {
                 router.topology.addrs(),
                 replies,
                 &selector,
-                router.port,
+                &router.local_info(),
             ))
         }
         Pending::Broadcast { calls, merge, .. } => {

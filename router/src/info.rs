@@ -122,12 +122,13 @@ fn shard_keys(sections: &[Section]) -> u64 {
 
 /// Merges the shards' INFO replies (one per address, in bucket order) into the router's.
 ///
-/// `port` replaces `tcp_port` so clients see the port they connected to.
+/// `local` replaces fields that describe the router rather than the shards (`tcp_port`,
+/// `connected_clients`, ...), so clients see the port and the clients they share.
 pub fn merge(
     addrs: &[String],
     replies: Vec<ShardReply>,
     selector: &Selector,
-    port: Option<u16>,
+    local: &[(&str, String)],
 ) -> Frame {
     let mut total: Vec<Section> = Vec::new();
     let mut cluster = vec![("shards".to_string(), addrs.len().to_string())];
@@ -155,9 +156,13 @@ pub fn merge(
         };
         cluster.push((format!("shard{i}"), line));
     }
-    if let (Some(port), Some(server)) = (port, total.iter_mut().find(|s| s.name == "Server")) {
-        if let Some((_, v)) = server.fields.iter_mut().find(|(k, _)| k == "tcp_port") {
-            *v = port.to_string();
+    for (name, value) in local {
+        let field = total
+            .iter_mut()
+            .flat_map(|s| s.fields.iter_mut())
+            .find(|(k, _)| k == name);
+        if let Some((_, v)) = field {
+            v.clone_from(value);
         }
     }
     match total.iter_mut().find(|s| s.name == "Cluster") {
@@ -238,7 +243,7 @@ mod tests {
             &addrs(2),
             vec![info(3, 100, 5), info(4, 50, 9)],
             &all,
-            Some(6379),
+            &[("tcp_port", "6379".into())],
         ));
         assert!(got.contains("redis_version:7.0.15\r\n"), "{got}");
         assert!(got.contains("tcp_port:6379\r\n"), "{got}");
@@ -267,7 +272,7 @@ mod tests {
             &addrs(3),
             vec![info(3, 100, 5), down, garbage],
             &only,
-            None,
+            &[],
         ));
         assert_eq!(
             got,
@@ -276,7 +281,7 @@ mod tests {
              shard2:addr=127.0.0.1:7003,state=down,keys=0,used_memory=0\r\n"
         );
         let keyspace = Selector::from_args(&[Bytes::from_static(b"keyspace")]);
-        let got = text(merge(&addrs(1), vec![info(3, 100, 5)], &keyspace, None));
+        let got = text(merge(&addrs(1), vec![info(3, 100, 5)], &keyspace, &[]));
         assert_eq!(got, "# Keyspace\r\ndb0:keys=3,expires=1,avg_ttl=0\r\n");
     }
 

@@ -9,16 +9,18 @@
 //! order, which holds only while every request written gets exactly one reply: so any doubt
 //! (a stalled request, an unexpected reply, a socket error) tears the connection down, fails
 //! what was in flight, and reconnects with backoff. While a connection is down, requests fail
-//! fast rather than queue.
+//! fast rather than queue; when its bounded queue is full (a stalled shard), they fail fast
+//! too (`busy`), so a stalled shard costs its own keys an error, never the others a wait.
+//! With `--shard-password`, each connection sends AUTH before anything else.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use resp::reply::ReplyDecoder;
-use resp::Frame;
+use resp::{Frame, Password};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
@@ -41,6 +43,8 @@ pub enum ShardErrorKind {
     Timeout,
     /// The shard sent bytes that are not a reply, or a reply nobody asked for.
     Protocol,
+    /// `--shard-queue` requests are already queued or in flight on that connection.
+    Busy,
 }
 
 /// A shard round trip failed; says where, and whether the shard may have run the request.
@@ -63,6 +67,7 @@ impl ShardError {
             ShardErrorKind::Unavailable => "unavailable",
             ShardErrorKind::Timeout => "timed out",
             ShardErrorKind::Protocol => "protocol error",
+            ShardErrorKind::Busy => "busy (request queue full)",
         };
         Frame::error_owned(format!("ERR shard {} {what}", self.addr))
     }
@@ -96,6 +101,8 @@ struct Shared {
     logged_down: AtomicBool,
     /// Round-robin lane for [`ShardClient::call`].
     next: AtomicUsize,
+    /// Sent as `AUTH` first on every connection (`--shard-password`).
+    password: Option<Password>,
 }
 
 impl Shared {
@@ -114,6 +121,32 @@ struct Conn {
     tx: mpsc::UnboundedSender<Job>,
     permits: Arc<Semaphore>,
     up: Arc<AtomicBool>,
+    progress: Arc<Progress>,
+}
+
+/// When a connection last showed it is alive: replies read, or work started on an idle
+/// connection. A full queue on a connection that shows no progress is a stalled shard.
+struct Progress {
+    epoch: Instant,
+    at_ms: AtomicU64,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        Progress {
+            epoch: Instant::now(),
+            at_ms: AtomicU64::new(0),
+        }
+    }
+
+    fn mark(&self) {
+        let ms = self.epoch.elapsed().as_millis() as u64;
+        self.at_ms.store(ms, Ordering::Relaxed);
+    }
+
+    fn last(&self) -> Instant {
+        self.epoch + Duration::from_millis(self.at_ms.load(Ordering::Relaxed))
+    }
 }
 
 /// A cheap-to-clone handle on a shard's pipelined connections.
@@ -170,7 +203,8 @@ impl Call {
 }
 
 impl ShardClient {
-    /// Starts `connections` connection tasks to `addr`; they connect in the background.
+    /// Starts `connections` connection tasks to `addr`; they connect in the background and
+    /// authenticate with `password` when given.
     ///
     /// Must be called inside a tokio runtime. The tasks end when every clone is dropped.
     pub fn spawn(
@@ -179,6 +213,7 @@ impl ShardClient {
         connections: usize,
         queue: usize,
         timeout: Duration,
+        password: Option<Password>,
     ) -> ShardClient {
         let shared = Arc::new(Shared {
             id,
@@ -187,6 +222,7 @@ impl ShardClient {
             live: AtomicUsize::new(0),
             logged_down: AtomicBool::new(false),
             next: AtomicUsize::new(0),
+            password,
         });
         let conns: Vec<Conn> = (0..connections.max(1))
             .map(|_| {
@@ -194,8 +230,15 @@ impl ShardClient {
                 // Optimistic until the first connect fails, so the first requests after
                 // start-up wait for the connection instead of failing.
                 let up = Arc::new(AtomicBool::new(true));
-                tokio::spawn(run_connection(shared.clone(), up.clone(), rx));
+                let progress = Arc::new(Progress::new());
+                tokio::spawn(run_connection(
+                    shared.clone(),
+                    up.clone(),
+                    progress.clone(),
+                    rx,
+                ));
                 Conn {
+                    progress,
                     tx,
                     permits: Arc::new(Semaphore::new(queue.max(1))),
                     up,
@@ -228,7 +271,9 @@ impl ShardClient {
     ///
     /// One client must always use the same lane: requests on two connections may overtake
     /// each other, and a client's `SET k` must reach the shard before its next `GET k`.
-    /// Waits only when that connection's queue is full, and never past the timeout.
+    /// When that connection's queue is full, waits for room only while the shard keeps
+    /// answering; once it has shown no progress for a quarter of the timeout (a stalled
+    /// shard) the call fails at once (`Busy`), so a stalled shard's keys fail fast.
     /// Cancel-safe: nothing is queued until the last await has finished.
     pub async fn send(&self, lane: u64, request: Bytes) -> Call {
         let deadline = Instant::now() + self.shared.timeout;
@@ -240,12 +285,9 @@ impl ShardClient {
         else {
             return Call::Failed(self.shared.error(ShardErrorKind::Unavailable, false));
         };
-        let permit = match timeout_at(deadline, conn.permits.clone().acquire_owned()).await {
-            Ok(Ok(permit)) => permit,
-            Ok(Err(_)) => {
-                return Call::Failed(self.shared.error(ShardErrorKind::Unavailable, false))
-            }
-            Err(_) => return Call::Failed(self.shared.error(ShardErrorKind::Timeout, false)),
+        let permit = match self.permit(conn, deadline).await {
+            Ok(permit) => permit,
+            Err(kind) => return Call::Failed(self.shared.error(kind, false)),
         };
         let (tx, rx) = oneshot::channel();
         let job = Job {
@@ -261,6 +303,40 @@ impl ShardClient {
             rx,
             deadline,
             client: self.clone(),
+        }
+    }
+
+    /// Takes a place in `conn`'s queue: at once when there is room, else waiting while the
+    /// shard shows progress, never past `deadline`.
+    async fn permit(
+        &self,
+        conn: &Conn,
+        deadline: Instant,
+    ) -> Result<OwnedSemaphorePermit, ShardErrorKind> {
+        let stall_after = self.shared.timeout / 4;
+        loop {
+            match conn.permits.clone().try_acquire_owned() {
+                Ok(permit) => return Ok(permit),
+                Err(tokio::sync::TryAcquireError::Closed) => {
+                    return Err(ShardErrorKind::Unavailable)
+                }
+                Err(tokio::sync::TryAcquireError::NoPermits) => {}
+            }
+            let stalled_at = conn.progress.last() + stall_after;
+            if stalled_at <= Instant::now() {
+                return Err(ShardErrorKind::Busy);
+            }
+            match timeout_at(
+                stalled_at.min(deadline),
+                conn.permits.clone().acquire_owned(),
+            )
+            .await
+            {
+                Ok(Ok(permit)) => return Ok(permit),
+                Ok(Err(_)) => return Err(ShardErrorKind::Unavailable),
+                Err(_) if Instant::now() >= deadline => return Err(ShardErrorKind::Timeout),
+                Err(_) => {} // look at the progress again
+            }
         }
     }
 
@@ -280,27 +356,39 @@ impl ShardClient {
 async fn run_connection(
     shared: Arc<Shared>,
     up: Arc<AtomicBool>,
+    progress: Arc<Progress>,
     mut rx: mpsc::UnboundedReceiver<Job>,
 ) {
     let mut backoff = MIN_BACKOFF;
     loop {
         let connect = TcpStream::connect(&*shared.addr);
         match timeout_at(Instant::now() + shared.timeout, connect).await {
-            Ok(Ok(stream)) => {
+            Ok(Ok(mut stream)) => {
                 let _ = stream.set_nodelay(true);
-                up.store(true, Ordering::Relaxed);
-                if shared.live.fetch_add(1, Ordering::Relaxed) == 0
-                    && shared.logged_down.swap(false, Ordering::Relaxed)
-                {
-                    tracing::info!(shard = shared.id, addr = %shared.addr, "shard up");
-                }
-                backoff = MIN_BACKOFF;
-                let end = serve(&shared, stream, &mut rx).await;
-                up.store(false, Ordering::Relaxed);
-                shared.live.fetch_sub(1, Ordering::Relaxed);
-                match end {
-                    None => return, // every ShardClient is gone: the router is shutting down
-                    Some(kind) => note_down(&shared, kind),
+                if let Err(kind) = authenticate(&shared, &mut stream).await {
+                    up.store(false, Ordering::Relaxed);
+                    note_down(&shared, kind);
+                } else {
+                    up.store(true, Ordering::Relaxed);
+                    if shared.live.fetch_add(1, Ordering::Relaxed) == 0
+                        && shared.logged_down.swap(false, Ordering::Relaxed)
+                    {
+                        tracing::info!(shard = shared.id, addr = %shared.addr, "shard up");
+                    }
+                    let answered = AtomicBool::new(false);
+                    progress.mark();
+                    let end = serve(&shared, stream, &mut rx, &answered, &progress).await;
+                    up.store(false, Ordering::Relaxed);
+                    shared.live.fetch_sub(1, Ordering::Relaxed);
+                    // A shard that accepts connections but never answers keeps its backoff
+                    // growing, so its keys fail fast between attempts instead of each waiting.
+                    if answered.load(Ordering::Relaxed) {
+                        backoff = MIN_BACKOFF;
+                    }
+                    match end {
+                        None => return, // every ShardClient is gone: the router is shutting down
+                        Some(kind) => note_down(&shared, kind),
+                    }
                 }
             }
             Ok(Err(_)) | Err(_) => {
@@ -325,6 +413,39 @@ async fn run_connection(
     }
 }
 
+/// Sends `AUTH <password>` and waits for `+OK`, within the shard timeout. The password is
+/// never logged; a refusal is.
+async fn authenticate(shared: &Shared, stream: &mut TcpStream) -> Result<(), ShardErrorKind> {
+    let Some(password) = &shared.password else {
+        return Ok(());
+    };
+    let mut request = BytesMut::new();
+    resp::encode::request(&mut request, [&b"AUTH"[..], password.expose()].into_iter());
+    let exchange = async {
+        stream.write_all(&request).await.ok()?;
+        let mut buf = BytesMut::with_capacity(512);
+        let mut decoder = ReplyDecoder::default();
+        loop {
+            if let Some(reply) = decoder.decode(&mut buf).ok()? {
+                return Some(reply);
+            }
+            if stream.read_buf(&mut buf).await.ok()? == 0 {
+                return None;
+            }
+        }
+    };
+    match timeout_at(Instant::now() + shared.timeout, exchange).await {
+        Ok(Some(reply)) if &reply[..] == b"+OK\r\n" => Ok(()),
+        Ok(Some(reply)) => {
+            let text = String::from_utf8_lossy(&reply[..reply.len().min(120)]);
+            tracing::warn!(shard = shared.id, addr = %shared.addr, reply = %text.trim_end(), "shard refused --shard-password");
+            Err(ShardErrorKind::Unavailable)
+        }
+        Ok(None) => Err(ShardErrorKind::Unavailable),
+        Err(_) => Err(ShardErrorKind::Timeout),
+    }
+}
+
 fn note_down(shared: &Shared, kind: ShardErrorKind) {
     if shared.live.load(Ordering::Relaxed) == 0 && !shared.logged_down.swap(true, Ordering::Relaxed)
     {
@@ -337,12 +458,14 @@ async fn serve(
     shared: &Shared,
     stream: TcpStream,
     rx: &mut mpsc::UnboundedReceiver<Job>,
+    answered: &AtomicBool,
+    progress: &Progress,
 ) -> Option<ShardErrorKind> {
     let (rd, wr) = stream.into_split();
     let in_flight = Mutex::new(VecDeque::<InFlight>::new());
     let end = tokio::select! {
-        end = write_loop(wr, rx, &in_flight) => end,
-        end = read_loop(rd, &in_flight, shared.timeout) => Some(end),
+        end = write_loop(wr, rx, &in_flight, progress) => end,
+        end = read_loop(rd, &in_flight, shared.timeout, answered, progress) => Some(end),
     };
     let kind = end.unwrap_or(ShardErrorKind::Unavailable);
     for p in lock(&in_flight).drain(..) {
@@ -361,11 +484,16 @@ async fn write_loop(
     mut wr: OwnedWriteHalf,
     rx: &mut mpsc::UnboundedReceiver<Job>,
     in_flight: &Mutex<VecDeque<InFlight>>,
+    progress: &Progress,
 ) -> Option<ShardErrorKind> {
     let mut buf = BytesMut::with_capacity(64 * 1024);
     loop {
         let job = rx.recv().await?;
         let now = Instant::now();
+        if lock(in_flight).is_empty() {
+            // Work on an idle connection: the clock for "no progress" starts now.
+            progress.mark();
+        }
         let queue = |job: Job, buf: &mut BytesMut| {
             // A caller that gave up needs no round trip; its slot is freed here.
             if job.reply.is_closed() || job.deadline <= now {
@@ -398,12 +526,15 @@ async fn read_loop(
     mut rd: OwnedReadHalf,
     in_flight: &Mutex<VecDeque<InFlight>>,
     timeout: Duration,
+    answered: &AtomicBool,
+    progress: &Progress,
 ) -> ShardErrorKind {
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let mut decoder = ReplyDecoder::default();
     let sleep = sleep_until(Instant::now() + timeout);
     tokio::pin!(sleep);
     loop {
+        let mut got_reply = false;
         loop {
             match decoder.decode(&mut buf) {
                 Ok(Some(reply)) => {
@@ -411,8 +542,15 @@ async fn read_loop(
                         return ShardErrorKind::Protocol;
                     };
                     let _ = p.reply.send(Ok(reply));
+                    got_reply = true;
                 }
-                Ok(None) => break,
+                Ok(None) => {
+                    if got_reply {
+                        progress.mark();
+                        answered.store(true, Ordering::Relaxed);
+                    }
+                    break;
+                }
                 Err(_) => return ShardErrorKind::Protocol,
             }
         }

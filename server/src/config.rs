@@ -1,6 +1,7 @@
 //! The shard's settings, each named after the Redis directive it mirrors.
 
 use clap::{Args, Parser, ValueEnum};
+use resp::ClientConfig;
 use serde::Deserialize;
 
 /// How the store chooses what to evict when full.
@@ -40,6 +41,13 @@ pub struct Config {
     /// How often expired and evicted entries are reclaimed, in milliseconds.
     #[arg(long, default_value_t = 200)]
     pub maintenance_interval_ms: u64,
+
+    /// Client-facing limits and `requirepass`. Not flags of their own here: the binary
+    /// flattens [`ClientConfig`] once per subcommand (in `cluster` the router and the shards
+    /// would otherwise both claim `--maxclients`) and copies it in.
+    #[arg(skip)]
+    #[serde(skip)]
+    pub clients: ClientConfig,
 }
 
 #[derive(Parser)]
@@ -66,7 +74,7 @@ impl Config {
         if self.maintenance_interval_ms == 0 {
             return Err("maintenance-interval-ms must be above 0".into());
         }
-        Ok(())
+        self.clients.validate()
     }
 }
 

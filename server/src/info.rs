@@ -38,8 +38,8 @@ pub fn sections(shard: &ShardState) -> Vec<Section> {
 
     let mut clients = Section::new("Clients");
     clients
-        .add("connected_clients", stats.connected_clients.load(Relaxed))
-        .add("maxclients", 10000)
+        .add("connected_clients", shard.clients.connected())
+        .add("maxclients", shard.config.clients.maxclients)
         .add("blocked_clients", 0);
 
     let rss = rss_bytes();
@@ -61,25 +61,22 @@ pub fn sections(shard: &ShardState) -> Vec<Section> {
         .add("aof_enabled", 0);
 
     let mut st = Section::new("Stats");
-    st.add(
-        "total_connections_received",
-        stats.connections_received.load(Relaxed),
-    )
-    .add(
-        "total_commands_processed",
-        stats.commands_processed.load(Relaxed),
-    )
-    .add("instantaneous_ops_per_sec", stats.ops_per_sec())
-    .add("total_net_input_bytes", stats.net_input_bytes.load(Relaxed))
-    .add(
-        "total_net_output_bytes",
-        stats.net_output_bytes.load(Relaxed),
-    )
-    .add("rejected_connections", 0)
-    .add("expired_keys", store.expired)
-    .add("evicted_keys", store.evicted)
-    .add("keyspace_hits", store.hits)
-    .add("keyspace_misses", store.misses);
+    st.add("total_connections_received", shard.clients.received())
+        .add(
+            "total_commands_processed",
+            stats.commands_processed.load(Relaxed),
+        )
+        .add("instantaneous_ops_per_sec", stats.ops_per_sec())
+        .add("total_net_input_bytes", stats.net_input_bytes.load(Relaxed))
+        .add(
+            "total_net_output_bytes",
+            stats.net_output_bytes.load(Relaxed),
+        )
+        .add("rejected_connections", shard.clients.rejected())
+        .add("expired_keys", store.expired)
+        .add("evicted_keys", store.evicted)
+        .add("keyspace_hits", store.hits)
+        .add("keyspace_misses", store.misses);
 
     let mut replication = Section::new("Replication");
     replication.add("role", "master").add("connected_slaves", 0);

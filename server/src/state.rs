@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use resp::session::ServerConfig;
+use resp::ClientSlots;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, EvictionPolicy};
@@ -22,6 +23,8 @@ pub struct ShardState {
     pub server_config: ServerConfig,
     /// The TCP port served (`tcp_port`).
     pub port: u16,
+    /// Connected clients, against `maxclients`.
+    pub clients: Arc<ClientSlots>,
 }
 
 impl ShardState {
@@ -46,10 +49,12 @@ impl ShardState {
         let server_config = ServerConfig {
             maxmemory: config.max_memory,
             maxmemory_policy: config.eviction.redis_name().to_string(),
+            requirepass: config.clients.password().cloned(),
         };
         Arc::new(ShardState {
             store,
             stats: Stats::default(),
+            clients: ClientSlots::new(config.clients.maxclients),
             config,
             server_config,
             port,

@@ -9,10 +9,6 @@ use std::time::Instant;
 pub struct Stats {
     /// When the shard started (`uptime_in_seconds`).
     pub started: Instant,
-    /// `connected_clients`.
-    pub connected_clients: AtomicU64,
-    /// `total_connections_received`.
-    pub connections_received: AtomicU64,
     /// `total_commands_processed`.
     pub commands_processed: AtomicU64,
     /// `total_net_input_bytes`.
@@ -38,8 +34,6 @@ impl Default for Stats {
         let now = Instant::now();
         Stats {
             started: now,
-            connected_clients: AtomicU64::new(0),
-            connections_received: AtomicU64::new(0),
             commands_processed: AtomicU64::new(0),
             net_input_bytes: AtomicU64::new(0),
             net_output_bytes: AtomicU64::new(0),
