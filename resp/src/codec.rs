@@ -161,12 +161,17 @@ impl Decoder {
     }
 
     fn decode_inline(&mut self, buf: &mut BytesMut) -> Result<Step<Request>, FrameError> {
+        // The limit applies to the line however it arrives (Redis checks only a line still
+        // without its newline, so there it depends on read boundaries; here it never does).
         let Some(newline) = self.find(buf, 0, b'\n') else {
             if buf.len() > self.limits.max_inline_len {
                 return Err(protocol("too big inline request"));
             }
             return Ok(Step::More);
         };
+        if newline > self.limits.max_inline_len {
+            return Err(protocol("too big inline request"));
+        }
         let line_end = if newline > 0 && buf[newline - 1] == b'\r' {
             newline - 1
         } else {
@@ -199,6 +204,9 @@ impl Decoder {
             }
             return Ok(None);
         };
+        if cr - from > self.limits.max_inline_len {
+            return Err(protocol(too_big));
+        }
         if cr + 2 > buf.len() {
             // The terminator is not all here yet; look at this `\r` again next time.
             self.scanned = cr;
