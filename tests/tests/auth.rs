@@ -66,7 +66,7 @@ on_shard_and_cluster! {
             }
         }
         let wrong = redis_client(format!("redis://:wrong@{}/", server.addr())).await;
-        let err = wrong.err().expect("a wrong password fails");
+        let Err(err) = wrong else { panic!("a wrong password fails") };
         assert_eq!(err.kind(), redis::ErrorKind::AuthenticationFailed, "{err}");
     }
 

@@ -246,9 +246,12 @@ fn unauthenticated_clients_get_redis_smaller_limits() {
     assert!(decoder.decode(&mut buf).unwrap().is_none());
 }
 
+/// One decoded request (its arguments, and whether it was inline) or the error text.
+type Outcome = Result<(Vec<Vec<u8>>, bool), String>;
+
 /// What decoding gives, up to and including the first error (after which a connection is
-/// closed): each request's arguments and whether it was inline, or the error text.
-fn outcomes(pieces: &[&[u8]], authenticated: bool) -> Vec<Result<(Vec<Vec<u8>>, bool), String>> {
+/// closed).
+fn outcomes(pieces: &[&[u8]], authenticated: bool) -> Vec<Outcome> {
     let mut decoder = Decoder::new(Limits {
         max_inline_len: 256,
         max_bulk_len: 4096,
