@@ -1,6 +1,7 @@
 //! ShardClient against a tiny in-process fake shard on 127.0.0.1:0.
 
 use super::*;
+use bytes::BytesMut;
 use std::net::SocketAddr;
 use std::time::Duration;
 
