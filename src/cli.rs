@@ -79,3 +79,53 @@ pub struct ClusterArgs {
     #[command(flatten)]
     pub clients: resp::ClientConfig,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_subcommand_takes_the_client_limits_once() {
+        Cli::command().debug_assert();
+        let limits = [
+            "--proto-max-bulk-len",
+            "2mb",
+            "--client-query-buffer-limit",
+            "4mb",
+            "--maxclients",
+            "5",
+            "--timeout",
+            "30",
+            "--client-output-buffer-limit",
+            "8mb",
+            "--requirepass",
+            "pw",
+        ];
+        for sub in ["shard", "router", "cluster"] {
+            let cli = Cli::parse_from(["jumpcache", sub].iter().chain(&limits));
+            let clients = match cli.command {
+                Sub::Shard(a) => a.clients,
+                Sub::Router(a) => a.clients,
+                Sub::Cluster(a) => a.clients,
+            };
+            assert_eq!(clients.maxclients, 5, "{sub}");
+            assert_eq!(clients.timeout, 30, "{sub}");
+            assert_eq!(clients.client_output_buffer_limit, 8 << 20, "{sub}");
+            assert!(clients.password().is_some_and(|p| p.matches(b"pw")));
+        }
+        let cli = Cli::parse_from(["jumpcache", "cluster", "--shard-password", "spw"]);
+        let Sub::Cluster(args) = cli.command else {
+            panic!("cluster")
+        };
+        assert!(args
+            .router
+            .shard_password
+            .as_ref()
+            .is_some_and(|p| p.matches(b"spw")));
+        assert!(
+            !format!("{args:?}").contains("spw"),
+            "Debug redacts passwords"
+        );
+    }
+}

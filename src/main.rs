@@ -61,15 +61,18 @@ async fn router(args: RouterArgs) -> Result<(), Box<dyn std::error::Error>> {
 
 /// Starts N shards on free loopback ports and a router over them, in this one process.
 ///
-/// The shards take the router's limits (a request the router accepts, a shard accepts), no
-/// idle timeout and no client cap of their own (their only clients are the router's
-/// connections), and `--shard-password` as their `requirepass`.
+/// The shards take the router's size limits (a request the router accepts, a shard accepts;
+/// a reply the router may send, a shard may too), the default `maxclients` and no idle
+/// timeout (their only clients are the router's connections), and `--shard-password` as
+/// their `requirepass`.
 async fn cluster(args: ClusterArgs) -> Result<(), Box<dyn std::error::Error>> {
     let mut shard_config = args.shard;
     shard_config.clients = resp::ClientConfig {
-        timeout: 0,
+        proto_max_bulk_len: args.clients.proto_max_bulk_len,
+        client_query_buffer_limit: args.clients.client_query_buffer_limit,
+        client_output_buffer_limit: args.clients.client_output_buffer_limit,
         requirepass: args.router.shard_password.clone(),
-        ..args.clients.clone()
+        ..resp::ClientConfig::default()
     };
     shard_config.validate()?;
     let count: usize = match args.router.shards.as_slice() {

@@ -11,6 +11,8 @@ use serde::Deserialize;
 /// Tests write `Config { shards: addrs, ..Config::default() }`.
 #[derive(Debug, Clone, PartialEq, Eq, Parser, Deserialize)]
 #[serde(default)]
+// A group id of its own: `jumpcache cluster` flattens both crates' `Config`s.
+#[group(id = "router-settings")]
 pub struct Config {
     /// Shard addresses (`host:port`), comma-separated, in bucket order: the order is the
     /// routing, so never reorder it; replace a failed shard's address in place.

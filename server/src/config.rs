@@ -28,6 +28,8 @@ impl EvictionPolicy {
 /// Settings of one shard.
 #[derive(Debug, Clone, Args, Deserialize)]
 #[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+// A group id of its own: `jumpcache cluster` flattens both crates' `Config`s.
+#[group(id = "shard-settings")]
 pub struct Config {
     /// Memory bound for keys, values and per-entry overhead (Redis: `maxmemory`): 100mb, 1gb, bytes.
     #[arg(long, default_value = "1gb", value_parser = parse_memory)]
