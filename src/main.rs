@@ -31,6 +31,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     })
 }
 
+/// Descriptors kept for everything but clients: listeners, shard connections, logs.
+const RESERVED_FDS: u64 = 32;
+
+/// Raises the soft file-descriptor limit so `maxclients` clients fit, as Redis does at start;
+/// where the hard limit is lower, says how many clients will fit instead.
+fn raise_fd_limit(maxclients: usize, other_fds: u64) {
+    let wanted = maxclients as u64 + RESERVED_FDS + other_fds;
+    match rlimit::increase_nofile_limit(wanted) {
+        Ok(got) if got >= wanted => {}
+        Ok(got) => tracing::warn!(
+            maxclients,
+            fd_limit = got,
+            "the file descriptor limit is below maxclients + {}; raise `ulimit -n` (clients past \
+             the limit wait until descriptors free up)",
+            RESERVED_FDS + other_fds
+        ),
+        Err(e) => tracing::warn!(error = %e, "cannot read or raise the file descriptor limit"),
+    }
+}
+
 async fn bind(host: &str, port: u16) -> std::io::Result<TcpListener> {
     TcpListener::bind((host, port))
         .await
@@ -41,6 +61,7 @@ async fn shard(args: ShardArgs) -> Result<(), Box<dyn std::error::Error>> {
     let mut config = args.config;
     config.clients = args.clients;
     config.validate()?;
+    raise_fd_limit(config.clients.maxclients, 0);
     let listener = bind(&args.bind, args.port).await?;
     tracing::info!(addr = %listener.local_addr()?, "shard listening");
     server::run(listener, config, shutdown_signal()).await?;
@@ -52,6 +73,8 @@ async fn router(args: RouterArgs) -> Result<(), Box<dyn std::error::Error>> {
     let mut config = args.config;
     config.clients = args.clients;
     config.validate()?;
+    let shard_fds = (config.shards.len() * config.shard_connections) as u64;
+    raise_fd_limit(config.clients.maxclients, shard_fds);
     let listener = bind(&args.bind, args.port).await?;
     tracing::info!(addr = %listener.local_addr()?, shards = ?config.shards, "router listening");
     router::run(listener, config, shutdown_signal()).await?;
@@ -106,6 +129,9 @@ async fn cluster(args: ClusterArgs) -> Result<(), Box<dyn std::error::Error>> {
     config.maxmemory = shard_config.max_memory.saturating_mul(count as u64);
     config.clients = args.clients;
     config.validate()?;
+    // The router's clients, plus both ends of every shard connection (this one process).
+    let shard_fds = 2 * (count * config.shard_connections) as u64;
+    raise_fd_limit(config.clients.maxclients, shard_fds);
     let listener = bind(&args.bind, args.port).await?;
     println!(
         "router listening on {} over {} shards",
