@@ -34,6 +34,9 @@ pub struct ShardArgs {
     /// Port to listen on.
     #[arg(long, default_value_t = 7001)]
     pub port: u16,
+    /// Port for Prometheus `/metrics` on the same address; 0 (the default) serves none.
+    #[arg(long, default_value_t = 0)]
+    pub metrics_port: u16,
     #[command(flatten)]
     pub config: server::Config,
     #[command(flatten)]
@@ -49,6 +52,9 @@ pub struct RouterArgs {
     /// Port to listen on.
     #[arg(long, default_value_t = 6379)]
     pub port: u16,
+    /// Port for Prometheus `/metrics` on the same address (redis_exporter's 9121); 0 serves none.
+    #[arg(long, default_value_t = 9121)]
+    pub metrics_port: u16,
     #[command(flatten)]
     pub config: router::Config,
     #[command(flatten)]
@@ -72,6 +78,10 @@ pub struct ClusterArgs {
     /// Port the router listens on.
     #[arg(long, default_value_t = 6379)]
     pub port: u16,
+    /// Port for the cluster's Prometheus `/metrics` on the router's address; 0 serves none.
+    /// The router answers for the whole cluster; the embedded shards export nothing.
+    #[arg(long, default_value_t = 9121)]
+    pub metrics_port: u16,
     #[command(flatten)]
     pub shard: server::Config,
     #[command(flatten)]

@@ -1,7 +1,9 @@
-//! The `jumpcache` binary: `shard`, `router` and `cluster` subcommands, logging, signals.
+//! The `jumpcache` binary: `shard`, `router` and `cluster` subcommands, logging, signals,
+//! and the Prometheus exporter (the only place a metrics recorder is installed).
 
 mod cli;
 mod config_file;
+mod metrics_exporter;
 
 use std::net::SocketAddr;
 
@@ -63,6 +65,9 @@ async fn shard(args: ShardArgs) -> Result<(), Box<dyn std::error::Error>> {
     config.validate()?;
     raise_fd_limit(config.clients.maxclients, 0);
     let listener = bind(&args.bind, args.port).await?;
+    if metrics_exporter::install(&args.bind, args.metrics_port, server::stats::describe)? {
+        config.export_metrics = true;
+    }
     tracing::info!(addr = %listener.local_addr()?, "shard listening");
     server::run(listener, config, shutdown_signal()).await?;
     tracing::info!("shard stopped");
@@ -76,6 +81,7 @@ async fn router(args: RouterArgs) -> Result<(), Box<dyn std::error::Error>> {
     let shard_fds = (config.shards.len() * config.shard_connections) as u64;
     raise_fd_limit(config.clients.maxclients, shard_fds);
     let listener = bind(&args.bind, args.port).await?;
+    metrics_exporter::install(&args.bind, args.metrics_port, router::stats::describe)?;
     tracing::info!(addr = %listener.local_addr()?, shards = ?config.shards, "router listening");
     router::run(listener, config, shutdown_signal()).await?;
     tracing::info!("router stopped");
@@ -133,6 +139,7 @@ async fn cluster(args: ClusterArgs) -> Result<(), Box<dyn std::error::Error>> {
     let shard_fds = 2 * (count * config.shard_connections) as u64;
     raise_fd_limit(config.clients.maxclients, shard_fds);
     let listener = bind(&args.bind, args.port).await?;
+    metrics_exporter::install(&args.bind, args.metrics_port, router::stats::describe)?;
     println!(
         "router listening on {} over {} shards",
         listener.local_addr()?,

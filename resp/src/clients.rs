@@ -10,7 +10,7 @@
 //! ```
 
 use std::io;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,6 +20,7 @@ use tokio::net::{TcpListener, TcpStream};
 use crate::auth::Password;
 use crate::codec::Limits;
 use crate::error::text;
+use crate::stats::Stats;
 use crate::units::parse_memory;
 
 /// How long the accept loop waits after a failed `accept` (out of file descriptors): long
@@ -110,14 +111,13 @@ impl ClientConfig {
     }
 }
 
-/// Counts connected clients against `maxclients` (INFO: `connected_clients`,
-/// `total_connections_received`, `rejected_connections`).
+/// Counts connected clients against `maxclients`, in the process's [`Stats`] (INFO:
+/// `connected_clients`, `total_connections_received`, `rejected_connections`; the metrics
+/// of the same names), so each count is kept once.
 #[derive(Debug)]
 pub struct ClientSlots {
-    max: usize,
-    connected: AtomicUsize,
-    received: AtomicU64,
-    rejected: AtomicU64,
+    max: u64,
+    stats: Arc<Stats>,
 }
 
 /// One connected client's place in [`ClientSlots`]; dropping it frees the place.
@@ -126,45 +126,52 @@ pub struct ClientSlot(Arc<ClientSlots>);
 
 impl Drop for ClientSlot {
     fn drop(&mut self) {
-        self.0.connected.fetch_sub(1, Relaxed);
+        self.0.stats.connected_clients.fetch_sub(1, Relaxed);
     }
 }
 
 impl ClientSlots {
-    /// Returns slots for at most `max` clients at once.
-    pub fn new(max: usize) -> Arc<ClientSlots> {
+    /// Returns slots for at most `max` clients at once, counted in `stats`.
+    pub fn new(max: usize, stats: Arc<Stats>) -> Arc<ClientSlots> {
         Arc::new(ClientSlots {
-            max,
-            connected: AtomicUsize::new(0),
-            received: AtomicU64::new(0),
-            rejected: AtomicU64::new(0),
+            max: max as u64,
+            stats,
         })
     }
 
     /// Takes a place for a new client; `None` when `maxclients` are already connected.
+    ///
+    /// As in Redis, a refused connection counts in `rejected_connections` only, not in
+    /// `total_connections_received`.
     pub fn try_acquire(self: &Arc<Self>) -> Option<ClientSlot> {
-        self.received.fetch_add(1, Relaxed);
-        if self.connected.fetch_add(1, Relaxed) >= self.max {
-            self.connected.fetch_sub(1, Relaxed);
-            self.rejected.fetch_add(1, Relaxed);
+        let stats = &self.stats;
+        if stats.connected_clients.fetch_add(1, Relaxed) >= self.max {
+            stats.connected_clients.fetch_sub(1, Relaxed);
+            stats.rejected_connections.fetch_add(1, Relaxed);
             return None;
         }
+        stats.connections_received.fetch_add(1, Relaxed);
         Some(ClientSlot(self.clone()))
     }
 
+    /// Returns `maxclients`.
+    pub fn max(&self) -> usize {
+        usize::try_from(self.max).unwrap_or(usize::MAX)
+    }
+
     /// Returns how many clients are connected (`connected_clients`).
-    pub fn connected(&self) -> usize {
-        self.connected.load(Relaxed)
+    pub fn connected(&self) -> u64 {
+        self.stats.connected_clients.load(Relaxed)
     }
 
     /// Returns how many connections were accepted (`total_connections_received`).
     pub fn received(&self) -> u64 {
-        self.received.load(Relaxed)
+        self.stats.connections_received.load(Relaxed)
     }
 
     /// Returns how many connections were refused for `maxclients` (`rejected_connections`).
     pub fn rejected(&self) -> u64 {
-        self.rejected.load(Relaxed)
+        self.stats.rejected_connections.load(Relaxed)
     }
 }
 
@@ -283,13 +290,18 @@ mod tests {
 
     #[test]
     fn slots_refuse_past_the_limit_and_free_on_drop() {
-        let slots = ClientSlots::new(2);
+        let stats = Arc::new(Stats::default());
+        let slots = ClientSlots::new(2, stats.clone());
         let a = slots.try_acquire().unwrap();
         let _b = slots.try_acquire().unwrap();
         assert!(slots.try_acquire().is_none());
         assert_eq!((slots.connected(), slots.rejected()), (2, 1));
         drop(a);
-        assert!(slots.try_acquire().is_some());
-        assert_eq!(slots.received(), 4);
+        let _c = slots.try_acquire().expect("a freed place is taken again");
+        assert_eq!(slots.received(), 3);
+        // The counts are the process's own, which INFO and /metrics read.
+        assert_eq!(stats.connections_received.load(Relaxed), 3);
+        assert_eq!(stats.rejected_connections.load(Relaxed), 1);
+        assert_eq!(stats.connected_clients.load(Relaxed), 2);
     }
 }

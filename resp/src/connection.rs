@@ -103,7 +103,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     .await
                     .map_err(|_| FrameError::Idle)??,
             };
-            self.read_total += read as u64;
             if read == 0 {
                 return if self.rbuf.is_empty() {
                     Ok(None)
@@ -111,6 +110,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     Err(FrameError::Truncated)
                 };
             }
+            self.read_total += read as u64;
         }
     }
 

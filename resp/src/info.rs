@@ -27,6 +27,69 @@ impl Section {
     }
 }
 
+/// Returns the `# Server` section of this process.
+///
+/// `mode` is `redis_mode` (`standalone` for a shard, `cluster-proxy` for a router, which
+/// parsers that know only `standalone|cluster|sentinel` treat as a plain server); `role` is
+/// `jumpcache_role`.
+pub fn server_section(mode: &str, role: &str, port: u16, started: std::time::Instant) -> Section {
+    let uptime = started.elapsed().as_secs();
+    let exe = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let now_usec = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros());
+    let mut server = Section::new("Server");
+    server
+        .add("redis_version", crate::session::REDIS_VERSION)
+        .add("redis_git_sha1", "00000000")
+        .add("redis_git_dirty", 0)
+        .add("redis_mode", mode)
+        .add("jumpcache_version", env!("CARGO_PKG_VERSION"))
+        .add("jumpcache_role", role)
+        .add("os", std::env::consts::OS)
+        .add("arch_bits", usize::BITS)
+        .add("multiplexing_api", "tokio")
+        .add("process_id", std::process::id())
+        .add("tcp_port", port)
+        .add("server_time_usec", now_usec)
+        .add("uptime_in_seconds", uptime)
+        .add("uptime_in_days", uptime / 86400)
+        .add("executable", exe)
+        .add("config_file", "");
+    server
+}
+
+/// Returns the `# CPU` section of this process: user and system CPU seconds from /proc.
+pub fn cpu_section() -> Section {
+    let (user, sys) = cpu_seconds();
+    let mut cpu = Section::new("CPU");
+    cpu.add("used_cpu_sys", format!("{sys:.6}"))
+        .add("used_cpu_user", format!("{user:.6}"));
+    cpu
+}
+
+/// Returns this process's (user, system) CPU seconds from /proc, zeros where unknown.
+fn cpu_seconds() -> (f64, f64) {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return (0.0, 0.0);
+    };
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+        return (0.0, 0.0);
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 100.0
+    };
+    (ticks(11), ticks(12))
+}
+
 /// Sections printed by plain `INFO` (Redis's "default" set), lower-case.
 const DEFAULT: &[&str] = &[
     "server",

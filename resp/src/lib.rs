@@ -22,8 +22,10 @@ pub mod error;
 pub mod frame;
 pub mod glob;
 pub mod info;
+pub mod latency;
 pub mod reply;
 pub mod session;
+pub mod stats;
 pub mod units;
 
 pub use auth::Password;

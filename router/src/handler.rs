@@ -5,17 +5,21 @@
 //! are awaited front to back, whatever order the shards answer in. One flush per batch.
 
 use std::collections::VecDeque;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use resp::info::Selector;
 use resp::session::{handle_local, ServerConfig, Session};
+use resp::stats::Stats;
 use resp::{
-    ClientSlot, ClientSlots, Command, Connection, Frame, FrameError, Limits, Protocol, Request,
+    ClientSlot, Command, CommandSpec, Connection, Frame, FrameError, Limits, Protocol, Request,
 };
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
+use crate::health::ShardHealth;
 use crate::info;
 use crate::merge::{self, ShardReply};
 use crate::plan::{self, Merge, Part, Plan};
@@ -33,33 +37,21 @@ pub(crate) struct Router {
     pub(crate) shards: Vec<ShardClient>,
     pub(crate) server_config: ServerConfig,
     /// The port clients connect to, reported as INFO's `tcp_port`.
-    pub(crate) port: Option<u16>,
+    pub(crate) port: u16,
     /// Each client connection's limits.
     pub(crate) limits: Limits,
     /// `maxclients`, for INFO.
     pub(crate) maxclients: usize,
-    /// The router's own clients (INFO's `connected_clients` counts these, not the shards').
-    pub(crate) clients: Arc<ClientSlots>,
+    /// The router's own counters: its clients (counted by the accept loop's `ClientSlots`),
+    /// their commands and bytes.
+    pub(crate) stats: Arc<Stats>,
+    /// What the health poll last learned about each shard, in bucket order.
+    pub(crate) health: Vec<ShardHealth>,
 }
 
-impl Router {
-    /// Returns the INFO fields that describe the router itself rather than its shards.
-    fn local_info(&self) -> Vec<(&'static str, String)> {
-        let mut fields = vec![
-            ("connected_clients", self.clients.connected().to_string()),
-            ("maxclients", self.maxclients.to_string()),
-            (
-                "total_connections_received",
-                self.clients.received().to_string(),
-            ),
-            ("rejected_connections", self.clients.rejected().to_string()),
-        ];
-        if let Some(port) = self.port {
-            fields.push(("tcp_port", port.to_string()));
-        }
-        fields
-    }
-}
+/// A request in the making: its reply, the protocol it is written in, and the command it
+/// counts for in Commandstats (`None` when it was not a command).
+type Queued = (Pending, Protocol, Option<&'static CommandSpec>);
 
 /// A reply in the making, queued in request order.
 enum Pending {
@@ -89,8 +81,19 @@ enum Reply {
     Frame(Frame),
 }
 
+impl Reply {
+    /// Returns true for an error reply (Commandstats' `failed_calls`).
+    fn is_error(&self) -> bool {
+        match self {
+            Reply::Raw(raw) => raw.first() == Some(&b'-'),
+            Reply::Frame(frame) => frame.is_error(),
+        }
+    }
+}
+
 /// Serves one client until it closes, errs, sends QUIT, passes a limit, or the router shuts
-/// down. `_slot` is its place under `maxclients`, freed when this returns.
+/// down. `_slot` is its place under `maxclients` (and in `connected_clients`), freed when
+/// this returns.
 ///
 /// Never returns an error: a client's failure is its own and ends only its connection.
 /// Back-pressure: nothing more is read from the client until the replies of its last batch
@@ -106,39 +109,47 @@ pub(crate) async fn handle(
     let mut conn = Connection::new(stream, router.limits);
     let mut session = Session::new(id, &router.server_config);
     conn.set_authenticated(session.authenticated());
-    let mut pending: VecDeque<(Pending, Protocol)> = VecDeque::new();
+    let mut pending: VecDeque<Queued> = VecDeque::new();
     loop {
         let first = tokio::select! {
             read = conn.read_request() => read,
-            _ = shutdown.changed() => return,
+            _ = shutdown.changed() => break,
         };
+        // Every request of a batch was read now: one clock read starts all their timings.
+        let started = Instant::now();
         let mut fatal: Option<FrameError> = None;
         match first {
             Ok(Some(request)) => {
-                let p = dispatch(request, &mut session, &router, id).await;
+                let queued = dispatch(request, &mut session, &router, id).await;
                 conn.set_authenticated(session.authenticated());
-                pending.push_back((p, session.protocol()));
+                pending.push_back(queued);
             }
-            Ok(None) => return,
+            Ok(None) => break,
             Err(e) => fatal = Some(e),
         }
         while fatal.is_none() && !session.should_close() && pending.len() < MAX_BATCH {
             match conn.try_read_request() {
                 Ok(Some(request)) => {
-                    let p = dispatch(request, &mut session, &router, id).await;
+                    let queued = dispatch(request, &mut session, &router, id).await;
                     conn.set_authenticated(session.authenticated());
-                    pending.push_back((p, session.protocol()));
+                    pending.push_back(queued);
                 }
                 Ok(None) => break,
                 Err(e) => fatal = Some(e),
             }
         }
-        while let Some((p, protocol)) = pending.pop_front() {
+        while let Some((p, protocol, spec)) = pending.pop_front() {
             let reply = resolve(p, &router).await;
+            if let Some(spec) = spec {
+                let error = reply.is_error();
+                router.stats.commands.record(spec, started.elapsed(), error);
+            }
             write(&mut conn, reply, protocol);
-            // Past 1 MiB queued: write what the client takes; past its output limit: close.
+            // Past 1 MiB queued: write what the client takes; past its output limit: close,
+            // without the replies still pending (they are dropped with the connection).
             if let Err(e) = conn.relieve().await {
                 tracing::debug!(error = %e, "client connection closed");
+                count_io(&mut conn, &router.stats);
                 return;
             }
         }
@@ -146,18 +157,39 @@ pub(crate) async fn handle(
         if let Some(frame) = fatal.as_ref().and_then(FrameError::to_frame) {
             conn.write_frame(&frame);
         }
-        if conn.flush().await.is_err() || fatal.is_some() || session.should_close() {
-            return;
+        let failed = conn.flush().await.is_err();
+        count_io(&mut conn, &router.stats);
+        if failed || fatal.is_some() || session.should_close() {
+            break;
         }
     }
+    count_io(&mut conn, &router.stats);
 }
 
-/// Starts one request on its way; awaits only a full shard queue, never a reply.
-async fn dispatch(request: Request, session: &mut Session, router: &Router, lane: u64) -> Pending {
+/// Adds the connection's byte counts since the last call to the router's totals.
+fn count_io(conn: &mut Connection<TcpStream>, stats: &Stats) {
+    let (read, written) = conn.take_io_counts();
+    stats.net_input_bytes.fetch_add(read, Relaxed);
+    stats.net_output_bytes.fetch_add(written, Relaxed);
+}
+
+/// Starts one request on its way and counts it; awaits only a full shard queue, never a reply.
+async fn dispatch(request: Request, session: &mut Session, router: &Router, lane: u64) -> Queued {
     let cmd = match Command::from_request(request) {
         Ok(cmd) => cmd,
-        Err(e) => return Pending::Ready(e.to_frame()),
+        Err(e) => {
+            router.stats.commands.reject_error(&e);
+            return (Pending::Ready(e.to_frame()), session.protocol(), None);
+        }
     };
+    router.stats.commands_processed.fetch_add(1, Relaxed);
+    let spec = cmd.spec();
+    let pending = start(cmd, session, router, lane).await;
+    (pending, session.protocol(), Some(spec))
+}
+
+/// Answers a local command at once, or sends a data command to its shards.
+async fn start(cmd: Command, session: &mut Session, router: &Router, lane: u64) -> Pending {
     if let Some(frame) = handle_local(&cmd, session, &router.server_config) {
         return Pending::Ready(frame);
     }
@@ -256,11 +288,22 @@ async fn resolve(pending: Pending, router: &Router) -> Reply {
         } => {
             let selector = selector.unwrap_or_else(|| Selector::from_args(&[]));
             let replies = wait_all(calls).await;
+            let local = info::Local {
+                sections: info::own_sections(&router.stats, router.port, router.maxclients),
+                latency_us: router
+                    .shards
+                    .iter()
+                    .map(|s| {
+                        let [p50, p99] = s.metrics().latency.percentiles([0.5, 0.99]);
+                        (p50, p99)
+                    })
+                    .collect(),
+            };
             Reply::Frame(info::merge(
                 router.topology.addrs(),
                 replies,
                 &selector,
-                &router.local_info(),
+                local,
             ))
         }
         Pending::Broadcast { calls, merge, .. } => {

@@ -6,7 +6,10 @@
 //! uptimes are the largest. A shard that does not answer is `state=down` and INFO still
 //! answers, within the shard timeout.
 
+use std::sync::atomic::Ordering::Relaxed;
+
 use resp::info::Selector;
+use resp::stats::Stats;
 use resp::Frame;
 
 use crate::merge::ShardReply;
@@ -120,68 +123,226 @@ fn shard_keys(sections: &[Section]) -> u64 {
         .unwrap_or(0)
 }
 
-/// Merges the shards' INFO replies (one per address, in bucket order) into the router's.
-///
-/// `local` replaces fields that describe the router rather than the shards (`tcp_port`,
-/// `connected_clients`, ...), so clients see the port and the clients they share.
+/// What the router answers for itself, alongside the shards' sums.
+#[derive(Debug, Clone, Default)]
+pub struct Local {
+    /// The router's own sections. `Server`, `Clients`, `CPU` and `Commandstats` replace the
+    /// shards'; the fields of any other section (`Stats`, `Memory`) replace theirs one by one.
+    pub sections: Vec<resp::info::Section>,
+    /// Per shard, in bucket order: the router's (p50, p99) round trip to it, in µs.
+    pub latency_us: Vec<(u64, u64)>,
+}
+
+/// Sections the router answers for itself entirely.
+const OWN: &[&str] = &["Server", "Clients", "CPU", "Commandstats"];
+
+/// Redis's section order; sections not listed here follow, in the order shards sent them.
+const ORDER: &[&str] = &[
+    "Server",
+    "Clients",
+    "Memory",
+    "Persistence",
+    "Stats",
+    "Replication",
+    "CPU",
+    "Commandstats",
+    "Cluster",
+    "Keyspace",
+];
+
+/// Returns one shard's `# Cluster` line from its INFO (or `None` when it did not answer).
+fn shard_line(addr: &str, sections: Option<&[Section]>, (p50, p99): (u64, u64)) -> String {
+    let (state, sections) = match sections {
+        Some(s) => ("up", s),
+        None => ("down", &[][..]),
+    };
+    let num = |section: &str, name: &str| field(sections, section, name).unwrap_or("0");
+    format!(
+        "addr={addr},state={state},keys={},used_memory={},hits={},misses={},evicted={},ops={},\
+         latency_p50_us={p50},latency_p99_us={p99}",
+        shard_keys(sections),
+        num("Memory", "used_memory"),
+        num("Stats", "keyspace_hits"),
+        num("Stats", "keyspace_misses"),
+        num("Stats", "evicted_keys"),
+        num("Stats", "instantaneous_ops_per_sec"),
+    )
+}
+
+/// Returns the numbers the health poll exports, from one shard's raw INFO reply.
+pub(crate) fn keyspace(raw: &[u8]) -> Option<resp::stats::Keyspace> {
+    let sections = parse(&reply_text(raw)?);
+    let num = |section: &str, name: &str| {
+        field(&sections, section, name)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    let expires = field(&sections, "Keyspace", "db0")
+        .and_then(|v| v.split(',').find_map(|kv| kv.strip_prefix("expires=")))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    Some(resp::stats::Keyspace {
+        keys: shard_keys(&sections),
+        expires,
+        used_memory: num("Memory", "used_memory"),
+        max_memory: num("Memory", "maxmemory"),
+        hits: num("Stats", "keyspace_hits"),
+        misses: num("Stats", "keyspace_misses"),
+        expired: num("Stats", "expired_keys"),
+        evicted: num("Stats", "evicted_keys"),
+    })
+}
+
+/// Returns the text of an INFO reply (a bulk or verbatim string), `None` for anything else.
+fn reply_text(raw: &[u8]) -> Option<String> {
+    match resp::reply::parse(raw) {
+        Ok(Frame::Bulk(t) | Frame::Verbatim(t)) => Some(String::from_utf8_lossy(&t).into_owned()),
+        _ => None,
+    }
+}
+
+/// Merges the shards' INFO replies (one per address, in bucket order) with the router's
+/// own sections into the router's INFO.
 pub fn merge(
     addrs: &[String],
     replies: Vec<ShardReply>,
     selector: &Selector,
-    local: &[(&str, String)],
+    local: Local,
 ) -> Frame {
     let mut total: Vec<Section> = Vec::new();
-    let mut cluster = vec![("shards".to_string(), addrs.len().to_string())];
+    let mut lines = Vec::with_capacity(addrs.len());
+    let mut up = 0;
     for (i, (addr, reply)) in addrs.iter().zip(replies).enumerate() {
-        let text = reply.ok().and_then(|raw| match resp::reply::parse(&raw) {
-            Ok(Frame::Bulk(t) | Frame::Verbatim(t)) => {
-                Some(String::from_utf8_lossy(&t).into_owned())
-            }
-            _ => None,
-        });
-        let line = match text {
-            Some(text) => {
-                let sections = parse(&text);
-                let used = field(&sections, "Memory", "used_memory")
-                    .unwrap_or("0")
-                    .to_string();
-                let line = format!(
-                    "addr={addr},state=up,keys={},used_memory={used}",
-                    shard_keys(&sections)
-                );
-                fold(&mut total, sections);
-                line
-            }
-            None => format!("addr={addr},state=down,keys=0,used_memory=0"),
-        };
-        cluster.push((format!("shard{i}"), line));
-    }
-    for (name, value) in local {
-        let field = total
-            .iter_mut()
-            .flat_map(|s| s.fields.iter_mut())
-            .find(|(k, _)| k == name);
-        if let Some((_, v)) = field {
-            v.clone_from(value);
+        let latency = local.latency_us.get(i).copied().unwrap_or_default();
+        let sections = reply
+            .ok()
+            .and_then(|raw| reply_text(&raw))
+            .map(|t| parse(&t));
+        lines.push((
+            format!("shard{i}"),
+            shard_line(addr, sections.as_deref(), latency),
+        ));
+        if let Some(sections) = sections {
+            up += 1;
+            fold(&mut total, sections);
         }
     }
-    match total.iter_mut().find(|s| s.name == "Cluster") {
-        Some(section) => section.fields.extend(cluster),
-        None => {
-            let at = total
-                .iter()
-                .position(|s| s.name == "Keyspace")
-                .unwrap_or(total.len());
-            total.insert(
-                at,
-                Section {
-                    name: "Cluster".into(),
-                    fields: cluster,
-                },
-            );
+    if let Some(memory) = total.iter_mut().find(|s| s.name == "Memory") {
+        humanize(memory, "used_memory");
+        humanize(memory, "maxmemory");
+    }
+    let mut cluster = vec![
+        ("shards".to_string(), addrs.len().to_string()),
+        ("shards_up".to_string(), up.to_string()),
+    ];
+    cluster.extend(lines);
+    total.retain(|s| s.name != "Cluster");
+    total.push(Section {
+        name: "Cluster".into(),
+        fields: cluster,
+    });
+    let mut own: Vec<Section> = local
+        .sections
+        .into_iter()
+        .map(|s| Section {
+            name: s.name.to_string(),
+            fields: s.fields,
+        })
+        .collect();
+    let mut out = Vec::with_capacity(ORDER.len());
+    for name in ORDER {
+        let merged = take(&mut total, name);
+        match (merged, take(&mut own, name)) {
+            (_, Some(mine)) if OWN.contains(name) => out.push(mine),
+            (Some(mut merged), Some(mine)) => {
+                for (k, v) in mine.fields {
+                    match merged.fields.iter_mut().find(|(name, _)| *name == k) {
+                        Some((_, old)) => *old = v,
+                        None => merged.fields.push((k, v)),
+                    }
+                }
+                out.push(merged);
+            }
+            (Some(s), None) | (None, Some(s)) => out.push(s),
+            (None, None) => {}
         }
     }
-    Frame::Verbatim(render(&total, selector).into())
+    // Sections a newer shard reports that the router does not know: after its own, before
+    // the keyspace, which Redis always prints last.
+    let at = out.len().saturating_sub(1);
+    out.splice(at..at, total.into_iter().chain(own));
+    Frame::Verbatim(render(&out, selector).into())
+}
+
+/// Returns the router's own sections: who it is, its clients and their traffic, its CPU
+/// and resident memory, and the commands its clients sent. `Keyspace` is empty here: the
+/// shards fill it.
+pub(crate) fn own_sections(
+    stats: &Stats,
+    port: u16,
+    maxclients: usize,
+) -> Vec<resp::info::Section> {
+    use resp::info::Section as S;
+    let mut clients = S::new("Clients");
+    clients
+        .add("connected_clients", stats.connected_clients.load(Relaxed))
+        .add("maxclients", maxclients)
+        .add("blocked_clients", 0);
+    let rss = resp::stats::rss_bytes();
+    let mut memory = S::new("Memory");
+    memory
+        .add("used_memory_rss", rss)
+        .add("used_memory_rss_human", resp::units::human_bytes(rss));
+    let mut st = S::new("Stats");
+    st.add(
+        "total_connections_received",
+        stats.connections_received.load(Relaxed),
+    )
+    .add(
+        "total_commands_processed",
+        stats.commands_processed.load(Relaxed),
+    )
+    .add("instantaneous_ops_per_sec", stats.ops_per_sec())
+    .add("total_net_input_bytes", stats.net_input_bytes.load(Relaxed))
+    .add(
+        "total_net_output_bytes",
+        stats.net_output_bytes.load(Relaxed),
+    )
+    .add(
+        "rejected_connections",
+        stats.rejected_connections.load(Relaxed),
+    );
+    vec![
+        resp::info::server_section("cluster-proxy", "router", port, stats.started),
+        clients,
+        memory,
+        st,
+        resp::info::cpu_section(),
+        stats.commands.section(),
+        S::new("Keyspace"),
+    ]
+}
+
+/// Removes and returns the section called `name`.
+fn take(sections: &mut Vec<Section>, name: &str) -> Option<Section> {
+    let i = sections.iter().position(|s| s.name == name)?;
+    Some(sections.remove(i))
+}
+
+/// Rewrites `<field>_human` from the summed `<field>`.
+fn humanize(memory: &mut Section, field: &str) {
+    let Some(bytes) = memory
+        .fields
+        .iter()
+        .find(|(k, _)| k == field)
+        .and_then(|(_, v)| v.parse::<u64>().ok())
+    else {
+        return;
+    };
+    let human = format!("{field}_human");
+    if let Some((_, v)) = memory.fields.iter_mut().find(|(k, _)| *k == human) {
+        *v = resp::units::human_bytes(bytes);
+    }
 }
 
 fn render(sections: &[Section], selector: &Selector) -> String {
@@ -204,99 +365,4 @@ fn render(sections: &[Section], selector: &Selector) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use bytes::{Bytes, BytesMut};
-    use std::sync::Arc;
-
-    use crate::shard::{ShardError, ShardErrorKind};
-
-    // Shaped as the handler hands replies to `merge`.
-    #[allow(clippy::unnecessary_wraps)]
-    fn info(keys: u64, mem: u64, up: u64) -> ShardReply {
-        let text = format!(
-            "# Server\r\nredis_version:7.0.15\r\ntcp_port:7001\r\nuptime_in_seconds:{up}\r\n\r\n\
-             # Memory\r\nused_memory:{mem}\r\nused_memory_human:1K\r\n\r\n\
-             # Stats\r\nkeyspace_hits:{keys}\r\n\r\n\
-             # Keyspace\r\ndb0:keys={keys},expires=1,avg_ttl=0\r\n"
-        );
-        let mut out = BytesMut::new();
-        resp::encode::bulk(&mut out, text.as_bytes());
-        Ok(out.freeze())
-    }
-
-    fn text(frame: Frame) -> String {
-        match frame {
-            Frame::Verbatim(t) => String::from_utf8(t.to_vec()).unwrap(),
-            other => panic!("{other:?}"),
-        }
-    }
-
-    fn addrs(n: usize) -> Vec<String> {
-        (0..n).map(|i| format!("127.0.0.1:{}", 7001 + i)).collect()
-    }
-
-    #[test]
-    fn fields_are_summed_and_the_cluster_section_lists_every_shard() {
-        let all = Selector::from_args(&[]);
-        let got = text(merge(
-            &addrs(2),
-            vec![info(3, 100, 5), info(4, 50, 9)],
-            &all,
-            &[("tcp_port", "6379".into())],
-        ));
-        assert!(got.contains("redis_version:7.0.15\r\n"), "{got}");
-        assert!(got.contains("tcp_port:6379\r\n"), "{got}");
-        assert!(got.contains("uptime_in_seconds:9\r\n"), "{got}");
-        assert!(got.contains("used_memory:150\r\n"), "{got}");
-        assert!(got.contains("used_memory_human:1K\r\n"), "{got}");
-        assert!(got.contains("keyspace_hits:7\r\n"), "{got}");
-        assert!(got.contains("db0:keys=7,expires=2,avg_ttl=0\r\n"), "{got}");
-        assert!(got.contains(
-            "# Cluster\r\nshards:2\r\nshard0:addr=127.0.0.1:7001,state=up,keys=3,used_memory=100\r\n\
-             shard1:addr=127.0.0.1:7002,state=up,keys=4,used_memory=50\r\n\r\n# Keyspace"
-        ), "{got}");
-    }
-
-    #[test]
-    fn a_down_shard_is_listed_and_sections_filter() {
-        let down = Err(ShardError {
-            shard: 1,
-            addr: Arc::from("127.0.0.1:7002"),
-            kind: ShardErrorKind::Timeout,
-            request_sent: true,
-        });
-        let garbage = Ok(Bytes::from_static(b":1\r\n"));
-        let only = Selector::from_args(&[Bytes::from_static(b"CLUSTER")]);
-        let got = text(merge(
-            &addrs(3),
-            vec![info(3, 100, 5), down, garbage],
-            &only,
-            &[],
-        ));
-        assert_eq!(
-            got,
-            "# Cluster\r\nshards:3\r\nshard0:addr=127.0.0.1:7001,state=up,keys=3,used_memory=100\r\n\
-             shard1:addr=127.0.0.1:7002,state=down,keys=0,used_memory=0\r\n\
-             shard2:addr=127.0.0.1:7003,state=down,keys=0,used_memory=0\r\n"
-        );
-        let keyspace = Selector::from_args(&[Bytes::from_static(b"keyspace")]);
-        let got = text(merge(&addrs(1), vec![info(3, 100, 5)], &keyspace, &[]));
-        assert_eq!(got, "# Keyspace\r\ndb0:keys=3,expires=1,avg_ttl=0\r\n");
-    }
-
-    #[test]
-    fn combine_keeps_what_cannot_be_summed() {
-        assert_eq!(combine("tcp_port", "1", "2"), "1");
-        assert_eq!(combine("role", "master", "slave"), "master");
-        assert_eq!(
-            combine("cmdstat_get", "calls=1,usec=2", "calls=3,usec=4"),
-            "calls=4,usec=6"
-        );
-        assert_eq!(combine("x", "a=1", "b=2"), "a=1");
-        assert_eq!(
-            combine("n", "9223372036854775807", "1"),
-            "9223372036854775807"
-        );
-    }
-}
+mod tests;

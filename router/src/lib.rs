@@ -17,11 +17,14 @@
 
 pub mod config;
 mod handler;
+mod health;
 pub mod info;
+mod latency;
 pub mod merge;
 pub mod plan;
 pub mod ring;
 pub mod shard;
+pub mod stats;
 pub mod topology;
 
 use std::future::Future;
@@ -75,7 +78,9 @@ pub async fn run(
             )
         })
         .collect();
-    let clients = ClientSlots::new(config.clients.maxclients);
+    // The router's own counters; its accept loop counts clients in them.
+    let stats = Arc::new(resp::stats::Stats::new(true));
+    let clients = ClientSlots::new(config.clients.maxclients, stats.clone());
     let router = Arc::new(handler::Router {
         topology: Topology::new(config.shards.clone()),
         shards,
@@ -84,15 +89,19 @@ pub async fn run(
             maxmemory_policy: "allkeys-lru".into(),
             requirepass: config.clients.password().cloned(),
         },
-        port: listener.local_addr().ok().map(|a| a.port()),
+        port: listener.local_addr().map_or(0, |a| a.port()),
         limits: config.clients.limits(),
         maxclients: config.clients.maxclients,
-        clients: clients.clone(),
+        stats: stats.clone(),
+        health: (0..config.shards.len())
+            .map(|_| Default::default())
+            .collect(),
     });
     tracing::info!(addr = ?listener.local_addr().ok(), shards = config.shards.len(), "router listening");
 
     let (notify, watch_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
+    tasks.spawn(health::run(router.clone(), watch_rx.clone()));
     let mut next_id: u64 = 1;
     let mut acceptor = Acceptor::new(listener, clients);
     tokio::pin!(shutdown);

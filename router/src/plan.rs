@@ -170,12 +170,7 @@ fn split(cmd: &Command, topology: &Topology, merge: Merge) -> Plan {
 
 /// Reads the router cursor: shard index above bit 48, that shard's cursor below.
 fn scan(cmd: &Command, topology: &Topology) -> Plan {
-    let cursor = cmd
-        .args()
-        .get(1)
-        .and_then(|c| std::str::from_utf8(c).ok())
-        .and_then(|c| c.parse::<u64>().ok());
-    let Some(cursor) = cursor else {
+    let Some(cursor) = cmd.args().get(1).and_then(|c| parse_cursor(c)) else {
         return Plan::Reply(Frame::error(text::INVALID_CURSOR));
     };
     let shard = (cursor >> SCAN_CURSOR_BITS) as usize;
@@ -187,6 +182,28 @@ fn scan(cmd: &Command, topology: &Topology) -> Plan {
         shard,
         cursor: cursor & SCAN_CURSOR_MASK,
     }
+}
+
+/// Parses a SCAN cursor as Redis's `parseScanCursorOrReply` (`strtoul`, base 10) and the
+/// shard do: optional sign (a negative value wraps, so `-1` is a finished iteration), no
+/// leading space, nothing after; `""` is 0, and a NUL ends the string as in C.
+fn parse_cursor(s: &[u8]) -> Option<u64> {
+    let s = &s[..s.iter().position(|&b| b == 0).unwrap_or(s.len())];
+    if s.is_empty() {
+        return Some(0);
+    }
+    let (neg, digits) = match s[0] {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let v = digits.iter().try_fold(0u64, |acc, &d| {
+        acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })?;
+    Some(if neg { v.wrapping_neg() } else { v })
 }
 
 /// Returns a SCAN reply: `[cursor, [keys...]]`.

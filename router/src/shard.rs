@@ -22,6 +22,7 @@ use resp::{Frame, Password};
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::time::{timeout_at, Instant};
 
+use crate::stats::ShardMetrics;
 use crate::topology::ShardId;
 
 const MIN_BACKOFF: Duration = Duration::from_millis(10);
@@ -82,6 +83,8 @@ struct Job {
 struct InFlight {
     reply: ReplyTx,
     deadline: Instant,
+    /// When the request's bytes were handed to the socket: the round trip starts here.
+    sent: Instant,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -98,10 +101,15 @@ struct Shared {
     next: AtomicUsize,
     /// Sent as `AUTH` first on every connection (`--shard-password`).
     password: Option<Password>,
+    /// Requests, errors, reconnects and round trips.
+    metrics: ShardMetrics,
 }
 
 impl Shared {
+    /// Returns the error of one failed request, and counts it: every failed request makes
+    /// exactly one of these.
     fn error(&self, kind: ShardErrorKind, request_sent: bool) -> ShardError {
+        self.metrics.error(kind);
         ShardError {
             shard: self.id,
             addr: self.addr.clone(),
@@ -218,6 +226,7 @@ impl ShardClient {
             logged_down: AtomicBool::new(false),
             next: AtomicUsize::new(0),
             password,
+            metrics: ShardMetrics::new(id, addr),
         });
         let conns: Vec<Conn> = (0..connections.max(1))
             .map(|_| {
@@ -256,6 +265,11 @@ impl ShardClient {
         &self.shared.addr
     }
 
+    /// Returns what the router counts about this shard.
+    pub fn metrics(&self) -> &ShardMetrics {
+        &self.shared.metrics
+    }
+
     /// Returns true while at least one connection is up (or not yet tried).
     pub fn is_up(&self) -> bool {
         self.conns.iter().any(|c| c.up.load(Ordering::Relaxed))
@@ -271,6 +285,7 @@ impl ShardClient {
     /// shard) the call fails at once (`Busy`), so a stalled shard's keys fail fast.
     /// Cancel-safe: nothing is queued until the last await has finished.
     pub async fn send(&self, lane: u64, request: Bytes) -> Call {
+        self.shared.metrics.requests.fetch_add(1, Ordering::Relaxed);
         let deadline = Instant::now() + self.shared.timeout;
         let n = self.conns.len();
         let start = (lane % n as u64) as usize;
@@ -342,8 +357,15 @@ impl ShardClient {
     /// # Errors
     /// See [`Call::wait`].
     pub async fn call(&self, request: Bytes) -> Result<Bytes, ShardError> {
+        self.send_next(request).await.wait().await
+    }
+
+    /// Queues `request` on a round-robin lane, for requests no client ordering ties to a lane.
+    ///
+    /// Cancel-safe, as [`send`](Self::send) is.
+    pub async fn send_next(&self, request: Bytes) -> Call {
         let lane = self.shared.next.fetch_add(1, Ordering::Relaxed) as u64;
-        self.send(lane, request).await.wait().await
+        self.send(lane, request).await
     }
 }
 

@@ -28,7 +28,8 @@ impl EvictionPolicy {
 /// Settings of one shard.
 #[derive(Debug, Clone, Args, Deserialize)]
 #[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
-// A group id of its own: `jumpcache cluster` flattens both crates' `Config`s.
+// A group id of its own: `jumpcache cluster` flattens both crates' `Config`s, and clap
+// rejects two groups both called `Config` (a debug-build assertion).
 #[group(id = "shard-settings")]
 pub struct Config {
     /// Memory bound for keys, values and per-entry overhead (Redis: `maxmemory`): 100mb, 1gb, bytes.
@@ -50,6 +51,12 @@ pub struct Config {
     #[arg(skip)]
     #[serde(skip)]
     pub clients: ClientConfig,
+
+    /// Whether this shard copies its counters into the process's metrics recorder. The
+    /// binary sets it for a shard with its own `--metrics-port`; embedded shards leave it off.
+    #[arg(skip)]
+    #[serde(skip)]
+    pub export_metrics: bool,
 }
 
 #[derive(Parser)]

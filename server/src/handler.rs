@@ -2,6 +2,7 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+use std::time::Instant;
 
 use resp::session::{handle_local, Session};
 use resp::{ClientSlot, Command, Connection, Frame, FrameError, Request};
@@ -83,13 +84,23 @@ async fn serve(
 fn reply(request: Request, session: &mut Session, shard: &ShardState) -> Frame {
     let cmd = match Command::from_request(request) {
         Ok(cmd) => cmd,
-        Err(e) => return e.to_frame(),
+        Err(e) => {
+            shard.stats.commands.reject_error(&e);
+            return e.to_frame();
+        }
     };
     shard.stats.commands_processed.fetch_add(1, Relaxed);
-    if let Some(frame) = handle_local(&cmd, session, &shard.server_config) {
-        return frame;
-    }
-    exec::execute(&cmd, shard, session.protocol())
+    // One clock read on each side of the command: Commandstats' usec, as Redis keeps it.
+    let started = Instant::now();
+    let frame = match handle_local(&cmd, session, &shard.server_config) {
+        Some(frame) => frame,
+        None => exec::execute(&cmd, shard, session.protocol()),
+    };
+    shard
+        .stats
+        .commands
+        .record(cmd.spec(), started.elapsed(), frame.is_error());
+    frame
 }
 
 fn count_io(conn: &mut Connection<TcpStream>, shard: &ShardState) {

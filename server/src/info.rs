@@ -1,7 +1,6 @@
 //! The shard's INFO: Redis's sections and field names, for this one process.
 
-use resp::info::Section;
-use resp::session::REDIS_VERSION;
+use resp::info::{cpu_section, server_section, Section};
 use resp::units::human_bytes;
 
 use crate::state::ShardState;
@@ -12,29 +11,7 @@ pub fn sections(shard: &ShardState) -> Vec<Section> {
     use std::sync::atomic::Ordering::Relaxed;
     let stats = &shard.stats;
     let store = shard.store.stats();
-    let uptime = stats.started.elapsed().as_secs();
-    let exe = std::env::current_exe()
-        .map(|p| p.display().to_string())
-        .unwrap_or_default();
-
-    let mut server = Section::new("Server");
-    server
-        .add("redis_version", REDIS_VERSION)
-        .add("redis_git_sha1", "00000000")
-        .add("redis_git_dirty", 0)
-        .add("redis_mode", "standalone")
-        .add("jumpcache_version", env!("CARGO_PKG_VERSION"))
-        .add("jumpcache_role", "shard")
-        .add("os", std::env::consts::OS)
-        .add("arch_bits", usize::BITS)
-        .add("multiplexing_api", "tokio")
-        .add("process_id", std::process::id())
-        .add("tcp_port", shard.port)
-        .add("server_time_usec", now_usec())
-        .add("uptime_in_seconds", uptime)
-        .add("uptime_in_days", uptime / 86400)
-        .add("executable", exe)
-        .add("config_file", "");
+    let server = server_section("standalone", "shard", shard.port, stats.started);
 
     let mut clients = Section::new("Clients");
     clients
@@ -61,30 +38,35 @@ pub fn sections(shard: &ShardState) -> Vec<Section> {
         .add("aof_enabled", 0);
 
     let mut st = Section::new("Stats");
-    st.add("total_connections_received", shard.clients.received())
-        .add(
-            "total_commands_processed",
-            stats.commands_processed.load(Relaxed),
-        )
-        .add("instantaneous_ops_per_sec", stats.ops_per_sec())
-        .add("total_net_input_bytes", stats.net_input_bytes.load(Relaxed))
-        .add(
-            "total_net_output_bytes",
-            stats.net_output_bytes.load(Relaxed),
-        )
-        .add("rejected_connections", shard.clients.rejected())
-        .add("expired_keys", store.expired)
-        .add("evicted_keys", store.evicted)
-        .add("keyspace_hits", store.hits)
-        .add("keyspace_misses", store.misses);
+    st.add(
+        "total_connections_received",
+        stats.connections_received.load(Relaxed),
+    )
+    .add(
+        "total_commands_processed",
+        stats.commands_processed.load(Relaxed),
+    )
+    .add("instantaneous_ops_per_sec", stats.ops_per_sec())
+    .add("total_net_input_bytes", stats.net_input_bytes.load(Relaxed))
+    .add(
+        "total_net_output_bytes",
+        stats.net_output_bytes.load(Relaxed),
+    )
+    .add(
+        "rejected_connections",
+        stats.rejected_connections.load(Relaxed),
+    )
+    .add("expired_keys", store.expired)
+    .add("evicted_keys", store.evicted)
+    .add("keyspace_hits", store.hits)
+    .add("keyspace_misses", store.misses);
 
     let mut replication = Section::new("Replication");
     replication.add("role", "master").add("connected_slaves", 0);
 
-    let (user, sys) = cpu_seconds();
-    let mut cpu = Section::new("CPU");
-    cpu.add("used_cpu_sys", format!("{sys:.6}"))
-        .add("used_cpu_user", format!("{user:.6}"));
+    let cpu = cpu_section();
+
+    let commandstats = stats.commands.section();
 
     let mut keyspace = Section::new("Keyspace");
     if store.keys > 0 {
@@ -101,32 +83,7 @@ pub fn sections(shard: &ShardState) -> Vec<Section> {
         st,
         replication,
         cpu,
+        commandstats,
         keyspace,
     ]
-}
-
-fn now_usec() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros())
-}
-
-/// Returns this process's (user, system) CPU seconds from /proc, zeros where unknown.
-fn cpu_seconds() -> (f64, f64) {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return (0.0, 0.0);
-    };
-    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
-    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
-        return (0.0, 0.0);
-    };
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-            / 100.0
-    };
-    (ticks(11), ticks(12))
 }

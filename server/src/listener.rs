@@ -17,6 +17,9 @@ use crate::state::ShardState;
 /// How long in-flight connections may finish after shutdown before they are dropped.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
+/// How often a shard with its own `/metrics` copies its counters into the recorder.
+const EXPORT_INTERVAL: Duration = Duration::from_secs(1);
+
 /// Serves RESP on `listener` until `shutdown` resolves, then drains for up to 5 s.
 ///
 /// Cancel-safe in the sense that dropping the future stops accepting and drops every
@@ -73,16 +76,22 @@ pub async fn serve(
     Ok(())
 }
 
-/// Runs moka's pending work (expiry, eviction) and samples ops/sec, until shutdown.
+/// Runs moka's pending work (expiry, eviction), samples ops/sec and exports metrics, until
+/// shutdown.
 async fn maintenance(shard: Arc<ShardState>, mut stop: watch::Receiver<bool>) {
     let mut tick =
         tokio::time::interval(Duration::from_millis(shard.config.maintenance_interval_ms));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut exported = std::time::Instant::now();
     loop {
         tokio::select! {
             _ = tick.tick() => {
                 shard.store.run_pending_tasks();
                 shard.stats.sample_ops();
+                if shard.config.export_metrics && exported.elapsed() >= EXPORT_INTERVAL {
+                    exported = std::time::Instant::now();
+                    crate::stats::export(&shard);
+                }
             }
             _ = stop.changed() => return,
         }

@@ -15,15 +15,15 @@ use crate::store::{Eviction, Store, StoreConfig};
 pub struct ShardState {
     /// The keys.
     pub store: Store,
-    /// Process counters.
-    pub stats: Stats,
+    /// Process counters, shared with `clients`.
+    pub stats: Arc<Stats>,
     /// Settings.
     pub config: Config,
     /// What CONFIG GET reports.
     pub server_config: ServerConfig,
     /// The TCP port served (`tcp_port`).
     pub port: u16,
-    /// Connected clients, against `maxclients`.
+    /// Connected clients, against `maxclients` (counted in `stats`).
     pub clients: Arc<ClientSlots>,
 }
 
@@ -51,10 +51,11 @@ impl ShardState {
             maxmemory_policy: config.eviction.redis_name().to_string(),
             requirepass: config.clients.password().cloned(),
         };
+        let stats = Arc::new(Stats::new(config.export_metrics));
         Arc::new(ShardState {
             store,
-            stats: Stats::default(),
-            clients: ClientSlots::new(config.clients.maxclients),
+            clients: ClientSlots::new(config.clients.maxclients, stats.clone()),
+            stats,
             config,
             server_config,
             port,

@@ -1,89 +1,40 @@
-//! The shard's process counters, read by INFO.
+//! The shard's counters and metrics.
+//!
+//! The process counters and the metric names live in `resp::stats`, shared with the router:
+//! a shard and a router export the same redis_exporter names, each for itself. A shard
+//! exports only when it has its own `/metrics` (`Config::export_metrics`); the shards
+//! embedded in `jumpcache cluster` do not, since their router answers for the cluster.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::Mutex;
-use std::time::Instant;
+use resp::stats::{export_keyspace, export_process, Keyspace};
+pub use resp::stats::{rss_bytes, Stats};
 
-/// Counters shared by every connection of one shard.
-#[derive(Debug)]
-pub struct Stats {
-    /// When the shard started (`uptime_in_seconds`).
-    pub started: Instant,
-    /// `total_commands_processed`.
-    pub commands_processed: AtomicU64,
-    /// `total_net_input_bytes`.
-    pub net_input_bytes: AtomicU64,
-    /// `total_net_output_bytes`.
-    pub net_output_bytes: AtomicU64,
-    /// The next client id (`CLIENT ID`).
-    next_client_id: AtomicU64,
-    ops: Mutex<OpsSampler>,
+use crate::state::ShardState;
+use crate::store::StoreStats;
+
+/// Metric names the shard declares beyond `resp::stats::NAMES`: none.
+pub const NAMES: &[&str] = &[];
+
+/// Describes the shard's metrics to the installed recorder.
+pub fn describe() {
+    resp::stats::describe();
 }
 
-/// Redis's `instantaneous_ops_per_sec`: the mean of the last 16 samples.
-#[derive(Debug)]
-struct OpsSampler {
-    last_at: Instant,
-    last_count: u64,
-    samples: [f64; 16],
-    next: usize,
-}
-
-impl Default for Stats {
-    fn default() -> Self {
-        let now = Instant::now();
-        Stats {
-            started: now,
-            commands_processed: AtomicU64::new(0),
-            net_input_bytes: AtomicU64::new(0),
-            net_output_bytes: AtomicU64::new(0),
-            next_client_id: AtomicU64::new(1),
-            ops: Mutex::new(OpsSampler {
-                last_at: now,
-                last_count: 0,
-                samples: [0.0; 16],
-                next: 0,
-            }),
-        }
+/// Returns the store's counters in the shape both processes export.
+pub fn keyspace(store: &StoreStats) -> Keyspace {
+    Keyspace {
+        keys: store.keys,
+        expires: store.expires,
+        used_memory: store.used_memory,
+        max_memory: store.max_memory,
+        hits: store.hits,
+        misses: store.misses,
+        expired: store.expired,
+        evicted: store.evicted,
     }
 }
 
-impl Stats {
-    /// Returns a fresh client id.
-    pub fn next_client_id(&self) -> u64 {
-        self.next_client_id.fetch_add(1, Relaxed)
-    }
-
-    /// Takes one ops/sec sample; called by the maintenance timer.
-    pub fn sample_ops(&self) {
-        let now = Instant::now();
-        let count = self.commands_processed.load(Relaxed);
-        let mut s = self.ops.lock().unwrap_or_else(|p| p.into_inner());
-        let secs = now.duration_since(s.last_at).as_secs_f64();
-        if secs > 0.0 {
-            let i = s.next;
-            s.samples[i] = (count - s.last_count) as f64 / secs;
-            s.next = (i + 1) % s.samples.len();
-        }
-        s.last_at = now;
-        s.last_count = count;
-    }
-
-    /// Returns `instantaneous_ops_per_sec`.
-    pub fn ops_per_sec(&self) -> u64 {
-        let s = self.ops.lock().unwrap_or_else(|p| p.into_inner());
-        (s.samples.iter().sum::<f64>() / s.samples.len() as f64).round() as u64
-    }
-}
-
-/// Returns this process's resident memory in bytes (`used_memory_rss`), 0 where unknown.
-pub fn rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| {
-            s.split_whitespace()
-                .nth(1)
-                .and_then(|p| p.parse::<u64>().ok())
-        })
-        .map_or(0, |pages| pages * 4096)
+/// Copies the shard's counters into the metrics recorder; called by the maintenance timer.
+pub fn export(shard: &ShardState) {
+    export_process(&shard.stats);
+    export_keyspace(&keyspace(&shard.store.stats()));
 }

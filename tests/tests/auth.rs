@@ -94,7 +94,11 @@ on_shard_and_cluster! {
         let server = spawn_with(target, locked()).await;
         let mut raw = server.raw().await;
         assert_eq!(raw.call(&[b"AUTH", PASSWORD.as_bytes()]).await, b"+OK\r\n");
-        for cmd in [&[&b"INFO"[..], b"all"][..], &[b"CONFIG", b"GET", b"*"]] {
+        for cmd in [
+            &[&b"INFO"[..], b"all"][..],
+            &[b"INFO", b"everything"],
+            &[b"CONFIG", b"GET", b"*"],
+        ] {
             let reply = raw.call(cmd).await;
             let text = String::from_utf8_lossy(&reply);
             assert!(!text.contains(PASSWORD), "{text}");

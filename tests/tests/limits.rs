@@ -48,6 +48,12 @@ on_shard_and_cluster! {
         }
         drop(clients.pop());
         wait_until_accepted(&server).await;
+        // INFO shows the configured limit and counts the refusal (the process's own counter,
+        // which /metrics exports as redis_rejected_connections_total); the wait above may have
+        // been refused too.
+        assert_eq!(server.info_field("maxclients").await, "5");
+        let rejected: u64 = server.info_field("rejected_connections").await.parse().unwrap();
+        assert!(rejected >= 1, "rejected_connections:{rejected}");
     }
 
     async fn an_idle_client_is_closed_after_timeout_and_a_busy_one_is_not(target: Target) {

@@ -164,6 +164,13 @@ pub struct CommandSpec {
 }
 
 impl CommandSpec {
+    /// Returns this row's position in [`COMMANDS`]: an index for per-command counters.
+    ///
+    /// `Kind` lists the commands in table order (a test checks it), so this is a cast.
+    pub fn index(&self) -> usize {
+        self.kind as usize
+    }
+
     /// Returns true when `argc` (name included) fits `arity`.
     pub fn arity_ok(&self, argc: usize) -> bool {
         let arity = self.arity as i64;
@@ -783,6 +790,13 @@ mod tests {
         assert!(lookup(b"nosuchcommand").is_none());
         assert!(lookup(b"getxxxxxxxxxxxxxxxxxxxxxxxxxx").is_none());
         assert!(lookup(b"").is_none());
+    }
+
+    #[test]
+    fn index_is_the_position_in_the_table() {
+        for (i, spec) in COMMANDS.iter().enumerate() {
+            assert_eq!(spec.index(), i, "{}", spec.name);
+        }
     }
 
     #[test]

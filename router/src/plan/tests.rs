@@ -186,10 +186,32 @@ fn scan_cursors_pack_shard_and_shard_cursor() {
         plan(&cmd(&["SCAN", "x"]), &t),
         Plan::Reply(Frame::error(text::INVALID_CURSOR))
     );
+    // As Redis's strtoul: a negative cursor wraps (past every shard: done), "" is 0.
     assert_eq!(
         plan(&cmd(&["SCAN", "-1"]), &t),
-        Plan::Reply(Frame::error(text::INVALID_CURSOR))
+        Plan::Reply(scan_reply(0, vec![]))
     );
+    assert_eq!(
+        plan(&cmd(&["SCAN", ""]), &t),
+        Plan::Scan {
+            shard: 0,
+            cursor: 0
+        }
+    );
+    assert_eq!(
+        plan(&cmd(&["SCAN", "+17"]), &t),
+        Plan::Scan {
+            shard: 0,
+            cursor: 17
+        }
+    );
+    for bad in [" 1", "1 ", "1x", "-", "+", "18446744073709551616"] {
+        assert_eq!(
+            plan(&cmd(&["SCAN", bad]), &t),
+            Plan::Reply(Frame::error(text::INVALID_CURSOR)),
+            "{bad:?}"
+        );
+    }
     let req = scan_request(&cmd(&["SCAN", &c, "MATCH", "a*"]), 17);
     assert_eq!(
         req,

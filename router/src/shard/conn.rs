@@ -4,7 +4,6 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use bytes::BytesMut;
 use resp::reply::ReplyDecoder;
@@ -26,6 +25,7 @@ pub(super) async fn run_connection(
     mut rx: mpsc::UnboundedReceiver<Job>,
 ) {
     let mut backoff = MIN_BACKOFF;
+    let mut connected_before = false;
     loop {
         let connect = TcpStream::connect(&*shared.addr);
         match timeout_at(Instant::now() + shared.timeout, connect).await {
@@ -36,6 +36,10 @@ pub(super) async fn run_connection(
                     note_down(&shared, kind);
                 } else {
                     up.store(true, Ordering::Relaxed);
+                    if connected_before {
+                        shared.metrics.reconnects.fetch_add(1, Ordering::Relaxed);
+                    }
+                    connected_before = true;
                     if shared.live.fetch_add(1, Ordering::Relaxed) == 0
                         && shared.logged_down.swap(false, Ordering::Relaxed)
                     {
@@ -131,7 +135,7 @@ async fn serve(
     let in_flight = Mutex::new(VecDeque::<InFlight>::new());
     let end = tokio::select! {
         end = write_loop(wr, rx, &in_flight, progress) => end,
-        end = read_loop(rd, &in_flight, shared.timeout, answered, progress) => Some(end),
+        end = read_loop(rd, &in_flight, shared, answered, progress) => Some(end),
     };
     let kind = end.unwrap_or(ShardErrorKind::Unavailable);
     for p in lock(&in_flight).drain(..) {
@@ -170,6 +174,7 @@ async fn write_loop(
             lock(in_flight).push_back(InFlight {
                 reply: job.reply,
                 deadline: job.deadline,
+                sent: now,
                 _permit: job.permit,
             });
         };
@@ -191,11 +196,14 @@ async fn write_loop(
 async fn read_loop(
     mut rd: OwnedReadHalf,
     in_flight: &Mutex<VecDeque<InFlight>>,
-    timeout: Duration,
+    shared: &Shared,
     answered: &AtomicBool,
     progress: &Progress,
 ) -> ShardErrorKind {
+    let timeout = shared.timeout;
     let mut buf = BytesMut::with_capacity(64 * 1024);
+    // One clock read per socket read serves every reply it carried.
+    let mut received = Instant::now();
     let mut decoder = ReplyDecoder::default();
     let sleep = sleep_until(Instant::now() + timeout);
     tokio::pin!(sleep);
@@ -207,6 +215,9 @@ async fn read_loop(
                     let Some(p) = lock(in_flight).pop_front() else {
                         return ShardErrorKind::Protocol;
                     };
+                    shared
+                        .metrics
+                        .round_trip(received.saturating_duration_since(p.sent));
                     let _ = p.reply.send(Ok(reply));
                     got_reply = true;
                 }
@@ -233,7 +244,7 @@ async fn read_loop(
         tokio::select! {
             read = rd.read_buf(&mut buf) => match read {
                 Ok(0) | Err(_) => return ShardErrorKind::Unavailable,
-                Ok(_) => {}
+                Ok(_) => received = Instant::now(),
             },
             () = &mut sleep => {
                 let stalled = lock(in_flight).front().is_some_and(|p| p.deadline <= Instant::now());

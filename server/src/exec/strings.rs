@@ -131,7 +131,7 @@ fn mset(store: &Store, args: &[Bytes], name: &str) -> Frame {
     }
     for pair in pairs {
         let value = Value::persistent(Bytes::copy_from_slice(&pair[1]));
-        if let Err(StoreError::OutOfMemory) = store.update(&pair[0], |_| (Update::Put(value), ())) {
+        if let Err(StoreError::OutOfMemory) = store.set(&pair[0], value) {
             return Frame::error(text::OOM);
         }
     }

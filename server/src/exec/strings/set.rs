@@ -131,6 +131,14 @@ pub(super) fn set(cmd: &resp::Command, store: &Store) -> Frame {
         None => None,
     };
     let data = Bytes::copy_from_slice(&args[2]);
+    if !(opts.nx || opts.xx || opts.get || opts.keep_ttl) {
+        // The common SET: a blind write needs no read of the old value.
+        let value = Value {
+            data,
+            deadline_ms: deadline.unwrap_or(0),
+        };
+        return super::or_oom(store.set(&args[1], value).map(|()| Frame::ok()));
+    }
     let result = store.update(&args[1], |current| {
         let old = || Frame::bulk_or_null(current.map(|v| v.data.clone()));
         if (opts.nx && current.is_some()) || (opts.xx && current.is_none()) {
@@ -165,10 +173,8 @@ pub(super) fn set_ex(cmd: &resp::Command, store: &Store, millis: bool) -> Frame 
         Err(reply) => return reply,
     };
     let data = Bytes::copy_from_slice(&args[3]);
-    let result = store.update(&args[1], |_| {
-        (Update::Put(Value { data, deadline_ms }), Frame::ok())
-    });
-    super::or_oom(result)
+    let result = store.set(&args[1], Value { data, deadline_ms });
+    super::or_oom(result.map(|()| Frame::ok()))
 }
 
 /// GETEX: returns a value and changes or removes its TTL.

@@ -1,0 +1,156 @@
+//! Cluster INFO merge: sums, own sections, the `# Cluster` lines.
+
+use super::*;
+use bytes::{Bytes, BytesMut};
+use std::sync::Arc;
+
+use crate::shard::{ShardError, ShardErrorKind};
+
+// Shaped as the handler hands replies to `merge`.
+#[allow(clippy::unnecessary_wraps)]
+fn info(keys: u64, mem: u64, up: u64) -> ShardReply {
+    let text = format!(
+        "# Server\r\nredis_version:7.0.15\r\ntcp_port:7001\r\nuptime_in_seconds:{up}\r\n\r\n\
+         # Memory\r\nused_memory:{mem}\r\nused_memory_human:1K\r\n\r\n\
+         # Stats\r\nkeyspace_hits:{keys}\r\n\r\n\
+         # Keyspace\r\ndb0:keys={keys},expires=1,avg_ttl=0\r\n"
+    );
+    let mut out = BytesMut::new();
+    resp::encode::bulk(&mut out, text.as_bytes());
+    Ok(out.freeze())
+}
+
+fn text(frame: Frame) -> String {
+    match frame {
+        Frame::Verbatim(t) => String::from_utf8(t.to_vec()).unwrap(),
+        other => panic!("{other:?}"),
+    }
+}
+
+fn local(port: u16) -> Local {
+    let mut server = resp::info::Section::new("Server");
+    server
+        .add("redis_mode", "cluster-proxy")
+        .add("tcp_port", port);
+    let mut stats = resp::info::Section::new("Stats");
+    stats.add("total_commands_processed", 42);
+    Local {
+        sections: vec![server, stats, resp::info::Section::new("Keyspace")],
+        latency_us: vec![(10, 20), (30, 40), (50, 60)],
+    }
+}
+
+fn addrs(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("127.0.0.1:{}", 7001 + i)).collect()
+}
+
+#[test]
+fn fields_are_summed_own_sections_replace_and_the_cluster_section_lists_every_shard() {
+    let all = Selector::from_args(&[Bytes::from_static(b"everything")]);
+    let got = text(merge(
+        &addrs(2),
+        vec![info(3, 100, 5), info(4, 5000, 9)],
+        &all,
+        local(6379),
+    ));
+    // The router's own Server section replaces the shards' wholesale.
+    assert!(
+        got.starts_with("# Server\r\nredis_mode:cluster-proxy\r\ntcp_port:6379\r\n\r\n"),
+        "{got}"
+    );
+    assert!(!got.contains("uptime_in_seconds"), "{got}");
+    // Memory is summed, and its human form recomputed from the sum.
+    assert!(got.contains("used_memory:5100\r\n"), "{got}");
+    assert!(got.contains("used_memory_human:4.98K\r\n"), "{got}");
+    // Stats: the router's own fields replace the shards', the keyspace counters are summed.
+    assert!(
+        got.contains("# Stats\r\nkeyspace_hits:7\r\ntotal_commands_processed:42\r\n"),
+        "{got}"
+    );
+    assert!(got.contains("db0:keys=7,expires=2,avg_ttl=0\r\n"), "{got}");
+    assert!(
+        got.contains(
+            "# Cluster\r\nshards:2\r\nshards_up:2\r\n\
+             shard0:addr=127.0.0.1:7001,state=up,keys=3,used_memory=100,hits=3,misses=0,\
+             evicted=0,ops=0,latency_p50_us=10,latency_p99_us=20\r\n\
+             shard1:addr=127.0.0.1:7002,state=up,keys=4,used_memory=5000,hits=4,misses=0,\
+             evicted=0,ops=0,latency_p50_us=30,latency_p99_us=40\r\n\r\n# Keyspace"
+        ),
+        "{got}"
+    );
+}
+
+#[test]
+fn a_down_shard_is_listed_and_sections_filter() {
+    let down = Err(ShardError {
+        shard: 1,
+        addr: Arc::from("127.0.0.1:7002"),
+        kind: ShardErrorKind::Timeout,
+        request_sent: true,
+    });
+    let garbage = Ok(Bytes::from_static(b":1\r\n"));
+    let only = Selector::from_args(&[Bytes::from_static(b"CLUSTER")]);
+    let got = text(merge(
+        &addrs(3),
+        vec![info(3, 100, 5), down, garbage],
+        &only,
+        local(0),
+    ));
+    assert_eq!(
+        got,
+        "# Cluster\r\nshards:3\r\nshards_up:1\r\n\
+         shard0:addr=127.0.0.1:7001,state=up,keys=3,used_memory=100,hits=3,misses=0,\
+         evicted=0,ops=0,latency_p50_us=10,latency_p99_us=20\r\n\
+         shard1:addr=127.0.0.1:7002,state=down,keys=0,used_memory=0,hits=0,misses=0,\
+         evicted=0,ops=0,latency_p50_us=30,latency_p99_us=40\r\n\
+         shard2:addr=127.0.0.1:7003,state=down,keys=0,used_memory=0,hits=0,misses=0,\
+         evicted=0,ops=0,latency_p50_us=50,latency_p99_us=60\r\n"
+    );
+    let keyspace = Selector::from_args(&[Bytes::from_static(b"keyspace")]);
+    let got = text(merge(&addrs(1), vec![info(3, 100, 5)], &keyspace, local(0)));
+    assert_eq!(got, "# Keyspace\r\ndb0:keys=3,expires=1,avg_ttl=0\r\n");
+}
+
+#[test]
+fn with_every_shard_down_the_router_still_answers_its_own_sections() {
+    let down = || {
+        Err(ShardError {
+            shard: 0,
+            addr: Arc::from("127.0.0.1:7001"),
+            kind: ShardErrorKind::Unavailable,
+            request_sent: false,
+        })
+    };
+    let all = Selector::from_args(&[Bytes::from_static(b"all")]);
+    let got = text(merge(&addrs(2), vec![down(), down()], &all, local(1)));
+    assert!(got.starts_with("# Server\r\n"), "{got}");
+    assert!(
+        got.contains("# Stats\r\ntotal_commands_processed:42\r\n"),
+        "{got}"
+    );
+    assert!(got.contains("shards_up:0\r\n"), "{got}");
+    assert!(got.ends_with("\r\n# Keyspace\r\n"), "{got}");
+}
+
+#[test]
+fn keyspace_reads_the_numbers_the_health_poll_exports() {
+    let raw = info(3, 100, 5).unwrap();
+    let k = keyspace(&raw).unwrap();
+    assert_eq!((k.keys, k.expires, k.used_memory, k.hits), (3, 1, 100, 3));
+    assert_eq!(keyspace(b":1\r\n"), None);
+}
+
+#[test]
+fn combine_keeps_what_cannot_be_summed() {
+    assert_eq!(combine("tcp_port", "1", "2"), "1");
+    assert_eq!(combine("role", "master", "slave"), "master");
+    assert_eq!(
+        combine("cmdstat_get", "calls=1,usec=2", "calls=3,usec=4"),
+        "calls=4,usec=6"
+    );
+    assert_eq!(combine("x", "a=1", "b=2"), "a=1");
+    assert_eq!(
+        combine("n", "9223372036854775807", "1"),
+        "9223372036854775807"
+    );
+}

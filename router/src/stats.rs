@@ -1,0 +1,191 @@
+//! The router's metric names and per-shard counters.
+//!
+//! The process-wide names (`redis_up`, `redis_commands_total`, ...) live in `resp::stats`,
+//! which the shard shares; the router exports them cluster-wide (its own clients, commands
+//! and bytes; keys, memory, hits, misses, expiries and evictions summed over the shards).
+//! The names below are the router's own: one series per shard, labelled `shard` (its index)
+//! and `addr` (from the topology), so label values come from the configuration only.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use metrics::{Counter, Gauge, Histogram, Unit};
+
+use crate::latency::LatencyWindow;
+use crate::shard::ShardErrorKind;
+
+/// Shards in the topology.
+pub const SHARDS: &str = "jumpcache_shards";
+/// Shards that answered the last health poll.
+pub const SHARDS_UP: &str = "jumpcache_shards_up";
+/// 1 when the shard answered the last health poll, else 0.
+pub const SHARD_UP: &str = "jumpcache_shard_up";
+/// Keys the shard holds.
+pub const SHARD_KEYS: &str = "jumpcache_shard_keys";
+/// Bytes of keys and values the shard holds.
+pub const SHARD_MEMORY: &str = "jumpcache_shard_memory_used_bytes";
+/// The shard's keyspace hits.
+pub const SHARD_HITS: &str = "jumpcache_shard_keyspace_hits_total";
+/// The shard's keyspace misses.
+pub const SHARD_MISSES: &str = "jumpcache_shard_keyspace_misses_total";
+/// The shard's evicted keys.
+pub const SHARD_EVICTED: &str = "jumpcache_shard_evicted_keys_total";
+/// Requests this router sent to the shard.
+pub const SHARD_REQUESTS: &str = "jumpcache_shard_requests_total";
+/// Requests to the shard that failed, by `kind` (unavailable, timeout, protocol, busy).
+pub const SHARD_ERRORS: &str = "jumpcache_shard_errors_total";
+/// Router to shard round trip: from the write to the reply.
+pub const SHARD_RTT: &str = "jumpcache_shard_request_duration_seconds";
+/// Connections to the shard re-established after one failed.
+pub const SHARD_RECONNECTS: &str = "jumpcache_shard_reconnects_total";
+
+/// Every metric name this module declares.
+pub const NAMES: &[&str] = &[
+    SHARDS,
+    SHARDS_UP,
+    SHARD_UP,
+    SHARD_KEYS,
+    SHARD_MEMORY,
+    SHARD_HITS,
+    SHARD_MISSES,
+    SHARD_EVICTED,
+    SHARD_REQUESTS,
+    SHARD_ERRORS,
+    SHARD_RTT,
+    SHARD_RECONNECTS,
+];
+
+/// Describes the router's metrics, and the shared ones, to the installed recorder.
+pub fn describe() {
+    use metrics::{describe_counter as c, describe_gauge as g};
+    resp::stats::describe();
+    g!(SHARDS, "Shards in the topology.");
+    g!(SHARDS_UP, "Shards that answered the last health poll.");
+    g!(SHARD_UP, "1 when the shard answered the last health poll.");
+    g!(SHARD_KEYS, "Keys the shard holds.");
+    g!(
+        SHARD_MEMORY,
+        Unit::Bytes,
+        "Bytes of keys and values the shard holds."
+    );
+    c!(SHARD_HITS, "The shard's keyspace hits.");
+    c!(SHARD_MISSES, "The shard's keyspace misses.");
+    c!(SHARD_EVICTED, "The shard's evicted keys.");
+    c!(SHARD_REQUESTS, "Requests sent to the shard.");
+    c!(SHARD_ERRORS, "Requests to the shard that failed, by kind.");
+    metrics::describe_histogram!(SHARD_RTT, Unit::Seconds, "Router to shard round trip.");
+    c!(
+        SHARD_RECONNECTS,
+        "Shard connections re-established after a failure."
+    );
+}
+
+/// The error kinds, in the order of [`ShardMetrics`]' error counters; the `kind` label.
+const KINDS: [(ShardErrorKind, &str); 4] = [
+    (ShardErrorKind::Unavailable, "unavailable"),
+    (ShardErrorKind::Timeout, "timeout"),
+    (ShardErrorKind::Protocol, "protocol"),
+    (ShardErrorKind::Busy, "busy"),
+];
+
+fn kind_index(kind: ShardErrorKind) -> usize {
+    match kind {
+        ShardErrorKind::Unavailable => 0,
+        ShardErrorKind::Timeout => 1,
+        ShardErrorKind::Protocol => 2,
+        ShardErrorKind::Busy => 3,
+    }
+}
+
+/// What the router counts about one shard, updated by its `ShardClient`.
+#[derive(Debug)]
+pub struct ShardMetrics {
+    /// Requests queued to the shard.
+    pub requests: AtomicU64,
+    errors: [AtomicU64; 4],
+    /// Connections re-established after a failure.
+    pub reconnects: AtomicU64,
+    /// Round trips, for INFO's percentiles.
+    pub latency: LatencyWindow,
+    rtt: Histogram,
+}
+
+impl ShardMetrics {
+    /// Returns zeroed counters for shard `id` at `addr`, its histogram registered once.
+    pub fn new(id: usize, addr: &str) -> ShardMetrics {
+        ShardMetrics {
+            requests: AtomicU64::new(0),
+            errors: Default::default(),
+            reconnects: AtomicU64::new(0),
+            latency: LatencyWindow::default(),
+            rtt: metrics::histogram!(SHARD_RTT, "shard" => id.to_string(), "addr" => addr.to_string()),
+        }
+    }
+
+    /// Counts one failed request.
+    pub fn error(&self, kind: ShardErrorKind) {
+        self.errors[kind_index(kind)].fetch_add(1, Relaxed);
+    }
+
+    /// Returns the failed requests of `kind`.
+    pub fn errors(&self, kind: ShardErrorKind) -> u64 {
+        self.errors[kind_index(kind)].load(Relaxed)
+    }
+
+    /// Records one round trip: an atomic add, no call into the metrics recorder.
+    #[inline]
+    pub fn round_trip(&self, elapsed: Duration) {
+        self.latency.record(elapsed);
+    }
+
+    /// Copies the round trips since the last call into the exported histogram; called by
+    /// the health task once a second.
+    pub fn export_round_trips(&self) {
+        self.latency.export(&self.rtt);
+    }
+}
+
+/// Handles on one shard's exported series, registered once by the health task.
+pub(crate) struct ShardSeries {
+    pub(crate) up: Gauge,
+    pub(crate) keys: Gauge,
+    pub(crate) memory: Gauge,
+    pub(crate) hits: Counter,
+    pub(crate) misses: Counter,
+    pub(crate) evicted: Counter,
+    pub(crate) requests: Counter,
+    pub(crate) errors: [Counter; 4],
+    pub(crate) reconnects: Counter,
+}
+
+impl ShardSeries {
+    /// Registers shard `id`'s series.
+    pub(crate) fn new(id: usize, addr: &str) -> ShardSeries {
+        let labels = [("shard", id.to_string()), ("addr", addr.to_string())];
+        let error = |kind: &'static str| {
+            let mut l = labels.to_vec();
+            l.push(("kind", kind.to_string()));
+            metrics::counter!(SHARD_ERRORS, &l)
+        };
+        ShardSeries {
+            up: metrics::gauge!(SHARD_UP, &labels),
+            keys: metrics::gauge!(SHARD_KEYS, &labels),
+            memory: metrics::gauge!(SHARD_MEMORY, &labels),
+            hits: metrics::counter!(SHARD_HITS, &labels),
+            misses: metrics::counter!(SHARD_MISSES, &labels),
+            evicted: metrics::counter!(SHARD_EVICTED, &labels),
+            requests: metrics::counter!(SHARD_REQUESTS, &labels),
+            errors: KINDS.map(|(_, name)| error(name)),
+            reconnects: metrics::counter!(SHARD_RECONNECTS, &labels),
+        }
+    }
+
+    /// Copies the router's own counters about the shard.
+    pub(crate) fn export(&self, m: &ShardMetrics) {
+        self.requests.absolute(m.requests.load(Relaxed));
+        for ((kind, _), counter) in KINDS.iter().zip(&self.errors) {
+            counter.absolute(m.errors(*kind));
+        }
+        self.reconnects.absolute(m.reconnects.load(Relaxed));
+    }
+}

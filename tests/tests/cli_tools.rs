@@ -1,0 +1,150 @@
+//! The stock Redis tools work against an in-process cluster and shard: redis-cli, and
+//! redis-benchmark pipelined 16 deep with no error line. Skipped, with a printed note, where
+//! the tools are not installed.
+
+use std::net::SocketAddr;
+use std::process::Output;
+
+use harness::{spawn_cluster, spawn_shard, within};
+use tokio::process::Command;
+
+/// The tests redis-benchmark's `-t ping,set,get,incr,mset` runs, as it names them.
+const BENCHMARKS: [&str; 6] = [
+    "PING_INLINE",
+    "PING_MBULK",
+    "SET",
+    "GET",
+    "INCR",
+    "MSET (10 keys)",
+];
+
+/// Returns true when `tool --version` runs; prints the skip note when it does not.
+fn installed(tool: &str) -> bool {
+    let ok = std::process::Command::new(tool)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        println!("NOTE: {tool} not installed; skipped (not a pass)");
+    }
+    ok
+}
+
+/// Runs `tool` against `addr` with `args` and returns its output; never outlives the test.
+async fn run(tool: &str, addr: SocketAddr, args: &[&str]) -> Output {
+    let port = addr.port().to_string();
+    Command::new(tool)
+        .args(["-h", "127.0.0.1", "-p", &port])
+        .args(args)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("{tool} runs: {e}"))
+}
+
+/// Runs redis-benchmark against `addr`, checks every test printed a rate and no line is an
+/// error, and returns the final lines.
+async fn benchmark(addr: SocketAddr) -> Vec<String> {
+    let out = run(
+        "redis-benchmark",
+        addr,
+        &[
+            "-t",
+            "ping,set,get,incr,mset",
+            "-P",
+            "16",
+            "-q",
+            "-n",
+            "20000",
+        ],
+    )
+    .await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{}\n{stdout}\n{stderr}", out.status);
+    // -q rewrites a progress line with '\r' before printing the final one.
+    let lines: Vec<&str> = stdout
+        .split(['\r', '\n'])
+        .chain(stderr.split(['\r', '\n']))
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let bad: Vec<&&str> = lines
+        .iter()
+        .filter(|l| l.contains("ERR") || l.contains("error") || l.contains("WARN"))
+        .collect();
+    assert_eq!(bad, Vec::<&&str>::new(), "error lines");
+    let results: Vec<String> = BENCHMARKS
+        .iter()
+        .map(|name| {
+            let prefix = format!("{name}: ");
+            let line = lines
+                .iter()
+                .find(|l| l.starts_with(&prefix) && l.contains(" requests per second"))
+                .unwrap_or_else(|| panic!("no rate for {name}:\n{stdout}"));
+            let rate: f64 = line[prefix.len()..]
+                .split(' ')
+                .next()
+                .and_then(|r| r.parse().ok())
+                .unwrap_or_else(|| panic!("no number in {line}"));
+            assert!(rate > 0.0, "{line}");
+            line.to_string()
+        })
+        .collect();
+    results
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cli_sets_gets_and_counts_through_the_router() {
+    if !installed("redis-cli") {
+        return;
+    }
+    within(async {
+        let cluster = spawn_cluster(3).await;
+        let cases: [(&[&str], &str); 5] = [
+            (&["SET", "greeting", "hello world"], "OK\n"),
+            (&["GET", "greeting"], "hello world\n"),
+            (&["MSET", "a", "1", "b", "2", "c", "3"], "OK\n"),
+            (&["MGET", "c", "greeting", "a"], "3\nhello world\n1\n"),
+            (&["DBSIZE"], "4\n"),
+        ];
+        for (args, want) in cases {
+            let out = run("redis-cli", cluster.addr(), args).await;
+            assert!(out.status.success(), "{args:?}: {}", out.status);
+            assert_eq!(String::from_utf8_lossy(&out.stdout), want, "{args:?}");
+            assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{args:?}");
+        }
+    })
+    .await;
+}
+
+/// One test, so the two runs do not share the machine's cores with each other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_benchmark_pipelined_runs_without_errors_through_the_router_and_on_one_shard() {
+    if !installed("redis-benchmark") {
+        return;
+    }
+    within(async {
+        let cluster = spawn_cluster(3).await;
+        for line in benchmark(cluster.addr()).await {
+            println!("router over 3 shards, -P 16: {line}");
+        }
+        // Without -r the benchmark uses two fixed keys; every INCR counted, none lost.
+        let mut con = cluster.client().await;
+        let size: usize = redis::cmd("DBSIZE").query_async(&mut con).await.unwrap();
+        assert_eq!(size, 2);
+        let incrs: u64 = redis::cmd("GET")
+            .arg("counter:__rand_int__")
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        assert_eq!(incrs, 20_000);
+        drop(cluster);
+
+        let shard = spawn_shard().await;
+        for line in benchmark(shard.addr()).await {
+            println!("single shard, -P 16: {line}");
+        }
+    })
+    .await;
+}
