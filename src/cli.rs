@@ -39,6 +39,8 @@ pub struct ShardArgs {
     pub metrics_port: u16,
     #[command(flatten)]
     pub config: server::Config,
+    #[command(flatten)]
+    pub clients: resp::ClientConfig,
 }
 
 /// `jumpcache router`.
@@ -55,10 +57,14 @@ pub struct RouterArgs {
     pub metrics_port: u16,
     #[command(flatten)]
     pub config: router::Config,
+    #[command(flatten)]
+    pub clients: resp::ClientConfig,
 }
 
 /// `jumpcache cluster`. `--shards` here is the number of shard groups to start, each of
 /// `1 + --replicas` shards (the router's group list is filled in with their loopback addresses).
+/// The client limits and `--requirepass` are the router's; the embedded shards take
+/// `--shard-password` as their `requirepass`.
 #[derive(Debug, Args)]
 #[command(mut_arg("shards", |a| a
     .help("Number of shards to start, on free loopback ports")
@@ -83,4 +89,56 @@ pub struct ClusterArgs {
     pub shard: server::Config,
     #[command(flatten)]
     pub router: router::Config,
+    #[command(flatten)]
+    pub clients: resp::ClientConfig,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_subcommand_takes_the_client_limits_once() {
+        Cli::command().debug_assert();
+        let limits = [
+            "--proto-max-bulk-len",
+            "2mb",
+            "--client-query-buffer-limit",
+            "4mb",
+            "--maxclients",
+            "5",
+            "--timeout",
+            "30",
+            "--client-output-buffer-limit",
+            "8mb",
+            "--requirepass",
+            "pw",
+        ];
+        for sub in ["shard", "router", "cluster"] {
+            let cli = Cli::parse_from(["jumpcache", sub].iter().chain(&limits));
+            let clients = match cli.command {
+                Sub::Shard(a) => a.clients,
+                Sub::Router(a) => a.clients,
+                Sub::Cluster(a) => a.clients,
+            };
+            assert_eq!(clients.maxclients, 5, "{sub}");
+            assert_eq!(clients.timeout, 30, "{sub}");
+            assert_eq!(clients.client_output_buffer_limit, 8 << 20, "{sub}");
+            assert!(clients.password().is_some_and(|p| p.matches(b"pw")));
+        }
+        let cli = Cli::parse_from(["jumpcache", "cluster", "--shard-password", "spw"]);
+        let Sub::Cluster(args) = cli.command else {
+            panic!("cluster")
+        };
+        assert!(args
+            .router
+            .shard_password
+            .as_ref()
+            .is_some_and(|p| p.matches(b"spw")));
+        assert!(
+            !format!("{args:?}").contains("spw"),
+            "Debug redacts passwords"
+        );
+    }
 }

@@ -33,36 +33,77 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     })
 }
 
+/// Descriptors kept for everything but clients: listeners, shard connections, logs.
+const RESERVED_FDS: u64 = 32;
+
+/// Raises the soft file-descriptor limit so `maxclients` clients fit, as Redis does at start;
+/// where the hard limit is lower, says how many clients will fit instead.
+fn raise_fd_limit(maxclients: usize, other_fds: u64) {
+    let wanted = maxclients as u64 + RESERVED_FDS + other_fds;
+    match rlimit::increase_nofile_limit(wanted) {
+        Ok(got) if got >= wanted => {}
+        Ok(got) => tracing::warn!(
+            maxclients,
+            fd_limit = got,
+            "the file descriptor limit is below maxclients + {}; raise `ulimit -n` (clients past \
+             the limit wait until descriptors free up)",
+            RESERVED_FDS + other_fds
+        ),
+        Err(e) => tracing::warn!(error = %e, "cannot read or raise the file descriptor limit"),
+    }
+}
+
 async fn bind(host: &str, port: u16) -> std::io::Result<TcpListener> {
     TcpListener::bind((host, port))
         .await
         .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {host}:{port}: {e}")))
 }
 
-async fn shard(mut args: ShardArgs) -> Result<(), Box<dyn std::error::Error>> {
-    args.config.validate()?;
+async fn shard(args: ShardArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let mut config = args.config;
+    config.clients = args.clients;
+    config.validate()?;
+    raise_fd_limit(config.clients.maxclients, 0);
     let listener = bind(&args.bind, args.port).await?;
     if metrics_exporter::install(&args.bind, args.metrics_port, server::stats::describe)? {
-        args.config.export_metrics = true;
+        config.export_metrics = true;
     }
     tracing::info!(addr = %listener.local_addr()?, "shard listening");
-    server::run(listener, args.config, shutdown_signal()).await?;
+    server::run(listener, config, shutdown_signal()).await?;
     tracing::info!("shard stopped");
     Ok(())
 }
 
 async fn router(args: RouterArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let mut config = args.config;
+    config.clients = args.clients;
+    config.validate()?;
+    let shard_fds = (config.shards.len() * config.shard_connections) as u64;
+    raise_fd_limit(config.clients.maxclients, shard_fds);
     let listener = bind(&args.bind, args.port).await?;
     metrics_exporter::install(&args.bind, args.metrics_port, router::stats::describe)?;
-    tracing::info!(addr = %listener.local_addr()?, shards = ?args.config.shards, "router listening");
-    router::run(listener, args.config, shutdown_signal()).await?;
+    tracing::info!(addr = %listener.local_addr()?, shards = ?config.shards, "router listening");
+    router::run(listener, config, shutdown_signal()).await?;
     tracing::info!("router stopped");
     Ok(())
 }
 
 /// Starts N shards on free loopback ports and a router over them, in this one process.
+///
+/// The shards take the router's size limits (a request the router accepts, a shard accepts;
+/// a reply the router may send, a shard may too), the default `maxclients` and no idle
+/// timeout (their only clients are the router's connections), and `--shard-password` as
+/// their `requirepass`.
 async fn cluster(args: ClusterArgs) -> Result<(), Box<dyn std::error::Error>> {
-    args.shard.validate()?;
+    let mut shard_config = args.shard;
+    shard_config.clients = resp::ClientConfig {
+        proto_max_bulk_len: args.clients.proto_max_bulk_len,
+        client_query_buffer_limit: args.clients.client_query_buffer_limit,
+        client_output_buffer_limit: args.clients.client_output_buffer_limit,
+        requirepass: args.router.shard_password.clone(),
+        ..resp::ClientConfig::default()
+    };
+    shard_config.validate()?;
     let count: usize = match args.router.shards.as_slice() {
         [n] => n
             .parse()
@@ -89,7 +130,7 @@ async fn cluster(args: ClusterArgs) -> Result<(), Box<dyn std::error::Error>> {
             }
             members.push(addr);
             let mut stop = stop_rx.clone();
-            let config = args.shard.clone();
+            let config = shard_config.clone();
             tasks.spawn(async move {
                 let _ = server::run(listener, config, async move {
                     let _ = stop.changed().await;
@@ -110,7 +151,13 @@ async fn cluster(args: ClusterArgs) -> Result<(), Box<dyn std::error::Error>> {
         })
         .collect();
     // Replicas hold copies: they add no capacity.
-    config.maxmemory = args.shard.max_memory.saturating_mul(count as u64);
+    config.maxmemory = shard_config.max_memory.saturating_mul(count as u64);
+    config.clients = args.clients;
+    config.validate()?;
+    // The router's clients, plus both ends of every shard connection (this one process).
+    let members = count * (1 + args.replicas);
+    let shard_fds = 2 * (members * config.shard_connections) as u64;
+    raise_fd_limit(config.clients.maxclients, shard_fds);
     let listener = bind(&args.bind, args.port).await?;
     metrics_exporter::install(&args.bind, args.metrics_port, router::stats::describe)?;
     let replicas = match args.replicas {

@@ -5,6 +5,8 @@
 //! split as `sdssplitargs` splits it. Parsing resumes where the previous call stopped, so a
 //! request costs linear time however the bytes arrive, and nothing recurses on client input.
 
+use std::time::Duration;
+
 use bytes::{Bytes, BytesMut};
 
 use crate::command::parse_i64;
@@ -21,7 +23,15 @@ pub struct Request {
     pub inline: bool,
 }
 
-/// The parser's limits, with Redis's names and defaults.
+/// Redis's limits while a client has not authenticated (`authRequired`): the longest
+/// multibulk, the longest bulk, and the query buffer.
+pub const UNAUTHENTICATED_MULTIBULK_LEN: i64 = 10;
+/// See [`UNAUTHENTICATED_MULTIBULK_LEN`].
+pub const UNAUTHENTICATED_BULK_LEN: i64 = 16384;
+/// See [`UNAUTHENTICATED_MULTIBULK_LEN`].
+pub const UNAUTHENTICATED_QUERY_BUFFER: usize = 1024 * 1024;
+
+/// One connection's limits, with Redis's names and defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// `proto-max-bulk-len`: the longest bulk string accepted (512 MiB).
@@ -30,6 +40,13 @@ pub struct Limits {
     pub max_inline_len: usize,
     /// The largest multibulk count (`INT_MAX`).
     pub max_multibulk_len: i64,
+    /// `client-query-buffer-limit`: the most bytes of a request not yet complete (1 GiB).
+    pub max_query_buffer: usize,
+    /// `client-output-buffer-limit` (hard limit): the most reply bytes the client has not
+    /// taken yet (256 MiB).
+    pub max_output_buffer: usize,
+    /// `timeout`: how long a client may stay idle (no request, no reply taken); `None` = off.
+    pub idle_timeout: Option<Duration>,
 }
 
 impl Default for Limits {
@@ -38,6 +55,9 @@ impl Default for Limits {
             max_bulk_len: 512 * 1024 * 1024,
             max_inline_len: 64 * 1024,
             max_multibulk_len: i32::MAX as i64,
+            max_query_buffer: 1024 * 1024 * 1024,
+            max_output_buffer: 256 * 1024 * 1024,
+            idle_timeout: None,
         }
     }
 }
@@ -63,7 +83,13 @@ pub struct Decoder {
     multibulk: Option<Multibulk>,
     /// How far the search for the current line's end has already looked.
     scanned: usize,
+    /// True until the client authenticates, when a password is required: Redis's smaller
+    /// multibulk and bulk limits apply.
+    unauthenticated: bool,
 }
+
+/// The most a bulk's announced length makes the buffer grow ahead of the bytes received.
+const RESERVE_AHEAD: usize = 1024 * 1024;
 
 fn protocol(msg: &str) -> FrameError {
     FrameError::Protocol(msg.to_string())
@@ -81,6 +107,12 @@ impl Decoder {
     /// Returns the limits this decoder enforces.
     pub fn limits(&self) -> Limits {
         self.limits
+    }
+
+    /// Applies (`false`) or lifts (`true`) Redis's limits for clients that have not
+    /// authenticated: at most 10 arguments of at most 16 KiB each.
+    pub fn set_authenticated(&mut self, authenticated: bool) {
+        self.unauthenticated = !authenticated;
     }
 
     /// Takes the next complete request off the front of `buf`.
@@ -129,12 +161,17 @@ impl Decoder {
     }
 
     fn decode_inline(&mut self, buf: &mut BytesMut) -> Result<Step<Request>, FrameError> {
+        // The limit applies to the line however it arrives (Redis checks only a line still
+        // without its newline, so there it depends on read boundaries; here it never does).
         let Some(newline) = self.find(buf, 0, b'\n') else {
             if buf.len() > self.limits.max_inline_len {
                 return Err(protocol("too big inline request"));
             }
             return Ok(Step::More);
         };
+        if newline > self.limits.max_inline_len {
+            return Err(protocol("too big inline request"));
+        }
         let line_end = if newline > 0 && buf[newline - 1] == b'\r' {
             newline - 1
         } else {
@@ -167,6 +204,9 @@ impl Decoder {
             }
             return Ok(None);
         };
+        if cr - from > self.limits.max_inline_len {
+            return Err(protocol(too_big));
+        }
         if cr + 2 > buf.len() {
             // The terminator is not all here yet; look at this `\r` again next time.
             self.scanned = cr;
@@ -183,6 +223,9 @@ impl Decoder {
             Some(n) if n <= self.limits.max_multibulk_len => n,
             _ => return Err(protocol("invalid multibulk length")),
         };
+        if self.unauthenticated && count > UNAUTHENTICATED_MULTIBULK_LEN {
+            return Err(protocol("unauthenticated multibulk length"));
+        }
         if count <= 0 {
             let _ = buf.split_to(next);
             return Ok(Step::Empty);
@@ -218,19 +261,24 @@ impl Decoder {
                         )));
                     }
                     let len = match parse_i64(&buf[mb.pos + 1..cr]) {
-                        Some(n) if n >= 0 && n as u64 <= self.limits.max_bulk_len as u64 => {
-                            n as usize
-                        }
+                        Some(n) if n >= 0 && n as u64 <= self.limits.max_bulk_len as u64 => n,
                         _ => return Err(protocol("invalid bulk length")),
                     };
+                    if self.unauthenticated && len > UNAUTHENTICATED_BULK_LEN {
+                        return Err(protocol("unauthenticated bulk length"));
+                    }
+                    let len = len as usize;
                     mb.pos = next;
                     mb.bulk_len = Some(len);
                     len
                 }
             };
             if buf.len() - mb.pos < len + 2 {
-                // Ask for the whole bulk at once, so a big value is not read in many small steps.
-                buf.reserve(mb.pos + len + 2 - buf.len());
+                // Ask for room for the bulk, so a big value is not read in many small steps, but
+                // never more than RESERVE_AHEAD at once: memory follows the bytes that arrive,
+                // not the length a client announces (the buffer still doubles as it fills).
+                let missing = mb.pos + len + 2 - buf.len();
+                buf.reserve(missing.min(RESERVE_AHEAD));
                 break;
             }
             mb.ranges.push((mb.pos, mb.pos + len));

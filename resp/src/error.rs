@@ -42,6 +42,10 @@ pub mod text {
     pub const NOPROTO: &str = "NOPROTO unsupported protocol version";
     /// Commands before AUTH.
     pub const NOAUTH: &str = "NOAUTH Authentication required.";
+    /// HELLO before authenticating, without its AUTH option.
+    pub const NOAUTH_HELLO: &str = "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time";
+    /// A connection past `maxclients`; sent before closing it.
+    pub const MAX_CLIENTS: &str = "ERR max number of clients reached";
     /// A wrong password.
     pub const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
     /// AUTH when no password is set.
@@ -57,6 +61,12 @@ pub enum FrameError {
     Truncated,
     /// Malformed input; the text is Redis's, after `Protocol error: `.
     Protocol(String),
+    /// The request not yet complete passed `client-query-buffer-limit`: closed, no reply.
+    QueryBufferLimit,
+    /// The replies not yet taken passed `client-output-buffer-limit`: closed, no reply.
+    OutputBufferLimit,
+    /// No request and no reply taken for `timeout` seconds: closed, no reply.
+    Idle,
 }
 
 impl FrameError {
@@ -66,7 +76,11 @@ impl FrameError {
             FrameError::Protocol(msg) => {
                 Some(Frame::error_owned(format!("ERR Protocol error: {msg}")))
             }
-            FrameError::Io(_) | FrameError::Truncated => None,
+            FrameError::Io(_)
+            | FrameError::Truncated
+            | FrameError::QueryBufferLimit
+            | FrameError::OutputBufferLimit
+            | FrameError::Idle => None,
         }
     }
 }
@@ -77,6 +91,9 @@ impl fmt::Display for FrameError {
             FrameError::Io(e) => write!(f, "io: {e}"),
             FrameError::Truncated => f.write_str("connection closed mid-frame"),
             FrameError::Protocol(msg) => write!(f, "Protocol error: {msg}"),
+            FrameError::QueryBufferLimit => f.write_str("reached max query buffer length"),
+            FrameError::OutputBufferLimit => f.write_str("reached the output buffer limit"),
+            FrameError::Idle => f.write_str("idle timeout"),
         }
     }
 }

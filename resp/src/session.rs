@@ -1,14 +1,16 @@
 //! Per-connection state, and the commands any jumpcache process answers by itself:
 //! PING ECHO QUIT HELLO AUTH CLIENT SELECT COMMAND CONFIG TIME.
 //!
-//! The shard and the router both call [`handle_local`] first, so these replies are written
-//! once and match Redis 7 in both places.
+//! The shard and the router both call [`handle_local`] first, so these replies, and the
+//! `requirepass` gate (`-NOAUTH` for everything but AUTH, HELLO, QUIT and PING until the
+//! client authenticates), are written once and match Redis 7 in both places.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
-use crate::command::{parse_i64, Command, CommandSpec, Kind, COMMANDS};
+use crate::auth::{self, Password};
+use crate::command::{parse_i64, Command, CommandSpec, Flags, Kind, COMMANDS};
 use crate::error::{text, CommandError};
 use crate::frame::{Frame, Protocol};
 use crate::glob::glob_match;
@@ -23,6 +25,7 @@ pub struct Session {
     protocol: Protocol,
     name: Option<Bytes>,
     closing: bool,
+    authenticated: bool,
 }
 
 /// What `CONFIG GET` reports.
@@ -32,17 +35,26 @@ pub struct ServerConfig {
     pub maxmemory: u64,
     /// `maxmemory-policy` (`allkeys-lru`, `allkeys-lfu`).
     pub maxmemory_policy: String,
+    /// `requirepass`: clients must authenticate first when set. Never reported.
+    pub requirepass: Option<Password>,
 }
 
 impl Session {
-    /// Returns a fresh RESP2 session with client id `id`.
-    pub fn new(id: u64) -> Session {
+    /// Returns a fresh RESP2 session with client id `id`; it must authenticate first when
+    /// `config` requires a password.
+    pub fn new(id: u64, config: &ServerConfig) -> Session {
         Session {
             id,
             protocol: Protocol::Resp2,
             name: None,
             closing: false,
+            authenticated: config.requirepass.is_none(),
         }
+    }
+
+    /// Returns true once the client may run every command (always, without `requirepass`).
+    pub fn authenticated(&self) -> bool {
+        self.authenticated
     }
 
     /// Returns the protocol chosen with `HELLO`.
@@ -66,8 +78,20 @@ impl Session {
     }
 }
 
-/// Answers connection and server-local commands; `None` for commands that need data.
+/// Answers connection and server-local commands, and refuses every command a client may not
+/// run yet (`-NOAUTH`); `None` for commands that need data.
+///
+/// After it, a handler tells its `Connection` whether the session is authenticated, which
+/// lifts Redis's smaller limits for unauthenticated clients.
 pub fn handle_local(cmd: &Command, session: &mut Session, config: &ServerConfig) -> Option<Frame> {
+    // Redis checks the password after the command lookup and arity, as here.
+    // PING is allowed too, as the issue asks (Redis 7.0 answers it with NOAUTH).
+    if !session.authenticated
+        && !cmd.spec().flags.contains(Flags::NO_AUTH)
+        && cmd.kind() != Kind::Ping
+    {
+        return Some(Frame::error(text::NOAUTH));
+    }
     let reply = match cmd.kind() {
         Kind::Ping => ping(cmd),
         Kind::Echo => Ok(Frame::Bulk(cmd.args()[1].clone())),
@@ -75,8 +99,8 @@ pub fn handle_local(cmd: &Command, session: &mut Session, config: &ServerConfig)
             session.closing = true;
             Ok(Frame::ok())
         }
-        Kind::Hello => hello(cmd, session),
-        Kind::Auth => Err(CommandError::Static(text::AUTH_NOT_SET)),
+        Kind::Hello => hello(cmd, session, config),
+        Kind::Auth => auth_command(cmd, session, config),
         Kind::Client => client(cmd, session),
         Kind::Select => select(cmd),
         Kind::Command => command(cmd),
@@ -98,9 +122,48 @@ fn ping(cmd: &Command) -> Result<Frame, CommandError> {
 }
 
 /// ```text
+/// AUTH [username] password
+/// ```
+fn auth_command(
+    cmd: &Command,
+    session: &mut Session,
+    config: &ServerConfig,
+) -> Result<Frame, CommandError> {
+    let (user, password) = match cmd.args() {
+        [_, password] => (None, password),
+        [_, user, password] => (Some(&user[..]), password),
+        _ => return Err(CommandError::Syntax),
+    };
+    if user.is_none() && config.requirepass.is_none() {
+        return Err(CommandError::Static(text::AUTH_NOT_SET));
+    }
+    login(session, config, user, password)?;
+    Ok(Frame::ok())
+}
+
+/// Authenticates `session`, or fails with `WRONGPASS` leaving it as it was (as Redis does).
+fn login(
+    session: &mut Session,
+    config: &ServerConfig,
+    user: Option<&[u8]>,
+    password: &[u8],
+) -> Result<(), CommandError> {
+    if !auth::check(config.requirepass.as_ref(), user, password) {
+        return Err(CommandError::Static(text::WRONGPASS));
+    }
+    session.authenticated = true;
+    Ok(())
+}
+
+/// ```text
 /// HELLO [protover [AUTH username password] [SETNAME clientname]]
 /// ```
-fn hello(cmd: &Command, session: &mut Session) -> Result<Frame, CommandError> {
+/// In Redis 7's order: version, options, AUTH, the NOAUTH check, then SETNAME.
+fn hello(
+    cmd: &Command,
+    session: &mut Session,
+    config: &ServerConfig,
+) -> Result<Frame, CommandError> {
     let args = cmd.args();
     let mut protocol = session.protocol;
     if let Some(ver) = args.get(1) {
@@ -114,15 +177,15 @@ fn hello(cmd: &Command, session: &mut Session) -> Result<Frame, CommandError> {
         };
     }
     let mut name = None;
+    let mut credentials = None;
     let mut j = 2;
     while j < args.len() {
         let more = args.len() - 1 - j;
         let opt = &args[j];
         if opt.eq_ignore_ascii_case(b"AUTH") && more >= 2 {
-            // No password is configured, so the default user takes any password (Redis's nopass).
+            credentials = Some((&args[j + 1], &args[j + 2]));
             j += 2;
         } else if opt.eq_ignore_ascii_case(b"SETNAME") && more >= 1 {
-            validate_name(&args[j + 1])?;
             name = Some(args[j + 1].clone());
             j += 1;
         } else {
@@ -133,7 +196,14 @@ fn hello(cmd: &Command, session: &mut Session) -> Result<Frame, CommandError> {
         }
         j += 1;
     }
+    if let Some((user, password)) = credentials {
+        login(session, config, Some(user), password)?;
+    }
+    if !session.authenticated {
+        return Err(CommandError::Static(text::NOAUTH_HELLO));
+    }
     if let Some(name) = name {
+        validate_name(&name)?;
         session.name = (!name.is_empty()).then_some(name);
     }
     session.protocol = protocol;
@@ -395,7 +465,19 @@ mod tests {
     use super::*;
     use crate::codec::Request;
 
+    fn config() -> ServerConfig {
+        ServerConfig {
+            maxmemory: 100,
+            maxmemory_policy: "allkeys-lru".into(),
+            requirepass: None,
+        }
+    }
+
     fn run(session: &mut Session, parts: &[&str]) -> Frame {
+        run_with(session, &config(), parts)
+    }
+
+    fn run_with(session: &mut Session, config: &ServerConfig, parts: &[&str]) -> Frame {
         let req = Request {
             args: parts
                 .iter()
@@ -405,20 +487,84 @@ mod tests {
             inline: false,
         };
         let cmd = Command::from_request(req).unwrap();
-        handle_local(
-            &cmd,
-            session,
-            &ServerConfig {
-                maxmemory: 100,
-                maxmemory_policy: "allkeys-lru".into(),
-            },
-        )
-        .expect("local command")
+        handle_local(&cmd, session, config).expect("local command")
+    }
+
+    fn locked() -> (Session, ServerConfig) {
+        let config = ServerConfig {
+            requirepass: Some(Password::new("pw")),
+            ..config()
+        };
+        (Session::new(1, &config), config)
+    }
+
+    #[test]
+    fn only_auth_hello_quit_and_ping_run_before_auth() {
+        let (mut s, c) = locked();
+        let noauth = Frame::error(text::NOAUTH);
+        assert_eq!(run_with(&mut s, &c, &["get", "k"]), noauth);
+        assert_eq!(run_with(&mut s, &c, &["echo", "x"]), noauth);
+        assert_eq!(run_with(&mut s, &c, &["client", "id"]), noauth);
+        assert_eq!(run_with(&mut s, &c, &["ping"]), Frame::simple("PONG"));
+        assert_eq!(
+            run_with(&mut s, &c, &["hello", "3"]),
+            Frame::error(text::NOAUTH_HELLO)
+        );
+        assert_eq!(s.protocol(), Protocol::Resp2);
+        assert_eq!(
+            run_with(&mut s, &c, &["auth", "nope"]),
+            Frame::error(text::WRONGPASS)
+        );
+        assert_eq!(
+            run_with(&mut s, &c, &["auth", "a", "b", "c"]),
+            Frame::error(text::SYNTAX)
+        );
+        assert!(!s.authenticated());
+        assert_eq!(run_with(&mut s, &c, &["auth", "pw"]), Frame::ok());
+        assert!(s.authenticated());
+        assert_eq!(run_with(&mut s, &c, &["echo", "x"]), Frame::bulk(b"x"));
+        // A later wrong password does not log the client out, as in Redis.
+        assert_eq!(
+            run_with(&mut s, &c, &["auth", "default", "no"]),
+            Frame::error(text::WRONGPASS)
+        );
+        assert!(s.authenticated());
+    }
+
+    #[test]
+    fn hello_auth_authenticates_and_switches_protocol_at_once() {
+        let (mut s, c) = locked();
+        assert_eq!(
+            run_with(&mut s, &c, &["hello", "3", "auth", "default", "no"]),
+            Frame::error(text::WRONGPASS)
+        );
+        assert_eq!(
+            run_with(&mut s, &c, &["hello", "3", "auth", "other", "pw"]),
+            Frame::error(text::WRONGPASS)
+        );
+        let reply = run_with(&mut s, &c, &["hello", "3", "auth", "default", "pw"]);
+        assert!(matches!(reply, Frame::Map(_)), "{reply:?}");
+        assert!(s.authenticated());
+        assert_eq!(s.protocol(), Protocol::Resp3);
+    }
+
+    #[test]
+    fn without_a_password_auth_answers_as_redis_nopass() {
+        let mut s = Session::new(1, &config());
+        assert_eq!(
+            run(&mut s, &["auth", "x"]),
+            Frame::error(text::AUTH_NOT_SET)
+        );
+        assert_eq!(run(&mut s, &["auth", "default", "x"]), Frame::ok());
+        assert_eq!(
+            run(&mut s, &["auth", "bob", "x"]),
+            Frame::error(text::WRONGPASS)
+        );
     }
 
     #[test]
     fn hello_switches_protocol_and_rejects_unknown_versions() {
-        let mut s = Session::new(7);
+        let mut s = Session::new(7, &config());
         assert_eq!(run(&mut s, &["hello", "4"]), Frame::error(text::NOPROTO));
         assert_eq!(s.protocol(), Protocol::Resp2);
         let reply = run(&mut s, &["hello", "3", "setname", "me"]);
@@ -433,7 +579,7 @@ mod tests {
 
     #[test]
     fn client_name_round_trips_and_select_accepts_only_zero() {
-        let mut s = Session::new(1);
+        let mut s = Session::new(1, &config());
         assert_eq!(run(&mut s, &["client", "getname"]), Frame::Null);
         assert!(run(&mut s, &["client", "setname", "a b"]).is_error());
         assert_eq!(run(&mut s, &["client", "setname", "ab"]), Frame::ok());
@@ -449,7 +595,7 @@ mod tests {
 
     #[test]
     fn config_get_matches_globs_and_ignores_unknown_parameters() {
-        let mut s = Session::new(1);
+        let mut s = Session::new(1, &config());
         assert_eq!(
             run(&mut s, &["config", "get", "save"]),
             Frame::Map(vec![(Frame::bulk(b"save"), Frame::bulk(b""))])
@@ -466,7 +612,7 @@ mod tests {
 
     #[test]
     fn quit_replies_ok_and_closes() {
-        let mut s = Session::new(1);
+        let mut s = Session::new(1, &config());
         assert_eq!(run(&mut s, &["quit"]), Frame::ok());
         assert!(s.should_close());
     }

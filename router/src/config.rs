@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
+use resp::{ClientConfig, Password};
 use serde::Deserialize;
 
 /// When a write to a replicated group is answered.
@@ -34,6 +35,8 @@ pub enum ReadPolicy {
 /// Tests write `Config { shards: addrs, ..Config::default() }`.
 #[derive(Debug, Clone, PartialEq, Eq, Parser, Deserialize)]
 #[serde(default)]
+// A group id of its own: `jumpcache cluster` flattens both crates' `Config`s.
+#[group(id = "router-settings")]
 pub struct Config {
     /// Shard groups, comma-separated, in bucket order; a group's members (`host:port`) are
     /// separated by `|`, primary first: `a:7001|a:7101,b:7002|b:7102`. The order of groups is
@@ -69,9 +72,21 @@ pub struct Config {
     #[arg(long, default_value_t = 1000)]
     pub shard_timeout_ms: u64,
 
-    /// Requests queued or in flight per shard connection before callers wait.
+    /// Requests queued or in flight per shard connection; past it, requests for that shard
+    /// fail at once (`-ERR shard <addr> busy`) instead of waiting on a stalled shard.
     #[arg(long, default_value_t = 10_000)]
     pub shard_queue: usize,
+
+    /// Password the router sends (AUTH) on every shard connection: the shards' `requirepass`.
+    #[arg(long, value_parser = Password::parse)]
+    #[serde(skip)]
+    pub shard_password: Option<Password>,
+
+    /// Client-facing limits and `requirepass`; the binary flattens [`ClientConfig`] once per
+    /// subcommand and copies it in (see `server::Config::clients`).
+    #[arg(skip)]
+    #[serde(skip)]
+    pub clients: ClientConfig,
 
     /// What `CONFIG GET maxmemory` reports (the binary sets it in `cluster` mode).
     #[arg(skip)]
@@ -123,7 +138,7 @@ impl Config {
         if self.shard_queue == 0 || self.shard_queue > (u32::MAX >> 3) as usize {
             return Err("--shard-queue must be between 1 and 536870911".into());
         }
-        Ok(())
+        self.clients.validate()
     }
 
     /// Returns the per-request shard timeout.

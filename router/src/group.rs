@@ -143,6 +143,7 @@ impl Group {
                     config.shard_connections,
                     config.shard_queue,
                     config.shard_timeout(),
+                    config.shard_password.clone(),
                 ),
                 state: AtomicU8::new(MemberState::Up as u8),
                 fails: AtomicU32::new(0),

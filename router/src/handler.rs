@@ -14,7 +14,10 @@ use resp::command::Flags;
 use resp::info::Selector;
 use resp::session::{handle_local, ServerConfig, Session};
 use resp::stats::Stats;
-use resp::{Command, CommandSpec, Connection, Frame, FrameError, Kind, Limits, Protocol, Request};
+use resp::{
+    ClientSlot, Command, CommandSpec, Connection, Frame, FrameError, Kind, Limits, Protocol,
+    Request,
+};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
@@ -30,9 +33,6 @@ use crate::topology::Topology;
 /// few enough that one client's pipeline cannot hold unbounded memory.
 const MAX_BATCH: usize = 1024;
 
-/// Reply bytes buffered before a flush mid-batch (big MGETs).
-const MAX_PENDING_WRITE: usize = 1024 * 1024;
-
 /// `INFO all`, asked of every member; the client's sections are picked after the sums.
 const INFO_ALL: &[u8] = b"*2\r\n$4\r\nINFO\r\n$3\r\nall\r\n";
 
@@ -45,25 +45,13 @@ pub(crate) struct Router {
     pub(crate) server_config: ServerConfig,
     /// The port clients connect to, reported as INFO's `tcp_port`.
     pub(crate) port: u16,
-    /// The router's own counters: its clients, their commands and bytes.
-    pub(crate) stats: Stats,
-}
-
-/// Counts a client connection for as long as it lives, however its task ends.
-struct ClientGuard<'a>(&'a Stats);
-
-impl<'a> ClientGuard<'a> {
-    fn new(stats: &'a Stats) -> ClientGuard<'a> {
-        stats.connections_received.fetch_add(1, Relaxed);
-        stats.connected_clients.fetch_add(1, Relaxed);
-        ClientGuard(stats)
-    }
-}
-
-impl Drop for ClientGuard<'_> {
-    fn drop(&mut self) {
-        self.0.connected_clients.fetch_sub(1, Relaxed);
-    }
+    /// Each client connection's limits.
+    pub(crate) limits: Limits,
+    /// `maxclients`, for INFO.
+    pub(crate) maxclients: usize,
+    /// The router's own counters: its clients (counted by the accept loop's `ClientSlots`),
+    /// their commands and bytes.
+    pub(crate) stats: Arc<Stats>,
 }
 
 /// A request in the making: its reply, the protocol it is written in, and the command it
@@ -112,18 +100,24 @@ impl Reply {
     }
 }
 
-/// Serves one client until it closes, errs, sends QUIT, or the router shuts down.
+/// Serves one client until it closes, errs, sends QUIT, passes a limit, or the router shuts
+/// down. `_slot` is its place under `maxclients` (and in `connected_clients`), freed when
+/// this returns.
 ///
 /// Never returns an error: a client's failure is its own and ends only its connection.
+/// Back-pressure: nothing more is read from the client until the replies of its last batch
+/// are written out; a client that does not read them is closed at its output limit, and the
+/// replies still pending are dropped with it.
 pub(crate) async fn handle(
     stream: TcpStream,
+    _slot: ClientSlot,
     router: Arc<Router>,
     id: u64,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let _client = ClientGuard::new(&router.stats);
-    let mut conn = Connection::new(stream, Limits::default());
-    let mut session = Session::new(id);
+    let mut conn = Connection::new(stream, router.limits);
+    let mut session = Session::new(id, &router.server_config);
+    conn.set_authenticated(session.authenticated());
     let mut pending: VecDeque<Queued> = VecDeque::new();
     loop {
         let first = tokio::select! {
@@ -136,6 +130,7 @@ pub(crate) async fn handle(
         match first {
             Ok(Some(request)) => {
                 let queued = dispatch(request, &mut session, &router, id).await;
+                conn.set_authenticated(session.authenticated());
                 pending.push_back(queued);
             }
             Ok(None) => break,
@@ -145,13 +140,13 @@ pub(crate) async fn handle(
             match conn.try_read_request() {
                 Ok(Some(request)) => {
                     let queued = dispatch(request, &mut session, &router, id).await;
+                    conn.set_authenticated(session.authenticated());
                     pending.push_back(queued);
                 }
                 Ok(None) => break,
                 Err(e) => fatal = Some(e),
             }
         }
-        let mut failed = false;
         while let Some((p, protocol, spec)) = pending.pop_front() {
             let reply = resolve(p, &router).await;
             if let Some(spec) = spec {
@@ -159,16 +154,19 @@ pub(crate) async fn handle(
                 router.stats.commands.record(spec, started.elapsed(), error);
             }
             write(&mut conn, reply, protocol);
-            if conn.pending_write() > MAX_PENDING_WRITE && conn.flush().await.is_err() {
-                failed = true;
-                break;
+            // Past 1 MiB queued: write what the client takes; past its output limit: close,
+            // without the replies still pending (they are dropped with the connection).
+            if let Err(e) = conn.relieve().await {
+                tracing::debug!(error = %e, "client connection closed");
+                count_io(&mut conn, &router.stats);
+                return;
             }
         }
         // As Redis does: the replies to everything before the bad bytes, then the error.
         if let Some(frame) = fatal.as_ref().and_then(FrameError::to_frame) {
             conn.write_frame(&frame);
         }
-        failed = failed || conn.flush().await.is_err();
+        let failed = conn.flush().await.is_err();
         count_io(&mut conn, &router.stats);
         if failed || fatal.is_some() || session.should_close() {
             break;
@@ -352,7 +350,7 @@ async fn resolve(pending: Pending, router: &Router) -> Reply {
                     failovers: group.failovers(),
                 });
             }
-            let own = info::own_sections(&router.stats, router.port);
+            let own = info::own_sections(&router.stats, router.port, router.maxclients);
             Reply::Frame(info::merge(groups, &selector, own))
         }
         Pending::Broadcast { calls, merge } => {

@@ -411,11 +411,16 @@ fn counted(sections: Vec<Section>) -> Vec<Section> {
 /// Returns the router's own sections: who it is, its clients and their traffic, its CPU
 /// and resident memory, and the commands its clients sent. `Keyspace` is empty here: the
 /// shards fill it.
-pub(crate) fn own_sections(stats: &Stats, port: u16) -> Vec<resp::info::Section> {
+pub(crate) fn own_sections(
+    stats: &Stats,
+    port: u16,
+    maxclients: usize,
+) -> Vec<resp::info::Section> {
     use resp::info::Section as S;
     let mut clients = S::new("Clients");
     clients
         .add("connected_clients", stats.connected_clients.load(Relaxed))
+        .add("maxclients", maxclients)
         .add("blocked_clients", 0);
     let rss = resp::stats::rss_bytes();
     let mut memory = S::new("Memory");

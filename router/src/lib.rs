@@ -44,6 +44,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use resp::session::ServerConfig;
+use resp::{Acceptor, ClientSlots};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -62,7 +63,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// they are answering for up to two seconds.
 ///
 /// Shard connections are opened in the background; a shard that is down only fails its
-/// own keys. Accept errors (out of file descriptors) are logged and retried, never fatal.
+/// own keys. Accept errors (out of file descriptors) are logged and retried, never fatal;
+/// clients past `maxclients` are refused (see `resp::clients::Acceptor`).
 ///
 /// # Errors
 /// `InvalidInput` when `config.validate()` fails; nothing else once serving.
@@ -81,15 +83,21 @@ pub async fn run(
         .enumerate()
         .map(|(i, members)| Arc::new(Group::new(i, members, &config)))
         .collect();
+    // The router's own counters; its accept loop counts clients in them.
+    let stats = Arc::new(resp::stats::Stats::new(true));
+    let clients = ClientSlots::new(config.clients.maxclients, stats.clone());
     let router = Arc::new(handler::Router {
         topology,
         groups,
         server_config: ServerConfig {
             maxmemory: config.maxmemory,
             maxmemory_policy: "allkeys-lru".into(),
+            requirepass: config.clients.password().cloned(),
         },
         port: listener.local_addr().map_or(0, |a| a.port()),
-        stats: resp::stats::Stats::new(true),
+        limits: config.clients.limits(),
+        maxclients: config.clients.maxclients,
+        stats: stats.clone(),
     });
     tracing::info!(addr = ?listener.local_addr().ok(), shards = router.groups.len(), "router listening");
 
@@ -116,26 +124,20 @@ pub async fn run(
     background.spawn(poll::run(router.clone(), watch_rx.clone()));
     let mut tasks = JoinSet::new();
     let mut next_id: u64 = 1;
+    let mut acceptor = Acceptor::new(listener, clients);
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             () = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    let _ = stream.set_nodelay(true);
-                    tasks.spawn(handler::handle(stream, router.clone(), next_id, watch_rx.clone()));
-                    next_id += 1;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
+            (stream, slot) = acceptor.accept() => {
+                tasks.spawn(handler::handle(stream, slot, router.clone(), next_id, watch_rx.clone()));
+                next_id += 1;
             },
             // Reap finished connections so the set does not grow with every client ever seen.
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
         }
     }
-    drop(listener);
+    drop(acceptor);
     let _ = notify.send(true);
     let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
         while tasks.join_next().await.is_some() {}

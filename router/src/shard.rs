@@ -9,21 +9,18 @@
 //! order, which holds only while every request written gets exactly one reply: so any doubt
 //! (a stalled request, an unexpected reply, a socket error) tears the connection down, fails
 //! what was in flight, and reconnects with backoff. While a connection is down, requests fail
-//! fast rather than queue.
+//! fast rather than queue; when its bounded queue is full (a stalled shard), they fail fast
+//! too (`busy`), so a stalled shard costs its own keys an error, never the others a wait.
+//! With `--shard-password`, each connection sends AUTH before anything else.
 
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use resp::reply::ReplyDecoder;
-use resp::Frame;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::TcpStream;
+use bytes::Bytes;
+use resp::{Frame, Password};
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
-use tokio::time::{sleep_until, timeout_at, Instant};
+use tokio::time::{timeout_at, Instant};
 
 use crate::stats::ShardMetrics;
 use crate::topology::ShardId;
@@ -46,6 +43,8 @@ pub enum ShardErrorKind {
     Timeout,
     /// The shard sent bytes that are not a reply, or a reply nobody asked for.
     Protocol,
+    /// `--shard-queue` requests are already queued or in flight on that connection.
+    Busy,
 }
 
 /// A shard round trip failed; says where, and whether the shard may have run the request.
@@ -68,6 +67,7 @@ impl ShardError {
             ShardErrorKind::Unavailable => "unavailable",
             ShardErrorKind::Timeout => "timed out",
             ShardErrorKind::Protocol => "protocol error",
+            ShardErrorKind::Busy => "busy (request queue full)",
         };
         Frame::error_owned(format!("ERR shard {} {what}", self.addr))
     }
@@ -105,6 +105,8 @@ struct Shared {
     logged_down: AtomicBool,
     /// Round-robin lane for [`ShardClient::call`].
     next: AtomicUsize,
+    /// Sent as `AUTH` first on every connection (`--shard-password`).
+    password: Option<Password>,
     /// Requests, errors, reconnects and round trips.
     metrics: ShardMetrics,
 }
@@ -128,6 +130,32 @@ struct Conn {
     tx: mpsc::UnboundedSender<Job>,
     permits: Arc<Semaphore>,
     up: Arc<AtomicBool>,
+    progress: Arc<Progress>,
+}
+
+/// When a connection last showed it is alive: replies read, or work started on an idle
+/// connection. A full queue on a connection that shows no progress is a stalled shard.
+struct Progress {
+    epoch: Instant,
+    at_ms: AtomicU64,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        Progress {
+            epoch: Instant::now(),
+            at_ms: AtomicU64::new(0),
+        }
+    }
+
+    fn mark(&self) {
+        let ms = self.epoch.elapsed().as_millis() as u64;
+        self.at_ms.store(ms, Ordering::Relaxed);
+    }
+
+    fn last(&self) -> Instant {
+        self.epoch + Duration::from_millis(self.at_ms.load(Ordering::Relaxed))
+    }
 }
 
 /// A cheap-to-clone handle on a shard's pipelined connections.
@@ -185,7 +213,7 @@ impl Call {
 
 impl ShardClient {
     /// Starts `connections` connection tasks to `addr`, the only member of group `id`; they
-    /// connect in the background.
+    /// connect in the background and authenticate with `password` when given.
     ///
     /// Must be called inside a tokio runtime. The tasks end when every clone is dropped.
     pub fn spawn(
@@ -194,8 +222,9 @@ impl ShardClient {
         connections: usize,
         queue: usize,
         timeout: Duration,
+        password: Option<Password>,
     ) -> ShardClient {
-        ShardClient::spawn_member(id, 0, addr, connections, queue, timeout)
+        ShardClient::spawn_member(id, 0, addr, connections, queue, timeout, password)
     }
 
     /// As [`spawn`](Self::spawn), for member `member` of group `id` (its metrics' labels).
@@ -206,6 +235,7 @@ impl ShardClient {
         connections: usize,
         queue: usize,
         timeout: Duration,
+        password: Option<Password>,
     ) -> ShardClient {
         let shared = Arc::new(Shared {
             id,
@@ -215,6 +245,7 @@ impl ShardClient {
             live: AtomicUsize::new(0),
             logged_down: AtomicBool::new(false),
             next: AtomicUsize::new(0),
+            password,
             metrics: ShardMetrics::new(id, member, addr),
         });
         let conns: Vec<Conn> = (0..connections.max(1))
@@ -223,8 +254,15 @@ impl ShardClient {
                 // Optimistic until the first connect fails, so the first requests after
                 // start-up wait for the connection instead of failing.
                 let up = Arc::new(AtomicBool::new(true));
-                tokio::spawn(run_connection(shared.clone(), up.clone(), rx));
+                let progress = Arc::new(Progress::new());
+                tokio::spawn(conn::run_connection(
+                    shared.clone(),
+                    up.clone(),
+                    progress.clone(),
+                    rx,
+                ));
                 Conn {
+                    progress,
                     tx,
                     permits: Arc::new(Semaphore::new(queue.max(1))),
                     up,
@@ -293,7 +331,9 @@ impl ShardClient {
     ///
     /// One client must always use the same lane: requests on two connections may overtake
     /// each other, and a client's `SET k` must reach the shard before its next `GET k`.
-    /// Waits only when that connection's queue is full, and never past the timeout.
+    /// When that connection's queue is full, waits for room only while the shard keeps
+    /// answering; once it has shown no progress for a quarter of the timeout (a stalled
+    /// shard) the call fails at once (`Busy`), so a stalled shard's keys fail fast.
     /// Cancel-safe: nothing is queued until the last await has finished.
     pub async fn send(&self, lane: u64, request: Bytes) -> Call {
         self.shared.metrics.requests.fetch_add(1, Ordering::Relaxed);
@@ -306,12 +346,9 @@ impl ShardClient {
         else {
             return Call::Failed(self.shared.error(ShardErrorKind::Unavailable, false));
         };
-        let permit = match timeout_at(deadline, conn.permits.clone().acquire_owned()).await {
-            Ok(Ok(permit)) => permit,
-            Ok(Err(_)) => {
-                return Call::Failed(self.shared.error(ShardErrorKind::Unavailable, false))
-            }
-            Err(_) => return Call::Failed(self.shared.error(ShardErrorKind::Timeout, false)),
+        let permit = match self.permit(conn, deadline).await {
+            Ok(permit) => permit,
+            Err(kind) => return Call::Failed(self.shared.error(kind, false)),
         };
         let (tx, rx) = oneshot::channel();
         let job = Job {
@@ -327,6 +364,40 @@ impl ShardClient {
             rx,
             deadline,
             client: self.clone(),
+        }
+    }
+
+    /// Takes a place in `conn`'s queue: at once when there is room, else waiting while the
+    /// shard shows progress, never past `deadline`.
+    async fn permit(
+        &self,
+        conn: &Conn,
+        deadline: Instant,
+    ) -> Result<OwnedSemaphorePermit, ShardErrorKind> {
+        let stall_after = self.shared.timeout / 4;
+        loop {
+            match conn.permits.clone().try_acquire_owned() {
+                Ok(permit) => return Ok(permit),
+                Err(tokio::sync::TryAcquireError::Closed) => {
+                    return Err(ShardErrorKind::Unavailable)
+                }
+                Err(tokio::sync::TryAcquireError::NoPermits) => {}
+            }
+            let stalled_at = conn.progress.last() + stall_after;
+            if stalled_at <= Instant::now() {
+                return Err(ShardErrorKind::Busy);
+            }
+            match timeout_at(
+                stalled_at.min(deadline),
+                conn.permits.clone().acquire_owned(),
+            )
+            .await
+            {
+                Ok(Ok(permit)) => return Ok(permit),
+                Ok(Err(_)) => return Err(ShardErrorKind::Unavailable),
+                Err(_) if Instant::now() >= deadline => return Err(ShardErrorKind::Timeout),
+                Err(_) => {} // look at the progress again
+            }
         }
     }
 
@@ -349,183 +420,7 @@ impl ShardClient {
     }
 }
 
-/// One connection's life: connect, serve until something fails, back off, again.
-async fn run_connection(
-    shared: Arc<Shared>,
-    up: Arc<AtomicBool>,
-    mut rx: mpsc::UnboundedReceiver<Job>,
-) {
-    let mut backoff = MIN_BACKOFF;
-    let mut connected_before = false;
-    loop {
-        let connect = TcpStream::connect(&*shared.addr);
-        match timeout_at(Instant::now() + shared.timeout, connect).await {
-            Ok(Ok(stream)) => {
-                let _ = stream.set_nodelay(true);
-                up.store(true, Ordering::Relaxed);
-                if connected_before {
-                    shared.metrics.reconnects.fetch_add(1, Ordering::Relaxed);
-                }
-                connected_before = true;
-                if shared.live.fetch_add(1, Ordering::Relaxed) == 0
-                    && shared.logged_down.swap(false, Ordering::Relaxed)
-                {
-                    // Debug only: the group logs the member's state transitions, once each.
-                    tracing::debug!(shard = shared.id, addr = %shared.addr, "shard connected");
-                }
-                backoff = MIN_BACKOFF;
-                let end = serve(&shared, stream, &mut rx).await;
-                up.store(false, Ordering::Relaxed);
-                shared.live.fetch_sub(1, Ordering::Relaxed);
-                match end {
-                    None => return, // every ShardClient is gone: the router is shutting down
-                    Some(kind) => note_down(&shared, kind),
-                }
-            }
-            Ok(Err(_)) | Err(_) => {
-                up.store(false, Ordering::Relaxed);
-                note_down(&shared, ShardErrorKind::Unavailable);
-            }
-        }
-        // Down: whatever is queued or arrives fails at once until the next attempt.
-        let wake = Instant::now() + backoff;
-        backoff = (backoff * 2).min(MAX_BACKOFF);
-        loop {
-            tokio::select! {
-                job = rx.recv() => match job {
-                    Some(job) => {
-                        let _ = job.reply.send(Err(shared.error(ShardErrorKind::Unavailable, false)));
-                    }
-                    None => return,
-                },
-                () = sleep_until(wake) => break,
-            }
-        }
-    }
-}
-
-fn note_down(shared: &Shared, kind: ShardErrorKind) {
-    if shared.live.load(Ordering::Relaxed) == 0 && !shared.logged_down.swap(true, Ordering::Relaxed)
-    {
-        tracing::debug!(shard = shared.id, addr = %shared.addr, reason = ?kind, "shard disconnected");
-    }
-}
-
-/// Serves one connected socket until it fails (`Some(why)`) or the queue closes (`None`).
-async fn serve(
-    shared: &Shared,
-    stream: TcpStream,
-    rx: &mut mpsc::UnboundedReceiver<Job>,
-) -> Option<ShardErrorKind> {
-    let (rd, wr) = stream.into_split();
-    let in_flight = Mutex::new(VecDeque::<InFlight>::new());
-    let end = tokio::select! {
-        end = write_loop(wr, rx, &in_flight) => end,
-        end = read_loop(rd, &in_flight, shared) => Some(end),
-    };
-    let kind = end.unwrap_or(ShardErrorKind::Unavailable);
-    for p in lock(&in_flight).drain(..) {
-        let _ = p.reply.send(Err(shared.error(kind, true)));
-    }
-    end
-}
-
-/// Locks the in-flight queue; a poisoned lock (a panic elsewhere) still holds a valid queue.
-fn lock(q: &Mutex<VecDeque<InFlight>>) -> std::sync::MutexGuard<'_, VecDeque<InFlight>> {
-    q.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// Drains the queue into one buffer per wake-up and writes it with one `write_all`.
-async fn write_loop(
-    mut wr: OwnedWriteHalf,
-    rx: &mut mpsc::UnboundedReceiver<Job>,
-    in_flight: &Mutex<VecDeque<InFlight>>,
-) -> Option<ShardErrorKind> {
-    let mut buf = BytesMut::with_capacity(64 * 1024);
-    loop {
-        let job = rx.recv().await?;
-        let now = Instant::now();
-        let queue = |job: Job, buf: &mut BytesMut| {
-            // A caller that gave up needs no round trip; its slot is freed here.
-            if job.reply.is_closed() || job.deadline <= now {
-                return;
-            }
-            buf.extend_from_slice(&job.request);
-            // Queued before the bytes are written, so the reader always finds its entry.
-            lock(in_flight).push_back(InFlight {
-                reply: job.reply,
-                deadline: job.deadline,
-                sent: now,
-                _permit: job.permit,
-            });
-        };
-        queue(job, &mut buf);
-        while buf.len() < MAX_WRITE_BATCH {
-            match rx.try_recv() {
-                Ok(job) => queue(job, &mut buf),
-                Err(_) => break,
-            }
-        }
-        if wr.write_all(&buf).await.is_err() {
-            return Some(ShardErrorKind::Unavailable);
-        }
-        buf.clear();
-    }
-}
-
-/// Reads replies and completes the oldest in-flight request with each; watches deadlines.
-async fn read_loop(
-    mut rd: OwnedReadHalf,
-    in_flight: &Mutex<VecDeque<InFlight>>,
-    shared: &Shared,
-) -> ShardErrorKind {
-    let timeout = shared.timeout;
-    let mut buf = BytesMut::with_capacity(64 * 1024);
-    // One clock read per socket read serves every reply it carried.
-    let mut received = Instant::now();
-    let mut decoder = ReplyDecoder::default();
-    let sleep = sleep_until(Instant::now() + timeout);
-    tokio::pin!(sleep);
-    loop {
-        loop {
-            match decoder.decode(&mut buf) {
-                Ok(Some(reply)) => {
-                    let Some(p) = lock(in_flight).pop_front() else {
-                        return ShardErrorKind::Protocol;
-                    };
-                    shared
-                        .metrics
-                        .round_trip(received.saturating_duration_since(p.sent));
-                    let _ = p.reply.send(Ok(reply));
-                }
-                Ok(None) => break,
-                Err(_) => return ShardErrorKind::Protocol,
-            }
-        }
-        // With nothing in flight, still wake once per timeout: the writer may have queued
-        // a request since, and a stalled shard must not go unnoticed.
-        let oldest = lock(in_flight).front().map(|p| p.deadline);
-        let wake = oldest.unwrap_or_else(|| Instant::now() + timeout);
-        if sleep.deadline() != wake {
-            sleep.as_mut().reset(wake);
-        }
-        if buf.capacity() - buf.len() < 4096 {
-            buf.reserve(64 * 1024);
-        }
-        tokio::select! {
-            read = rd.read_buf(&mut buf) => match read {
-                Ok(0) | Err(_) => return ShardErrorKind::Unavailable,
-                Ok(_) => received = Instant::now(),
-            },
-            () = &mut sleep => {
-                let stalled = lock(in_flight).front().is_some_and(|p| p.deadline <= Instant::now());
-                if stalled {
-                    return ShardErrorKind::Timeout;
-                }
-            }
-        }
-    }
-}
+mod conn;
 
 #[cfg(test)]
 mod tests;

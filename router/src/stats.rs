@@ -43,7 +43,7 @@ pub const SHARD_MISSES: &str = "jumpcache_shard_keyspace_misses_total";
 pub const SHARD_EVICTED: &str = "jumpcache_shard_evicted_keys_total";
 /// Requests this router sent to the shard.
 pub const SHARD_REQUESTS: &str = "jumpcache_shard_requests_total";
-/// Requests to the shard that failed, by `kind` (unavailable, timeout, protocol).
+/// Requests to the shard that failed, by `kind` (unavailable, timeout, protocol, busy).
 pub const SHARD_ERRORS: &str = "jumpcache_shard_errors_total";
 /// Router to shard round trip: from the write to the reply.
 pub const SHARD_RTT: &str = "jumpcache_shard_request_duration_seconds";
@@ -112,10 +112,11 @@ pub fn describe() {
 }
 
 /// The error kinds, in the order of [`ShardMetrics`]' error counters; the `kind` label.
-const KINDS: [(ShardErrorKind, &str); 3] = [
+const KINDS: [(ShardErrorKind, &str); 4] = [
     (ShardErrorKind::Unavailable, "unavailable"),
     (ShardErrorKind::Timeout, "timeout"),
     (ShardErrorKind::Protocol, "protocol"),
+    (ShardErrorKind::Busy, "busy"),
 ];
 
 fn kind_index(kind: ShardErrorKind) -> usize {
@@ -123,6 +124,7 @@ fn kind_index(kind: ShardErrorKind) -> usize {
         ShardErrorKind::Unavailable => 0,
         ShardErrorKind::Timeout => 1,
         ShardErrorKind::Protocol => 2,
+        ShardErrorKind::Busy => 3,
     }
 }
 
@@ -139,7 +141,7 @@ pub(crate) const STATES: [MemberState; 4] = [
 pub struct ShardMetrics {
     /// Requests queued to the shard.
     pub requests: AtomicU64,
-    errors: [AtomicU64; 3],
+    errors: [AtomicU64; 4],
     /// Connections re-established after a failure.
     pub reconnects: AtomicU64,
     /// Round trips, for INFO's percentiles.
@@ -197,7 +199,7 @@ pub(crate) struct MemberSeries {
     pub(crate) misses: Counter,
     pub(crate) evicted: Counter,
     pub(crate) requests: Counter,
-    pub(crate) errors: [Counter; 3],
+    pub(crate) errors: [Counter; 4],
     pub(crate) reconnects: Counter,
     /// One gauge per state, in the order of [`STATES`].
     pub(crate) state: [Gauge; 4],

@@ -1,6 +1,7 @@
 //! The shard's settings, each named after the Redis directive it mirrors.
 
 use clap::{Args, Parser, ValueEnum};
+use resp::ClientConfig;
 use serde::Deserialize;
 
 /// How the store chooses what to evict when full.
@@ -26,10 +27,10 @@ impl EvictionPolicy {
 
 /// Settings of one shard.
 #[derive(Debug, Clone, Args, Deserialize)]
-// A group id of its own: `jumpcache cluster` flattens this and the router's `Config`, and
-// clap rejects two groups both called `Config` (a debug-build assertion).
-#[group(id = "shard-config")]
 #[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+// A group id of its own: `jumpcache cluster` flattens both crates' `Config`s, and clap
+// rejects two groups both called `Config` (a debug-build assertion).
+#[group(id = "shard-settings")]
 pub struct Config {
     /// Memory bound for keys, values and per-entry overhead (Redis: `maxmemory`): 100mb, 1gb, bytes.
     #[arg(long, default_value = "1gb", value_parser = parse_memory)]
@@ -43,6 +44,13 @@ pub struct Config {
     /// How often expired and evicted entries are reclaimed, in milliseconds.
     #[arg(long, default_value_t = 200)]
     pub maintenance_interval_ms: u64,
+
+    /// Client-facing limits and `requirepass`. Not flags of their own here: the binary
+    /// flattens [`ClientConfig`] once per subcommand (in `cluster` the router and the shards
+    /// would otherwise both claim `--maxclients`) and copies it in.
+    #[arg(skip)]
+    #[serde(skip)]
+    pub clients: ClientConfig,
 
     /// Whether this shard copies its counters into the process's metrics recorder. The
     /// binary sets it for a shard with its own `--metrics-port`; embedded shards leave it off.
@@ -75,7 +83,7 @@ impl Config {
         if self.maintenance_interval_ms == 0 {
             return Err("maintenance-interval-ms must be above 0".into());
         }
-        Ok(())
+        self.clients.validate()
     }
 }
 

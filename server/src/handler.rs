@@ -5,29 +5,30 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use resp::session::{handle_local, Session};
-use resp::{Command, Connection, Frame, FrameError, Limits, Request};
+use resp::{ClientSlot, Command, Connection, Frame, FrameError, Request};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use crate::exec;
 use crate::state::ShardState;
 
-/// Replies are flushed mid-batch once this many bytes are queued, so one pipeline of big
-/// values does not hold them all in memory.
-const FLUSH_AT: usize = 1 << 20;
-
-/// Serves one client until it closes, sends QUIT, breaks the protocol, or shutdown.
-pub async fn handle(socket: TcpStream, shard: Arc<ShardState>, mut stop: watch::Receiver<bool>) {
-    shard.stats.connections_received.fetch_add(1, Relaxed);
-    shard.stats.connected_clients.fetch_add(1, Relaxed);
-    let mut conn = Connection::new(socket, Limits::default());
-    let mut session = Session::new(shard.stats.next_client_id());
+/// Serves one client until it closes, sends QUIT, breaks the protocol or a limit, or
+/// shutdown. `slot` is its place under `maxclients`, freed when this returns.
+pub async fn handle(
+    socket: TcpStream,
+    slot: ClientSlot,
+    shard: Arc<ShardState>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut conn = Connection::new(socket, shard.config.clients.limits());
+    let mut session = Session::new(shard.stats.next_client_id(), &shard.server_config);
+    conn.set_authenticated(session.authenticated());
     let result = serve(&mut conn, &mut session, &shard, &mut stop).await;
     if let Err(e) = result {
         tracing::debug!(error = %e, "client connection ended");
     }
     count_io(&mut conn, &shard);
-    shard.stats.connected_clients.fetch_sub(1, Relaxed);
+    drop(slot);
 }
 
 async fn serve(
@@ -47,6 +48,7 @@ async fn serve(
                 Ok(Some(request)) => {
                     let reply = reply(request, session, shard);
                     conn.set_protocol(session.protocol());
+                    conn.set_authenticated(session.authenticated());
                     conn.write_frame(&reply);
                 }
                 Ok(None) => {
@@ -66,9 +68,8 @@ async fn serve(
                 conn.flush().await?;
                 return Ok(());
             }
-            if conn.pending_write() >= FLUSH_AT {
-                conn.flush().await?;
-            }
+            // Past 1 MiB queued: write what the client takes; past its output limit: close.
+            conn.relieve().await?;
             next = match conn.try_read_request() {
                 Ok(None) => break,
                 other => other,

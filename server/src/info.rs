@@ -25,8 +25,8 @@ pub fn sections(shard: &ShardState) -> Vec<Section> {
 
     let mut clients = Section::new("Clients");
     clients
-        .add("connected_clients", stats.connected_clients.load(Relaxed))
-        .add("maxclients", 10000)
+        .add("connected_clients", shard.clients.connected())
+        .add("maxclients", shard.config.clients.maxclients)
         .add("blocked_clients", 0);
 
     let rss = rss_bytes();

@@ -5,6 +5,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
+use resp::Acceptor;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -50,26 +51,20 @@ pub async fn serve(
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
     tasks.spawn(maintenance(shard.clone(), stop_rx.clone()));
+    // maxclients, and EMFILE backoff: see `resp::clients::Acceptor`.
+    let mut acceptor = Acceptor::new(listener, shard.clients.clone());
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((socket, _peer)) => {
-                    let _ = socket.set_nodelay(true);
-                    tasks.spawn(handler::handle(socket, shard.clone(), stop_rx.clone()));
-                }
-                Err(e) => {
-                    // EMFILE and friends: back off instead of spinning, then retry.
-                    tracing::warn!(error = %e, "accept failed; retrying in 100 ms");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
+            (socket, slot) = acceptor.accept() => {
+                tasks.spawn(handler::handle(socket, slot, shard.clone(), stop_rx.clone()));
             },
             _ = &mut shutdown => break,
             // Reap finished connection tasks so the set does not grow without bound.
             Some(_) = tasks.join_next(), if tasks.len() > 1 => {}
         }
     }
-    drop(listener);
+    drop(acceptor);
     let _ = stop_tx.send(true);
     let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
         while tasks.join_next().await.is_some() {}

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use resp::session::ServerConfig;
+use resp::ClientSlots;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, EvictionPolicy};
@@ -14,8 +15,8 @@ use crate::store::{Eviction, Store, StoreConfig};
 pub struct ShardState {
     /// The keys.
     pub store: Store,
-    /// Process counters.
-    pub stats: Stats,
+    /// Process counters, shared with `clients`.
+    pub stats: Arc<Stats>,
     /// Settings.
     pub config: Config,
     /// What CONFIG GET reports.
@@ -25,6 +26,8 @@ pub struct ShardState {
     /// 40 random hex digits, new for every process (Redis's `run_id`): a router tells a
     /// restarted, empty shard from one that was only unreachable by it.
     pub run_id: String,
+    /// Connected clients, against `maxclients` (counted in `stats`).
+    pub clients: Arc<ClientSlots>,
 }
 
 impl ShardState {
@@ -49,10 +52,13 @@ impl ShardState {
         let server_config = ServerConfig {
             maxmemory: config.max_memory,
             maxmemory_policy: config.eviction.redis_name().to_string(),
+            requirepass: config.clients.password().cloned(),
         };
+        let stats = Arc::new(Stats::new(config.export_metrics));
         Arc::new(ShardState {
             store,
-            stats: Stats::new(config.export_metrics),
+            clients: ClientSlots::new(config.clients.maxclients, stats.clone()),
+            stats,
             config,
             server_config,
             port,

@@ -34,15 +34,26 @@ struct Jumpcache {
 /// Starts `jumpcache <sub> <args>` with a RESP port and a metrics port, and waits until it
 /// prints that it listens (`ready`), which it does after binding both.
 async fn start(sub: &str, args: &[&str], ready: &str) -> Jumpcache {
+    start_logging_to(sub, args, ready, "info", Stdio::inherit()).await
+}
+
+/// As [`start`], with the process's log (stderr) at `level` going to `stderr`.
+async fn start_logging_to(
+    sub: &str,
+    args: &[&str],
+    ready: &str,
+    level: &str,
+    stderr: Stdio,
+) -> Jumpcache {
     let (port, metrics_port) = (free_port(), free_port());
     let mut child = Command::new(env!("CARGO_BIN_EXE_jumpcache"))
         .arg(sub)
         .args(args)
         .args(["--port", &port.to_string()])
         .args(["--metrics-port", &metrics_port.to_string()])
-        .env("RUST_LOG", "info")
+        .env("RUST_LOG", level)
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(stderr)
         .kill_on_drop(true)
         .spawn()
         .expect("spawn jumpcache");
@@ -270,6 +281,90 @@ async fn a_shard_with_a_metrics_port_exports_itself() {
     assert_eq!(sample(&body, "redis_up"), Some(1.0));
     assert_eq!(sample(&body, "redis_db_keys{db=\"db0\"}"), Some(1.0));
     assert!(!body.contains("jumpcache_shard_up"), "{body}");
+}
+
+/// Issue 6 meets issue 4: a cluster with passwords and `--maxclients` reports the limit and
+/// its refusals in INFO and /metrics, and neither password appears in INFO, /metrics or the
+/// log, even at debug level and after a wrong AUTH.
+#[tokio::test]
+async fn limits_are_counted_and_passwords_never_appear_in_info_metrics_or_logs() {
+    const CLIENT_PW: &str = "client-pw-7f3a9c";
+    const SHARD_PW: &str = "shard-pw-51d2e8";
+    const GUESS: &str = "guessed-pw-0b6c44";
+    let dir = TempDir::new("passwords");
+    let log_path = dir.0.join("stderr.log");
+    let log = std::fs::File::create(&log_path).expect("create log file");
+    let cluster = start_logging_to(
+        "cluster",
+        &[
+            "--shards",
+            "2",
+            "--maxclients",
+            "2",
+            "--requirepass",
+            CLIENT_PW,
+            "--shard-password",
+            SHARD_PW,
+        ],
+        "router listening",
+        "debug",
+        Stdio::from(log),
+    )
+    .await;
+    let url = format!("redis://:{CLIENT_PW}@{}/", cluster.addr);
+    let client = redis::Client::open(url).expect("client url");
+    let mut con = within(client.get_multiplexed_async_connection())
+        .await
+        .expect("AUTH with the password");
+    let _: () = within(con.set("k", "v")).await.unwrap();
+    // A second client guesses wrong; it still holds the second of two places.
+    let mut guess = TcpStream::connect(cluster.addr).await.unwrap();
+    let auth = format!("*2\r\n$4\r\nAUTH\r\n${}\r\n{GUESS}\r\n", GUESS.len());
+    guess.write_all(auth.as_bytes()).await.unwrap();
+    let mut reply = [0u8; 64];
+    let n = within(guess.read(&mut reply)).await.unwrap();
+    assert!(reply[..n].starts_with(b"-WRONGPASS"), "{:?}", &reply[..n]);
+    // The third is past maxclients.
+    let mut third = TcpStream::connect(cluster.addr).await.unwrap();
+    let mut refused = Vec::new();
+    within(third.read_to_end(&mut refused)).await.unwrap();
+    assert_eq!(refused, b"-ERR max number of clients reached\r\n");
+
+    let info: String = within(redis::cmd("INFO").arg("everything").query_async(&mut con))
+        .await
+        .unwrap();
+    assert!(info.contains("maxclients:2\r\n"), "{info}");
+    assert!(info.contains("rejected_connections:1\r\n"), "{info}");
+    assert!(info.contains("connected_clients:2\r\n"), "{info}");
+    let body = scrape_until(cluster.metrics, |b| {
+        sample(b, "redis_rejected_connections_total") == Some(1.0)
+    })
+    .await;
+    assert_eq!(sample(&body, "redis_connected_clients"), Some(2.0));
+    let config: Vec<String> = within(
+        redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("*")
+            .query_async(&mut con),
+    )
+    .await
+    .unwrap();
+    drop((con, guess, cluster));
+    let logs = std::fs::read_to_string(&log_path).expect("read the log");
+    assert!(
+        logs.contains("router listening"),
+        "the log was captured: {logs}"
+    );
+    for (what, text) in [
+        ("INFO everything", info.as_str()),
+        ("/metrics", body.as_str()),
+        ("CONFIG GET *", &config.join("\n")),
+        ("the log", logs.as_str()),
+    ] {
+        for pw in [CLIENT_PW, SHARD_PW, GUESS] {
+            assert!(!text.contains(pw), "{pw} appears in {what}:\n{text}");
+        }
+    }
 }
 
 /// A directory under the system temp dir, removed when dropped.

@@ -271,3 +271,121 @@ impl Cluster {
         self.shards[i] = Some(start_shard(listener, self.shard_config.clone()));
     }
 }
+
+/// What a test runs against: one shard, or a router over three shards. Tests of client
+/// behaviour (bad input, limits, AUTH) run against both, since both must behave as Redis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// One in-process shard.
+    Shard,
+    /// An in-process router over three in-process shards.
+    Cluster,
+}
+
+/// A running [`Target`].
+pub enum Server {
+    /// See [`Target::Shard`].
+    Shard(ShardHandle),
+    /// See [`Target::Cluster`].
+    Cluster(Cluster),
+}
+
+/// Starts `target` with default settings.
+pub async fn spawn(target: Target) -> Server {
+    spawn_with(target, resp::ClientConfig::default()).await
+}
+
+/// Starts `target` with `clients` as the client-facing limits and password of what clients
+/// connect to: the shard, or the router (its shards keep the defaults).
+pub async fn spawn_with(target: Target, clients: resp::ClientConfig) -> Server {
+    match target {
+        Target::Shard => Server::Shard(
+            spawn_shard_with(server::Config {
+                clients,
+                ..server::Config::default()
+            })
+            .await,
+        ),
+        Target::Cluster => Server::Cluster(
+            spawn_cluster_with(
+                3,
+                server::Config::default(),
+                router::Config {
+                    clients,
+                    ..router::Config::default()
+                },
+            )
+            .await,
+        ),
+    }
+}
+
+impl Server {
+    /// Returns the address clients connect to.
+    pub fn addr(&self) -> SocketAddr {
+        match self {
+            Server::Shard(s) => s.addr(),
+            Server::Cluster(c) => c.addr(),
+        }
+    }
+
+    /// Returns a connected redis-rs client.
+    pub async fn client(&self) -> redis::aio::MultiplexedConnection {
+        client_for(self.addr()).await
+    }
+
+    /// Returns a raw socket client.
+    pub async fn raw(&self) -> RawClient {
+        RawClient::connect(self.addr()).await
+    }
+
+    /// Returns an `INFO` field as the server reports it, read on a fresh connection
+    /// (which itself counts in `connected_clients`).
+    pub async fn info_field(&self, name: &str) -> String {
+        let mut raw = self.raw().await;
+        let reply = raw.call(&[b"INFO"]).await;
+        let text = String::from_utf8_lossy(&reply).into_owned();
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}:")))
+            .unwrap_or_else(|| panic!("INFO has no {name}: {text}"))
+            .trim()
+            .to_string()
+    }
+
+    /// Waits (polling every 10 ms, up to [`STEP_TIMEOUT`]) until `connected_clients` is `n`,
+    /// not counting the connection that asks.
+    pub async fn wait_for_clients(&self, n: usize) {
+        let want = (n + 1).to_string();
+        within(async {
+            loop {
+                if self.info_field("connected_clients").await == want {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+    }
+}
+
+/// Runs an async test body once against a shard and once against a cluster.
+#[macro_export]
+macro_rules! on_shard_and_cluster {
+    ($(async fn $name:ident($target:ident: Target) $body:block)*) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+                async fn run($target: $crate::Target) $body
+                #[tokio::test]
+                async fn shard() {
+                    run($crate::Target::Shard).await
+                }
+                #[tokio::test]
+                async fn cluster() {
+                    run($crate::Target::Cluster).await
+                }
+            }
+        )*
+    };
+}

@@ -202,3 +202,154 @@ fn slow_arrival_of_a_big_array_stays_linear() {
     }
     assert_eq!(done.unwrap().args.len(), n);
 }
+
+#[test]
+fn a_complete_line_over_the_limit_is_rejected_however_it_arrives() {
+    let mut inline = vec![b'a'; 64 * 1024 + 1];
+    inline.extend_from_slice(b"\r\n");
+    assert!(error_of(&inline).contains("too big inline request"));
+    let mut count = b"*".to_vec();
+    count.extend(vec![b'1'; 64 * 1024 + 1]);
+    count.extend_from_slice(b"\r\n");
+    assert!(error_of(&count).contains("too big mbulk count string"));
+}
+
+#[test]
+fn unauthenticated_clients_get_redis_smaller_limits() {
+    let unauth = |input: &[u8]| {
+        let mut decoder = Decoder::default();
+        decoder.set_authenticated(false);
+        let mut buf = BytesMut::from(input);
+        match decoder.decode(&mut buf) {
+            Err(e) => e.to_string(),
+            Ok(r) => format!("ok {}", r.is_some()),
+        }
+    };
+    assert_eq!(
+        unauth(b"*11\r\n"),
+        "Protocol error: unauthenticated multibulk length"
+    );
+    assert_eq!(
+        unauth(b"*10\r\n$16385\r\n"),
+        "Protocol error: unauthenticated bulk length"
+    );
+    assert_eq!(unauth(b"*10\r\n$16384\r\n"), "ok false");
+    // Redis's own limits still come first.
+    assert_eq!(
+        unauth(b"*1\r\n$-1\r\n"),
+        "Protocol error: invalid bulk length"
+    );
+    let mut decoder = Decoder::default();
+    decoder.set_authenticated(false);
+    decoder.set_authenticated(true);
+    let mut buf = BytesMut::from(&b"*11\r\n"[..]);
+    assert!(decoder.decode(&mut buf).unwrap().is_none());
+}
+
+/// One decoded request (its arguments, and whether it was inline) or the error text.
+type Outcome = Result<(Vec<Vec<u8>>, bool), String>;
+
+/// What decoding gives, up to and including the first error (after which a connection is
+/// closed).
+fn outcomes(pieces: &[&[u8]], authenticated: bool) -> Vec<Outcome> {
+    let mut decoder = Decoder::new(Limits {
+        max_inline_len: 256,
+        max_bulk_len: 4096,
+        ..Limits::default()
+    });
+    decoder.set_authenticated(authenticated);
+    let mut buf = BytesMut::new();
+    let mut out = Vec::new();
+    for piece in pieces {
+        buf.extend_from_slice(piece);
+        loop {
+            match decoder.decode(&mut buf) {
+                Ok(Some(req)) => {
+                    // The raw bytes of a multibulk re-decode to the same arguments.
+                    if !req.inline {
+                        let mut again = BytesMut::from(&req.raw[..]);
+                        let same = Decoder::default().decode(&mut again).unwrap().unwrap();
+                        assert_eq!(same.args, req.args);
+                        assert!(again.is_empty());
+                    }
+                    out.push(Ok((
+                        req.args.iter().map(|a| a.to_vec()).collect(),
+                        req.inline,
+                    )));
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    out.push(Err(e.to_string()));
+                    return out;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Returns a random request stream: well-formed requests, then mutated bytes.
+fn random_input(rng: &mut impl rand::Rng) -> Vec<u8> {
+    const PIECES: &[&[u8]] = &[
+        b"*", b"$", b"\r\n", b"\r", b"\n", b"-1", b"0", b"3", b"10", b"11", b"16385", b"abc",
+        b"PING", b"SET", b"\"", b"'", b"\\x41", b" ", b"\0", b"\xff",
+    ];
+    let mut input = Vec::new();
+    for _ in 0..rng.gen_range(1..6) {
+        if rng.gen_bool(0.5) {
+            let n = rng.gen_range(1..5);
+            let args: Vec<Vec<u8>> = (0..n)
+                .map(|_| (0..rng.gen_range(0..20)).map(|_| rng.gen()).collect())
+                .collect();
+            let mut out = BytesMut::new();
+            crate::encode::request(&mut out, args.iter().map(Vec::as_slice));
+            input.extend_from_slice(&out);
+        } else {
+            for _ in 0..rng.gen_range(1..12) {
+                input.extend_from_slice(PIECES[rng.gen_range(0..PIECES.len())]);
+            }
+        }
+    }
+    // Mutate: flip, insert or delete a few bytes.
+    for _ in 0..rng.gen_range(0..4) {
+        if input.is_empty() {
+            break;
+        }
+        let at = rng.gen_range(0..input.len());
+        match rng.gen_range(0..3) {
+            0 => input[at] ^= 1 << rng.gen_range(0..8),
+            1 => input.insert(at, rng.gen()),
+            _ => {
+                input.remove(at);
+            }
+        }
+    }
+    input
+}
+
+#[test]
+fn random_and_mutated_requests_split_anywhere_decode_as_in_one_piece() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x6a75_6d70);
+    for _ in 0..20_000 {
+        let input = random_input(&mut rng);
+        let authenticated = rng.gen_bool(0.8);
+        let whole = outcomes(&[&input], authenticated);
+        let mut cuts: Vec<usize> = (0..rng.gen_range(1..6))
+            .map(|_| rng.gen_range(0..=input.len()))
+            .collect();
+        cuts.sort_unstable();
+        let mut pieces = Vec::new();
+        let mut from = 0;
+        for cut in cuts {
+            pieces.push(&input[from..cut]);
+            from = cut;
+        }
+        pieces.push(&input[from..]);
+        assert_eq!(
+            outcomes(&pieces, authenticated),
+            whole,
+            "input {input:?} in pieces {pieces:?}"
+        );
+    }
+}

@@ -1,6 +1,7 @@
 //! ShardClient against a tiny in-process fake shard on 127.0.0.1:0.
 
 use super::*;
+use bytes::BytesMut;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -56,6 +57,7 @@ fn client(addr: SocketAddr, timeout_ms: u64) -> ShardClient {
         2,
         1000,
         Duration::from_millis(timeout_ms),
+        None,
     )
 }
 
@@ -93,7 +95,14 @@ async fn replies_match_requests_in_fifo_order_across_many_callers() {
 #[tokio::test]
 async fn a_stalled_request_times_out_and_the_connection_recovers() {
     let (addr, _fake) = start_fake("127.0.0.1:0").await;
-    let shard = ShardClient::spawn(0, &addr.to_string(), 1, 100, Duration::from_millis(200));
+    let shard = ShardClient::spawn(
+        0,
+        &addr.to_string(),
+        1,
+        100,
+        Duration::from_millis(200),
+        None,
+    );
     assert_eq!(shard.call(req(&[b"PING"])).await.unwrap(), &b"+OK\r\n"[..]);
     let started = Instant::now();
     let err = shard.call(req(&[b"STALL"])).await.unwrap_err();
@@ -167,4 +176,50 @@ async fn a_shard_that_never_listened_fails_fast() {
         assert_eq!(err.kind, ShardErrorKind::Unavailable);
     }
     assert!(started.elapsed() < Duration::from_millis(900));
+}
+
+#[tokio::test]
+async fn a_stalled_shard_fills_its_queue_then_fails_fast_with_busy() {
+    // A shard that accepts and never answers: the queue (2) fills; once the connection has
+    // shown no progress for a quarter of the timeout, further calls fail at once.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let _hold = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            held.push(s);
+        }
+    });
+    let shard = ShardClient::spawn(
+        0,
+        &addr.to_string(),
+        1,
+        2,
+        Duration::from_millis(2000),
+        None,
+    );
+    let _a = shard.send(0, req(&[b"GET", b"a"])).await;
+    let _b = shard.send(0, req(&[b"GET", b"b"])).await;
+    let started = Instant::now();
+    let err = shard
+        .send(0, req(&[b"GET", b"c"]))
+        .await
+        .wait()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ShardErrorKind::Busy);
+    assert!(started.elapsed() < Duration::from_millis(1500));
+    assert_eq!(
+        err.to_frame(),
+        Frame::error_owned(format!("ERR shard {addr} busy (request queue full)"))
+    );
+    let started = Instant::now();
+    let err = shard
+        .send(0, req(&[b"GET", b"d"]))
+        .await
+        .wait()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ShardErrorKind::Busy);
+    assert!(started.elapsed() < Duration::from_millis(100));
 }

@@ -1,0 +1,307 @@
+//! What a server owes its clients, whatever it serves: the client-facing limits and
+//! `requirepass` ([`ClientConfig`]), the `maxclients` count ([`ClientSlots`]), and the
+//! accept loop that enforces it and survives running out of file descriptors ([`Acceptor`]).
+//!
+//! The shard and the router both use these, so each limit is written once.
+//!
+//! ```text
+//! listener ─▶ Acceptor::accept ─▶ ClientSlots::try_acquire ─┬─▶ (stream, ClientSlot) ─▶ handler
+//!                                                           └─▶ "-ERR max number of clients reached", close
+//! ```
+
+use std::io;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::auth::Password;
+use crate::codec::Limits;
+use crate::error::text;
+use crate::stats::Stats;
+use crate::units::parse_memory;
+
+/// How long the accept loop waits after a failed `accept` (out of file descriptors): long
+/// enough not to spin, short enough to resume quickly once descriptors are free.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Client-facing limits and the password, each with Redis's directive name and default.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct ClientConfig {
+    /// Longest bulk string a client may send (Redis: `proto-max-bulk-len`): 512mb, bytes.
+    #[arg(long, default_value = "512mb", value_parser = parse_memory)]
+    pub proto_max_bulk_len: u64,
+
+    /// Most bytes of one incomplete request a client may have buffered; past it the client is
+    /// closed without a reply (Redis: `client-query-buffer-limit`).
+    #[arg(long, default_value = "1gb", value_parser = parse_memory)]
+    pub client_query_buffer_limit: u64,
+
+    /// Most clients connected at once; the next gets `-ERR max number of clients reached`
+    /// (Redis: `maxclients`).
+    #[arg(long, default_value_t = 10_000)]
+    pub maxclients: usize,
+
+    /// Close a client idle for this many seconds; 0 = never (Redis: `timeout`).
+    #[arg(long, default_value_t = 0)]
+    pub timeout: u64,
+
+    /// Hard limit on replies a client has not read; past it the client is closed (Redis:
+    /// `client-output-buffer-limit normal <hard>`).
+    #[arg(long, default_value = "256mb", value_parser = parse_memory)]
+    pub client_output_buffer_limit: u64,
+
+    /// Password clients must send with AUTH or HELLO before other commands (Redis:
+    /// `requirepass`); empty or absent = none.
+    #[arg(long, value_parser = Password::parse)]
+    pub requirepass: Option<Password>,
+}
+
+#[derive(clap::Parser)]
+struct Standalone {
+    #[command(flatten)]
+    clients: ClientConfig,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        <Standalone as clap::Parser>::parse_from(["server"]).clients
+    }
+}
+
+impl ClientConfig {
+    /// Rejects impossible settings, with Redis's minimums.
+    ///
+    /// # Errors
+    /// A sentence naming the bad setting.
+    pub fn validate(&self) -> Result<(), String> {
+        const MIB: u64 = 1024 * 1024;
+        if self.proto_max_bulk_len < MIB {
+            return Err("proto-max-bulk-len must be at least 1mb".into());
+        }
+        if self.client_query_buffer_limit < MIB {
+            return Err("client-query-buffer-limit must be at least 1mb".into());
+        }
+        if self.maxclients == 0 {
+            return Err("maxclients must be at least 1".into());
+        }
+        if self.client_output_buffer_limit == 0 {
+            return Err("client-output-buffer-limit must be above 0".into());
+        }
+        Ok(())
+    }
+
+    /// Returns the password, unless none is set (absent or empty).
+    pub fn password(&self) -> Option<&Password> {
+        self.requirepass.as_ref().filter(|p| !p.is_empty())
+    }
+
+    /// Returns the per-connection limits these settings give.
+    pub fn limits(&self) -> Limits {
+        let size = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        Limits {
+            max_bulk_len: size(self.proto_max_bulk_len),
+            max_query_buffer: size(self.client_query_buffer_limit),
+            max_output_buffer: size(self.client_output_buffer_limit),
+            idle_timeout: (self.timeout > 0).then(|| Duration::from_secs(self.timeout)),
+            ..Limits::default()
+        }
+    }
+}
+
+/// Counts connected clients against `maxclients`, in the process's [`Stats`] (INFO:
+/// `connected_clients`, `total_connections_received`, `rejected_connections`; the metrics
+/// of the same names), so each count is kept once.
+#[derive(Debug)]
+pub struct ClientSlots {
+    max: u64,
+    stats: Arc<Stats>,
+}
+
+/// One connected client's place in [`ClientSlots`]; dropping it frees the place.
+#[derive(Debug)]
+pub struct ClientSlot(Arc<ClientSlots>);
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        self.0.stats.connected_clients.fetch_sub(1, Relaxed);
+    }
+}
+
+impl ClientSlots {
+    /// Returns slots for at most `max` clients at once, counted in `stats`.
+    pub fn new(max: usize, stats: Arc<Stats>) -> Arc<ClientSlots> {
+        Arc::new(ClientSlots {
+            max: max as u64,
+            stats,
+        })
+    }
+
+    /// Takes a place for a new client; `None` when `maxclients` are already connected.
+    ///
+    /// As in Redis, a refused connection counts in `rejected_connections` only, not in
+    /// `total_connections_received`.
+    pub fn try_acquire(self: &Arc<Self>) -> Option<ClientSlot> {
+        let stats = &self.stats;
+        if stats.connected_clients.fetch_add(1, Relaxed) >= self.max {
+            stats.connected_clients.fetch_sub(1, Relaxed);
+            stats.rejected_connections.fetch_add(1, Relaxed);
+            return None;
+        }
+        stats.connections_received.fetch_add(1, Relaxed);
+        Some(ClientSlot(self.clone()))
+    }
+
+    /// Returns `maxclients`.
+    pub fn max(&self) -> usize {
+        usize::try_from(self.max).unwrap_or(usize::MAX)
+    }
+
+    /// Returns how many clients are connected (`connected_clients`).
+    pub fn connected(&self) -> u64 {
+        self.stats.connected_clients.load(Relaxed)
+    }
+
+    /// Returns how many connections were accepted (`total_connections_received`).
+    pub fn received(&self) -> u64 {
+        self.stats.connections_received.load(Relaxed)
+    }
+
+    /// Returns how many connections were refused for `maxclients` (`rejected_connections`).
+    pub fn rejected(&self) -> u64 {
+        self.stats.rejected_connections.load(Relaxed)
+    }
+}
+
+/// A listener that hands out connections within `maxclients`.
+#[derive(Debug)]
+pub struct Acceptor {
+    listener: TcpListener,
+    slots: Arc<ClientSlots>,
+    /// True while `accept` keeps failing, so the failure is logged once, not ten times a second.
+    failing: bool,
+}
+
+impl Acceptor {
+    /// Returns an acceptor on `listener`, counting clients in `slots`.
+    pub fn new(listener: TcpListener, slots: Arc<ClientSlots>) -> Acceptor {
+        Acceptor {
+            listener,
+            slots,
+            failing: false,
+        }
+    }
+
+    /// Returns the listener's address.
+    ///
+    /// # Errors
+    /// The socket's error.
+    pub fn local_addr(&self) -> io::Result<std::net::SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Waits for the next client that fits under `maxclients`.
+    ///
+    /// A client past the limit gets `-ERR max number of clients reached` and is closed, as in
+    /// Redis. When `accept` fails for want of resources (EMFILE, ENFILE, ENOBUFS) the loop
+    /// sleeps 100 ms and tries again: never exits, never spins.
+    ///
+    /// Cancel-safe: no connection is taken off the listener by an await that can be cancelled.
+    pub async fn accept(&mut self) -> (TcpStream, ClientSlot) {
+        loop {
+            match self.listener.accept().await {
+                Ok((stream, _peer)) => {
+                    if std::mem::take(&mut self.failing) {
+                        tracing::info!("accepting connections again");
+                    }
+                    let _ = stream.set_nodelay(true);
+                    match self.slots.try_acquire() {
+                        Some(slot) => return (stream, slot),
+                        None => reject(&stream),
+                    }
+                }
+                // A connection that died in the backlog: nothing to wait for.
+                Err(e) if is_per_connection(&e) => {}
+                Err(e) => {
+                    if !std::mem::replace(&mut self.failing, true) {
+                        tracing::warn!(error = %e, "accept failed; retrying every 100 ms");
+                    }
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                }
+            }
+        }
+    }
+}
+
+fn is_per_connection(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+    )
+}
+
+/// Tells a client past `maxclients` why it is closed. A best-effort write that never waits,
+/// as Redis's: the socket's buffer is empty, so the short reply goes out whole.
+fn reject(stream: &TcpStream) {
+    let mut reply = Vec::with_capacity(text::MAX_CLIENTS.len() + 3);
+    reply.push(b'-');
+    reply.extend_from_slice(text::MAX_CLIENTS.as_bytes());
+    reply.extend_from_slice(b"\r\n");
+    let _ = stream.try_write(&reply);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_redis_defaults() {
+        let c = ClientConfig::default();
+        assert_eq!(c.proto_max_bulk_len, 512 << 20);
+        assert_eq!(c.client_query_buffer_limit, 1 << 30);
+        assert_eq!(c.maxclients, 10_000);
+        assert_eq!(c.timeout, 0);
+        assert_eq!(c.client_output_buffer_limit, 256 << 20);
+        assert_eq!(c.password(), None);
+        assert!(c.validate().is_ok());
+        let l = c.limits();
+        assert_eq!(l.max_bulk_len, 512 << 20);
+        assert_eq!(l.idle_timeout, None);
+    }
+
+    #[test]
+    fn an_empty_password_is_no_password_and_debug_redacts() {
+        let c = ClientConfig {
+            requirepass: Some(Password::new("")),
+            ..ClientConfig::default()
+        };
+        assert_eq!(c.password(), None);
+        let c = ClientConfig {
+            requirepass: Some(Password::new("s3cr3t")),
+            ..ClientConfig::default()
+        };
+        assert!(c.password().is_some());
+        assert!(!format!("{c:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn slots_refuse_past_the_limit_and_free_on_drop() {
+        let stats = Arc::new(Stats::default());
+        let slots = ClientSlots::new(2, stats.clone());
+        let a = slots.try_acquire().unwrap();
+        let _b = slots.try_acquire().unwrap();
+        assert!(slots.try_acquire().is_none());
+        assert_eq!((slots.connected(), slots.rejected()), (2, 1));
+        drop(a);
+        let _c = slots.try_acquire().expect("a freed place is taken again");
+        assert_eq!(slots.received(), 3);
+        // The counts are the process's own, which INFO and /metrics read.
+        assert_eq!(stats.connections_received.load(Relaxed), 3);
+        assert_eq!(stats.rejected_connections.load(Relaxed), 1);
+        assert_eq!(stats.connected_clients.load(Relaxed), 2);
+    }
+}

@@ -1,0 +1,258 @@
+//! One shard connection's task: connect (and AUTH), then a writer and a reader polled
+//! together over the shared in-flight queue, until the connection fails; then back off.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::BytesMut;
+use resp::reply::ReplyDecoder;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::time::{sleep_until, timeout_at, Instant};
+
+use super::{
+    InFlight, Job, Progress, ShardErrorKind, Shared, MAX_BACKOFF, MAX_WRITE_BATCH, MIN_BACKOFF,
+};
+
+/// One connection's life: connect, serve until something fails, back off, again.
+pub(super) async fn run_connection(
+    shared: Arc<Shared>,
+    up: Arc<AtomicBool>,
+    progress: Arc<Progress>,
+    mut rx: mpsc::UnboundedReceiver<Job>,
+) {
+    let mut backoff = MIN_BACKOFF;
+    let mut connected_before = false;
+    loop {
+        let connect = TcpStream::connect(&*shared.addr);
+        match timeout_at(Instant::now() + shared.timeout, connect).await {
+            Ok(Ok(mut stream)) => {
+                let _ = stream.set_nodelay(true);
+                if let Err(kind) = authenticate(&shared, &mut stream).await {
+                    up.store(false, Ordering::Relaxed);
+                    note_down(&shared, kind);
+                } else {
+                    up.store(true, Ordering::Relaxed);
+                    if connected_before {
+                        shared.metrics.reconnects.fetch_add(1, Ordering::Relaxed);
+                    }
+                    connected_before = true;
+                    if shared.live.fetch_add(1, Ordering::Relaxed) == 0
+                        && shared.logged_down.swap(false, Ordering::Relaxed)
+                    {
+                        // Debug only: the group logs the member's state transitions, once each.
+                        tracing::debug!(shard = shared.id, addr = %shared.addr, "shard connected");
+                    }
+                    let answered = AtomicBool::new(false);
+                    progress.mark();
+                    let end = serve(&shared, stream, &mut rx, &answered, &progress).await;
+                    up.store(false, Ordering::Relaxed);
+                    shared.live.fetch_sub(1, Ordering::Relaxed);
+                    // A shard that accepts connections but never answers keeps its backoff
+                    // growing, so its keys fail fast between attempts instead of each waiting.
+                    if answered.load(Ordering::Relaxed) {
+                        backoff = MIN_BACKOFF;
+                    }
+                    match end {
+                        None => return, // every ShardClient is gone: the router is shutting down
+                        Some(kind) => note_down(&shared, kind),
+                    }
+                }
+            }
+            Ok(Err(_)) | Err(_) => {
+                up.store(false, Ordering::Relaxed);
+                note_down(&shared, ShardErrorKind::Unavailable);
+            }
+        }
+        // Down: whatever is queued or arrives fails at once until the next attempt.
+        let wake = Instant::now() + backoff;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+        loop {
+            tokio::select! {
+                job = rx.recv() => match job {
+                    Some(job) => {
+                        let _ = job.reply.send(Err(shared.error(ShardErrorKind::Unavailable, false)));
+                    }
+                    None => return,
+                },
+                () = sleep_until(wake) => break,
+            }
+        }
+    }
+}
+
+/// Sends `AUTH <password>` and waits for `+OK`, within the shard timeout. The password is
+/// never logged; a refusal is.
+async fn authenticate(shared: &Shared, stream: &mut TcpStream) -> Result<(), ShardErrorKind> {
+    let Some(password) = &shared.password else {
+        return Ok(());
+    };
+    let mut request = BytesMut::new();
+    resp::encode::request(&mut request, [&b"AUTH"[..], password.expose()].into_iter());
+    let exchange = async {
+        stream.write_all(&request).await.ok()?;
+        let mut buf = BytesMut::with_capacity(512);
+        let mut decoder = ReplyDecoder::default();
+        loop {
+            if let Some(reply) = decoder.decode(&mut buf).ok()? {
+                return Some(reply);
+            }
+            if stream.read_buf(&mut buf).await.ok()? == 0 {
+                return None;
+            }
+        }
+    };
+    match timeout_at(Instant::now() + shared.timeout, exchange).await {
+        Ok(Some(reply)) if &reply[..] == b"+OK\r\n" => Ok(()),
+        Ok(Some(reply)) => {
+            let text = String::from_utf8_lossy(&reply[..reply.len().min(120)]);
+            tracing::warn!(shard = shared.id, addr = %shared.addr, reply = %text.trim_end(), "shard refused --shard-password");
+            Err(ShardErrorKind::Unavailable)
+        }
+        Ok(None) => Err(ShardErrorKind::Unavailable),
+        Err(_) => Err(ShardErrorKind::Timeout),
+    }
+}
+
+fn note_down(shared: &Shared, kind: ShardErrorKind) {
+    if shared.live.load(Ordering::Relaxed) == 0 && !shared.logged_down.swap(true, Ordering::Relaxed)
+    {
+        tracing::debug!(shard = shared.id, addr = %shared.addr, reason = ?kind, "shard disconnected");
+    }
+}
+
+/// Serves one connected socket until it fails (`Some(why)`) or the queue closes (`None`).
+async fn serve(
+    shared: &Shared,
+    stream: TcpStream,
+    rx: &mut mpsc::UnboundedReceiver<Job>,
+    answered: &AtomicBool,
+    progress: &Progress,
+) -> Option<ShardErrorKind> {
+    let (rd, wr) = stream.into_split();
+    let in_flight = Mutex::new(VecDeque::<InFlight>::new());
+    let end = tokio::select! {
+        end = write_loop(wr, rx, &in_flight, progress) => end,
+        end = read_loop(rd, &in_flight, shared, answered, progress) => Some(end),
+    };
+    let kind = end.unwrap_or(ShardErrorKind::Unavailable);
+    for p in lock(&in_flight).drain(..) {
+        let _ = p.reply.send(Err(shared.error(kind, true)));
+    }
+    end
+}
+
+/// Locks the in-flight queue; a poisoned lock (a panic elsewhere) still holds a valid queue.
+fn lock(q: &Mutex<VecDeque<InFlight>>) -> std::sync::MutexGuard<'_, VecDeque<InFlight>> {
+    q.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Drains the queue into one buffer per wake-up and writes it with one `write_all`.
+async fn write_loop(
+    mut wr: OwnedWriteHalf,
+    rx: &mut mpsc::UnboundedReceiver<Job>,
+    in_flight: &Mutex<VecDeque<InFlight>>,
+    progress: &Progress,
+) -> Option<ShardErrorKind> {
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    loop {
+        let job = rx.recv().await?;
+        let now = Instant::now();
+        if lock(in_flight).is_empty() {
+            // Work on an idle connection: the clock for "no progress" starts now.
+            progress.mark();
+        }
+        let queue = |job: Job, buf: &mut BytesMut| {
+            // A caller that gave up needs no round trip; its slot is freed here.
+            if job.reply.is_closed() || job.deadline <= now {
+                return;
+            }
+            buf.extend_from_slice(&job.request);
+            // Queued before the bytes are written, so the reader always finds its entry.
+            lock(in_flight).push_back(InFlight {
+                reply: job.reply,
+                deadline: job.deadline,
+                sent: now,
+                _permit: job.permit,
+            });
+        };
+        queue(job, &mut buf);
+        while buf.len() < MAX_WRITE_BATCH {
+            match rx.try_recv() {
+                Ok(job) => queue(job, &mut buf),
+                Err(_) => break,
+            }
+        }
+        if wr.write_all(&buf).await.is_err() {
+            return Some(ShardErrorKind::Unavailable);
+        }
+        buf.clear();
+    }
+}
+
+/// Reads replies and completes the oldest in-flight request with each; watches deadlines.
+async fn read_loop(
+    mut rd: OwnedReadHalf,
+    in_flight: &Mutex<VecDeque<InFlight>>,
+    shared: &Shared,
+    answered: &AtomicBool,
+    progress: &Progress,
+) -> ShardErrorKind {
+    let timeout = shared.timeout;
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    // One clock read per socket read serves every reply it carried.
+    let mut received = Instant::now();
+    let mut decoder = ReplyDecoder::default();
+    let sleep = sleep_until(Instant::now() + timeout);
+    tokio::pin!(sleep);
+    loop {
+        let mut got_reply = false;
+        loop {
+            match decoder.decode(&mut buf) {
+                Ok(Some(reply)) => {
+                    let Some(p) = lock(in_flight).pop_front() else {
+                        return ShardErrorKind::Protocol;
+                    };
+                    shared
+                        .metrics
+                        .round_trip(received.saturating_duration_since(p.sent));
+                    let _ = p.reply.send(Ok(reply));
+                    got_reply = true;
+                }
+                Ok(None) => {
+                    if got_reply {
+                        progress.mark();
+                        answered.store(true, Ordering::Relaxed);
+                    }
+                    break;
+                }
+                Err(_) => return ShardErrorKind::Protocol,
+            }
+        }
+        // With nothing in flight, still wake once per timeout: the writer may have queued
+        // a request since, and a stalled shard must not go unnoticed.
+        let oldest = lock(in_flight).front().map(|p| p.deadline);
+        let wake = oldest.unwrap_or_else(|| Instant::now() + timeout);
+        if sleep.deadline() != wake {
+            sleep.as_mut().reset(wake);
+        }
+        if buf.capacity() - buf.len() < 4096 {
+            buf.reserve(64 * 1024);
+        }
+        tokio::select! {
+            read = rd.read_buf(&mut buf) => match read {
+                Ok(0) | Err(_) => return ShardErrorKind::Unavailable,
+                Ok(_) => received = Instant::now(),
+            },
+            () = &mut sleep => {
+                let stalled = lock(in_flight).front().is_some_and(|p| p.deadline <= Instant::now());
+                if stalled {
+                    return ShardErrorKind::Timeout;
+                }
+            }
+        }
+    }
+}
