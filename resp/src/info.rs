@@ -27,6 +27,32 @@ impl Section {
     }
 }
 
+/// Returns the `# Stats` fields every jumpcache process reports about its own clients;
+/// the shard appends its keyspace counters.
+pub fn stats_section(stats: &crate::stats::Stats) -> Section {
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut st = Section::new("Stats");
+    st.add(
+        "total_connections_received",
+        stats.connections_received.load(Relaxed),
+    )
+    .add(
+        "total_commands_processed",
+        stats.commands_processed.load(Relaxed),
+    )
+    .add("instantaneous_ops_per_sec", stats.ops_per_sec())
+    .add("total_net_input_bytes", stats.net_input_bytes.load(Relaxed))
+    .add(
+        "total_net_output_bytes",
+        stats.net_output_bytes.load(Relaxed),
+    )
+    .add(
+        "rejected_connections",
+        stats.rejected_connections.load(Relaxed),
+    );
+    st
+}
+
 /// Returns the `# Server` section of this process.
 ///
 /// `mode` is `redis_mode` (`standalone` for a shard, `cluster-proxy` for a router, which

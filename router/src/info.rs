@@ -427,25 +427,7 @@ pub(crate) fn own_sections(
     memory
         .add("used_memory_rss", rss)
         .add("used_memory_rss_human", resp::units::human_bytes(rss));
-    let mut st = S::new("Stats");
-    st.add(
-        "total_connections_received",
-        stats.connections_received.load(Relaxed),
-    )
-    .add(
-        "total_commands_processed",
-        stats.commands_processed.load(Relaxed),
-    )
-    .add("instantaneous_ops_per_sec", stats.ops_per_sec())
-    .add("total_net_input_bytes", stats.net_input_bytes.load(Relaxed))
-    .add(
-        "total_net_output_bytes",
-        stats.net_output_bytes.load(Relaxed),
-    )
-    .add(
-        "rejected_connections",
-        stats.rejected_connections.load(Relaxed),
-    );
+    let st = resp::info::stats_section(stats);
     vec![
         resp::info::server_section("cluster-proxy", "router", port, stats.started),
         clients,

@@ -1,6 +1,7 @@
 //! Where a command goes: the only place that decides it. `plan` is pure and unit-tested.
 
 use bytes::{Bytes, BytesMut};
+use resp::command::parse_cursor;
 use resp::command::KeySpec;
 use resp::{text, Command, Frame, Kind};
 
@@ -182,28 +183,6 @@ fn scan(cmd: &Command, topology: &Topology) -> Plan {
         shard,
         cursor: cursor & SCAN_CURSOR_MASK,
     }
-}
-
-/// Parses a SCAN cursor as Redis's `parseScanCursorOrReply` (`strtoul`, base 10) and the
-/// shard do: optional sign (a negative value wraps, so `-1` is a finished iteration), no
-/// leading space, nothing after; `""` is 0, and a NUL ends the string as in C.
-fn parse_cursor(s: &[u8]) -> Option<u64> {
-    let s = &s[..s.iter().position(|&b| b == 0).unwrap_or(s.len())];
-    if s.is_empty() {
-        return Some(0);
-    }
-    let (neg, digits) = match s[0] {
-        b'-' => (true, &s[1..]),
-        b'+' => (false, &s[1..]),
-        _ => (false, s),
-    };
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let v = digits.iter().try_fold(0u64, |acc, &d| {
-        acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
-    })?;
-    Some(if neg { v.wrapping_neg() } else { v })
 }
 
 /// Returns a SCAN reply: `[cursor, [keys...]]`.

@@ -8,7 +8,6 @@ use crate::stats::rss_bytes;
 
 /// Returns every section the shard reports, in Redis's order.
 pub fn sections(shard: &ShardState) -> Vec<Section> {
-    use std::sync::atomic::Ordering::Relaxed;
     let stats = &shard.stats;
     let store = shard.store.stats();
     let mut server = server_section("standalone", "shard", shard.port, stats.started);
@@ -47,29 +46,11 @@ pub fn sections(shard: &ShardState) -> Vec<Section> {
         .add("rdb_bgsave_in_progress", 0)
         .add("aof_enabled", 0);
 
-    let mut st = Section::new("Stats");
-    st.add(
-        "total_connections_received",
-        stats.connections_received.load(Relaxed),
-    )
-    .add(
-        "total_commands_processed",
-        stats.commands_processed.load(Relaxed),
-    )
-    .add("instantaneous_ops_per_sec", stats.ops_per_sec())
-    .add("total_net_input_bytes", stats.net_input_bytes.load(Relaxed))
-    .add(
-        "total_net_output_bytes",
-        stats.net_output_bytes.load(Relaxed),
-    )
-    .add(
-        "rejected_connections",
-        stats.rejected_connections.load(Relaxed),
-    )
-    .add("expired_keys", store.expired)
-    .add("evicted_keys", store.evicted)
-    .add("keyspace_hits", store.hits)
-    .add("keyspace_misses", store.misses);
+    let mut st = resp::info::stats_section(stats);
+    st.add("expired_keys", store.expired)
+        .add("evicted_keys", store.evicted)
+        .add("keyspace_hits", store.hits)
+        .add("keyspace_misses", store.misses);
 
     let mut replication = Section::new("Replication");
     replication.add("role", "master").add("connected_slaves", 0);

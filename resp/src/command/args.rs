@@ -114,6 +114,29 @@ pub fn parse_f64(s: &[u8]) -> Option<f64> {
     text.parse::<f64>().ok()
 }
 
+/// Parses a SCAN cursor as Redis's `parseScanCursorOrReply` (`strtoul`, base 10), for the
+/// shard and the router alike: optional
+/// sign (a negative value wraps), leading zeros allowed, no leading space, nothing after.
+pub fn parse_cursor(s: &[u8]) -> Option<u64> {
+    // strtoul reads a C string: it stops at a NUL, and "" is 0 with nothing left over.
+    let s = &s[..s.iter().position(|&b| b == 0).unwrap_or(s.len())];
+    if s.is_empty() {
+        return Some(0);
+    }
+    let (neg, digits) = match s[0] {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let v = digits.iter().try_fold(0u64, |acc, &d| {
+        acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })?;
+    Some(if neg { v.wrapping_neg() } else { v })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,7 @@
 //! Requests become commands here: name lookup, arity, key positions, argument cursors.
 
 mod args;
-pub use args::{parse_f64, parse_i64};
+pub use args::{parse_cursor, parse_f64, parse_i64};
 mod table;
 
 pub use args::Args;

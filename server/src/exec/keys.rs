@@ -4,6 +4,7 @@
 //! [`Store::get`]; TTL changes go through [`Store::update`], atomic per key.
 
 use bytes::Bytes;
+use resp::command::parse_cursor;
 use resp::command::parse_i64;
 use resp::{text, CommandError, Frame, Kind};
 
@@ -202,28 +203,6 @@ fn ttl(store: &Store, key: &[u8], unit: Unit, absolute: bool) -> Frame {
     })
 }
 
-/// Parses a SCAN cursor as Redis's `parseScanCursorOrReply` (`strtoul`, base 10): optional
-/// sign (a negative value wraps), leading zeros allowed, no leading space, nothing after.
-fn parse_cursor(s: &[u8]) -> Option<u64> {
-    // strtoul reads a C string: it stops at a NUL, and "" is 0 with nothing left over.
-    let s = &s[..s.iter().position(|&b| b == 0).unwrap_or(s.len())];
-    if s.is_empty() {
-        return Some(0);
-    }
-    let (neg, digits) = match s[0] {
-        b'-' => (true, &s[1..]),
-        b'+' => (false, &s[1..]),
-        _ => (false, s),
-    };
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let v = digits.iter().try_fold(0u64, |acc, &d| {
-        acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
-    })?;
-    Some(if neg { v.wrapping_neg() } else { v })
-}
-
 /// SCAN: iterates the keyspace a page at a time.
 ///
 /// ```text
@@ -276,8 +255,8 @@ mod tests {
     use bytes::Bytes;
     use resp::Frame;
 
-    use super::parse_cursor;
     use crate::exec::strings::tests::{run, store};
+    use resp::command::parse_cursor;
 
     const T0: u64 = 1_700_000_000_000;
 
