@@ -1,12 +1,14 @@
 //! INFO text: Redis's section layout, and which sections a request asks for.
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 
 /// One `# Name` section: its lines in order.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Section {
-    /// The name as printed after `# ` (`Server`, `Keyspace`).
-    pub name: &'static str,
+    /// The name as printed after `# ` (`Server`, `Keyspace`); owned when parsed from a shard.
+    pub name: Cow<'static, str>,
     /// `field:value` lines, in order.
     pub fields: Vec<(String, String)>,
 }
@@ -15,7 +17,7 @@ impl Section {
     /// Returns an empty section called `name`.
     pub fn new(name: &'static str) -> Section {
         Section {
-            name,
+            name: Cow::Borrowed(name),
             fields: Vec::new(),
         }
     }
@@ -162,16 +164,32 @@ impl Selector {
     }
 }
 
+/// Parses INFO text into sections; lines outside a section or without `:` are dropped.
+pub fn parse(text: &str) -> Vec<Section> {
+    let mut sections: Vec<Section> = Vec::new();
+    for line in text.lines().map(str::trim_end) {
+        if let Some(name) = line.strip_prefix("# ") {
+            sections.push(Section {
+                name: Cow::Owned(name.to_string()),
+                fields: Vec::new(),
+            });
+        } else if let (Some((k, v)), Some(section)) = (line.split_once(':'), sections.last_mut()) {
+            section.fields.push((k.to_string(), v.to_string()));
+        }
+    }
+    sections
+}
+
 /// Renders the wanted sections as Redis does: `# Name\r\nfield:value\r\n`, sections
 /// separated by an empty line.
 pub fn render(sections: &[Section], selector: &Selector) -> String {
     let mut out = String::new();
-    for section in sections.iter().filter(|s| selector.wants(s.name)) {
+    for section in sections.iter().filter(|s| selector.wants(&s.name)) {
         if !out.is_empty() {
             out.push_str("\r\n");
         }
         out.push_str("# ");
-        out.push_str(section.name);
+        out.push_str(&section.name);
         out.push_str("\r\n");
         for (k, v) in &section.fields {
             out.push_str(k);

@@ -10,7 +10,7 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 
-use resp::info::Selector;
+use resp::info::{parse, render, Section, Selector};
 use resp::stats::Stats;
 use resp::Frame;
 
@@ -36,29 +36,6 @@ const FIRST: &[&str] = &[
 
 /// Fields where the cluster's value is the largest shard's.
 const MAX: &[&str] = &["uptime_in_seconds", "uptime_in_days", "avg_ttl"];
-
-/// One section as parsed from a shard: its name and `field:value` lines in order.
-#[derive(Debug, Clone, Default, PartialEq)]
-struct Section {
-    name: String,
-    fields: Vec<(String, String)>,
-}
-
-/// Parses INFO text into sections; lines outside a section or without `:` are dropped.
-fn parse(text: &str) -> Vec<Section> {
-    let mut sections: Vec<Section> = Vec::new();
-    for line in text.lines().map(str::trim_end) {
-        if let Some(name) = line.strip_prefix("# ") {
-            sections.push(Section {
-                name: name.to_string(),
-                fields: Vec::new(),
-            });
-        } else if let (Some((k, v)), Some(section)) = (line.split_once(':'), sections.last_mut()) {
-            section.fields.push((k.to_string(), v.to_string()));
-        }
-    }
-    sections
-}
 
 /// Combines one field's values from two shards.
 fn combine(field: &str, a: &str, b: &str) -> String {
@@ -363,13 +340,7 @@ pub fn merge(
         name: "Cluster".into(),
         fields: cluster,
     });
-    let mut own: Vec<Section> = own
-        .into_iter()
-        .map(|s| Section {
-            name: s.name.to_string(),
-            fields: s.fields,
-        })
-        .collect();
+    let mut own = own;
     let mut out = Vec::with_capacity(ORDER.len());
     for name in ORDER {
         let merged = take(&mut total, name);
@@ -459,25 +430,6 @@ fn humanize(memory: &mut Section, field: &str) {
     if let Some((_, v)) = memory.fields.iter_mut().find(|(k, _)| *k == human) {
         *v = resp::units::human_bytes(bytes);
     }
-}
-
-fn render(sections: &[Section], selector: &Selector) -> String {
-    let mut out = String::new();
-    for section in sections.iter().filter(|s| selector.wants(&s.name)) {
-        if !out.is_empty() {
-            out.push_str("\r\n");
-        }
-        out.push_str("# ");
-        out.push_str(&section.name);
-        out.push_str("\r\n");
-        for (k, v) in &section.fields {
-            out.push_str(k);
-            out.push(':');
-            out.push_str(v);
-            out.push_str("\r\n");
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -5,11 +5,10 @@
 //! exports only when it has its own `/metrics` (`Config::export_metrics`); the shards
 //! embedded in `jumpcache cluster` do not, since their router answers for the cluster.
 
-use resp::stats::{export_keyspace, export_process, Keyspace};
+use resp::stats::{export_keyspace, export_process};
 pub use resp::stats::{rss_bytes, Stats};
 
 use crate::state::ShardState;
-use crate::store::StoreStats;
 
 /// Metric names the shard declares beyond `resp::stats::NAMES`: none.
 pub const NAMES: &[&str] = &[];
@@ -19,22 +18,8 @@ pub fn describe() {
     resp::stats::describe();
 }
 
-/// Returns the store's counters in the shape both processes export.
-pub fn keyspace(store: &StoreStats) -> Keyspace {
-    Keyspace {
-        keys: store.keys,
-        expires: store.expires,
-        used_memory: store.used_memory,
-        max_memory: store.max_memory,
-        hits: store.hits,
-        misses: store.misses,
-        expired: store.expired,
-        evicted: store.evicted,
-    }
-}
-
 /// Copies the shard's counters into the metrics recorder; called by the maintenance timer.
 pub fn export(shard: &ShardState) {
     export_process(&shard.stats);
-    export_keyspace(&keyspace(&shard.store.stats()));
+    export_keyspace(&shard.store.stats());
 }

@@ -118,26 +118,8 @@ pub enum StoreError {
     OutOfMemory,
 }
 
-/// Counters for INFO and `/metrics`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct StoreStats {
-    /// Keys held (Redis: `db0:keys`).
-    pub keys: u64,
-    /// Keys with a deadline (Redis: `db0:expires`).
-    pub expires: u64,
-    /// Weighted bytes held (Redis: `used_memory`).
-    pub used_memory: u64,
-    /// The bound (Redis: `maxmemory`).
-    pub max_memory: u64,
-    /// Reads that found a key (Redis: `keyspace_hits`).
-    pub hits: u64,
-    /// Reads that found none (Redis: `keyspace_misses`).
-    pub misses: u64,
-    /// Keys removed because their deadline passed (Redis: `expired_keys`).
-    pub expired: u64,
-    /// Keys removed to stay under `max_memory` (Redis: `evicted_keys`).
-    pub evicted: u64,
-}
+/// Counters for INFO and `/metrics`: the shape the router sums over shards.
+pub type StoreStats = resp::stats::Keyspace;
 
 /// Counters shared by the store and moka's eviction listener.
 #[derive(Debug, Default)]
