@@ -34,46 +34,55 @@ struct Jumpcache {
 /// Starts `jumpcache <sub> <args>` with a RESP port and a metrics port, and waits until it
 /// prints that it listens (`ready`), which it does after binding both.
 async fn start(sub: &str, args: &[&str], ready: &str) -> Jumpcache {
-    start_logging_to(sub, args, ready, "info", Stdio::inherit()).await
+    start_logging_to(sub, args, ready, "info", Stdio::inherit).await
 }
 
-/// As [`start`], with the process's log (stderr) at `level` going to `stderr`.
+/// As [`start`], with the process's log (stderr) at `level` going to `stderr()`.
+///
+/// A port picked free can be taken by someone else before the child binds it; a child that
+/// exits without printing `ready` is started again on new ports, at most three times.
 async fn start_logging_to(
     sub: &str,
     args: &[&str],
     ready: &str,
     level: &str,
-    stderr: Stdio,
+    stderr: impl Fn() -> Stdio,
 ) -> Jumpcache {
-    let (port, metrics_port) = (free_port(), free_port());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_jumpcache"))
-        .arg(sub)
-        .args(args)
-        .args(["--port", &port.to_string()])
-        .args(["--metrics-port", &metrics_port.to_string()])
-        .env("RUST_LOG", level)
-        .stdout(Stdio::piped())
-        .stderr(stderr)
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn jumpcache");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    within(async {
-        while let Some(line) = lines.next_line().await.expect("read stdout") {
-            if line.contains(ready) {
-                return;
+    for _ in 0..3 {
+        let (port, metrics_port) = (free_port(), free_port());
+        let mut child = Command::new(env!("CARGO_BIN_EXE_jumpcache"))
+            .arg(sub)
+            .args(args)
+            .args(["--port", &port.to_string()])
+            .args(["--metrics-port", &metrics_port.to_string()])
+            .env("RUST_LOG", level)
+            .stdout(Stdio::piped())
+            .stderr(stderr())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn jumpcache");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let started = within(async {
+            while let Some(line) = lines.next_line().await.expect("read stdout") {
+                if line.contains(ready) {
+                    return true;
+                }
             }
+            false
+        })
+        .await;
+        if !started {
+            continue;
         }
-        panic!("jumpcache exited before printing {ready:?}");
-    })
-    .await;
-    // Keep draining stdout so the child never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Jumpcache {
-        _child: child,
-        addr: SocketAddr::from(([127, 0, 0, 1], port)),
-        metrics: SocketAddr::from(([127, 0, 0, 1], metrics_port)),
+        // Keep draining stdout so the child never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        return Jumpcache {
+            _child: child,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            metrics: SocketAddr::from(([127, 0, 0, 1], metrics_port)),
+        };
     }
+    panic!("jumpcache {sub} exited three times before printing {ready:?}");
 }
 
 /// Sends `GET path` and returns (status code, body).
@@ -308,7 +317,7 @@ async fn limits_are_counted_and_passwords_never_appear_in_info_metrics_or_logs()
         ],
         "router listening",
         "debug",
-        Stdio::from(log),
+        || Stdio::from(log.try_clone().expect("clone the log file")),
     )
     .await;
     let url = format!("redis://:{CLIENT_PW}@{}/", cluster.addr);

@@ -31,15 +31,21 @@ pub fn free_port() -> u16 {
 
 impl ShardProcess {
     /// Starts `bin shard` on a free loopback port and waits until it listens.
+    ///
+    /// A port picked free can be taken before the child binds it: a shard that exits
+    /// without listening is started again on a new port, at most three times.
     pub async fn start(bin: impl AsRef<Path>) -> ShardProcess {
-        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let mut shard = ShardProcess {
-            bin: bin.as_ref().to_path_buf(),
-            addr,
-            child: None,
-        };
-        shard.spawn().await;
-        shard
+        for _ in 0..3 {
+            let mut shard = ShardProcess {
+                bin: bin.as_ref().to_path_buf(),
+                addr: SocketAddr::from(([127, 0, 0, 1], free_port())),
+                child: None,
+            };
+            if shard.spawn().await {
+                return shard;
+            }
+        }
+        panic!("jumpcache shard exited three times before listening");
     }
 
     /// Returns the shard's address.
@@ -82,12 +88,13 @@ impl ShardProcess {
     /// Starts the process again, empty, on the same port; waits until it listens.
     pub async fn restart(&mut self) {
         self.kill().await;
-        self.spawn().await;
+        assert!(self.spawn().await, "shard on {} did not restart", self.addr);
     }
 
     /// Spawns the shard and reads its log until the "listening" line: readiness without
-    /// sleeping. The rest of its log is drained so a full pipe never blocks it.
-    async fn spawn(&mut self) {
+    /// sleeping. The rest of its log is drained so a full pipe never blocks it. Returns false
+    /// when the process ended without listening (its port was taken).
+    async fn spawn(&mut self) -> bool {
         let mut child = Command::new(&self.bin)
             .args(["shard", "--port", &self.addr.port().to_string()])
             .args(["--max-memory", "64mb"])
@@ -109,8 +116,11 @@ impl ShardProcess {
             false
         })
         .await;
-        assert_eq!(ready, Ok(true), "shard on {} did not start", self.addr);
+        if ready != Ok(true) {
+            return false;
+        }
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         self.child = Some(child);
+        true
     }
 }
