@@ -115,10 +115,12 @@ def start(name, tmp):
             wait_ready(p, "jumpcache shard")
             shards.append(f"127.0.0.1:{p}")
         t.port = free_port()
-        t.spawn([JUMPCACHE, "router", "--port", str(t.port), "--shards", ",".join(shards)])
+        t.spawn([JUMPCACHE, "router", "--port", str(t.port), "--shards", ",".join(shards),
+                 "--metrics-port", str(free_port())])
     elif name == "jumpcache-cluster":
         t.port = free_port()
-        t.spawn([JUMPCACHE, "cluster", "--port", str(t.port), "--shards", "2"])
+        t.spawn([JUMPCACHE, "cluster", "--port", str(t.port), "--shards", "2",
+                 "--metrics-port", str(free_port())])
     wait_ready(t.port, name)
     return t
 
