@@ -21,9 +21,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = runtime(cli.threads)?;
     runtime.block_on(async move {
         match cli.command {
             Sub::Shard(args) => shard(args).await,
@@ -31,6 +29,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Sub::Cluster(args) => cluster(args).await,
         }
     })
+}
+
+/// Builds the runtime: `threads` workers, 0 meaning half the cores (at least one); one
+/// worker is a current-thread runtime, whose tasks wake each other without crossing threads.
+fn runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    let threads = match threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
+        n => n,
+    };
+    tracing::debug!(threads, "starting the runtime");
+    if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()
+    }
 }
 
 /// Descriptors kept for everything but clients: listeners, shard connections, logs.

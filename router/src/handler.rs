@@ -119,10 +119,14 @@ pub(crate) async fn handle(
     let mut session = Session::new(id, &router.server_config);
     conn.set_authenticated(session.authenticated());
     let mut pending: VecDeque<Queued> = VecDeque::new();
+    // One waiter for the whole connection, not one registered per read.
+    let shutdown = shutdown.changed();
+    tokio::pin!(shutdown);
     loop {
         let first = tokio::select! {
+            biased;
+            _ = &mut shutdown => break,
             read = conn.read_request() => read,
-            _ = shutdown.changed() => break,
         };
         // Every request of a batch was read now: one clock read starts all their timings.
         let started = Instant::now();

@@ -172,15 +172,17 @@ impl std::fmt::Debug for ShardClient {
 }
 
 /// A request handed to a shard connection; [`Call::wait`] gives its reply.
+///
+/// There is no timer per call: the connection's task fails every request still in flight
+/// past its deadline (it tears the connection down), and fails what is queued while it is
+/// down, so every call ends within about the timeout.
 #[derive(Debug)]
 pub enum Call {
-    /// Queued: the reply arrives on `rx` before `deadline`, or the call times out.
+    /// Queued: the reply (or its failure) arrives on `rx`.
     Sent {
-        /// Where the reader task sends the reply.
+        /// Where the connection task sends the reply.
         rx: oneshot::Receiver<Result<Bytes, ShardError>>,
-        /// When the caller stops waiting.
-        deadline: Instant,
-        /// The shard, for the timeout error.
+        /// The shard, for the error when the connection task is gone.
         client: ShardClient,
     },
     /// Failed before it was sent.
@@ -197,15 +199,10 @@ impl Call {
     pub async fn wait(self) -> Result<Bytes, ShardError> {
         match self {
             Call::Failed(e) => Err(e),
-            Call::Sent {
-                rx,
-                deadline,
-                client,
-            } => match timeout_at(deadline, rx).await {
-                Ok(Ok(reply)) => reply,
+            Call::Sent { rx, client } => match rx.await {
+                Ok(reply) => reply,
                 // The connection task dropped the sender: it is gone, the shard with it.
-                Ok(Err(_)) => Err(client.shared.error(ShardErrorKind::Unavailable, true)),
-                Err(_) => Err(client.shared.error(ShardErrorKind::Timeout, true)),
+                Err(_) => Err(client.shared.error(ShardErrorKind::Unavailable, true)),
             },
         }
     }
@@ -362,7 +359,6 @@ impl ShardClient {
         }
         Call::Sent {
             rx,
-            deadline,
             client: self.clone(),
         }
     }

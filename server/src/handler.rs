@@ -37,10 +37,14 @@ async fn serve(
     shard: &ShardState,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<(), FrameError> {
+    // One waiter for the whole connection, not one registered per read.
+    let stop = stop.changed();
+    tokio::pin!(stop);
     loop {
         let first = tokio::select! {
+            biased;
+            _ = &mut stop => return Ok(()),
             request = conn.read_request() => request,
-            _ = stop.changed() => return Ok(()),
         };
         let mut next = first;
         loop {

@@ -4,6 +4,7 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::BytesMut;
 use resp::reply::ReplyDecoder;
@@ -135,7 +136,7 @@ async fn serve(
     let (rd, wr) = stream.into_split();
     let in_flight = Mutex::new(VecDeque::<InFlight>::new());
     let end = tokio::select! {
-        end = write_loop(wr, rx, &in_flight, progress) => end,
+        end = write_loop(shared, wr, rx, &in_flight, progress) => end,
         end = read_loop(rd, &in_flight, shared, answered, progress) => Some(end),
     };
     let kind = end.unwrap_or(ShardErrorKind::Unavailable);
@@ -152,6 +153,7 @@ fn lock(q: &Mutex<VecDeque<InFlight>>) -> std::sync::MutexGuard<'_, VecDeque<InF
 
 /// Drains the queue into one buffer per wake-up and writes it with one `write_all`.
 async fn write_loop(
+    shared: &Shared,
     mut wr: OwnedWriteHalf,
     rx: &mut mpsc::UnboundedReceiver<Job>,
     in_flight: &Mutex<VecDeque<InFlight>>,
@@ -164,29 +166,38 @@ async fn write_loop(
         // instead of each costing the shard a read and a write of its own.
         tokio::task::yield_now().await;
         let now = Instant::now();
-        if lock(in_flight).is_empty() {
-            // Work on an idle connection: the clock for "no progress" starts now.
-            progress.mark();
-        }
-        let queue = |job: Job, buf: &mut BytesMut| {
-            // A caller that gave up needs no round trip; its slot is freed here.
-            if job.reply.is_closed() || job.deadline <= now {
-                return;
+        // One lock for the whole batch; queued before the bytes are written, so the reader
+        // always finds each request's entry.
+        {
+            let mut queued = lock(in_flight);
+            if queued.is_empty() {
+                // Work on an idle connection: the clock for "no progress" starts now.
+                progress.mark();
             }
-            buf.extend_from_slice(&job.request);
-            // Queued before the bytes are written, so the reader always finds its entry.
-            lock(in_flight).push_back(InFlight {
-                reply: job.reply,
-                deadline: job.deadline,
-                sent: now,
-                _permit: job.permit,
-            });
-        };
-        queue(job, &mut buf);
-        while buf.len() < MAX_WRITE_BATCH {
-            match rx.try_recv() {
-                Ok(job) => queue(job, &mut buf),
-                Err(_) => break,
+            let mut queue = |job: Job, buf: &mut BytesMut| {
+                if job.reply.is_closed() {
+                    return; // the caller gave up: no round trip; its slot is freed here
+                }
+                if job.deadline <= now {
+                    let _ = job
+                        .reply
+                        .send(Err(shared.error(ShardErrorKind::Timeout, false)));
+                    return;
+                }
+                buf.extend_from_slice(&job.request);
+                queued.push_back(InFlight {
+                    reply: job.reply,
+                    deadline: job.deadline,
+                    sent: now,
+                    _permit: job.permit,
+                });
+            };
+            queue(job, &mut buf);
+            while buf.len() < MAX_WRITE_BATCH {
+                match rx.try_recv() {
+                    Ok(job) => queue(job, &mut buf),
+                    Err(_) => break,
+                }
             }
         }
         if wr.write_all(&buf).await.is_err() {
@@ -209,7 +220,10 @@ async fn read_loop(
     // One clock read per socket read serves every reply it carried.
     let mut received = Instant::now();
     let mut decoder = ReplyDecoder::default();
-    let sleep = sleep_until(Instant::now() + timeout);
+    // Deadlines are checked on a tick, not with a timer per request (re-arming a timer at
+    // every read costs more than the read): a stalled request fails at most one tick late.
+    let tick = deadline_tick(timeout);
+    let sleep = sleep_until(Instant::now() + tick);
     tokio::pin!(sleep);
     loop {
         let mut got_reply = false;
@@ -235,13 +249,6 @@ async fn read_loop(
                 Err(_) => return ShardErrorKind::Protocol,
             }
         }
-        // With nothing in flight, still wake once per timeout: the writer may have queued
-        // a request since, and a stalled shard must not go unnoticed.
-        let oldest = lock(in_flight).front().map(|p| p.deadline);
-        let wake = oldest.unwrap_or_else(|| Instant::now() + timeout);
-        if sleep.deadline() != wake {
-            sleep.as_mut().reset(wake);
-        }
         if buf.capacity() - buf.len() < 4096 {
             buf.reserve(64 * 1024);
         }
@@ -251,11 +258,19 @@ async fn read_loop(
                 Ok(_) => received = Instant::now(),
             },
             () = &mut sleep => {
-                let stalled = lock(in_flight).front().is_some_and(|p| p.deadline <= Instant::now());
+                let now = Instant::now();
+                let stalled = lock(in_flight).front().is_some_and(|p| p.deadline <= now);
                 if stalled {
                     return ShardErrorKind::Timeout;
                 }
+                sleep.as_mut().reset(now + tick);
             }
         }
     }
+}
+
+/// How often a connection looks for requests past their deadline: an eighth of the
+/// timeout, at least 1 ms, so a stalled shard is noticed within 1.125 timeouts.
+fn deadline_tick(timeout: Duration) -> Duration {
+    (timeout / 8).max(Duration::from_millis(1))
 }
