@@ -160,11 +160,16 @@ async fn write_loop(
     progress: &Progress,
 ) -> Option<ShardErrorKind> {
     let mut buf = BytesMut::with_capacity(64 * 1024);
+    // On a multi-thread runtime the task a client wakes runs next (tokio's LIFO slot), so
+    // it yields once to let the other ready clients queue their requests into the same
+    // write. A current-thread runtime runs them first anyway: a yield would only cost a turn.
+    let yield_first = tokio::runtime::Handle::current().runtime_flavor()
+        != tokio::runtime::RuntimeFlavor::CurrentThread;
     loop {
         let job = rx.recv().await?;
-        // Let the other clients that are ready run first: their requests join this write
-        // instead of each costing the shard a read and a write of its own.
-        tokio::task::yield_now().await;
+        if yield_first {
+            tokio::task::yield_now().await;
+        }
         let now = Instant::now();
         // One lock for the whole batch; queued before the bytes are written, so the reader
         // always finds each request's entry.
