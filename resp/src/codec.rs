@@ -86,6 +86,8 @@ pub struct Decoder {
     /// True until the client authenticates, when a password is required: Redis's smaller
     /// multibulk and bulk limits apply.
     unauthenticated: bool,
+    /// The last request's range list, emptied, kept for the next (no allocation per request).
+    spare_ranges: Vec<(usize, usize)>,
 }
 
 /// The most a bulk's announced length makes the buffer grow ahead of the bytes received.
@@ -232,11 +234,13 @@ impl Decoder {
         }
         let count = count as usize;
         // Limits are checked before anything is allocated: reserve at most 1024 slots up front.
+        let mut ranges = std::mem::take(&mut self.spare_ranges);
+        ranges.reserve(count.min(1024));
         self.multibulk = Some(Multibulk {
             remaining: count,
             pos: next,
             bulk_len: None,
-            ranges: Vec::with_capacity(count.min(1024)),
+            ranges,
         });
         Ok(Step::Done(()))
     }
@@ -292,6 +296,11 @@ impl Decoder {
         }
         let raw = buf.split_to(mb.pos).freeze();
         let args = mb.ranges.iter().map(|&(s, e)| raw.slice(s..e)).collect();
+        // A huge request's list is not kept: it would pin its memory for the connection's life.
+        if mb.ranges.capacity() <= 1024 {
+            mb.ranges.clear();
+            self.spare_ranges = mb.ranges;
+        }
         Ok(Some(Request {
             args,
             raw,
