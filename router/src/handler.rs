@@ -152,7 +152,15 @@ pub(crate) async fn handle(
             }
         }
         while let Some((p, protocol, spec)) = pending.pop_front() {
-            let reply = resolve(p, &router).await;
+            let reply = match p {
+                Pending::Ready(frame) => Reply::Frame(frame),
+                Pending::Forward(GroupCall::One(call)) => match call.wait().await {
+                    Ok(raw) => Reply::Raw(raw),
+                    Err(e) => Reply::Frame(e.to_frame()),
+                },
+                // Boxed: the common path's future stays small.
+                p => Box::pin(resolve(p, &router)).await,
+            };
             if let Some(spec) = spec {
                 let error = reply.is_error();
                 router.stats.commands.record(spec, started.elapsed(), error);
@@ -197,8 +205,35 @@ async fn dispatch(request: Request, session: &mut Session, router: &Router, lane
     };
     router.stats.commands_processed.fetch_add(1, Relaxed);
     let spec = cmd.spec();
-    let pending = start(cmd, session, router, lane).await;
+    let pending = match start_now(cmd, session, router, lane) {
+        Ok(pending) => pending,
+        // Boxed: the common path's future stays small.
+        Err(cmd) => Box::pin(start(cmd, session, router, lane)).await,
+    };
     (pending, session.protocol(), Some(spec))
+}
+
+/// The common cases without an await: a local command, or one key's command to a group
+/// without replicas whose queue has room. `Err` hands the command to [`start`].
+fn start_now(
+    cmd: Command,
+    session: &mut Session,
+    router: &Router,
+    lane: u64,
+) -> Result<Pending, Command> {
+    if let Some(frame) = handle_local(&cmd, session, &router.server_config) {
+        return Ok(Pending::Ready(frame));
+    }
+    let Plan::Forward { shard } = plan::plan(&cmd, &router.topology) else {
+        return Err(cmd);
+    };
+    let Some(client) = router.groups.get(shard).and_then(|g| g.single()) else {
+        return Err(cmd);
+    };
+    match client.try_send(lane, plan::forward_request(&cmd)) {
+        Ok(call) => Ok(Pending::Forward(GroupCall::One(call))),
+        Err(_) => Err(cmd),
+    }
 }
 
 /// Answers a local command at once, or sends a data command to its shards.

@@ -333,25 +333,66 @@ impl ShardClient {
     /// shard) the call fails at once (`Busy`), so a stalled shard's keys fail fast.
     /// Cancel-safe: nothing is queued until the last await has finished.
     pub async fn send(&self, lane: u64, request: Bytes) -> Call {
+        match self.try_send(lane, request) {
+            Ok(call) => call,
+            Err(request) => Box::pin(self.send_waiting(lane, request)).await,
+        }
+    }
+
+    /// [`send`](Self::send) without waiting: `Err` gives the request back when its
+    /// connection's queue is full (then `send` waits for room, or fails it as `Busy`).
+    pub fn try_send(&self, lane: u64, request: Bytes) -> Result<Call, Bytes> {
+        let call = match self.conn(lane) {
+            Err(e) => Call::Failed(e),
+            Ok(conn) => match conn.permits.clone().try_acquire_owned() {
+                Ok(permit) => self.queue(conn, request, permit, Instant::now()),
+                Err(tokio::sync::TryAcquireError::Closed) => {
+                    Call::Failed(self.shared.error(ShardErrorKind::Unavailable, false))
+                }
+                Err(tokio::sync::TryAcquireError::NoPermits) => return Err(request),
+            },
+        };
         self.shared.metrics.requests.fetch_add(1, Ordering::Relaxed);
-        let deadline = Instant::now() + self.shared.timeout;
+        Ok(call)
+    }
+
+    /// The slow half of [`send`](Self::send): waits for room in a full queue.
+    async fn send_waiting(&self, lane: u64, request: Bytes) -> Call {
+        self.shared.metrics.requests.fetch_add(1, Ordering::Relaxed);
+        let now = Instant::now();
+        let conn = match self.conn(lane) {
+            Ok(conn) => conn,
+            Err(e) => return Call::Failed(e),
+        };
+        match self.permit(conn, now + self.shared.timeout).await {
+            Ok(permit) => self.queue(conn, request, permit, now),
+            Err(kind) => Call::Failed(self.shared.error(kind, false)),
+        }
+    }
+
+    /// Returns connection `lane % connections`, or the next one that is up.
+    fn conn(&self, lane: u64) -> Result<&Conn, ShardError> {
         let n = self.conns.len();
         let start = (lane % n as u64) as usize;
-        let Some(conn) = (0..n)
+        (0..n)
             .map(|i| &self.conns[(start + i) % n])
             .find(|c| c.up.load(Ordering::Relaxed))
-        else {
-            return Call::Failed(self.shared.error(ShardErrorKind::Unavailable, false));
-        };
-        let permit = match self.permit(conn, deadline).await {
-            Ok(permit) => permit,
-            Err(kind) => return Call::Failed(self.shared.error(kind, false)),
-        };
+            .ok_or_else(|| self.shared.error(ShardErrorKind::Unavailable, false))
+    }
+
+    /// Hands `request` to `conn`'s task.
+    fn queue(
+        &self,
+        conn: &Conn,
+        request: Bytes,
+        permit: OwnedSemaphorePermit,
+        now: Instant,
+    ) -> Call {
         let (tx, rx) = oneshot::channel();
         let job = Job {
             request,
             reply: tx,
-            deadline,
+            deadline: now + self.shared.timeout,
             permit,
         };
         if conn.tx.send(job).is_err() {
