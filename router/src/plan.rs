@@ -219,7 +219,9 @@ pub fn part_request(cmd: &Command, positions: &[usize]) -> Bytes {
     let mut list: Vec<&[u8]> = Vec::with_capacity(1 + positions.len() * per_key);
     list.extend(args.iter().take(first).map(|a| a.as_ref()));
     list.extend(picked.map(|a| a.as_ref()));
-    let mut out = BytesMut::new();
+    // Sized once: `$<len>\r\n<arg>\r\n` is at most 25 bytes more than the argument.
+    let size = 16 + list.iter().map(|a| a.len() + 25).sum::<usize>();
+    let mut out = BytesMut::with_capacity(size);
     resp::encode::request(&mut out, list.into_iter());
     out.freeze()
 }
