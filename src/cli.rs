@@ -2,7 +2,7 @@
 
 use clap::{Args, Parser, Subcommand};
 
-/// A Redis-protocol caching cluster: routers with jump consistent hashing over moka shards.
+/// A Redis-protocol caching cluster: routers with jump consistent hashing over memory-bounded cache shards.
 #[derive(Debug, Parser)]
 #[command(name = "jumpcache", version, args_override_self = true)]
 pub struct Cli {

@@ -1,4 +1,4 @@
-//! The shard's store: GET and SET through the moka-backed `Store`.
+//! The shard's store: GET, SET and read-modify-write update through `Store`.
 
 use std::sync::Arc;
 

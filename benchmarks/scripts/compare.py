@@ -209,7 +209,7 @@ def memory_mode(keys):
                                    stdout=subprocess.DEVNULL)
                 n = int(subprocess.run(["redis-cli", "-p", str(t.port), "DBSIZE"], capture_output=True,
                                        text=True).stdout.strip())
-                time.sleep(1)  # let the shard's maintenance timer settle moka's counters
+                time.sleep(1)  # let the shard's maintenance timer run once (active expiry, eviction)
                 rss1, used1 = rss_bytes(pid), info_field(t.port, "used_memory")
                 lines.append(f"| {name} | {n:,} | {(rss1 - rss0) / n:.0f} | {(used1 - used0) / n:.0f} |")
             finally:

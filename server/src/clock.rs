@@ -1,7 +1,7 @@
 //! Wall-clock time for key deadlines, injectable so expiry is testable.
 //!
 //! Every entry stores its own deadline in Unix milliseconds, taken from a [`Clock`];
-//! moka's internal clock cannot be mocked, so reads compare against this one.
+//! Reads, writes, active expiry and LFU decay all compare against this one.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -11,8 +11,11 @@ pub enum EvictionPolicy {
     /// Least recently used (Redis `allkeys-lru`): a fresh SET is always kept.
     #[default]
     Lru,
-    /// moka's TinyLFU (closest to Redis `allkeys-lfu`): may refuse fresh keys when full.
-    Tinylfu,
+    /// Approximated least frequently used (Redis `allkeys-lfu`): a logarithmic access counter
+    /// that decays by one a minute; a fresh SET is kept too. `tinylfu` is an old name for it.
+    #[value(alias = "tinylfu")]
+    #[serde(alias = "tinylfu")]
+    Lfu,
 }
 
 impl EvictionPolicy {
@@ -20,7 +23,7 @@ impl EvictionPolicy {
     pub fn redis_name(self) -> &'static str {
         match self {
             EvictionPolicy::Lru => "allkeys-lru",
-            EvictionPolicy::Tinylfu => "allkeys-lfu",
+            EvictionPolicy::Lfu => "allkeys-lfu",
         }
     }
 }
@@ -122,5 +125,16 @@ mod tests {
         assert_eq!(c.max_memory, 1 << 30);
         assert_eq!(c.eviction, EvictionPolicy::Lru);
         assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn eviction_lfu_is_also_accepted_under_its_old_name_tinylfu() {
+        for name in ["lfu", "tinylfu"] {
+            let parsed = Standalone::try_parse_from(["shard", "--eviction", name]).unwrap();
+            assert_eq!(parsed.config.eviction, EvictionPolicy::Lfu);
+            let file: Config = toml::from_str(&format!("eviction = \"{name}\"")).unwrap();
+            assert_eq!(file.eviction, EvictionPolicy::Lfu);
+        }
+        assert_eq!(EvictionPolicy::Lfu.redis_name(), "allkeys-lfu");
     }
 }

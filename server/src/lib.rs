@@ -1,12 +1,13 @@
-//! The jumpcache shard: a small Redis for strings, backed by moka.
+//! The jumpcache shard: a small Redis for strings, over its own memory-bounded store.
 //!
 //! ```text
 //! client ─▶ Connection::read_request ─▶ Command::from_request ─▶ handler::reply
 //!        ─▶ session::handle_local (PING, HELLO, CLIENT, ...) or exec::execute ─▶ Store
 //! client ◀─ Connection::flush ◀─ Connection::write_frame ◀─ Frame
 //! ```
-//! Everything already buffered is answered before one flush: that is pipelining. Keys and
-//! values are copied out of the read buffer before they are stored (see `store`).
+//! Everything already buffered is answered before one flush: that is pipelining. The store
+//! copies keys and values into entries of its own (see `store`): nothing it keeps points into
+//! a read buffer.
 
 pub mod clock;
 pub mod config;

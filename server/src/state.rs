@@ -40,7 +40,7 @@ impl ShardState {
     pub fn with_clock(config: Config, port: u16, clock: Arc<dyn Clock>) -> Arc<ShardState> {
         let eviction = match config.eviction {
             EvictionPolicy::Lru => Eviction::Lru,
-            EvictionPolicy::Tinylfu => Eviction::TinyLfu,
+            EvictionPolicy::Lfu => Eviction::Lfu,
         };
         let store = Store::new(
             StoreConfig {

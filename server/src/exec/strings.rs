@@ -1,8 +1,10 @@
 //! String commands, with Redis 7.0's replies and error texts.
 //!
 //! Reads go through [`Store::get`] (keyspace hits and misses), every write through
-//! [`Store::update`] (atomic per key). Stored bytes are always copied out of the request:
-//! command arguments are slices of the connection's read buffer.
+//! [`Store::update`] (atomic per key). Values go to the store as the request's own `Bytes`
+//! (slices of the connection's read buffer): the store copies what it keeps into an entry of
+//! its own, so copying here too would only add a short-lived allocation per write, which
+//! also fragments the heap between the long-lived entries.
 //!
 //! Multi-key writes (MSET, MSETNX) are atomic per key, not across keys: the store has no
 //! multi-key transaction, and in a cluster the router splits them across shards anyway.
@@ -26,10 +28,10 @@ pub(crate) fn execute(cmd: &resp::Command, store: &Store) -> Frame {
     match cmd.kind() {
         Kind::Get => get(store, &args[1]),
         Kind::Set => set::set(cmd, store),
-        Kind::SetNx => set_nx(store, &args[1], &args[2]),
+        Kind::SetNx => set_nx(store, &args[1], args[2].clone()),
         Kind::SetEx => set::set_ex(cmd, store, false),
         Kind::PSetEx => set::set_ex(cmd, store, true),
-        Kind::GetSet => get_set(store, &args[1], &args[2]),
+        Kind::GetSet => get_set(store, &args[1], args[2].clone()),
         Kind::GetDel => get_del(store, &args[1]),
         Kind::GetEx => set::get_ex(cmd, store),
         Kind::MGet => Frame::Array(args[1..].iter().map(|k| get(store, k)).collect()),
@@ -78,8 +80,8 @@ fn get(store: &Store, key: &[u8]) -> Frame {
 /// ```text
 /// SETNX key value
 /// ```
-fn set_nx(store: &Store, key: &[u8], value: &[u8]) -> Frame {
-    let value = Value::persistent(Bytes::copy_from_slice(value));
+fn set_nx(store: &Store, key: &[u8], value: Bytes) -> Frame {
+    let value = Value::persistent(value);
     or_oom(store.update(key, |current| match current {
         Some(_) => (Update::Keep, Frame::Integer(0)),
         None => (Update::Put(value), Frame::Integer(1)),
@@ -91,8 +93,8 @@ fn set_nx(store: &Store, key: &[u8], value: &[u8]) -> Frame {
 /// ```text
 /// GETSET key value
 /// ```
-fn get_set(store: &Store, key: &[u8], value: &[u8]) -> Frame {
-    let value = Value::persistent(Bytes::copy_from_slice(value));
+fn get_set(store: &Store, key: &[u8], value: Bytes) -> Frame {
+    let value = Value::persistent(value);
     or_oom(store.update(key, |current| {
         let old = Frame::bulk_or_null(current.map(|v| v.data.clone()));
         (Update::Put(value), old)
@@ -130,7 +132,7 @@ fn mset(store: &Store, args: &[Bytes], name: &str) -> Frame {
         return Frame::Integer(0);
     }
     for pair in pairs {
-        let value = Value::persistent(Bytes::copy_from_slice(&pair[1]));
+        let value = Value::persistent(pair[1].clone());
         if let Err(StoreError::OutOfMemory) = store.set(&pair[0], value) {
             return Frame::error(text::OOM);
         }

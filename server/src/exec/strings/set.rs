@@ -130,7 +130,7 @@ pub(super) fn set(cmd: &resp::Command, store: &Store) -> Frame {
         },
         None => None,
     };
-    let data = Bytes::copy_from_slice(&args[2]);
+    let data = args[2].clone();
     if !(opts.nx || opts.xx || opts.get || opts.keep_ttl) {
         // The common SET: a blind write needs no read of the old value.
         let value = Value {
@@ -172,7 +172,7 @@ pub(super) fn set_ex(cmd: &resp::Command, store: &Store, millis: bool) -> Frame 
         Ok(d) => d,
         Err(reply) => return reply,
     };
-    let data = Bytes::copy_from_slice(&args[3]);
+    let data = args[3].clone();
     let result = store.set(&args[1], Value { data, deadline_ms });
     super::or_oom(result.map(|()| Frame::ok()))
 }
