@@ -76,7 +76,7 @@ pub async fn serve(
     Ok(())
 }
 
-/// Runs moka's pending work (expiry, eviction), samples ops/sec and exports metrics, until
+/// Runs the store's pending work (expiry, eviction), samples ops/sec and exports metrics, until
 /// shutdown.
 async fn maintenance(shard: Arc<ShardState>, mut stop: watch::Receiver<bool>) {
     let mut tick =
