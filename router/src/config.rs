@@ -64,8 +64,9 @@ pub struct Config {
     #[arg(long, default_value_t = 2)]
     pub rise_after: u32,
 
-    /// Long-lived connections per shard, shared by all clients (round-robin).
-    #[arg(long, default_value_t = 2)]
+    /// Long-lived connections per shard, shared by all clients (each client keeps to one).
+    /// One, the default, gathers the most requests into each write to the shard.
+    #[arg(long, default_value_t = 1)]
     pub shard_connections: usize,
 
     /// Per-request shard timeout in milliseconds; a stalled shard connection is reconnected.
@@ -159,7 +160,7 @@ mod tests {
     #[test]
     fn defaults_and_flags_agree() {
         let c = Config::default();
-        assert_eq!(c.shard_connections, 2);
+        assert_eq!(c.shard_connections, 1);
         assert_eq!(c.shard_timeout_ms, 1000);
         assert!(c.validate().is_err(), "no shards");
         let c = Config::parse_from(["router", "--shards", "127.0.0.1:1,127.0.0.1:2"]);
