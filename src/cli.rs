@@ -151,7 +151,13 @@ mod tests {
     #[test]
     fn threads_is_taken_before_or_after_the_subcommand() {
         assert_eq!(Cli::parse_from(["jumpcache", "shard"]).threads, 0);
-        assert_eq!(Cli::parse_from(["jumpcache", "--threads", "2", "router"]).threads, 2);
-        assert_eq!(Cli::parse_from(["jumpcache", "cluster", "--threads", "3"]).threads, 3);
+        assert_eq!(
+            Cli::parse_from(["jumpcache", "--threads", "2", "router"]).threads,
+            2
+        );
+        assert_eq!(
+            Cli::parse_from(["jumpcache", "cluster", "--threads", "3"]).threads,
+            3
+        );
     }
 }

@@ -214,6 +214,15 @@ pub async fn spawn_cluster_with(
 }
 
 impl Cluster {
+    /// Stops the router, then every shard, waiting until each has released its port and
+    /// connections.
+    pub async fn stop(self) {
+        self.router.stop().await;
+        for shard in self.shards.into_iter().flatten() {
+            shard.stop().await;
+        }
+    }
+
     /// Returns the router's address.
     pub fn addr(&self) -> SocketAddr {
         self.router.addr()
@@ -321,6 +330,15 @@ pub async fn spawn_with(target: Target, clients: resp::ClientConfig) -> Server {
 }
 
 impl Server {
+    /// Stops it and waits until it has released its ports and connections (dropping it
+    /// only asks it to stop).
+    pub async fn stop(self) {
+        match self {
+            Server::Shard(s) => s.stop().await,
+            Server::Cluster(c) => c.stop().await,
+        }
+    }
+
     /// Returns the address clients connect to.
     pub fn addr(&self) -> SocketAddr {
         match self {
