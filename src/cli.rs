@@ -10,9 +10,10 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<std::path::PathBuf>,
 
-    /// Worker threads; 0 (the default) picks half the cores, at least 1. With 1 the process
-    /// runs on one thread, with no cross-thread wake-ups (measured cheapest per request on
-    /// 2 cores, where clients and other processes need the other core).
+    /// Worker threads; 0 (the default) picks half the cores (at least 1) for a shard or a
+    /// router, which share their machine with other processes, and every core for `cluster`,
+    /// which is the whole cluster. With 1 the process runs on one thread, with no cross-thread
+    /// wake-ups: measured cheapest per request on 2 cores (docs/benchmarks.md).
     #[arg(long, global = true, default_value_t = 0, value_name = "N")]
     pub threads: usize,
 

@@ -21,7 +21,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = runtime(cli.threads)?;
+    let whole_cluster = matches!(cli.command, Sub::Cluster(_));
+    let runtime = runtime(cli.threads, whole_cluster)?;
     runtime.block_on(async move {
         match cli.command {
             Sub::Shard(args) => shard(args).await,
@@ -31,11 +32,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     })
 }
 
-/// Builds the runtime: `threads` workers, 0 meaning half the cores (at least one); one
-/// worker is a current-thread runtime, whose tasks wake each other without crossing threads.
-fn runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
+/// Builds the runtime: `threads` workers, 0 meaning every core for a whole cluster and half
+/// the cores (at least one) otherwise; one worker is a current-thread runtime, whose tasks
+/// wake each other without crossing threads.
+fn runtime(threads: usize, whole_cluster: bool) -> std::io::Result<tokio::runtime::Runtime> {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     let threads = match threads {
-        0 => std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
+        0 if whole_cluster => cores,
+        0 => (cores / 2).max(1),
         n => n,
     };
     tracing::debug!(threads, "starting the runtime");
