@@ -218,12 +218,20 @@ impl Decoder {
     }
 
     fn decode_count(&mut self, buf: &mut BytesMut) -> Result<Step<()>, FrameError> {
-        let Some((cr, next)) = self.read_line(buf, 0, "too big mbulk count string")? else {
-            return Ok(Step::More);
-        };
-        let count = match parse_i64(&buf[1..cr]) {
-            Some(n) if n <= self.limits.max_multibulk_len => n,
-            _ => return Err(protocol("invalid multibulk length")),
+        let (count, next) = match quick_count(buf, 0) {
+            Some((n, next)) if n >= 1 && n as i64 <= self.limits.max_multibulk_len => {
+                self.scanned = 0;
+                (n as i64, next)
+            }
+            _ => {
+                let Some((cr, next)) = self.read_line(buf, 0, "too big mbulk count string")? else {
+                    return Ok(Step::More);
+                };
+                match parse_i64(&buf[1..cr]) {
+                    Some(n) if n <= self.limits.max_multibulk_len => (n, next),
+                    _ => return Err(protocol("invalid multibulk length")),
+                }
+            }
         };
         if self.unauthenticated && count > UNAUTHENTICATED_MULTIBULK_LEN {
             return Err(protocol("unauthenticated multibulk length"));
@@ -252,29 +260,47 @@ impl Decoder {
             let len = match mb.bulk_len {
                 Some(len) => len,
                 None => {
-                    let Some((cr, next)) =
-                        self.read_line(buf, mb.pos, "too big bulk count string")?
-                    else {
-                        break;
+                    let quick = match quick_count(buf, mb.pos) {
+                        Some((n, next))
+                            if buf[mb.pos] == b'$'
+                                && n <= self.limits.max_bulk_len
+                                && !(self.unauthenticated
+                                    && n as i64 > UNAUTHENTICATED_BULK_LEN) =>
+                        {
+                            Some((n, next))
+                        }
+                        _ => None,
                     };
-                    let head = buf[mb.pos];
-                    if head != b'$' {
-                        return Err(FrameError::Protocol(format!(
-                            "expected '$', got '{}'",
-                            head as char
-                        )));
+                    if let Some((len, next)) = quick {
+                        self.scanned = 0;
+                        mb.pos = next;
+                        mb.bulk_len = Some(len);
+                        len
+                    } else {
+                        let Some((cr, next)) =
+                            self.read_line(buf, mb.pos, "too big bulk count string")?
+                        else {
+                            break;
+                        };
+                        let head = buf[mb.pos];
+                        if head != b'$' {
+                            return Err(FrameError::Protocol(format!(
+                                "expected '$', got '{}'",
+                                head as char
+                            )));
+                        }
+                        let len = match parse_i64(&buf[mb.pos + 1..cr]) {
+                            Some(n) if n >= 0 && n as u64 <= self.limits.max_bulk_len as u64 => n,
+                            _ => return Err(protocol("invalid bulk length")),
+                        };
+                        if self.unauthenticated && len > UNAUTHENTICATED_BULK_LEN {
+                            return Err(protocol("unauthenticated bulk length"));
+                        }
+                        let len = len as usize;
+                        mb.pos = next;
+                        mb.bulk_len = Some(len);
+                        len
                     }
-                    let len = match parse_i64(&buf[mb.pos + 1..cr]) {
-                        Some(n) if n >= 0 && n as u64 <= self.limits.max_bulk_len as u64 => n,
-                        _ => return Err(protocol("invalid bulk length")),
-                    };
-                    if self.unauthenticated && len > UNAUTHENTICATED_BULK_LEN {
-                        return Err(protocol("unauthenticated bulk length"));
-                    }
-                    let len = len as usize;
-                    mb.pos = next;
-                    mb.bulk_len = Some(len);
-                    len
                 }
             };
             if buf.len() - mb.pos < len + 2 {
@@ -307,6 +333,25 @@ impl Decoder {
             inline: false,
         }))
     }
+}
+
+/// The common case of a count line, `*<n>\r\n` or `$<n>\r\n` at `pos` with every byte
+/// already buffered: `Some((n, offset after the line))` for 1 to 18 digits without a leading
+/// zero (or "0"). Anything else (a sign, a long or partial line, garbage) is `None`, and the
+/// full parser decides, with Redis's error texts.
+fn quick_count(buf: &[u8], pos: usize) -> Option<(usize, usize)> {
+    let digits = buf.get(pos + 1..)?;
+    let mut n: usize = 0;
+    let mut i = 0;
+    while i < digits.len() && i < 18 && digits[i].is_ascii_digit() {
+        n = n * 10 + usize::from(digits[i] - b'0');
+        i += 1;
+    }
+    if i == 0 || (digits[0] == b'0' && i > 1) {
+        return None;
+    }
+    // As Redis, the byte after `\r` is not looked at; it only has to be there.
+    (i + 1 < digits.len() && digits[i] == b'\r').then_some((n, pos + 1 + i + 2))
 }
 
 enum Step<T> {
