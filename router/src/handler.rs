@@ -152,15 +152,7 @@ pub(crate) async fn handle(
             }
         }
         while let Some((p, protocol, spec)) = pending.pop_front() {
-            let reply = match p {
-                Pending::Ready(frame) => Reply::Frame(frame),
-                Pending::Forward(GroupCall::One(call)) => match call.wait().await {
-                    Ok(raw) => Reply::Raw(raw),
-                    Err(e) => Reply::Frame(e.to_frame()),
-                },
-                // Boxed: the common path's future stays small.
-                p => Box::pin(resolve(p, &router)).await,
-            };
+            let reply = resolve(p, &router).await;
             if let Some(spec) = spec {
                 let error = reply.is_error();
                 router.stats.commands.record(spec, started.elapsed(), error);
@@ -208,41 +200,38 @@ async fn dispatch(request: Request, session: &mut Session, router: &Router, lane
     let pending = match start_now(cmd, session, router, lane) {
         Ok(pending) => pending,
         // Boxed: the common path's future stays small.
-        Err(cmd) => Box::pin(start(cmd, session, router, lane)).await,
+        Err((cmd, plan)) => Box::pin(start(cmd, plan, router, lane)).await,
     };
     (pending, session.protocol(), Some(spec))
 }
 
-/// The common cases without an await: a local command, or one key's command to a group
-/// without replicas whose queue has room. `Err` hands the command to [`start`].
+/// Answers a local command, or plans a data command and sends it when that needs no await
+/// (one key's command to a group without replicas whose queue has room). `Err` hands the
+/// command and its plan to [`start`].
 fn start_now(
     cmd: Command,
     session: &mut Session,
     router: &Router,
     lane: u64,
-) -> Result<Pending, Command> {
+) -> Result<Pending, (Command, Plan)> {
     if let Some(frame) = handle_local(&cmd, session, &router.server_config) {
         return Ok(Pending::Ready(frame));
     }
-    let Plan::Forward { shard } = plan::plan(&cmd, &router.topology) else {
-        return Err(cmd);
-    };
-    let Some(client) = router.groups.get(shard).and_then(|g| g.single()) else {
-        return Err(cmd);
-    };
-    match client.try_send(lane, plan::forward_request(&cmd)) {
-        Ok(call) => Ok(Pending::Forward(GroupCall::One(call))),
-        Err(_) => Err(cmd),
+    let plan = plan::plan(&cmd, &router.topology);
+    if let Plan::Forward { shard } = plan {
+        if let Some(client) = router.groups.get(shard).and_then(|g| g.single()) {
+            if let Ok(call) = client.try_send(lane, plan::forward_request(&cmd)) {
+                return Ok(Pending::Forward(GroupCall::One(call)));
+            }
+        }
     }
+    Err((cmd, plan))
 }
 
-/// Answers a local command at once, or sends a data command to its shards.
-async fn start(cmd: Command, session: &mut Session, router: &Router, lane: u64) -> Pending {
-    if let Some(frame) = handle_local(&cmd, session, &router.server_config) {
-        return Pending::Ready(frame);
-    }
+/// Sends a planned data command to its shards, waiting for room in a full queue.
+async fn start(cmd: Command, plan: Plan, router: &Router, lane: u64) -> Pending {
     let write = cmd.spec().flags.contains(Flags::WRITE);
-    match plan::plan(&cmd, &router.topology) {
+    match plan {
         Plan::Local => Pending::Ready(Frame::error("ERR command not supported by the router")),
         Plan::Reply(frame) => Pending::Ready(frame),
         Plan::Forward { shard } => {
@@ -358,7 +347,20 @@ async fn wait_all(calls: Vec<GroupCall>) -> Vec<ShardReply> {
     replies
 }
 
+/// Waits for a reply. The common cases are awaited here; the others are boxed, so that the
+/// future every request awaits stays small.
 async fn resolve(pending: Pending, router: &Router) -> Reply {
+    match pending {
+        Pending::Ready(frame) => Reply::Frame(frame),
+        Pending::Forward(GroupCall::One(call)) => match call.wait().await {
+            Ok(raw) => Reply::Raw(raw),
+            Err(e) => Reply::Frame(e.to_frame()),
+        },
+        other => Box::pin(resolve_other(other, router)).await,
+    }
+}
+
+async fn resolve_other(pending: Pending, router: &Router) -> Reply {
     match pending {
         Pending::Ready(frame) => Reply::Frame(frame),
         Pending::Forward(call) => match call.wait().await {
