@@ -25,6 +25,7 @@ pub mod info;
 pub mod latency;
 pub mod reply;
 pub mod session;
+pub mod shutdown;
 pub mod stats;
 pub mod units;
 
@@ -35,3 +36,4 @@ pub use command::{Command, CommandSpec, Kind};
 pub use connection::Connection;
 pub use error::{text, CommandError, FrameError};
 pub use frame::{Frame, Protocol};
+pub use shutdown::Shutdown;

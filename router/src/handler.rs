@@ -16,10 +16,9 @@ use resp::session::{handle_local, ServerConfig, Session};
 use resp::stats::Stats;
 use resp::{
     ClientSlot, Command, CommandSpec, Connection, Frame, FrameError, Kind, Limits, Protocol,
-    Request,
+    Request, Shutdown,
 };
 use tokio::net::TcpStream;
-use tokio::sync::watch;
 
 use crate::call::GroupCall;
 use crate::group::Group;
@@ -113,15 +112,14 @@ pub(crate) async fn handle(
     _slot: ClientSlot,
     router: Arc<Router>,
     id: u64,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: Shutdown,
 ) {
     let mut conn = Connection::new(stream, router.limits);
     let mut session = Session::new(id, &router.server_config);
     conn.set_authenticated(session.authenticated());
     let mut pending: VecDeque<Queued> = VecDeque::new();
-    // One waiter for the whole connection, not one registered per read.
-    let shutdown = shutdown.changed();
-    tokio::pin!(shutdown);
+    // One waiter for the whole connection: polled at every wake-up, it costs an atomic load.
+    let mut shutdown = shutdown.wait();
     loop {
         let first = tokio::select! {
             biased;

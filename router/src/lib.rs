@@ -44,7 +44,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use resp::session::ServerConfig;
-use resp::{Acceptor, ClientSlots};
+use resp::{Acceptor, ClientSlots, Shutdown};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -102,6 +102,7 @@ pub async fn run(
     tracing::info!(addr = ?listener.local_addr().ok(), shards = router.groups.len(), "router listening");
 
     let (notify, watch_rx) = watch::channel(false);
+    let stop = Shutdown::new();
     let mut background = JoinSet::new();
     for group in &router.groups {
         for m in 0..group.members.len() {
@@ -130,7 +131,7 @@ pub async fn run(
         tokio::select! {
             () = &mut shutdown => break,
             (stream, slot) = acceptor.accept() => {
-                tasks.spawn(handler::handle(stream, slot, router.clone(), next_id, watch_rx.clone()));
+                tasks.spawn(handler::handle(stream, slot, router.clone(), next_id, stop.clone()));
                 next_id += 1;
             },
             // Reap finished connections so the set does not grow with every client ever seen.
@@ -138,6 +139,7 @@ pub async fn run(
         }
     }
     drop(acceptor);
+    stop.trigger();
     let _ = notify.send(true);
     let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
         while tasks.join_next().await.is_some() {}

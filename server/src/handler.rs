@@ -5,25 +5,19 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use resp::session::{handle_local, Session};
-use resp::{ClientSlot, Command, Connection, Frame, FrameError, Request};
+use resp::{ClientSlot, Command, Connection, Frame, FrameError, Request, Shutdown};
 use tokio::net::TcpStream;
-use tokio::sync::watch;
 
 use crate::exec;
 use crate::state::ShardState;
 
 /// Serves one client until it closes, sends QUIT, breaks the protocol or a limit, or
 /// shutdown. `slot` is its place under `maxclients`, freed when this returns.
-pub async fn handle(
-    socket: TcpStream,
-    slot: ClientSlot,
-    shard: Arc<ShardState>,
-    mut stop: watch::Receiver<bool>,
-) {
+pub async fn handle(socket: TcpStream, slot: ClientSlot, shard: Arc<ShardState>, stop: Shutdown) {
     let mut conn = Connection::new(socket, shard.config.clients.limits());
     let mut session = Session::new(shard.stats.next_client_id(), &shard.server_config);
     conn.set_authenticated(session.authenticated());
-    let result = serve(&mut conn, &mut session, &shard, &mut stop).await;
+    let result = serve(&mut conn, &mut session, &shard, &stop).await;
     if let Err(e) = result {
         tracing::debug!(error = %e, "client connection ended");
     }
@@ -35,11 +29,10 @@ async fn serve(
     conn: &mut Connection<TcpStream>,
     session: &mut Session,
     shard: &ShardState,
-    stop: &mut watch::Receiver<bool>,
+    stop: &Shutdown,
 ) -> Result<(), FrameError> {
-    // One waiter for the whole connection, not one registered per read.
-    let stop = stop.changed();
-    tokio::pin!(stop);
+    // One waiter for the whole connection: polled at every wake-up, it costs an atomic load.
+    let mut stop = stop.wait();
     loop {
         let first = tokio::select! {
             biased;

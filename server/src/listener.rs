@@ -5,7 +5,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use resp::Acceptor;
+use resp::{Acceptor, Shutdown};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -49,6 +49,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
+    let stop = Shutdown::new();
     let mut tasks = JoinSet::new();
     tasks.spawn(maintenance(shard.clone(), stop_rx.clone()));
     // maxclients, and EMFILE backoff: see `resp::clients::Acceptor`.
@@ -57,7 +58,7 @@ pub async fn serve(
     loop {
         tokio::select! {
             (socket, slot) = acceptor.accept() => {
-                tasks.spawn(handler::handle(socket, slot, shard.clone(), stop_rx.clone()));
+                tasks.spawn(handler::handle(socket, slot, shard.clone(), stop.clone()));
             },
             _ = &mut shutdown => break,
             // Reap finished connection tasks so the set does not grow without bound.
@@ -65,6 +66,7 @@ pub async fn serve(
         }
     }
     drop(acceptor);
+    stop.trigger();
     let _ = stop_tx.send(true);
     let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
         while tasks.join_next().await.is_some() {}
