@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::watch;
+use resp::Shutdown;
 use tokio::time::{interval, timeout, MissedTickBehavior};
 
 use crate::group::Group;
@@ -21,16 +21,17 @@ pub(crate) async fn run_checks(
     m: usize,
     every: Duration,
     shard_timeout: Duration,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: Shutdown,
 ) {
     let mut tick = interval(every);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let limit = every.min(shard_timeout);
     let client = group.members[m].client.clone();
+    let mut stop = shutdown.wait();
     loop {
         tokio::select! {
             _ = tick.tick() => {}
-            _ = shutdown.changed() => return,
+            () = &mut stop => return,
         }
         let ok = matches!(
             timeout(limit, client.call(Bytes::from_static(PING))).await,

@@ -46,7 +46,6 @@ use std::time::Duration;
 use resp::session::ServerConfig;
 use resp::{Acceptor, ClientSlots, Shutdown};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use group::Group;
@@ -101,7 +100,6 @@ pub async fn run(
     });
     tracing::info!(addr = ?listener.local_addr().ok(), shards = router.groups.len(), "router listening");
 
-    let (notify, watch_rx) = watch::channel(false);
     let stop = Shutdown::new();
     let mut background = JoinSet::new();
     for group in &router.groups {
@@ -111,18 +109,18 @@ pub async fn run(
                 m,
                 config.health_interval(),
                 config.shard_timeout(),
-                watch_rx.clone(),
+                stop.clone(),
             ));
         }
         if group.members.len() > 1 {
             background.spawn(sync::run_worker(
                 group.clone(),
                 config.health_interval(),
-                watch_rx.clone(),
+                stop.clone(),
             ));
         }
     }
-    background.spawn(poll::run(router.clone(), watch_rx.clone()));
+    background.spawn(poll::run(router.clone(), stop.clone()));
     let mut tasks = JoinSet::new();
     let mut next_id: u64 = 1;
     let mut acceptor = Acceptor::new(listener, clients);
@@ -140,7 +138,6 @@ pub async fn run(
     }
     drop(acceptor);
     stop.trigger();
-    let _ = notify.send(true);
     let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
         while tasks.join_next().await.is_some() {}
     })

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use resp::stats::{export_keyspace, export_process, Keyspace};
-use tokio::sync::watch;
+use resp::Shutdown;
 
 use crate::group::MemberState;
 use crate::handler::Router;
@@ -48,7 +48,8 @@ struct GroupPoll {
 }
 
 /// Polls the members and exports metrics until shutdown.
-pub(crate) async fn run(router: Arc<Router>, mut stop: watch::Receiver<bool>) {
+pub(crate) async fn run(router: Arc<Router>, shutdown: Shutdown) {
+    let mut stop = shutdown.wait();
     let mut groups: Vec<GroupPoll> = router
         .groups
         .iter()
@@ -70,7 +71,7 @@ pub(crate) async fn run(router: Arc<Router>, mut stop: watch::Receiver<bool>) {
     loop {
         tokio::select! {
             _ = tick.tick() => poll(&router, &mut groups).await,
-            _ = stop.changed() => return,
+            () = &mut stop => return,
         }
     }
 }

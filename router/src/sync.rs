@@ -27,8 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use resp::Frame;
-use tokio::sync::watch;
+use resp::{Frame, Shutdown};
 
 use crate::group::{lock, Group, MemberState, WriteLog, SYNC_LANE};
 use crate::shard::ShardClient;
@@ -46,16 +45,13 @@ enum Failed {
 
 /// Runs the group's syncs and repairs until `shutdown`; wakes on `Group::wake` and on a
 /// timer (a member may have become ready while a sync was running).
-pub(crate) async fn run_worker(
-    group: Arc<Group>,
-    every: Duration,
-    mut shutdown: watch::Receiver<bool>,
-) {
+pub(crate) async fn run_worker(group: Arc<Group>, every: Duration, shutdown: Shutdown) {
+    let mut stop = shutdown.wait();
     loop {
         tokio::select! {
             () = group.wake.notified() => {}
             () = tokio::time::sleep(every) => {}
-            _ = shutdown.changed() => return,
+            () = &mut stop => return,
         }
         for m in 0..group.members.len() {
             let full = match group.state(m) {
@@ -66,7 +62,7 @@ pub(crate) async fn run_worker(
             };
             tokio::select! {
                 () = sync_member(&group, m, full) => {}
-                _ = shutdown.changed() => return,
+                () = &mut stop => return,
             }
         }
     }

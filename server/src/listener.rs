@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use resp::{Acceptor, Shutdown};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::config::Config;
@@ -48,10 +47,9 @@ pub async fn serve(
     shard: Arc<ShardState>,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
-    let (stop_tx, stop_rx) = watch::channel(false);
     let stop = Shutdown::new();
     let mut tasks = JoinSet::new();
-    tasks.spawn(maintenance(shard.clone(), stop_rx.clone()));
+    tasks.spawn(maintenance(shard.clone(), stop.clone()));
     // maxclients, and EMFILE backoff: see `resp::clients::Acceptor`.
     let mut acceptor = Acceptor::new(listener, shard.clients.clone());
     tokio::pin!(shutdown);
@@ -67,7 +65,6 @@ pub async fn serve(
     }
     drop(acceptor);
     stop.trigger();
-    let _ = stop_tx.send(true);
     let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
         while tasks.join_next().await.is_some() {}
     })
@@ -80,7 +77,8 @@ pub async fn serve(
 
 /// Runs the store's pending work (expiry, eviction), samples ops/sec and exports metrics, until
 /// shutdown.
-async fn maintenance(shard: Arc<ShardState>, mut stop: watch::Receiver<bool>) {
+async fn maintenance(shard: Arc<ShardState>, shutdown: Shutdown) {
+    let mut stop = shutdown.wait();
     let mut tick =
         tokio::time::interval(Duration::from_millis(shard.config.maintenance_interval_ms));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -95,7 +93,7 @@ async fn maintenance(shard: Arc<ShardState>, mut stop: watch::Receiver<bool>) {
                     crate::stats::export(&shard);
                 }
             }
-            _ = stop.changed() => return,
+            () = &mut stop => return,
         }
     }
 }
