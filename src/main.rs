@@ -22,6 +22,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_writer(std::io::stderr)
         .init();
     let whole_cluster = matches!(cli.command, Sub::Cluster(_));
+    if let Sub::Shard(args) = &cli.command {
+        // Before the runtime starts its threads: they inherit the policy.
+        set_sched_policy(args.sched.to_sched());
+    }
     let runtime = runtime(cli.threads, whole_cluster)?;
     runtime.block_on(async move {
         match cli.command {
@@ -52,6 +56,16 @@ fn runtime(threads: usize, whole_cluster: bool) -> std::io::Result<tokio::runtim
             .worker_threads(threads)
             .enable_all()
             .build()
+    }
+}
+
+/// Sets the process's scheduling policy; where the system refuses it, says so and goes on.
+fn set_sched_policy(policy: sched::Policy) {
+    match sched::set_policy(policy) {
+        Ok(()) => tracing::debug!(?policy, "scheduling policy set"),
+        Err(e) => {
+            tracing::warn!(?policy, error = %e, "cannot set the scheduling policy; running with the default")
+        }
     }
 }
 

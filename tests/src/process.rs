@@ -17,6 +17,8 @@ use crate::{within, STEP_TIMEOUT};
 /// A `jumpcache shard` process; killed when dropped.
 pub struct ShardProcess {
     bin: PathBuf,
+    /// Flags after `shard --port N --max-memory 64mb`.
+    extra: Vec<String>,
     addr: SocketAddr,
     child: Option<Child>,
 }
@@ -35,9 +37,15 @@ impl ShardProcess {
     /// A port picked free can be taken before the child binds it: a shard that exits
     /// without listening is started again on a new port, at most three times.
     pub async fn start(bin: impl AsRef<Path>) -> ShardProcess {
+        ShardProcess::start_with(bin, &[]).await
+    }
+
+    /// As [`start`](Self::start), with more flags for `jumpcache shard`.
+    pub async fn start_with(bin: impl AsRef<Path>, extra: &[&str]) -> ShardProcess {
         for _ in 0..3 {
             let mut shard = ShardProcess {
                 bin: bin.as_ref().to_path_buf(),
+                extra: extra.iter().map(ToString::to_string).collect(),
                 addr: SocketAddr::from(([127, 0, 0, 1], free_port())),
                 child: None,
             };
@@ -51,6 +59,11 @@ impl ShardProcess {
     /// Returns the shard's address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Returns the process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(Child::id)
     }
 
     /// Kills the process with SIGKILL (no goodbye to its clients) and reaps it.
@@ -98,6 +111,7 @@ impl ShardProcess {
         let mut child = Command::new(&self.bin)
             .args(["shard", "--port", &self.addr.port().to_string()])
             .args(["--max-memory", "64mb"])
+            .args(&self.extra)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
