@@ -6,6 +6,7 @@ mod config_file;
 mod metrics_exporter;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use clap::Parser;
 use tokio::net::TcpListener;
@@ -126,6 +127,9 @@ async fn router(args: RouterArgs) -> Result<(), Box<dyn std::error::Error>> {
 
 /// Starts N shards on free loopback ports and a router over them, in this one process.
 ///
+/// The router calls its shards in-process (`server::Embedded`): no loopback hop per request.
+/// Their listeners serve everyone else (redis-cli on a shard's port) on the same state.
+///
 /// The shards take the router's size limits (a request the router accepts, a shard accepts;
 /// a reply the router may send, a shard may too), the default `maxclients` and no idle
 /// timeout (their only clients are the router's connections), and `--shard-password` as
@@ -154,6 +158,7 @@ async fn cluster(args: ClusterArgs) -> Result<(), Box<dyn std::error::Error>> {
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut groups: Vec<Vec<SocketAddr>> = Vec::new();
+    let mut local = router::LocalShards::new();
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..count {
         let mut members = Vec::new();
@@ -166,9 +171,15 @@ async fn cluster(args: ClusterArgs) -> Result<(), Box<dyn std::error::Error>> {
             }
             members.push(addr);
             let mut stop = stop_rx.clone();
-            let config = shard_config.clone();
+            // One state, two ways in: the router calls it in-process, redis-cli over TCP.
+            let state = server::ShardState::new(shard_config.clone(), addr.port());
+            let embedded = server::Embedded::new(state.clone());
+            local.insert(
+                addr.to_string(),
+                Arc::new(move |request: &[u8]| embedded.call(request)),
+            );
             tasks.spawn(async move {
-                let _ = server::run(listener, config, async move {
+                let _ = server::serve(listener, state, async move {
                     let _ = stop.changed().await;
                 })
                 .await;
@@ -205,7 +216,7 @@ async fn cluster(args: ClusterArgs) -> Result<(), Box<dyn std::error::Error>> {
         listener.local_addr()?,
         groups.len(),
     );
-    router::run(listener, config, shutdown_signal()).await?;
+    router::run_with_local(listener, config, local, shutdown_signal()).await?;
     let _ = stop_tx.send(true);
     while tasks.join_next().await.is_some() {}
     tracing::info!("cluster stopped");

@@ -26,7 +26,7 @@ use tokio::sync::Notify;
 
 use crate::call::{self, GroupCall, ReadCall};
 use crate::config::{Config, ReadPolicy, WritePolicy};
-use crate::shard::{Call, ShardClient, ShardError, ShardErrorKind};
+use crate::shard::{Call, LocalShards, ShardClient, ShardError, ShardErrorKind};
 use crate::topology::ShardId;
 
 /// The lane of a member being synced: its writes and the copier's share one connection,
@@ -130,21 +130,31 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Group {
-    /// Returns group `id` over `addrs`, every member optimistically up.
-    pub(crate) fn new(id: ShardId, addrs: &[String], config: &Config) -> Group {
+    /// Returns group `id` over `addrs`, every member optimistically up; members found in
+    /// `local` run in this process and are called without a socket.
+    pub(crate) fn new(
+        id: ShardId,
+        addrs: &[String],
+        config: &Config,
+        local: &LocalShards,
+    ) -> Group {
+        let client = |m: usize, addr: &String| match local.get(addr) {
+            Some(shard) => ShardClient::local(id, m, addr, shard.clone()),
+            None => ShardClient::spawn_member(
+                id,
+                m,
+                addr,
+                config.shard_connections,
+                config.shard_queue,
+                config.shard_timeout(),
+                config.shard_password.clone(),
+            ),
+        };
         let members = addrs
             .iter()
             .enumerate()
             .map(|(m, addr)| Member {
-                client: ShardClient::spawn_member(
-                    id,
-                    m,
-                    addr,
-                    config.shard_connections,
-                    config.shard_queue,
-                    config.shard_timeout(),
-                    config.shard_password.clone(),
-                ),
+                client: client(m, addr),
                 state: AtomicU8::new(MemberState::Up as u8),
                 fails: AtomicU32::new(0),
                 goods: AtomicU32::new(0),

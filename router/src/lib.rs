@@ -52,7 +52,7 @@ use group::Group;
 
 pub use config::{Config, ReadPolicy, WritePolicy};
 pub use group::MemberState;
-pub use shard::{ShardClient, ShardError, ShardErrorKind};
+pub use shard::{LocalShard, LocalShards, ShardClient, ShardError, ShardErrorKind};
 pub use topology::{ShardId, Topology};
 
 /// How long connections may finish their in-flight requests after shutdown.
@@ -72,6 +72,20 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send,
 ) -> io::Result<()> {
+    run_with_local(listener, config, LocalShards::new(), shutdown).await
+}
+
+/// As [`run`], where the shards of `config.shards` found in `local` run in this process
+/// (`jumpcache cluster`): the router calls them in its own tasks, without a socket.
+///
+/// # Errors
+/// As [`run`].
+pub async fn run_with_local(
+    listener: TcpListener,
+    config: Config,
+    local: LocalShards,
+    shutdown: impl Future<Output = ()> + Send,
+) -> io::Result<()> {
     config
         .validate()
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
@@ -80,7 +94,7 @@ pub async fn run(
         .groups()
         .iter()
         .enumerate()
-        .map(|(i, members)| Arc::new(Group::new(i, members, &config)))
+        .map(|(i, members)| Arc::new(Group::new(i, members, &config, &local)))
         .collect();
     // The router's own counters; its accept loop counts clients in them.
     let stats = Arc::new(resp::stats::Stats::new(true));

@@ -12,6 +12,10 @@
 //! fast rather than queue; when its bounded queue is full (a stalled shard), they fail fast
 //! too (`busy`), so a stalled shard costs its own keys an error, never the others a wait.
 //! With `--shard-password`, each connection sends AUTH before anything else.
+//!
+//! A shard that runs in the router's own process (`jumpcache cluster`) is a [`LocalShard`]
+//! instead: [`ShardClient::try_send`] runs the request at once, in the caller's task, and the
+//! call is ready before it is awaited. No connection, no queue, never down.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -75,6 +79,21 @@ impl ShardError {
 
 type ReplyTx = oneshot::Sender<Result<Bytes, ShardError>>;
 
+/// A shard run in this process, called without a socket (see `server::Embedded`).
+pub trait LocalShard: Send + Sync + 'static {
+    /// Runs one complete RESP request; returns its reply in RESP2, as the shard's socket would.
+    fn call(&self, request: &[u8]) -> Bytes;
+}
+
+impl<F: Fn(&[u8]) -> Bytes + Send + Sync + 'static> LocalShard for F {
+    fn call(&self, request: &[u8]) -> Bytes {
+        self(request)
+    }
+}
+
+/// The shards this process runs itself, by the address the router's shard list gives them.
+pub type LocalShards = std::collections::HashMap<String, Arc<dyn LocalShard>>;
+
 /// A request waiting to be written.
 struct Job {
     request: Bytes,
@@ -112,6 +131,27 @@ struct Shared {
 }
 
 impl Shared {
+    fn new(
+        id: ShardId,
+        member: usize,
+        addr: &str,
+        timeout: Duration,
+        queue: usize,
+        password: Option<Password>,
+    ) -> Arc<Shared> {
+        Arc::new(Shared {
+            id,
+            addr: Arc::from(addr),
+            timeout,
+            queue: queue.max(1),
+            live: AtomicUsize::new(0),
+            logged_down: AtomicBool::new(false),
+            next: AtomicUsize::new(0),
+            password,
+            metrics: ShardMetrics::new(id, member, addr),
+        })
+    }
+
     /// Returns the error of one failed request, and counts it: every failed request makes
     /// exactly one of these.
     fn error(&self, kind: ShardErrorKind, request_sent: bool) -> ShardError {
@@ -162,7 +202,9 @@ impl Progress {
 #[derive(Clone)]
 pub struct ShardClient {
     shared: Arc<Shared>,
+    /// Empty for a local shard.
     conns: Arc<[Conn]>,
+    local: Option<Arc<dyn LocalShard>>,
 }
 
 impl std::fmt::Debug for ShardClient {
@@ -187,6 +229,8 @@ pub enum Call {
     },
     /// Failed before it was sent.
     Failed(ShardError),
+    /// Answered already: a local shard ran it when it was sent.
+    Ready(Bytes),
 }
 
 impl Call {
@@ -199,6 +243,7 @@ impl Call {
     pub async fn wait(self) -> Result<Bytes, ShardError> {
         match self {
             Call::Failed(e) => Err(e),
+            Call::Ready(reply) => Ok(reply),
             Call::Sent { rx, client } => match rx.await {
                 Ok(reply) => reply,
                 // The connection task dropped the sender: it is gone, the shard with it.
@@ -234,17 +279,7 @@ impl ShardClient {
         timeout: Duration,
         password: Option<Password>,
     ) -> ShardClient {
-        let shared = Arc::new(Shared {
-            id,
-            addr: Arc::from(addr),
-            timeout,
-            queue: queue.max(1),
-            live: AtomicUsize::new(0),
-            logged_down: AtomicBool::new(false),
-            next: AtomicUsize::new(0),
-            password,
-            metrics: ShardMetrics::new(id, member, addr),
-        });
+        let shared = Shared::new(id, member, addr, timeout, queue, password);
         let conns: Vec<Conn> = (0..connections.max(1))
             .map(|_| {
                 let (tx, rx) = mpsc::unbounded_channel();
@@ -269,6 +304,26 @@ impl ShardClient {
         ShardClient {
             shared,
             conns: conns.into(),
+            local: None,
+        }
+    }
+
+    /// Returns the client of member `member` of group `id`, a shard this process runs:
+    /// every request runs in the caller's task as it is sent. `addr` names it in INFO and
+    /// errors (its listener's address).
+    pub fn local(
+        id: ShardId,
+        member: usize,
+        addr: &str,
+        shard: Arc<dyn LocalShard>,
+    ) -> ShardClient {
+        // No queue and no timeout apply: the request runs before this returns.
+        let shared = Shared::new(id, member, addr, Duration::from_secs(3600), 1, None);
+        shared.live.store(1, Ordering::Relaxed);
+        ShardClient {
+            shared,
+            conns: Arc::from(Vec::new()),
+            local: Some(shard),
         }
     }
 
@@ -287,9 +342,10 @@ impl ShardClient {
         &self.shared.metrics
     }
 
-    /// Returns true while at least one connection is up (or not yet tried).
+    /// Returns true while at least one connection is up (or not yet tried); a local shard
+    /// is always up.
     pub fn is_up(&self) -> bool {
-        self.conns.iter().any(|c| c.up.load(Ordering::Relaxed))
+        self.local.is_some() || self.conns.iter().any(|c| c.up.load(Ordering::Relaxed))
     }
 
     /// Returns how many requests are queued or in flight on all connections (for the
@@ -342,6 +398,9 @@ impl ShardClient {
     /// [`send`](Self::send) without waiting: `Err` gives the request back when its
     /// connection's queue is full (then `send` waits for room, or fails it as `Busy`).
     pub fn try_send(&self, lane: u64, request: Bytes) -> Result<Call, Bytes> {
+        if let Some(local) = &self.local {
+            return Ok(self.run_local(&**local, &request));
+        }
         let call = match self.conn(lane) {
             Err(e) => Call::Failed(e),
             Ok(conn) => match conn.permits.clone().try_acquire_owned() {
@@ -354,6 +413,15 @@ impl ShardClient {
         };
         self.shared.metrics.requests.fetch_add(1, Ordering::Relaxed);
         Ok(call)
+    }
+
+    /// Runs `request` on a local shard, counted and timed as a round trip.
+    fn run_local(&self, local: &dyn LocalShard, request: &[u8]) -> Call {
+        let started = std::time::Instant::now();
+        let reply = local.call(request);
+        self.shared.metrics.round_trip(started.elapsed());
+        self.shared.metrics.requests.fetch_add(1, Ordering::Relaxed);
+        Call::Ready(reply)
     }
 
     /// The slow half of [`send`](Self::send): waits for room in a full queue.
@@ -373,6 +441,9 @@ impl ShardClient {
     /// Returns connection `lane % connections`, or the next one that is up.
     fn conn(&self, lane: u64) -> Result<&Conn, ShardError> {
         let n = self.conns.len();
+        if n == 0 {
+            return Err(self.shared.error(ShardErrorKind::Unavailable, false));
+        }
         let start = (lane % n as u64) as usize;
         (0..n)
             .map(|i| &self.conns[(start + i) % n])

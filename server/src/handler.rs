@@ -78,7 +78,7 @@ async fn serve(
 }
 
 /// Returns the reply to one request; a bad command becomes an error reply, never `Err`.
-fn reply(request: Request, session: &mut Session, shard: &ShardState) -> Frame {
+pub(crate) fn reply(request: Request, session: &mut Session, shard: &ShardState) -> Frame {
     let cmd = match Command::from_request(request) {
         Ok(cmd) => cmd,
         Err(e) => {

@@ -11,6 +11,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod embedded;
 pub mod exec;
 pub mod handler;
 pub mod info;
@@ -20,5 +21,6 @@ pub mod stats;
 pub mod store;
 
 pub use config::{Config, EvictionPolicy};
+pub use embedded::Embedded;
 pub use listener::{run, serve};
 pub use state::ShardState;

@@ -68,6 +68,27 @@ fn start_shard(listener: TcpListener, config: server::Config) -> ShardHandle {
     }
 }
 
+/// Starts a shard serving `state` on 127.0.0.1:0 (the state a router may also call in-process).
+async fn spawn_shard_state(state: std::sync::Arc<server::ShardState>) -> ShardHandle {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("local addr");
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        server::serve(listener, state, async {
+            let _ = rx.await;
+        })
+        .await
+        .expect("shard runs");
+    });
+    ShardHandle {
+        addr,
+        stop: Some(tx),
+        task: Some(task),
+    }
+}
+
 impl ShardHandle {
     /// Returns the shard's address.
     pub fn addr(&self) -> SocketAddr {
@@ -134,13 +155,21 @@ pub struct RouterHandle {
 
 /// Starts a router over `shards` (in bucket order) on 127.0.0.1:0.
 pub async fn spawn_router(config: router::Config) -> RouterHandle {
+    spawn_router_with_local(config, router::LocalShards::new()).await
+}
+
+/// As [`spawn_router`], calling the shards found in `local` in-process.
+pub async fn spawn_router_with_local(
+    config: router::Config,
+    local: router::LocalShards,
+) -> RouterHandle {
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind 127.0.0.1:0");
     let addr = listener.local_addr().expect("local addr");
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        router::run(listener, config, async {
+        router::run_with_local(listener, config, local, async {
             let _ = rx.await;
         })
         .await
@@ -205,6 +234,36 @@ pub async fn spawn_cluster_with(
     let shard_addrs: Vec<SocketAddr> = shards.iter().map(ShardHandle::addr).collect();
     router_config.shards = shard_addrs.iter().map(ToString::to_string).collect();
     let router = spawn_router(router_config).await;
+    Cluster {
+        router,
+        shards: shards.into_iter().map(Some).collect(),
+        shard_addrs,
+        shard_config,
+    }
+}
+
+/// Starts `n` shards and a router that calls them in-process, as `jumpcache cluster` does;
+/// each shard also listens, for tests that reach a shard directly.
+pub async fn spawn_embedded_cluster_with(
+    n: usize,
+    shard_config: server::Config,
+    mut router_config: router::Config,
+) -> Cluster {
+    let mut shards = Vec::new();
+    let mut local = router::LocalShards::new();
+    for _ in 0..n {
+        let state = server::ShardState::new(shard_config.clone(), 0);
+        let shard = spawn_shard_state(state.clone()).await;
+        let embedded = server::Embedded::new(state);
+        local.insert(
+            shard.addr().to_string(),
+            std::sync::Arc::new(move |request: &[u8]| embedded.call(request)),
+        );
+        shards.push(shard);
+    }
+    let shard_addrs: Vec<SocketAddr> = shards.iter().map(ShardHandle::addr).collect();
+    router_config.shards = shard_addrs.iter().map(ToString::to_string).collect();
+    let router = spawn_router_with_local(router_config, local).await;
     Cluster {
         router,
         shards: shards.into_iter().map(Some).collect(),
@@ -289,13 +348,15 @@ pub enum Target {
     Shard,
     /// An in-process router over three in-process shards.
     Cluster,
+    /// A router calling three shards in-process, without sockets (`jumpcache cluster`).
+    Embedded,
 }
 
 /// A running [`Target`].
 pub enum Server {
     /// See [`Target::Shard`].
     Shard(ShardHandle),
-    /// See [`Target::Cluster`].
+    /// See [`Target::Cluster`] and [`Target::Embedded`].
     Cluster(Cluster),
 }
 
@@ -317,6 +378,17 @@ pub async fn spawn_with(target: Target, clients: resp::ClientConfig) -> Server {
         ),
         Target::Cluster => Server::Cluster(
             spawn_cluster_with(
+                3,
+                server::Config::default(),
+                router::Config {
+                    clients,
+                    ..router::Config::default()
+                },
+            )
+            .await,
+        ),
+        Target::Embedded => Server::Cluster(
+            spawn_embedded_cluster_with(
                 3,
                 server::Config::default(),
                 router::Config {
@@ -386,7 +458,8 @@ impl Server {
     }
 }
 
-/// Runs an async test body once against a shard and once against a cluster.
+/// Runs an async test body against a shard, a cluster over sockets, and a cluster that
+/// calls its shards in-process.
 #[macro_export]
 macro_rules! on_shard_and_cluster {
     ($(async fn $name:ident($target:ident: Target) $body:block)*) => {
@@ -402,6 +475,10 @@ macro_rules! on_shard_and_cluster {
                 #[tokio::test]
                 async fn cluster() {
                     run($crate::Target::Cluster).await
+                }
+                #[tokio::test]
+                async fn embedded() {
+                    run($crate::Target::Embedded).await
                 }
             }
         )*

@@ -1,7 +1,7 @@
 //! The same commands sent to a jumpcache shard and to a real redis-server must get the same
 //! reply, byte for byte. Skipped, with a note, where redis-server is not installed.
 
-use harness::{spawn_cluster, spawn_shard, RawClient, RedisServer};
+use harness::{spawn_cluster, spawn_embedded_cluster_with, spawn_shard, RawClient, RedisServer};
 
 /// One command per line, quoted as redis-cli quotes (`"\x00"`, `'a b'`).
 const SCRIPT: &str = r#"
@@ -203,6 +203,22 @@ async fn router_replies_match_redis_server_byte_for_byte() {
         return;
     };
     let cluster = spawn_cluster(3).await;
+    let deliberate: Vec<(&str, &str)> = DELIBERATE
+        .iter()
+        .chain(DELIBERATE_ROUTER)
+        .copied()
+        .collect();
+    compare_script(cluster.raw().await, &redis, &deliberate).await;
+}
+
+/// The router of `jumpcache cluster` calls its shards in-process: the same replies, byte for byte.
+#[tokio::test]
+async fn embedded_cluster_replies_match_redis_server_byte_for_byte() {
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let cluster =
+        spawn_embedded_cluster_with(3, server::Config::default(), router::Config::default()).await;
     let deliberate: Vec<(&str, &str)> = DELIBERATE
         .iter()
         .chain(DELIBERATE_ROUTER)
