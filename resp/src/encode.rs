@@ -100,24 +100,27 @@ fn line(out: &mut BytesMut, prefix: u8, text: &[u8]) {
 
 /// Appends `prefix`, the decimal `n`, and CRLF, without allocating.
 pub fn int_line(out: &mut BytesMut, prefix: u8, n: i64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
+    // Built back to front in one stack buffer (prefix, sign, up to 20 digits, CRLF), then
+    // appended with one copy: one capacity check instead of four.
+    let mut line = [0u8; 24];
+    let mut i = line.len() - 2;
+    line[i..].copy_from_slice(b"\r\n");
     let mut v = n.unsigned_abs();
     loop {
         i -= 1;
-        digits[i] = b'0' + (v % 10) as u8;
+        line[i] = b'0' + (v % 10) as u8;
         v /= 10;
         if v == 0 {
             break;
         }
     }
-    out.reserve(24);
-    out.put_u8(prefix);
     if n < 0 {
-        out.put_u8(b'-');
+        i -= 1;
+        line[i] = b'-';
     }
-    out.put_slice(&digits[i..]);
-    out.put_slice(b"\r\n");
+    i -= 1;
+    line[i] = prefix;
+    out.extend_from_slice(&line[i..]);
 }
 
 /// Formats a double as Redis's RESP3 `,` does (`%.17g`, `inf`, `-inf`, `nan`).

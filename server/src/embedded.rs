@@ -11,6 +11,7 @@
 //! its shards: each call is one command with a fresh, authenticated session (in-process,
 //! there is no one to authenticate; the shard's TCP listener still asks for its password).
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -34,6 +35,29 @@ const OPEN: ServerConfig = ServerConfig {
     requirepass: None,
 };
 
+/// Replies past this size leave their scratch buffer instead of being copied out of it.
+const SCRATCH_KEEP: usize = 64 * 1024;
+
+thread_local! {
+    /// Each thread's reply scratch: replies are encoded here and copied out at their exact
+    /// size, one allocation per reply instead of one per growth step (measured: growing a
+    /// fresh buffer was a fifth of an in-process MGET's instructions).
+    static SCRATCH: RefCell<BytesMut> = RefCell::new(BytesMut::with_capacity(SCRATCH_KEEP));
+}
+
+/// Returns `frame` in RESP2.
+fn encoded(frame: &Frame) -> Bytes {
+    SCRATCH.with_borrow_mut(|out| {
+        out.clear();
+        encode(frame, Protocol::Resp2, out);
+        if out.len() > SCRATCH_KEEP {
+            std::mem::replace(out, BytesMut::with_capacity(SCRATCH_KEEP)).freeze()
+        } else {
+            Bytes::copy_from_slice(out)
+        }
+    })
+}
+
 impl Embedded {
     /// Returns the entry point of `shard` (the state its listener serves, too).
     pub fn new(shard: Arc<ShardState>) -> Embedded {
@@ -56,9 +80,7 @@ impl Embedded {
                 .to_frame()
                 .unwrap_or_else(|| Frame::error("ERR Protocol error")),
         };
-        let mut out = BytesMut::new();
-        encode(&frame, Protocol::Resp2, &mut out);
-        out.freeze()
+        encoded(&frame)
     }
 
     /// Returns the shard's state.
@@ -90,6 +112,23 @@ mod tests {
             b"$-1\r\n"
         );
         assert_eq!(&shard.call(b"*1\r\n$6\r\nDBSIZE\r\n")[..], b":1\r\n");
+    }
+
+    #[test]
+    fn a_reply_bigger_than_the_scratch_buffer_comes_back_whole() {
+        let shard = embedded();
+        let big = vec![b'x'; 3 * SCRATCH_KEEP];
+        let mut set = BytesMut::new();
+        resp::encode::request(&mut set, [&b"SET"[..], b"big", &big].into_iter());
+        assert_eq!(&shard.call(&set)[..], b"+OK\r\n");
+        let reply = shard.call(b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n");
+        assert_eq!(
+            reply.len(),
+            big.len() + format!("${}\r\n\r\n", big.len()).len()
+        );
+        assert!(reply.ends_with(b"xxx\r\n"));
+        // The scratch is fresh again: small replies still come back right.
+        assert_eq!(&shard.call(b"*1\r\n$4\r\nPING\r\n")[..], b"+PONG\r\n");
     }
 
     #[test]
