@@ -161,6 +161,7 @@ def run_one(target, args):
     return {
         "rps": float(row["rps"]),
         "p50": float(row["p50_latency_ms"]) * 1000,
+        "avg": float(row["avg_latency_ms"]) * 1000,
         "p99": float(row["p99_latency_ms"]) * 1000,
         "cpu_us": server / HZ / n * 1e6,
         "server": server, "busy": busy, "wall": wall,
@@ -273,29 +274,30 @@ def report(names, plan, results, noisy, opts):
     lines = []
     cols = [t for t, _ in plan if t != "GET c=1"]
     lines.append("| target | " + " | ".join(f"{c} (req/s)" for c in cols)
-                 + " | GET c=1 p50 / p99 (µs) | server CPU µs/req (SET P1, GET P1) |")
+                 + " | GET c=1 p50 / p99 / mean (µs) | server CPU µs/req (SET P1, GET P1) |")
     lines.append("|---" * (len(cols) + 3) + "|")
     for n in names:
         cells = [f"{med(results[(n, c)], 'rps'):,.0f}" for c in cols]
         lat = results[(n, "GET c=1")]
         cpu = (med(results[(n, 'SET P1')], 'cpu_us') + med(results[(n, 'GET P1')], 'cpu_us')) / 2
         lines.append(f"| {n} | " + " | ".join(cells)
-                     + f" | {med(lat, 'p50'):.0f} / {med(lat, 'p99'):.0f} | {cpu:.1f} |")
+                     + f" | {med(lat, 'p50'):.0f} / {med(lat, 'p99'):.0f} / {med(lat, 'avg'):.0f} | {cpu:.1f} |")
     lines.append("")
     lines.append("Ratios (median throughput; CPU and latency: lower is better):")
     lines.append("")
-    lines.append("| target | vs | " + " | ".join(cols) + " | c=1 p50 | CPU/req |")
-    lines.append("|---" * (len(cols) + 4) + "|")
+    lines.append("| target | vs | " + " | ".join(cols) + " | c=1 p50 | c=1 mean | CPU/req |")
+    lines.append("|---" * (len(cols) + 5) + "|")
     for n in ("jumpcache", "jumpcache-cluster", "redis"):
         for base in ("twemproxy", "redis"):
             if n == base:
                 continue
             ratio = [med(results[(n, c)], "rps") / med(results[(base, c)], "rps") for c in cols]
             p50 = med(results[(n, "GET c=1")], "p50") / med(results[(base, "GET c=1")], "p50")
+            avg = med(results[(n, "GET c=1")], "avg") / med(results[(base, "GET c=1")], "avg")
             cpu_n = med(results[(n, "SET P1")], "cpu_us") + med(results[(n, "GET P1")], "cpu_us")
             cpu_b = med(results[(base, "SET P1")], "cpu_us") + med(results[(base, "GET P1")], "cpu_us")
             lines.append(f"| {n} | {base} | " + " | ".join(f"{x:.2f}x" for x in ratio)
-                         + f" | {p50:.2f}x | {cpu_n / cpu_b:.2f}x |")
+                         + f" | {p50:.2f}x | {avg:.2f}x | {cpu_n / cpu_b:.2f}x |")
     kept = sum(len(v) for v in results.values())
     lines.append("")
     lines.append(f"{opts.reps} interleaved reps, medians of {kept} kept runs; {noisy} runs dropped as noisy "
