@@ -5,7 +5,7 @@ interleaved turns: throughput medians, server CPU per request, machine idle per 
     python3 benchmarks/scripts/ab.py '[["twemproxy"], ["batch"], ["normal", [], ["--sched", "normal"]]]' \\
         6 -c 50 -d 64 -r 100000 -P 1 -t get -n 100000
 
-Each variant is [name], or [name, router flags, shard flags]; "redis" and "twemproxy" are
+Each variant is [name], or [name, router flags, shard flags, {router environment}]; "redis" and "twemproxy" are
 compare.py's targets. The first variant is the base of the ratios. Uses target/release/jumpcache
 (or $JC) and stops what it started.
 """
@@ -40,6 +40,7 @@ def start(variant, tmp):
         return C.start(name, tmp)
     router_flags = variant[1] if len(variant) > 1 else []
     shard_flags = variant[2] if len(variant) > 2 else []
+    env = dict(os.environ, **(variant[3] if len(variant) > 3 else {}))
     t = C.Target(name, tmp)
     shards = []
     for _ in range(2):
@@ -49,7 +50,7 @@ def start(variant, tmp):
         shards.append(f"127.0.0.1:{port}")
     t.port = C.free_port()
     t.spawn([JC, "router", "--port", str(t.port), "--shards", ",".join(shards),
-             "--metrics-port", str(C.free_port())] + router_flags)
+             "--metrics-port", str(C.free_port())] + router_flags, env=env)
     C.wait_ready(t.port, name)
     return t
 

@@ -20,6 +20,7 @@ use resp::{
 };
 use tokio::net::TcpStream;
 
+use crate::busy_poll::BusyPoll;
 use crate::call::GroupCall;
 use crate::group::Group;
 use crate::info;
@@ -51,6 +52,8 @@ pub(crate) struct Router {
     /// The router's own counters: its clients (counted by the accept loop's `ClientSlots`),
     /// their commands and bytes.
     pub(crate) stats: Arc<Stats>,
+    /// `--busy-poll-us`, when not 0: told of every request batch read and reply flushed.
+    pub(crate) busy_poll: Option<Arc<BusyPoll>>,
 }
 
 /// A request in the making: its reply, the protocol it is written in, and the command it
@@ -128,6 +131,9 @@ pub(crate) async fn handle(
         };
         // Every request of a batch was read now: one clock read starts all their timings.
         let started = Instant::now();
+        if let Some(busy_poll) = &router.busy_poll {
+            busy_poll.activity(started);
+        }
         let mut fatal: Option<FrameError> = None;
         match first {
             Ok(Some(request)) => {
@@ -169,6 +175,9 @@ pub(crate) async fn handle(
             conn.write_frame(&frame);
         }
         let failed = conn.flush().await.is_err();
+        if let Some(busy_poll) = &router.busy_poll {
+            busy_poll.activity(Instant::now());
+        }
         count_io(&mut conn, &router.stats);
         if failed || fatal.is_some() || session.should_close() {
             break;
