@@ -52,20 +52,9 @@ pub async fn spawn_shard_with(config: server::Config) -> ShardHandle {
 }
 
 fn start_shard(listener: TcpListener, config: server::Config) -> ShardHandle {
-    let addr = listener.local_addr().expect("local addr");
-    let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        server::run(listener, config, async {
-            let _ = rx.await;
-        })
-        .await
-        .expect("shard runs");
-    });
-    ShardHandle {
-        addr,
-        stop: Some(tx),
-        task: Some(task),
-    }
+    config.validate().expect("a valid shard config");
+    let port = listener.local_addr().expect("local addr").port();
+    serve_shard(listener, server::ShardState::new(config, port))
 }
 
 /// Starts a shard serving `state` on 127.0.0.1:0 (the state a router may also call in-process).
@@ -73,6 +62,10 @@ async fn spawn_shard_state(state: std::sync::Arc<server::ShardState>) -> ShardHa
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind 127.0.0.1:0");
+    serve_shard(listener, state)
+}
+
+fn serve_shard(listener: TcpListener, state: std::sync::Arc<server::ShardState>) -> ShardHandle {
     let addr = listener.local_addr().expect("local addr");
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {

@@ -203,12 +203,7 @@ async fn router_replies_match_redis_server_byte_for_byte() {
         return;
     };
     let cluster = spawn_cluster(3).await;
-    let deliberate: Vec<(&str, &str)> = DELIBERATE
-        .iter()
-        .chain(DELIBERATE_ROUTER)
-        .copied()
-        .collect();
-    compare_script(cluster.raw().await, &redis, &deliberate).await;
+    compare_script(cluster.raw().await, &redis, &router_deliberate()).await;
 }
 
 /// The router of `jumpcache cluster` calls its shards in-process: the same replies, byte for byte.
@@ -219,12 +214,16 @@ async fn embedded_cluster_replies_match_redis_server_byte_for_byte() {
     };
     let cluster =
         spawn_embedded_cluster_with(3, server::Config::default(), router::Config::default()).await;
-    let deliberate: Vec<(&str, &str)> = DELIBERATE
+    compare_script(cluster.raw().await, &redis, &router_deliberate()).await;
+}
+
+/// What a router answers differently from Redis on purpose.
+fn router_deliberate() -> Vec<(&'static str, &'static str)> {
+    DELIBERATE
         .iter()
         .chain(DELIBERATE_ROUTER)
         .copied()
-        .collect();
-    compare_script(cluster.raw().await, &redis, &deliberate).await;
+        .collect()
 }
 
 /// Where jumpcache differs from Redis on purpose: (command, jumpcache's exact reply).
