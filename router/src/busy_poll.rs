@@ -19,13 +19,13 @@ use tokio::sync::Notify;
 
 use crate::handler::Router;
 
-/// The router's record of when it last had work, and the poller's wake-up.
+/// The router's count of work done, and the poller's wake-up.
 #[derive(Debug)]
 pub(crate) struct BusyPoll {
-    epoch: Instant,
-    window_us: u64,
-    /// Microseconds since `epoch` of the last request read or reply written.
-    last_us: AtomicU64,
+    window: Duration,
+    /// Bumped at every request batch read and reply flushed; the poller notices the change,
+    /// so the request path reads no clock for it.
+    work: AtomicU64,
     /// True while the poller waits for work (it is woken by the next `activity`).
     sleeping: AtomicBool,
     wake: Notify,
@@ -38,38 +38,34 @@ impl BusyPoll {
     /// Returns the poller's state for a window of `window`.
     pub(crate) fn new(window: Duration) -> BusyPoll {
         BusyPoll {
-            epoch: Instant::now(),
-            window_us: window.as_micros().try_into().unwrap_or(u64::MAX),
-            last_us: AtomicU64::new(0),
+            window,
+            work: AtomicU64::new(0),
             sleeping: AtomicBool::new(false),
             wake: Notify::new(),
         }
     }
 
-    fn micros(&self, at: Instant) -> u64 {
-        at.saturating_duration_since(self.epoch)
-            .as_micros()
-            .try_into()
-            .unwrap_or(u64::MAX)
-    }
-
-    /// Notes work at `now`: a request read or a reply written. Two atomics; wakes the poller
-    /// when it sleeps.
-    pub(crate) fn activity(&self, now: Instant) {
-        self.last_us.store(self.micros(now), Ordering::Relaxed);
+    /// Notes work: a request batch read or a reply flushed. One atomic add, and a wake-up
+    /// of the poller when it sleeps.
+    pub(crate) fn activity(&self) {
+        self.work.fetch_add(1, Ordering::Relaxed);
         if self.sleeping.load(Ordering::Relaxed) && self.sleeping.swap(false, Ordering::Relaxed) {
             self.wake.notify_one();
         }
     }
 
-    /// Polls while the last work is younger than the window and the shards have at most
-    /// one request in flight; sleeps until the next work otherwise. Runs until aborted.
+    /// Polls while the last work seen is younger than the window and the shards have at
+    /// most one request in flight; sleeps until the next work otherwise. Runs until aborted.
     pub(crate) async fn run(self: Arc<Self>, router: Arc<Router>) {
+        let mut seen = self.work.load(Ordering::Relaxed);
+        let mut since = Instant::now();
         loop {
-            let idle = self
-                .micros(Instant::now())
-                .saturating_sub(self.last_us.load(Ordering::Relaxed));
-            if idle < self.window_us && in_flight(&router) <= MAX_IN_FLIGHT {
+            let now = Instant::now();
+            let work = self.work.load(Ordering::Relaxed);
+            if work != seen {
+                (seen, since) = (work, now);
+            }
+            if now.duration_since(since) < self.window && in_flight(&router) <= MAX_IN_FLIGHT {
                 // Let any other runnable thread on this CPU go first, then let the runtime
                 // poll its sockets without blocking (a yielded task is polled again only
                 // after the I/O driver has been).
@@ -77,7 +73,13 @@ impl BusyPoll {
                 tokio::task::yield_now().await;
             } else {
                 self.sleeping.store(true, Ordering::Relaxed);
-                self.wake.notified().await;
+                // Work that came between the load above and this point: look again at once.
+                if self.work.load(Ordering::Relaxed) == seen {
+                    self.wake.notified().await;
+                }
+                self.sleeping.store(false, Ordering::Relaxed);
+                // Woken by work: its window starts now.
+                (seen, since) = (self.work.load(Ordering::Relaxed), Instant::now());
             }
         }
     }

@@ -132,7 +132,7 @@ pub(crate) async fn handle(
         // Every request of a batch was read now: one clock read starts all their timings.
         let started = Instant::now();
         if let Some(busy_poll) = &router.busy_poll {
-            busy_poll.activity(started);
+            busy_poll.activity();
         }
         let mut fatal: Option<FrameError> = None;
         match first {
@@ -176,7 +176,7 @@ pub(crate) async fn handle(
         }
         let failed = conn.flush().await.is_err();
         if let Some(busy_poll) = &router.busy_poll {
-            busy_poll.activity(Instant::now());
+            busy_poll.activity();
         }
         count_io(&mut conn, &router.stats);
         if failed || fatal.is_some() || session.should_close() {

@@ -82,11 +82,6 @@ impl Embedded {
         };
         encoded(&frame)
     }
-
-    /// Returns the shard's state.
-    pub fn shard(&self) -> &Arc<ShardState> {
-        &self.shard
-    }
 }
 
 #[cfg(test)]

@@ -1,13 +1,11 @@
 //! `jumpcache router --busy-poll-us`: the router polls for a moment after work, and never
 //! while idle: after a burst of requests its CPU time stops growing, whatever the setting.
 
-use std::process::Stdio;
 use std::time::Duration;
 
-use harness::{free_port, within, ShardProcess};
+use harness::{free_port, start_logged, ShardProcess};
 use redis::AsyncCommands;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 /// utime + stime of `pid`, in clock ticks.
 fn cpu_ticks(pid: u32) -> u64 {
@@ -20,31 +18,21 @@ fn cpu_ticks(pid: u32) -> u64 {
 /// Starts a router over `shard` with `flags`; returns it once it logs that it listens.
 async fn router(shard: &ShardProcess, flags: &[&str]) -> (Child, u16) {
     for _ in 0..3 {
-        let port = free_port();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_jumpcache"))
-            .args(["router", "--port", &port.to_string(), "--metrics-port", "0"])
-            .args(["--shards", &shard.addr().to_string()])
-            .args(flags)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start jumpcache router");
-        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-        let listening = within(async {
-            while let Ok(Some(line)) = lines.next_line().await {
-                if line.contains("router listening") {
-                    return true;
-                }
-            }
-            false
-        })
-        .await;
-        if listening {
-            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-            return (child, port);
+        let port = free_port().to_string();
+        let addr = shard.addr().to_string();
+        let mut args = vec![
+            "router",
+            "--port",
+            &port,
+            "--metrics-port",
+            "0",
+            "--shards",
+            &addr,
+        ];
+        args.extend_from_slice(flags);
+        let bin = env!("CARGO_BIN_EXE_jumpcache");
+        if let Some(child) = start_logged(bin, &args, "router listening").await {
+            return (child, port.parse().unwrap());
         }
     }
     panic!("jumpcache router exited three times before listening");

@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use process::{free_port, ShardProcess};
+pub use process::{free_port, start_logged, ShardProcess};
 pub use reference::RedisServer;
 pub use wire::{read_reply, read_to_end, request, send_raw, RawClient};
 

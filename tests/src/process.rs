@@ -104,37 +104,46 @@ impl ShardProcess {
         assert!(self.spawn().await, "shard on {} did not restart", self.addr);
     }
 
-    /// Spawns the shard and reads its log until the "listening" line: readiness without
-    /// sleeping. The rest of its log is drained so a full pipe never blocks it. Returns false
+    /// Spawns the shard and waits until it listens (see [`start_logged`]). Returns false
     /// when the process ended without listening (its port was taken).
     async fn spawn(&mut self) -> bool {
-        let mut child = Command::new(&self.bin)
-            .args(["shard", "--port", &self.addr.port().to_string()])
-            .args(["--max-memory", "64mb"])
-            .args(&self.extra)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {}: {e}", self.bin.display()));
-        let stderr = child.stderr.take().expect("piped stderr");
-        let mut lines = BufReader::new(stderr).lines();
-        let ready = tokio::time::timeout(STEP_TIMEOUT, async {
-            while let Ok(Some(line)) = lines.next_line().await {
-                if line.contains("shard listening") {
-                    return true;
-                }
-            }
-            false
-        })
-        .await;
-        if ready != Ok(true) {
-            return false;
-        }
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        self.child = Some(child);
-        true
+        let port = self.addr.port().to_string();
+        let mut args = vec!["shard", "--port", &port, "--max-memory", "64mb"];
+        args.extend(self.extra.iter().map(String::as_str));
+        self.child = start_logged(&self.bin, &args, "shard listening").await;
+        self.child.is_some()
     }
+}
+
+/// Starts `bin args` with its log (stderr, at `info`) piped, and reads it until a line holds
+/// `ready`: readiness without sleeping. The rest of the log is drained so a full pipe never
+/// blocks the process. Returns `None` when it ended (or took [`STEP_TIMEOUT`]) before that
+/// line, as a process whose port was taken meanwhile does.
+pub async fn start_logged(bin: impl AsRef<Path>, args: &[&str], ready: &str) -> Option<Child> {
+    let bin = bin.as_ref();
+    let mut child = Command::new(bin)
+        .args(args)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
+    let stderr = child.stderr.take().expect("piped stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let seen = tokio::time::timeout(STEP_TIMEOUT, async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.contains(ready) {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    if seen != Ok(true) {
+        return None;
+    }
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Some(child)
 }
