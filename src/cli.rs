@@ -53,7 +53,7 @@ pub struct ShardArgs {
     #[command(flatten)]
     pub config: server::Config,
     #[command(flatten)]
-    pub clients: resp::ClientConfig,
+    pub clients: serve::ClientConfig,
 }
 
 /// A process's CPU scheduling policy (see `sched`).
@@ -89,7 +89,7 @@ pub struct RouterArgs {
     #[command(flatten)]
     pub config: router::Config,
     #[command(flatten)]
-    pub clients: resp::ClientConfig,
+    pub clients: serve::ClientConfig,
 }
 
 /// `jumpcache cluster`. `--shards` here is the number of shard groups to start, each of
@@ -121,7 +121,7 @@ pub struct ClusterArgs {
     #[command(flatten)]
     pub router: router::Config,
     #[command(flatten)]
-    pub clients: resp::ClientConfig,
+    pub clients: serve::ClientConfig,
 }
 
 #[cfg(test)]

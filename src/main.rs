@@ -136,12 +136,12 @@ async fn router(args: RouterArgs) -> Result<(), Box<dyn std::error::Error>> {
 /// their `requirepass`.
 async fn cluster(args: ClusterArgs) -> Result<(), Box<dyn std::error::Error>> {
     let mut shard_config = args.shard;
-    shard_config.clients = resp::ClientConfig {
+    shard_config.clients = serve::ClientConfig {
         proto_max_bulk_len: args.clients.proto_max_bulk_len,
         client_query_buffer_limit: args.clients.client_query_buffer_limit,
         client_output_buffer_limit: args.clients.client_output_buffer_limit,
         requirepass: args.router.shard_password.clone(),
-        ..resp::ClientConfig::default()
+        ..serve::ClientConfig::default()
     };
     shard_config.validate()?;
     let count: usize = match args.router.shards.as_slice() {

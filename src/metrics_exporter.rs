@@ -6,8 +6,8 @@
 use std::net::{SocketAddr, ToSocketAddrs};
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
-use resp::stats::{COMMANDS_DURATION, LATENCY_BUCKETS_SECONDS};
 use router::stats::SHARD_RTT;
+use serve::stats::{COMMANDS_DURATION, LATENCY_BUCKETS_SECONDS};
 
 /// Serves `/metrics` on `host:port` and describes the metrics with `describe`; returns
 /// false, installing nothing, when `port` is 0.

@@ -2,7 +2,7 @@
 
 use bytes::BytesMut;
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use resp::{Command, Decoder, Frame, Protocol};
+use protocol::{Command, Decoder, Frame, Protocol};
 
 fn set_request() -> Vec<u8> {
     b"*3\r\n$3\r\nSET\r\n$16\r\nkey:000000012345\r\n$64\r\n"
@@ -49,7 +49,7 @@ fn lookup(c: &mut Criterion) {
         })
     });
     c.bench_function("lookup_name", |b| {
-        b.iter(|| black_box(resp::command::lookup(black_box(b"incrbyfloat"))))
+        b.iter(|| black_box(protocol::command::lookup(black_box(b"incrbyfloat"))))
     });
 }
 
@@ -63,7 +63,7 @@ fn encode(c: &mut Criterion) {
         let mut out = BytesMut::with_capacity(4096);
         b.iter(|| {
             out.clear();
-            resp::encode::encode(black_box(&array), Protocol::Resp2, &mut out);
+            protocol::encode::encode(black_box(&array), Protocol::Resp2, &mut out);
         })
     });
     let theirs = redis_protocol::resp2::types::BytesFrame::Array(

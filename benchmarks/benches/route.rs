@@ -2,14 +2,14 @@
 
 use bytes::{Bytes, BytesMut};
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use resp::{Command, Decoder};
+use protocol::{Command, Decoder};
 use router::merge::merge;
 use router::plan::{plan, Plan};
 use router::topology::Topology;
 
 fn command(args: &[&[u8]]) -> Command {
     let mut buf = BytesMut::new();
-    resp::encode::request(&mut buf, args.iter().copied());
+    protocol::encode::request(&mut buf, args.iter().copied());
     let req = Decoder::default().decode(&mut buf).unwrap().unwrap();
     Command::from_request(req).unwrap()
 }
@@ -43,9 +43,9 @@ fn plan_and_merge(c: &mut Criterion) {
         .iter()
         .map(|p| {
             let mut out = BytesMut::new();
-            resp::encode::int_line(&mut out, b'*', p.positions.len() as i64);
+            protocol::encode::int_line(&mut out, b'*', p.positions.len() as i64);
             for _ in &p.positions {
-                resp::encode::bulk(&mut out, &[b'v'; 64]);
+                protocol::encode::bulk(&mut out, &[b'v'; 64]);
             }
             out.freeze()
         })

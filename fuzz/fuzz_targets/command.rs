@@ -8,8 +8,9 @@
 
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
-use resp::session::{handle_local, Session};
-use resp::{encode::encode, ClientConfig, Command, Decoder, Limits, Password, Protocol};
+use serve::session::{handle_local, Session};
+use protocol::{encode::encode, Command, Decoder, Limits, Protocol};
+use serve::{ClientConfig, Password};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&mode, input)) = data.split_first() else {

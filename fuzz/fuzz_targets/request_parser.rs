@@ -7,7 +7,7 @@
 
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
-use resp::{Decoder, Limits};
+use protocol::{Decoder, Limits};
 
 type Outcome = Result<(Vec<Vec<u8>>, bool), String>;
 

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use resp::{ClientConfig, Password};
 use serde::Deserialize;
+use serve::{ClientConfig, Password};
 
 /// When a write to a replicated group is answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum, Deserialize)]

@@ -10,14 +10,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use resp::command::Flags;
-use resp::info::Selector;
-use resp::session::{handle_local, ServerConfig, Session};
-use resp::stats::Stats;
-use resp::{
-    ClientSlot, Command, CommandSpec, Connection, Frame, FrameError, Kind, Limits, Protocol,
-    Request, Shutdown,
-};
+use protocol::command::Flags;
+use protocol::{Command, CommandSpec, Frame, FrameError, Kind, Limits, Protocol, Request};
+use serve::info::Selector;
+use serve::session::{handle_local, ServerConfig, Session};
+use serve::stats::Stats;
+use serve::{ClientSlot, Connection, Shutdown};
 use tokio::net::TcpStream;
 
 use crate::busy_poll::BusyPoll;
@@ -449,7 +447,7 @@ fn write(conn: &mut Connection<TcpStream>, reply: Reply, protocol: Protocol) {
         Reply::Raw(raw) if protocol == Protocol::Resp2 || same_in_resp3(&raw) => {
             conn.write_raw(&raw)
         }
-        Reply::Raw(raw) => match resp::reply::parse(&raw) {
+        Reply::Raw(raw) => match protocol::reply::parse(&raw) {
             Ok(frame) => conn.write_frame(&frame),
             Err(_) => conn.write_frame(&Frame::error("ERR unexpected reply from a shard")),
         },

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use resp::Shutdown;
+use serve::Shutdown;
 use tokio::time::{interval, timeout, MissedTickBehavior};
 
 use crate::group::Group;

@@ -10,9 +10,9 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 
-use resp::info::{parse, render, Section, Selector};
-use resp::stats::Stats;
-use resp::Frame;
+use protocol::Frame;
+use serve::info::{parse, render, Section, Selector};
+use serve::stats::Stats;
 
 use crate::merge::ShardReply;
 
@@ -192,7 +192,7 @@ impl Usage {
 }
 
 /// Returns the numbers the health poll exports, from one shard's raw INFO reply.
-pub(crate) fn keyspace(raw: &[u8]) -> Option<resp::stats::Keyspace> {
+pub(crate) fn keyspace(raw: &[u8]) -> Option<serve::stats::Keyspace> {
     let sections = parse(&reply_text(raw)?);
     let num = |section: &str, name: &str| {
         field(&sections, section, name)
@@ -203,7 +203,7 @@ pub(crate) fn keyspace(raw: &[u8]) -> Option<resp::stats::Keyspace> {
         .and_then(|v| v.split(',').find_map(|kv| kv.strip_prefix("expires=")))
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
-    Some(resp::stats::Keyspace {
+    Some(serve::stats::Keyspace {
         keys: shard_keys(&sections),
         expires,
         used_memory: num("Memory", "used_memory"),
@@ -217,7 +217,7 @@ pub(crate) fn keyspace(raw: &[u8]) -> Option<resp::stats::Keyspace> {
 
 /// Returns the text of an INFO reply (a bulk or verbatim string), `None` for anything else.
 fn reply_text(raw: &[u8]) -> Option<String> {
-    match resp::reply::parse(raw) {
+    match protocol::reply::parse(raw) {
         Ok(Frame::Bulk(t) | Frame::Verbatim(t)) => Some(String::from_utf8_lossy(&t).into_owned()),
         _ => None,
     }
@@ -238,7 +238,7 @@ fn reply_text(raw: &[u8]) -> Option<String> {
 pub fn merge(
     groups: Vec<GroupInfo<'_>>,
     selector: &Selector,
-    own: Vec<resp::info::Section>,
+    own: Vec<serve::info::Section>,
 ) -> Frame {
     let mut total: Vec<Section> = Vec::new();
     let members: usize = groups.iter().map(|g| g.members.len()).sum();
@@ -386,25 +386,25 @@ pub(crate) fn own_sections(
     stats: &Stats,
     port: u16,
     maxclients: usize,
-) -> Vec<resp::info::Section> {
-    use resp::info::Section as S;
+) -> Vec<serve::info::Section> {
+    use serve::info::Section as S;
     let mut clients = S::new("Clients");
     clients
         .add("connected_clients", stats.connected_clients.load(Relaxed))
         .add("maxclients", maxclients)
         .add("blocked_clients", 0);
-    let rss = resp::stats::rss_bytes();
+    let rss = serve::stats::rss_bytes();
     let mut memory = S::new("Memory");
     memory
         .add("used_memory_rss", rss)
-        .add("used_memory_rss_human", resp::units::human_bytes(rss));
-    let st = resp::info::stats_section(stats);
+        .add("used_memory_rss_human", serve::units::human_bytes(rss));
+    let st = serve::info::stats_section(stats);
     vec![
-        resp::info::server_section("cluster-proxy", "router", port, stats.started),
+        serve::info::server_section("cluster-proxy", "router", port, stats.started),
         clients,
         memory,
         st,
-        resp::info::cpu_section(),
+        serve::info::cpu_section(),
         stats.commands.section(),
         S::new("Keyspace"),
     ]
@@ -428,7 +428,7 @@ fn humanize(memory: &mut Section, field: &str) {
     };
     let human = format!("{field}_human");
     if let Some((_, v)) = memory.fields.iter_mut().find(|(k, _)| *k == human) {
-        *v = resp::units::human_bytes(bytes);
+        *v = serve::units::human_bytes(bytes);
     }
 }
 

@@ -1,5 +1,5 @@
 //! The router-to-shard round trip: INFO's `latency_p50_us` / `latency_p99_us` and the
-//! exported histogram, both from one `resp::latency::LogHistogram`.
+//! exported histogram, both from one `serve::latency::LogHistogram`.
 //!
 //! Recording is one relaxed `fetch_add` on a fixed log-scale bucket (four buckets per power
 //! of two, so a percentile is within 25% of the truth). Percentiles are taken over a sliding
@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use resp::latency::{lower_bound, LogHistogram};
+use serve::latency::{lower_bound, LogHistogram};
 
 /// Snapshots kept: the window is this many ticks long.
 const WINDOW: usize = 10;
@@ -38,7 +38,7 @@ impl LatencyWindow {
     /// Copies the round trips counted since the last call into `to`.
     pub fn export(&self, to: &metrics::Histogram) {
         let mut last = self.exported.lock().unwrap_or_else(|p| p.into_inner());
-        let last = last.get_or_insert_with(|| vec![0; resp::latency::BUCKETS].into());
+        let last = last.get_or_insert_with(|| vec![0; serve::latency::BUCKETS].into());
         self.counts.export_since(last, to);
     }
 

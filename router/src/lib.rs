@@ -44,8 +44,8 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use resp::session::ServerConfig;
-use resp::{Acceptor, ClientSlots, Shutdown};
+use serve::session::ServerConfig;
+use serve::{Acceptor, ClientSlots, Shutdown};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
@@ -65,7 +65,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 ///
 /// Shard connections are opened in the background; a shard that is down only fails its
 /// own keys. Accept errors (out of file descriptors) are logged and retried, never fatal;
-/// clients past `maxclients` are refused (see `resp::clients::Acceptor`).
+/// clients past `maxclients` are refused (see `serve::clients::Acceptor`).
 ///
 /// # Errors
 /// `InvalidInput` when `config.validate()` fails; nothing else once serving.
@@ -104,7 +104,7 @@ pub async fn run_with_local(
         .map(|(i, members)| Arc::new(Group::new(i, members, &config, &local)))
         .collect();
     // The router's own counters; its accept loop counts clients in them.
-    let stats = Arc::new(resp::stats::Stats::new(true));
+    let stats = Arc::new(serve::stats::Stats::new(true));
     let clients = ClientSlots::new(config.clients.maxclients, stats.clone());
     let router = Arc::new(handler::Router {
         topology,

@@ -8,8 +8,8 @@ use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 
 use bytes::Bytes;
-use resp::reply::parse;
-use resp::Frame;
+use protocol::reply::parse;
+use protocol::Frame;
 
 use crate::plan::{scan_reply, Merge, Part, SCAN_CURSOR_BITS, SCAN_CURSOR_MASK};
 use crate::shard::ShardError;

@@ -1,9 +1,9 @@
 //! Where a command goes: the only place that decides it. `plan` is pure and unit-tested.
 
 use bytes::{Bytes, BytesMut};
-use resp::command::parse_cursor;
-use resp::command::KeySpec;
-use resp::{text, Command, Frame, Kind};
+use protocol::command::parse_cursor;
+use protocol::command::KeySpec;
+use protocol::{text, Command, Frame, Kind};
 
 use crate::topology::{ShardId, Topology};
 
@@ -19,7 +19,7 @@ pub const CROSSSLOT: &str = "CROSSSLOT Keys in request don't hash to the same sl
 /// What to do with one command.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Plan {
-    /// Answered by the router itself (`resp::session::handle_local`).
+    /// Answered by the router itself (`serve::session::handle_local`).
     Local,
     /// One shard: the client's bytes, unchanged (inline commands re-encoded).
     Forward {
@@ -197,7 +197,7 @@ pub fn scan_reply(cursor: u64, keys: Vec<Frame>) -> Frame {
 pub fn forward_request(cmd: &Command) -> Bytes {
     if cmd.is_inline() {
         let mut out = BytesMut::new();
-        resp::encode::request(&mut out, cmd.args().iter().map(|a| a.as_ref()));
+        protocol::encode::request(&mut out, cmd.args().iter().map(|a| a.as_ref()));
         out.freeze()
     } else {
         cmd.raw().clone()
@@ -222,7 +222,7 @@ pub fn part_request(cmd: &Command, positions: &[usize]) -> Bytes {
     // Sized once: `$<len>\r\n<arg>\r\n` is at most 25 bytes more than the argument.
     let size = 16 + list.iter().map(|a| a.len() + 25).sum::<usize>();
     let mut out = BytesMut::with_capacity(size);
-    resp::encode::request(&mut out, list.into_iter());
+    protocol::encode::request(&mut out, list.into_iter());
     out.freeze()
 }
 
@@ -234,7 +234,7 @@ pub fn scan_request(cmd: &Command, cursor: u64) -> Bytes {
         *slot = cursor.as_bytes();
     }
     let mut out = BytesMut::new();
-    resp::encode::request(&mut out, list.into_iter());
+    protocol::encode::request(&mut out, list.into_iter());
     out.freeze()
 }
 

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! tick ─▶ ShardClient::send_next(INFO memory stats keyspace) ─▶ info::keyspace ─▶ MemberPoll
-//!      ─▶ stats::MemberSeries (per member), resp::stats::export_keyspace (sums), export_process
+//!      ─▶ stats::MemberSeries (per member), serve::stats::export_keyspace (sums), export_process
 //! ```
 //! This poll decides nothing: members are taken out of service and brought back by the
 //! PING health checks (`health`) and the sync worker (`sync`); the poll only reports.
@@ -19,8 +19,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use resp::stats::{export_keyspace, export_process, Keyspace};
-use resp::Shutdown;
+use serve::stats::{export_keyspace, export_process, Keyspace};
+use serve::Shutdown;
 
 use crate::group::MemberState;
 use crate::handler::Router;

@@ -1,6 +1,6 @@
 //! The router's metric names and per-shard counters.
 //!
-//! The process-wide names (`redis_up`, `redis_commands_total`, ...) live in `resp::stats`,
+//! The process-wide names (`redis_up`, `redis_commands_total`, ...) live in `serve::stats`,
 //! which the shard shares; the router exports them cluster-wide (its own clients, commands
 //! and bytes; keys, memory, hits, misses, expiries and evictions summed over the shards).
 //! The names below are the router's own: one series per member of a shard group, labelled
@@ -73,7 +73,7 @@ pub const NAMES: &[&str] = &[
 /// Describes the router's metrics, and the shared ones, to the installed recorder.
 pub fn describe() {
     use metrics::{describe_counter as c, describe_gauge as g};
-    resp::stats::describe();
+    serve::stats::describe();
     g!(SHARDS, "Shard groups in the topology.");
     g!(
         SHARDS_UP,

@@ -27,7 +27,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use resp::{Frame, Shutdown};
+use protocol::Frame;
+use serve::Shutdown;
 
 use crate::group::{lock, Group, MemberState, WriteLog, SYNC_LANE};
 use crate::shard::ShardClient;
@@ -70,14 +71,14 @@ pub(crate) async fn run_worker(group: Arc<Group>, every: Duration, shutdown: Shu
 
 fn request(args: &[&[u8]]) -> Bytes {
     let mut out = BytesMut::new();
-    resp::encode::request(&mut out, args.iter().copied());
+    protocol::encode::request(&mut out, args.iter().copied());
     out.freeze()
 }
 
 /// Returns the `run_id` field of an `INFO server` reply.
 async fn run_id(client: &ShardClient) -> Option<String> {
     let raw = client.call(request(&[b"INFO", b"server"])).await.ok()?;
-    let Ok(Frame::Bulk(text) | Frame::Verbatim(text)) = resp::reply::parse(&raw) else {
+    let Ok(Frame::Bulk(text) | Frame::Verbatim(text)) = protocol::reply::parse(&raw) else {
         return None;
     };
     let text = String::from_utf8_lossy(&text);
@@ -98,7 +99,7 @@ pub(crate) async fn learn_run_id(group: &Group, m: usize) {
 
 async fn dbsize(client: &ShardClient) -> Option<i64> {
     let raw = client.call(request(&[b"DBSIZE"])).await.ok()?;
-    match resp::reply::parse(&raw) {
+    match protocol::reply::parse(&raw) {
         Ok(Frame::Integer(n)) => Some(n),
         _ => None,
     }
@@ -199,7 +200,7 @@ async fn copy_all(group: &Group, source: &ShardClient, target: &ShardClient) -> 
         let count = BATCH.to_string();
         let req = request(&[b"SCAN", cursor.as_bytes(), b"COUNT", count.as_bytes()]);
         let raw = source.call(req).await.map_err(|_| Failed::Source)?;
-        let Ok(Frame::Array(mut page)) = resp::reply::parse(&raw) else {
+        let Ok(Frame::Array(mut page)) = protocol::reply::parse(&raw) else {
             return Err(Failed::Source);
         };
         let (Some(Frame::Array(keys)), Some(Frame::Bulk(next))) = (page.pop(), page.pop()) else {
@@ -279,7 +280,7 @@ async fn copy_batch(
         ttls.push(source.send(SYNC_LANE, request(&[b"PTTL", key])).await);
     }
     let got = get.wait().await.map_err(|_| Failed::Source)?;
-    let Ok(Frame::Array(got)) = resp::reply::parse(&got) else {
+    let Ok(Frame::Array(got)) = protocol::reply::parse(&got) else {
         return Err(Failed::Source);
     };
     if got.len() != keys.len() {
@@ -288,7 +289,7 @@ async fn copy_batch(
     let mut values = Vec::with_capacity(keys.len());
     for (value, ttl) in got.into_iter().zip(ttls) {
         let ttl = ttl.wait().await.map_err(|_| Failed::Source)?;
-        values.push(match (value, resp::reply::parse(&ttl)) {
+        values.push(match (value, protocol::reply::parse(&ttl)) {
             (Frame::Bulk(v), Ok(Frame::Integer(ttl))) if ttl != -2 => Some((v, ttl)),
             _ => None,
         });

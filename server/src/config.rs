@@ -1,8 +1,8 @@
 //! The shard's settings, each named after the Redis directive it mirrors.
 
 use clap::{Args, Parser, ValueEnum};
-use resp::ClientConfig;
 use serde::Deserialize;
+use serve::ClientConfig;
 
 /// How the store chooses what to evict when full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum, Deserialize)]
@@ -95,7 +95,7 @@ impl Config {
 /// # Errors
 /// A message for clap to print.
 pub fn parse_memory(text: &str) -> Result<u64, String> {
-    resp::units::parse_memory(text)
+    serve::units::parse_memory(text)
 }
 
 /// Reads a memory size from a config file: a string (`"64mb"`) or a number of bytes.
@@ -111,7 +111,7 @@ pub fn deserialize_memory<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64,
     }
     match Size::deserialize(d)? {
         Size::Bytes(n) => Ok(n),
-        Size::Text(t) => resp::units::parse_memory(&t).map_err(serde::de::Error::custom),
+        Size::Text(t) => serve::units::parse_memory(&t).map_err(serde::de::Error::custom),
     }
 }
 

@@ -15,9 +15,9 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use resp::encode::encode;
-use resp::session::{ServerConfig, Session};
-use resp::{Decoder, Frame, Protocol};
+use protocol::encode::encode;
+use protocol::{Decoder, Frame, Protocol};
+use serve::session::{ServerConfig, Session};
 
 use crate::handler;
 use crate::state::ShardState;
@@ -114,7 +114,7 @@ mod tests {
         let shard = embedded();
         let big = vec![b'x'; 3 * SCRATCH_KEEP];
         let mut set = BytesMut::new();
-        resp::encode::request(&mut set, [&b"SET"[..], b"big", &big].into_iter());
+        protocol::encode::request(&mut set, [&b"SET"[..], b"big", &big].into_iter());
         assert_eq!(&shard.call(&set)[..], b"+OK\r\n");
         let reply = shard.call(b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n");
         assert_eq!(
@@ -129,9 +129,9 @@ mod tests {
     #[test]
     fn a_password_on_the_shard_does_not_apply_in_process() {
         let config = Config {
-            clients: resp::ClientConfig {
-                requirepass: Some(resp::Password::new("pw")),
-                ..resp::ClientConfig::default()
+            clients: serve::ClientConfig {
+                requirepass: Some(serve::Password::new("pw")),
+                ..serve::ClientConfig::default()
             },
             ..Config::default()
         };

@@ -4,8 +4,9 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Instant;
 
-use resp::session::{handle_local, Session};
-use resp::{ClientSlot, Command, Connection, Frame, FrameError, Request, Shutdown};
+use protocol::{Command, Frame, FrameError, Request};
+use serve::session::{handle_local, Session};
+use serve::{ClientSlot, Connection, Shutdown};
 use tokio::net::TcpStream;
 
 use crate::exec;

@@ -1,7 +1,7 @@
 //! The shard's INFO: Redis's sections and field names, for this one process.
 
-use resp::info::{cpu_section, server_section, Section};
-use resp::units::human_bytes;
+use serve::info::{cpu_section, server_section, Section};
+use serve::units::human_bytes;
 
 use crate::state::ShardState;
 use crate::stats::rss_bytes;
@@ -46,7 +46,7 @@ pub fn sections(shard: &ShardState) -> Vec<Section> {
         .add("rdb_bgsave_in_progress", 0)
         .add("aof_enabled", 0);
 
-    let mut st = resp::info::stats_section(stats);
+    let mut st = serve::info::stats_section(stats);
     st.add("expired_keys", store.expired)
         .add("evicted_keys", store.evicted)
         .add("keyspace_hits", store.hits)

@@ -5,7 +5,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use resp::{Acceptor, Shutdown};
+use serve::{Acceptor, Shutdown};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
@@ -50,7 +50,7 @@ pub async fn serve(
     let stop = Shutdown::new();
     let mut tasks = JoinSet::new();
     tasks.spawn(maintenance(shard.clone(), stop.clone()));
-    // maxclients, and EMFILE backoff: see `resp::clients::Acceptor`.
+    // maxclients, and EMFILE backoff: see `serve::clients::Acceptor`.
     let mut acceptor = Acceptor::new(listener, shard.clients.clone());
     tokio::pin!(shutdown);
     loop {

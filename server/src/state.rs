@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use resp::session::ServerConfig;
-use resp::ClientSlots;
+use serve::session::ServerConfig;
+use serve::ClientSlots;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, EvictionPolicy};

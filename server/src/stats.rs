@@ -1,21 +1,21 @@
 //! The shard's counters and metrics.
 //!
-//! The process counters and the metric names live in `resp::stats`, shared with the router:
+//! The process counters and the metric names live in `serve::stats`, shared with the router:
 //! a shard and a router export the same redis_exporter names, each for itself. A shard
 //! exports only when it has its own `/metrics` (`Config::export_metrics`); the shards
 //! embedded in `jumpcache cluster` do not, since their router answers for the cluster.
 
-use resp::stats::{export_keyspace, export_process};
-pub use resp::stats::{rss_bytes, Stats};
+use serve::stats::{export_keyspace, export_process};
+pub use serve::stats::{rss_bytes, Stats};
 
 use crate::state::ShardState;
 
-/// Metric names the shard declares beyond `resp::stats::NAMES`: none.
+/// Metric names the shard declares beyond `serve::stats::NAMES`: none.
 pub const NAMES: &[&str] = &[];
 
 /// Describes the shard's metrics to the installed recorder.
 pub fn describe() {
-    resp::stats::describe();
+    serve::stats::describe();
 }
 
 /// Copies the shard's counters into the metrics recorder; called by the maintenance timer.

@@ -355,12 +355,12 @@ pub enum Server {
 
 /// Starts `target` with default settings.
 pub async fn spawn(target: Target) -> Server {
-    spawn_with(target, resp::ClientConfig::default()).await
+    spawn_with(target, serve::ClientConfig::default()).await
 }
 
 /// Starts `target` with `clients` as the client-facing limits and password of what clients
 /// connect to: the shard, or the router (its shards keep the defaults).
-pub async fn spawn_with(target: Target, clients: resp::ClientConfig) -> Server {
+pub async fn spawn_with(target: Target, clients: serve::ClientConfig) -> Server {
     match target {
         Target::Shard => Server::Shard(
             spawn_shard_with(server::Config {

@@ -11,7 +11,7 @@ use crate::STEP_TIMEOUT;
 /// Encodes a request as a client would (`*N` of bulks).
 pub fn request(args: &[&[u8]]) -> Vec<u8> {
     let mut out = BytesMut::new();
-    resp::encode::request(&mut out, args.iter().copied());
+    protocol::encode::request(&mut out, args.iter().copied());
     out.to_vec()
 }
 

@@ -2,7 +2,7 @@
 
 use harness::{client_for, on_shard_and_cluster, send_raw, spawn_cluster_with, spawn_with};
 use redis::AsyncCommands;
-use resp::{ClientConfig, Password};
+use serve::{ClientConfig, Password};
 
 const PASSWORD: &str = "s3cret-pw";
 const NOAUTH: &[u8] = b"-NOAUTH Authentication required.\r\n";

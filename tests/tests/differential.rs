@@ -251,7 +251,7 @@ async fn compare_script(mut ours: RawClient, redis: &RedisServer, deliberate: &[
     let mut mismatches = Vec::new();
     let mut checked = 0;
     for line in SCRIPT.lines().filter(|l| !l.trim().is_empty()) {
-        let args = resp::codec::split_args(line.as_bytes()).expect("script line parses");
+        let args = protocol::codec::split_args(line.as_bytes()).expect("script line parses");
         let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
         let got = ours.call(&args).await;
         let redis_reply = theirs.call(&args).await;

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use resp::command::{KeySpec, COMMANDS};
+use protocol::command::{KeySpec, COMMANDS};
 
 const BEGIN: &str = "<!-- BEGIN GENERATED: command table -->";
 const END: &str = "<!-- END GENERATED: command table -->";

@@ -83,9 +83,9 @@ async fn split_and_cluster_wide_commands_merge_as_over_sockets() {
 #[tokio::test]
 async fn a_shard_password_guards_the_listener_not_the_router() {
     let shard = server::Config {
-        clients: resp::ClientConfig {
-            requirepass: Some(resp::Password::new("spw")),
-            ..resp::ClientConfig::default()
+        clients: serve::ClientConfig {
+            requirepass: Some(serve::Password::new("spw")),
+            ..serve::ClientConfig::default()
         },
         ..server::Config::default()
     };

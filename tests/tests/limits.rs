@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use harness::{on_shard_and_cluster, request, spawn, spawn_with, within, Server};
 use redis::AsyncCommands;
-use resp::ClientConfig;
+use serve::ClientConfig;
 use tokio::io::AsyncWriteExt;
 
 const PING: &[u8] = b"*1\r\n$4\r\nPING\r\n";

@@ -14,7 +14,7 @@ fn metrics_md() -> String {
 
 /// Every metric name the code declares, in declaration order.
 fn declared() -> Vec<&'static str> {
-    resp::stats::NAMES
+    serve::stats::NAMES
         .iter()
         .chain(router::stats::NAMES)
         .chain(server::stats::NAMES)

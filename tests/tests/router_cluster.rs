@@ -234,7 +234,7 @@ async fn the_router_answers_connection_commands_itself() {
             .query_async(&mut con)
             .await
             .unwrap();
-        assert_eq!(count, resp::command::COMMANDS.len());
+        assert_eq!(count, protocol::command::COMMANDS.len());
         let save: Vec<String> = redis::cmd("CONFIG")
             .arg("GET")
             .arg("save")

@@ -16,7 +16,7 @@ fn info(keys: u64, mem: u64, up: u64) -> ShardReply {
          # Keyspace\r\ndb0:keys={keys},expires=1,avg_ttl=0\r\n"
     );
     let mut out = BytesMut::new();
-    resp::encode::bulk(&mut out, text.as_bytes());
+    protocol::encode::bulk(&mut out, text.as_bytes());
     Ok(out.freeze())
 }
 
@@ -27,14 +27,14 @@ fn text(frame: Frame) -> String {
     }
 }
 
-fn own(port: u16) -> Vec<resp::info::Section> {
-    let mut server = resp::info::Section::new("Server");
+fn own(port: u16) -> Vec<serve::info::Section> {
+    let mut server = serve::info::Section::new("Server");
     server
         .add("redis_mode", "cluster-proxy")
         .add("tcp_port", port);
-    let mut stats = resp::info::Section::new("Stats");
+    let mut stats = serve::info::Section::new("Stats");
     stats.add("total_commands_processed", 42);
-    vec![server, stats, resp::info::Section::new("Keyspace")]
+    vec![server, stats, serve::info::Section::new("Keyspace")]
 }
 
 const ADDRS: [&str; 4] = [

@@ -1,7 +1,7 @@
 //! `plan` as a table of commands and topologies, like redis-rs's `tests_routing`.
 
 use super::*;
-use resp::Request;
+use protocol::Request;
 
 fn topo(n: usize) -> Topology {
     Topology::new(
@@ -13,7 +13,7 @@ fn topo(n: usize) -> Topology {
 
 fn cmd(parts: &[&str]) -> Command {
     let mut raw = BytesMut::new();
-    resp::encode::request(&mut raw, parts.iter().map(|p| p.as_bytes()));
+    protocol::encode::request(&mut raw, parts.iter().map(|p| p.as_bytes()));
     let args = parts
         .iter()
         .map(|p| Bytes::copy_from_slice(p.as_bytes()))

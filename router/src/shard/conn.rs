@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::BytesMut;
-use resp::reply::ReplyDecoder;
+use protocol::reply::ReplyDecoder;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
@@ -92,7 +92,7 @@ async fn authenticate(shared: &Shared, stream: &mut TcpStream) -> Result<(), Sha
         return Ok(());
     };
     let mut request = BytesMut::new();
-    resp::encode::request(&mut request, [&b"AUTH"[..], password.expose()].into_iter());
+    protocol::encode::request(&mut request, [&b"AUTH"[..], password.expose()].into_iter());
     let exchange = async {
         stream.write_all(&request).await.ok()?;
         let mut buf = BytesMut::with_capacity(512);

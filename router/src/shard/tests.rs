@@ -5,7 +5,7 @@ use bytes::BytesMut;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use resp::{Decoder, Limits};
+use protocol::{Decoder, Limits};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
@@ -25,7 +25,7 @@ async fn fake_shard(listener: TcpListener) {
                 let mut out = BytesMut::new();
                 while let Ok(Some(req)) = dec.decode(&mut rbuf) {
                     match req.args[0].as_ref() {
-                        b"ECHO" => resp::encode::bulk(&mut out, &req.args[1]),
+                        b"ECHO" => protocol::encode::bulk(&mut out, &req.args[1]),
                         b"STALL" => {}
                         _ => out.extend_from_slice(b"+OK\r\n"),
                     }
@@ -46,7 +46,7 @@ async fn start_fake(addr: &str) -> (SocketAddr, tokio::task::JoinHandle<()>) {
 
 fn req(args: &[&[u8]]) -> Bytes {
     let mut out = BytesMut::new();
-    resp::encode::request(&mut out, args.iter().copied());
+    protocol::encode::request(&mut out, args.iter().copied());
     out.freeze()
 }
 

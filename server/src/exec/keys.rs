@@ -4,14 +4,14 @@
 //! [`Store::get`]; TTL changes go through [`Store::update`], atomic per key.
 
 use bytes::Bytes;
-use resp::command::parse_cursor;
-use resp::command::parse_i64;
-use resp::{text, CommandError, Frame, Kind};
+use protocol::command::parse_cursor;
+use protocol::command::parse_i64;
+use protocol::{text, CommandError, Frame, Kind};
 
 use crate::store::{Store, StoreError, Update, Value};
 
 /// Runs a key command and returns its reply.
-pub(crate) fn execute(cmd: &resp::Command, store: &Store) -> Frame {
+pub(crate) fn execute(cmd: &protocol::Command, store: &Store) -> Frame {
     let args = cmd.args();
     match cmd.kind() {
         Kind::Del | Kind::Unlink => count(&args[1..], |k| store.remove(k)),
@@ -253,10 +253,10 @@ mod tests {
     use std::collections::HashSet;
 
     use bytes::Bytes;
-    use resp::Frame;
+    use protocol::Frame;
 
     use crate::exec::strings::tests::{run, store};
-    use resp::command::parse_cursor;
+    use protocol::command::parse_cursor;
 
     const T0: u64 = 1_700_000_000_000;
 
@@ -281,13 +281,13 @@ mod tests {
         );
         assert_eq!(
             run(&s, "expire k 100 nx xx"),
-            err(resp::text::EXPIRE_NX_CONFLICT)
+            err(protocol::text::EXPIRE_NX_CONFLICT)
         );
         assert_eq!(
             run(&s, "expire k 100 gt lt"),
-            err(resp::text::EXPIRE_GT_LT_CONFLICT)
+            err(protocol::text::EXPIRE_GT_LT_CONFLICT)
         );
-        assert_eq!(run(&s, "expire k abc"), err(resp::text::NOT_INTEGER));
+        assert_eq!(run(&s, "expire k abc"), err(protocol::text::NOT_INTEGER));
         assert_eq!(
             run(&s, "expire k 9223372036854775"),
             err("ERR invalid expire time in 'expire' command")
@@ -366,15 +366,18 @@ mod tests {
     #[test]
     fn scan_cursor_and_options_match_redis() {
         let (s, _) = store();
-        assert_eq!(run(&s, "scan abc"), err(resp::text::INVALID_CURSOR));
+        assert_eq!(run(&s, "scan abc"), err(protocol::text::INVALID_CURSOR));
         assert_eq!(
             run(&s, "scan 18446744073709551616"),
-            err(resp::text::INVALID_CURSOR)
+            err(protocol::text::INVALID_CURSOR)
         );
-        assert_eq!(run(&s, "scan 0 count 0"), err(resp::text::SYNTAX));
-        assert_eq!(run(&s, "scan 0 count abc"), err(resp::text::NOT_INTEGER));
-        assert_eq!(run(&s, "scan 0 match"), err(resp::text::SYNTAX));
-        assert_eq!(run(&s, "scan 0 foo bar"), err(resp::text::SYNTAX));
+        assert_eq!(run(&s, "scan 0 count 0"), err(protocol::text::SYNTAX));
+        assert_eq!(
+            run(&s, "scan 0 count abc"),
+            err(protocol::text::NOT_INTEGER)
+        );
+        assert_eq!(run(&s, "scan 0 match"), err(protocol::text::SYNTAX));
+        assert_eq!(run(&s, "scan 0 foo bar"), err(protocol::text::SYNTAX));
         assert_eq!(parse_cursor(b""), Some(0));
         assert_eq!(parse_cursor(b"+007"), Some(7));
         assert_eq!(parse_cursor(b"-1"), Some(u64::MAX));

@@ -7,13 +7,13 @@ pub(crate) mod keys;
 pub(crate) mod server;
 pub(crate) mod strings;
 
-use resp::{Command, Frame, Kind, Protocol};
+use protocol::{Command, Frame, Kind, Protocol};
 
 use crate::state::ShardState;
 
 /// Runs a data or server command and returns its reply; it never writes to a socket.
 ///
-/// Connection commands (PING, HELLO, CLIENT, ...) are answered by `resp::session` before this.
+/// Connection commands (PING, HELLO, CLIENT, ...) are answered by `serve::session` before this.
 pub fn execute(cmd: &Command, shard: &ShardState, protocol: Protocol) -> Frame {
     use Kind::*;
     match cmd.kind() {

@@ -1,7 +1,7 @@
 //! Server commands that read or clear the whole store: INFO DBSIZE FLUSHDB FLUSHALL.
 
-use resp::info::{render, Selector};
-use resp::{Command, CommandError, Frame, Kind, Protocol};
+use protocol::{Command, CommandError, Frame, Kind, Protocol};
+use serve::info::{render, Selector};
 
 use crate::info::sections;
 use crate::state::ShardState;

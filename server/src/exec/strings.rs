@@ -14,8 +14,8 @@ mod ldouble;
 mod set;
 
 use bytes::{Bytes, BytesMut};
-use resp::command::parse_i64;
-use resp::{text, CommandError, Frame, Kind};
+use protocol::command::parse_i64;
+use protocol::{text, CommandError, Frame, Kind};
 
 use crate::store::{Store, StoreError, Update, Value};
 
@@ -23,7 +23,7 @@ use crate::store::{Store, StoreError, Update, Value};
 const MAX_STRING_LEN: u64 = 512 * 1024 * 1024;
 
 /// Runs a string command and returns its reply.
-pub(crate) fn execute(cmd: &resp::Command, store: &Store) -> Frame {
+pub(crate) fn execute(cmd: &protocol::Command, store: &Store) -> Frame {
     let args = cmd.args();
     match cmd.kind() {
         Kind::Get => get(store, &args[1]),
@@ -299,7 +299,7 @@ pub(crate) mod tests {
     use std::sync::Arc;
 
     use bytes::Bytes;
-    use resp::Frame;
+    use protocol::Frame;
 
     use crate::clock::ManualClock;
     use crate::store::{Store, StoreConfig};
@@ -312,12 +312,12 @@ pub(crate) mod tests {
             .split(' ')
             .map(|a| Bytes::copy_from_slice(a.as_bytes()))
             .collect();
-        let request = resp::Request {
+        let request = protocol::Request {
             args,
             raw: Bytes::new(),
             inline: false,
         };
-        match resp::Command::from_request(request) {
+        match protocol::Command::from_request(request) {
             Ok(cmd) => match super::execute(&cmd, store) {
                 Frame::Error(e) if e.as_ref() == b"ERR unsupported" => {
                     crate::exec::keys::execute(&cmd, store)
@@ -349,11 +349,14 @@ pub(crate) mod tests {
         assert_eq!(run(&s, "set k v EX -1"), invalid);
         assert_eq!(run(&s, "set k v EX 9223372036854775"), invalid);
         assert_eq!(run(&s, "set k v PX 9223372036854775807"), invalid);
-        assert_eq!(run(&s, "set k v EX abc"), err(resp::text::NOT_INTEGER));
-        assert_eq!(run(&s, "set k v EX 10 PX 10"), err(resp::text::SYNTAX));
-        assert_eq!(run(&s, "set k v NX XX"), err(resp::text::SYNTAX));
-        assert_eq!(run(&s, "set k v KEEPTTL EX 10"), err(resp::text::SYNTAX));
-        assert_eq!(run(&s, "set k v EX"), err(resp::text::SYNTAX));
+        assert_eq!(run(&s, "set k v EX abc"), err(protocol::text::NOT_INTEGER));
+        assert_eq!(run(&s, "set k v EX 10 PX 10"), err(protocol::text::SYNTAX));
+        assert_eq!(run(&s, "set k v NX XX"), err(protocol::text::SYNTAX));
+        assert_eq!(
+            run(&s, "set k v KEEPTTL EX 10"),
+            err(protocol::text::SYNTAX)
+        );
+        assert_eq!(run(&s, "set k v EX"), err(protocol::text::SYNTAX));
         assert_eq!(run(&s, "set k v GET"), Frame::Null);
         assert_eq!(run(&s, "set k v2 GET"), bulk("v"));
         assert_eq!(run(&s, "set k v3 NX GET"), bulk("v2"));
@@ -386,13 +389,16 @@ pub(crate) mod tests {
         let (s, _) = store();
         assert_eq!(run(&s, "getex missing ex abc"), Frame::Null);
         assert_eq!(run(&s, "set k v"), Frame::ok());
-        assert_eq!(run(&s, "getex k ex abc"), err(resp::text::NOT_INTEGER));
+        assert_eq!(run(&s, "getex k ex abc"), err(protocol::text::NOT_INTEGER));
         assert_eq!(
             run(&s, "getex k ex 0"),
             err("ERR invalid expire time in 'getex' command")
         );
-        assert_eq!(run(&s, "getex k persist ex 10"), err(resp::text::SYNTAX));
-        assert_eq!(run(&s, "getex k nx"), err(resp::text::SYNTAX));
+        assert_eq!(
+            run(&s, "getex k persist ex 10"),
+            err(protocol::text::SYNTAX)
+        );
+        assert_eq!(run(&s, "getex k nx"), err(protocol::text::SYNTAX));
         assert_eq!(run(&s, "getex k ex 100 ex 200"), bulk("v"));
         assert_eq!(run(&s, "ttl k"), Frame::Integer(200));
         assert_eq!(run(&s, "getex k persist"), bulk("v"));
@@ -423,16 +429,16 @@ pub(crate) mod tests {
         assert_eq!(run(&s, "incrby n 10"), Frame::Integer(11));
         assert_eq!(run(&s, "decrby n 3"), Frame::Integer(8));
         assert_eq!(run(&s, "decr n"), Frame::Integer(7));
-        assert_eq!(run(&s, "incrby n abc"), err(resp::text::NOT_INTEGER));
+        assert_eq!(run(&s, "incrby n abc"), err(protocol::text::NOT_INTEGER));
         assert_eq!(
             run(&s, "decrby n -9223372036854775808"),
             err("ERR decrement would overflow")
         );
         assert_eq!(run(&s, "set n 9223372036854775807"), Frame::ok());
-        assert_eq!(run(&s, "incr n"), err(resp::text::OVERFLOW));
+        assert_eq!(run(&s, "incr n"), err(protocol::text::OVERFLOW));
         for bad in ["007", "+1", "1.0", "12345678901234567890"] {
             run(&s, &format!("set n {bad}"));
-            assert_eq!(run(&s, "incr n"), err(resp::text::NOT_INTEGER), "{bad}");
+            assert_eq!(run(&s, "incr n"), err(protocol::text::NOT_INTEGER), "{bad}");
         }
     }
 
@@ -461,10 +467,16 @@ pub(crate) mod tests {
             run(&s, "incrbyfloat f 3.0e3"),
             bulk("100000000000003000.1015625")
         );
-        assert_eq!(run(&s, "incrbyfloat f inf"), err(resp::text::NAN_OR_INF));
-        assert_eq!(run(&s, "incrbyfloat f 1e5000"), err(resp::text::NOT_FLOAT));
+        assert_eq!(
+            run(&s, "incrbyfloat f inf"),
+            err(protocol::text::NAN_OR_INF)
+        );
+        assert_eq!(
+            run(&s, "incrbyfloat f 1e5000"),
+            err(protocol::text::NOT_FLOAT)
+        );
         run(&s, "set f abc");
-        assert_eq!(run(&s, "incrbyfloat f 1"), err(resp::text::NOT_FLOAT));
+        assert_eq!(run(&s, "incrbyfloat f 1"), err(protocol::text::NOT_FLOAT));
         assert_eq!(run(&s, "incrbyfloat g 5.0e3"), bulk("5000"));
     }
 
@@ -483,11 +495,11 @@ pub(crate) mod tests {
         );
         assert_eq!(
             run(&s, "setrange s -1 x"),
-            err(resp::text::OFFSET_OUT_OF_RANGE)
+            err(protocol::text::OFFSET_OUT_OF_RANGE)
         );
         assert_eq!(
             run(&s, "setrange s 536870912 x"),
-            err(resp::text::STRING_TOO_LONG)
+            err(protocol::text::STRING_TOO_LONG)
         );
         assert_eq!(run(&s, "setrange s 7 !"), Frame::Integer(8));
         assert_eq!(run(&s, "get s"), bulk("Hello\0\0!"));
@@ -531,9 +543,12 @@ pub(crate) mod tests {
         };
         let s = Store::new(config, clock);
         let big = "x".repeat(600);
-        assert_eq!(run(&s, &format!("set k {big}")), err(resp::text::OOM));
+        assert_eq!(run(&s, &format!("set k {big}")), err(protocol::text::OOM));
         assert_eq!(run(&s, "set k small"), Frame::ok());
-        assert_eq!(run(&s, &format!("append k {big}")), err(resp::text::OOM));
+        assert_eq!(
+            run(&s, &format!("append k {big}")),
+            err(protocol::text::OOM)
+        );
         assert_eq!(run(&s, "get k"), bulk("small"));
     }
 }

@@ -139,12 +139,12 @@ pub enum Update {
 /// Why a store write was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreError {
-    /// The value cannot fit under `max_memory` even in an empty store; reply `resp::text::OOM`.
+    /// The value cannot fit under `max_memory` even in an empty store; reply `protocol::text::OOM`.
     OutOfMemory,
 }
 
 /// Counters for INFO and `/metrics`: the shape the router sums over shards.
-pub type StoreStats = resp::stats::Keyspace;
+pub type StoreStats = serve::stats::Keyspace;
 
 /// A segment on a cache line of its own, so two cores locking neighbours do not share one.
 #[repr(align(64))]

@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use rand::Rng;
-use resp::glob::glob_match;
+use serve::glob::glob_match;
 
 use super::segment::key_hash;
 use super::{Store, SCAN_CURSOR_BITS, SEGMENTS, SEGMENT_BITS};

@@ -5,8 +5,8 @@
 //! expire value is checked only after every option parsed.
 
 use bytes::Bytes;
-use resp::command::{parse_i64, Args};
-use resp::{CommandError, Frame};
+use protocol::command::{parse_i64, Args};
+use protocol::{CommandError, Frame};
 
 use crate::store::{Store, Update, Value};
 
@@ -116,7 +116,7 @@ fn deadline_ms(kind: TtlKind, arg: &[u8], now_ms: u64, command: &str) -> Result<
 ///     EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL]
 /// ```
 /// Replies `OK`, or nil when NX/XX stopped it; with GET, the old value (or nil) either way.
-pub(super) fn set(cmd: &resp::Command, store: &Store) -> Frame {
+pub(super) fn set(cmd: &protocol::Command, store: &Store) -> Frame {
     let args = cmd.args();
     let opts = match parse_options(Args::new(&args[3..]), Mode::Set) {
         Ok(o) => o,
@@ -161,7 +161,7 @@ pub(super) fn set(cmd: &resp::Command, store: &Store) -> Frame {
 /// SETEX key seconds value
 /// PSETEX key milliseconds value
 /// ```
-pub(super) fn set_ex(cmd: &resp::Command, store: &Store, millis: bool) -> Frame {
+pub(super) fn set_ex(cmd: &protocol::Command, store: &Store, millis: bool) -> Frame {
     let args = cmd.args();
     let (kind, name) = if millis {
         (TtlKind::Px, "psetex")
@@ -185,7 +185,7 @@ pub(super) fn set_ex(cmd: &resp::Command, store: &Store, millis: bool) -> Frame 
 /// ```
 /// A missing key replies nil before the expire value is checked, as Redis does; an
 /// EXAT/PXAT already past deletes the key after replying its value.
-pub(super) fn get_ex(cmd: &resp::Command, store: &Store) -> Frame {
+pub(super) fn get_ex(cmd: &protocol::Command, store: &Store) -> Frame {
     let args = cmd.args();
     let opts = match parse_options(Args::new(&args[2..]), Mode::GetEx) {
         Ok(o) => o,

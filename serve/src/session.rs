@@ -10,10 +10,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 
 use crate::auth::{self, Password};
-use crate::command::{parse_i64, Command, CommandSpec, Flags, Kind, COMMANDS};
-use crate::error::{text, CommandError};
-use crate::frame::{Frame, Protocol};
 use crate::glob::glob_match;
+use protocol::command::{parse_i64, Command, CommandSpec, Flags, Kind, COMMANDS};
+use protocol::error::{text, CommandError};
+use protocol::frame::{Frame, Protocol};
 
 /// The Redis version jumpcache reports, and whose replies it matches.
 pub const REDIS_VERSION: &str = "7.0.15";
@@ -361,14 +361,14 @@ pub fn command_info(spec: &CommandSpec) -> Frame {
         "connection" => "@connection",
         _ => "@admin",
     })];
-    if spec.flags.contains(crate::command::Flags::WRITE) {
+    if spec.flags.contains(protocol::command::Flags::WRITE) {
         categories.push(Frame::simple("@write"));
     }
-    if spec.flags.contains(crate::command::Flags::READONLY) {
+    if spec.flags.contains(protocol::command::Flags::READONLY) {
         categories.push(Frame::simple("@read"));
     }
     categories.push(Frame::simple(
-        if spec.flags.contains(crate::command::Flags::FAST) {
+        if spec.flags.contains(protocol::command::Flags::FAST) {
             "@fast"
         } else {
             "@slow"
@@ -463,7 +463,7 @@ fn time() -> Frame {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::Request;
+    use protocol::codec::Request;
 
     fn config() -> ServerConfig {
         ServerConfig {

@@ -17,10 +17,10 @@ use std::task::Poll;
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use crate::codec::{Decoder, Limits, Request, UNAUTHENTICATED_QUERY_BUFFER};
-use crate::encode::encode;
-use crate::error::FrameError;
-use crate::frame::{Frame, Protocol};
+use protocol::codec::{Decoder, Limits, Request, UNAUTHENTICATED_QUERY_BUFFER};
+use protocol::encode::encode;
+use protocol::error::FrameError;
+use protocol::frame::{Frame, Protocol};
 
 /// Read buffer's starting size: Redis reads 16 KiB at a time; 64 KiB keeps syscalls few
 /// for pipelines.

@@ -18,10 +18,10 @@ use clap::Args;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::auth::Password;
-use crate::codec::Limits;
-use crate::error::text;
 use crate::stats::Stats;
 use crate::units::parse_memory;
+use protocol::codec::Limits;
+use protocol::error::text;
 
 /// How long the accept loop waits after a failed `accept` (out of file descriptors): long
 /// enough not to spin, short enough to resume quickly once descriptors are free.

@@ -16,10 +16,10 @@ use std::time::{Duration, Instant};
 
 use metrics::{counter, gauge, Histogram, Unit};
 
-use crate::command::{lookup, CommandSpec, COMMANDS};
-use crate::error::CommandError;
 use crate::info::Section;
 use crate::latency::{LogHistogram, BUCKETS};
+use protocol::command::{lookup, CommandSpec, COMMANDS};
+use protocol::error::CommandError;
 
 /// 1 while the process answers (redis_exporter: the exporter reached Redis).
 pub const UP: &str = "redis_up";
@@ -428,7 +428,7 @@ pub fn rss_bytes() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::command::{spec, Kind};
+    use protocol::command::{spec, Kind};
 
     #[test]
     fn commandstats_lists_only_commands_that_ran_in_table_order() {

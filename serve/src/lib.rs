@@ -1,0 +1,28 @@
+//! What every RESP server owes its clients, around the protocol: accepting (`maxclients`, EMFILE
+//! backoff), the connection and its buffers and limits, the session (AUTH gate, connection
+//! commands), statistics and the INFO layout, and shutdown. The shard and the router both serve
+//! through this, so each limit and each Redis text is written once.
+//!
+//! ```text
+//! listener ─▶ Acceptor::accept (maxclients, EMFILE backoff) ─▶ Connection::new (Limits)
+//! socket ─▶ Connection::read_request (timeout, query buffer) ─▶ protocol::Decoder::decode ─▶ Request
+//!        ─▶ Command::from_request ─▶ session::handle_local (AUTH gate, connection commands) ─▶ Command
+//! socket ◀─ Connection::flush ◀─ Connection::relieve (output limit) ◀─ Connection::write_frame ◀─ Frame
+//! ```
+#![warn(missing_docs)]
+
+pub mod auth;
+pub mod clients;
+pub mod connection;
+pub mod glob;
+pub mod info;
+pub mod latency;
+pub mod session;
+pub mod shutdown;
+pub mod stats;
+pub mod units;
+
+pub use auth::Password;
+pub use clients::{Acceptor, ClientConfig, ClientSlot, ClientSlots};
+pub use connection::Connection;
+pub use shutdown::Shutdown;
