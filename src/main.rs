@@ -118,7 +118,11 @@ async fn router(args: RouterArgs) -> Result<(), Box<dyn std::error::Error>> {
     let shard_fds = (config.shards.len() * config.shard_connections) as u64;
     raise_fd_limit(config.clients.maxclients, shard_fds);
     let listener = bind(&args.bind, args.port).await?;
-    metrics_exporter::install(&args.bind, args.metrics_port, router::stats::describe)?;
+    metrics_exporter::install(
+        &args.bind,
+        args.metrics_port,
+        router::observe::stats::describe,
+    )?;
     tracing::info!(addr = %listener.local_addr()?, shards = ?config.shards, "router listening");
     router::run(listener, config, shutdown_signal()).await?;
     tracing::info!("router stopped");
@@ -206,7 +210,11 @@ async fn cluster(args: ClusterArgs) -> Result<(), Box<dyn std::error::Error>> {
     let shard_fds = 2 * (members * config.shard_connections) as u64;
     raise_fd_limit(config.clients.maxclients, shard_fds);
     let listener = bind(&args.bind, args.port).await?;
-    metrics_exporter::install(&args.bind, args.metrics_port, router::stats::describe)?;
+    metrics_exporter::install(
+        &args.bind,
+        args.metrics_port,
+        router::observe::stats::describe,
+    )?;
     let replicas = match args.replicas {
         0 => String::new(),
         r => format!(" ({r} replicas each)"),

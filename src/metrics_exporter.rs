@@ -6,7 +6,7 @@
 use std::net::{SocketAddr, ToSocketAddrs};
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
-use router::stats::SHARD_RTT;
+use router::observe::stats::SHARD_RTT;
 use serve::stats::{COMMANDS_DURATION, LATENCY_BUCKETS_SECONDS};
 
 /// Serves `/metrics` on `host:port` and describes the metrics with `describe`; returns

@@ -3,9 +3,9 @@
 use bytes::{Bytes, BytesMut};
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use protocol::{Command, Decoder};
-use router::merge::merge;
-use router::plan::{plan, Plan};
-use router::topology::Topology;
+use router::path::merge::merge;
+use router::path::plan::{plan, Plan};
+use router::path::topology::Topology;
 
 fn command(args: &[&[u8]]) -> Command {
     let mut buf = BytesMut::new();
@@ -16,10 +16,10 @@ fn command(args: &[&[u8]]) -> Command {
 
 fn bucket(c: &mut Criterion) {
     c.bench_function("key_to_bucket_16", |b| {
-        b.iter(|| router::ring::bucket(black_box(b"user:1000:profile"), black_box(16)))
+        b.iter(|| router::path::ring::bucket(black_box(b"user:1000:profile"), black_box(16)))
     });
     c.bench_function("key_to_bucket_hash_tag", |b| {
-        b.iter(|| router::ring::bucket(black_box(b"user:{1000}:profile"), black_box(16)))
+        b.iter(|| router::path::ring::bucket(black_box(b"user:{1000}:profile"), black_box(16)))
     });
 }
 

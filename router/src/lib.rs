@@ -22,22 +22,11 @@
 //!
 //! Replies leave in request order even when shards answer out of order (see `handler`).
 
-mod busy_poll;
-mod call;
 pub mod config;
-mod group;
-mod handler;
-mod health;
-pub mod info;
-mod latency;
-pub mod merge;
-pub mod plan;
-mod poll;
-pub mod ring;
-pub mod shard;
-pub mod stats;
-mod sync;
-pub mod topology;
+pub mod observe;
+pub mod path;
+mod replication;
+pub mod shards;
 
 use std::future::Future;
 use std::io;
@@ -49,13 +38,16 @@ use serve::{Acceptor, ClientSlots, Shutdown};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
-use busy_poll::BusyPoll;
-use group::Group;
+use observe::poll;
+use path::busy_poll::BusyPoll;
+use path::handler;
+use replication::group::Group;
+use replication::{health, sync};
 
 pub use config::{Config, ReadPolicy, WritePolicy};
-pub use group::MemberState;
-pub use shard::{LocalShard, LocalShards, ShardClient, ShardError, ShardErrorKind};
-pub use topology::{ShardId, Topology};
+pub use path::topology::{ShardId, Topology};
+pub use replication::group::MemberState;
+pub use shards::{LocalShard, LocalShards, ShardClient, ShardError, ShardErrorKind};
 
 /// How long connections may finish their in-flight requests after shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);

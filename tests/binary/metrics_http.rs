@@ -161,7 +161,10 @@ async fn cluster_with_traffic() -> (Jumpcache, String) {
 #[tokio::test]
 async fn cluster_metrics_have_every_family_and_count_the_routers_commands_once() {
     let (_cluster, body) = cluster_with_traffic().await;
-    for name in serve::stats::NAMES.iter().chain(router::stats::NAMES) {
+    for name in serve::stats::NAMES
+        .iter()
+        .chain(router::observe::stats::NAMES)
+    {
         assert!(
             body.contains(&format!("# TYPE {name} ")),
             "no {name} in:\n{body}"

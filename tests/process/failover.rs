@@ -111,7 +111,7 @@ impl Load {
             i += 1;
             let key = format!("own:{c}:{}", i % 64);
             let value = format!("{c}:{i}");
-            let group = router::ring::bucket(key.as_bytes(), self.groups);
+            let group = router::path::ring::bucket(key.as_bytes(), self.groups);
             seen.writes += 1;
             let set: redis::RedisResult<()> = redis::cmd("SET")
                 .arg(&key)
@@ -133,7 +133,7 @@ impl Load {
             }
             let n = (i * 7919 + c * 104_729) % self.pre.len();
             let key = &self.pre[n];
-            let group = router::ring::bucket(key.as_bytes(), self.groups);
+            let group = router::path::ring::bucket(key.as_bytes(), self.groups);
             self.check(&mut con, key, &format!("v:{n}"), group, &mut seen)
                 .await;
         }
@@ -225,7 +225,7 @@ async fn preload(router: SocketAddr, n: usize) -> Arc<Vec<String>> {
 async fn assert_holds(shard: &ShardProcess, pre: &[String], group: usize, groups: usize) {
     let mut con = client_for(shard.addr()).await;
     for (i, key) in pre.iter().enumerate() {
-        if router::ring::bucket(key.as_bytes(), groups) == group {
+        if router::path::ring::bucket(key.as_bytes(), groups) == group {
             let got: Option<String> = redis::cmd("GET")
                 .arg(key)
                 .query_async(&mut con)

@@ -297,7 +297,7 @@ impl Cluster {
 
     /// Returns the bucket of `key` among this cluster's shards.
     pub fn bucket_of(&self, key: &[u8]) -> usize {
-        router::ring::bucket(key, self.shard_addrs.len())
+        router::path::ring::bucket(key, self.shard_addrs.len())
     }
 
     /// Returns `n` distinct keys, each on a different shard when there are enough shards

@@ -112,7 +112,7 @@ async fn a_stalled_shard_fails_its_keys_fast_while_other_shards_keep_flowing() {
     let keys_on = |bucket: usize| {
         (0..)
             .map(|i| format!("key:{i}"))
-            .filter(move |k| router::ring::bucket(k.as_bytes(), 2) == bucket)
+            .filter(move |k| router::path::ring::bucket(k.as_bytes(), 2) == bucket)
     };
     let stalled_keys: Vec<String> = keys_on(1).take(200).collect();
 

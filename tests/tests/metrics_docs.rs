@@ -16,7 +16,7 @@ fn metrics_md() -> String {
 fn declared() -> Vec<&'static str> {
     serve::stats::NAMES
         .iter()
-        .chain(router::stats::NAMES)
+        .chain(router::observe::stats::NAMES)
         .chain(server::stats::NAMES)
         .copied()
         .collect()

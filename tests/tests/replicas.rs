@@ -112,7 +112,7 @@ async fn every_member_gets_every_write_under_either_write_policy() {
         // The write policy `one` checks the other members in the background.
         within(async {
             for (g, group) in shards.iter().enumerate() {
-                let owns_a = router::ring::bucket(b"a", 2) == g;
+                let owns_a = router::path::ring::bucket(b"a", 2) == g;
                 for member in group {
                     let mut direct = member.client().await;
                     loop {

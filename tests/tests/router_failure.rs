@@ -120,7 +120,7 @@ async fn a_stalled_shard_times_out_instead_of_stalling_the_client() {
         let key_on = |shard: usize| {
             (0..)
                 .map(|i| format!("key:{i}"))
-                .find(|k| router::ring::bucket(k.as_bytes(), 2) == shard)
+                .find(|k| router::path::ring::bucket(k.as_bytes(), 2) == shard)
                 .unwrap()
         };
         let (stuck, fine) = (key_on(0), key_on(1));

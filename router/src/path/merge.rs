@@ -11,8 +11,8 @@ use bytes::Bytes;
 use protocol::reply::parse;
 use protocol::Frame;
 
-use crate::plan::{scan_reply, Merge, Part, SCAN_CURSOR_BITS, SCAN_CURSOR_MASK};
-use crate::shard::ShardError;
+use crate::path::plan::{scan_reply, Merge, Part, SCAN_CURSOR_BITS, SCAN_CURSOR_MASK};
+use crate::shards::ShardError;
 
 /// One shard's answer: its raw reply, or why there is none.
 pub type ShardReply = Result<Bytes, ShardError>;
@@ -32,7 +32,7 @@ fn frame(reply: ShardReply) -> Result<Frame, Frame> {
 /// Merges the replies of a split or broadcast command.
 ///
 /// `parts` is the split's parts (one reply each, same order); empty for a broadcast.
-/// `Merge::Info` is not handled here but by [`crate::info::merge`], which needs shard states.
+/// `Merge::Info` is not handled here but by [`crate::observe::info::merge`], which needs shard states.
 pub fn merge(merge: Merge, parts: &[Part], replies: Vec<ShardReply>) -> Frame {
     let result = match merge {
         Merge::Reorder { len } => reorder(len, parts, replies),

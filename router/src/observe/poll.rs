@@ -22,10 +22,10 @@ use bytes::Bytes;
 use serve::stats::{export_keyspace, export_process, Keyspace};
 use serve::Shutdown;
 
-use crate::group::MemberState;
-use crate::handler::Router;
-use crate::info;
-use crate::stats::{MemberSeries, MEMBERS, MEMBERS_UP, SHARDS, SHARDS_UP};
+use crate::observe::info;
+use crate::observe::stats::{MemberSeries, MEMBERS, MEMBERS_UP, SHARDS, SHARDS_UP};
+use crate::path::handler::Router;
+use crate::replication::group::MemberState;
 
 /// How often the members are polled and the metrics refreshed.
 const INTERVAL: Duration = Duration::from_secs(1);

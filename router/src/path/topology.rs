@@ -4,7 +4,7 @@
 //! over the number of groups), `|` separates a group's members (the first is its primary).
 //! Members never change the routing, so adding a replica to a group moves no key.
 
-use crate::ring;
+use crate::path::ring;
 
 /// A shard group's index in the topology: its jump-hash bucket.
 pub type ShardId = usize;

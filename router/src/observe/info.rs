@@ -14,7 +14,7 @@ use protocol::Frame;
 use serve::info::{parse, render, Section, Selector};
 use serve::stats::Stats;
 
-use crate::merge::ShardReply;
+use crate::path::merge::ShardReply;
 
 /// Fields describing one process or one setting: summing them would be meaningless.
 const FIRST: &[&str] = &[

@@ -18,14 +18,14 @@ use serve::stats::Stats;
 use serve::{ClientSlot, Connection, Shutdown};
 use tokio::net::TcpStream;
 
-use crate::busy_poll::BusyPoll;
-use crate::call::GroupCall;
-use crate::group::Group;
-use crate::info;
-use crate::merge::{self, ShardReply};
-use crate::plan::{self, Merge, Part, Plan};
-use crate::shard::Call;
-use crate::topology::Topology;
+use crate::observe::info;
+use crate::path::busy_poll::BusyPoll;
+use crate::path::merge::{self, ShardReply};
+use crate::path::plan::{self, Merge, Part, Plan};
+use crate::path::topology::Topology;
+use crate::replication::call::GroupCall;
+use crate::replication::group::Group;
+use crate::shards::Call;
 
 /// Requests dispatched before their replies are awaited: enough to keep shards busy,
 /// few enough that one client's pipeline cannot hold unbounded memory.
@@ -334,11 +334,11 @@ async fn scan_step(
     }
 }
 
-fn missing(shard: usize) -> crate::shard::ShardError {
-    crate::shard::ShardError {
+fn missing(shard: usize) -> crate::shards::ShardError {
+    crate::shards::ShardError {
         shard,
         addr: Arc::from("?"),
-        kind: crate::shard::ShardErrorKind::Unavailable,
+        kind: crate::shards::ShardErrorKind::Unavailable,
         request_sent: false,
     }
 }

@@ -5,7 +5,7 @@ use protocol::command::parse_cursor;
 use protocol::command::KeySpec;
 use protocol::{text, Command, Frame, Kind};
 
-use crate::topology::{ShardId, Topology};
+use crate::path::topology::{ShardId, Topology};
 
 /// A shard's cursor fits in this many bits; the router's cursor puts the shard index above.
 pub const SCAN_CURSOR_BITS: u32 = 48;

@@ -3,7 +3,7 @@
 use super::*;
 use std::sync::Arc;
 
-use crate::shard::ShardErrorKind;
+use crate::shards::ShardErrorKind;
 
 // Shaped as the handler hands replies to `merge`, so call sites read like shard answers.
 #[allow(clippy::unnecessary_wraps)]

@@ -24,10 +24,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use bytes::Bytes;
 use tokio::sync::Notify;
 
-use crate::call::{self, GroupCall, ReadCall};
 use crate::config::{Config, ReadPolicy, WritePolicy};
-use crate::shard::{Call, LocalShards, ShardClient, ShardError, ShardErrorKind};
-use crate::topology::ShardId;
+use crate::path::topology::ShardId;
+use crate::replication::call::{self, GroupCall, ReadCall};
+use crate::shards::{Call, LocalShards, ShardClient, ShardError, ShardErrorKind};
 
 /// The lane of a member being synced: its writes and the copier's share one connection,
 /// so they reach the member in the order they were queued (see `sync`).

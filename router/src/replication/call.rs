@@ -10,9 +10,9 @@ use bytes::Bytes;
 use tokio::sync::oneshot;
 
 use crate::config::{ReadPolicy, WritePolicy};
-use crate::group::Group;
-use crate::merge::ShardReply;
-use crate::shard::{Call, ShardErrorKind};
+use crate::path::merge::ShardReply;
+use crate::replication::group::Group;
+use crate::shards::{Call, ShardErrorKind};
 
 /// A group request on its way; [`GroupCall::wait`] gives the reply the client sees.
 #[derive(Debug)]
@@ -88,7 +88,7 @@ impl GroupCall {
             GroupCall::Read(read) => read.wait().await,
             GroupCall::Write(write) => write.wait_all().await,
             GroupCall::Early(rx) => rx.await.unwrap_or_else(|_| {
-                Err(crate::shard::ShardError {
+                Err(crate::shards::ShardError {
                     shard: 0,
                     addr: Arc::from("?"),
                     kind: ShardErrorKind::Unavailable,

@@ -27,8 +27,8 @@ use serve::Password;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::time::{timeout_at, Instant};
 
-use crate::stats::ShardMetrics;
-use crate::topology::ShardId;
+use crate::observe::stats::ShardMetrics;
+use crate::path::topology::ShardId;
 
 const MIN_BACKOFF: Duration = Duration::from_millis(10);
 /// Short enough that a restarted shard is found well within the health checks' detection

@@ -10,9 +10,9 @@ use bytes::Bytes;
 use serve::Shutdown;
 use tokio::time::{interval, timeout, MissedTickBehavior};
 
-use crate::group::Group;
-use crate::shard::PING;
-use crate::sync::learn_run_id;
+use crate::replication::group::Group;
+use crate::replication::sync::learn_run_id;
+use crate::shards::PING;
 
 /// Checks member `m` of `group` every `every` until `shutdown`; a check fails when PONG does
 /// not come back within `every` or the shard timeout, whichever is shorter.
@@ -38,7 +38,10 @@ pub(crate) async fn run_checks(
             Ok(Ok(reply)) if reply.as_ref() == b"+PONG\r\n"
         );
         group.on_check(m, ok);
-        if ok && group.members.len() > 1 && group.state(m) == crate::group::MemberState::Up {
+        if ok
+            && group.members.len() > 1
+            && group.state(m) == crate::replication::group::MemberState::Up
+        {
             // Known from the start, a new run_id later tells a restarted (empty) process.
             learn_run_id(&group, m).await;
         }

@@ -4,7 +4,7 @@ use super::*;
 use bytes::{Bytes, BytesMut};
 use std::sync::Arc;
 
-use crate::shard::{ShardError, ShardErrorKind};
+use crate::shards::{ShardError, ShardErrorKind};
 
 // Shaped as the handler hands replies to `merge`.
 #[allow(clippy::unnecessary_wraps)]

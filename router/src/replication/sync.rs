@@ -30,8 +30,8 @@ use bytes::{Bytes, BytesMut};
 use protocol::Frame;
 use serve::Shutdown;
 
-use crate::group::{lock, Group, MemberState, WriteLog, SYNC_LANE};
-use crate::shard::ShardClient;
+use crate::replication::group::{lock, Group, MemberState, WriteLog, SYNC_LANE};
+use crate::shards::ShardClient;
 
 /// Keys asked of the source per SCAN step and copied per batch: each batch costs three
 /// round trips behind the clients' own traffic, so batches are large.

@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use metrics::{Counter, Gauge, Histogram, Unit};
 
-use crate::group::MemberState;
-use crate::latency::LatencyWindow;
-use crate::shard::ShardErrorKind;
+use crate::observe::latency::LatencyWindow;
+use crate::replication::group::MemberState;
+use crate::shards::ShardErrorKind;
 
 /// Shard groups in the topology.
 pub const SHARDS: &str = "jumpcache_shards";

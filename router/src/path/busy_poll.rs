@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
-use crate::handler::Router;
+use crate::path::handler::Router;
 
 /// The router's count of work done, and the poller's wake-up.
 #[derive(Debug)]
