@@ -177,10 +177,9 @@ async fn cluster(args: ClusterArgs) -> Result<(), Box<dyn std::error::Error>> {
             let mut stop = stop_rx.clone();
             // One state, two ways in: the router calls it in-process, redis-cli over TCP.
             let state = server::ShardState::new(shard_config.clone(), addr.port());
-            let embedded = server::Embedded::new(state.clone());
             local.insert(
                 addr.to_string(),
-                Arc::new(move |request: &[u8]| embedded.call(request)),
+                Arc::new(server::Embedded::new(state.clone())),
             );
             tasks.spawn(async move {
                 let _ = server::serve(listener, state, async move {

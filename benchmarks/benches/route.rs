@@ -55,7 +55,11 @@ fn plan_and_merge(c: &mut Criterion) {
             black_box(merge(
                 how,
                 &parts,
-                replies.iter().cloned().map(Ok).collect(),
+                replies
+                    .iter()
+                    .cloned()
+                    .map(|r| Ok(router::shards::Reply::Raw(r)))
+                    .collect(),
             ))
         })
     });

@@ -79,20 +79,26 @@ async fn serve(
 }
 
 /// Returns the reply to one request; a bad command becomes an error reply, never `Err`.
-pub(crate) fn reply(request: Request, session: &mut Session, shard: &ShardState) -> Frame {
-    let cmd = match Command::from_request(request) {
-        Ok(cmd) => cmd,
+fn reply(request: Request, session: &mut Session, shard: &ShardState) -> Frame {
+    match Command::from_request(request) {
+        Ok(cmd) => execute(&cmd, session, shard),
         Err(e) => {
             shard.stats.commands.reject_error(&e);
-            return e.to_frame();
+            e.to_frame()
         }
-    };
+    }
+}
+
+/// Runs one command on `shard` and returns its reply: the one entry point of both the
+/// shard's connections and the in-process seam (`Embedded::execute`), counted and timed
+/// in Commandstats alike.
+pub fn execute(cmd: &Command, session: &mut Session, shard: &ShardState) -> Frame {
     shard.stats.commands_processed.fetch_add(1, Relaxed);
     // One clock read on each side of the command: Commandstats' usec, as Redis keeps it.
     let started = Instant::now();
-    let frame = match handle_local(&cmd, session, &shard.server_config) {
+    let frame = match handle_local(cmd, session, &shard.server_config) {
         Some(frame) => frame,
-        None => exec::execute(&cmd, shard, session.protocol()),
+        None => exec::execute(cmd, shard, session.protocol()),
     };
     shard
         .stats

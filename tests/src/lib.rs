@@ -247,10 +247,9 @@ pub async fn spawn_embedded_cluster_with(
     for _ in 0..n {
         let state = server::ShardState::new(shard_config.clone(), 0);
         let shard = spawn_shard_state(state.clone()).await;
-        let embedded = server::Embedded::new(state);
         local.insert(
             shard.addr().to_string(),
-            std::sync::Arc::new(move |request: &[u8]| embedded.call(request)),
+            std::sync::Arc::new(server::Embedded::new(state)),
         );
         shards.push(shard);
     }

@@ -7,7 +7,7 @@ mod table;
 pub use args::Args;
 pub use table::{lookup, spec, CommandSpec, Flags, KeySpec, Kind, COMMANDS};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use crate::codec::Request;
 use crate::error::CommandError;
@@ -75,6 +75,30 @@ impl Command {
     /// Returns true when the client sent an inline command (its raw bytes are not RESP).
     pub fn is_inline(&self) -> bool {
         self.inline
+    }
+
+    /// Returns the command as RESP request bytes: the client's own when it sent RESP,
+    /// encoded from the arguments when it sent an inline line or was built here.
+    pub fn request_bytes(&self) -> Bytes {
+        if !self.inline {
+            return self.raw.clone();
+        }
+        // Sized once: `$<len>\r\n<arg>\r\n` is at most 25 bytes more than the argument.
+        let size = 16 + self.args.iter().map(|a| a.len() + 25).sum::<usize>();
+        let mut out = BytesMut::with_capacity(size);
+        crate::encode::request(&mut out, self.args.iter().map(|a| a.as_ref()));
+        out.freeze()
+    }
+
+    /// Returns the same command with `args` (the name at index 0), as a router sends part
+    /// of a split command: it has no bytes of its own until [`request_bytes`](Self::request_bytes).
+    pub fn with_args(&self, args: Vec<Bytes>) -> Command {
+        Command {
+            spec: self.spec,
+            args,
+            raw: Bytes::new(),
+            inline: true,
+        }
     }
 
     /// Returns the keys, by the row's key positions.

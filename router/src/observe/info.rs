@@ -14,7 +14,8 @@ use protocol::Frame;
 use serve::info::{parse, render, Section, Selector};
 use serve::stats::Stats;
 
-use crate::path::merge::ShardReply;
+/// A member's INFO reply as RESP2 bytes, or why there is none.
+pub type ShardReply = Result<bytes::Bytes, crate::shards::ShardError>;
 
 /// Fields describing one process or one setting: summing them would be meaningless.
 const FIRST: &[&str] = &[

@@ -25,7 +25,7 @@ use crate::path::plan::{self, Merge, Part, Plan};
 use crate::path::topology::Topology;
 use crate::replication::call::GroupCall;
 use crate::replication::group::Group;
-use crate::shards::Call;
+use crate::shards::{Call, Reply};
 
 /// Requests dispatched before their replies are awaited: enough to keep shards busy,
 /// few enough that one client's pipeline cannot hold unbounded memory.
@@ -82,22 +82,6 @@ enum Pending {
         lane: u64,
         cmd: Command,
     },
-}
-
-/// A finished reply: a shard's bytes to pass on, or a frame to encode.
-enum Reply {
-    Raw(Bytes),
-    Frame(Frame),
-}
-
-impl Reply {
-    /// Returns true for an error reply (Commandstats' `failed_calls`).
-    fn is_error(&self) -> bool {
-        match self {
-            Reply::Raw(raw) => raw.first() == Some(&b'-'),
-            Reply::Frame(frame) => frame.is_error(),
-        }
-    }
 }
 
 /// Serves one client until it closes, errs, sends QUIT, passes a limit, or the router shuts
@@ -225,7 +209,7 @@ fn start_now(
     let plan = plan::plan(&cmd, &router.topology);
     if let Plan::Forward { shard } = plan {
         if let Some(client) = router.groups.get(shard).and_then(|g| g.single()) {
-            if let Ok(call) = client.try_send(lane, plan::forward_request(&cmd)) {
+            if let Some(call) = client.try_send_command(lane, &cmd) {
                 return Ok(Pending::Forward(GroupCall::One(call)));
             }
         }
@@ -240,20 +224,19 @@ async fn start(cmd: Command, plan: Plan, router: &Router, lane: u64) -> Pending 
         Plan::Local => Pending::Ready(Frame::error("ERR command not supported by the router")),
         Plan::Reply(frame) => Pending::Ready(frame),
         Plan::Forward { shard } => {
-            let request = plan::forward_request(&cmd);
             let keys = || cmd.keys().cloned().collect();
-            Pending::Forward(send(router, lane, shard, request, write, keys).await)
+            Pending::Forward(send(router, lane, shard, &cmd, write, keys).await)
         }
         Plan::Split { parts, merge } => {
             let all: Vec<&Bytes> = cmd.keys().collect();
             let mut calls = Vec::with_capacity(parts.len());
             for part in &parts {
-                let request = plan::part_request(&cmd, &part.positions);
+                let sub = cmd.with_args(plan::part_args(&cmd, &part.positions));
                 let keys = || {
                     let at = |&p: &usize| all.get(p).map(|k| (*k).clone());
                     part.positions.iter().filter_map(at).collect()
                 };
-                calls.push(send(router, lane, part.shard, request, write, keys).await);
+                calls.push(send(router, lane, part.shard, &sub, write, keys).await);
             }
             Pending::Split {
                 calls,
@@ -298,13 +281,14 @@ async fn start(cmd: Command, plan: Plan, router: &Router, lane: u64) -> Pending 
     }
 }
 
-/// Sends a keyed request to group `shard`. A group without replicas takes the client's
-/// bytes straight to its one member; `keys` is only called for a replicated write.
+/// Sends a keyed command to group `shard`. A group without replicas takes it straight to
+/// its one member (as it is, to an in-process shard); `keys` is only called for a
+/// replicated write.
 async fn send(
     router: &Router,
     lane: u64,
     shard: usize,
-    request: Bytes,
+    cmd: &Command,
     write: bool,
     keys: impl FnOnce() -> Vec<Bytes>,
 ) -> GroupCall {
@@ -312,9 +296,13 @@ async fn send(
         return GroupCall::One(Call::Failed(missing(shard)));
     };
     match group.single() {
-        Some(client) => GroupCall::One(client.send(lane, request).await),
-        None if write => group.send_write(lane, request, keys(), false).await,
-        None => group.send_read(lane, request, false).await,
+        Some(client) => GroupCall::One(client.send_command(lane, cmd).await),
+        None if write => {
+            group
+                .send_write(lane, cmd.request_bytes(), keys(), false)
+                .await
+        }
+        None => group.send_read(lane, cmd.request_bytes(), false).await,
     }
 }
 
@@ -357,8 +345,8 @@ async fn wait_all(calls: Vec<GroupCall>) -> Vec<ShardReply> {
 async fn resolve(pending: Pending, router: &Router) -> Reply {
     match pending {
         Pending::Ready(frame) => Reply::Frame(frame),
-        Pending::Forward(GroupCall::One(call)) => match call.wait().await {
-            Ok(raw) => Reply::Raw(raw),
+        Pending::Forward(GroupCall::One(call)) => match call.reply().await {
+            Ok(reply) => reply,
             Err(e) => Reply::Frame(e.to_frame()),
         },
         other => Box::pin(resolve_other(other, router)).await,
@@ -369,7 +357,7 @@ async fn resolve_other(pending: Pending, router: &Router) -> Reply {
     match pending {
         Pending::Ready(frame) => Reply::Frame(frame),
         Pending::Forward(call) => match call.wait().await {
-            Ok(raw) => Reply::Raw(raw),
+            Ok(reply) => reply,
             Err(e) => Reply::Frame(e.to_frame()),
         },
         Pending::Split {
@@ -447,7 +435,7 @@ fn write(conn: &mut Connection<TcpStream>, reply: Reply, protocol: Protocol) {
         Reply::Raw(raw) if protocol == Protocol::Resp2 || same_in_resp3(&raw) => {
             conn.write_raw(&raw)
         }
-        Reply::Raw(raw) => match protocol::reply::parse(&raw) {
+        Reply::Raw(raw) => match Reply::Raw(raw).into_frame() {
             Ok(frame) => conn.write_frame(&frame),
             Err(_) => conn.write_frame(&Frame::error("ERR unexpected reply from a shard")),
         },

@@ -7,22 +7,19 @@
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 
-use bytes::Bytes;
-use protocol::reply::parse;
 use protocol::Frame;
 
 use crate::path::plan::{scan_reply, Merge, Part, SCAN_CURSOR_BITS, SCAN_CURSOR_MASK};
-use crate::shards::ShardError;
+use crate::shards::{Reply, ShardError};
 
-/// One shard's answer: its raw reply, or why there is none.
-pub type ShardReply = Result<Bytes, ShardError>;
+/// One shard's answer: its reply, or why there is none.
+pub type ShardReply = Result<Reply, ShardError>;
 
 const UNEXPECTED: &str = "ERR unexpected reply from a shard";
 
 /// Parses one shard reply; a shard error, a transport error or garbage become `Err(frame)`.
 fn frame(reply: ShardReply) -> Result<Frame, Frame> {
-    let raw = reply.map_err(|e| e.to_frame())?;
-    match parse(&raw) {
+    match reply.map_err(|e| e.to_frame())?.into_frame() {
         Ok(Frame::Error(e)) => Err(Frame::Error(e)),
         Ok(frame) => Ok(frame),
         Err(_) => Err(Frame::error(UNEXPECTED)),

@@ -195,17 +195,12 @@ pub fn scan_reply(cursor: u64, keys: Vec<Frame>) -> Frame {
 
 /// Returns the bytes to forward for a single-shard command: the client's own, unless inline.
 pub fn forward_request(cmd: &Command) -> Bytes {
-    if cmd.is_inline() {
-        let mut out = BytesMut::new();
-        protocol::encode::request(&mut out, cmd.args().iter().map(|a| a.as_ref()));
-        out.freeze()
-    } else {
-        cmd.raw().clone()
-    }
+    cmd.request_bytes()
 }
 
-/// Returns the sub-request of a split command for the keys at `positions`.
-pub fn part_request(cmd: &Command, positions: &[usize]) -> Bytes {
+/// Returns the arguments of a split command's part for the keys at `positions`: the name
+/// (and anything before the first key), then those keys (with their values, for pairs).
+pub fn part_args(cmd: &Command, positions: &[usize]) -> Vec<Bytes> {
     let args = cmd.args();
     let (first, per_key) = match cmd.spec().keys {
         KeySpec::Pairs(i) => (i, 2),
@@ -216,14 +211,15 @@ pub fn part_request(cmd: &Command, positions: &[usize]) -> Bytes {
         .iter()
         .flat_map(|&p| (0..per_key).map(move |j| first + p * per_key + j))
         .filter_map(|i| args.get(i));
-    let mut list: Vec<&[u8]> = Vec::with_capacity(1 + positions.len() * per_key);
-    list.extend(args.iter().take(first).map(|a| a.as_ref()));
-    list.extend(picked.map(|a| a.as_ref()));
-    // Sized once: `$<len>\r\n<arg>\r\n` is at most 25 bytes more than the argument.
-    let size = 16 + list.iter().map(|a| a.len() + 25).sum::<usize>();
-    let mut out = BytesMut::with_capacity(size);
-    protocol::encode::request(&mut out, list.into_iter());
-    out.freeze()
+    let mut out = Vec::with_capacity(first + positions.len() * per_key);
+    out.extend(args.iter().take(first).cloned());
+    out.extend(picked.cloned());
+    out
+}
+
+/// Returns the sub-request of a split command for the keys at `positions`.
+pub fn part_request(cmd: &Command, positions: &[usize]) -> Bytes {
+    cmd.with_args(part_args(cmd, positions)).request_bytes()
 }
 
 /// Returns a SCAN request for a shard: the client's options with the shard's own cursor.

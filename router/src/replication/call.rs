@@ -84,7 +84,7 @@ impl GroupCall {
     /// no member answered.
     pub(crate) async fn wait(self) -> ShardReply {
         match self {
-            GroupCall::One(call) => call.wait().await,
+            GroupCall::One(call) => call.reply().await,
             GroupCall::Read(read) => read.wait().await,
             GroupCall::Write(write) => write.wait_all().await,
             GroupCall::Early(rx) => rx.await.unwrap_or_else(|_| {
@@ -102,7 +102,7 @@ impl GroupCall {
 impl ReadCall {
     async fn wait(mut self) -> ShardReply {
         loop {
-            let err = match self.call.wait().await {
+            let err = match self.call.reply().await {
                 Ok(reply) => return Ok(reply),
                 Err(e) => e,
             };
@@ -126,7 +126,7 @@ impl WriteCall {
     async fn wait_all(self) -> ShardReply {
         let mut replies = Vec::with_capacity(self.calls.len());
         for (m, call) in self.calls {
-            replies.push((m, call.wait().await));
+            replies.push((m, call.reply().await));
         }
         let reference = replies.iter().position(|(_, r)| r.is_ok());
         settle(&self.group, &self.keys, self.flush, replies, reference)
@@ -138,7 +138,7 @@ impl WriteCall {
         let mut waiting: Vec<Waiting> = self
             .calls
             .into_iter()
-            .map(|(m, call)| Box::pin(async move { (m, call.wait().await) }) as Waiting)
+            .map(|(m, call)| Box::pin(async move { (m, call.reply().await) }) as Waiting)
             .collect();
         let mut tx = Some(tx);
         let mut replies = Vec::with_capacity(waiting.len());

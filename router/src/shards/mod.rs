@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use protocol::Frame;
+use protocol::{Command, Frame};
 use serve::Password;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::time::{timeout_at, Instant};
@@ -79,21 +79,6 @@ impl ShardError {
 }
 
 type ReplyTx = oneshot::Sender<Result<Bytes, ShardError>>;
-
-/// A shard run in this process, called without a socket (see `server::Embedded`).
-pub trait LocalShard: Send + Sync + 'static {
-    /// Runs one complete RESP request; returns its reply in RESP2, as the shard's socket would.
-    fn call(&self, request: &[u8]) -> Bytes;
-}
-
-impl<F: Fn(&[u8]) -> Bytes + Send + Sync + 'static> LocalShard for F {
-    fn call(&self, request: &[u8]) -> Bytes {
-        self(request)
-    }
-}
-
-/// The shards this process runs itself, by the address the router's shard list gives them.
-pub type LocalShards = std::collections::HashMap<String, Arc<dyn LocalShard>>;
 
 /// A request waiting to be written.
 struct Job {
@@ -231,26 +216,34 @@ pub enum Call {
     /// Failed before it was sent.
     Failed(ShardError),
     /// Answered already: a local shard ran it when it was sent.
-    Ready(Bytes),
+    Ready(Frame),
 }
 
 impl Call {
-    /// Waits for the reply's raw bytes.
+    /// Waits for the reply, in whichever form it comes: a socket's bytes or a local value.
     ///
     /// Cancel-safe: dropping the call only drops the reply when it comes.
     ///
     /// # Errors
     /// The `ShardError` of a failed send, a torn-down connection, or the timeout.
-    pub async fn wait(self) -> Result<Bytes, ShardError> {
+    pub async fn reply(self) -> Result<Reply, ShardError> {
         match self {
             Call::Failed(e) => Err(e),
-            Call::Ready(reply) => Ok(reply),
+            Call::Ready(frame) => Ok(Reply::Frame(frame)),
             Call::Sent { rx, client } => match rx.await {
-                Ok(reply) => reply,
+                Ok(reply) => reply.map(Reply::Raw),
                 // The connection task dropped the sender: it is gone, the shard with it.
                 Err(_) => Err(client.shared.error(ShardErrorKind::Unavailable, true)),
             },
         }
+    }
+
+    /// Waits for the reply's RESP2 bytes (a local shard's value is encoded).
+    ///
+    /// # Errors
+    /// As [`reply`](Self::reply).
+    pub async fn wait(self) -> Result<Bytes, ShardError> {
+        self.reply().await.map(Reply::into_raw)
     }
 }
 
@@ -399,8 +392,8 @@ impl ShardClient {
     /// [`send`](Self::send) without waiting: `Err` gives the request back when its
     /// connection's queue is full (then `send` waits for room, or fails it as `Busy`).
     pub fn try_send(&self, lane: u64, request: Bytes) -> Result<Call, Bytes> {
-        if let Some(local) = &self.local {
-            return Ok(self.run_local(&**local, &request));
+        if let Some(shard) = &self.local {
+            return Ok(self.run_local(|| local::execute_raw(&**shard, &request)));
         }
         let call = match self.conn(lane) {
             Err(e) => Call::Failed(e),
@@ -416,10 +409,28 @@ impl ShardClient {
         Ok(call)
     }
 
-    /// Runs `request` on a local shard, counted and timed as a round trip.
-    fn run_local(&self, local: &dyn LocalShard, request: &[u8]) -> Call {
+    /// Sends a parsed command: a local shard runs it as it is (no bytes at all), a remote
+    /// one gets its RESP bytes (the client's own when it sent RESP).
+    pub async fn send_command(&self, lane: u64, cmd: &Command) -> Call {
+        match &self.local {
+            Some(shard) => self.run_local(|| shard.execute(cmd)),
+            None => self.send(lane, cmd.request_bytes()).await,
+        }
+    }
+
+    /// [`send_command`](Self::send_command) without waiting; `None` when a remote shard's
+    /// queue is full.
+    pub fn try_send_command(&self, lane: u64, cmd: &Command) -> Option<Call> {
+        match &self.local {
+            Some(shard) => Some(self.run_local(|| shard.execute(cmd))),
+            None => self.try_send(lane, cmd.request_bytes()).ok(),
+        }
+    }
+
+    /// Runs a request on a local shard, counted and timed as a round trip.
+    fn run_local(&self, run: impl FnOnce() -> Frame) -> Call {
         let started = std::time::Instant::now();
-        let reply = local.call(request);
+        let reply = run();
         self.shared.metrics.round_trip(started.elapsed());
         self.shared.metrics.requests.fetch_add(1, Ordering::Relaxed);
         Call::Ready(reply)
@@ -530,6 +541,12 @@ impl ShardClient {
 }
 
 mod conn;
+mod local;
+mod reply;
+
+pub use local::LocalShards;
+pub use reply::Reply;
+pub use serve::LocalShard;
 
 #[cfg(test)]
 mod tests;

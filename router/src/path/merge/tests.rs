@@ -1,6 +1,7 @@
 //! `merge` with good, bad and missing inputs: never a panic, never a guess.
 
 use super::*;
+use bytes::Bytes;
 use std::sync::Arc;
 
 use crate::shards::ShardErrorKind;
@@ -8,7 +9,12 @@ use crate::shards::ShardErrorKind;
 // Shaped as the handler hands replies to `merge`, so call sites read like shard answers.
 #[allow(clippy::unnecessary_wraps)]
 fn ok(raw: &'static [u8]) -> ShardReply {
-    Ok(Bytes::from_static(raw))
+    Ok(Reply::Raw(Bytes::from_static(raw)))
+}
+
+/// The same reply as an in-process shard returns it: a value, not bytes.
+fn local(raw: &'static [u8]) -> ShardReply {
+    Ok(Reply::Frame(protocol::reply::parse(raw).unwrap()))
 }
 
 fn down(shard: usize) -> ShardReply {
@@ -152,4 +158,37 @@ fn scan_cursors_move_through_the_shards() {
     );
     assert!(scan(0, 3, reply(b"*1\r\n$1\r\n0\r\n")).is_error());
     assert!(scan(0, 3, down(0)).is_error());
+}
+
+#[test]
+fn in_process_replies_merge_as_socket_replies_do() {
+    let parts = [
+        Part {
+            shard: 0,
+            positions: vec![0, 2],
+        },
+        Part {
+            shard: 1,
+            positions: vec![1],
+        },
+    ];
+    let a = b"*2\r\n$1\r\na\r\n$-1\r\n";
+    let b = b"*1\r\n$1\r\nb\r\n";
+    let reorder = Merge::Reorder { len: 3 };
+    assert_eq!(
+        merge(reorder, &parts, vec![local(a), local(b)]),
+        merge(reorder, &parts, vec![ok(a), ok(b)])
+    );
+    assert_eq!(
+        merge(Merge::Sum, &[], vec![local(b":2\r\n"), ok(b":3\r\n")]),
+        Frame::Integer(5)
+    );
+    assert_eq!(
+        merge(
+            Merge::AllOk,
+            &[],
+            vec![local(b"-ERR no\r\n"), ok(b"+OK\r\n")]
+        ),
+        Frame::error("ERR no")
+    );
 }

@@ -1,0 +1,11 @@
+//! The in-process seam: a shard that runs in the router's own process (`jumpcache cluster`)
+//! is called through this trait, with the command the router already parsed, and answers
+//! with a reply value. No bytes cross it: nothing is encoded, copied or parsed again.
+
+use protocol::{Command, Frame};
+
+/// A shard the router calls without a socket (`server::Embedded`).
+pub trait LocalShard: Send + Sync + 'static {
+    /// Runs `cmd` as the shard's own connections would, and returns its reply.
+    fn execute(&self, cmd: &Command) -> Frame;
+}
