@@ -7,7 +7,7 @@ use bytes::Bytes;
 
 use crate::frame::Frame;
 
-/// Redis's error texts, byte for byte (Redis 7.0).
+/// Redis's error texts, byte for byte (Redis 7.0), and the few of jumpcache's own.
 pub mod text {
     /// Generic option error.
     pub const SYNTAX: &str = "ERR syntax error";
@@ -50,6 +50,11 @@ pub mod text {
     pub const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
     /// AUTH when no password is set.
     pub const AUTH_NOT_SET: &str = "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?";
+    /// Redis Cluster's text for a multi-key command whose keys live on different nodes
+    /// (a router: keys in different groups).
+    pub const CROSSSLOT: &str = "CROSSSLOT Keys in request don't hash to the same slot";
+    /// jumpcache's own: a router got a shard reply of the wrong shape or count.
+    pub const UNEXPECTED_REPLY: &str = "ERR unexpected reply from a shard";
 }
 
 /// Cannot be framed: fatal to that one connection (`-ERR Protocol error: ...`, then close).
@@ -134,6 +139,11 @@ pub enum CommandError {
     NotInteger,
     /// `ERR value is not a valid float`.
     NotFloat,
+    /// `ERR invalid expire time in '<command>' command`.
+    InvalidExpireTime {
+        /// Lower-case command name.
+        command: &'static str,
+    },
     /// Any other fixed Redis text.
     Static(&'static str),
     /// A formatted Redis text.
@@ -172,6 +182,9 @@ impl CommandError {
             CommandError::Syntax => Frame::error(text::SYNTAX),
             CommandError::NotInteger => Frame::error(text::NOT_INTEGER),
             CommandError::NotFloat => Frame::error(text::NOT_FLOAT),
+            CommandError::InvalidExpireTime { command } => {
+                Frame::error_owned(format!("ERR invalid expire time in '{command}' command"))
+            }
             CommandError::Static(t) => Frame::error(t),
             CommandError::Message(m) => Frame::error_owned(m.clone()),
         }

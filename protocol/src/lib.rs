@@ -7,7 +7,8 @@
 //! ```
 //! Requests are parsed by our own flat, incremental parser (never recursion on client input);
 //! replies are written by our own encoder straight into the caller's buffer. The command table
-//! (`command::COMMANDS`) is the one list of what jumpcache knows: name, arity, flags, keys.
+//! (`command::COMMANDS`) is the one list of what jumpcache knows: name, arity, flags, keys, and
+//! where each command runs in a cluster (`command::Route`).
 #![warn(missing_docs)]
 
 pub mod codec;

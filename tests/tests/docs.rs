@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use protocol::command::{KeySpec, COMMANDS};
+use protocol::command::{KeySpec, Merge, Route, COMMANDS};
 
 const BEGIN: &str = "<!-- BEGIN GENERATED: command table -->";
 const END: &str = "<!-- END GENERATED: command table -->";
@@ -25,19 +25,41 @@ fn keys(spec: KeySpec) -> &'static str {
     }
 }
 
+fn route(route: Route) -> String {
+    let merged = |merge: Merge| match merge {
+        Merge::Reorder { .. } => "values in key order",
+        Merge::Sum => "integers added",
+        Merge::AllOk => "OK when every one is",
+        Merge::Concat => "lists joined",
+        Merge::AnyKey => "one key picked",
+        Merge::Info => "figures summed",
+    };
+    match route {
+        Route::Local => "router or shard itself".into(),
+        Route::Key => "the key's group".into(),
+        Route::Keys(merge) => format!("each key's group; {}", merged(merge)),
+        Route::SameGroup => "the keys' group; CROSSSLOT across groups".into(),
+        Route::All(merge) => format!("every group; {}", merged(merge)),
+        Route::Scan => "one group at a time".into(),
+    }
+}
+
 fn render() -> String {
     let mut out = String::new();
-    out.push_str("| Command | Arity | Flags | Keys | Subcommands | What it does |\n");
-    out.push_str("|---|---|---|---|---|---|\n");
+    out.push_str(
+        "| Command | Arity | Flags | Keys | Where it runs | Subcommands | What it does |\n",
+    );
+    out.push_str("|---|---|---|---|---|---|---|\n");
     for spec in COMMANDS {
         let flags: Vec<&str> = spec.flags.names().collect();
         let subs: Vec<&str> = spec.subcommands.iter().map(|(n, _)| *n).collect();
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} |\n",
             spec.name,
             spec.arity,
             flags.join(", "),
             keys(spec.keys),
+            route(spec.route),
             subs.join(", "),
             spec.summary
         ));

@@ -1,10 +1,13 @@
-//! Requests become commands here: name lookup, arity, key positions, argument cursors.
+//! Requests become commands here: name lookup, arity, key positions, argument cursors; and
+//! the table that says where each command runs (`route`).
 
 mod args;
 pub use args::{parse_cursor, parse_f64, parse_i64};
+mod route;
 mod table;
 
 pub use args::Args;
+pub use route::{Merge, Route, SCAN_CURSOR_BITS, SCAN_CURSOR_MASK};
 pub use table::{lookup, spec, CommandSpec, Flags, KeySpec, Kind, COMMANDS};
 
 use bytes::{Bytes, BytesMut};

@@ -1,61 +1,10 @@
 //! The command table: one row per command, read by the shard, the router and the docs.
+//!
+//! A row says what a command is (name, arity, flags, keys) and where it runs (`route`). Adding a
+//! command is one row here, one executor function in the shard and one test; the compiler then
+//! names every dispatcher that must place the new [`Kind`] (docs/architecture.md).
 
-/// Which command a row is; `server::exec` and `router::plan` match on it exhaustively.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[allow(missing_docs)] // one variant per Redis command, named as Redis names it
-pub enum Kind {
-    Ping,
-    Echo,
-    Quit,
-    Hello,
-    Auth,
-    Client,
-    Select,
-    Command,
-    Config,
-    Info,
-    DbSize,
-    FlushDb,
-    FlushAll,
-    Time,
-    Get,
-    Set,
-    SetNx,
-    SetEx,
-    PSetEx,
-    GetSet,
-    GetDel,
-    GetEx,
-    MGet,
-    MSet,
-    MSetNx,
-    Del,
-    Unlink,
-    Exists,
-    Touch,
-    Incr,
-    Decr,
-    IncrBy,
-    DecrBy,
-    IncrByFloat,
-    Append,
-    StrLen,
-    GetRange,
-    SetRange,
-    Expire,
-    PExpire,
-    ExpireAt,
-    PExpireAt,
-    Persist,
-    Ttl,
-    PTtl,
-    ExpireTime,
-    PExpireTime,
-    Type,
-    Keys,
-    Scan,
-    RandomKey,
-}
+use super::route::{Merge, Route};
 
 /// Where a command's keys are, as Redis's first-key/last-key/step triple says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,6 +104,8 @@ pub struct CommandSpec {
     pub flags: Flags,
     /// Key positions.
     pub keys: KeySpec,
+    /// Where it runs in a cluster, and how several groups' replies become one.
+    pub route: Route,
     /// Subcommands, for container commands (`CLIENT`, `CONFIG`, `COMMAND`): (name, arity).
     pub subcommands: &'static [(&'static str, i32)],
     /// Redis's command group (`string`, `generic`, `server`, `connection`).
@@ -166,7 +117,7 @@ pub struct CommandSpec {
 impl CommandSpec {
     /// Returns this row's position in [`COMMANDS`]: an index for per-command counters.
     ///
-    /// `Kind` lists the commands in table order (a test checks it), so this is a cast.
+    /// `Kind` is declared from the rows, in table order, so this is a cast.
     pub fn index(&self) -> usize {
         self.kind as usize
     }
@@ -185,572 +136,133 @@ impl CommandSpec {
 
 use Flags as F;
 use KeySpec as K;
+use Merge::{AllOk, AnyKey, Concat, Info, Sum};
+use Route::{All, Key, Keys, Local, SameGroup, Scan};
 
+// Flag sets for the table's flags column: W write, D denyoom, F fast, R readonly, RND random,
+// LS loading + stale, N noscript, CONN a connection command's, NA no_auth.
+const FAST: Flags = F::FAST;
 const W: Flags = F::WRITE;
 const WD: Flags = F::WRITE.or(F::DENYOOM);
-const WDF: Flags = F::WRITE.or(F::DENYOOM).or(F::FAST);
+const WDF: Flags = WD.or(F::FAST);
 const WF: Flags = F::WRITE.or(F::FAST);
 const R: Flags = F::READONLY;
 const RF: Flags = F::READONLY.or(F::FAST);
-const CONN: Flags = F::NOSCRIPT.or(F::LOADING).or(F::STALE).or(F::FAST);
+const RRND: Flags = F::READONLY.or(F::RANDOM);
+const LS: Flags = F::LOADING.or(F::STALE);
+const LSF: Flags = LS.or(F::FAST);
+const NLS: Flags = F::NOSCRIPT.or(LS);
+const CONN: Flags = NLS.or(F::FAST);
+const CONN_NA: Flags = CONN.or(F::NO_AUTH);
+const ADMIN: Flags = F::ADMIN.or(NLS);
 
-macro_rules! row {
-    ($name:literal, $lower:literal, $kind:ident, $arity:expr, $flags:expr, $keys:expr, $group:literal, $summary:literal) => {
-        row!(
-            $name,
-            $lower,
-            $kind,
-            $arity,
-            $flags,
-            $keys,
-            $group,
-            $summary,
-            &[]
-        )
-    };
-    ($name:literal, $lower:literal, $kind:ident, $arity:expr, $flags:expr, $keys:expr, $group:literal, $summary:literal, $subs:expr) => {
-        CommandSpec {
+/// MGET's merge as a row writes it: `plan` sets `len` from the request.
+const REORDER: Merge = Merge::Reorder { len: 0 };
+
+// Subcommands of the container commands: (name, arity).
+const CLIENT_SUBS: &[(&str, i32)] = &[
+    ("SETNAME", 3),
+    ("GETNAME", 2),
+    ("SETINFO", 4),
+    ("ID", 2),
+    ("HELP", 2),
+];
+const COMMAND_SUBS: &[(&str, i32)] = &[
+    ("COUNT", 2),
+    ("DOCS", -2),
+    ("INFO", -2),
+    ("LIST", -2),
+    ("HELP", 2),
+];
+const CONFIG_SUBS: &[(&str, i32)] = &[("GET", -3), ("HELP", 2)];
+
+/// Declares [`Kind`] and [`COMMANDS`] from one list of rows, so they cannot disagree.
+macro_rules! commands {
+    ($(($name:literal, $lower:literal, $kind:ident, $arity:literal, $flags:expr, $keys:expr,
+        $route:expr, $group:literal, $subs:expr, $summary:literal),)*) => {
+        /// Which command a row is, in table order. `serve::session::handle_local` and the
+        /// shard's `exec::execute` match on it with no wildcard, so a new row does not compile
+        /// until both place it.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Kind {
+            $(#[doc = concat!("`", $name, "`: ", $summary)] $kind,)*
+        }
+
+        /// Every command jumpcache knows, in the order docs/commands.md lists them.
+        pub static COMMANDS: &[CommandSpec] = &[$(CommandSpec {
             name: $name,
             lower: $lower,
             kind: Kind::$kind,
             arity: $arity,
             flags: $flags,
             keys: $keys,
+            route: $route,
             subcommands: $subs,
             group: $group,
             summary: $summary,
-        }
+        },)*];
     };
 }
 
-/// Every command jumpcache knows, in the order docs/commands.md lists them.
-pub static COMMANDS: &[CommandSpec] = &[
-    row!(
-        "PING",
-        "ping",
-        Ping,
-        -1,
-        F::FAST,
-        K::None,
-        "connection",
-        "Returns PONG, or the argument."
-    ),
-    row!(
-        "ECHO",
-        "echo",
-        Echo,
-        2,
-        F::FAST,
-        K::None,
-        "connection",
-        "Returns the given string."
-    ),
-    row!(
-        "QUIT",
-        "quit",
-        Quit,
-        -1,
-        CONN.or(F::NO_AUTH),
-        K::None,
-        "connection",
-        "Closes the connection after replying OK."
-    ),
-    row!(
-        "HELLO",
-        "hello",
-        Hello,
-        -1,
-        CONN.or(F::NO_AUTH),
-        K::None,
-        "connection",
-        "Handshakes: protocol version (2 or 3), AUTH, SETNAME."
-    ),
-    row!(
-        "AUTH",
-        "auth",
-        Auth,
-        -2,
-        CONN.or(F::NO_AUTH),
-        K::None,
-        "connection",
-        "Authenticates the connection."
-    ),
-    row!(
-        "CLIENT",
-        "client",
-        Client,
-        -2,
-        F::NOSCRIPT.or(F::LOADING).or(F::STALE),
-        K::None,
-        "connection",
-        "Connection management: SETNAME, GETNAME, SETINFO, ID.",
-        &[
-            ("SETNAME", 3),
-            ("GETNAME", 2),
-            ("SETINFO", 4),
-            ("ID", 2),
-            ("HELP", 2)
-        ]
-    ),
-    row!(
-        "SELECT",
-        "select",
-        Select,
-        2,
-        CONN,
-        K::None,
-        "connection",
-        "Selects database 0 (the only one)."
-    ),
-    row!(
-        "COMMAND",
-        "command",
-        Command,
-        -1,
-        F::LOADING.or(F::STALE),
-        K::None,
-        "server",
-        "Describes the command table: COUNT, DOCS, INFO.",
-        &[
-            ("COUNT", 2),
-            ("DOCS", -2),
-            ("INFO", -2),
-            ("LIST", -2),
-            ("HELP", 2)
-        ]
-    ),
-    row!(
-        "CONFIG",
-        "config",
-        Config,
-        -2,
-        F::ADMIN.or(F::NOSCRIPT).or(F::LOADING).or(F::STALE),
-        K::None,
-        "server",
-        "Reads configuration: CONFIG GET.",
-        &[("GET", -3), ("HELP", 2)]
-    ),
-    row!(
-        "INFO",
-        "info",
-        Info,
-        -1,
-        F::LOADING.or(F::STALE),
-        K::None,
-        "server",
-        "Returns Redis-style INFO sections."
-    ),
-    row!(
-        "DBSIZE",
-        "dbsize",
-        DbSize,
-        1,
-        RF,
-        K::None,
-        "server",
-        "Returns the number of keys."
-    ),
-    row!(
-        "FLUSHDB",
-        "flushdb",
-        FlushDb,
-        -1,
-        W,
-        K::None,
-        "server",
-        "Removes every key."
-    ),
-    row!(
-        "FLUSHALL",
-        "flushall",
-        FlushAll,
-        -1,
-        W,
-        K::None,
-        "server",
-        "Removes every key."
-    ),
-    row!(
-        "TIME",
-        "time",
-        Time,
-        1,
-        F::LOADING.or(F::STALE).or(F::FAST),
-        K::None,
-        "server",
-        "Returns the server time."
-    ),
-    row!(
-        "GET",
-        "get",
-        Get,
-        2,
-        RF,
-        K::First,
-        "string",
-        "Returns a key's value."
-    ),
-    row!(
-        "SET",
-        "set",
-        Set,
-        -3,
-        WD,
-        K::First,
-        "string",
-        "Sets a value: EX PX EXAT PXAT KEEPTTL NX XX GET."
-    ),
-    row!(
-        "SETNX",
-        "setnx",
-        SetNx,
-        3,
-        WDF,
-        K::First,
-        "string",
-        "Sets a value only if the key is absent."
-    ),
-    row!(
-        "SETEX",
-        "setex",
-        SetEx,
-        4,
-        WD,
-        K::First,
-        "string",
-        "Sets a value with a TTL in seconds."
-    ),
-    row!(
-        "PSETEX",
-        "psetex",
-        PSetEx,
-        4,
-        WD,
-        K::First,
-        "string",
-        "Sets a value with a TTL in milliseconds."
-    ),
-    row!(
-        "GETSET",
-        "getset",
-        GetSet,
-        3,
-        WDF,
-        K::First,
-        "string",
-        "Sets a value, returning the old one."
-    ),
-    row!(
-        "GETDEL",
-        "getdel",
-        GetDel,
-        2,
-        WF,
-        K::First,
-        "string",
-        "Returns a value and deletes the key."
-    ),
-    row!(
-        "GETEX",
-        "getex",
-        GetEx,
-        -2,
-        WF,
-        K::First,
-        "string",
-        "Returns a value and changes its TTL."
-    ),
-    row!(
-        "MGET",
-        "mget",
-        MGet,
-        -2,
-        RF,
-        K::AllFrom(1),
-        "string",
-        "Returns the values of several keys."
-    ),
-    row!(
-        "MSET",
-        "mset",
-        MSet,
-        -3,
-        WD,
-        K::Pairs(1),
-        "string",
-        "Sets several keys."
-    ),
-    row!(
-        "MSETNX",
-        "msetnx",
-        MSetNx,
-        -3,
-        WD,
-        K::Pairs(1),
-        "string",
-        "Sets several keys only if none exists."
-    ),
-    row!(
-        "DEL",
-        "del",
-        Del,
-        -2,
-        W,
-        K::AllFrom(1),
-        "generic",
-        "Deletes keys."
-    ),
-    row!(
-        "UNLINK",
-        "unlink",
-        Unlink,
-        -2,
-        WF,
-        K::AllFrom(1),
-        "generic",
-        "Deletes keys."
-    ),
-    row!(
-        "EXISTS",
-        "exists",
-        Exists,
-        -2,
-        RF,
-        K::AllFrom(1),
-        "generic",
-        "Counts the keys that exist."
-    ),
-    row!(
-        "TOUCH",
-        "touch",
-        Touch,
-        -2,
-        RF,
-        K::AllFrom(1),
-        "generic",
-        "Counts the keys that exist, refreshing their recency."
-    ),
-    row!(
-        "INCR",
-        "incr",
-        Incr,
-        2,
-        WDF,
-        K::First,
-        "string",
-        "Adds 1 to an integer value."
-    ),
-    row!(
-        "DECR",
-        "decr",
-        Decr,
-        2,
-        WDF,
-        K::First,
-        "string",
-        "Subtracts 1 from an integer value."
-    ),
-    row!(
-        "INCRBY",
-        "incrby",
-        IncrBy,
-        3,
-        WDF,
-        K::First,
-        "string",
-        "Adds to an integer value."
-    ),
-    row!(
-        "DECRBY",
-        "decrby",
-        DecrBy,
-        3,
-        WDF,
-        K::First,
-        "string",
-        "Subtracts from an integer value."
-    ),
-    row!(
-        "INCRBYFLOAT",
-        "incrbyfloat",
-        IncrByFloat,
-        3,
-        WDF,
-        K::First,
-        "string",
-        "Adds to a float value."
-    ),
-    row!(
-        "APPEND",
-        "append",
-        Append,
-        3,
-        WDF,
-        K::First,
-        "string",
-        "Appends to a value."
-    ),
-    row!(
-        "STRLEN",
-        "strlen",
-        StrLen,
-        2,
-        RF,
-        K::First,
-        "string",
-        "Returns a value's length."
-    ),
-    row!(
-        "GETRANGE",
-        "getrange",
-        GetRange,
-        4,
-        R,
-        K::First,
-        "string",
-        "Returns a substring of a value."
-    ),
-    row!(
-        "SETRANGE",
-        "setrange",
-        SetRange,
-        4,
-        WD,
-        K::First,
-        "string",
-        "Overwrites part of a value."
-    ),
-    row!(
-        "EXPIRE",
-        "expire",
-        Expire,
-        -3,
-        WF,
-        K::First,
-        "generic",
-        "Sets a TTL in seconds: NX XX GT LT."
-    ),
-    row!(
-        "PEXPIRE",
-        "pexpire",
-        PExpire,
-        -3,
-        WF,
-        K::First,
-        "generic",
-        "Sets a TTL in milliseconds: NX XX GT LT."
-    ),
-    row!(
-        "EXPIREAT",
-        "expireat",
-        ExpireAt,
-        -3,
-        WF,
-        K::First,
-        "generic",
-        "Sets an expiry as a Unix time in seconds."
-    ),
-    row!(
-        "PEXPIREAT",
-        "pexpireat",
-        PExpireAt,
-        -3,
-        WF,
-        K::First,
-        "generic",
-        "Sets an expiry as a Unix time in milliseconds."
-    ),
-    row!(
-        "PERSIST",
-        "persist",
-        Persist,
-        2,
-        WF,
-        K::First,
-        "generic",
-        "Removes a key's TTL."
-    ),
-    row!(
-        "TTL",
-        "ttl",
-        Ttl,
-        2,
-        RF,
-        K::First,
-        "generic",
-        "Returns a key's TTL in seconds."
-    ),
-    row!(
-        "PTTL",
-        "pttl",
-        PTtl,
-        2,
-        RF,
-        K::First,
-        "generic",
-        "Returns a key's TTL in milliseconds."
-    ),
-    row!(
-        "EXPIRETIME",
-        "expiretime",
-        ExpireTime,
-        2,
-        RF,
-        K::First,
-        "generic",
-        "Returns a key's expiry as a Unix time in seconds."
-    ),
-    row!(
-        "PEXPIRETIME",
-        "pexpiretime",
-        PExpireTime,
-        2,
-        RF,
-        K::First,
-        "generic",
-        "Returns a key's expiry as a Unix time in milliseconds."
-    ),
-    row!(
-        "TYPE",
-        "type",
-        Type,
-        2,
-        RF,
-        K::First,
-        "generic",
-        "Returns a key's type (string or none)."
-    ),
-    row!(
-        "KEYS",
-        "keys",
-        Keys,
-        2,
-        R,
-        K::None,
-        "generic",
-        "Returns the keys matching a glob pattern."
-    ),
-    row!(
-        "SCAN",
-        "scan",
-        Scan,
-        -2,
-        R,
-        K::None,
-        "generic",
-        "Iterates over keys: MATCH COUNT TYPE."
-    ),
-    row!(
-        "RANDOMKEY",
-        "randomkey",
-        RandomKey,
-        1,
-        R.or(F::RANDOM),
-        K::None,
-        "generic",
-        "Returns a random key."
-    ),
-];
+// One row per command. `arity` is Redis's (N exactly, -N at least N, the name counted);
+// `route`: `Local` answered where received, `Key` the key's group, `Keys(merge)` split by
+// group then merged, `SameGroup` one group or CROSSSLOT, `All(merge)` every group, `Scan`
+// one group at a time.
+#[rustfmt::skip]
+commands! {
+    // name         lower          kind         arity flags    keys           route          group         subcommands   summary
+    ("PING",        "ping",        Ping,        -1,   FAST,    K::None,       Local,         "connection", &[],          "Returns PONG, or the argument."),
+    ("ECHO",        "echo",        Echo,        2,    FAST,    K::None,       Local,         "connection", &[],          "Returns the given string."),
+    ("QUIT",        "quit",        Quit,        -1,   CONN_NA, K::None,       Local,         "connection", &[],          "Closes the connection after replying OK."),
+    ("HELLO",       "hello",       Hello,       -1,   CONN_NA, K::None,       Local,         "connection", &[],          "Handshakes: protocol version (2 or 3), AUTH, SETNAME."),
+    ("AUTH",        "auth",        Auth,        -2,   CONN_NA, K::None,       Local,         "connection", &[],          "Authenticates the connection."),
+    ("CLIENT",      "client",      Client,      -2,   NLS,     K::None,       Local,         "connection", CLIENT_SUBS,  "Connection management: SETNAME, GETNAME, SETINFO, ID."),
+    ("SELECT",      "select",      Select,      2,    CONN,    K::None,       Local,         "connection", &[],          "Selects database 0 (the only one)."),
+    ("COMMAND",     "command",     Command,     -1,   LS,      K::None,       Local,         "server",     COMMAND_SUBS, "Describes the command table: COUNT, DOCS, INFO."),
+    ("CONFIG",      "config",      Config,      -2,   ADMIN,   K::None,       Local,         "server",     CONFIG_SUBS,  "Reads configuration: CONFIG GET."),
+    ("INFO",        "info",        Info,        -1,   LS,      K::None,       All(Info),     "server",     &[],          "Returns Redis-style INFO sections."),
+    ("DBSIZE",      "dbsize",      DbSize,      1,    RF,      K::None,       All(Sum),      "server",     &[],          "Returns the number of keys."),
+    ("FLUSHDB",     "flushdb",     FlushDb,     -1,   W,       K::None,       All(AllOk),    "server",     &[],          "Removes every key."),
+    ("FLUSHALL",    "flushall",    FlushAll,    -1,   W,       K::None,       All(AllOk),    "server",     &[],          "Removes every key."),
+    ("TIME",        "time",        Time,        1,    LSF,     K::None,       Local,         "server",     &[],          "Returns the server time."),
+    ("GET",         "get",         Get,         2,    RF,      K::First,      Key,           "string",     &[],          "Returns a key's value."),
+    ("SET",         "set",         Set,         -3,   WD,      K::First,      Key,           "string",     &[],          "Sets a value: EX PX EXAT PXAT KEEPTTL NX XX GET."),
+    ("SETNX",       "setnx",       SetNx,       3,    WDF,     K::First,      Key,           "string",     &[],          "Sets a value only if the key is absent."),
+    ("SETEX",       "setex",       SetEx,       4,    WD,      K::First,      Key,           "string",     &[],          "Sets a value with a TTL in seconds."),
+    ("PSETEX",      "psetex",      PSetEx,      4,    WD,      K::First,      Key,           "string",     &[],          "Sets a value with a TTL in milliseconds."),
+    ("GETSET",      "getset",      GetSet,      3,    WDF,     K::First,      Key,           "string",     &[],          "Sets a value, returning the old one."),
+    ("GETDEL",      "getdel",      GetDel,      2,    WF,      K::First,      Key,           "string",     &[],          "Returns a value and deletes the key."),
+    ("GETEX",       "getex",       GetEx,       -2,   WF,      K::First,      Key,           "string",     &[],          "Returns a value and changes its TTL."),
+    ("MGET",        "mget",        MGet,        -2,   RF,      K::AllFrom(1), Keys(REORDER), "string",     &[],          "Returns the values of several keys."),
+    ("MSET",        "mset",        MSet,        -3,   WD,      K::Pairs(1),   Keys(AllOk),   "string",     &[],          "Sets several keys."),
+    ("MSETNX",      "msetnx",      MSetNx,      -3,   WD,      K::Pairs(1),   SameGroup,     "string",     &[],          "Sets several keys only if none exists."),
+    ("DEL",         "del",         Del,         -2,   W,       K::AllFrom(1), Keys(Sum),     "generic",    &[],          "Deletes keys."),
+    ("UNLINK",      "unlink",      Unlink,      -2,   WF,      K::AllFrom(1), Keys(Sum),     "generic",    &[],          "Deletes keys."),
+    ("EXISTS",      "exists",      Exists,      -2,   RF,      K::AllFrom(1), Keys(Sum),     "generic",    &[],          "Counts the keys that exist."),
+    ("TOUCH",       "touch",       Touch,       -2,   RF,      K::AllFrom(1), Keys(Sum),     "generic",    &[],          "Counts the keys that exist, refreshing their recency."),
+    ("INCR",        "incr",        Incr,        2,    WDF,     K::First,      Key,           "string",     &[],          "Adds 1 to an integer value."),
+    ("DECR",        "decr",        Decr,        2,    WDF,     K::First,      Key,           "string",     &[],          "Subtracts 1 from an integer value."),
+    ("INCRBY",      "incrby",      IncrBy,      3,    WDF,     K::First,      Key,           "string",     &[],          "Adds to an integer value."),
+    ("DECRBY",      "decrby",      DecrBy,      3,    WDF,     K::First,      Key,           "string",     &[],          "Subtracts from an integer value."),
+    ("INCRBYFLOAT", "incrbyfloat", IncrByFloat, 3,    WDF,     K::First,      Key,           "string",     &[],          "Adds to a float value."),
+    ("APPEND",      "append",      Append,      3,    WDF,     K::First,      Key,           "string",     &[],          "Appends to a value."),
+    ("STRLEN",      "strlen",      StrLen,      2,    RF,      K::First,      Key,           "string",     &[],          "Returns a value's length."),
+    ("GETRANGE",    "getrange",    GetRange,    4,    R,       K::First,      Key,           "string",     &[],          "Returns a substring of a value."),
+    ("SETRANGE",    "setrange",    SetRange,    4,    WD,      K::First,      Key,           "string",     &[],          "Overwrites part of a value."),
+    ("EXPIRE",      "expire",      Expire,      -3,   WF,      K::First,      Key,           "generic",    &[],          "Sets a TTL in seconds: NX XX GT LT."),
+    ("PEXPIRE",     "pexpire",     PExpire,     -3,   WF,      K::First,      Key,           "generic",    &[],          "Sets a TTL in milliseconds: NX XX GT LT."),
+    ("EXPIREAT",    "expireat",    ExpireAt,    -3,   WF,      K::First,      Key,           "generic",    &[],          "Sets an expiry as a Unix time in seconds."),
+    ("PEXPIREAT",   "pexpireat",   PExpireAt,   -3,   WF,      K::First,      Key,           "generic",    &[],          "Sets an expiry as a Unix time in milliseconds."),
+    ("PERSIST",     "persist",     Persist,     2,    WF,      K::First,      Key,           "generic",    &[],          "Removes a key's TTL."),
+    ("TTL",         "ttl",         Ttl,         2,    RF,      K::First,      Key,           "generic",    &[],          "Returns a key's TTL in seconds."),
+    ("PTTL",        "pttl",        PTtl,        2,    RF,      K::First,      Key,           "generic",    &[],          "Returns a key's TTL in milliseconds."),
+    ("EXPIRETIME",  "expiretime",  ExpireTime,  2,    RF,      K::First,      Key,           "generic",    &[],          "Returns a key's expiry as a Unix time in seconds."),
+    ("PEXPIRETIME", "pexpiretime", PExpireTime, 2,    RF,      K::First,      Key,           "generic",    &[],          "Returns a key's expiry as a Unix time in milliseconds."),
+    ("TYPE",        "type",        Type,        2,    RF,      K::First,      Key,           "generic",    &[],          "Returns a key's type (string or none)."),
+    ("KEYS",        "keys",        Keys,        2,    R,       K::None,       All(Concat),   "generic",    &[],          "Returns the keys matching a glob pattern."),
+    ("SCAN",        "scan",        Scan,        -2,   R,       K::None,       Scan,          "generic",    &[],          "Iterates over keys: MATCH COUNT TYPE."),
+    ("RANDOMKEY",   "randomkey",   RandomKey,   1,    RRND,    K::None,       All(AnyKey),   "generic",    &[],          "Returns a random key."),
+}
 
 /// Returns the row for `name`, compared case-insensitively.
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
@@ -768,11 +280,8 @@ pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
 
 /// Returns the row for `kind`.
 pub fn spec(kind: Kind) -> &'static CommandSpec {
-    // invariant: every Kind has a row; the table test checks it.
-    COMMANDS
-        .iter()
-        .find(|s| s.kind == kind)
-        .expect("every Kind has a row")
+    // `Kind` and `COMMANDS` are declared from the same rows, in the same order.
+    &COMMANDS[kind as usize]
 }
 
 #[cfg(test)]
@@ -796,6 +305,20 @@ mod tests {
     fn index_is_the_position_in_the_table() {
         for (i, spec) in COMMANDS.iter().enumerate() {
             assert_eq!(spec.index(), i, "{}", spec.name);
+        }
+    }
+
+    #[test]
+    fn routes_agree_with_key_positions() {
+        for s in COMMANDS {
+            let fits = match s.route {
+                Route::Key => s.keys == KeySpec::First,
+                Route::Keys(_) | Route::SameGroup => {
+                    matches!(s.keys, KeySpec::AllFrom(_) | KeySpec::Pairs(_))
+                }
+                Route::Local | Route::All(_) | Route::Scan => s.keys == KeySpec::None,
+            };
+            assert!(fits, "{}: {:?} with {:?}", s.name, s.route, s.keys);
         }
     }
 

@@ -437,7 +437,7 @@ fn write(conn: &mut Connection<TcpStream>, reply: Reply, protocol: Protocol) {
         }
         Reply::Raw(raw) => match Reply::Raw(raw).into_frame() {
             Ok(frame) => conn.write_frame(&frame),
-            Err(_) => conn.write_frame(&Frame::error("ERR unexpected reply from a shard")),
+            Err(_) => conn.write_frame(&Frame::error(protocol::text::UNEXPECTED_REPLY)),
         },
     }
 }

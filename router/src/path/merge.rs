@@ -7,15 +7,16 @@
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 
+use protocol::command::{Merge, SCAN_CURSOR_BITS, SCAN_CURSOR_MASK};
 use protocol::Frame;
 
-use crate::path::plan::{scan_reply, Merge, Part, SCAN_CURSOR_BITS, SCAN_CURSOR_MASK};
+use crate::path::plan::{scan_reply, Part};
 use crate::shards::{Reply, ShardError};
 
 /// One shard's answer: its reply, or why there is none.
 pub type ShardReply = Result<Reply, ShardError>;
 
-const UNEXPECTED: &str = "ERR unexpected reply from a shard";
+const UNEXPECTED: &str = protocol::text::UNEXPECTED_REPLY;
 
 /// Parses one shard reply; a shard error, a transport error or garbage become `Err(frame)`.
 fn frame(reply: ShardReply) -> Result<Frame, Frame> {

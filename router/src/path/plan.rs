@@ -1,20 +1,15 @@
-//! Where a command goes: the only place that decides it. `plan` is pure and unit-tested.
+//! Where a command goes: `plan` reads the command table's `route` column and applies it to
+//! the topology (which group, split how, merged how). Pure and unit-tested.
 
 use bytes::{Bytes, BytesMut};
-use protocol::command::parse_cursor;
-use protocol::command::KeySpec;
-use protocol::{text, Command, Frame, Kind};
+use protocol::command::{parse_cursor, KeySpec, Route};
+use protocol::{text, Command, Frame};
 
 use crate::path::topology::{ShardId, Topology};
 
-/// A shard's cursor fits in this many bits; the router's cursor puts the shard index above.
-pub const SCAN_CURSOR_BITS: u32 = 48;
-
-/// The mask of a shard's own cursor inside a router cursor.
-pub const SCAN_CURSOR_MASK: u64 = (1 << SCAN_CURSOR_BITS) - 1;
-
-/// Redis Cluster's text for a multi-key command whose keys live on different nodes.
-pub const CROSSSLOT: &str = "CROSSSLOT Keys in request don't hash to the same slot";
+// `Plan` carries a `Merge`, and the handler reads the SCAN cursor split: both are the
+// command table's (`protocol::command`), re-exported where the plan is read.
+pub use protocol::command::{Merge, SCAN_CURSOR_BITS, SCAN_CURSOR_MASK};
 
 /// What to do with one command.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,100 +53,28 @@ pub struct Part {
     pub positions: Vec<usize>,
 }
 
-/// How several shard replies become one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Merge {
-    /// MGET: arrays put back in the client's key order; `len` keys in all.
-    Reorder {
-        /// How many keys the client asked for.
-        len: usize,
-    },
-    /// DEL UNLINK EXISTS TOUCH DBSIZE: integers summed.
-    Sum,
-    /// MSET FLUSHDB FLUSHALL: `+OK` when every part said `+OK`, else the first error.
-    AllOk,
-    /// KEYS: arrays concatenated in shard order.
-    Concat,
-    /// RANDOMKEY: one key from a shard that had one, nil when none did.
-    AnyKey,
-    /// INFO: fields summed, plus the `# Cluster` section.
-    Info,
-}
-
-/// Decides where `cmd` goes in `topology`.
+/// Decides where `cmd` goes in `topology`, by its row's `route`.
 pub fn plan(cmd: &Command, topology: &Topology) -> Plan {
-    match cmd.kind() {
-        Kind::Ping
-        | Kind::Echo
-        | Kind::Quit
-        | Kind::Hello
-        | Kind::Auth
-        | Kind::Client
-        | Kind::Select
-        | Kind::Command
-        | Kind::Config
-        | Kind::Time => Plan::Local,
-        Kind::Info => Plan::Broadcast { merge: Merge::Info },
-        Kind::DbSize => Plan::Broadcast { merge: Merge::Sum },
-        Kind::FlushDb | Kind::FlushAll => Plan::Broadcast {
-            merge: Merge::AllOk,
-        },
-        Kind::Keys => Plan::Broadcast {
-            merge: Merge::Concat,
-        },
-        Kind::RandomKey => Plan::Broadcast {
-            merge: Merge::AnyKey,
-        },
-        Kind::Scan => scan(cmd, topology),
-        Kind::MGet => {
-            let len = cmd.keys().count();
-            split(cmd, topology, Merge::Reorder { len })
-        }
-        Kind::MSet => split(cmd, topology, Merge::AllOk),
-        Kind::Del | Kind::Unlink | Kind::Exists | Kind::Touch => split(cmd, topology, Merge::Sum),
-        Kind::MSetNx => match split(cmd, topology, Merge::AllOk) {
-            forward @ Plan::Forward { .. } => forward,
-            _ => Plan::Reply(Frame::error(CROSSSLOT)),
-        },
-        Kind::Get
-        | Kind::Set
-        | Kind::SetNx
-        | Kind::SetEx
-        | Kind::PSetEx
-        | Kind::GetSet
-        | Kind::GetDel
-        | Kind::GetEx
-        | Kind::Incr
-        | Kind::Decr
-        | Kind::IncrBy
-        | Kind::DecrBy
-        | Kind::IncrByFloat
-        | Kind::Append
-        | Kind::StrLen
-        | Kind::GetRange
-        | Kind::SetRange
-        | Kind::Expire
-        | Kind::PExpire
-        | Kind::ExpireAt
-        | Kind::PExpireAt
-        | Kind::Persist
-        | Kind::Ttl
-        | Kind::PTtl
-        | Kind::ExpireTime
-        | Kind::PExpireTime
-        | Kind::Type => match cmd.args().get(1) {
+    match cmd.spec().route {
+        Route::Local => Plan::Local,
+        Route::Key => match cmd.args().get(1) {
             Some(key) => Plan::Forward {
                 shard: topology.shard_for(key),
             },
             // Arity was checked when the command was built; be total anyway.
             None => Plan::Reply(Frame::error(text::SYNTAX)),
         },
+        Route::Keys(merge) => split(cmd, topology, merge),
+        Route::SameGroup => same_group(cmd, topology),
+        Route::All(merge) => Plan::Broadcast { merge },
+        Route::Scan => scan(cmd, topology),
     }
 }
 
 /// Groups the keys by shard; one group is a plain forward.
 fn split(cmd: &Command, topology: &Topology, merge: Merge) -> Plan {
     let mut parts: Vec<Part> = Vec::new();
+    let mut len = 0;
     for (i, key) in cmd.keys().enumerate() {
         let shard = topology.shard_for(key);
         match parts.iter_mut().find(|p| p.shard == shard) {
@@ -161,11 +84,29 @@ fn split(cmd: &Command, topology: &Topology, merge: Merge) -> Plan {
                 positions: vec![i],
             }),
         }
+        len = i + 1;
     }
+    let merge = match merge {
+        Merge::Reorder { .. } => Merge::Reorder { len },
+        other => other,
+    };
     match parts.as_slice() {
         [] => Plan::Reply(Frame::error(text::SYNTAX)),
         [one] => Plan::Forward { shard: one.shard },
         _ => Plan::Split { parts, merge },
+    }
+}
+
+/// Forwards a command whose keys must share a group (MSETNX), or refuses it with CROSSSLOT.
+fn same_group(cmd: &Command, topology: &Topology) -> Plan {
+    let mut shards = cmd.keys().map(|key| topology.shard_for(key));
+    let Some(shard) = shards.next() else {
+        return Plan::Reply(Frame::error(text::SYNTAX));
+    };
+    if shards.all(|s| s == shard) {
+        Plan::Forward { shard }
+    } else {
+        Plan::Reply(Frame::error(text::CROSSSLOT))
     }
 }
 

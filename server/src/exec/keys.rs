@@ -6,39 +6,43 @@
 use bytes::Bytes;
 use protocol::command::parse_cursor;
 use protocol::command::parse_i64;
-use protocol::{text, CommandError, Frame, Kind};
+use protocol::{text, CommandError, Frame};
 
 use crate::store::{Store, StoreError, Update, Value};
 
-/// Runs a key command and returns its reply.
-pub(crate) fn execute(cmd: &protocol::Command, store: &Store) -> Frame {
-    let args = cmd.args();
-    match cmd.kind() {
-        Kind::Del | Kind::Unlink => count(&args[1..], |k| store.remove(k)),
-        Kind::Exists | Kind::Touch => count(&args[1..], |k| store.get(k).is_some()),
-        Kind::Expire => expire(store, args, Unit::Seconds, false, "expire"),
-        Kind::PExpire => expire(store, args, Unit::Millis, false, "pexpire"),
-        Kind::ExpireAt => expire(store, args, Unit::Seconds, true, "expireat"),
-        Kind::PExpireAt => expire(store, args, Unit::Millis, true, "pexpireat"),
-        Kind::Persist => persist(store, &args[1]),
-        Kind::Ttl => ttl(store, &args[1], Unit::Seconds, false),
-        Kind::PTtl => ttl(store, &args[1], Unit::Millis, false),
-        Kind::ExpireTime => ttl(store, &args[1], Unit::Seconds, true),
-        Kind::PExpireTime => ttl(store, &args[1], Unit::Millis, true),
-        Kind::Type => Frame::simple(match store.get(&args[1]) {
-            Some(_) => "string",
-            None => "none",
-        }),
-        Kind::Keys => Frame::Array(store.keys(&args[1]).into_iter().map(Frame::Bulk).collect()),
-        Kind::Scan => scan(store, &args[1..]),
-        Kind::RandomKey => Frame::bulk_or_null(store.random_key()),
-        _ => Frame::error("ERR unsupported"),
-    }
+/// TYPE: returns `string` for a key that exists (the only type there is), else `none`.
+///
+/// ```text
+/// TYPE key
+/// ```
+pub(super) fn type_of(store: &Store, key: &[u8]) -> Frame {
+    Frame::simple(match store.get(key) {
+        Some(_) => "string",
+        None => "none",
+    })
+}
+
+/// KEYS: returns every key matching a glob pattern.
+///
+/// ```text
+/// KEYS pattern
+/// ```
+pub(super) fn keys(store: &Store, pattern: &[u8]) -> Frame {
+    Frame::Array(store.keys(pattern).into_iter().map(Frame::Bulk).collect())
+}
+
+/// RANDOMKEY: returns a random key, or nil when there is none.
+///
+/// ```text
+/// RANDOMKEY
+/// ```
+pub(super) fn random_key(store: &Store) -> Frame {
+    Frame::bulk_or_null(store.random_key())
 }
 
 /// Time unit of a command's argument or reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Unit {
+pub(super) enum Unit {
     Seconds,
     Millis,
 }
@@ -51,7 +55,7 @@ enum Unit {
 /// EXISTS key [key ...]
 /// TOUCH key [key ...]
 /// ```
-fn count(keys: &[Bytes], f: impl Fn(&[u8]) -> bool) -> Frame {
+pub(super) fn count(keys: &[Bytes], f: impl Fn(&[u8]) -> bool) -> Frame {
     Frame::Integer(keys.iter().map(|k| i64::from(f(k))).sum())
 }
 
@@ -101,7 +105,13 @@ fn expire_flags(options: &[Bytes]) -> Result<ExpireFlags, Frame> {
 /// PEXPIREAT key unix-time-milliseconds [NX | XX | GT | LT]
 /// ```
 /// A time already past deletes the key (and replies 1). GT treats "no TTL" as infinite.
-fn expire(store: &Store, args: &[Bytes], unit: Unit, absolute: bool, name: &str) -> Frame {
+pub(super) fn expire(
+    store: &Store,
+    args: &[Bytes],
+    unit: Unit,
+    absolute: bool,
+    name: &'static str,
+) -> Frame {
     let flags = match expire_flags(&args[3..]) {
         Ok(f) => f,
         Err(reply) => return reply,
@@ -109,7 +119,7 @@ fn expire(store: &Store, args: &[Bytes], unit: Unit, absolute: bool, name: &str)
     let Some(mut when) = parse_i64(&args[2]) else {
         return CommandError::NotInteger.to_frame();
     };
-    let invalid = || Frame::error_owned(format!("ERR invalid expire time in '{name}' command"));
+    let invalid = || CommandError::InvalidExpireTime { command: name }.to_frame();
     if unit == Unit::Seconds {
         let Some(ms) = when.checked_mul(1000) else {
             return invalid();
@@ -163,7 +173,7 @@ fn expire(store: &Store, args: &[Bytes], unit: Unit, absolute: bool, name: &str)
 /// ```text
 /// PERSIST key
 /// ```
-fn persist(store: &Store, key: &[u8]) -> Frame {
+pub(super) fn persist(store: &Store, key: &[u8]) -> Frame {
     let result = store.update(key, |current| match current {
         Some(v) if v.deadline_ms != 0 => (Update::Put(Value::persistent(v.data.clone())), 1),
         _ => (Update::Keep, 0),
@@ -184,7 +194,7 @@ fn persist(store: &Store, key: &[u8]) -> Frame {
 /// PEXPIRETIME key
 /// ```
 /// Seconds are rounded to nearest, as Redis's `(ttl+500)/1000`.
-fn ttl(store: &Store, key: &[u8], unit: Unit, absolute: bool) -> Frame {
+pub(super) fn ttl(store: &Store, key: &[u8], unit: Unit, absolute: bool) -> Frame {
     let Some(value) = store.get(key) else {
         return Frame::Integer(-2);
     };
@@ -211,7 +221,7 @@ fn ttl(store: &Store, key: &[u8], unit: Unit, absolute: bool) -> Frame {
 /// Replies `[next-cursor, [key ...]]`; a full iteration from 0 back to 0 returns every key
 /// present throughout exactly once (see [`Store::scan`]). Only strings exist here, so
 /// `TYPE string` keeps every key and any other type none.
-fn scan(store: &Store, args: &[Bytes]) -> Frame {
+pub(super) fn scan(store: &Store, args: &[Bytes]) -> Frame {
     let Some(cursor) = parse_cursor(&args[0]) else {
         return Frame::error(text::INVALID_CURSOR);
     };
@@ -255,7 +265,7 @@ mod tests {
     use bytes::Bytes;
     use protocol::Frame;
 
-    use crate::exec::strings::tests::{run, store};
+    use crate::exec::strings::tests::{run, shard};
     use protocol::command::parse_cursor;
 
     const T0: u64 = 1_700_000_000_000;
@@ -273,7 +283,7 @@ mod tests {
 
     #[test]
     fn expire_options_and_errors_match_redis() {
-        let (s, _) = store();
+        let (s, _) = shard();
         run(&s, "set k v");
         assert_eq!(
             run(&s, "expire k 100 foo"),
@@ -314,7 +324,7 @@ mod tests {
 
     #[test]
     fn ttl_family_reports_missing_persistent_and_deadlines() {
-        let (s, clock) = store();
+        let (s, clock) = shard();
         assert_eq!(run(&s, "ttl nope"), Frame::Integer(-2));
         assert_eq!(run(&s, "expiretime nope"), Frame::Integer(-2));
         run(&s, "set k v");
@@ -339,7 +349,7 @@ mod tests {
 
     #[test]
     fn del_exists_touch_count_like_redis() {
-        let (s, _) = store();
+        let (s, _) = shard();
         run(&s, "mset a 1 b 2");
         assert_eq!(run(&s, "exists a a nope"), Frame::Integer(2));
         assert_eq!(run(&s, "touch a b c"), Frame::Integer(2));
@@ -350,7 +360,7 @@ mod tests {
 
     #[test]
     fn keys_and_randomkey() {
-        let (s, _) = store();
+        let (s, _) = shard();
         run(&s, "mset hello 1 hallo 2 other 3");
         let Frame::Array(keys) = run(&s, "keys h[ae]llo") else {
             panic!("not an array")
@@ -365,7 +375,7 @@ mod tests {
 
     #[test]
     fn scan_cursor_and_options_match_redis() {
-        let (s, _) = store();
+        let (s, _) = shard();
         assert_eq!(run(&s, "scan abc"), err(protocol::text::INVALID_CURSOR));
         assert_eq!(
             run(&s, "scan 18446744073709551616"),
@@ -404,7 +414,7 @@ mod tests {
 
     #[test]
     fn full_scan_visits_each_key_once() {
-        let (s, _) = store();
+        let (s, _) = shard();
         for i in 0..200 {
             run(&s, &format!("set key:{i} v"));
         }

@@ -1,26 +1,18 @@
 //! Server commands that read or clear the whole store: INFO DBSIZE FLUSHDB FLUSHALL.
 
-use protocol::{Command, CommandError, Frame, Kind, Protocol};
+use protocol::{Command, CommandError, Frame, Protocol};
 use serve::info::{render, Selector};
 
 use crate::info::sections;
 use crate::state::ShardState;
 
-/// Runs INFO, DBSIZE, FLUSHDB or FLUSHALL.
-pub(crate) fn execute(cmd: &Command, shard: &ShardState, protocol: Protocol) -> Frame {
-    match cmd.kind() {
-        Kind::Info => info(cmd, shard, protocol),
-        Kind::DbSize => Frame::Integer(shard.store.len() as i64),
-        Kind::FlushDb | Kind::FlushAll => flush(cmd, shard),
-        _ => Frame::error("ERR unsupported"),
-    }
-}
-
+/// INFO: returns the shard's sections, those asked for or the default ones.
+///
 /// ```text
 /// INFO [section [section ...]]
 /// ```
 /// A RESP3 client gets a verbatim string, as Redis 7 sends.
-fn info(cmd: &Command, shard: &ShardState, protocol: Protocol) -> Frame {
+pub(super) fn info(cmd: &Command, shard: &ShardState, protocol: Protocol) -> Frame {
     let text = render(&sections(shard), &Selector::from_args(&cmd.args()[1..]));
     match protocol {
         Protocol::Resp3 => Frame::Verbatim(text.into()),
@@ -28,11 +20,22 @@ fn info(cmd: &Command, shard: &ShardState, protocol: Protocol) -> Frame {
     }
 }
 
+/// DBSIZE: returns the number of keys.
+///
+/// ```text
+/// DBSIZE
+/// ```
+pub(super) fn db_size(shard: &ShardState) -> Frame {
+    Frame::Integer(shard.store.len() as i64)
+}
+
+/// FLUSHDB / FLUSHALL: removes every key (there is one database); ASYNC and SYNC alike.
+///
 /// ```text
 /// FLUSHDB [ASYNC | SYNC]
 /// FLUSHALL [ASYNC | SYNC]
 /// ```
-fn flush(cmd: &Command, shard: &ShardState) -> Frame {
+pub(super) fn flush(cmd: &Command, shard: &ShardState) -> Frame {
     match cmd.args() {
         [_] => {}
         [_, mode] if mode.eq_ignore_ascii_case(b"ASYNC") || mode.eq_ignore_ascii_case(b"SYNC") => {}

@@ -11,51 +11,16 @@
 
 mod bigint;
 mod ldouble;
-mod set;
+pub(super) mod set;
 
 use bytes::{Bytes, BytesMut};
 use protocol::command::parse_i64;
-use protocol::{text, CommandError, Frame, Kind};
+use protocol::{text, CommandError, Frame};
 
 use crate::store::{Store, StoreError, Update, Value};
 
 /// Redis's `proto-max-bulk-len` default: the largest string APPEND and SETRANGE may build.
 const MAX_STRING_LEN: u64 = 512 * 1024 * 1024;
-
-/// Runs a string command and returns its reply.
-pub(crate) fn execute(cmd: &protocol::Command, store: &Store) -> Frame {
-    let args = cmd.args();
-    match cmd.kind() {
-        Kind::Get => get(store, &args[1]),
-        Kind::Set => set::set(cmd, store),
-        Kind::SetNx => set_nx(store, &args[1], args[2].clone()),
-        Kind::SetEx => set::set_ex(cmd, store, false),
-        Kind::PSetEx => set::set_ex(cmd, store, true),
-        Kind::GetSet => get_set(store, &args[1], args[2].clone()),
-        Kind::GetDel => get_del(store, &args[1]),
-        Kind::GetEx => set::get_ex(cmd, store),
-        Kind::MGet => Frame::Array(args[1..].iter().map(|k| get(store, k)).collect()),
-        Kind::MSet => mset(store, args, "mset"),
-        Kind::MSetNx => mset(store, args, "msetnx"),
-        Kind::Incr => incr_by(store, &args[1], 1),
-        Kind::Decr => incr_by(store, &args[1], -1),
-        Kind::IncrBy => match parse_i64(&args[2]) {
-            Some(delta) => incr_by(store, &args[1], delta),
-            None => CommandError::NotInteger.to_frame(),
-        },
-        Kind::DecrBy => match parse_i64(&args[2]) {
-            Some(i64::MIN) => Frame::error(text::DECREMENT_OVERFLOW),
-            Some(delta) => incr_by(store, &args[1], -delta),
-            None => CommandError::NotInteger.to_frame(),
-        },
-        Kind::IncrByFloat => incr_by_float(store, &args[1], &args[2]),
-        Kind::Append => append(store, &args[1], &args[2]),
-        Kind::StrLen => Frame::Integer(store.get(&args[1]).map_or(0, |v| len_i64(&v.data))),
-        Kind::GetRange => get_range(store, &args[1], &args[2], &args[3]),
-        Kind::SetRange => set_range(store, &args[1], &args[2], &args[3]),
-        _ => Frame::error("ERR unsupported"),
-    }
-}
 
 /// Returns the reply, or Redis's OOM error when the store refused the write.
 fn or_oom(result: Result<Frame, StoreError>) -> Frame {
@@ -71,8 +36,26 @@ fn len_i64(data: &[u8]) -> i64 {
 /// ```text
 /// GET key
 /// ```
-fn get(store: &Store, key: &[u8]) -> Frame {
+pub(super) fn get(store: &Store, key: &[u8]) -> Frame {
     Frame::bulk_or_null(store.get(key).map(|v| v.data))
+}
+
+/// MGET: returns the values of several keys, nil for each one missing.
+///
+/// ```text
+/// MGET key [key ...]
+/// ```
+pub(super) fn mget(store: &Store, keys: &[Bytes]) -> Frame {
+    Frame::Array(keys.iter().map(|k| get(store, k)).collect())
+}
+
+/// STRLEN: returns the length of a key's value, 0 when missing.
+///
+/// ```text
+/// STRLEN key
+/// ```
+pub(super) fn str_len(store: &Store, key: &[u8]) -> Frame {
+    Frame::Integer(store.get(key).map_or(0, |v| len_i64(&v.data)))
 }
 
 /// SETNX: sets a key only if it does not exist; replies 1 if set, 0 if not.
@@ -80,7 +63,7 @@ fn get(store: &Store, key: &[u8]) -> Frame {
 /// ```text
 /// SETNX key value
 /// ```
-fn set_nx(store: &Store, key: &[u8], value: Bytes) -> Frame {
+pub(super) fn set_nx(store: &Store, key: &[u8], value: Bytes) -> Frame {
     let value = Value::persistent(value);
     or_oom(store.update(key, |current| match current {
         Some(_) => (Update::Keep, Frame::Integer(0)),
@@ -93,7 +76,7 @@ fn set_nx(store: &Store, key: &[u8], value: Bytes) -> Frame {
 /// ```text
 /// GETSET key value
 /// ```
-fn get_set(store: &Store, key: &[u8], value: Bytes) -> Frame {
+pub(super) fn get_set(store: &Store, key: &[u8], value: Bytes) -> Frame {
     let value = Value::persistent(value);
     or_oom(store.update(key, |current| {
         let old = Frame::bulk_or_null(current.map(|v| v.data.clone()));
@@ -106,7 +89,7 @@ fn get_set(store: &Store, key: &[u8], value: Bytes) -> Frame {
 /// ```text
 /// GETDEL key
 /// ```
-fn get_del(store: &Store, key: &[u8]) -> Frame {
+pub(super) fn get_del(store: &Store, key: &[u8]) -> Frame {
     or_oom(store.update(key, |current| match current {
         Some(v) => (Update::Remove, Frame::Bulk(v.data.clone())),
         None => (Update::Keep, Frame::Null),
@@ -120,7 +103,7 @@ fn get_del(store: &Store, key: &[u8]) -> Frame {
 /// MSETNX key value [key value ...]
 /// ```
 /// MSET replies `OK`; MSETNX 1 if it set every key, 0 if it set none.
-fn mset(store: &Store, args: &[Bytes], name: &str) -> Frame {
+pub(super) fn mset(store: &Store, args: &[Bytes], name: &str) -> Frame {
     if args.len() & 1 == 0 {
         return CommandError::WrongArity {
             name: name.to_string(),
@@ -144,6 +127,31 @@ fn mset(store: &Store, args: &[Bytes], name: &str) -> Frame {
     }
 }
 
+/// INCRBY: [`incr_by`] with the increment as sent.
+///
+/// ```text
+/// INCRBY key increment
+/// ```
+pub(super) fn incr_by_arg(store: &Store, key: &[u8], delta: &[u8]) -> Frame {
+    match parse_i64(delta) {
+        Some(delta) => incr_by(store, key, delta),
+        None => CommandError::NotInteger.to_frame(),
+    }
+}
+
+/// DECRBY: [`incr_by`] with the decrement as sent, which must have a negation.
+///
+/// ```text
+/// DECRBY key decrement
+/// ```
+pub(super) fn decr_by_arg(store: &Store, key: &[u8], delta: &[u8]) -> Frame {
+    match parse_i64(delta) {
+        Some(i64::MIN) => Frame::error(text::DECREMENT_OVERFLOW),
+        Some(delta) => incr_by(store, key, -delta),
+        None => CommandError::NotInteger.to_frame(),
+    }
+}
+
 /// INCR / DECR / INCRBY / DECRBY: adds to the integer in a key (0 when missing), keeping its TTL.
 ///
 /// ```text
@@ -152,7 +160,7 @@ fn mset(store: &Store, args: &[Bytes], name: &str) -> Frame {
 /// INCRBY key increment
 /// DECRBY key decrement
 /// ```
-fn incr_by(store: &Store, key: &[u8], delta: i64) -> Frame {
+pub(super) fn incr_by(store: &Store, key: &[u8], delta: i64) -> Frame {
     or_oom(store.update(key, |current| {
         let value = match current {
             None => 0,
@@ -179,7 +187,7 @@ fn incr_by(store: &Store, key: &[u8], delta: i64) -> Frame {
 /// ```
 /// Computed as Redis does, in 80-bit `long double`, and stored and replied as `%.17Lf`
 /// without trailing zeros (see `ldouble`).
-fn incr_by_float(store: &Store, key: &[u8], increment: &[u8]) -> Frame {
+pub(super) fn incr_by_float(store: &Store, key: &[u8], increment: &[u8]) -> Frame {
     or_oom(store.update(key, |current| {
         let value = match current {
             None => ldouble::parse(b"0"),
@@ -206,7 +214,7 @@ fn incr_by_float(store: &Store, key: &[u8], increment: &[u8]) -> Frame {
 /// ```text
 /// APPEND key value
 /// ```
-fn append(store: &Store, key: &[u8], suffix: &[u8]) -> Frame {
+pub(super) fn append(store: &Store, key: &[u8], suffix: &[u8]) -> Frame {
     or_oom(store.update(key, |current| {
         let Some(current) = current else {
             let len = len_i64(suffix);
@@ -234,7 +242,7 @@ fn append(store: &Store, key: &[u8], suffix: &[u8]) -> Frame {
 /// ```text
 /// GETRANGE key start end
 /// ```
-fn get_range(store: &Store, key: &[u8], start: &[u8], end: &[u8]) -> Frame {
+pub(super) fn get_range(store: &Store, key: &[u8], start: &[u8], end: &[u8]) -> Frame {
     let (Some(mut start), Some(mut end)) = (parse_i64(start), parse_i64(end)) else {
         return CommandError::NotInteger.to_frame();
     };
@@ -265,7 +273,7 @@ fn get_range(store: &Store, key: &[u8], start: &[u8], end: &[u8]) -> Frame {
 /// ```text
 /// SETRANGE key offset value
 /// ```
-fn set_range(store: &Store, key: &[u8], offset: &[u8], patch: &[u8]) -> Frame {
+pub(super) fn set_range(store: &Store, key: &[u8], offset: &[u8], patch: &[u8]) -> Frame {
     let Some(offset) = parse_i64(offset) else {
         return CommandError::NotInteger.to_frame();
     };
@@ -302,12 +310,13 @@ pub(crate) mod tests {
     use protocol::Frame;
 
     use crate::clock::ManualClock;
-    use crate::store::{Store, StoreConfig};
+    use crate::config::Config;
+    use crate::state::ShardState;
 
     const T0: u64 = 1_700_000_000_000;
 
-    /// Runs one command line (space-separated) through `execute`, or its parse error.
-    pub(crate) fn run(store: &Store, line: &str) -> Frame {
+    /// Runs one command line (space-separated) through `exec::execute`, or its parse error.
+    pub(crate) fn run(shard: &ShardState, line: &str) -> Frame {
         let args = line
             .split(' ')
             .map(|a| Bytes::copy_from_slice(a.as_bytes()))
@@ -318,19 +327,19 @@ pub(crate) mod tests {
             inline: false,
         };
         match protocol::Command::from_request(request) {
-            Ok(cmd) => match super::execute(&cmd, store) {
-                Frame::Error(e) if e.as_ref() == b"ERR unsupported" => {
-                    crate::exec::keys::execute(&cmd, store)
-                }
-                reply => reply,
-            },
+            Ok(cmd) => crate::exec::execute(&cmd, shard, protocol::Protocol::Resp2),
             Err(e) => e.to_frame(),
         }
     }
 
-    pub(crate) fn store() -> (Store, Arc<ManualClock>) {
+    /// Returns a shard with an empty store on a manual clock at `T0`.
+    pub(crate) fn shard() -> (Arc<ShardState>, Arc<ManualClock>) {
+        shard_with(Config::default())
+    }
+
+    fn shard_with(config: Config) -> (Arc<ShardState>, Arc<ManualClock>) {
         let clock = Arc::new(ManualClock::new(T0));
-        (Store::new(StoreConfig::default(), clock.clone()), clock)
+        (ShardState::with_clock(config, 0, clock.clone()), clock)
     }
 
     fn bulk(s: &str) -> Frame {
@@ -343,7 +352,7 @@ pub(crate) mod tests {
 
     #[test]
     fn set_options_and_errors_match_redis() {
-        let (s, _) = store();
+        let (s, _) = shard();
         let invalid = err("ERR invalid expire time in 'set' command");
         assert_eq!(run(&s, "set k v EX 0"), invalid);
         assert_eq!(run(&s, "set k v EX -1"), invalid);
@@ -375,7 +384,7 @@ pub(crate) mod tests {
 
     #[test]
     fn set_with_a_ttl_expires_on_the_injected_clock() {
-        let (s, clock) = store();
+        let (s, clock) = shard();
         assert_eq!(run(&s, "set k v PX 1500"), Frame::ok());
         assert_eq!(run(&s, "pttl k"), Frame::Integer(1500));
         assert_eq!(run(&s, "ttl k"), Frame::Integer(2), "rounded as Redis does");
@@ -386,7 +395,7 @@ pub(crate) mod tests {
 
     #[test]
     fn getex_changes_the_ttl_after_checking_the_key() {
-        let (s, _) = store();
+        let (s, _) = shard();
         assert_eq!(run(&s, "getex missing ex abc"), Frame::Null);
         assert_eq!(run(&s, "set k v"), Frame::ok());
         assert_eq!(run(&s, "getex k ex abc"), err(protocol::text::NOT_INTEGER));
@@ -409,7 +418,7 @@ pub(crate) mod tests {
 
     #[test]
     fn setex_and_psetex_validate_their_ttl() {
-        let (s, _) = store();
+        let (s, _) = shard();
         assert_eq!(
             run(&s, "setex k 0 v"),
             err("ERR invalid expire time in 'setex' command")
@@ -424,7 +433,7 @@ pub(crate) mod tests {
 
     #[test]
     fn incr_family_checks_integers_and_overflow() {
-        let (s, _) = store();
+        let (s, _) = shard();
         assert_eq!(run(&s, "incr n"), Frame::Integer(1));
         assert_eq!(run(&s, "incrby n 10"), Frame::Integer(11));
         assert_eq!(run(&s, "decrby n 3"), Frame::Integer(8));
@@ -444,7 +453,7 @@ pub(crate) mod tests {
 
     #[test]
     fn incr_keeps_the_ttl() {
-        let (s, _) = store();
+        let (s, _) = shard();
         run(&s, "set n 1 EX 100");
         assert_eq!(run(&s, "incr n"), Frame::Integer(2));
         assert_eq!(run(&s, "ttl n"), Frame::Integer(100));
@@ -452,7 +461,7 @@ pub(crate) mod tests {
 
     #[test]
     fn incrbyfloat_formats_like_redis() {
-        let (s, _) = store();
+        let (s, _) = shard();
         run(&s, "set f 10.5");
         assert_eq!(run(&s, "incrbyfloat f 0.1"), bulk("10.6"));
         assert_eq!(run(&s, "get f"), bulk("10.6"));
@@ -482,7 +491,7 @@ pub(crate) mod tests {
 
     #[test]
     fn ranges_clamp_like_redis() {
-        let (s, _) = store();
+        let (s, _) = shard();
         run(&s, "set s Hello");
         assert_eq!(run(&s, "getrange s 0 -1"), bulk("Hello"));
         assert_eq!(run(&s, "getrange s -3 -1"), bulk("llo"));
@@ -513,7 +522,7 @@ pub(crate) mod tests {
 
     #[test]
     fn multi_key_commands() {
-        let (s, _) = store();
+        let (s, _) = shard();
         assert_eq!(
             run(&s, "mset a 1 b"),
             err("ERR wrong number of arguments for 'mset' command")
@@ -536,12 +545,10 @@ pub(crate) mod tests {
 
     #[test]
     fn oversized_values_get_the_oom_error() {
-        let clock = Arc::new(ManualClock::new(T0));
-        let config = StoreConfig {
+        let (s, _) = shard_with(Config {
             max_memory: 600,
-            ..StoreConfig::default()
-        };
-        let s = Store::new(config, clock);
+            ..Config::default()
+        });
         let big = "x".repeat(600);
         assert_eq!(run(&s, &format!("set k {big}")), err(protocol::text::OOM));
         assert_eq!(run(&s, "set k small"), Frame::ok());

@@ -42,9 +42,6 @@ use crate::clock::Clock;
 use evict::Room;
 use segment::{key_hash, Entry, Segment};
 
-/// Shard SCAN cursors are below `2^SCAN_CURSOR_BITS`; the router packs the shard index above them.
-pub const SCAN_CURSOR_BITS: u32 = 48;
-
 /// Bytes charged per entry on top of its key and value.
 ///
 /// What an entry really costs beyond its payload: its 32-byte slab slot, its table slot

@@ -1,11 +1,12 @@
 //! Walks over the keyspace: SCAN pages in hash order, KEYS, RANDOMKEY.
 
 use bytes::Bytes;
+use protocol::command::SCAN_CURSOR_BITS;
 use rand::Rng;
 use serve::glob::glob_match;
 
 use super::segment::key_hash;
-use super::{Store, SCAN_CURSOR_BITS, SEGMENTS, SEGMENT_BITS};
+use super::{Store, SEGMENTS, SEGMENT_BITS};
 
 /// One past the largest SCAN position.
 const SCAN_END: u64 = 1 << SCAN_CURSOR_BITS;

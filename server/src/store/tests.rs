@@ -5,6 +5,7 @@ use std::thread;
 
 use super::*;
 use crate::clock::ManualClock;
+use protocol::command::SCAN_CURSOR_BITS;
 
 const T0: u64 = 1_700_000_000_000;
 

@@ -124,7 +124,7 @@ fn multi_key_commands_split_by_shard_in_key_order() {
     assert_eq!(parts[0].positions, [0, 2]);
     assert_eq!(
         plan(&cmd(&["MSETNX", &a, "1", &b, "2"]), &t),
-        Plan::Reply(Frame::error(CROSSSLOT))
+        Plan::Reply(Frame::error(text::CROSSSLOT))
     );
 }
 

@@ -86,13 +86,18 @@ fn parse_options<'a>(mut args: Args<'a>, mode: Mode) -> Result<Options<'a>, Comm
 }
 
 /// Returns Redis's `invalid expire time in '<command>' command` error.
-pub(super) fn invalid_expire(command: &str) -> Frame {
-    Frame::error_owned(format!("ERR invalid expire time in '{command}' command"))
+fn invalid_expire(command: &'static str) -> Frame {
+    CommandError::InvalidExpireTime { command }.to_frame()
 }
 
 /// Turns an EX/PX/EXAT/PXAT argument into a Unix-ms deadline, as Redis's
 /// `getExpireMillisecondsOrReply`: positive, no overflow in the unit change or the addition.
-fn deadline_ms(kind: TtlKind, arg: &[u8], now_ms: u64, command: &str) -> Result<u64, Frame> {
+fn deadline_ms(
+    kind: TtlKind,
+    arg: &[u8],
+    now_ms: u64,
+    command: &'static str,
+) -> Result<u64, Frame> {
     let n = parse_i64(arg).ok_or_else(|| CommandError::NotInteger.to_frame())?;
     let seconds = matches!(kind, TtlKind::Ex | TtlKind::ExAt);
     if n <= 0 || (seconds && n > i64::MAX / 1000) {
@@ -116,7 +121,7 @@ fn deadline_ms(kind: TtlKind, arg: &[u8], now_ms: u64, command: &str) -> Result<
 ///     EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL]
 /// ```
 /// Replies `OK`, or nil when NX/XX stopped it; with GET, the old value (or nil) either way.
-pub(super) fn set(cmd: &protocol::Command, store: &Store) -> Frame {
+pub(in crate::exec) fn set(cmd: &protocol::Command, store: &Store) -> Frame {
     let args = cmd.args();
     let opts = match parse_options(Args::new(&args[3..]), Mode::Set) {
         Ok(o) => o,
@@ -161,7 +166,7 @@ pub(super) fn set(cmd: &protocol::Command, store: &Store) -> Frame {
 /// SETEX key seconds value
 /// PSETEX key milliseconds value
 /// ```
-pub(super) fn set_ex(cmd: &protocol::Command, store: &Store, millis: bool) -> Frame {
+pub(in crate::exec) fn set_ex(cmd: &protocol::Command, store: &Store, millis: bool) -> Frame {
     let args = cmd.args();
     let (kind, name) = if millis {
         (TtlKind::Px, "psetex")
@@ -185,7 +190,7 @@ pub(super) fn set_ex(cmd: &protocol::Command, store: &Store, millis: bool) -> Fr
 /// ```
 /// A missing key replies nil before the expire value is checked, as Redis does; an
 /// EXAT/PXAT already past deletes the key after replying its value.
-pub(super) fn get_ex(cmd: &protocol::Command, store: &Store) -> Frame {
+pub(in crate::exec) fn get_ex(cmd: &protocol::Command, store: &Store) -> Frame {
     let args = cmd.args();
     let opts = match parse_options(Args::new(&args[2..]), Mode::GetEx) {
         Ok(o) => o,

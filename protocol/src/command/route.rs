@@ -1,0 +1,50 @@
+//! Where a command runs in a cluster, and how several groups' replies become one: a column of
+//! the command table, read by the router's `plan` and `merge`.
+
+/// Where a command runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// Answered by the process that received it, router or shard (`serve::session`).
+    Local,
+    /// One key, at argument 1: forwarded to the key's group.
+    Key,
+    /// Several keys: split by group, one sub-request per group, the replies merged.
+    Keys(Merge),
+    /// Several keys that must share a group (`MSETNX`: atomic across its keys); keys in
+    /// different groups are refused with `CROSSSLOT`, as Redis Cluster does.
+    SameGroup,
+    /// Every group, the replies merged.
+    All(Merge),
+    /// `SCAN`: one group at a time, the router's cursor says which (see [`SCAN_CURSOR_BITS`]).
+    Scan,
+}
+
+/// How the replies of several groups become one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Merge {
+    /// MGET: arrays put back in the client's key order; `len` keys in all.
+    ///
+    /// `len` belongs to the request, not the command: a table row writes 0 and the router's
+    /// `plan` sets it to the request's key count.
+    Reorder {
+        /// How many keys the client asked for.
+        len: usize,
+    },
+    /// DEL UNLINK EXISTS TOUCH DBSIZE: integers summed.
+    Sum,
+    /// MSET FLUSHDB FLUSHALL: `+OK` when every part said `+OK`, else the first error.
+    AllOk,
+    /// KEYS: arrays concatenated in group order.
+    Concat,
+    /// RANDOMKEY: one key from a group that had one, nil when none did.
+    AnyKey,
+    /// INFO: fields summed, plus the `# Cluster` section.
+    Info,
+}
+
+/// A shard's SCAN cursor fits in this many bits; the router's cursor puts the group index
+/// above them. The shard's store orders keys by this many bits of their hash.
+pub const SCAN_CURSOR_BITS: u32 = 48;
+
+/// The mask of a shard's own cursor inside a router cursor.
+pub const SCAN_CURSOR_MASK: u64 = (1 << SCAN_CURSOR_BITS) - 1;
