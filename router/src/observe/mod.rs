@@ -7,6 +7,5 @@
 //! ```
 
 pub mod info;
-pub mod latency;
 pub mod poll;
 pub mod stats;

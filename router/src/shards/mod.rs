@@ -27,8 +27,8 @@ use serve::Password;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::time::{timeout_at, Instant};
 
-use crate::observe::stats::ShardMetrics;
 use crate::path::topology::ShardId;
+use counters::ShardMetrics;
 
 const MIN_BACKOFF: Duration = Duration::from_millis(10);
 /// Short enough that a restarted shard is found well within the health checks' detection
@@ -530,6 +530,8 @@ impl ShardClient {
 }
 
 mod conn;
+pub mod counters;
+pub mod latency;
 
 #[cfg(test)]
 mod tests;
