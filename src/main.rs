@@ -178,10 +178,7 @@ async fn cluster(args: ClusterArgs) -> Result<(), Box<dyn std::error::Error>> {
             // One state, two ways in: the router calls it in-process, redis-cli over TCP.
             let state = server::ShardState::new(shard_config.clone(), addr.port());
             let embedded = server::Embedded::new(state.clone());
-            local.insert(
-                addr.to_string(),
-                Arc::new(move |request: &[u8]| embedded.call(request)),
-            );
+            local.insert(addr.to_string(), Arc::new(embedded));
             tasks.spawn(async move {
                 let _ = server::serve(listener, state, async move {
                     let _ = stop.changed().await;

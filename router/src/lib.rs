@@ -5,10 +5,10 @@
 //! client ─▶ Connection::read_request ─▶ Command::from_request ─▶ session::handle_local ─┐
 //!        ┌──────────────────────────────────────────────────────────────────────────────┘
 //!        └▶ plan::plan (ring::bucket) ─▶ Group::send_read / send_write ─▶ ShardClient::send ─▶ shard
-//! client ◀─ Connection::flush ◀─ handler::write ◀─ merge::merge / info::merge ◀─ GroupCall::wait ◀─ shard
+//! client ◀─ Connection::flush ◀─ handler::write ◀─ merge::merge / info::render ◀─ GroupCall::wait ◀─ shard
 //!
 //! health::run_checks (PING every member) ─▶ Group::on_check ─▶ sync::run_worker ─▶ member up
-//! poll::run (INFO of every member, once a second) ─▶ stats (the metrics recorder)
+//! poll::run (every member's figures, once a second) ─▶ stats (the metrics recorder)
 //! ```
 //! - single key: the client's request bytes are forwarded unchanged, and for a RESP2 client
 //!   the shard's reply bytes come back unchanged: no parse, no re-encode on the hot path.
@@ -137,7 +137,11 @@ pub async fn run_with_local(
             ));
         }
     }
-    background.spawn(poll::run(router.clone(), stop.clone()));
+    background.spawn(poll::run(
+        router.groups.clone(),
+        stats.clone(),
+        stop.clone(),
+    ));
     if let Some(busy_poll) = &router.busy_poll {
         background.spawn(busy_poll.clone().run(router.clone()));
     }

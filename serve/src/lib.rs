@@ -14,9 +14,11 @@
 pub mod auth;
 pub mod clients;
 pub mod connection;
+pub mod figures;
 pub mod glob;
 pub mod info;
 pub mod latency;
+pub mod local;
 pub mod session;
 pub mod shutdown;
 pub mod stats;
@@ -25,4 +27,5 @@ pub mod units;
 pub use auth::Password;
 pub use clients::{Acceptor, ClientConfig, ClientSlot, ClientSlots};
 pub use connection::Connection;
+pub use local::LocalShard;
 pub use shutdown::Shutdown;

@@ -17,7 +17,9 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use protocol::encode::encode;
 use protocol::{Decoder, Frame, Protocol};
+use serve::figures::ShardFigures;
 use serve::session::{ServerConfig, Session};
+use serve::LocalShard;
 
 use crate::handler;
 use crate::state::ShardState;
@@ -81,6 +83,16 @@ impl Embedded {
                 .unwrap_or_else(|| Frame::error("ERR Protocol error")),
         };
         encoded(&frame)
+    }
+}
+
+impl LocalShard for Embedded {
+    fn call(&self, request: &[u8]) -> Bytes {
+        Embedded::call(self, request)
+    }
+
+    fn figures(&self) -> ShardFigures {
+        self.shard.figures()
     }
 }
 

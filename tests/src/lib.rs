@@ -248,10 +248,7 @@ pub async fn spawn_embedded_cluster_with(
         let state = server::ShardState::new(shard_config.clone(), 0);
         let shard = spawn_shard_state(state.clone()).await;
         let embedded = server::Embedded::new(state);
-        local.insert(
-            shard.addr().to_string(),
-            std::sync::Arc::new(move |request: &[u8]| embedded.call(request)),
-        );
+        local.insert(shard.addr().to_string(), std::sync::Arc::new(embedded));
         shards.push(shard);
     }
     let shard_addrs: Vec<SocketAddr> = shards.iter().map(ShardHandle::addr).collect();

@@ -11,6 +11,7 @@
 use std::sync::atomic::Ordering::Relaxed;
 
 use metrics::{Counter, Gauge, Unit};
+use serve::stats::Keyspace;
 
 use crate::replication::group::MemberState;
 use crate::shards::counters::ShardMetrics;
@@ -177,6 +178,15 @@ impl MemberSeries {
         for (s, gauge) in STATES.iter().zip(&self.state) {
             gauge.set(if *s == now { 1.0 } else { 0.0 });
         }
+    }
+
+    /// Copies what the member holds and did, from its last figures.
+    pub(crate) fn export_figures(&self, k: &Keyspace) {
+        self.keys.set(k.keys as f64);
+        self.memory.set(k.used_memory as f64);
+        self.hits.absolute(k.hits);
+        self.misses.absolute(k.misses);
+        self.evicted.absolute(k.evicted);
     }
 
     /// Copies the router's own counters about the shard.

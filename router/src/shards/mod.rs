@@ -29,6 +29,8 @@ use tokio::time::{timeout_at, Instant};
 
 use crate::path::topology::ShardId;
 use counters::ShardMetrics;
+pub use figures::FiguresCall;
+pub use serve::LocalShard;
 
 const MIN_BACKOFF: Duration = Duration::from_millis(10);
 /// Short enough that a restarted shard is found well within the health checks' detection
@@ -79,18 +81,6 @@ impl ShardError {
 }
 
 type ReplyTx = oneshot::Sender<Result<Bytes, ShardError>>;
-
-/// A shard run in this process, called without a socket (see `server::Embedded`).
-pub trait LocalShard: Send + Sync + 'static {
-    /// Runs one complete RESP request; returns its reply in RESP2, as the shard's socket would.
-    fn call(&self, request: &[u8]) -> Bytes;
-}
-
-impl<F: Fn(&[u8]) -> Bytes + Send + Sync + 'static> LocalShard for F {
-    fn call(&self, request: &[u8]) -> Bytes {
-        self(request)
-    }
-}
 
 /// The shards this process runs itself, by the address the router's shard list gives them.
 pub type LocalShards = std::collections::HashMap<String, Arc<dyn LocalShard>>;
@@ -531,6 +521,7 @@ impl ShardClient {
 
 mod conn;
 pub mod counters;
+mod figures;
 pub mod latency;
 
 #[cfg(test)]
