@@ -12,7 +12,7 @@
 //! there is no one to authenticate; the shard's TCP listener still asks for its password).
 
 use std::cell::RefCell;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use bytes::{Bytes, BytesMut};
 use protocol::encode::encode;
@@ -31,11 +31,7 @@ pub struct Embedded {
 }
 
 /// A session that needs no AUTH: `Session::new` takes a password from this, and there is none.
-const OPEN: ServerConfig = ServerConfig {
-    maxmemory: 0,
-    maxmemory_policy: String::new(),
-    requirepass: None,
-};
+static OPEN: LazyLock<ServerConfig> = LazyLock::new(ServerConfig::default);
 
 /// Replies past this size leave their scratch buffer instead of being copied out of it.
 const SCRATCH_KEEP: usize = 64 * 1024;

@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! poll::run (every member's figures) ─▶ summary::summarise ─▶ stats::MemberSeries, cluster sums ─▶ /metrics
+//!                                                        └▶ CONFIG GET maxmemory, maxmemory-policy
 //! INFO from a client ─▶ info::send / collect (every member's figures) ─▶ summary::summarise
 //!                    ─▶ info::render ─▶ one INFO with a # Cluster section
 //! ```

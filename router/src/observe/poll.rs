@@ -1,10 +1,13 @@
 //! The router's metrics upkeep: once a second, ask every member of every shard group for
 //! its figures (within the shard timeout), sum them, and copy the cluster's numbers, each
 //! member's, and each member's state as the health checks see it into the metrics recorder.
+//! The shards' memory settings become the router's `CONFIG GET maxmemory` and
+//! `maxmemory-policy`.
 //!
 //! ```text
 //! tick ─▶ info::send (ShardClient::send_figures) ─▶ FiguresCall::wait ─▶ MemberPoll::last
 //!      ─▶ summary::summarise ─▶ stats::MemberSeries (per member), export_keyspace (sums)
+//!                            └▶ ServerConfig::maxmemory / maxmemory_policy (CONFIG GET)
 //! ```
 //! This poll decides nothing: members are taken out of service and brought back by the
 //! PING health checks (`health`) and the sync worker (`sync`); the poll only reports.
@@ -16,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serve::figures::ShardFigures;
+use serve::session::ServerConfig;
 use serve::stats::{export_keyspace, export_process, Stats};
 use serve::Shutdown;
 
@@ -47,12 +51,20 @@ struct Poller {
     polls: Vec<GroupPoll>,
     /// The router's own counters.
     stats: Arc<Stats>,
+    /// What the router's `CONFIG GET` reports; shared with its sessions.
+    config: ServerConfig,
     /// Polls so far: each goes down the next of a member's connections.
     round: u64,
 }
 
-/// Polls the members of `groups` and exports metrics until shutdown.
-pub(crate) async fn run(groups: Vec<Arc<Group>>, stats: Arc<Stats>, shutdown: Shutdown) {
+/// Polls the members of `groups` and exports metrics until shutdown; keeps `config`'s
+/// memory settings (shared with the router's sessions) to what the shards report.
+pub(crate) async fn run(
+    groups: Vec<Arc<Group>>,
+    stats: Arc<Stats>,
+    config: ServerConfig,
+    shutdown: Shutdown,
+) {
     let mut stop = shutdown.wait();
     let polls = groups.iter().map(|g| GroupPoll {
         members: (0..g.members.len())
@@ -67,6 +79,7 @@ pub(crate) async fn run(groups: Vec<Arc<Group>>, stats: Arc<Stats>, shutdown: Sh
         polls: polls.collect(),
         groups,
         stats,
+        config,
         round: 0,
     };
     let mut tick = tokio::time::interval(INTERVAL);
@@ -132,7 +145,8 @@ impl Poller {
             .collect()
     }
 
-    /// Exports the cluster's numbers and the router's own.
+    /// Exports the cluster's numbers and the router's own, and hands the shards' memory
+    /// settings to `CONFIG GET`.
     fn export_cluster(&self, summary: &Summary) {
         let members: usize = self.groups.iter().map(|g| g.members.len()).sum();
         metrics::gauge!(SHARDS).set(self.groups.len() as f64);
@@ -142,6 +156,10 @@ impl Poller {
         export_keyspace(&summary.keyspace);
         self.stats.sample_ops();
         export_process(&self.stats);
+        if let Some(policy) = &summary.maxmemory_policy {
+            self.config.maxmemory.set(summary.keyspace.max_memory);
+            self.config.maxmemory_policy.set(policy.to_string());
+        }
     }
 }
 
