@@ -1,4 +1,5 @@
-//! The router's metric names and per-shard counters.
+//! The router's metric names, and the per-member series the poll exports. What a shard
+//! connection counts as it sends (`ShardMetrics`) lives with the connections (`shards`).
 //!
 //! The process-wide names (`redis_up`, `redis_commands_total`, ...) live in `serve::stats`,
 //! which the shard shares; the router exports them cluster-wide (its own clients, commands
