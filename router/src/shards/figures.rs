@@ -69,11 +69,11 @@ mod tests {
     #[test]
     fn an_info_reply_gives_its_figures_and_anything_else_none() {
         let mut raw = bytes::BytesMut::new();
-        let text =
-            "# Memory\r\nused_memory:100\r\n\r\n# Keyspace\r\ndb0:keys=3,expires=1,avg_ttl=0\r\n";
+        let text = "# Memory\r\nused_memory:100\r\n\r\n# Stats\r\nkeyspace_hits:3\r\n\r\n\
+                    # Keyspace\r\ndb0:keys=3,expires=1,avg_ttl=0\r\n";
         protocol::encode::bulk(&mut raw, text.as_bytes());
         let k = from_reply(&raw).unwrap().keyspace;
-        assert_eq!((k.keys, k.expires, k.used_memory), (3, 1, 100));
+        assert_eq!((k.keys, k.expires, k.used_memory, k.hits), (3, 1, 100, 3));
         assert_eq!(from_reply(b":1\r\n"), None);
         assert_eq!(from_reply(b"-ERR no\r\n"), None);
     }
