@@ -5,10 +5,10 @@
 //! client ─▶ Connection::read_request ─▶ Command::from_request ─▶ session::handle_local ─┐
 //!        ┌──────────────────────────────────────────────────────────────────────────────┘
 //!        └▶ plan::plan (ring::bucket) ─▶ Group::send_read / send_write ─▶ ShardClient::send ─▶ shard
-//! client ◀─ Connection::flush ◀─ handler::write ◀─ merge::merge / info::merge ◀─ GroupCall::wait ◀─ shard
+//! client ◀─ Connection::flush ◀─ handler::write ◀─ merge::merge / info::render ◀─ GroupCall::wait ◀─ shard
 //!
 //! health::run_checks (PING every member) ─▶ Group::on_check ─▶ sync::run_worker ─▶ member up
-//! poll::run (INFO of every member, once a second) ─▶ stats (the metrics recorder)
+//! poll::run (every member's figures, once a second) ─▶ stats (the metrics recorder), CONFIG GET
 //! ```
 //! - single key: the client's request bytes are forwarded unchanged, and for a RESP2 client
 //!   the shard's reply bytes come back unchanged: no parse, no re-encode on the hot path.
@@ -34,7 +34,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serve::session::ServerConfig;
-use serve::{Acceptor, ClientSlots, Shutdown};
+use serve::{Acceptor, ClientSlots, Setting, Shutdown};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
@@ -101,9 +101,10 @@ pub async fn run_with_local(
     let router = Arc::new(handler::Router {
         topology,
         groups,
+        // Until the poll first hears from the shards; then what they report.
         server_config: ServerConfig {
-            maxmemory: config.maxmemory,
-            maxmemory_policy: "allkeys-lru".into(),
+            maxmemory: Setting::new(config.maxmemory),
+            maxmemory_policy: Setting::new("allkeys-lru".into()),
             requirepass: config.clients.password().cloned(),
         },
         port: listener.local_addr().map_or(0, |a| a.port()),
@@ -137,7 +138,12 @@ pub async fn run_with_local(
             ));
         }
     }
-    background.spawn(poll::run(router.clone(), stop.clone()));
+    background.spawn(poll::run(
+        router.groups.clone(),
+        stats.clone(),
+        router.server_config.clone(),
+        stop.clone(),
+    ));
     if let Some(busy_poll) = &router.busy_poll {
         background.spawn(busy_poll.clone().run(router.clone()));
     }

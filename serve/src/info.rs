@@ -29,9 +29,10 @@ impl Section {
     }
 }
 
-/// Returns the `# Stats` fields every jumpcache process reports about its own clients;
-/// the shard appends its keyspace counters.
-pub fn stats_section(stats: &crate::stats::Stats) -> Section {
+/// Returns the `# Stats` fields every jumpcache process reports about its own clients, with
+/// `ops_per_sec` as the caller read it (a shard: from its figures); the keyspace counters
+/// follow ([`crate::figures::add_keyspace_stats`]).
+pub fn stats_section(stats: &crate::stats::Stats, ops_per_sec: u64) -> Section {
     use std::sync::atomic::Ordering::Relaxed;
     let mut st = Section::new("Stats");
     st.add(
@@ -42,7 +43,7 @@ pub fn stats_section(stats: &crate::stats::Stats) -> Section {
         "total_commands_processed",
         stats.commands_processed.load(Relaxed),
     )
-    .add("instantaneous_ops_per_sec", stats.ops_per_sec())
+    .add("instantaneous_ops_per_sec", ops_per_sec)
     .add("total_net_input_bytes", stats.net_input_bytes.load(Relaxed))
     .add(
         "total_net_output_bytes",
@@ -87,6 +88,25 @@ pub fn server_section(mode: &str, role: &str, port: u16, started: std::time::Ins
         .add("executable", exe)
         .add("config_file", "");
     server
+}
+
+/// Returns `# Persistence`: nothing is persisted, nothing loads.
+pub fn persistence_section() -> Section {
+    let mut persistence = Section::new("Persistence");
+    persistence
+        .add("loading", 0)
+        .add("async_loading", 0)
+        .add("rdb_bgsave_in_progress", 0)
+        .add("aof_enabled", 0);
+    persistence
+}
+
+/// Returns `# Replication`: every jumpcache process is a master without Redis replicas (a
+/// router's replicas are its own business, listed in `# Cluster`).
+pub fn replication_section() -> Section {
+    let mut replication = Section::new("Replication");
+    replication.add("role", "master").add("connected_slaves", 0);
+    replication
 }
 
 /// Returns the `# CPU` section of this process: user and system CPU seconds from /proc.

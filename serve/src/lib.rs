@@ -1,7 +1,8 @@
 //! What every RESP server owes its clients, around the protocol: accepting (`maxclients`, EMFILE
 //! backoff), the connection and its buffers and limits, the session (AUTH gate, connection
-//! commands), statistics and the INFO layout, and shutdown. The shard and the router both serve
-//! through this, so each limit and each Redis text is written once.
+//! commands), statistics and the INFO layout, the figures a shard reports to a router
+//! (`figures`, `local`), and shutdown. The shard and the router both serve through this, so
+//! each limit and each Redis text is written once.
 //!
 //! ```text
 //! listener ─▶ Acceptor::accept (maxclients, EMFILE backoff) ─▶ Connection::new (Limits)
@@ -14,11 +15,13 @@
 pub mod auth;
 pub mod clients;
 pub mod connection;
+pub mod figures;
 pub mod glob;
 pub mod info;
 pub mod latency;
 pub mod local;
 pub mod session;
+pub mod setting;
 pub mod shutdown;
 pub mod stats;
 pub mod units;
@@ -27,4 +30,5 @@ pub use auth::Password;
 pub use clients::{Acceptor, ClientConfig, ClientSlot, ClientSlots};
 pub use connection::Connection;
 pub use local::LocalShard;
+pub use setting::Setting;
 pub use shutdown::Shutdown;

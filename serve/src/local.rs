@@ -4,8 +4,13 @@
 
 use protocol::{Command, Frame};
 
+use crate::figures::ShardFigures;
+
 /// A shard the router calls without a socket (`server::Embedded`).
 pub trait LocalShard: Send + Sync + 'static {
     /// Runs `cmd` as the shard's own connections would, and returns its reply.
     fn execute(&self, cmd: &Command) -> Frame;
+
+    /// Returns the shard's figures as they are now: no INFO text is written or read.
+    fn figures(&self) -> ShardFigures;
 }

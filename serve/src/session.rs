@@ -11,6 +11,7 @@ use bytes::Bytes;
 
 use crate::auth::{self, Password};
 use crate::glob::glob_match;
+use crate::setting::Setting;
 use protocol::command::{parse_i64, Command, CommandSpec, Flags, Kind, COMMANDS};
 use protocol::error::{text, CommandError};
 use protocol::frame::{Frame, Protocol};
@@ -32,9 +33,9 @@ pub struct Session {
 #[derive(Debug, Clone, Default)]
 pub struct ServerConfig {
     /// `maxmemory`, in bytes.
-    pub maxmemory: u64,
+    pub maxmemory: Setting<u64>,
     /// `maxmemory-policy` (`allkeys-lru`, `allkeys-lfu`).
-    pub maxmemory_policy: String,
+    pub maxmemory_policy: Setting<String>,
     /// `requirepass`: clients must authenticate first when set. Never reported.
     pub requirepass: Option<Password>,
 }
@@ -442,8 +443,8 @@ fn config_get(cmd: &Command, config: &ServerConfig) -> Result<Frame, CommandErro
     let params: [(&str, String); 5] = [
         ("save", String::new()),
         ("appendonly", "no".into()),
-        ("maxmemory", config.maxmemory.to_string()),
-        ("maxmemory-policy", config.maxmemory_policy.clone()),
+        ("maxmemory", config.maxmemory.get().to_string()),
+        ("maxmemory-policy", config.maxmemory_policy.get()),
         ("databases", "1".into()),
     ];
     let mut pairs = Vec::new();
@@ -476,8 +477,8 @@ mod tests {
 
     fn config() -> ServerConfig {
         ServerConfig {
-            maxmemory: 100,
-            maxmemory_policy: "allkeys-lru".into(),
+            maxmemory: Setting::new(100),
+            maxmemory_policy: Setting::new("allkeys-lru".into()),
             requirepass: None,
         }
     }

@@ -12,9 +12,10 @@
 //! authenticated session per call (in-process there is no one to authenticate; the shard's
 //! TCP listener still asks for its password).
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use protocol::{Command, Frame};
+use serve::figures::ShardFigures;
 use serve::session::{ServerConfig, Session};
 use serve::LocalShard;
 
@@ -28,11 +29,7 @@ pub struct Embedded {
 }
 
 /// A session that needs no AUTH: `Session::new` takes a password from this, and there is none.
-const OPEN: ServerConfig = ServerConfig {
-    maxmemory: 0,
-    maxmemory_policy: String::new(),
-    requirepass: None,
-};
+static OPEN: LazyLock<ServerConfig> = LazyLock::new(ServerConfig::default);
 
 impl Embedded {
     /// Returns the entry point of `shard` (the state its listener serves, too).
@@ -50,6 +47,10 @@ impl Embedded {
 impl LocalShard for Embedded {
     fn execute(&self, cmd: &Command) -> Frame {
         Embedded::execute(self, cmd)
+    }
+
+    fn figures(&self) -> ShardFigures {
+        self.shard.figures()
     }
 }
 

@@ -1,7 +1,11 @@
-//! The shard's INFO: Redis's sections and field names, for this one process.
+//! The shard's INFO: Redis's sections and field names, for this one process. Every number a
+//! router reads comes from the shard's figures (`ShardState::figures`), written by the
+//! functions that `serve::figures` reads them back with.
 
-use serve::info::{cpu_section, server_section, Section};
-use serve::units::human_bytes;
+use serve::figures::{add_keyspace_stats, add_run_id, keyspace_section, memory_section};
+use serve::info::{
+    cpu_section, persistence_section, replication_section, server_section, stats_section, Section,
+};
 
 use crate::state::ShardState;
 use crate::stats::rss_bytes;
@@ -9,18 +13,10 @@ use crate::stats::rss_bytes;
 /// Returns every section the shard reports, in Redis's order.
 pub fn sections(shard: &ShardState) -> Vec<Section> {
     let stats = &shard.stats;
-    let store = shard.store.stats();
+    let figures = shard.figures();
     let mut server = server_section("standalone", "shard", shard.port, stats.started);
-    // Redis's `run_id`, after `process_id` as Redis prints it: routers tell a restarted,
-    // empty shard from one that was only unreachable.
-    let at = server
-        .fields
-        .iter()
-        .position(|(k, _)| k == "process_id")
-        .map_or(server.fields.len(), |i| i + 1);
-    server
-        .fields
-        .insert(at, ("run_id".to_string(), shard.run_id.clone()));
+    // Routers tell a restarted, empty shard from one that was only unreachable by it.
+    add_run_id(&mut server, &figures.run_id);
 
     let mut clients = Section::new("Clients");
     clients
@@ -28,53 +24,18 @@ pub fn sections(shard: &ShardState) -> Vec<Section> {
         .add("maxclients", shard.config.clients.maxclients)
         .add("blocked_clients", 0);
 
-    let rss = rss_bytes();
-    let mut memory = Section::new("Memory");
-    memory
-        .add("used_memory", store.used_memory)
-        .add("used_memory_human", human_bytes(store.used_memory))
-        .add("used_memory_rss", rss)
-        .add("used_memory_rss_human", human_bytes(rss))
-        .add("maxmemory", store.max_memory)
-        .add("maxmemory_human", human_bytes(store.max_memory))
-        .add("maxmemory_policy", shard.config.eviction.redis_name());
+    let mut st = stats_section(stats, figures.ops_per_sec);
+    add_keyspace_stats(&mut st, &figures.keyspace);
 
-    let mut persistence = Section::new("Persistence");
-    persistence
-        .add("loading", 0)
-        .add("async_loading", 0)
-        .add("rdb_bgsave_in_progress", 0)
-        .add("aof_enabled", 0);
-
-    let mut st = serve::info::stats_section(stats);
-    st.add("expired_keys", store.expired)
-        .add("evicted_keys", store.evicted)
-        .add("keyspace_hits", store.hits)
-        .add("keyspace_misses", store.misses);
-
-    let mut replication = Section::new("Replication");
-    replication.add("role", "master").add("connected_slaves", 0);
-
-    let cpu = cpu_section();
-
-    let commandstats = stats.commands.section();
-
-    let mut keyspace = Section::new("Keyspace");
-    if store.keys > 0 {
-        keyspace.add(
-            "db0",
-            format!("keys={},expires={},avg_ttl=0", store.keys, store.expires),
-        );
-    }
     vec![
         server,
         clients,
-        memory,
-        persistence,
+        memory_section(&figures.keyspace, &figures.maxmemory_policy, rss_bytes()),
+        persistence_section(),
         st,
-        replication,
-        cpu,
-        commandstats,
-        keyspace,
+        replication_section(),
+        cpu_section(),
+        stats.commands.section(),
+        keyspace_section(&figures.keyspace),
     ]
 }

@@ -13,6 +13,7 @@ pub mod clock;
 pub mod config;
 pub mod embedded;
 pub mod exec;
+pub mod figures;
 pub mod handler;
 pub mod info;
 pub mod listener;

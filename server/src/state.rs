@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use serve::session::ServerConfig;
-use serve::ClientSlots;
+use serve::{ClientSlots, Setting};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, EvictionPolicy};
@@ -50,8 +50,8 @@ impl ShardState {
             clock,
         );
         let server_config = ServerConfig {
-            maxmemory: config.max_memory,
-            maxmemory_policy: config.eviction.redis_name().to_string(),
+            maxmemory: Setting::new(config.max_memory),
+            maxmemory_policy: Setting::new(config.eviction.redis_name().to_string()),
             requirepass: config.clients.password().cloned(),
         };
         let stats = Arc::new(Stats::new(config.export_metrics));

@@ -4,7 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use harness::{spawn_cluster, spawn_cluster_with, spawn_shard, within};
+use harness::{
+    spawn_cluster, spawn_cluster_with, spawn_embedded_cluster_with, spawn_shard, within,
+};
 use redis::aio::MultiplexedConnection;
 use redis::AsyncCommands;
 
@@ -162,4 +164,44 @@ async fn a_down_shard_shows_state_down_and_info_answers_within_the_timeout() {
     assert!(field(&text, "shard1").contains(",state=down,"), "{text}");
     assert!(field(&text, "shard0").contains(",state=up,"), "{text}");
     assert_eq!(field(&text, "redis_mode"), "cluster-proxy");
+}
+
+/// Returns `CONFIG GET name`'s value.
+async fn config_get(con: &mut MultiplexedConnection, name: &str) -> String {
+    let mut pairs: std::collections::HashMap<String, String> =
+        within(redis::cmd("CONFIG").arg("GET").arg(name).query_async(con))
+            .await
+            .unwrap();
+    pairs.remove(name).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_router_reports_its_shards_eviction_policy_and_memory_bound_in_config_get() {
+    let shard = server::Config {
+        eviction: server::EvictionPolicy::Lfu,
+        max_memory: 10 << 20,
+        ..server::Config::default()
+    };
+    let router = router::Config::default;
+    // Over sockets (INFO text) and in-process (figures handed over): the same answer.
+    for cluster in [
+        spawn_cluster_with(2, shard.clone(), router()).await,
+        spawn_embedded_cluster_with(2, shard.clone(), router()).await,
+    ] {
+        let mut con = cluster.client().await;
+        // The router learns both from its once-a-second poll of the shards.
+        within(async {
+            while config_get(&mut con, "maxmemory-policy").await != "allkeys-lfu" {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+        assert_eq!(
+            config_get(&mut con, "maxmemory").await,
+            (20u64 << 20).to_string()
+        );
+        let memory = info(&mut con, &["memory"]).await;
+        assert_eq!(field(&memory, "maxmemory_policy"), "allkeys-lfu");
+        assert_eq!(num(&memory, "maxmemory"), 20 << 20);
+    }
 }

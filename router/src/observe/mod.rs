@@ -1,12 +1,15 @@
-//! What the router reports: per-member counters and latency, the once-a-second INFO poll of
-//! every member, and the cluster's INFO.
+//! What the router reports: per-member counters, the once-a-second poll of every member's
+//! figures, and the cluster's INFO. It reads the shard connections and the groups; nothing
+//! outside it depends on it but the data path's INFO (`path::handler`).
 //!
 //! ```text
-//! poll::run (INFO of every member) ─▶ stats::MemberSeries, cluster sums ─▶ /metrics
-//! INFO from a client ─▶ info::merge (every member's INFO) ─▶ one INFO with a # Cluster section
+//! poll::run (every member's figures) ─▶ summary::summarise ─▶ stats::MemberSeries, cluster sums ─▶ /metrics
+//!                                                        └▶ CONFIG GET maxmemory, maxmemory-policy
+//! INFO from a client ─▶ info::send / collect (every member's figures) ─▶ summary::summarise
+//!                    ─▶ info::render ─▶ one INFO with a # Cluster section
 //! ```
 
 pub mod info;
-pub mod latency;
 pub mod poll;
 pub mod stats;
+mod summary;

@@ -1,153 +1,177 @@
 //! The router's metrics upkeep: once a second, ask every member of every shard group for
-//! its INFO (within the shard timeout) and copy the cluster's numbers, and each member's
-//! state as the health checks see it, into the metrics recorder.
+//! its figures (within the shard timeout), sum them, and copy the cluster's numbers, each
+//! member's, and each member's state as the health checks see it into the metrics recorder.
+//! The shards' memory settings become the router's `CONFIG GET maxmemory` and
+//! `maxmemory-policy`.
 //!
 //! ```text
-//! tick ─▶ ShardClient::send_next(INFO memory stats keyspace) ─▶ info::keyspace ─▶ MemberPoll
-//!      ─▶ stats::MemberSeries (per member), serve::stats::export_keyspace (sums), export_process
+//! tick ─▶ info::send (ShardClient::send_figures) ─▶ FiguresCall::wait ─▶ MemberPoll::last
+//!      ─▶ summary::summarise ─▶ stats::MemberSeries (per member), export_keyspace (sums)
+//!                            └▶ ServerConfig::maxmemory / maxmemory_policy (CONFIG GET)
 //! ```
 //! This poll decides nothing: members are taken out of service and brought back by the
 //! PING health checks (`health`) and the sync worker (`sync`); the poll only reports.
 //!
-//! Sums: what a group holds (keys, expiring keys, memory, maxmemory) is counted once per
-//! group, from its first member that is up and answered (replicas hold copies); what members
-//! did (hits, misses, expiries, evictions) is summed over every member, since reads are
-//! spread over them. A member that does not answer keeps its last numbers in the sums, so a
+//! A member that does not answer keeps its last figures in the sums (see `summary`), so a
 //! down member does not look like a counter reset; it shows as `jumpcache_shard_up 0`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use serve::stats::{export_keyspace, export_process, Keyspace};
+use serve::figures::ShardFigures;
+use serve::session::ServerConfig;
+use serve::stats::{export_keyspace, export_process, Stats};
 use serve::Shutdown;
 
 use crate::observe::info;
 use crate::observe::stats::{MemberSeries, MEMBERS, MEMBERS_UP, SHARDS, SHARDS_UP};
-use crate::path::handler::Router;
-use crate::replication::group::MemberState;
+use crate::observe::summary::{summarise, GroupMembers, Member, Summary};
+use crate::replication::group::{Group, MemberState};
 
 /// How often the members are polled and the metrics refreshed.
 const INTERVAL: Duration = Duration::from_secs(1);
 
-/// The poll: only the sections the numbers come from.
-const REQUEST: &[u8] = b"*4\r\n$4\r\nINFO\r\n$6\r\nmemory\r\n$5\r\nstats\r\n$8\r\nkeyspace\r\n";
-
 /// What the polls learned about one member.
 struct MemberPoll {
     series: MemberSeries,
-    /// Its numbers from the last poll it answered.
-    last: Keyspace,
+    /// Its figures from the last poll it answered.
+    last: Option<ShardFigures>,
 }
 
 /// What the polls learned about one group.
 struct GroupPoll {
     members: Vec<MemberPoll>,
-    /// What the group held at the last poll one of its members answered.
-    held: Keyspace,
+    /// The member the group was counted by at the last poll.
+    counted: Option<usize>,
 }
 
-/// Polls the members and exports metrics until shutdown.
-pub(crate) async fn run(router: Arc<Router>, shutdown: Shutdown) {
+/// The poll's state between ticks.
+struct Poller {
+    groups: Vec<Arc<Group>>,
+    polls: Vec<GroupPoll>,
+    /// The router's own counters.
+    stats: Arc<Stats>,
+    /// What the router's `CONFIG GET` reports; shared with its sessions.
+    config: ServerConfig,
+    /// Polls so far: each goes down the next of a member's connections.
+    round: u64,
+}
+
+/// Polls the members of `groups` and exports metrics until shutdown; keeps `config`'s
+/// memory settings (shared with the router's sessions) to what the shards report.
+pub(crate) async fn run(
+    groups: Vec<Arc<Group>>,
+    stats: Arc<Stats>,
+    config: ServerConfig,
+    shutdown: Shutdown,
+) {
     let mut stop = shutdown.wait();
-    let mut groups: Vec<GroupPoll> = router
-        .groups
-        .iter()
-        .map(|g| GroupPoll {
-            members: g
-                .members
-                .iter()
-                .enumerate()
-                .map(|(m, member)| MemberPoll {
-                    series: MemberSeries::new(g.id, m, member.client.addr()),
-                    last: Keyspace::default(),
-                })
-                .collect(),
-            held: Keyspace::default(),
-        })
-        .collect();
+    let polls = groups.iter().map(|g| GroupPoll {
+        members: (0..g.members.len())
+            .map(|m| MemberPoll {
+                series: MemberSeries::new(g.id, m, g.members[m].client.addr()),
+                last: None,
+            })
+            .collect(),
+        counted: None,
+    });
+    let mut poller = Poller {
+        polls: polls.collect(),
+        groups,
+        stats,
+        config,
+        round: 0,
+    };
     let mut tick = tokio::time::interval(INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = tick.tick() => poll(&router, &mut groups).await,
+            _ = tick.tick() => poller.poll().await,
             () = &mut stop => return,
         }
     }
 }
 
-/// Polls every member at once and waits at most the shard timeout for the slowest.
-async fn poll(router: &Router, polls: &mut [GroupPoll]) {
-    let mut calls = Vec::with_capacity(router.groups.len());
-    for group in &router.groups {
-        let mut members = Vec::with_capacity(group.members.len());
-        for member in group.members.iter() {
-            members.push(member.client.send_next(Bytes::from_static(REQUEST)).await);
+impl Poller {
+    /// Polls every member at once, waiting at most the shard timeout for the slowest, and
+    /// reports what they said.
+    async fn poll(&mut self) {
+        let answered = self.gather().await;
+        let summary = summarise(&self.members(&answered));
+        for ((group, gp), sum) in self.groups.iter().zip(&self.polls).zip(&summary.groups) {
+            for (m, (mp, state)) in gp.members.iter().zip(&sum.states).enumerate() {
+                export_member(group, m, mp, *state);
+            }
         }
-        calls.push(members);
+        for (gp, sum) in self.polls.iter_mut().zip(&summary.groups) {
+            gp.counted = sum.counted;
+        }
+        self.export_cluster(&summary);
     }
-    let mut sum = Keyspace::default();
-    let (mut groups_up, mut members, mut members_up) = (0u32, 0u32, 0u32);
-    for ((group, calls), gp) in router.groups.iter().zip(calls).zip(polls.iter_mut()) {
-        let mut picked: Option<Keyspace> = None;
-        let mut answered_any: Option<Keyspace> = None;
-        let mut up_here = false;
-        for (m, call) in calls.into_iter().enumerate() {
-            members += 1;
-            let mp = &mut gp.members[m];
-            let polled = call.wait().await.ok().and_then(|raw| info::keyspace(&raw));
-            // As INFO shows it: a member that did not answer is down, whatever the checks say.
-            let state = match polled {
-                Some(_) => group.state(m),
-                None => MemberState::Down,
-            };
-            if let Some(k) = polled {
-                mp.last = k;
-                answered_any.get_or_insert(k);
-                if state == MemberState::Up {
-                    picked.get_or_insert(k);
+
+    /// Asks every member for its figures and keeps those that came; returns who answered.
+    async fn gather(&mut self) -> Vec<Vec<bool>> {
+        self.round = self.round.wrapping_add(1);
+        let calls = info::send(&self.groups, self.round).await;
+        let mut answered = Vec::with_capacity(calls.len());
+        for (gp, calls) in self.polls.iter_mut().zip(calls) {
+            let mut got = Vec::with_capacity(calls.len());
+            for (mp, call) in gp.members.iter_mut().zip(calls) {
+                let figures = call.wait().await;
+                got.push(figures.is_some());
+                if figures.is_some() {
+                    mp.last = figures;
                 }
             }
-            let up = state == MemberState::Up;
-            if up {
-                members_up += 1;
-                up_here = true;
-            }
-            let k = mp.last;
-            sum.hits += k.hits;
-            sum.misses += k.misses;
-            sum.expired += k.expired;
-            sum.evicted += k.evicted;
-            let client = &group.members[m].client;
-            client.metrics().latency.tick();
-            client.metrics().export_round_trips();
-            let s = &mp.series;
-            s.up.set(if up { 1.0 } else { 0.0 });
-            s.set_state(state);
-            s.failovers.absolute(group.member_failovers(m));
-            s.keys.set(k.keys as f64);
-            s.memory.set(k.used_memory as f64);
-            s.hits.absolute(k.hits);
-            s.misses.absolute(k.misses);
-            s.evicted.absolute(k.evicted);
-            s.export(client.metrics());
+            answered.push(got);
         }
-        if let Some(k) = picked.or(answered_any) {
-            gp.held = k;
-        }
-        if up_here {
-            groups_up += 1;
-        }
-        sum.keys += gp.held.keys;
-        sum.expires += gp.held.expires;
-        sum.used_memory += gp.held.used_memory;
-        sum.max_memory += gp.held.max_memory;
+        answered
     }
-    router.stats.sample_ops();
-    metrics::gauge!(SHARDS).set(router.groups.len() as f64);
-    metrics::gauge!(SHARDS_UP).set(f64::from(groups_up));
-    metrics::gauge!(MEMBERS).set(f64::from(members));
-    metrics::gauge!(MEMBERS_UP).set(f64::from(members_up));
-    export_keyspace(&sum);
-    export_process(&router.stats);
+
+    /// Returns what `summarise` reads: each member's last figures, whether it answered now.
+    fn members<'a>(&'a self, answered: &[Vec<bool>]) -> Vec<GroupMembers<'a>> {
+        let groups = self.groups.iter().zip(&self.polls).zip(answered);
+        groups
+            .map(|((group, gp), answered)| GroupMembers {
+                members: (gp.members.iter().zip(answered).enumerate())
+                    .map(|(m, (mp, answered))| Member {
+                        state: group.state(m),
+                        figures: mp.last.as_ref(),
+                        answered: *answered,
+                    })
+                    .collect(),
+                counted_before: gp.counted,
+            })
+            .collect()
+    }
+
+    /// Exports the cluster's numbers and the router's own, and hands the shards' memory
+    /// settings to `CONFIG GET`.
+    fn export_cluster(&self, summary: &Summary) {
+        let members: usize = self.groups.iter().map(|g| g.members.len()).sum();
+        metrics::gauge!(SHARDS).set(self.groups.len() as f64);
+        metrics::gauge!(SHARDS_UP).set(summary.groups_up() as f64);
+        metrics::gauge!(MEMBERS).set(members as f64);
+        metrics::gauge!(MEMBERS_UP).set(summary.members_up() as f64);
+        export_keyspace(&summary.keyspace);
+        self.stats.sample_ops();
+        export_process(&self.stats);
+        if let Some(policy) = &summary.maxmemory_policy {
+            self.config.maxmemory.set(summary.keyspace.max_memory);
+            self.config.maxmemory_policy.set(policy.to_string());
+        }
+    }
+}
+
+/// Exports member `m` of `group`: its state, its last figures and the router's counters.
+fn export_member(group: &Group, m: usize, mp: &MemberPoll, state: MemberState) {
+    let metrics = group.members[m].client.metrics();
+    metrics.latency.tick();
+    metrics.export_round_trips();
+    let s = &mp.series;
+    s.up.set(if state == MemberState::Up { 1.0 } else { 0.0 });
+    s.set_state(state);
+    s.failovers.absolute(group.member_failovers(m));
+    s.export_figures(&mp.last.as_ref().map(|f| f.keyspace).unwrap_or_default());
+    s.export(metrics);
 }

@@ -1,4 +1,5 @@
-//! The router's metric names and per-shard counters.
+//! The router's metric names, and the per-member series the poll exports. What a shard
+//! connection counts as it sends (`ShardMetrics`) lives with the connections (`shards`).
 //!
 //! The process-wide names (`redis_up`, `redis_commands_total`, ...) live in `serve::stats`,
 //! which the shard shares; the router exports them cluster-wide (its own clients, commands
@@ -8,13 +9,13 @@
 //! primary) and `addr` (from the topology), so label values come from the configuration
 //! only; `state` takes the four values of [`MemberState`].
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::time::Duration;
+use std::sync::atomic::Ordering::Relaxed;
 
-use metrics::{Counter, Gauge, Histogram, Unit};
+use metrics::{Counter, Gauge, Unit};
+use serve::stats::Keyspace;
 
-use crate::observe::latency::LatencyWindow;
 use crate::replication::group::MemberState;
+use crate::shards::counters::ShardMetrics;
 use crate::shards::ShardErrorKind;
 
 /// Shard groups in the topology.
@@ -45,8 +46,8 @@ pub const SHARD_EVICTED: &str = "jumpcache_shard_evicted_keys_total";
 pub const SHARD_REQUESTS: &str = "jumpcache_shard_requests_total";
 /// Requests to the shard that failed, by `kind` (unavailable, timeout, protocol, busy).
 pub const SHARD_ERRORS: &str = "jumpcache_shard_errors_total";
-/// Router to shard round trip: from the write to the reply.
-pub const SHARD_RTT: &str = "jumpcache_shard_request_duration_seconds";
+/// Router to shard round trip: from the write to the reply (recorded by `ShardMetrics`).
+pub use crate::shards::counters::SHARD_RTT;
 /// Connections to the shard re-established after one failed.
 pub const SHARD_RECONNECTS: &str = "jumpcache_shard_reconnects_total";
 
@@ -119,15 +120,6 @@ const KINDS: [(ShardErrorKind, &str); 4] = [
     (ShardErrorKind::Busy, "busy"),
 ];
 
-fn kind_index(kind: ShardErrorKind) -> usize {
-    match kind {
-        ShardErrorKind::Unavailable => 0,
-        ShardErrorKind::Timeout => 1,
-        ShardErrorKind::Protocol => 2,
-        ShardErrorKind::Busy => 3,
-    }
-}
-
 /// Every member state, in the order of [`MemberSeries::state`]; the `state` label.
 pub(crate) const STATES: [MemberState; 4] = [
     MemberState::Up,
@@ -135,60 +127,6 @@ pub(crate) const STATES: [MemberState; 4] = [
     MemberState::Stale,
     MemberState::Syncing,
 ];
-
-/// What the router counts about one shard (a member of a group), updated by its `ShardClient`.
-#[derive(Debug)]
-pub struct ShardMetrics {
-    /// Requests queued to the shard.
-    pub requests: AtomicU64,
-    errors: [AtomicU64; 4],
-    /// Connections re-established after a failure.
-    pub reconnects: AtomicU64,
-    /// Round trips, for INFO's percentiles.
-    pub latency: LatencyWindow,
-    rtt: Histogram,
-}
-
-impl ShardMetrics {
-    /// Returns zeroed counters for member `member` of group `id` at `addr`, its histogram
-    /// registered once.
-    pub fn new(id: usize, member: usize, addr: &str) -> ShardMetrics {
-        ShardMetrics {
-            requests: AtomicU64::new(0),
-            errors: Default::default(),
-            reconnects: AtomicU64::new(0),
-            latency: LatencyWindow::default(),
-            rtt: metrics::histogram!(
-                SHARD_RTT,
-                "shard" => id.to_string(),
-                "member" => member.to_string(),
-                "addr" => addr.to_string()
-            ),
-        }
-    }
-
-    /// Counts one failed request.
-    pub fn error(&self, kind: ShardErrorKind) {
-        self.errors[kind_index(kind)].fetch_add(1, Relaxed);
-    }
-
-    /// Returns the failed requests of `kind`.
-    pub fn errors(&self, kind: ShardErrorKind) -> u64 {
-        self.errors[kind_index(kind)].load(Relaxed)
-    }
-
-    /// Records one round trip: an atomic add, no call into the metrics recorder.
-    #[inline]
-    pub fn round_trip(&self, elapsed: Duration) {
-        self.latency.record(elapsed);
-    }
-
-    /// Copies the round trips since the last call into the exported histogram; called by
-    /// the health task once a second.
-    pub fn export_round_trips(&self) {
-        self.latency.export(&self.rtt);
-    }
-}
 
 /// Handles on one member's exported series, registered once by the poll task.
 pub(crate) struct MemberSeries {
@@ -241,6 +179,15 @@ impl MemberSeries {
         for (s, gauge) in STATES.iter().zip(&self.state) {
             gauge.set(if *s == now { 1.0 } else { 0.0 });
         }
+    }
+
+    /// Copies what the member holds and did, from its last figures.
+    pub(crate) fn export_figures(&self, k: &Keyspace) {
+        self.keys.set(k.keys as f64);
+        self.memory.set(k.used_memory as f64);
+        self.hits.absolute(k.hits);
+        self.misses.absolute(k.misses);
+        self.evicted.absolute(k.evicted);
     }
 
     /// Copies the router's own counters about the shard.

@@ -25,14 +25,11 @@ use crate::path::plan::{self, Merge, Part, Plan};
 use crate::path::topology::Topology;
 use crate::replication::call::GroupCall;
 use crate::replication::group::Group;
-use crate::shards::{Call, Reply};
+use crate::shards::{Call, FiguresCall, Reply};
 
 /// Requests dispatched before their replies are awaited: enough to keep shards busy,
 /// few enough that one client's pipeline cannot hold unbounded memory.
 const MAX_BATCH: usize = 1024;
-
-/// `INFO all`, asked of every member; the client's sections are picked after the sums.
-const INFO_ALL: &[u8] = b"*2\r\n$4\r\nINFO\r\n$3\r\nall\r\n";
 
 /// What every connection shares: where keys go and how to reach the shards.
 #[derive(Debug)]
@@ -71,9 +68,9 @@ enum Pending {
         calls: Vec<GroupCall>,
         merge: Merge,
     },
-    /// INFO: every member of every group, in bucket then member order.
+    /// INFO: every member's figures, of every group, in bucket then member order.
     Info {
-        calls: Vec<Vec<Call>>,
+        calls: Vec<Vec<FiguresCall>>,
         selector: Selector,
     },
     Scan {
@@ -246,14 +243,7 @@ async fn start(cmd: Command, plan: Plan, router: &Router, lane: u64) -> Pending 
         }
         Plan::Broadcast { merge: Merge::Info } => {
             let selector = Selector::from_args(cmd.args().get(1..).unwrap_or_default());
-            let mut calls = Vec::with_capacity(router.groups.len());
-            for group in &router.groups {
-                let mut members = Vec::with_capacity(group.members.len());
-                for member in group.members.iter() {
-                    members.push(member.client.send(lane, Bytes::from_static(INFO_ALL)).await);
-                }
-                calls.push(members);
-            }
+            let calls = info::send(&router.groups, lane).await;
             Pending::Info { calls, selector }
         }
         Plan::Broadcast { merge } => {
@@ -366,26 +356,9 @@ async fn resolve_other(pending: Pending, router: &Router) -> Reply {
             merge,
         } => Reply::Frame(merge::merge(merge, &parts, wait_all(calls).await)),
         Pending::Info { calls, selector } => {
-            let mut groups = Vec::with_capacity(calls.len());
-            for (group, members) in router.groups.iter().zip(calls) {
-                let mut infos = Vec::with_capacity(members.len());
-                for (m, call) in members.into_iter().enumerate() {
-                    let client = &group.members[m].client;
-                    let [p50, p99] = client.metrics().latency.percentiles([0.5, 0.99]);
-                    infos.push(info::MemberInfo {
-                        addr: client.addr(),
-                        state: group.state(m).name(),
-                        reply: call.wait().await,
-                        latency_us: (p50, p99),
-                    });
-                }
-                groups.push(info::GroupInfo {
-                    members: infos,
-                    failovers: group.failovers(),
-                });
-            }
+            let groups = info::collect(&router.groups, calls).await;
             let own = info::own_sections(&router.stats, router.port, router.maxclients);
-            Reply::Frame(info::merge(groups, &selector, own))
+            Reply::Frame(info::render(&groups, &selector, own))
         }
         Pending::Broadcast { calls, merge } => {
             Reply::Frame(merge::merge(merge, &[], wait_all(calls).await))

@@ -30,7 +30,7 @@ fn frame(reply: ShardReply) -> Result<Frame, Frame> {
 /// Merges the replies of a split or broadcast command.
 ///
 /// `parts` is the split's parts (one reply each, same order); empty for a broadcast.
-/// `Merge::Info` is not handled here but by [`crate::observe::info::merge`], which needs shard states.
+/// `Merge::Info` is not handled here: the handler answers INFO from the shards' figures.
 pub fn merge(merge: Merge, parts: &[Part], replies: Vec<ShardReply>) -> Frame {
     let result = match merge {
         Merge::Reorder { len } => reorder(len, parts, replies),

@@ -75,16 +75,11 @@ fn request(args: &[&[u8]]) -> Bytes {
     out.freeze()
 }
 
-/// Returns the `run_id` field of an `INFO server` reply.
+/// Returns the member's `run_id`, from its figures; `None` when it does not answer.
 async fn run_id(client: &ShardClient) -> Option<String> {
-    let raw = client.call(request(&[b"INFO", b"server"])).await.ok()?;
-    let Ok(Frame::Bulk(text) | Frame::Verbatim(text)) = protocol::reply::parse(&raw) else {
-        return None;
-    };
-    let text = String::from_utf8_lossy(&text);
-    text.lines()
-        .find_map(|l| l.strip_prefix("run_id:"))
-        .map(|v| v.trim().to_string())
+    // Any connection will do: nothing orders this read against the copier's writes.
+    let figures = client.send_figures(0).await.wait().await?;
+    Some(figures.run_id).filter(|id| !id.is_empty())
 }
 
 /// Records member `m`'s `run_id` if none is known yet (called on its first good check).

@@ -27,8 +27,10 @@ use serve::Password;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::time::{timeout_at, Instant};
 
-use crate::observe::stats::ShardMetrics;
 use crate::path::topology::ShardId;
+use counters::ShardMetrics;
+pub use figures::FiguresCall;
+pub use serve::LocalShard;
 
 const MIN_BACKOFF: Duration = Duration::from_millis(10);
 /// Short enough that a restarted shard is found well within the health checks' detection
@@ -546,7 +548,9 @@ mod reply;
 
 pub use local::LocalShards;
 pub use reply::Reply;
-pub use serve::LocalShard;
+pub mod counters;
+mod figures;
+pub mod latency;
 
 #[cfg(test)]
 mod tests;

@@ -1,23 +1,18 @@
-//! Cluster INFO merge: sums, own sections, the `# Cluster` lines.
+//! Cluster INFO: sums, own sections, the `# Cluster` lines.
 
 use super::*;
-use bytes::{Bytes, BytesMut};
-use std::sync::Arc;
+use bytes::Bytes;
 
-use crate::shards::{ShardError, ShardErrorKind};
-
-// Shaped as the handler hands replies to `merge`.
+/// A member's figures, read from INFO text as from a shard over a socket.
 #[allow(clippy::unnecessary_wraps)]
-fn info(keys: u64, mem: u64, up: u64) -> ShardReply {
+fn info(keys: u64, mem: u64, up: u64) -> Option<ShardFigures> {
     let text = format!(
         "# Server\r\nredis_version:7.0.15\r\ntcp_port:7001\r\nuptime_in_seconds:{up}\r\n\r\n\
          # Memory\r\nused_memory:{mem}\r\nused_memory_human:1K\r\n\r\n\
          # Stats\r\nkeyspace_hits:{keys}\r\n\r\n\
          # Keyspace\r\ndb0:keys={keys},expires=1,avg_ttl=0\r\n"
     );
-    let mut out = BytesMut::new();
-    protocol::encode::bulk(&mut out, text.as_bytes());
-    Ok(out.freeze())
+    Some(ShardFigures::from_info(&text))
 }
 
 fn text(frame: Frame) -> String {
@@ -34,7 +29,7 @@ fn own(port: u16) -> Vec<serve::info::Section> {
         .add("tcp_port", port);
     let mut stats = serve::info::Section::new("Stats");
     stats.add("total_commands_processed", 42);
-    vec![server, stats, serve::info::Section::new("Keyspace")]
+    vec![server, stats]
 }
 
 const ADDRS: [&str; 4] = [
@@ -51,7 +46,7 @@ fn latency(i: usize) -> (u64, u64) {
 }
 
 /// One single-member group per reply, every member `up`.
-fn singles(replies: Vec<ShardReply>) -> Vec<GroupInfo<'static>> {
+fn singles(replies: Vec<Option<ShardFigures>>) -> Vec<GroupInfo<'static>> {
     replies
         .into_iter()
         .zip(ADDRS)
@@ -59,8 +54,8 @@ fn singles(replies: Vec<ShardReply>) -> Vec<GroupInfo<'static>> {
         .map(|(i, (reply, addr))| GroupInfo {
             members: vec![MemberInfo {
                 addr,
-                state: "up",
-                reply,
+                state: MemberState::Up,
+                figures: reply,
                 latency_us: latency(i),
             }],
             failovers: 0,
@@ -71,8 +66,8 @@ fn singles(replies: Vec<ShardReply>) -> Vec<GroupInfo<'static>> {
 #[test]
 fn fields_are_summed_own_sections_replace_and_the_cluster_section_lists_every_shard() {
     let all = Selector::from_args(&[Bytes::from_static(b"everything")]);
-    let got = text(merge(
-        singles(vec![info(3, 100, 5), info(4, 5000, 9)]),
+    let got = text(render(
+        &singles(vec![info(3, 100, 5), info(4, 5000, 9)]),
         &all,
         own(6379),
     ));
@@ -85,11 +80,12 @@ fn fields_are_summed_own_sections_replace_and_the_cluster_section_lists_every_sh
     // Memory is summed, and its human form recomputed from the sum.
     assert!(got.contains("used_memory:5100\r\n"), "{got}");
     assert!(got.contains("used_memory_human:4.98K\r\n"), "{got}");
-    // Stats: the router's own fields replace the shards', the keyspace counters are summed.
+    // Stats: the router's own fields, then the keyspace counters summed.
     assert!(
-        got.contains("# Stats\r\nkeyspace_hits:7\r\ntotal_commands_processed:42\r\n"),
+        got.contains("# Stats\r\ntotal_commands_processed:42\r\n"),
         "{got}"
     );
+    assert!(got.contains("\r\nkeyspace_hits:7\r\n"), "{got}");
     assert!(got.contains("db0:keys=7,expires=2,avg_ttl=0\r\n"), "{got}");
     assert!(
         got.contains(
@@ -105,16 +101,11 @@ fn fields_are_summed_own_sections_replace_and_the_cluster_section_lists_every_sh
 
 #[test]
 fn a_down_shard_is_listed_and_sections_filter() {
-    let down = Err(ShardError {
-        shard: 1,
-        addr: Arc::from("127.0.0.1:7002"),
-        kind: ShardErrorKind::Timeout,
-        request_sent: true,
-    });
-    let garbage = Ok(Bytes::from_static(b":1\r\n"));
+    // One did not answer; one answered something that is not INFO (see `shards::figures`).
+    let (down, garbage) = (None, None);
     let only = Selector::from_args(&[Bytes::from_static(b"CLUSTER")]);
-    let got = text(merge(
-        singles(vec![info(3, 100, 5), down, garbage]),
+    let got = text(render(
+        &singles(vec![info(3, 100, 5), down, garbage]),
         &only,
         own(0),
     ));
@@ -129,35 +120,35 @@ fn a_down_shard_is_listed_and_sections_filter() {
          evicted=0,ops=0,latency_p50_us=50,latency_p99_us=60\r\n"
     );
     let keyspace = Selector::from_args(&[Bytes::from_static(b"keyspace")]);
-    let got = text(merge(singles(vec![info(3, 100, 5)]), &keyspace, own(0)));
+    let got = text(render(&singles(vec![info(3, 100, 5)]), &keyspace, own(0)));
     assert_eq!(got, "# Keyspace\r\ndb0:keys=3,expires=1,avg_ttl=0\r\n");
 }
 
 #[test]
 fn replicated_groups_count_one_member_and_list_every_member() {
-    let member = |i: usize, state, reply| MemberInfo {
+    let member = |i: usize, state, figures| MemberInfo {
         addr: ADDRS[i],
         state,
-        reply,
+        figures,
         latency_us: latency(i),
     };
     let groups = vec![
         GroupInfo {
             members: vec![
-                member(0, "down", info(9, 900, 1)),
-                member(1, "up", info(3, 100, 5)),
+                member(0, MemberState::Down, info(9, 900, 1)),
+                member(1, MemberState::Up, info(3, 100, 5)),
             ],
             failovers: 2,
         },
         GroupInfo {
             members: vec![
-                member(2, "up", info(4, 50, 9)),
-                member(3, "syncing", info(1, 10, 1)),
+                member(2, MemberState::Up, info(4, 50, 9)),
+                member(3, MemberState::Syncing, info(1, 10, 1)),
             ],
             failovers: 0,
         },
     ];
-    let got = text(merge(groups, &Selector::from_args(&[]), own(0)));
+    let got = text(render(&groups, &Selector::from_args(&[]), own(0)));
     // What a group holds counts once (its first `up` member's); what every member that
     // answered did is summed: hits 9 + 3 + 4 + 1.
     assert!(got.contains("db0:keys=7,expires=2,avg_ttl=0\r\n"), "{got}");
@@ -185,33 +176,25 @@ fn replicated_groups_count_one_member_and_list_every_member() {
 
 #[test]
 fn a_member_that_does_not_answer_is_down_and_a_group_with_none_up_is_down() {
-    let gone = || {
-        Err(ShardError {
-            shard: 0,
-            addr: Arc::from("127.0.0.1:7001"),
-            kind: ShardErrorKind::Unavailable,
-            request_sent: false,
-        })
-    };
     let groups = vec![GroupInfo {
         members: vec![
             MemberInfo {
                 addr: ADDRS[0],
-                state: "up",
-                reply: gone(),
+                state: MemberState::Up,
+                figures: None,
                 latency_us: latency(0),
             },
             MemberInfo {
                 addr: ADDRS[1],
-                state: "stale",
-                reply: info(2, 20, 1),
+                state: MemberState::Stale,
+                figures: info(2, 20, 1),
                 latency_us: latency(1),
             },
         ],
         failovers: 1,
     }];
     let only = Selector::from_args(&[Bytes::from_static(b"cluster")]);
-    let got = text(merge(groups, &only, own(0)));
+    let got = text(render(&groups, &only, own(0)));
     assert!(
         got.contains("shards_up:0\r\nmembers:2\r\nmembers_up:0\r\n"),
         "{got}"
@@ -236,16 +219,8 @@ fn a_member_that_does_not_answer_is_down_and_a_group_with_none_up_is_down() {
 
 #[test]
 fn with_every_shard_down_the_router_still_answers_its_own_sections() {
-    let down = || {
-        Err(ShardError {
-            shard: 0,
-            addr: Arc::from("127.0.0.1:7001"),
-            kind: ShardErrorKind::Unavailable,
-            request_sent: false,
-        })
-    };
     let all = Selector::from_args(&[Bytes::from_static(b"all")]);
-    let got = text(merge(singles(vec![down(), down()]), &all, own(1)));
+    let got = text(render(&singles(vec![None, None]), &all, own(1)));
     assert!(got.starts_with("# Server\r\n"), "{got}");
     assert!(
         got.contains("# Stats\r\ntotal_commands_processed:42\r\n"),
@@ -253,27 +228,4 @@ fn with_every_shard_down_the_router_still_answers_its_own_sections() {
     );
     assert!(got.contains("shards_up:0\r\n"), "{got}");
     assert!(got.ends_with("\r\n# Keyspace\r\n"), "{got}");
-}
-
-#[test]
-fn keyspace_reads_the_numbers_the_health_poll_exports() {
-    let raw = info(3, 100, 5).unwrap();
-    let k = keyspace(&raw).unwrap();
-    assert_eq!((k.keys, k.expires, k.used_memory, k.hits), (3, 1, 100, 3));
-    assert_eq!(keyspace(b":1\r\n"), None);
-}
-
-#[test]
-fn combine_keeps_what_cannot_be_summed() {
-    assert_eq!(combine("tcp_port", "1", "2"), "1");
-    assert_eq!(combine("role", "master", "slave"), "master");
-    assert_eq!(
-        combine("cmdstat_get", "calls=1,usec=2", "calls=3,usec=4"),
-        "calls=4,usec=6"
-    );
-    assert_eq!(combine("x", "a=1", "b=2"), "a=1");
-    assert_eq!(
-        combine("n", "9223372036854775807", "1"),
-        "9223372036854775807"
-    );
 }
