@@ -3,12 +3,10 @@
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use serde::Deserialize;
 use serve::{ClientConfig, Password};
 
 /// When a write to a replicated group is answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub enum WritePolicy {
     /// Once every member written to has answered (the reply is the primary's).
     #[default]
@@ -18,8 +16,7 @@ pub enum WritePolicy {
 }
 
 /// Which member of a replicated group serves a read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub enum ReadPolicy {
     /// The first healthy member in the group's list.
     #[default]
@@ -33,8 +30,7 @@ pub enum ReadPolicy {
 /// Everything the router needs to run; `Default` is the flags' defaults.
 ///
 /// Tests write `Config { shards: addrs, ..Config::default() }`.
-#[derive(Debug, Clone, PartialEq, Eq, Parser, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, PartialEq, Eq, Parser)]
 // A group id of its own: `jumpcache cluster` flattens both crates' `Config`s.
 #[group(id = "router-settings")]
 pub struct Config {
@@ -88,18 +84,15 @@ pub struct Config {
 
     /// Password the router sends (AUTH) on every shard connection: the shards' `requirepass`.
     #[arg(long, value_parser = Password::parse)]
-    #[serde(skip)]
     pub shard_password: Option<Password>,
 
     /// Client-facing limits and `requirepass`; the binary flattens [`ClientConfig`] once per
     /// subcommand and copies it in (see `server::Config::clients`).
     #[arg(skip)]
-    #[serde(skip)]
     pub clients: ClientConfig,
 
     /// What `CONFIG GET maxmemory` reports (the binary sets it in `cluster` mode).
     #[arg(skip)]
-    #[serde(skip)]
     pub maxmemory: u64,
 }
 
@@ -206,18 +199,5 @@ mod tests {
             ..c
         };
         assert!(c.validate().is_err());
-    }
-
-    #[test]
-    fn toml_fields_match_the_flags() {
-        let c: Config = toml::from_str(
-            "shards = [\"a:1\"]\nshard_timeout_ms = 5\nwrite_policy = \"one\"\nread_policy = \"round-robin\"\n",
-        )
-        .unwrap();
-        assert_eq!(c.write_policy, WritePolicy::One);
-        assert_eq!(c.read_policy, ReadPolicy::RoundRobin);
-        assert_eq!(c.shards, ["a:1"]);
-        assert_eq!(c.shard_timeout_ms, 5);
-        assert_eq!(c.shard_queue, 10_000);
     }
 }
