@@ -20,6 +20,7 @@ pub mod latency;
 pub mod session;
 pub mod shutdown;
 pub mod stats;
+pub mod sync;
 pub mod units;
 
 pub use auth::Password;
