@@ -24,6 +24,6 @@ pub mod sync;
 pub mod units;
 
 pub use auth::Password;
-pub use clients::{Acceptor, ClientConfig, ClientSlot, ClientSlots};
+pub use clients::{serve_clients, Acceptor, ClientConfig, ClientSlot, ClientSlots};
 pub use connection::Connection;
 pub use shutdown::Shutdown;
