@@ -62,6 +62,13 @@ fn runtime(threads: usize, whole_cluster: bool) -> std::io::Result<tokio::runtim
 
 /// Sets the process's scheduling policy; where the system refuses it, says so and goes on.
 fn set_sched_policy(policy: sched::Policy) {
+    match sched::policy() {
+        // Nothing to change (the usual case for the default, `normal`).
+        Ok(Some(current)) if current == policy => return,
+        // No policies to choose from (not Linux): every process runs as `normal`.
+        Err(_) if policy == sched::Policy::Normal => return,
+        _ => {}
+    }
     match sched::set_policy(policy) {
         Ok(()) => tracing::debug!(?policy, "scheduling policy set"),
         Err(e) => {

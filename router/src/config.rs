@@ -77,9 +77,10 @@ pub struct Config {
     /// Microseconds the router keeps polling its sockets instead of sleeping after it last
     /// read a request or wrote a reply, while at most one request is in flight to the shards
     /// (a lightly loaded router): the next request or the shard's reply then finds it running
-    /// instead of waking it. Costs CPU at low load (up to this long per request); 0 disables.
-    /// Not used by `cluster`, whose shards run in the router's process.
-    #[arg(long, default_value_t = 50)]
+    /// instead of waking it. Lower latency at low load for more CPU (up to this long per
+    /// request); 0 (the default) never polls. Not used by `cluster`, whose shards run in the
+    /// router's process.
+    #[arg(long, default_value_t = 0)]
     pub busy_poll_us: u64,
 
     /// Password the router sends (AUTH) on every shard connection: the shards' `requirepass`.
@@ -166,7 +167,7 @@ mod tests {
         let c = Config::default();
         assert_eq!(c.shard_connections, 1);
         assert_eq!(c.shard_timeout_ms, 1000);
-        assert_eq!(c.busy_poll_us, 50);
+        assert_eq!(c.busy_poll_us, 0);
         assert!(c.validate().is_err(), "no shards");
         let c = Config::parse_from(["router", "--shards", "127.0.0.1:1,127.0.0.1:2"]);
         assert_eq!(c.shards, ["127.0.0.1:1", "127.0.0.1:2"]);
