@@ -135,16 +135,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         self.wbuf.extend_from_slice(bytes);
     }
 
-    /// Returns how many reply bytes wait to be flushed.
-    pub fn pending_write(&self) -> usize {
-        self.wbuf.len()
-    }
-
-    /// Returns how many request bytes are buffered but not yet decoded.
-    pub fn pending_read(&self) -> usize {
-        self.rbuf.len()
-    }
-
     /// Writes every queued byte in as few syscalls as the socket allows, waiting for the
     /// client to take them: this wait is the back-pressure on a client that does not read.
     ///
