@@ -85,7 +85,8 @@ impl Session {
 /// lifts Redis's smaller limits for unauthenticated clients.
 pub fn handle_local(cmd: &Command, session: &mut Session, config: &ServerConfig) -> Option<Frame> {
     // Redis checks the password after the command lookup and arity, as here.
-    // PING is allowed too, as the issue asks (Redis 7.0 answers it with NOAUTH).
+    // PING is allowed too, so health checks work without the password (Redis 7.0 answers it
+    // with NOAUTH).
     if !session.authenticated
         && !cmd.spec().flags.contains(Flags::NO_AUTH)
         && cmd.kind() != Kind::Ping

@@ -89,7 +89,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn defaults_mirror_redis_and_the_issue() {
+    fn defaults_mirror_redis() {
         let c = Config::default();
         assert_eq!(c.max_memory, 1 << 30);
         assert_eq!(c.eviction, EvictionPolicy::Lru);
