@@ -10,10 +10,9 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<std::path::PathBuf>,
 
-    /// Worker threads; 0 (the default) picks half the cores (at least 1) for a shard or a
-    /// router, which share their machine with other processes, and every core for `cluster`,
-    /// which is the whole cluster. With 1 the process runs on one thread, with no cross-thread
-    /// wake-ups: measured cheapest per request on 2 cores (docs/benchmarks.md).
+    /// Worker threads. 0 (the default): every core for `cluster`, which is the whole cluster;
+    /// half the cores (at least 1) for `shard` and `router`, which usually share a machine.
+    /// 1 runs the process on one thread: the least CPU per request, but at most one core.
     #[arg(long, global = true, default_value_t = 0, value_name = "N")]
     pub threads: usize,
 
@@ -44,11 +43,11 @@ pub struct ShardArgs {
     /// Port for Prometheus `/metrics` on the same address; 0 (the default) serves none.
     #[arg(long, default_value_t = 0)]
     pub metrics_port: u16,
-    /// CPU scheduling policy of the shard's threads (Linux). `batch`: a shard woken by a
-    /// request does not preempt the task running on its CPU, so it answers more requests per
-    /// wake-up (measured: ~25% more throughput behind a router on a shared 2-core machine,
-    /// docs/benchmarks.md). `normal`: the kernel's default, for a shard that must preempt.
-    #[arg(long, value_enum, default_value_t = SchedPolicy::Batch)]
+    /// CPU scheduling policy of the shard's threads (Linux). `normal`: the kernel's default.
+    /// `batch`: a shard woken by a request does not preempt the task running on its CPU, so
+    /// it answers more requests per wake-up and uses less CPU per request, but may wait up to
+    /// a scheduler slice for a busy CPU; for a shard sharing few cores with its router.
+    #[arg(long, value_enum, default_value_t = SchedPolicy::Normal)]
     pub sched: SchedPolicy,
     #[command(flatten)]
     pub config: server::Config,
@@ -59,13 +58,14 @@ pub struct ShardArgs {
 /// A process's CPU scheduling policy (see `sched`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SchedPolicy {
+    /// `SCHED_OTHER`, the kernel's default.
+    Normal,
     /// `SCHED_BATCH`.
     Batch,
-    /// `SCHED_OTHER`, the default of every other process.
-    Normal,
 }
 
 impl SchedPolicy {
+    /// Returns the policy as `sched` names it.
     pub fn to_sched(self) -> sched::Policy {
         match self {
             SchedPolicy::Batch => sched::Policy::Batch,

@@ -85,6 +85,46 @@ fn subcommand_index(args: &[OsString]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::{Cli, Sub};
+    use clap::Parser;
+
+    /// Parses `jumpcache --config FILE <sub>` with `toml` as the file.
+    fn parse_with_file(name: &str, toml: &str, sub: &str) -> Cli {
+        let dir =
+            std::env::temp_dir().join(format!("jumpcache-config-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("jumpcache.toml");
+        std::fs::write(&path, toml).unwrap();
+        let args = ["jumpcache", "--config", path.to_str().unwrap(), sub].map(OsString::from);
+        let cli = Cli::parse_from(args_with_config_file(args).unwrap());
+        std::fs::remove_dir_all(&dir).unwrap();
+        cli
+    }
+
+    #[test]
+    fn router_settings_come_from_the_file_under_their_flag_names() {
+        let toml = "shards = [\"a:1\"]\nshard-timeout-ms = 5\nwrite-policy = \"one\"\nread-policy = \"round-robin\"\n";
+        let Sub::Router(args) = parse_with_file("router", toml, "router").command else {
+            panic!("router")
+        };
+        let c = args.config;
+        assert_eq!(c.write_policy, router::WritePolicy::One);
+        assert_eq!(c.read_policy, router::ReadPolicy::RoundRobin);
+        assert_eq!(c.shards, ["a:1"]);
+        assert_eq!(c.shard_timeout_ms, 5);
+        assert_eq!(c.shard_queue, 10_000);
+    }
+
+    #[test]
+    fn eviction_lfu_is_also_accepted_in_the_file_under_its_old_name_tinylfu() {
+        for name in ["lfu", "tinylfu"] {
+            let toml = format!("eviction = \"{name}\"\n");
+            let Sub::Shard(args) = parse_with_file(name, &toml, "shard").command else {
+                panic!("shard")
+            };
+            assert_eq!(args.config.eviction, server::EvictionPolicy::Lfu);
+        }
+    }
 
     #[test]
     fn config_file_settings_come_before_command_line_flags() {

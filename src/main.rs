@@ -62,6 +62,13 @@ fn runtime(threads: usize, whole_cluster: bool) -> std::io::Result<tokio::runtim
 
 /// Sets the process's scheduling policy; where the system refuses it, says so and goes on.
 fn set_sched_policy(policy: sched::Policy) {
+    match sched::policy() {
+        // Nothing to change (the usual case for the default, `normal`).
+        Ok(Some(current)) if current == policy => return,
+        // No policies to choose from (not Linux): every process runs as `normal`.
+        Err(_) if policy == sched::Policy::Normal => return,
+        _ => {}
+    }
     match sched::set_policy(policy) {
         Ok(()) => tracing::debug!(?policy, "scheduling policy set"),
         Err(e) => {
@@ -111,18 +118,28 @@ async fn shard(args: ShardArgs) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// Makes room for the router's clients and `shard_fds` shard connections (the descriptor
+/// limit), binds its listener and serves its `/metrics`.
+async fn router_listener(
+    host: &str,
+    port: u16,
+    metrics_port: u16,
+    config: &router::Config,
+    shard_fds: u64,
+) -> Result<TcpListener, Box<dyn std::error::Error>> {
+    raise_fd_limit(config.clients.maxclients, shard_fds);
+    let listener = bind(host, port).await?;
+    metrics_exporter::install(host, metrics_port, router::observe::stats::describe)?;
+    Ok(listener)
+}
+
 async fn router(args: RouterArgs) -> Result<(), Box<dyn std::error::Error>> {
     let mut config = args.config;
     config.clients = args.clients;
     config.validate()?;
     let shard_fds = (config.shards.len() * config.shard_connections) as u64;
-    raise_fd_limit(config.clients.maxclients, shard_fds);
-    let listener = bind(&args.bind, args.port).await?;
-    metrics_exporter::install(
-        &args.bind,
-        args.metrics_port,
-        router::observe::stats::describe,
-    )?;
+    let listener =
+        router_listener(&args.bind, args.port, args.metrics_port, &config, shard_fds).await?;
     tracing::info!(addr = %listener.local_addr()?, shards = ?config.shards, "router listening");
     router::run(listener, config, shutdown_signal()).await?;
     tracing::info!("router stopped");
@@ -145,6 +162,7 @@ async fn cluster(args: ClusterArgs) -> Result<(), Box<dyn std::error::Error>> {
         client_query_buffer_limit: args.clients.client_query_buffer_limit,
         client_output_buffer_limit: args.clients.client_output_buffer_limit,
         requirepass: args.router.shard_password.clone(),
+        shutdown_grace_ms: args.clients.shutdown_grace_ms,
         ..serve::ClientConfig::default()
     };
     shard_config.validate()?;
@@ -207,13 +225,8 @@ async fn cluster(args: ClusterArgs) -> Result<(), Box<dyn std::error::Error>> {
     // The router's clients, plus both ends of every shard connection (this one process).
     let members = count * (1 + args.replicas);
     let shard_fds = 2 * (members * config.shard_connections) as u64;
-    raise_fd_limit(config.clients.maxclients, shard_fds);
-    let listener = bind(&args.bind, args.port).await?;
-    metrics_exporter::install(
-        &args.bind,
-        args.metrics_port,
-        router::observe::stats::describe,
-    )?;
+    let listener =
+        router_listener(&args.bind, args.port, args.metrics_port, &config, shard_fds).await?;
     let replicas = match args.replicas {
         0 => String::new(),
         r => format!(" ({r} replicas each)"),

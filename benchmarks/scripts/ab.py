@@ -2,7 +2,7 @@
 """A/B runs of jumpcache variants (router + 2 shard processes) beside twemproxy and redis, in
 interleaved turns: throughput medians, server CPU per request, machine idle per request, p50.
 
-    python3 benchmarks/scripts/ab.py '[["twemproxy"], ["batch"], ["normal", [], ["--sched", "normal"]]]' \\
+    python3 benchmarks/scripts/ab.py '[["twemproxy"], ["normal"], ["batch", [], ["--sched", "batch"]]]' \\
         6 -c 50 -d 64 -r 100000 -P 1 -t get -n 100000
 
 Each variant is [name], or [name, router flags, shard flags, {router environment}]; "redis" and "twemproxy" are

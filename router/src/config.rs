@@ -3,12 +3,10 @@
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use serde::Deserialize;
 use serve::{ClientConfig, Password};
 
 /// When a write to a replicated group is answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub enum WritePolicy {
     /// Once every member written to has answered (the reply is the primary's).
     #[default]
@@ -18,8 +16,7 @@ pub enum WritePolicy {
 }
 
 /// Which member of a replicated group serves a read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub enum ReadPolicy {
     /// The first healthy member in the group's list.
     #[default]
@@ -33,8 +30,7 @@ pub enum ReadPolicy {
 /// Everything the router needs to run; `Default` is the flags' defaults.
 ///
 /// Tests write `Config { shards: addrs, ..Config::default() }`.
-#[derive(Debug, Clone, PartialEq, Eq, Parser, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, PartialEq, Eq, Parser)]
 // A group id of its own: `jumpcache cluster` flattens both crates' `Config`s.
 #[group(id = "router-settings")]
 pub struct Config {
@@ -81,25 +77,23 @@ pub struct Config {
     /// Microseconds the router keeps polling its sockets instead of sleeping after it last
     /// read a request or wrote a reply, while at most one request is in flight to the shards
     /// (a lightly loaded router): the next request or the shard's reply then finds it running
-    /// instead of waking it. Costs CPU at low load (up to this long per request); 0 disables.
-    /// Not used by `cluster`, whose shards run in the router's process.
-    #[arg(long, default_value_t = 50)]
+    /// instead of waking it. Lower latency at low load for more CPU (up to this long per
+    /// request); 0 (the default) never polls. Not used by `cluster`, whose shards run in the
+    /// router's process.
+    #[arg(long, default_value_t = 0)]
     pub busy_poll_us: u64,
 
     /// Password the router sends (AUTH) on every shard connection: the shards' `requirepass`.
     #[arg(long, value_parser = Password::parse)]
-    #[serde(skip)]
     pub shard_password: Option<Password>,
 
     /// Client-facing limits and `requirepass`; the binary flattens [`ClientConfig`] once per
     /// subcommand and copies it in (see `server::Config::clients`).
     #[arg(skip)]
-    #[serde(skip)]
     pub clients: ClientConfig,
 
     /// What `CONFIG GET maxmemory` reports (the binary sets it in `cluster` mode).
     #[arg(skip)]
-    #[serde(skip)]
     pub maxmemory: u64,
 }
 
@@ -173,7 +167,7 @@ mod tests {
         let c = Config::default();
         assert_eq!(c.shard_connections, 1);
         assert_eq!(c.shard_timeout_ms, 1000);
-        assert_eq!(c.busy_poll_us, 50);
+        assert_eq!(c.busy_poll_us, 0);
         assert!(c.validate().is_err(), "no shards");
         let c = Config::parse_from(["router", "--shards", "127.0.0.1:1,127.0.0.1:2"]);
         assert_eq!(c.shards, ["127.0.0.1:1", "127.0.0.1:2"]);
@@ -206,18 +200,5 @@ mod tests {
             ..c
         };
         assert!(c.validate().is_err());
-    }
-
-    #[test]
-    fn toml_fields_match_the_flags() {
-        let c: Config = toml::from_str(
-            "shards = [\"a:1\"]\nshard_timeout_ms = 5\nwrite_policy = \"one\"\nread_policy = \"round-robin\"\n",
-        )
-        .unwrap();
-        assert_eq!(c.write_policy, WritePolicy::One);
-        assert_eq!(c.read_policy, ReadPolicy::RoundRobin);
-        assert_eq!(c.shards, ["a:1"]);
-        assert_eq!(c.shard_timeout_ms, 5);
-        assert_eq!(c.shard_queue, 10_000);
     }
 }

@@ -34,7 +34,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serve::session::ServerConfig;
-use serve::{Acceptor, ClientSlots, Setting, Shutdown};
+use serve::{serve_clients, Acceptor, ClientSlots, Setting, Shutdown};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
@@ -49,11 +49,8 @@ pub use path::topology::{ShardId, Topology};
 pub use replication::group::MemberState;
 pub use shards::{LocalShard, LocalShards, ShardClient, ShardError, ShardErrorKind};
 
-/// How long connections may finish their in-flight requests after shutdown.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
-
 /// Serves RESP on `listener` until `shutdown` resolves, then lets connections finish what
-/// they are answering for up to two seconds.
+/// they are answering for up to `--shutdown-grace-ms`.
 ///
 /// Shard connections are opened in the background; a shard that is down only fails its
 /// own keys. Accept errors (out of file descriptors) are logged and retried, never fatal;
@@ -147,30 +144,14 @@ pub async fn run_with_local(
     if let Some(busy_poll) = &router.busy_poll {
         background.spawn(busy_poll.clone().run(router.clone()));
     }
-    let mut tasks = JoinSet::new();
-    let mut next_id: u64 = 1;
-    let mut acceptor = Acceptor::new(listener, clients);
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            () = &mut shutdown => break,
-            (stream, slot) = acceptor.accept() => {
-                tasks.spawn(handler::handle(stream, slot, router.clone(), next_id, stop.clone()));
-                next_id += 1;
-            },
-            // Reap finished connections so the set does not grow with every client ever seen.
-            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-        }
-    }
-    drop(acceptor);
-    stop.trigger();
-    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
-        while tasks.join_next().await.is_some() {}
+    let acceptor = Acceptor::new(listener, clients);
+    let grace = config.clients.shutdown_grace();
+    let mut next_id: u64 = 0;
+    serve_clients(acceptor, shutdown, &stop, grace, |stream, slot| {
+        next_id += 1;
+        handler::handle(stream, slot, router.clone(), next_id, stop.clone())
     })
     .await;
-    if drained.is_err() {
-        tasks.abort_all();
-    }
     background.abort_all();
     Ok(())
 }

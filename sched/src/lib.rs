@@ -6,7 +6,9 @@
 //! waiting, so it wakes less often and answers more per read and per write. Measured on
 //! 2 cores (docs/benchmarks.md): router + 2 shards, redis-benchmark `-c 50 -P 1`, about 25%
 //! more requests per second and 25% less CPU per request. It changes nothing on an idle
-//! machine: a wake-up on an idle CPU runs at once under either policy.
+//! machine: a wake-up on an idle CPU runs at once under either policy. The price is latency
+//! on a busy CPU (a woken shard may wait up to a scheduler slice), so `--sched batch` is
+//! opt-in; `normal` is the default.
 
 use std::io;
 

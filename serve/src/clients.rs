@@ -1,14 +1,18 @@
 //! What a server owes its clients, whatever it serves: the client-facing limits and
-//! `requirepass` ([`ClientConfig`]), the `maxclients` count ([`ClientSlots`]), and the
-//! accept loop that enforces it and survives running out of file descriptors ([`Acceptor`]).
+//! `requirepass` ([`ClientConfig`]), the `maxclients` count ([`ClientSlots`]), the accept
+//! loop that enforces it and survives running out of file descriptors ([`Acceptor`]), and
+//! the serving loop that runs a task per client and drains them at shutdown
+//! ([`serve_clients`]).
 //!
 //! The shard and the router both use these, so each limit is written once.
 //!
 //! ```text
-//! listener ─▶ Acceptor::accept ─▶ ClientSlots::try_acquire ─┬─▶ (stream, ClientSlot) ─▶ handler
-//!                                                           └─▶ "-ERR max number of clients reached", close
+//! serve_clients ─▶ Acceptor::accept ─▶ ClientSlots::try_acquire ─┬─▶ (stream, ClientSlot) ─▶ handler task
+//!                                                                └─▶ "-ERR max number of clients reached", close
+//! shutdown ─▶ stop accepting ─▶ Shutdown::trigger ─▶ handler tasks finish (up to --shutdown-grace-ms) ─▶ rest dropped
 //! ```
 
+use std::future::Future;
 use std::io;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -16,8 +20,10 @@ use std::time::Duration;
 
 use clap::Args;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
 
 use crate::auth::Password;
+use crate::shutdown::Shutdown;
 use crate::stats::Stats;
 use crate::units::parse_memory;
 use protocol::codec::Limits;
@@ -27,7 +33,8 @@ use protocol::error::text;
 /// enough not to spin, short enough to resume quickly once descriptors are free.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
-/// Client-facing limits and the password, each with Redis's directive name and default.
+/// Client-facing limits and the password, each with Redis's directive name and default, and
+/// how long clients get to finish at shutdown.
 #[derive(Debug, Clone, PartialEq, Eq, Args)]
 pub struct ClientConfig {
     /// Longest bulk string a client may send (Redis: `proto-max-bulk-len`): 512mb, bytes.
@@ -57,6 +64,11 @@ pub struct ClientConfig {
     /// `requirepass`); empty or absent = none.
     #[arg(long, value_parser = Password::parse)]
     pub requirepass: Option<Password>,
+
+    /// Milliseconds connections get at shutdown (SIGINT, SIGTERM) to finish the requests they
+    /// are answering; connections still busy after that are closed. 0 closes them at once.
+    #[arg(long, default_value_t = 5000)]
+    pub shutdown_grace_ms: u64,
 }
 
 #[derive(clap::Parser)]
@@ -108,6 +120,50 @@ impl ClientConfig {
             idle_timeout: (self.timeout > 0).then(|| Duration::from_secs(self.timeout)),
             ..Limits::default()
         }
+    }
+
+    /// Returns how long connections may finish their requests after shutdown.
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.shutdown_grace_ms)
+    }
+}
+
+/// Serves clients from `acceptor` until `shutdown` resolves, each in a task of its own
+/// running `handle(stream, slot)`. Then it stops accepting, triggers `stop`, which the
+/// handlers watch, and gives them up to `grace` to finish the requests they are answering;
+/// those still running after that are dropped, closing their connections.
+///
+/// Finished connections are reaped as they end, so the task set holds only live clients.
+///
+/// Cancel-safe in the sense that dropping the future stops accepting and drops every
+/// connection task.
+pub async fn serve_clients<H, F>(
+    mut acceptor: Acceptor,
+    shutdown: impl Future<Output = ()>,
+    stop: &Shutdown,
+    grace: Duration,
+    mut handle: H,
+) where
+    H: FnMut(TcpStream, ClientSlot) -> F,
+    F: Future<Output = ()> + Send + 'static,
+{
+    let mut tasks = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            (stream, slot) = acceptor.accept() => {
+                tasks.spawn(handle(stream, slot));
+            },
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+        }
+    }
+    drop(acceptor);
+    stop.trigger();
+    let drained =
+        tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
+    if drained.is_err() {
+        tasks.abort_all();
     }
 }
 
@@ -271,6 +327,14 @@ mod tests {
         let l = c.limits();
         assert_eq!(l.max_bulk_len, 512 << 20);
         assert_eq!(l.idle_timeout, None);
+    }
+
+    #[test]
+    fn connections_get_five_seconds_to_finish_at_shutdown_by_default() {
+        assert_eq!(
+            ClientConfig::default().shutdown_grace(),
+            Duration::from_secs(5)
+        );
     }
 
     #[test]

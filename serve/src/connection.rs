@@ -12,6 +12,7 @@
 
 use std::future::poll_fn;
 use std::pin::Pin;
+use std::sync::atomic::Ordering::Relaxed;
 use std::task::Poll;
 
 use bytes::{Buf, BytesMut};
@@ -21,6 +22,8 @@ use protocol::codec::{Decoder, Limits, Request, UNAUTHENTICATED_QUERY_BUFFER};
 use protocol::encode::encode;
 use protocol::error::FrameError;
 use protocol::frame::{Frame, Protocol};
+
+use crate::stats::Stats;
 
 /// Read buffer's starting size: Redis reads 16 KiB at a time; 64 KiB keeps syscalls few
 /// for pipelines.
@@ -132,16 +135,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         self.wbuf.extend_from_slice(bytes);
     }
 
-    /// Returns how many reply bytes wait to be flushed.
-    pub fn pending_write(&self) -> usize {
-        self.wbuf.len()
-    }
-
-    /// Returns how many request bytes are buffered but not yet decoded.
-    pub fn pending_read(&self) -> usize {
-        self.rbuf.len()
-    }
-
     /// Writes every queued byte in as few syscalls as the socket allows, waiting for the
     /// client to take them: this wait is the back-pressure on a client that does not read.
     ///
@@ -212,12 +205,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
     }
 
-    /// Returns and resets the bytes read and written since the last call, for `INFO` counters.
-    pub fn take_io_counts(&mut self) -> (u64, u64) {
-        let counts = (self.read_total, self.written_total);
-        self.read_total = 0;
-        self.written_total = 0;
-        counts
+    /// Adds the bytes read and written since the last call to `stats`
+    /// (`total_net_input_bytes`, `total_net_output_bytes`). Counted per batch, not per
+    /// read or write, so the shared counters are touched once per batch.
+    pub fn count_io(&mut self, stats: &Stats) {
+        let read = std::mem::take(&mut self.read_total);
+        let written = std::mem::take(&mut self.written_total);
+        stats.net_input_bytes.fetch_add(read, Relaxed);
+        stats.net_output_bytes.fetch_add(written, Relaxed);
     }
 
     /// Returns the protocol replies are encoded in.

@@ -24,10 +24,11 @@ pub mod session;
 pub mod setting;
 pub mod shutdown;
 pub mod stats;
+pub mod sync;
 pub mod units;
 
 pub use auth::Password;
-pub use clients::{Acceptor, ClientConfig, ClientSlot, ClientSlots};
+pub use clients::{serve_clients, Acceptor, ClientConfig, ClientSlot, ClientSlots};
 pub use connection::Connection;
 pub use local::LocalShard;
 pub use setting::Setting;

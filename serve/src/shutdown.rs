@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 /// A shutdown signal: [`trigger`](Shutdown::trigger) once, and every [`Wait`] completes.
@@ -57,11 +57,8 @@ impl Shutdown {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Waker>> {
-        self.inner
-            .waiters
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> MutexGuard<'_, HashMap<u64, Waker>> {
+        crate::sync::lock(&self.inner.waiters)
     }
 }
 

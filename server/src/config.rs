@@ -1,12 +1,11 @@
 //! The shard's settings, each named after the Redis directive it mirrors.
 
 use clap::{Args, Parser, ValueEnum};
-use serde::Deserialize;
+use serve::units::parse_memory;
 use serve::ClientConfig;
 
 /// How the store chooses what to evict when full.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub enum EvictionPolicy {
     /// Least recently used (Redis `allkeys-lru`): a fresh SET is always kept.
     #[default]
@@ -14,7 +13,6 @@ pub enum EvictionPolicy {
     /// Approximated least frequently used (Redis `allkeys-lfu`): a logarithmic access counter
     /// that decays by one a minute; a fresh SET is kept too. `tinylfu` is an old name for it.
     #[value(alias = "tinylfu")]
-    #[serde(alias = "tinylfu")]
     Lfu,
 }
 
@@ -29,15 +27,13 @@ impl EvictionPolicy {
 }
 
 /// Settings of one shard.
-#[derive(Debug, Clone, Args, Deserialize)]
-#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+#[derive(Debug, Clone, Args)]
 // A group id of its own: `jumpcache cluster` flattens both crates' `Config`s, and clap
 // rejects two groups both called `Config` (a debug-build assertion).
 #[group(id = "shard-settings")]
 pub struct Config {
     /// Memory bound for keys, values and per-entry overhead (Redis: `maxmemory`): 100mb, 1gb, bytes.
     #[arg(long, default_value = "1gb", value_parser = parse_memory)]
-    #[serde(deserialize_with = "deserialize_memory")]
     pub max_memory: u64,
 
     /// Eviction policy when the memory bound is reached (Redis: `maxmemory-policy`).
@@ -52,13 +48,11 @@ pub struct Config {
     /// flattens [`ClientConfig`] once per subcommand (in `cluster` the router and the shards
     /// would otherwise both claim `--maxclients`) and copies it in.
     #[arg(skip)]
-    #[serde(skip)]
     pub clients: ClientConfig,
 
     /// Whether this shard copies its counters into the process's metrics recorder. The
     /// binary sets it for a shard with its own `--metrics-port`; embedded shards leave it off.
     #[arg(skip)]
-    #[serde(skip)]
     pub export_metrics: bool,
 }
 
@@ -90,50 +84,24 @@ impl Config {
     }
 }
 
-/// Parses `100mb`, `1gb` or plain bytes (clap value parser).
-///
-/// # Errors
-/// A message for clap to print.
-pub fn parse_memory(text: &str) -> Result<u64, String> {
-    serve::units::parse_memory(text)
-}
-
-/// Reads a memory size from a config file: a string (`"64mb"`) or a number of bytes.
-///
-/// # Errors
-/// serde's error for anything else.
-pub fn deserialize_memory<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Size {
-        Bytes(u64),
-        Text(String),
-    }
-    match Size::deserialize(d)? {
-        Size::Bytes(n) => Ok(n),
-        Size::Text(t) => serve::units::parse_memory(&t).map_err(serde::de::Error::custom),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn defaults_mirror_redis_and_the_issue() {
+    fn defaults_mirror_redis() {
         let c = Config::default();
         assert_eq!(c.max_memory, 1 << 30);
         assert_eq!(c.eviction, EvictionPolicy::Lru);
         assert!(c.validate().is_ok());
     }
 
+    // The config file's `eviction = "tinylfu"` is checked with the file (src/config_file.rs).
     #[test]
     fn eviction_lfu_is_also_accepted_under_its_old_name_tinylfu() {
         for name in ["lfu", "tinylfu"] {
             let parsed = Standalone::try_parse_from(["shard", "--eviction", name]).unwrap();
             assert_eq!(parsed.config.eviction, EvictionPolicy::Lfu);
-            let file: Config = toml::from_str(&format!("eviction = \"{name}\"")).unwrap();
-            assert_eq!(file.eviction, EvictionPolicy::Lfu);
         }
         assert_eq!(EvictionPolicy::Lfu.redis_name(), "allkeys-lfu");
     }

@@ -22,7 +22,7 @@ pub async fn handle(socket: TcpStream, slot: ClientSlot, shard: Arc<ShardState>,
     if let Err(e) = result {
         tracing::debug!(error = %e, "client connection ended");
     }
-    count_io(&mut conn, &shard);
+    conn.count_io(&shard.stats);
     drop(slot);
 }
 
@@ -74,7 +74,7 @@ async fn serve(
             };
         }
         conn.flush().await?;
-        count_io(conn, shard);
+        conn.count_io(&shard.stats);
     }
 }
 
@@ -105,10 +105,4 @@ pub fn execute(cmd: &Command, session: &mut Session, shard: &ShardState) -> Fram
         .commands
         .record(cmd.spec(), started.elapsed(), frame.is_error());
     frame
-}
-
-fn count_io(conn: &mut Connection<TcpStream>, shard: &ShardState) {
-    let (read, written) = conn.take_io_counts();
-    shard.stats.net_input_bytes.fetch_add(read, Relaxed);
-    shard.stats.net_output_bytes.fetch_add(written, Relaxed);
 }

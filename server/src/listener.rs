@@ -5,7 +5,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serve::{Acceptor, Shutdown};
+use serve::{serve_clients, Acceptor, Shutdown};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
@@ -13,13 +13,11 @@ use crate::config::Config;
 use crate::handler;
 use crate::state::ShardState;
 
-/// How long in-flight connections may finish after shutdown before they are dropped.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-
 /// How often a shard with its own `/metrics` copies its counters into the recorder.
 const EXPORT_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Serves RESP on `listener` until `shutdown` resolves, then drains for up to 5 s.
+/// Serves RESP on `listener` until `shutdown` resolves, then lets connections finish for up
+/// to `--shutdown-grace-ms`.
 ///
 /// Cancel-safe in the sense that dropping the future stops accepting and drops every
 /// connection task.
@@ -48,30 +46,18 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     let stop = Shutdown::new();
-    let mut tasks = JoinSet::new();
-    tasks.spawn(maintenance(shard.clone(), stop.clone()));
+    // In a set, so that dropping this future drops the task too.
+    let mut background = JoinSet::new();
+    background.spawn(maintenance(shard.clone(), stop.clone()));
     // maxclients, and EMFILE backoff: see `serve::clients::Acceptor`.
-    let mut acceptor = Acceptor::new(listener, shard.clients.clone());
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            (socket, slot) = acceptor.accept() => {
-                tasks.spawn(handler::handle(socket, slot, shard.clone(), stop.clone()));
-            },
-            _ = &mut shutdown => break,
-            // Reap finished connection tasks so the set does not grow without bound.
-            Some(_) = tasks.join_next(), if tasks.len() > 1 => {}
-        }
-    }
-    drop(acceptor);
-    stop.trigger();
-    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
-        while tasks.join_next().await.is_some() {}
+    let acceptor = Acceptor::new(listener, shard.clients.clone());
+    let grace = shard.config.clients.shutdown_grace();
+    serve_clients(acceptor, shutdown, &stop, grace, |socket, slot| {
+        handler::handle(socket, slot, shard.clone(), stop.clone())
     })
     .await;
-    if drained.is_err() {
-        tasks.abort_all();
-    }
+    // The maintenance task returns as soon as `stop` is triggered.
+    while background.join_next().await.is_some() {}
     Ok(())
 }
 

@@ -295,9 +295,9 @@ async fn a_shard_with_a_metrics_port_exports_itself() {
     assert!(!body.contains("jumpcache_shard_up"), "{body}");
 }
 
-/// Issue 6 meets issue 4: a cluster with passwords and `--maxclients` reports the limit and
-/// its refusals in INFO and /metrics, and neither password appears in INFO, /metrics or the
-/// log, even at debug level and after a wrong AUTH.
+/// A cluster with passwords and `--maxclients` reports the limit and its refusals in INFO and
+/// /metrics, and neither password appears in INFO, /metrics or the log, even at debug level
+/// and after a wrong AUTH.
 #[tokio::test]
 async fn limits_are_counted_and_passwords_never_appear_in_info_metrics_or_logs() {
     const CLIENT_PW: &str = "client-pw-7f3a9c";

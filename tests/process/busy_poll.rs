@@ -62,12 +62,14 @@ async fn burst_then_idle(flags: &[&str]) {
 }
 
 #[tokio::test]
-async fn an_idle_router_stops_polling_with_the_default_setting() {
-    burst_then_idle(&[]).await;
+async fn an_idle_router_stops_polling_with_a_short_window() {
+    burst_then_idle(&["--busy-poll-us", "50"]).await;
 }
 
 #[tokio::test]
 async fn an_idle_router_stops_polling_with_a_long_window_and_none() {
     burst_then_idle(&["--busy-poll-us", "20000"]).await;
     burst_then_idle(&["--busy-poll-us", "0"]).await;
+    // The default polls not at all.
+    burst_then_idle(&[]).await;
 }

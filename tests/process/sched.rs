@@ -34,7 +34,7 @@ async fn set_and_get(shard: &ShardProcess) {
 }
 
 #[tokio::test]
-async fn a_shard_runs_under_sched_batch_by_default_and_normal_when_asked() {
+async fn a_shard_runs_under_sched_batch_when_asked_and_normal_by_default() {
     if !cfg!(target_os = "linux") {
         println!("NOTE: scheduling policies are Linux-only; nothing checked");
         return;
@@ -48,20 +48,26 @@ async fn a_shard_runs_under_sched_batch_by_default_and_normal_when_asked() {
         return;
     }
     let bin = env!("CARGO_BIN_EXE_jumpcache");
-    let batch = ShardProcess::start(bin).await;
+    let batch = ShardProcess::start_with(bin, &["--sched", "batch"]).await;
     let policies = thread_policies(batch.pid().expect("running"));
     assert!(!policies.is_empty());
     assert!(
         policies.iter().all(|&p| p == SCHED_BATCH),
-        "default: every thread SCHED_BATCH, got {policies:?}"
+        "--sched batch: every thread SCHED_BATCH, got {policies:?}"
     );
     set_and_get(&batch).await;
 
-    let normal = ShardProcess::start_with(bin, &["--sched", "normal"]).await;
-    let policies = thread_policies(normal.pid().expect("running"));
-    assert!(
-        policies.iter().all(|&p| p == SCHED_OTHER),
-        "--sched normal: every thread SCHED_OTHER, got {policies:?}"
-    );
-    set_and_get(&normal).await;
+    for (flags, name) in [
+        (&["--sched", "normal"][..], "--sched normal"),
+        (&[], "default"),
+    ] {
+        let normal = ShardProcess::start_with(bin, flags).await;
+        let policies = thread_policies(normal.pid().expect("running"));
+        assert!(!policies.is_empty());
+        assert!(
+            policies.iter().all(|&p| p == SCHED_OTHER),
+            "{name}: every thread SCHED_OTHER, got {policies:?}"
+        );
+        set_and_get(&normal).await;
+    }
 }

@@ -1,6 +1,6 @@
-//! Protocol edges through raw sockets, on a shard and through the router (the shard issue's
-//! bad-input list, repeated): every bad input gets Redis's error, closes only that
-//! connection, and leaves other clients and stored keys untouched.
+//! Protocol edges through raw sockets, on a shard and through the router (the same bad inputs
+//! on both): every bad input gets Redis's error, closes only that connection, and leaves
+//! other clients and stored keys untouched.
 
 use harness::{on_shard_and_cluster, send_raw, spawn, RawClient, Server, Target};
 use redis::AsyncCommands;

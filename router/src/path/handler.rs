@@ -145,7 +145,7 @@ pub(crate) async fn handle(
             // without the replies still pending (they are dropped with the connection).
             if let Err(e) = conn.relieve().await {
                 tracing::debug!(error = %e, "client connection closed");
-                count_io(&mut conn, &router.stats);
+                conn.count_io(&router.stats);
                 return;
             }
         }
@@ -157,19 +157,12 @@ pub(crate) async fn handle(
         if let Some(busy_poll) = &router.busy_poll {
             busy_poll.activity();
         }
-        count_io(&mut conn, &router.stats);
+        conn.count_io(&router.stats);
         if failed || fatal.is_some() || session.should_close() {
             break;
         }
     }
-    count_io(&mut conn, &router.stats);
-}
-
-/// Adds the connection's byte counts since the last call to the router's totals.
-fn count_io(conn: &mut Connection<TcpStream>, stats: &Stats) {
-    let (read, written) = conn.take_io_counts();
-    stats.net_input_bytes.fetch_add(read, Relaxed);
-    stats.net_output_bytes.fetch_add(written, Relaxed);
+    conn.count_io(&router.stats);
 }
 
 /// Starts one request on its way and counts it; awaits only a full shard queue, never a reply.

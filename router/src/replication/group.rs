@@ -19,9 +19,10 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
+use serve::sync::lock;
 use tokio::sync::Notify;
 
 use crate::config::{Config, ReadPolicy, WritePolicy};
@@ -123,10 +124,6 @@ pub(crate) struct Group {
     pub(crate) log: tokio::sync::Mutex<WriteLog>,
     /// Wakes the group's sync worker.
     pub(crate) wake: Notify,
-}
-
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Group {

@@ -28,9 +28,10 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use protocol::Frame;
+use serve::sync::lock;
 use serve::Shutdown;
 
-use crate::replication::group::{lock, Group, MemberState, WriteLog, SYNC_LANE};
+use crate::replication::group::{Group, MemberState, WriteLog, SYNC_LANE};
 use crate::shards::ShardClient;
 
 /// Keys asked of the source per SCAN step and copied per batch: each batch costs three

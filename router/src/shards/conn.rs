@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use protocol::reply::ReplyDecoder;
+use serve::sync::lock;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
@@ -144,11 +145,6 @@ async fn serve(
         let _ = p.reply.send(Err(shared.error(kind, true)));
     }
     end
-}
-
-/// Locks the in-flight queue; a poisoned lock (a panic elsewhere) still holds a valid queue.
-fn lock(q: &Mutex<VecDeque<InFlight>>) -> std::sync::MutexGuard<'_, VecDeque<InFlight>> {
-    q.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Drains the queue into one buffer per wake-up and writes it with one `write_all`.

@@ -242,10 +242,7 @@ impl Store {
     fn lock(&self, s: usize) -> MutexGuard<'_, Segment> {
         // A poisoned segment only means a panic in an `update` closure, which runs before the
         // segment is changed: its contents are consistent.
-        self.inner.segments[s]
-            .0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        serve::sync::lock(&self.inner.segments[s].0)
     }
 
     /// Returns the live value of `key`, counting a keyspace hit or miss and refreshing recency.
