@@ -116,14 +116,12 @@ mod tests {
     }
 
     #[test]
-    fn eviction_lfu_is_also_accepted_in_the_file_under_its_old_name_tinylfu() {
-        for name in ["lfu", "tinylfu"] {
-            let toml = format!("eviction = \"{name}\"\n");
-            let Sub::Shard(args) = parse_with_file(name, &toml, "shard").command else {
-                panic!("shard")
-            };
-            assert_eq!(args.config.eviction, server::EvictionPolicy::Lfu);
-        }
+    fn eviction_lfu_is_read_from_the_file() {
+        let Sub::Shard(args) = parse_with_file("lfu", "eviction = \"lfu\"\n", "shard").command
+        else {
+            panic!("shard")
+        };
+        assert_eq!(args.config.eviction, server::EvictionPolicy::Lfu);
     }
 
     #[test]

@@ -219,12 +219,7 @@ def memory_mode(keys):
                 lines.append(f"| {name} | {n:,} | {(rss1 - rss0) / n:.0f} | {(used1 - used0) / n:.0f} |")
             finally:
                 t.stop()
-    text = "\n".join(lines)
-    print(text)
-    out_dir = os.path.join(ROOT, "benchmarks", "results")
-    os.makedirs(out_dir, exist_ok=True)
-    with open(os.path.join(out_dir, "memory-latest.md"), "w") as f:
-        f.write(text + "\n")
+    publish(lines, "memory-latest.md")
 
 
 def main():
@@ -271,6 +266,16 @@ def main():
     report(names, plan, results, noisy, opts)
 
 
+def publish(lines, name):
+    """Prints the report and keeps it in benchmarks/results/NAME."""
+    text = "\n".join(lines)
+    print(text)
+    out_dir = os.path.join(ROOT, "benchmarks", "results")
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, name), "w") as f:
+        f.write(text + "\n")
+
+
 def med(rs, key):
     return statistics.median(r[key] for r in rs) if rs else float("nan")
 
@@ -308,12 +313,7 @@ def report(names, plan, results, noisy, opts):
     lines.append(f"{opts.reps} interleaved reps, medians of {kept} kept runs; {noisy} runs dropped as noisy "
                  f"(other processes plus hypervisor steal above {NOISE_LIMIT} cores). CPU/req is utime+stime of the target's "
                  "server processes (router + shards, proxy + backends) from /proc, per request.")
-    text = "\n".join(lines)
-    print(text)
-    out_dir = os.path.join(ROOT, "benchmarks", "results")
-    os.makedirs(out_dir, exist_ok=True)
-    with open(os.path.join(out_dir, "compare-latest.md"), "w") as f:
-        f.write(text + "\n")
+    publish(lines, "compare-latest.md")
 
 
 if __name__ == "__main__":

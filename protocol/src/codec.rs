@@ -383,19 +383,21 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
         if p >= line.len() {
             return Some(args);
         }
-        let (mut in_dq, mut in_sq) = (false, false);
+        // The quote we are inside of, if any: `"` takes escapes, `'` only `\'`.
+        let mut quote: Option<u8> = None;
         let mut current = Vec::new();
         loop {
             let c = at(p);
-            if in_dq {
-                if c == b'\\'
+            if let Some(q) = quote {
+                if q == b'"'
+                    && c == b'\\'
                     && at(p + 1) == b'x'
                     && hex(at(p + 2)).is_some()
                     && hex(at(p + 3)).is_some()
                 {
                     current.push(hex(at(p + 2))? * 16 + hex(at(p + 3))?);
                     p += 3;
-                } else if c == b'\\' && at(p + 1) != 0 {
+                } else if q == b'"' && c == b'\\' && at(p + 1) != 0 {
                     p += 1;
                     current.push(match at(p) {
                         b'n' => b'\n',
@@ -405,22 +407,11 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
                         b'a' => 0x07,
                         other => other,
                     });
-                } else if c == b'"' {
-                    if at(p + 1) != 0 && !is_space(at(p + 1)) {
-                        return None;
-                    }
-                    p += 1;
-                    break;
-                } else if c == 0 {
-                    return None;
-                } else {
-                    current.push(c);
-                }
-            } else if in_sq {
-                if c == b'\\' && at(p + 1) == b'\'' {
+                } else if q == b'\'' && c == b'\\' && at(p + 1) == b'\'' {
                     p += 1;
                     current.push(b'\'');
-                } else if c == b'\'' {
+                } else if c == q {
+                    // A closing quote must be followed by a space or the end.
                     if at(p + 1) != 0 && !is_space(at(p + 1)) {
                         return None;
                     }
@@ -434,8 +425,7 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
             } else {
                 match c {
                     b' ' | b'\n' | b'\r' | b'\t' | 0 => break,
-                    b'"' => in_dq = true,
-                    b'\'' => in_sq = true,
+                    b'"' | b'\'' => quote = Some(c),
                     other => current.push(other),
                 }
             }

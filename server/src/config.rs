@@ -11,8 +11,7 @@ pub enum EvictionPolicy {
     #[default]
     Lru,
     /// Approximated least frequently used (Redis `allkeys-lfu`): a logarithmic access counter
-    /// that decays by one a minute; a fresh SET is kept too. `tinylfu` is an old name for it.
-    #[value(alias = "tinylfu")]
+    /// that decays by one a minute; a fresh SET is kept too.
     Lfu,
 }
 
@@ -96,13 +95,11 @@ mod tests {
         assert!(c.validate().is_ok());
     }
 
-    // The config file's `eviction = "tinylfu"` is checked with the file (src/config_file.rs).
     #[test]
-    fn eviction_lfu_is_also_accepted_under_its_old_name_tinylfu() {
-        for name in ["lfu", "tinylfu"] {
-            let parsed = Standalone::try_parse_from(["shard", "--eviction", name]).unwrap();
-            assert_eq!(parsed.config.eviction, EvictionPolicy::Lfu);
-        }
+    fn eviction_takes_lru_or_lfu_and_nothing_else() {
+        let parsed = Standalone::try_parse_from(["shard", "--eviction", "lfu"]).unwrap();
+        assert_eq!(parsed.config.eviction, EvictionPolicy::Lfu);
         assert_eq!(EvictionPolicy::Lfu.redis_name(), "allkeys-lfu");
+        assert!(Standalone::try_parse_from(["shard", "--eviction", "tinylfu"]).is_err());
     }
 }

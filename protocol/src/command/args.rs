@@ -39,14 +39,6 @@ impl<'a> Args<'a> {
         Some(arg)
     }
 
-    /// Returns the next argument parsed as Redis parses a 64-bit integer.
-    ///
-    /// # Errors
-    /// `Syntax` when absent, `NotInteger` when it is not a canonical integer.
-    pub fn next_int(&mut self) -> Result<i64, CommandError> {
-        parse_i64(self.next_bytes()?).ok_or(CommandError::NotInteger)
-    }
-
     /// Fails with `Syntax` unless every argument was consumed.
     ///
     /// # Errors
@@ -92,26 +84,6 @@ pub fn parse_i64(s: &[u8]) -> Option<i64> {
     } else {
         i64::try_from(v).ok()
     }
-}
-
-/// Parses a float as Redis's `string2ld`/`strtold` accepts it for INCRBYFLOAT: no spaces,
-/// no NaN; `inf` is accepted here and rejected by the caller where Redis does.
-pub fn parse_f64(s: &[u8]) -> Option<f64> {
-    if s.is_empty()
-        || s.len() > 5120
-        || s[0].is_ascii_whitespace()
-        || s[s.len() - 1].is_ascii_whitespace()
-    {
-        return None;
-    }
-    let text = std::str::from_utf8(s).ok()?;
-    let lower = text.to_ascii_lowercase();
-    if lower.contains("nan") {
-        return None;
-    }
-    // Rust's parser accepts "inf", "infinity", exponents and hex is rejected; strtold accepts
-    // hex floats too, which no client sends in practice.
-    text.parse::<f64>().ok()
 }
 
 /// Parses a SCAN cursor as Redis's `parseScanCursorOrReply` (`strtoul`, base 10), for the
@@ -161,14 +133,5 @@ mod tests {
         ] {
             assert_eq!(parse_i64(bad), None, "{bad:?}");
         }
-    }
-
-    #[test]
-    fn parse_f64_rejects_nan_and_spaces() {
-        assert_eq!(parse_f64(b"1.5"), Some(1.5));
-        assert_eq!(parse_f64(b"5.0e3"), Some(5000.0));
-        assert_eq!(parse_f64(b"nan"), None);
-        assert_eq!(parse_f64(b" 1"), None);
-        assert_eq!(parse_f64(b""), None);
     }
 }

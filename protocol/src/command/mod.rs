@@ -2,7 +2,7 @@
 //! the table that says where each command runs (`route`).
 
 mod args;
-pub use args::{parse_cursor, parse_f64, parse_i64};
+pub use args::{parse_cursor, parse_i64};
 mod route;
 mod table;
 

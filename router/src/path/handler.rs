@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use protocol::command::Flags;
-use protocol::{Command, CommandSpec, Frame, FrameError, Kind, Limits, Protocol, Request};
+use protocol::{Command, CommandSpec, Frame, FrameError, Limits, Protocol, Request};
 use serve::info::Selector;
 use serve::session::{handle_local, ServerConfig, Session};
 use serve::stats::Stats;
@@ -113,26 +113,29 @@ pub(crate) async fn handle(
         if let Some(busy_poll) = &router.busy_poll {
             busy_poll.activity();
         }
-        let mut fatal: Option<FrameError> = None;
-        match first {
-            Ok(Some(request)) => {
-                let queued = dispatch(request, &mut session, &router, id).await;
-                conn.set_authenticated(session.authenticated());
-                pending.push_back(queued);
-            }
-            Ok(None) => break,
-            Err(e) => fatal = Some(e),
+        // The client closed between requests: nothing is left to answer.
+        if matches!(first, Ok(None)) {
+            break;
         }
-        while fatal.is_none() && !session.should_close() && pending.len() < MAX_BATCH {
-            match conn.try_read_request() {
+        let mut fatal: Option<FrameError> = None;
+        let mut read = first;
+        loop {
+            match read {
                 Ok(Some(request)) => {
                     let queued = dispatch(request, &mut session, &router, id).await;
                     conn.set_authenticated(session.authenticated());
                     pending.push_back(queued);
                 }
                 Ok(None) => break,
-                Err(e) => fatal = Some(e),
+                Err(e) => {
+                    fatal = Some(e);
+                    break;
+                }
             }
+            if session.should_close() || pending.len() >= MAX_BATCH {
+                break;
+            }
+            read = conn.try_read_request();
         }
         while let Some((p, protocol, spec)) = pending.pop_front() {
             let reply = resolve(p, &router).await;
@@ -240,12 +243,12 @@ async fn start(cmd: Command, plan: Plan, router: &Router, lane: u64) -> Pending 
             Pending::Info { calls, selector }
         }
         Plan::Broadcast { merge } => {
-            // DBSIZE KEYS RANDOMKEY: one member per group; FLUSH*: every member.
+            // Reads (DBSIZE KEYS RANDOMKEY): one member per group. Writes (the FLUSH
+            // commands, the only writes sent to every group): every member, as a flush.
             let request = plan::forward_request(&cmd);
-            let flush = matches!(cmd.kind(), Kind::FlushAll | Kind::FlushDb);
             let mut calls = Vec::with_capacity(router.groups.len());
             for group in &router.groups {
-                calls.push(if flush {
+                calls.push(if write {
                     group
                         .send_write(lane, request.clone(), Vec::new(), true)
                         .await

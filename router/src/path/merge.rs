@@ -11,10 +11,8 @@ use protocol::command::{Merge, SCAN_CURSOR_BITS, SCAN_CURSOR_MASK};
 use protocol::Frame;
 
 use crate::path::plan::{scan_reply, Part};
-use crate::shards::{Reply, ShardError};
 
-/// One shard's answer: its reply, or why there is none.
-pub type ShardReply = Result<Reply, ShardError>;
+pub use crate::shards::ShardReply;
 
 const UNEXPECTED: &str = protocol::text::UNEXPECTED_REPLY;
 

@@ -5,9 +5,7 @@
 //! Members never change the routing, so adding a replica to a group moves no key.
 
 use crate::path::ring;
-
-/// A shard group's index in the topology: its jump-hash bucket.
-pub type ShardId = usize;
+pub use crate::shards::ShardId;
 
 /// Shard groups in bucket order; index `i` serves bucket `i`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,9 +10,8 @@ use bytes::Bytes;
 use tokio::sync::oneshot;
 
 use crate::config::{ReadPolicy, WritePolicy};
-use crate::path::merge::ShardReply;
 use crate::replication::group::Group;
-use crate::shards::{Call, ShardErrorKind};
+use crate::shards::{Call, ShardErrorKind, ShardReply};
 
 /// A group request on its way; [`GroupCall::wait`] gives the reply the client sees.
 #[derive(Debug)]

@@ -26,8 +26,8 @@ use serve::sync::lock;
 use tokio::sync::Notify;
 
 use crate::config::{Config, ReadPolicy, WritePolicy};
-use crate::path::topology::ShardId;
 use crate::replication::call::{self, GroupCall, ReadCall};
+use crate::shards::ShardId;
 use crate::shards::{Call, LocalShards, ShardClient, ShardError, ShardErrorKind};
 
 /// The lane of a member being synced: its writes and the copier's share one connection,

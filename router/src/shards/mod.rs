@@ -27,10 +27,12 @@ use serve::Password;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::time::{timeout_at, Instant};
 
-use crate::path::topology::ShardId;
 use counters::ShardMetrics;
 pub use figures::FiguresCall;
 pub use serve::LocalShard;
+
+/// A shard group's index in the topology: its jump-hash bucket.
+pub type ShardId = usize;
 
 const MIN_BACKOFF: Duration = Duration::from_millis(10);
 /// Short enough that a restarted shard is found well within the health checks' detection
@@ -250,22 +252,11 @@ impl Call {
 }
 
 impl ShardClient {
-    /// Starts `connections` connection tasks to `addr`, the only member of group `id`; they
-    /// connect in the background and authenticate with `password` when given.
+    /// Starts `connections` connection tasks to `addr`, member `member` of group `id` (its
+    /// metrics' labels); they connect in the background and authenticate with `password`
+    /// when given.
     ///
     /// Must be called inside a tokio runtime. The tasks end when every clone is dropped.
-    pub fn spawn(
-        id: ShardId,
-        addr: &str,
-        connections: usize,
-        queue: usize,
-        timeout: Duration,
-        password: Option<Password>,
-    ) -> ShardClient {
-        ShardClient::spawn_member(id, 0, addr, connections, queue, timeout, password)
-    }
-
-    /// As [`spawn`](Self::spawn), for member `member` of group `id` (its metrics' labels).
     pub fn spawn_member(
         id: ShardId,
         member: usize,
@@ -340,7 +331,8 @@ impl ShardClient {
 
     /// Returns true while at least one connection is up (or not yet tried); a local shard
     /// is always up.
-    pub fn is_up(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_up(&self) -> bool {
         self.local.is_some() || self.conns.iter().any(|c| c.up.load(Ordering::Relaxed))
     }
 
@@ -547,7 +539,7 @@ mod local;
 mod reply;
 
 pub use local::LocalShards;
-pub use reply::Reply;
+pub use reply::{Reply, ShardReply};
 pub mod counters;
 mod figures;
 pub mod latency;

@@ -7,6 +7,11 @@ use bytes::{Bytes, BytesMut};
 use protocol::encode::encode;
 use protocol::{reply, Frame, FrameError, Protocol};
 
+use crate::shards::ShardError;
+
+/// One shard's answer: its reply, or why there is none.
+pub type ShardReply = Result<Reply, ShardError>;
+
 /// One reply from a shard.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reply {

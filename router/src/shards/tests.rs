@@ -51,7 +51,8 @@ fn req(args: &[&[u8]]) -> Bytes {
 }
 
 fn client(addr: SocketAddr, timeout_ms: u64) -> ShardClient {
-    ShardClient::spawn(
+    ShardClient::spawn_member(
+        0,
         0,
         &addr.to_string(),
         2,
@@ -95,7 +96,8 @@ async fn replies_match_requests_in_fifo_order_across_many_callers() {
 #[tokio::test]
 async fn a_stalled_request_times_out_and_the_connection_recovers() {
     let (addr, _fake) = start_fake("127.0.0.1:0").await;
-    let shard = ShardClient::spawn(
+    let shard = ShardClient::spawn_member(
+        0,
         0,
         &addr.to_string(),
         1,
@@ -190,7 +192,8 @@ async fn a_stalled_shard_fills_its_queue_then_fails_fast_with_busy() {
             held.push(s);
         }
     });
-    let shard = ShardClient::spawn(
+    let shard = ShardClient::spawn_member(
+        0,
         0,
         &addr.to_string(),
         1,

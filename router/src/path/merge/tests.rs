@@ -4,7 +4,7 @@ use super::*;
 use bytes::Bytes;
 use std::sync::Arc;
 
-use crate::shards::ShardErrorKind;
+use crate::shards::{Reply, ShardError, ShardErrorKind};
 
 // Shaped as the handler hands replies to `merge`, so call sites read like shard answers.
 #[allow(clippy::unnecessary_wraps)]
