@@ -6,7 +6,8 @@ interleaved turns: throughput medians, server CPU per request, machine idle per 
         6 -c 50 -d 64 -r 100000 -P 1 -t get -n 100000
 
 Each variant is [name], or [name, router flags, shard flags, {router environment}]; "redis" and "twemproxy" are
-compare.py's targets. The first variant is the base of the ratios. Uses target/release/jumpcache
+compare.py's targets. A name starting with "cluster" runs `jumpcache cluster --shards 2` with the router
+flags (and the environment) instead. The first variant is the base of the ratios. Uses target/release/jumpcache
 (or $JC) and stops what it started.
 """
 import json
@@ -42,6 +43,12 @@ def start(variant, tmp):
     shard_flags = variant[2] if len(variant) > 2 else []
     env = dict(os.environ, **(variant[3] if len(variant) > 3 else {}))
     t = C.Target(name, tmp)
+    if name.startswith("cluster"):
+        t.port = C.free_port()
+        t.spawn([JC, "cluster", "--shards", "2", "--port", str(t.port),
+                 "--metrics-port", str(C.free_port())] + router_flags, env=env)
+        C.wait_ready(t.port, name)
+        return t
     shards = []
     for _ in range(2):
         port = C.free_port()
