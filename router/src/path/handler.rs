@@ -214,6 +214,8 @@ fn start_now(
 async fn start(cmd: Command, plan: Plan, router: &Router, lane: u64) -> Pending {
     let write = cmd.spec().flags.contains(Flags::WRITE);
     match plan {
+        // `handle_local` answers every `Route::Local` row before a plan is made (a session test
+        // pins it); this arm only keeps the match total.
         Plan::Local => Pending::Ready(Frame::error("ERR command not supported by the router")),
         Plan::Reply(frame) => Pending::Ready(frame),
         Plan::Forward { shard } => {
