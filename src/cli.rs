@@ -13,7 +13,8 @@ use clap::{Arg, Args, Command, CommandFactory, FromArgMatches, Parser, Subcomman
 #[derive(Debug, Parser)]
 #[command(name = "jumpcache", version, args_override_self = true)]
 pub struct Cli {
-    /// A TOML file with the same settings as the flags (kebab-case keys); flags win.
+    /// A TOML file with the same settings as the flags (kebab-case keys); flags and
+    /// `JUMPCACHE_*` variables win over it.
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<std::path::PathBuf>,
 
@@ -225,6 +226,23 @@ mod tests {
             !format!("{args:?}").contains("spw"),
             "Debug redacts passwords"
         );
+    }
+
+    #[test]
+    fn every_flag_of_every_subcommand_has_its_environment_variable() {
+        let mut command = with_env(Cli::command());
+        command.build();
+        for sub in command.get_subcommands() {
+            for arg in sub.get_arguments() {
+                let Some(long) = arg.get_long().filter(|l| !matches!(*l, "help" | "version"))
+                else {
+                    continue;
+                };
+                let env = arg.get_env().map(|e| e.to_string_lossy().into_owned());
+                assert_eq!(env, Some(env_name(long)), "{} --{long}", sub.get_name());
+            }
+        }
+        assert_eq!(env_name("max-memory"), "JUMPCACHE_MAX_MEMORY");
     }
 
     #[test]

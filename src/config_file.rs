@@ -141,6 +141,23 @@ mod tests {
     }
 
     #[test]
+    fn a_setting_whose_environment_variable_is_set_is_left_out_of_the_file() {
+        let dir = std::env::temp_dir().join(format!("jumpcache-config-env-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("jumpcache.toml");
+        std::fs::write(&path, "port = 7005\nmax-memory = \"64mb\"\n").unwrap();
+        let args = ["jumpcache", "--config", path.to_str().unwrap(), "shard"].map(OsString::from);
+        let got: Vec<String> =
+            args_with_config_file_in(args, |name| name == "JUMPCACHE_MAX_MEMORY")
+                .unwrap()
+                .into_iter()
+                .map(|s| s.into_string().unwrap())
+                .collect();
+        assert_eq!(got[4..], ["--port", "7005"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn config_file_settings_come_before_command_line_flags() {
         let dir =
             std::env::temp_dir().join(format!("jumpcache-config-test-{}", std::process::id()));
