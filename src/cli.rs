@@ -1,12 +1,20 @@
 //! Command-line interface: one subcommand per process kind.
+//!
+//! Every flag can also come from the environment, as `JUMPCACHE_` and its long name in upper
+//! case with `_` for `-` (`--max-memory` is `JUMPCACHE_MAX_MEMORY`), and from the config file
+//! (`config_file`). A flag on the command line wins over the environment, which wins over
+//! the file.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::ffi::OsString;
+
+use clap::{Arg, Args, Command, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 /// A Redis-protocol caching cluster: routers with jump consistent hashing over memory-bounded cache shards.
 #[derive(Debug, Parser)]
 #[command(name = "jumpcache", version, args_override_self = true)]
 pub struct Cli {
-    /// A TOML file with the same settings as the flags (kebab-case keys); flags win.
+    /// A TOML file with the same settings as the flags (kebab-case keys); flags and
+    /// `JUMPCACHE_*` variables win over it.
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<std::path::PathBuf>,
 
@@ -16,8 +24,55 @@ pub struct Cli {
     #[arg(long, global = true, default_value_t = 0, value_name = "N")]
     pub threads: usize,
 
+    /// Log lines on stderr: `text` for people, `json` (one object per line) for log
+    /// collectors. Neither ever holds a password or a value.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
     #[command(subcommand)]
     pub command: Sub,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    Text,
+    /// One JSON object per event (`timestamp`, `level`, `fields`, `target`).
+    Json,
+}
+
+/// Prefix of the environment variable that sets a flag.
+pub const ENV_PREFIX: &str = "JUMPCACHE_";
+
+/// Returns the environment variable that sets `--long`: `JUMPCACHE_MAX_MEMORY` for
+/// `max-memory`.
+pub fn env_name(long: &str) -> String {
+    format!("{ENV_PREFIX}{}", long.to_uppercase().replace('-', "_"))
+}
+
+/// Gives every flag of `command` and its subcommands its environment variable, values
+/// hidden from `--help` (they may be passwords).
+pub fn with_env(command: Command) -> Command {
+    fn add(arg: Arg) -> Arg {
+        match arg.get_long() {
+            Some("help" | "version") | None => arg,
+            Some(long) => {
+                let name = env_name(long);
+                arg.env(name).hide_env_values(true)
+            }
+        }
+    }
+    command
+        .mut_args(add)
+        .mut_subcommands(|sub| sub.mut_args(add))
+}
+
+/// Parses `args` (the program name first), taking flags missing from them from the
+/// environment; exits with clap's message on an error, as `Parser::parse_from` does.
+pub fn parse_from(args: impl IntoIterator<Item = OsString>) -> Cli {
+    let matches = with_env(Cli::command()).get_matches_from(args);
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }
 
 /// The process to run.
@@ -171,6 +226,23 @@ mod tests {
             !format!("{args:?}").contains("spw"),
             "Debug redacts passwords"
         );
+    }
+
+    #[test]
+    fn every_flag_of_every_subcommand_has_its_environment_variable() {
+        let mut command = with_env(Cli::command());
+        command.build();
+        for sub in command.get_subcommands() {
+            for arg in sub.get_arguments() {
+                let Some(long) = arg.get_long().filter(|l| !matches!(*l, "help" | "version"))
+                else {
+                    continue;
+                };
+                let env = arg.get_env().map(|e| e.to_string_lossy().into_owned());
+                assert_eq!(env, Some(env_name(long)), "{} --{long}", sub.get_name());
+            }
+        }
+        assert_eq!(env_name("max-memory"), "JUMPCACHE_MAX_MEMORY");
     }
 
     #[test]

@@ -1,9 +1,13 @@
 //! `--config FILE`: a TOML file whose keys are the flags' long names.
 //!
 //! The file's settings become flags placed before the command line's own, and clap keeps the
-//! last occurrence of a flag (`args_override_self`), so flags on the command line win.
+//! last occurrence of a flag (`args_override_self`), so flags on the command line win. A
+//! setting whose `JUMPCACHE_*` environment variable is set is left out, so the environment
+//! wins over the file. The file itself may be named by `JUMPCACHE_CONFIG`.
 
 use std::ffi::OsString;
+
+use crate::cli::env_name;
 
 /// Returns `args` with the config file's settings inserted after the subcommand name.
 ///
@@ -13,8 +17,17 @@ use std::ffi::OsString;
 pub fn args_with_config_file(
     args: impl IntoIterator<Item = OsString>,
 ) -> Result<Vec<OsString>, String> {
+    args_with_config_file_in(args, |name| std::env::var_os(name).is_some())
+}
+
+/// As [`args_with_config_file`], with `is_set` telling which environment variables are set.
+fn args_with_config_file_in(
+    args: impl IntoIterator<Item = OsString>,
+    is_set: impl Fn(&str) -> bool,
+) -> Result<Vec<OsString>, String> {
     let mut args: Vec<OsString> = args.into_iter().collect();
-    let Some(path) = config_path(&args) else {
+    let from_env = || std::env::var_os(env_name("config")).map(Into::into);
+    let Some(path) = config_path(&args).or_else(from_env) else {
         return Ok(args);
     };
     let text = std::fs::read_to_string(&path)
@@ -24,6 +37,9 @@ pub fn args_with_config_file(
         .map_err(|e| format!("{}: {e}", path.display()))?;
     let mut flags = Vec::new();
     for (key, value) in &table {
+        if is_set(&env_name(key)) {
+            continue;
+        }
         flags.push(OsString::from(format!("--{key}")));
         flags.push(OsString::from(flag_value(key, value)?));
     }
@@ -122,6 +138,23 @@ mod tests {
             panic!("shard")
         };
         assert_eq!(args.config.eviction, server::EvictionPolicy::Lfu);
+    }
+
+    #[test]
+    fn a_setting_whose_environment_variable_is_set_is_left_out_of_the_file() {
+        let dir = std::env::temp_dir().join(format!("jumpcache-config-env-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("jumpcache.toml");
+        std::fs::write(&path, "port = 7005\nmax-memory = \"64mb\"\n").unwrap();
+        let args = ["jumpcache", "--config", path.to_str().unwrap(), "shard"].map(OsString::from);
+        let got: Vec<String> =
+            args_with_config_file_in(args, |name| name == "JUMPCACHE_MAX_MEMORY")
+                .unwrap()
+                .into_iter()
+                .map(|s| s.into_string().unwrap())
+                .collect();
+        assert_eq!(got[4..], ["--port", "7005"]);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

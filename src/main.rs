@@ -1,6 +1,7 @@
 //! The `jumpcache` binary: `shard`, `router` and `cluster` subcommands, logging, signals,
 //! and the Prometheus exporter (the only place a metrics recorder is installed).
 
+mod admin;
 mod cli;
 mod config_file;
 mod metrics_exporter;
@@ -8,20 +9,13 @@ mod metrics_exporter;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use clap::Parser;
 use tokio::net::TcpListener;
 
-use cli::{Cli, ClusterArgs, RouterArgs, ShardArgs, Sub};
+use cli::{ClusterArgs, LogFormat, RouterArgs, ShardArgs, Sub};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let cli = Cli::parse_from(config_file::args_with_config_file(std::env::args_os())?);
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let cli = cli::parse_from(config_file::args_with_config_file(std::env::args_os())?);
+    init_logging(cli.log_format);
     let whole_cluster = matches!(cli.command, Sub::Cluster(_));
     if let Sub::Shard(args) = &cli.command {
         // Before the runtime starts its threads: they inherit the policy.
@@ -35,6 +29,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Sub::Cluster(args) => cluster(args).await,
         }
     })
+}
+
+/// Logs to stderr at `RUST_LOG`'s levels (default `info`), as text or one JSON object a line.
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colours only for a person at a terminal: a collector reading a pipe gets plain text.
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
 }
 
 /// Builds the runtime: `threads` workers, 0 meaning every core for a whole cluster and half
@@ -109,7 +118,7 @@ async fn shard(args: ShardArgs) -> Result<(), Box<dyn std::error::Error>> {
     config.validate()?;
     raise_fd_limit(config.clients.maxclients, 0);
     let listener = bind(&args.bind, args.port).await?;
-    if metrics_exporter::install(&args.bind, args.metrics_port, server::stats::describe)? {
+    if metrics_exporter::install(&args.bind, args.metrics_port, server::stats::describe).await? {
         config.export_metrics = true;
     }
     tracing::info!(addr = %listener.local_addr()?, "shard listening");
@@ -129,7 +138,7 @@ async fn router_listener(
 ) -> Result<TcpListener, Box<dyn std::error::Error>> {
     raise_fd_limit(config.clients.maxclients, shard_fds);
     let listener = bind(host, port).await?;
-    metrics_exporter::install(host, metrics_port, router::observe::stats::describe)?;
+    metrics_exporter::install(host, metrics_port, router::observe::stats::describe).await?;
     Ok(listener)
 }
 
@@ -263,5 +272,6 @@ async fn shutdown_signal() {
         _ = ctrl_c => {}
         _ = term => {}
     }
+    admin::set_draining();
     tracing::info!("shutdown signal received");
 }

@@ -135,12 +135,15 @@ pub async fn run_with_local(
             ));
         }
     }
+    let (scrape_tx, scrapes) = tokio::sync::mpsc::channel(16);
     background.spawn(poll::run(
         router.groups.clone(),
         stats.clone(),
         router.server_config.clone(),
+        scrapes,
         stop.clone(),
     ));
+    let _probe = register_probe(router.groups.clone(), scrape_tx);
     if let Some(busy_poll) = &router.busy_poll {
         background.spawn(busy_poll.clone().run(router.clone()));
     }
@@ -154,4 +157,24 @@ pub async fn run_with_local(
     .await;
     background.abort_all();
     Ok(())
+}
+
+/// Registers the router with the admin port: ready while every group has a member that
+/// answered its health checks and is up; a scrape waits for a poll of its own.
+fn register_probe(
+    groups: Vec<Arc<Group>>,
+    scrapes: tokio::sync::mpsc::Sender<tokio::sync::oneshot::Sender<()>>,
+) -> serve::admin::Registration {
+    serve::admin::register(serve::admin::Probe {
+        ready: Box::new(move || groups.iter().all(|g| g.reachable())),
+        refresh: Box::new(move || {
+            let scrapes = scrapes.clone();
+            Box::pin(async move {
+                let (done, polled) = tokio::sync::oneshot::channel();
+                if scrapes.send(done).await.is_ok() {
+                    let _ = polled.await;
+                }
+            })
+        }),
+    })
 }

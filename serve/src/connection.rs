@@ -117,6 +117,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
     }
 
+    /// Returns a request the client has already sent, without waiting for more: one that is
+    /// buffered or whose bytes are in the socket now; `Ok(None)` when there is none. A
+    /// draining connection answers what it was sent before the shutdown this way.
+    ///
+    /// # Errors
+    /// As [`read_request`](Self::read_request).
+    pub async fn read_sent_request(&mut self) -> Result<Option<Request>, FrameError> {
+        // `timeout` polls the read once before it looks at the (already passed) deadline.
+        tokio::time::timeout(std::time::Duration::ZERO, self.read_request())
+            .await
+            .unwrap_or(Ok(None))
+    }
+
     /// Decodes a request that is already buffered, without touching the socket.
     ///
     /// # Errors

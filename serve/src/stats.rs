@@ -4,7 +4,7 @@
 //! its position in the command table ([`CommandSpec::index`]), so no map lookup, no label
 //! hashing and no call into the metrics recorder per request. Durations go into a log-scale
 //! histogram of atomics ([`LogHistogram`]). An upkeep task copies everything into the
-//! `metrics` recorder about once a second ([`export_process`], [`CommandStats::export`]).
+//! `metrics` recorder when `/metrics` is scraped (`admin`; [`export_process`], [`CommandStats::export`]).
 //!
 //! Names follow the standard Redis exporter (redis_exporter) where the meaning matches, so
 //! its Grafana dashboard reads them. Every name here is listed in docs/metrics.md (a test

@@ -34,11 +34,23 @@ async fn serve(
 ) -> Result<(), FrameError> {
     // One waiter for the whole connection: polled at every wake-up, it costs an atomic load.
     let mut stop = stop.wait();
+    // After shutdown: answer what the client had already sent, then close.
+    let mut draining = false;
     loop {
-        let first = tokio::select! {
-            biased;
-            _ = &mut stop => return Ok(()),
-            request = conn.read_request() => request,
+        let first = if draining {
+            match conn.read_sent_request().await {
+                Ok(None) => return Ok(()),
+                sent => sent,
+            }
+        } else {
+            tokio::select! {
+                biased;
+                _ = &mut stop => {
+                    draining = true;
+                    continue;
+                }
+                request = conn.read_request() => request,
+            }
         };
         let mut next = first;
         loop {

@@ -13,9 +13,6 @@ use crate::config::Config;
 use crate::handler;
 use crate::state::ShardState;
 
-/// How often a shard with its own `/metrics` copies its counters into the recorder.
-const EXPORT_INTERVAL: Duration = Duration::from_secs(1);
-
 /// Serves RESP on `listener` until `shutdown` resolves, then lets connections finish for up
 /// to `--shutdown-grace-ms`.
 ///
@@ -46,6 +43,17 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     let stop = Shutdown::new();
+    // Ready once serving; `/metrics` copies the counters at each scrape.
+    let _probe = shard.config.export_metrics.then(|| {
+        let exported = shard.clone();
+        serve::admin::register(serve::admin::Probe {
+            ready: Box::new(|| true),
+            refresh: Box::new(move || {
+                crate::stats::export(&exported);
+                Box::pin(async {})
+            }),
+        })
+    });
     // In a set, so that dropping this future drops the task too.
     let mut background = JoinSet::new();
     background.spawn(maintenance(shard.clone(), stop.clone()));
@@ -61,23 +69,17 @@ pub async fn serve(
     Ok(())
 }
 
-/// Runs the store's pending work (expiry, eviction), samples ops/sec and exports metrics, until
-/// shutdown.
+/// Runs the store's pending work (expiry, eviction) and samples ops/sec, until shutdown.
 async fn maintenance(shard: Arc<ShardState>, shutdown: Shutdown) {
     let mut stop = shutdown.wait();
     let mut tick =
         tokio::time::interval(Duration::from_millis(shard.config.maintenance_interval_ms));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut exported = std::time::Instant::now();
     loop {
         tokio::select! {
             _ = tick.tick() => {
                 shard.store.run_pending_tasks();
                 shard.stats.sample_ops();
-                if shard.config.export_metrics && exported.elapsed() >= EXPORT_INTERVAL {
-                    exported = std::time::Instant::now();
-                    crate::stats::export(&shard);
-                }
             }
             () = &mut stop => return,
         }

@@ -18,7 +18,7 @@ pub fn describe() {
     serve::stats::describe();
 }
 
-/// Copies the shard's counters into the metrics recorder; called by the maintenance timer.
+/// Copies the shard's counters into the metrics recorder; called at each `/metrics` scrape.
 pub fn export(shard: &ShardState) {
     export_process(&shard.stats);
     export_keyspace(&shard.store.stats());

@@ -12,6 +12,9 @@
 //! This poll decides nothing: members are taken out of service and brought back by the
 //! PING health checks (`health`) and the sync worker (`sync`); the poll only reports.
 //!
+//! A `/metrics` scrape asks for a poll of its own (`Scrapes`) and waits for it, so a scrape
+//! shows every counter as of that moment; the hot path only ever adds to atomics.
+//!
 //! A member that does not answer keeps its last figures in the sums (see `summary`), so a
 //! down member does not look like a counter reset; it shows as `jumpcache_shard_up 0`.
 
@@ -22,6 +25,7 @@ use serve::figures::ShardFigures;
 use serve::session::ServerConfig;
 use serve::stats::{export_keyspace, export_process, Stats};
 use serve::Shutdown;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::observe::info;
 use crate::observe::stats::{MemberSeries, MEMBERS, MEMBERS_UP, SHARDS, SHARDS_UP};
@@ -30,6 +34,9 @@ use crate::replication::group::{Group, MemberState};
 
 /// How often the members are polled and the metrics refreshed.
 const INTERVAL: Duration = Duration::from_secs(1);
+
+/// Requests for a poll now, each answered once the metrics are up to date.
+pub(crate) type Scrapes = mpsc::Receiver<oneshot::Sender<()>>;
 
 /// What the polls learned about one member.
 struct MemberPoll {
@@ -63,6 +70,7 @@ pub(crate) async fn run(
     groups: Vec<Arc<Group>>,
     stats: Arc<Stats>,
     config: ServerConfig,
+    mut scrapes: Scrapes,
     shutdown: Shutdown,
 ) {
     let mut stop = shutdown.wait();
@@ -86,7 +94,15 @@ pub(crate) async fn run(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = tick.tick() => poller.poll().await,
+            _ = tick.tick() => poller.poll(true).await,
+            Some(done) = scrapes.recv() => {
+                poller.poll(false).await;
+                let _ = done.send(());
+                // Scrapes that came during this poll are answered by it too.
+                while let Ok(done) = scrapes.try_recv() {
+                    let _ = done.send(());
+                }
+            }
             () = &mut stop => return,
         }
     }
@@ -94,13 +110,13 @@ pub(crate) async fn run(
 
 impl Poller {
     /// Polls every member at once, waiting at most the shard timeout for the slowest, and
-    /// reports what they said.
-    async fn poll(&mut self) {
+    /// reports what they said; `tick` moves INFO's latency windows on (once a second only).
+    async fn poll(&mut self, tick: bool) {
         let answered = self.gather().await;
         let summary = summarise(&self.members(&answered));
         for ((group, gp), sum) in self.groups.iter().zip(&self.polls).zip(&summary.groups) {
             for (m, (mp, state)) in gp.members.iter().zip(&sum.states).enumerate() {
-                export_member(group, m, mp, *state);
+                export_member(group, m, mp, *state, tick);
             }
         }
         for (gp, sum) in self.polls.iter_mut().zip(&summary.groups) {
@@ -163,10 +179,13 @@ impl Poller {
     }
 }
 
-/// Exports member `m` of `group`: its state, its last figures and the router's counters.
-fn export_member(group: &Group, m: usize, mp: &MemberPoll, state: MemberState) {
+/// Exports member `m` of `group`: its state, its last figures and the router's counters;
+/// `tick` keeps a latency snapshot for INFO's window.
+fn export_member(group: &Group, m: usize, mp: &MemberPoll, state: MemberState, tick: bool) {
     let metrics = group.members[m].client.metrics();
-    metrics.latency.tick();
+    if tick {
+        metrics.latency.tick();
+    }
     metrics.export_round_trips();
     let s = &mp.series;
     s.up.set(if state == MemberState::Up { 1.0 } else { 0.0 });

@@ -102,11 +102,23 @@ pub(crate) async fn handle(
     let mut pending: VecDeque<Queued> = VecDeque::new();
     // One waiter for the whole connection: polled at every wake-up, it costs an atomic load.
     let mut shutdown = shutdown.wait();
+    // After shutdown: answer what the client had already sent, then close.
+    let mut draining = false;
     loop {
-        let first = tokio::select! {
-            biased;
-            _ = &mut shutdown => break,
-            read = conn.read_request() => read,
+        let first = if draining {
+            match conn.read_sent_request().await {
+                Ok(None) => break,
+                sent => sent,
+            }
+        } else {
+            tokio::select! {
+                biased;
+                _ = &mut shutdown => {
+                    draining = true;
+                    continue;
+                }
+                read = conn.read_request() => read,
+            }
         };
         // Every request of a batch was read now: one clock read starts all their timings.
         let started = Instant::now();

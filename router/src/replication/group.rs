@@ -195,6 +195,13 @@ impl Group {
         MemberState::from_u8(self.members[m].state.load(Ordering::SeqCst))
     }
 
+    /// Returns true when a member is up and has passed a health check (`/readyz`).
+    pub(crate) fn reachable(&self) -> bool {
+        (0..self.members.len()).any(|m| {
+            self.state(m) == MemberState::Up && self.members[m].served.load(Ordering::Relaxed)
+        })
+    }
+
     /// Returns how many times a member of this group was taken out of service.
     pub(crate) fn failovers(&self) -> u64 {
         (0..self.members.len())
