@@ -65,6 +65,15 @@ pub struct ClientConfig {
     #[arg(long, value_parser = Password::parse)]
     pub requirepass: Option<Password>,
 
+    /// Log commands that take at least this many microseconds in SLOWLOG; -1 = off, 0 = every
+    /// command (Redis: `slowlog-log-slower-than`).
+    #[arg(long, default_value_t = 10_000, allow_negative_numbers = true)]
+    pub slowlog_log_slower_than: i64,
+
+    /// Most SLOWLOG entries kept; the oldest go first (Redis: `slowlog-max-len`).
+    #[arg(long, default_value_t = 128)]
+    pub slowlog_max_len: usize,
+
     /// Milliseconds connections get at shutdown (SIGINT, SIGTERM) to finish the requests they
     /// are answering; connections still busy after that are closed. 0 closes them at once.
     #[arg(long, default_value_t = 5000)]
@@ -96,6 +105,9 @@ impl ClientConfig {
         if self.client_query_buffer_limit < MIB {
             return Err("client-query-buffer-limit must be at least 1mb".into());
         }
+        if self.slowlog_log_slower_than < -1 {
+            return Err("slowlog-log-slower-than must be -1 or more".into());
+        }
         if self.maxclients == 0 {
             return Err("maxclients must be at least 1".into());
         }
@@ -120,6 +132,14 @@ impl ClientConfig {
             idle_timeout: (self.timeout > 0).then(|| Duration::from_secs(self.timeout)),
             ..Limits::default()
         }
+    }
+
+    /// Returns an empty SLOWLOG with these settings.
+    pub fn slowlog(&self) -> std::sync::Arc<crate::slowlog::SlowLog> {
+        std::sync::Arc::new(crate::slowlog::SlowLog::new(
+            self.slowlog_log_slower_than,
+            self.slowlog_max_len,
+        ))
     }
 
     /// Returns how long connections may finish their requests after shutdown.

@@ -5,13 +5,16 @@
 //! `requirepass` gate (`-NOAUTH` for everything but AUTH, HELLO, QUIT and PING until the
 //! client authenticates), are written once and match Redis 7 in both places.
 
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
 use crate::auth::{self, Password};
 use crate::glob::glob_match;
+use crate::operator;
 use crate::setting::Setting;
+use crate::slowlog::SlowLog;
 use protocol::command::{parse_i64, Command, CommandSpec, Flags, Kind, COMMANDS};
 use protocol::error::{text, CommandError};
 use protocol::frame::{Frame, Protocol};
@@ -27,6 +30,7 @@ pub struct Session {
     name: Option<Bytes>,
     closing: bool,
     authenticated: bool,
+    addr: String,
 }
 
 /// What `CONFIG GET` reports.
@@ -38,6 +42,8 @@ pub struct ServerConfig {
     pub maxmemory_policy: Setting<String>,
     /// `requirepass`: clients must authenticate first when set. Never reported.
     pub requirepass: Option<Password>,
+    /// SLOWLOG, and its two settings.
+    pub slowlog: Arc<SlowLog>,
 }
 
 impl Session {
@@ -50,6 +56,32 @@ impl Session {
             name: None,
             closing: false,
             authenticated: config.requirepass.is_none(),
+            addr: String::new(),
+        }
+    }
+
+    /// Records the client's address (`ip:port`), as SLOWLOG and CLIENT report it.
+    pub fn set_addr(&mut self, addr: String) {
+        self.addr = addr;
+    }
+
+    /// Returns the client's address (`ip:port`); empty for the router's in-process calls.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// Logs `args` in SLOWLOG when the command took long enough; AUTH and HELLO never, as in
+    /// Redis (they carry passwords).
+    pub fn log_if_slow(&self, config: &ServerConfig, args: &[Bytes], elapsed: std::time::Duration) {
+        if !config.slowlog.is_slow(elapsed) {
+            return;
+        }
+        let secret = args
+            .first()
+            .is_some_and(|n| n.eq_ignore_ascii_case(b"AUTH") || n.eq_ignore_ascii_case(b"HELLO"));
+        if !secret {
+            let name = self.name.as_deref().unwrap_or_default();
+            config.slowlog.record(args, elapsed, &self.addr, name);
         }
     }
 
@@ -109,13 +141,16 @@ pub fn handle_local(cmd: &Command, session: &mut Session, config: &ServerConfig)
         Client => client(cmd, session),
         Select => select(cmd),
         Command => command(cmd),
-        Config => config_get(cmd, config),
+        Config => config_command(cmd, config),
         Time => Ok(time()),
-        Info | DbSize | FlushDb | FlushAll | Get | Set | SetNx | SetEx | PSetEx | GetSet
-        | GetDel | GetEx | MGet | MSet | MSetNx | Del | Unlink | Exists | Touch | Incr | Decr
-        | IncrBy | DecrBy | IncrByFloat | Append | StrLen | GetRange | SetRange | Expire
-        | PExpire | ExpireAt | PExpireAt | Persist | Ttl | PTtl | ExpireTime | PExpireTime
-        | Type | Keys | Scan | RandomKey => return None,
+        SlowLog => operator::slowlog(cmd, config),
+        Latency => Ok(operator::latency(cmd)),
+        Wait => operator::wait(cmd),
+        Memory | Object | Info | DbSize | FlushDb | FlushAll | Get | Set | SetNx | SetEx
+        | PSetEx | GetSet | GetDel | GetEx | MGet | MSet | MSetNx | Del | Unlink | Exists
+        | Touch | Incr | Decr | IncrBy | DecrBy | IncrByFloat | Append | StrLen | GetRange
+        | SetRange | Expire | PExpire | ExpireAt | PExpireAt | Persist | Ttl | PTtl
+        | ExpireTime | PExpireTime | Type | Keys | Scan | RandomKey => return None,
     };
     Some(reply.unwrap_or_else(|e| e.to_frame()))
 }
@@ -429,23 +464,45 @@ fn command_docs(spec: &CommandSpec) -> Frame {
 /// ```text
 /// CONFIG GET parameter [parameter ...]
 /// ```
-fn config_get(cmd: &Command, config: &ServerConfig) -> Result<Frame, CommandError> {
+/// ```text
+/// CONFIG GET pattern [pattern ...] | CONFIG SET parameter value [...] | CONFIG RESETSTAT | CONFIG HELP
+/// ```
+/// RESETSTAT answers OK and resets nothing: the counters feed /metrics, whose counters must
+/// not go back (docs/commands.md).
+fn config_command(cmd: &Command, config: &ServerConfig) -> Result<Frame, CommandError> {
     let args = cmd.args();
-    if !args[1].eq_ignore_ascii_case(b"GET") {
-        return Ok(help(&[
+    match &args[1].to_ascii_uppercase()[..] {
+        b"GET" => config_get(cmd, config),
+        b"SET" => operator::config_set(cmd, config),
+        b"RESETSTAT" => Ok(Frame::ok()),
+        _ => Ok(help(&[
             "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
             "GET <pattern>",
             "    Return parameters matching the glob-like <pattern> and their values.",
+            "SET <directive> <value>",
+            "    Set the configuration <directive> to <value>.",
+            "RESETSTAT",
+            "    Reset statistics reported by the INFO command.",
             "HELP",
-            "    Print this help.",
-        ]));
+            "    Prints this help.",
+        ])),
     }
-    let params: [(&str, String); 5] = [
+}
+
+fn config_get(cmd: &Command, config: &ServerConfig) -> Result<Frame, CommandError> {
+    let args = cmd.args();
+    let params: [(&str, String); 7] = [
         ("save", String::new()),
         ("appendonly", "no".into()),
         ("maxmemory", config.maxmemory.get().to_string()),
         ("maxmemory-policy", config.maxmemory_policy.get()),
         ("databases", "1".into()),
+        // Redis 7.0 lists these two in this order.
+        ("slowlog-max-len", config.slowlog.max_len().to_string()),
+        (
+            "slowlog-log-slower-than",
+            config.slowlog.slower_than_us().to_string(),
+        ),
     ];
     let mut pairs = Vec::new();
     for (name, value) in &params {
@@ -480,6 +537,7 @@ mod tests {
             maxmemory: Setting::new(100),
             maxmemory_policy: Setting::new("allkeys-lru".into()),
             requirepass: None,
+            slowlog: Default::default(),
         }
     }
 

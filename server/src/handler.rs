@@ -15,8 +15,11 @@ use crate::state::ShardState;
 /// Serves one client until it closes, sends QUIT, breaks the protocol or a limit, or
 /// shutdown. `slot` is its place under `maxclients`, freed when this returns.
 pub async fn handle(socket: TcpStream, slot: ClientSlot, shard: Arc<ShardState>, stop: Shutdown) {
-    let mut conn = Connection::new(socket, shard.config.clients.limits());
     let mut session = Session::new(shard.stats.next_client_id(), &shard.server_config);
+    if let Ok(addr) = socket.peer_addr() {
+        session.set_addr(addr.to_string());
+    }
+    let mut conn = Connection::new(socket, shard.config.clients.limits());
     conn.set_authenticated(session.authenticated());
     let result = serve(&mut conn, &mut session, &shard, &stop).await;
     if let Err(e) = result {
@@ -100,9 +103,11 @@ pub fn execute(cmd: &Command, session: &mut Session, shard: &ShardState) -> Fram
         Some(frame) => frame,
         None => exec::execute(cmd, shard, session.protocol()),
     };
+    let elapsed = started.elapsed();
     shard
         .stats
         .commands
-        .record(cmd.spec(), started.elapsed(), frame.is_error());
+        .record(cmd.spec(), elapsed, frame.is_error());
+    session.log_if_slow(&shard.server_config, cmd.args(), elapsed);
     frame
 }

@@ -53,6 +53,7 @@ impl ShardState {
             maxmemory: Setting::new(config.max_memory),
             maxmemory_policy: Setting::new(config.eviction.redis_name().to_string()),
             requirepass: config.clients.password().cloned(),
+            slowlog: config.clients.slowlog(),
         };
         let stats = Arc::new(Stats::new(config.export_metrics));
         Arc::new(ShardState {

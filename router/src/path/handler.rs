@@ -51,9 +51,10 @@ pub(crate) struct Router {
     pub(crate) busy_poll: Option<Arc<BusyPoll>>,
 }
 
-/// A request in the making: its reply, the protocol it is written in, and the command it
-/// counts for in Commandstats (`None` when it was not a command).
-type Queued = (Pending, Protocol, Option<&'static CommandSpec>);
+/// A request in the making: its reply, the protocol it is written in, the command it counts
+/// for in Commandstats (`None` when it was not a command), and the request's bytes, parsed
+/// again only when SLOWLOG takes it (a reference count here, no copy on the hot path).
+type Queued = (Pending, Protocol, Option<&'static CommandSpec>, Bytes);
 
 /// A reply in the making, queued in request order.
 enum Pending {
@@ -96,8 +97,11 @@ pub(crate) async fn handle(
     id: u64,
     shutdown: Shutdown,
 ) {
-    let mut conn = Connection::new(stream, router.limits);
     let mut session = Session::new(id, &router.server_config);
+    if let Ok(addr) = stream.peer_addr() {
+        session.set_addr(addr.to_string());
+    }
+    let mut conn = Connection::new(stream, router.limits);
     conn.set_authenticated(session.authenticated());
     let mut pending: VecDeque<Queued> = VecDeque::new();
     // One waiter for the whole connection: polled at every wake-up, it costs an atomic load.
@@ -137,11 +141,15 @@ pub(crate) async fn handle(
             }
             read = conn.try_read_request();
         }
-        while let Some((p, protocol, spec)) = pending.pop_front() {
+        while let Some((p, protocol, spec, raw)) = pending.pop_front() {
             let reply = resolve(p, &router).await;
             if let Some(spec) = spec {
                 let error = reply.is_error();
-                router.stats.commands.record(spec, started.elapsed(), error);
+                let elapsed = started.elapsed();
+                router.stats.commands.record(spec, elapsed, error);
+                if router.server_config.slowlog.is_slow(elapsed) {
+                    log_slow(&session, &router.server_config, raw, elapsed);
+                }
             }
             write(&mut conn, reply, protocol);
             // Past 1 MiB queued: write what the client takes; past its output limit: close,
@@ -174,17 +182,33 @@ async fn dispatch(request: Request, session: &mut Session, router: &Router, lane
         Ok(cmd) => cmd,
         Err(e) => {
             router.stats.commands.reject_error(&e);
-            return (Pending::Ready(e.to_frame()), session.protocol(), None);
+            return (
+                Pending::Ready(e.to_frame()),
+                session.protocol(),
+                None,
+                Bytes::new(),
+            );
         }
     };
     router.stats.commands_processed.fetch_add(1, Relaxed);
     let spec = cmd.spec();
+    let raw = cmd.raw().clone();
     let pending = match start_now(cmd, session, router, lane) {
         Ok(pending) => pending,
         // Boxed: the common path's future stays small.
         Err((cmd, plan)) => Box::pin(start(cmd, plan, router, lane)).await,
     };
-    (pending, session.protocol(), Some(spec))
+    (pending, session.protocol(), Some(spec), raw)
+}
+
+/// Logs a slow request in SLOWLOG: its time from the batch's read to its reply, shard round
+/// trips included. Its arguments are parsed again from its bytes, on this rare path only.
+fn log_slow(session: &Session, config: &ServerConfig, raw: Bytes, elapsed: std::time::Duration) {
+    let mut buf = bytes::BytesMut::from(&raw[..]);
+    let mut decoder = protocol::Decoder::new(Limits::default());
+    if let Ok(Some(request)) = decoder.decode(&mut buf) {
+        session.log_if_slow(config, &request.args, elapsed);
+    }
 }
 
 /// Answers a local command, or plans a data command and sends it when that needs no await

@@ -27,6 +27,7 @@
 //!   and their malloc included); see docs/benchmarks.md.
 
 mod evict;
+mod inspect;
 mod lfu;
 mod scan;
 mod segment;
@@ -40,6 +41,7 @@ use bytes::Bytes;
 
 use crate::clock::Clock;
 use evict::Room;
+pub use inspect::{EntryInfo, HEAD};
 use segment::{key_hash, Entry, Segment};
 
 /// Bytes charged per entry on top of its key and value.

@@ -1,0 +1,211 @@
+//! The commands operators type that any jumpcache process answers by itself: SLOWLOG,
+//! LATENCY, WAIT, CONFIG SET and CONFIG RESETSTAT, with Redis 7's replies and error texts.
+
+use protocol::command::{parse_i64, Command};
+use protocol::error::CommandError;
+use protocol::frame::Frame;
+
+use crate::session::ServerConfig;
+
+/// What every setting `CONFIG SET` knows: Redis's name.
+const SETTABLE: [&str; 6] = [
+    "slowlog-log-slower-than",
+    "slowlog-max-len",
+    "maxmemory",
+    "maxmemory-policy",
+    "timeout",
+    "maxclients",
+];
+
+/// SLOWLOG: the slow commands of this process.
+///
+/// ```text
+/// SLOWLOG GET [count] | SLOWLOG LEN | SLOWLOG RESET | SLOWLOG HELP
+/// ```
+pub(crate) fn slowlog(cmd: &Command, config: &ServerConfig) -> Result<Frame, CommandError> {
+    let args = cmd.args();
+    match &args[1].to_ascii_uppercase()[..] {
+        b"GET" => {
+            let count = match args.get(2) {
+                None => Some(10),
+                Some(n) => match parse_i64(n) {
+                    Some(-1) => None,
+                    Some(n) if n >= 0 => Some(n as usize),
+                    _ => {
+                        return Err(CommandError::Static(
+                            "ERR count should be greater than or equal to -1",
+                        ))
+                    }
+                },
+            };
+            if args.len() > 3 {
+                return Err(CommandError::Message(format!(
+                    "ERR unknown subcommand or wrong number of arguments for '{}'. Try SLOWLOG HELP.",
+                    String::from_utf8_lossy(&args[1])
+                )));
+            }
+            Ok(config.slowlog.get(count))
+        }
+        b"LEN" => Ok(Frame::Integer(config.slowlog.len() as i64)),
+        b"RESET" => {
+            config.slowlog.reset();
+            Ok(Frame::ok())
+        }
+        _ => Ok(help(&[
+            "SLOWLOG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "GET [<count>]",
+            "    Return top <count> entries from the slowlog (default: 10, -1 mean all).",
+            "    Entries are made of:",
+            "    id, timestamp, time in microseconds, arguments array, client IP and port,",
+            "    client name",
+            "LEN",
+            "    Return the length of the slowlog.",
+            "RESET",
+            "    Reset the slowlog.",
+            "HELP",
+            "    Prints this help.",
+        ])),
+    }
+}
+
+/// LATENCY: jumpcache keeps no latency events (Redis's `latency-monitor-threshold` is 0 by
+/// default, which gives these same empty replies); per-command latency is in INFO
+/// Commandstats and /metrics.
+///
+/// ```text
+/// LATENCY LATEST | LATENCY HISTORY event | LATENCY RESET [event ...] | LATENCY HELP
+/// ```
+pub(crate) fn latency(cmd: &Command) -> Frame {
+    match &cmd.args()[1].to_ascii_uppercase()[..] {
+        b"LATEST" | b"HISTORY" => Frame::Array(vec![]),
+        b"RESET" => Frame::Integer(0),
+        _ => help(&[
+            "LATENCY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "DOCTOR",
+            "    Return a human readable latency analysis report.",
+            "GRAPH <event>",
+            "    Return an ASCII latency graph for the <event> class.",
+            "HISTORY <event>",
+            "    Return time-latency samples for the <event> class.",
+            "LATEST",
+            "    Return the latest latency samples for all events.",
+            "RESET [<event> ...]",
+            "    Reset latency data of one or more <event> classes.",
+            "    (default: reset all data for all event classes)",
+            "HISTOGRAM [COMMAND ...]",
+            "    Return a cumulative distribution of latencies in the format of a histogram for the specified command names.",
+            "    If no commands are specified then all histograms are replied.",
+            "HELP",
+            "    Prints this help.",
+        ]),
+    }
+}
+
+/// WAIT: how many replicas acknowledged this client's writes. A process answering by itself
+/// has none: 0 at once, as Redis without replicas answers.
+///
+/// ```text
+/// WAIT numreplicas timeout
+/// ```
+pub(crate) fn wait(cmd: &Command) -> Result<Frame, CommandError> {
+    let args = cmd.args();
+    parse_i64(&args[1]).ok_or(CommandError::NotInteger)?;
+    match parse_i64(&args[2]) {
+        None => Err(CommandError::Static(
+            "ERR timeout is not an integer or out of range",
+        )),
+        Some(t) if t < 0 => Err(CommandError::Static("ERR timeout is negative")),
+        Some(_) => Ok(Frame::Integer(0)),
+    }
+}
+
+/// CONFIG SET: checks every pair as Redis does (known name, no duplicate, a valid value), then
+/// applies them all or none.
+///
+/// ```text
+/// CONFIG SET parameter value [parameter value ...]
+/// ```
+/// The slowlog's two settings apply to this process. `maxmemory`, `maxmemory-policy`,
+/// `timeout` and `maxclients` are checked, then refused: they are fixed at startup in this
+/// version (docs/commands.md).
+pub(crate) fn config_set(cmd: &Command, config: &ServerConfig) -> Result<Frame, CommandError> {
+    let args = &cmd.args()[2..];
+    if args.len() % 2 != 0 {
+        return Err(CommandError::Syntax);
+    }
+    let mut changes: Vec<(&'static str, i64)> = Vec::new();
+    for pair in args.chunks(2) {
+        let lower = pair[0].to_ascii_lowercase();
+        let Some(&name) = SETTABLE.iter().find(|n| n.as_bytes() == &lower[..]) else {
+            return Err(CommandError::Message(format!(
+                "ERR Unknown option or number of arguments for CONFIG SET - '{}'",
+                String::from_utf8_lossy(&pair[0])
+            )));
+        };
+        let failed = |why: String| {
+            CommandError::Message(format!(
+                "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
+            ))
+        };
+        if changes.iter().any(|(n, _)| *n == name) {
+            return Err(failed("duplicate parameter".into()));
+        }
+        let value = check_value(name, &pair[1]).map_err(failed)?;
+        changes.push((name, value));
+    }
+    if let Some((name, _)) = changes.iter().find(|(n, _)| !n.starts_with("slowlog-")) {
+        return Err(CommandError::Message(format!(
+            "ERR CONFIG SET failed (possibly related to argument '{name}') - not changeable at run time in jumpcache"
+        )));
+    }
+    for (name, value) in changes {
+        match name {
+            "slowlog-log-slower-than" => config.slowlog.set_slower_than_us(value),
+            _ => config.slowlog.set_max_len(value as usize),
+        }
+    }
+    Ok(Frame::ok())
+}
+
+/// Returns `value` as a number within the setting's range, or Redis's reason it is not.
+fn check_value(name: &str, value: &[u8]) -> Result<i64, String> {
+    let range = |lo: i64, hi: i64| match parse_i64(value) {
+        None => Err("argument couldn't be parsed into an integer".to_string()),
+        Some(n) if (lo..=hi).contains(&n) => Ok(n),
+        Some(_) => Err(format!("argument must be between {lo} and {hi} inclusive")),
+    };
+    match name {
+        "slowlog-log-slower-than" => range(-1, i64::MAX),
+        "slowlog-max-len" => range(0, i64::MAX),
+        "timeout" => range(0, i32::MAX as i64),
+        "maxclients" => range(1, u32::MAX as i64),
+        "maxmemory" => crate::units::parse_memory(&String::from_utf8_lossy(value))
+            .map(|n| n as i64)
+            .map_err(|_| "argument must be a memory value".to_string()),
+        _ => {
+            const POLICIES: [&str; 8] = [
+                "volatile-lru",
+                "volatile-lfu",
+                "volatile-random",
+                "volatile-ttl",
+                "allkeys-lru",
+                "allkeys-lfu",
+                "allkeys-random",
+                "noeviction",
+            ];
+            let lower = value.to_ascii_lowercase();
+            if POLICIES.iter().any(|p| p.as_bytes() == &lower[..]) {
+                Ok(0)
+            } else {
+                Err(format!(
+                    "argument(s) must be one of the following: {}",
+                    POLICIES.join(", ")
+                ))
+            }
+        }
+    }
+}
+
+fn help(lines: &[&'static str]) -> Frame {
+    Frame::Array(lines.iter().map(|l| Frame::simple(l)).collect())
+}
