@@ -104,6 +104,7 @@ pub async fn run_with_local(
             maxmemory_policy: Setting::new("allkeys-lru".into()),
             requirepass: config.clients.password().cloned(),
             slowlog: config.clients.slowlog(),
+            clients: Default::default(),
         },
         port: listener.local_addr().map_or(0, |a| a.port()),
         limits: config.clients.limits(),

@@ -21,6 +21,7 @@ pub mod info;
 pub mod latency;
 pub mod local;
 mod operator;
+pub mod registry;
 pub mod session;
 pub mod setting;
 pub mod shutdown;

@@ -1,10 +1,14 @@
 //! The commands operators type that any jumpcache process answers by itself: SLOWLOG,
-//! LATENCY, WAIT, CONFIG SET and CONFIG RESETSTAT, with Redis 7's replies and error texts.
+//! LATENCY, WAIT, CONFIG SET and CONFIG RESETSTAT, CLIENT LIST and CLIENT KILL, with Redis 7's replies and error texts.
 
+use std::sync::Arc;
+
+use bytes::Bytes;
 use protocol::command::{parse_i64, Command};
 use protocol::error::CommandError;
 use protocol::frame::Frame;
 
+use crate::registry::{ClientInfo, ClientRegistry};
 use crate::session::ServerConfig;
 
 /// What every setting `CONFIG SET` knows: Redis's name.
@@ -208,4 +212,136 @@ fn check_value(name: &str, value: &[u8]) -> Result<i64, String> {
 
 fn help(lines: &[&'static str]) -> Frame {
     Frame::Array(lines.iter().map(|l| Frame::simple(l)).collect())
+}
+
+/// CLIENT LIST: one line per connected client, by id.
+///
+/// ```text
+/// CLIENT LIST [TYPE NORMAL|MASTER|REPLICA|PUBSUB] [ID client-id [client-id ...]]
+/// ```
+/// Every client is `normal`: the other types list none.
+pub(crate) fn client_list(
+    args: &[Bytes],
+    registry: &ClientRegistry,
+) -> Result<Frame, CommandError> {
+    let clients = registry.list();
+    let picked: Vec<_> = match args.get(2) {
+        None => clients,
+        Some(opt) if opt.eq_ignore_ascii_case(b"TYPE") && args.len() == 4 => {
+            if client_type_is_normal(&args[3])? {
+                clients
+            } else {
+                Vec::new()
+            }
+        }
+        Some(opt) if opt.eq_ignore_ascii_case(b"ID") && args.len() >= 4 => {
+            let mut ids = Vec::with_capacity(args.len() - 3);
+            for id in &args[3..] {
+                // Any integer, as Redis takes it; none matches an id below 1.
+                match parse_i64(id) {
+                    Some(id) => ids.push(id.max(0) as u64),
+                    None => return Err(CommandError::Static("ERR Invalid client ID")),
+                }
+            }
+            clients
+                .into_iter()
+                .filter(|c| ids.contains(&c.id()))
+                .collect()
+        }
+        Some(_) => return Err(CommandError::Syntax),
+    };
+    let mut text = String::new();
+    for client in picked {
+        text.push_str(&client.line());
+        text.push('\n');
+    }
+    Ok(Frame::Verbatim(text.into()))
+}
+
+/// Returns true for `normal`, false for Redis's other client types, Redis's error otherwise.
+fn client_type_is_normal(name: &[u8]) -> Result<bool, CommandError> {
+    let lower = name.to_ascii_lowercase();
+    match &lower[..] {
+        b"normal" => Ok(true),
+        b"master" | b"replica" | b"slave" | b"pubsub" => Ok(false),
+        _ => Err(CommandError::Message(format!(
+            "ERR Unknown client type '{}'",
+            String::from_utf8_lossy(name)
+        ))),
+    }
+}
+
+/// CLIENT KILL: closes other connections of this process (after the reply they are writing).
+///
+/// ```text
+/// CLIENT KILL ip:port
+/// CLIENT KILL [ID id] [ADDR ip:port] [LADDR ip:port] [TYPE type] [USER name] [SKIPME yes|no]
+/// ```
+/// The old form replies OK or `No such client`; the new one the number killed. A client that
+/// kills itself (`SKIPME no`) gets the reply, then is closed.
+pub(crate) fn client_kill(
+    args: &[Bytes],
+    me: Option<&Arc<ClientInfo>>,
+    registry: &ClientRegistry,
+) -> Result<Frame, CommandError> {
+    if args.len() == 3 {
+        let target = registry
+            .list()
+            .into_iter()
+            .find(|c| c.addr().as_bytes() == &args[2][..]);
+        return match target {
+            Some(client) => {
+                client.kill();
+                Ok(Frame::ok())
+            }
+            None => Err(CommandError::Static("ERR No such client")),
+        };
+    }
+    if args.len() % 2 != 0 {
+        return Err(CommandError::Syntax);
+    }
+    let mut id = None;
+    let mut addr = None;
+    let mut laddr = None;
+    let mut normal = true;
+    let mut skip_me = true;
+    for pair in args[2..].chunks(2) {
+        let (opt, value) = (pair[0].to_ascii_uppercase(), &pair[1]);
+        match &opt[..] {
+            b"ID" => match parse_i64(value) {
+                Some(n) if n > 0 => id = Some(n as u64),
+                _ => {
+                    return Err(CommandError::Static(
+                        "ERR client-id should be greater than 0",
+                    ))
+                }
+            },
+            b"ADDR" => addr = Some(value),
+            b"LADDR" => laddr = Some(value),
+            b"TYPE" => normal &= client_type_is_normal(value)?,
+            b"USER" if value[..] != b"default"[..] => {
+                return Err(CommandError::Message(format!(
+                    "ERR No such user '{}'",
+                    String::from_utf8_lossy(value)
+                )))
+            }
+            b"USER" => {}
+            b"SKIPME" if value.eq_ignore_ascii_case(b"yes") => skip_me = true,
+            b"SKIPME" if value.eq_ignore_ascii_case(b"no") => skip_me = false,
+            _ => return Err(CommandError::Syntax),
+        }
+    }
+    let mut killed = 0;
+    for client in registry.list() {
+        let matches = normal
+            && id.is_none_or(|id| client.id() == id)
+            && addr.is_none_or(|a| client.addr().as_bytes() == &a[..])
+            && laddr.is_none_or(|a| client.laddr().as_bytes() == &a[..])
+            && !(skip_me && me.is_some_and(|m| m.id() == client.id()));
+        if matches {
+            client.kill();
+            killed += 1;
+        }
+    }
+    Ok(Frame::Integer(killed))
 }

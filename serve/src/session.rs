@@ -13,6 +13,7 @@ use bytes::Bytes;
 use crate::auth::{self, Password};
 use crate::glob::glob_match;
 use crate::operator;
+use crate::registry::{ClientInfo, ClientRegistry};
 use crate::setting::Setting;
 use crate::slowlog::SlowLog;
 use protocol::command::{parse_i64, Command, CommandSpec, Flags, Kind, COMMANDS};
@@ -31,6 +32,7 @@ pub struct Session {
     closing: bool,
     authenticated: bool,
     addr: String,
+    client: Option<Arc<ClientInfo>>,
 }
 
 /// What `CONFIG GET` reports.
@@ -44,6 +46,8 @@ pub struct ServerConfig {
     pub requirepass: Option<Password>,
     /// SLOWLOG, and its two settings.
     pub slowlog: Arc<SlowLog>,
+    /// The connected clients (CLIENT LIST, INFO, KILL).
+    pub clients: Arc<ClientRegistry>,
 }
 
 impl Session {
@@ -57,12 +61,27 @@ impl Session {
             closing: false,
             authenticated: config.requirepass.is_none(),
             addr: String::new(),
+            client: None,
         }
     }
 
-    /// Records the client's address (`ip:port`), as SLOWLOG and CLIENT report it.
-    pub fn set_addr(&mut self, addr: String) {
-        self.addr = addr;
+    /// Ties the session to its connection's entry in the registry (CLIENT LIST, KILL).
+    pub fn set_client(&mut self, client: Arc<ClientInfo>) {
+        self.addr = client.addr().to_string();
+        self.client = Some(client);
+    }
+
+    /// Returns the connection's entry in the registry; `None` for the router's in-process
+    /// calls to its shards.
+    pub fn client(&self) -> Option<&Arc<ClientInfo>> {
+        self.client.as_ref()
+    }
+
+    fn set_name(&mut self, name: Option<Bytes>) {
+        if let Some(client) = &self.client {
+            client.set_name(name.clone());
+        }
+        self.name = name;
     }
 
     /// Returns the client's address (`ip:port`); empty for the router's in-process calls.
@@ -126,6 +145,9 @@ pub fn handle_local(cmd: &Command, session: &mut Session, config: &ServerConfig)
     {
         return Some(Frame::error(text::NOAUTH));
     }
+    if let Some(client) = &session.client {
+        client.touch(cmd.spec(), cmd.args());
+    }
     use Kind::*;
     // Exactly the rows whose route is `Local` are answered here (a test checks it); no
     // wildcard, so a new row does not compile until it is placed.
@@ -138,7 +160,7 @@ pub fn handle_local(cmd: &Command, session: &mut Session, config: &ServerConfig)
         }
         Hello => hello(cmd, session, config),
         Auth => auth_command(cmd, session, config),
-        Client => client(cmd, session),
+        Client => client(cmd, session, config),
         Select => select(cmd),
         Command => command(cmd),
         Config => config_command(cmd, config),
@@ -248,9 +270,12 @@ fn hello(
     }
     if let Some(name) = name {
         validate_name(&name)?;
-        session.name = (!name.is_empty()).then_some(name);
+        session.set_name((!name.is_empty()).then_some(name));
     }
     session.protocol = protocol;
+    if let Some(client) = &session.client {
+        client.set_protocol(protocol);
+    }
     let proto = if protocol == Protocol::Resp3 { 3 } else { 2 };
     Ok(Frame::Map(vec![
         (Frame::bulk(b"server"), Frame::bulk(b"redis")),
@@ -278,13 +303,27 @@ fn validate_name(name: &[u8]) -> Result<(), CommandError> {
 /// ```text
 /// CLIENT SETNAME name | GETNAME | SETINFO LIB-NAME|LIB-VER value | ID | HELP
 /// ```
-fn client(cmd: &Command, session: &mut Session) -> Result<Frame, CommandError> {
+fn client(
+    cmd: &Command,
+    session: &mut Session,
+    config: &ServerConfig,
+) -> Result<Frame, CommandError> {
     let args = cmd.args();
     let sub = args[1].to_ascii_uppercase();
     match &sub[..] {
+        b"LIST" => operator::client_list(args, &config.clients),
+        b"INFO" => Ok(Frame::Verbatim(
+            session
+                .client
+                .as_ref()
+                .map(|c| format!("{}\n", c.line()))
+                .unwrap_or_default()
+                .into(),
+        )),
+        b"KILL" => operator::client_kill(args, session.client.as_ref(), &config.clients),
         b"SETNAME" => {
             validate_name(&args[2])?;
-            session.name = (!args[2].is_empty()).then(|| args[2].clone());
+            session.set_name((!args[2].is_empty()).then(|| args[2].clone()));
             Ok(Frame::ok())
         }
         b"GETNAME" => Ok(Frame::bulk_or_null(session.name.clone())),
@@ -311,6 +350,30 @@ fn client(cmd: &Command, session: &mut Session) -> Result<Frame, CommandError> {
             "    Return the name of the current connection.",
             "ID",
             "    Return the ID of the current connection.",
+            "INFO",
+            "    Return information about the current client connection.",
+            "KILL <ip:port>",
+            "    Kill connection made from <ip:port>.",
+            "KILL <option> <value> [<option> <value> [...]]",
+            "    Kill connections. Options are:",
+            "    * ADDR (<ip:port>|<unixsocket>:0)",
+            "      Kill connections made from the specified address",
+            "    * LADDR (<ip:port>|<unixsocket>:0)",
+            "      Kill connections made to specified local address",
+            "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+            "      Kill connections by type.",
+            "    * USER <username>",
+            "      Kill connections authenticated by <username>.",
+            "    * SKIPME (YES|NO)",
+            "      Skip killing current connection (default: yes).",
+            "    * ID <client-id>",
+            "      Kill connections by client id.",
+            "LIST [options ...]",
+            "    Return information about client connections. Options:",
+            "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+            "      Return clients of specified type.",
+            "    * ID <client-id> [...]",
+            "      Return clients with the given IDs.",
             "SETINFO <option> <value>",
             "    Set client meta attr. Options are LIB-NAME, LIB-VER.",
             "SETNAME <connection-name>",
@@ -538,6 +601,7 @@ mod tests {
             maxmemory_policy: Setting::new("allkeys-lru".into()),
             requirepass: None,
             slowlog: Default::default(),
+            clients: Default::default(),
         }
     }
 

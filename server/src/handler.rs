@@ -16,9 +16,9 @@ use crate::state::ShardState;
 /// shutdown. `slot` is its place under `maxclients`, freed when this returns.
 pub async fn handle(socket: TcpStream, slot: ClientSlot, shard: Arc<ShardState>, stop: Shutdown) {
     let mut session = Session::new(shard.stats.next_client_id(), &shard.server_config);
-    if let Ok(addr) = socket.peer_addr() {
-        session.set_addr(addr.to_string());
-    }
+    let registration =
+        serve::registry::register(&shard.server_config.clients, session.id(), &socket);
+    session.set_client(registration.info().clone());
     let mut conn = Connection::new(socket, shard.config.clients.limits());
     conn.set_authenticated(session.authenticated());
     let result = serve(&mut conn, &mut session, &shard, &stop).await;
@@ -26,6 +26,7 @@ pub async fn handle(socket: TcpStream, slot: ClientSlot, shard: Arc<ShardState>,
         tracing::debug!(error = %e, "client connection ended");
     }
     conn.count_io(&shard.stats);
+    drop(registration);
     drop(slot);
 }
 
@@ -41,6 +42,7 @@ async fn serve(
         let first = tokio::select! {
             biased;
             _ = &mut stop => return Ok(()),
+            _ = killed(session) => return Ok(()),
             request = conn.read_request() => request,
         };
         let mut next = first;
@@ -78,6 +80,14 @@ async fn serve(
         }
         conn.flush().await?;
         conn.count_io(&shard.stats);
+    }
+}
+
+/// Waits until CLIENT KILL names this client; never for a session outside the registry.
+async fn killed(session: &Session) {
+    match session.client() {
+        Some(client) => client.killed().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -54,6 +54,7 @@ impl ShardState {
             maxmemory_policy: Setting::new(config.eviction.redis_name().to_string()),
             requirepass: config.clients.password().cloned(),
             slowlog: config.clients.slowlog(),
+            clients: Default::default(),
         };
         let stats = Arc::new(Stats::new(config.export_metrics));
         Arc::new(ShardState {

@@ -105,3 +105,112 @@ async fn the_cluster_router_logs_slow_commands() {
     ))
     .await;
 }
+
+/// Returns the text of a bulk reply.
+fn bulk_text(reply: &[u8]) -> String {
+    let text = String::from_utf8_lossy(reply).into_owned();
+    let body = text.split_once("\r\n").map_or("", |(_, b)| b);
+    body.trim_end_matches("\r\n").to_string()
+}
+
+/// Returns the digits of an integer reply.
+fn int_text(reply: &[u8]) -> String {
+    let text = String::from_utf8_lossy(reply);
+    text.trim_start_matches(':').trim_end().to_string()
+}
+
+/// CLIENT LIST names every connection of the process with Redis's fields; CLIENT INFO is the
+/// caller's own line; CLIENT KILL by ID, by ADDR and in the old `ip:port` form closes the
+/// other connection, whose reads then end.
+async fn client_list_info_and_kill(target: Target) {
+    let server = spawn_with(target, serve::ClientConfig::default()).await;
+    let mut me = server.raw().await;
+    let mut other = server.raw().await;
+    assert_eq!(
+        other.call(&[b"CLIENT", b"SETNAME", b"victim"]).await,
+        b"+OK\r\n"
+    );
+    let other_id = int_text(&other.call(&[b"CLIENT", b"ID"]).await);
+    let info = bulk_text(&me.call(&[b"CLIENT", b"INFO"]).await);
+    for field in [
+        "id=",
+        " addr=127.0.0.1:",
+        " laddr=127.0.0.1:",
+        " fd=",
+        " name= ",
+        " age=",
+        " idle=",
+        " flags=N",
+        " db=0",
+        " cmd=client|info",
+        " user=default",
+        " resp=2",
+    ] {
+        assert!(info.contains(field), "{field} in {info}");
+    }
+    let list = bulk_text(&me.call(&[b"CLIENT", b"LIST"]).await);
+    let victim = list
+        .lines()
+        .find(|l| l.contains(" name=victim "))
+        .unwrap_or_else(|| panic!("{list}"));
+    assert!(victim.starts_with(&format!("id={other_id} ")), "{victim}");
+    assert!(victim.contains(" cmd=client|id "), "{victim}");
+    let addr = victim
+        .split(' ')
+        .find_map(|f| f.strip_prefix("addr="))
+        .unwrap()
+        .to_string();
+
+    // SKIPME yes (the default): the caller survives its own kill.
+    let mine = int_text(&me.call(&[b"CLIENT", b"ID"]).await);
+    assert_eq!(
+        me.call(&[b"CLIENT", b"KILL", b"ID", mine.as_bytes()]).await,
+        b":0\r\n"
+    );
+    assert_eq!(
+        me.call(&[
+            b"CLIENT",
+            b"KILL",
+            b"ADDR",
+            addr.as_bytes(),
+            b"ID",
+            other_id.as_bytes()
+        ])
+        .await,
+        b":1\r\n"
+    );
+    assert_eq!(other.read_to_end().await, b"");
+    assert_eq!(me.call(&[b"PING"]).await, b"+PONG\r\n");
+
+    // The old form: OK, then `No such client` once it is gone.
+    let mut third = server.raw().await;
+    assert_eq!(third.call(&[b"PING"]).await, b"+PONG\r\n");
+    let list = bulk_text(&me.call(&[b"CLIENT", b"LIST"]).await);
+    let third_addr = list
+        .lines()
+        .filter_map(|l| l.split(' ').find_map(|f| f.strip_prefix("addr=")))
+        .find(|a| *a != addr && !info.contains(&format!("addr={a} ")))
+        .unwrap_or_else(|| panic!("{list}"))
+        .to_string();
+    assert_eq!(
+        me.call(&[b"CLIENT", b"KILL", third_addr.as_bytes()]).await,
+        b"+OK\r\n"
+    );
+    assert_eq!(third.read_to_end().await, b"");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_shard_lists_and_kills_its_clients() {
+    within(client_list_info_and_kill(Target::Shard)).await;
+}
+
+#[tokio::test]
+async fn a_router_lists_and_kills_its_clients() {
+    within(client_list_info_and_kill(Target::Cluster)).await;
+}
+
+#[tokio::test]
+async fn the_cluster_router_lists_and_kills_its_clients() {
+    within(client_list_info_and_kill(Target::Embedded)).await;
+}

@@ -234,7 +234,7 @@ commands! {
     ("QUIT",        "quit",        Quit,        -1,   CONN_NA, K::None,       Local,         "connection", &[],          "Closes the connection after replying OK."),
     ("HELLO",       "hello",       Hello,       -1,   CONN_NA, K::None,       Local,         "connection", &[],          "Handshakes: protocol version (2 or 3), AUTH, SETNAME."),
     ("AUTH",        "auth",        Auth,        -2,   CONN_NA, K::None,       Local,         "connection", &[],          "Authenticates the connection."),
-    ("CLIENT",      "client",      Client,      -2,   NLS,     K::None,       Local,         "connection", CLIENT_SUBS,  "Connection management: SETNAME, GETNAME, SETINFO, ID."),
+    ("CLIENT",      "client",      Client,      -2,   NLS,     K::None,       Local,         "connection", CLIENT_SUBS,  "Connections: SETNAME, GETNAME, SETINFO, ID; this process's clients: LIST, INFO, KILL."),
     ("SELECT",      "select",      Select,      2,    CONN,    K::None,       Local,         "connection", &[],          "Selects database 0 (the only one)."),
     ("COMMAND",     "command",     Command,     -1,   LS,      K::None,       Local,         "server",     COMMAND_SUBS, "Describes the command table: COUNT, DOCS, INFO."),
     ("CONFIG",      "config",      Config,      -2,   ADMIN,   K::None,       Local,         "server",     CONFIG_SUBS,  "Configuration: GET, SET (applied to every shard from a router), RESETSTAT."),

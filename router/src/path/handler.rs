@@ -98,9 +98,9 @@ pub(crate) async fn handle(
     shutdown: Shutdown,
 ) {
     let mut session = Session::new(id, &router.server_config);
-    if let Ok(addr) = stream.peer_addr() {
-        session.set_addr(addr.to_string());
-    }
+    let registration = serve::registry::register(&router.server_config.clients, id, &stream);
+    session.set_client(registration.info().clone());
+    let client = registration.info().clone();
     let mut conn = Connection::new(stream, router.limits);
     conn.set_authenticated(session.authenticated());
     let mut pending: VecDeque<Queued> = VecDeque::new();
@@ -110,6 +110,7 @@ pub(crate) async fn handle(
         let first = tokio::select! {
             biased;
             _ = &mut shutdown => break,
+            _ = client.killed() => break,
             read = conn.read_request() => read,
         };
         // Every request of a batch was read now: one clock read starts all their timings.
