@@ -134,7 +134,7 @@ pub(crate) fn wait(cmd: &Command) -> Result<Frame, CommandError> {
 /// version (docs/commands.md).
 pub(crate) fn config_set(cmd: &Command, config: &ServerConfig) -> Result<Frame, CommandError> {
     let args = &cmd.args()[2..];
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return Err(CommandError::Syntax);
     }
     let mut changes: Vec<(&'static str, i64)> = Vec::new();
@@ -297,7 +297,7 @@ pub(crate) fn client_kill(
             None => Err(CommandError::Static("ERR No such client")),
         };
     }
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return Err(CommandError::Syntax);
     }
     let mut id = None;

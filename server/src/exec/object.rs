@@ -68,7 +68,7 @@ fn memory_stats(shard: &ShardState) -> Frame {
     let stats = shard.store.stats();
     let keys = shard.store.len();
     let used = stats.used_memory;
-    let per_key = if keys == 0 { 0 } else { used / keys };
+    let per_key = used.checked_div(keys).unwrap_or(0);
     let int = |name: &str, v: u64| (Frame::bulk(name.as_bytes()), Frame::Integer(v as i64));
     Frame::Map(vec![
         int("peak.allocated", used),
@@ -147,7 +147,7 @@ pub(super) fn object(cmd: &Command, shard: &ShardState) -> Frame {
 /// Returns the encoding Redis's `tryObjectEncoding` picks for a string: `int` when it reads
 /// back as the same 64-bit integer, `embstr` up to 44 bytes, `raw` beyond.
 fn encoding(info: &EntryInfo) -> &'static [u8] {
-    debug_assert!(HEAD > EMBSTR_MAX);
+    const { assert!(HEAD > EMBSTR_MAX) };
     if info.value_len <= 20 && is_canonical_i64(&info.head) {
         b"int"
     } else if info.value_len <= EMBSTR_MAX {
