@@ -14,7 +14,7 @@
 
 use std::future::Future;
 use std::io;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -192,7 +192,8 @@ pub async fn serve_clients<H, F>(
 /// of the same names), so each count is kept once.
 #[derive(Debug)]
 pub struct ClientSlots {
-    max: u64,
+    /// `maxclients`: an atomic, as CONFIG SET changes it.
+    max: AtomicU64,
     stats: Arc<Stats>,
 }
 
@@ -210,7 +211,7 @@ impl ClientSlots {
     /// Returns slots for at most `max` clients at once, counted in `stats`.
     pub fn new(max: usize, stats: Arc<Stats>) -> Arc<ClientSlots> {
         Arc::new(ClientSlots {
-            max: max as u64,
+            max: AtomicU64::new(max as u64),
             stats,
         })
     }
@@ -221,7 +222,7 @@ impl ClientSlots {
     /// `total_connections_received`.
     pub fn try_acquire(self: &Arc<Self>) -> Option<ClientSlot> {
         let stats = &self.stats;
-        if stats.connected_clients.fetch_add(1, Relaxed) >= self.max {
+        if stats.connected_clients.fetch_add(1, Relaxed) >= self.max.load(Relaxed) {
             stats.connected_clients.fetch_sub(1, Relaxed);
             stats.rejected_connections.fetch_add(1, Relaxed);
             return None;
@@ -232,7 +233,12 @@ impl ClientSlots {
 
     /// Returns `maxclients`.
     pub fn max(&self) -> usize {
-        usize::try_from(self.max).unwrap_or(usize::MAX)
+        usize::try_from(self.max.load(Relaxed)).unwrap_or(usize::MAX)
+    }
+
+    /// Changes `maxclients` (CONFIG SET): clients past it stay, new ones are refused.
+    pub fn set_max(&self, max: u64) {
+        self.max.store(max, Relaxed);
     }
 
     /// Returns how many clients are connected (`connected_clients`).

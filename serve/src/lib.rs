@@ -20,7 +20,7 @@ pub mod glob;
 pub mod info;
 pub mod latency;
 pub mod local;
-mod operator;
+pub mod operator;
 pub mod registry;
 pub mod session;
 pub mod setting;

@@ -129,15 +129,40 @@ pub(crate) fn wait(cmd: &Command) -> Result<Frame, CommandError> {
 /// ```text
 /// CONFIG SET parameter value [parameter value ...]
 /// ```
-/// The slowlog's two settings apply to this process. `maxmemory`, `maxmemory-policy`,
-/// `timeout` and `maxclients` are checked, then refused: they are fixed at startup in this
-/// version (docs/commands.md).
+/// The slowlog's two settings, `timeout` and `maxclients` apply to this process;
+/// `maxmemory` and `maxmemory-policy` to a shard's store (a router sends them to its shards,
+/// `router::path::config`). jumpcache's store needs a bound above 0 and evicts by
+/// `allkeys-lru` or `allkeys-lfu` only: Redis's other values are refused.
 pub(crate) fn config_set(cmd: &Command, config: &ServerConfig) -> Result<Frame, CommandError> {
+    let changes = check_config_set(cmd, config.store.is_some())?;
+    for (name, value, text) in changes {
+        apply(name, value, text, config);
+    }
+    Ok(Frame::ok())
+}
+
+/// One checked CONFIG SET pair: Redis's name, the value as a number (0 for the policy), the
+/// value as sent.
+pub type Change<'a> = (&'static str, i64, &'a [u8]);
+
+/// Returns the true when `name` is a shard's store setting (`maxmemory`, `maxmemory-policy`),
+/// which a router sends to its shards.
+pub fn is_store_setting(name: &str) -> bool {
+    name == "maxmemory" || name == "maxmemory-policy"
+}
+
+/// Checks a CONFIG SET as Redis does (pairs, known names, no duplicate, valid values) and as
+/// jumpcache can apply it (`with_store`: the store's two settings are accepted), without
+/// applying anything. A router calls it before it sends the store's settings to its shards.
+///
+/// # Errors
+/// Redis's reply for the first bad pair.
+pub fn check_config_set(cmd: &Command, with_store: bool) -> Result<Vec<Change<'_>>, CommandError> {
     let args = &cmd.args()[2..];
     if !args.len().is_multiple_of(2) {
         return Err(CommandError::Syntax);
     }
-    let mut changes: Vec<(&'static str, i64)> = Vec::new();
+    let mut changes: Vec<Change<'_>> = Vec::new();
     for pair in args.chunks(2) {
         let lower = pair[0].to_ascii_lowercase();
         let Some(&name) = SETTABLE.iter().find(|n| n.as_bytes() == &lower[..]) else {
@@ -151,24 +176,59 @@ pub(crate) fn config_set(cmd: &Command, config: &ServerConfig) -> Result<Frame, 
                 "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
             ))
         };
-        if changes.iter().any(|(n, _)| *n == name) {
+        if changes.iter().any(|(n, _, _)| *n == name) {
             return Err(failed("duplicate parameter".into()));
         }
         let value = check_value(name, &pair[1]).map_err(failed)?;
-        changes.push((name, value));
+        check_supported(name, value, &pair[1], with_store).map_err(failed)?;
+        changes.push((name, value, &pair[1]));
     }
-    if let Some((name, _)) = changes.iter().find(|(n, _)| !n.starts_with("slowlog-")) {
-        return Err(CommandError::Message(format!(
-            "ERR CONFIG SET failed (possibly related to argument '{name}') - not changeable at run time in jumpcache"
-        )));
+    Ok(changes)
+}
+
+/// Refuses what is a valid Redis value but not one this process can apply.
+fn check_supported(name: &str, value: i64, text: &[u8], with_store: bool) -> Result<(), String> {
+    match name {
+        "maxmemory" | "maxmemory-policy" if !with_store => Err("not changeable here".into()),
+        "maxmemory" if value == 0 => Err("jumpcache needs a memory bound above 0".into()),
+        "maxmemory-policy" => {
+            let lower = text.to_ascii_lowercase();
+            if lower == b"allkeys-lru" || lower == b"allkeys-lfu" {
+                Ok(())
+            } else {
+                Err("jumpcache evicts by allkeys-lru or allkeys-lfu only".into())
+            }
+        }
+        _ => Ok(()),
     }
-    for (name, value) in changes {
-        match name {
-            "slowlog-log-slower-than" => config.slowlog.set_slower_than_us(value),
-            _ => config.slowlog.set_max_len(value as usize),
+}
+
+/// Applies one checked setting.
+fn apply(name: &str, value: i64, text: &[u8], config: &ServerConfig) {
+    use std::sync::atomic::Ordering::Relaxed;
+    match name {
+        "slowlog-log-slower-than" => config.slowlog.set_slower_than_us(value),
+        "slowlog-max-len" => config.slowlog.set_max_len(value as usize),
+        "timeout" => config.timeout_seconds.store(value as u64, Relaxed),
+        "maxclients" => {
+            if let Some(slots) = &config.slots {
+                slots.set_max(value as u64);
+            }
+        }
+        "maxmemory" => {
+            if let Some(store) = &config.store {
+                store.set_max_memory(value as u64);
+                config.maxmemory.set(value as u64);
+            }
+        }
+        _ => {
+            if let Some(store) = &config.store {
+                let policy = String::from_utf8_lossy(text).to_ascii_lowercase();
+                store.set_lfu(policy == "allkeys-lfu");
+                config.maxmemory_policy.set(policy);
+            }
         }
     }
-    Ok(Frame::ok())
 }
 
 /// Returns `value` as a number within the setting's range, or Redis's reason it is not.

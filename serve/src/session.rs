@@ -48,6 +48,32 @@ pub struct ServerConfig {
     pub slowlog: Arc<SlowLog>,
     /// The connected clients (CLIENT LIST, INFO, KILL).
     pub clients: Arc<ClientRegistry>,
+    /// `timeout`, in seconds (0 = never), read by the connections before each wait for a
+    /// request, so CONFIG SET reaches clients already connected.
+    pub timeout_seconds: Arc<std::sync::atomic::AtomicU64>,
+    /// `maxclients`, for CONFIG SET; `None` where no accept loop counts clients (tests).
+    pub slots: Option<Arc<crate::ClientSlots>>,
+    /// The shard's store, for CONFIG SET `maxmemory` and `maxmemory-policy`; `None` on a
+    /// router, which sends those to its shards.
+    pub store: Option<Arc<dyn StoreSettings>>,
+}
+
+/// What CONFIG SET changes in a shard's store.
+pub trait StoreSettings: Send + Sync + std::fmt::Debug {
+    /// Changes `maxmemory`, in bytes (above 0).
+    fn set_max_memory(&self, bytes: u64);
+    /// Changes the eviction policy: `allkeys-lfu` when `lfu`, else `allkeys-lru`.
+    fn set_lfu(&self, lfu: bool);
+}
+
+impl ServerConfig {
+    /// Returns `timeout` as a connection's idle limit.
+    pub fn idle_timeout(&self) -> Option<std::time::Duration> {
+        let seconds = self
+            .timeout_seconds
+            .load(std::sync::atomic::Ordering::Relaxed);
+        (seconds > 0).then(|| std::time::Duration::from_secs(seconds))
+    }
 }
 
 impl Session {
@@ -600,8 +626,7 @@ mod tests {
             maxmemory: Setting::new(100),
             maxmemory_policy: Setting::new("allkeys-lru".into()),
             requirepass: None,
-            slowlog: Default::default(),
-            clients: Default::default(),
+            ..ServerConfig::default()
         }
     }
 

@@ -39,6 +39,7 @@ async fn serve(
     // One waiter for the whole connection: polled at every wake-up, it costs an atomic load.
     let mut stop = stop.wait();
     loop {
+        conn.set_idle_timeout(shard.server_config.idle_timeout());
         let first = tokio::select! {
             biased;
             _ = &mut stop => return Ok(()),

@@ -324,16 +324,12 @@ fn router_deliberate() -> Vec<(&'static str, &'static str)> {
 }
 
 /// Where jumpcache differs from Redis on purpose: (command, jumpcache's exact reply).
-/// jumpcache has one database and sets only the slowlog at run time (docs/commands.md, "Differences from Redis").
+/// jumpcache has one database (docs/commands.md, "Differences from Redis").
 const DELIBERATE: &[(&str, &str)] = &[
     ("SELECT 1", "-ERR DB index is out of range\r\n"),
     (
         "CONFIG GET databases",
         "*2\r\n$9\r\ndatabases\r\n$1\r\n1\r\n",
-    ),
-    (
-        "CONFIG SET maxmemory 1",
-        "-ERR CONFIG SET failed (possibly related to argument 'maxmemory') - not changeable at run time in jumpcache\r\n",
     ),
 ];
 

@@ -214,3 +214,91 @@ async fn a_router_lists_and_kills_its_clients() {
 async fn the_cluster_router_lists_and_kills_its_clients() {
     within(client_list_info_and_kill(Target::Embedded)).await;
 }
+
+/// Sends one command on a fresh raw connection and returns the raw reply.
+async fn call(addr: std::net::SocketAddr, args: &[&[u8]]) -> String {
+    let mut raw = harness::RawClient::connect(addr).await;
+    String::from_utf8_lossy(&raw.call(args).await).into_owned()
+}
+
+/// CONFIG SET maxmemory and maxmemory-policy change the store: a value over the new bound is
+/// refused, LFU counters appear; through a router every shard gets an equal share and the
+/// router reads back the sum.
+async fn config_set_changes_the_store(target: Target) {
+    let server = spawn_with(target, serve::ClientConfig::default()).await;
+    let addr = server.addr();
+    let set = |name: &'static str, value: &'static str| async move {
+        call(
+            addr,
+            &[b"CONFIG", b"SET", name.as_bytes(), value.as_bytes()],
+        )
+        .await
+    };
+    assert_eq!(set("maxmemory", "3000").await, "+OK\r\n");
+    assert_eq!(
+        call(addr, &[b"CONFIG", b"GET", b"maxmemory"]).await,
+        "*2\r\n$9\r\nmaxmemory\r\n$4\r\n3000\r\n"
+    );
+    let big = vec![b'x'; 5000];
+    assert_eq!(
+        call(addr, &[b"SET", b"big", &big]).await,
+        "-OOM command not allowed when used memory > 'maxmemory'.\r\n"
+    );
+    if let harness::Server::Cluster(cluster) = &server {
+        for shard in cluster.shard_addrs() {
+            assert_eq!(
+                call(*shard, &[b"CONFIG", b"GET", b"maxmemory"]).await,
+                "*2\r\n$9\r\nmaxmemory\r\n$4\r\n1000\r\n"
+            );
+        }
+    }
+    assert_eq!(
+        set("maxmemory-policy", "noeviction").await,
+        "-ERR CONFIG SET failed (possibly related to argument 'maxmemory-policy') - jumpcache evicts by allkeys-lru or allkeys-lfu only\r\n"
+    );
+    assert_eq!(set("maxmemory-policy", "allkeys-lfu").await, "+OK\r\n");
+    assert_eq!(call(addr, &[b"SET", b"k", b"v"]).await, "+OK\r\n");
+    assert_eq!(call(addr, &[b"OBJECT", b"FREQ", b"k"]).await, ":5\r\n");
+    assert_eq!(
+        call(addr, &[b"CONFIG", b"GET", b"maxmemory-policy"]).await,
+        "*2\r\n$16\r\nmaxmemory-policy\r\n$11\r\nallkeys-lfu\r\n"
+    );
+    server.stop().await;
+}
+
+/// CONFIG SET maxclients refuses the next client past it; CONFIG SET timeout closes a client
+/// idle that long, one already connected included.
+async fn config_set_changes_client_limits(target: Target) {
+    let server = spawn_with(target, serve::ClientConfig::default()).await;
+    let mut me = server.raw().await;
+    assert_eq!(
+        me.call(&[b"CONFIG", b"SET", b"maxclients", b"1"]).await,
+        b"+OK\r\n"
+    );
+    let mut refused = server.raw().await;
+    assert_eq!(
+        refused.read_to_end().await,
+        b"-ERR max number of clients reached\r\n"
+    );
+    assert_eq!(
+        me.call(&[b"CONFIG", b"SET", b"maxclients", b"100"]).await,
+        b"+OK\r\n"
+    );
+    assert_eq!(
+        me.call(&[b"CONFIG", b"SET", b"timeout", b"1"]).await,
+        b"+OK\r\n"
+    );
+    let started = std::time::Instant::now();
+    assert_eq!(me.read_to_end().await, b"");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(900));
+    server.stop().await;
+}
+
+harness::on_shard_and_cluster! {
+    async fn config_set_maxmemory_and_policy(target: Target) {
+        within(config_set_changes_the_store(target)).await;
+    }
+    async fn config_set_maxclients_and_timeout(target: Target) {
+        within(config_set_changes_client_limits(target)).await;
+    }
+}

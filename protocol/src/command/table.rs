@@ -237,7 +237,7 @@ commands! {
     ("CLIENT",      "client",      Client,      -2,   NLS,     K::None,       Local,         "connection", CLIENT_SUBS,  "Connections: SETNAME, GETNAME, SETINFO, ID; this process's clients: LIST, INFO, KILL."),
     ("SELECT",      "select",      Select,      2,    CONN,    K::None,       Local,         "connection", &[],          "Selects database 0 (the only one)."),
     ("COMMAND",     "command",     Command,     -1,   LS,      K::None,       Local,         "server",     COMMAND_SUBS, "Describes the command table: COUNT, DOCS, INFO."),
-    ("CONFIG",      "config",      Config,      -2,   ADMIN,   K::None,       Local,         "server",     CONFIG_SUBS,  "Configuration: GET, SET (applied to every shard from a router), RESETSTAT."),
+    ("CONFIG",      "config",      Config,      -2,   ADMIN,   K::None,       Local,         "server",     CONFIG_SUBS,  "Configuration: GET, SET (a router sends the store's settings to every shard), RESETSTAT."),
     ("SLOWLOG",     "slowlog",     SlowLog,     -2,   ADMIN,   K::None,       Local,         "server",     SLOWLOG_SUBS, "The process's slow commands: GET, LEN, RESET."),
     ("LATENCY",     "latency",     Latency,     -2,   ADMIN,   K::None,       Local,         "server",     LATENCY_SUBS, "Latency events over the threshold: LATEST, HISTORY, RESET."),
     ("WAIT",        "wait",        Wait,        3,    NLS,     K::None,       Local,         "generic",    &[],          "Returns how many replicas acknowledged the client's writes."),

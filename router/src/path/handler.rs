@@ -27,6 +27,8 @@ use crate::replication::call::GroupCall;
 use crate::replication::group::Group;
 use crate::shards::{Call, FiguresCall, Reply};
 
+mod config;
+
 /// Requests dispatched before their replies are awaited: enough to keep shards busy,
 /// few enough that one client's pipeline cannot hold unbounded memory.
 const MAX_BATCH: usize = 1024;
@@ -107,6 +109,7 @@ pub(crate) async fn handle(
     // One waiter for the whole connection: polled at every wake-up, it costs an atomic load.
     let mut shutdown = shutdown.wait();
     loop {
+        conn.set_idle_timeout(router.server_config.idle_timeout());
         let first = tokio::select! {
             biased;
             _ = &mut shutdown => break,
@@ -194,6 +197,10 @@ async fn dispatch(request: Request, session: &mut Session, router: &Router, lane
     router.stats.commands_processed.fetch_add(1, Relaxed);
     let spec = cmd.spec();
     let raw = cmd.raw().clone();
+    if config::sets_store(&cmd, session) {
+        let pending = Box::pin(config::start(cmd, session, router, lane)).await;
+        return (pending, session.protocol(), Some(spec), raw);
+    }
     let pending = match start_now(cmd, session, router, lane) {
         Ok(pending) => pending,
         // Boxed: the common path's future stays small.

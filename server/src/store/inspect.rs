@@ -33,7 +33,7 @@ impl Store {
             return None;
         }
         let e = seg.entry(i);
-        let freq = match self.inner.eviction {
+        let freq = match self.inner.eviction() {
             Eviction::Lru => None,
             Eviction::Lfu => Some(lfu::decayed(e.stamp, lfu::minutes(now.ms()))),
         };
