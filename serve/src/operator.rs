@@ -112,6 +112,15 @@ pub(crate) fn latency(cmd: &Command) -> Frame {
 /// WAIT numreplicas timeout
 /// ```
 pub(crate) fn wait(cmd: &Command) -> Result<Frame, CommandError> {
+    check_wait(cmd).map(|()| Frame::Integer(0))
+}
+
+/// Checks WAIT's arguments as Redis does. A router, whose groups may have replicas, answers
+/// a valid WAIT with the acknowledgements of the client's last write.
+///
+/// # Errors
+/// Redis's reply for a bad count or timeout.
+pub fn check_wait(cmd: &Command) -> Result<(), CommandError> {
     let args = cmd.args();
     parse_i64(&args[1]).ok_or(CommandError::NotInteger)?;
     match parse_i64(&args[2]) {
@@ -119,7 +128,7 @@ pub(crate) fn wait(cmd: &Command) -> Result<Frame, CommandError> {
             "ERR timeout is not an integer or out of range",
         )),
         Some(t) if t < 0 => Err(CommandError::Static("ERR timeout is negative")),
-        Some(_) => Ok(Frame::Integer(0)),
+        Some(_) => Ok(()),
     }
 }
 

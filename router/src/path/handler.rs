@@ -76,6 +76,8 @@ enum Pending {
         calls: Vec<Vec<FiguresCall>>,
         selector: Selector,
     },
+    /// WAIT: answered, in request order, with the last write's acknowledgements.
+    Wait,
     Scan {
         call: GroupCall,
         shard: usize,
@@ -106,6 +108,9 @@ pub(crate) async fn handle(
     let mut conn = Connection::new(stream, router.limits);
     conn.set_authenticated(session.authenticated());
     let mut pending: VecDeque<Queued> = VecDeque::new();
+    // Replicas that acknowledged the client's last write (WAIT), and the request's own.
+    let mut last_write_acks = 0;
+    let mut acks;
     // One waiter for the whole connection: polled at every wake-up, it costs an atomic load.
     let mut shutdown = shutdown.wait();
     loop {
@@ -146,8 +151,13 @@ pub(crate) async fn handle(
             read = conn.try_read_request();
         }
         while let Some((p, protocol, spec, raw)) = pending.pop_front() {
-            let reply = resolve(p, &router).await;
+            // WAIT reads it as it is: the last write's.
+            acks = last_write_acks;
+            let reply = resolve(p, &router, &mut acks).await;
             if let Some(spec) = spec {
+                if spec.flags.contains(Flags::WRITE) {
+                    last_write_acks = acks;
+                }
                 let error = reply.is_error();
                 let elapsed = started.elapsed();
                 router.stats.commands.record(spec, elapsed, error);
@@ -197,6 +207,13 @@ async fn dispatch(request: Request, session: &mut Session, router: &Router, lane
     router.stats.commands_processed.fetch_add(1, Relaxed);
     let spec = cmd.spec();
     let raw = cmd.raw().clone();
+    if cmd.kind() == protocol::Kind::Wait && session.authenticated() {
+        let pending = match serve::operator::check_wait(&cmd) {
+            Ok(()) => Pending::Wait,
+            Err(e) => Pending::Ready(e.to_frame()),
+        };
+        return (pending, session.protocol(), Some(spec), raw);
+    }
     if config::sets_store(&cmd, session) {
         let pending = Box::pin(config::start(cmd, session, router, lane)).await;
         return (pending, session.protocol(), Some(spec), raw);
@@ -349,47 +366,64 @@ fn missing(shard: usize) -> crate::shards::ShardError {
     }
 }
 
-async fn wait_all(calls: Vec<GroupCall>) -> Vec<ShardReply> {
+/// Waits for every call; `acks` becomes the fewest acknowledgements of any group (WAIT).
+async fn wait_all(calls: Vec<GroupCall>, acks: &mut usize) -> Vec<ShardReply> {
     // The calls are already in flight together; awaiting in turn costs only the slowest.
     let mut replies = Vec::with_capacity(calls.len());
+    let mut fewest = usize::MAX;
     for call in calls {
-        replies.push(call.wait().await);
+        let (reply, acked) = call.wait_acked().await;
+        fewest = fewest.min(acked);
+        replies.push(reply);
     }
+    *acks = if fewest == usize::MAX { 0 } else { fewest };
     replies
 }
 
 /// Waits for a reply. The common cases are awaited here; the others are boxed, so that the
 /// future every request awaits stays small.
-async fn resolve(pending: Pending, router: &Router) -> Reply {
+///
+/// `acks` is set to how many replicas acknowledged the request (see [`GroupCall::wait_acked`]);
+/// WAIT answers with the last write's. `Pending::Wait` reads it.
+async fn resolve(pending: Pending, router: &Router, acks: &mut usize) -> Reply {
     match pending {
         Pending::Ready(frame) => Reply::Frame(frame),
-        Pending::Forward(GroupCall::One(call)) => match call.reply().await {
-            Ok(reply) => reply,
-            Err(e) => Reply::Frame(e.to_frame()),
-        },
-        other => Box::pin(resolve_other(other, router)).await,
+        Pending::Forward(GroupCall::One(call)) => {
+            *acks = 0;
+            match call.reply().await {
+                Ok(reply) => reply,
+                Err(e) => Reply::Frame(e.to_frame()),
+            }
+        }
+        other => Box::pin(resolve_other(other, router, acks)).await,
     }
 }
 
-async fn resolve_other(pending: Pending, router: &Router) -> Reply {
+async fn resolve_other(pending: Pending, router: &Router, acks: &mut usize) -> Reply {
     match pending {
         Pending::Ready(frame) => Reply::Frame(frame),
-        Pending::Forward(call) => match call.wait().await {
-            Ok(reply) => reply,
-            Err(e) => Reply::Frame(e.to_frame()),
-        },
+        // The last write's acknowledgements: every write before it has been resolved.
+        Pending::Wait => Reply::Frame(Frame::Integer(*acks as i64)),
+        Pending::Forward(call) => {
+            let (reply, acked) = call.wait_acked().await;
+            *acks = acked;
+            match reply {
+                Ok(reply) => reply,
+                Err(e) => Reply::Frame(e.to_frame()),
+            }
+        }
         Pending::Split {
             calls,
             parts,
             merge,
-        } => Reply::Frame(merge::merge(merge, &parts, wait_all(calls).await)),
+        } => Reply::Frame(merge::merge(merge, &parts, wait_all(calls, acks).await)),
         Pending::Info { calls, selector } => {
             let groups = info::collect(&router.groups, calls).await;
             let own = info::own_sections(&router.stats, router.port, router.maxclients);
             Reply::Frame(info::render(&groups, &selector, own))
         }
         Pending::Broadcast { calls, merge } => {
-            Reply::Frame(merge::merge(merge, &[], wait_all(calls).await))
+            Reply::Frame(merge::merge(merge, &[], wait_all(calls, acks).await))
         }
         Pending::Scan {
             mut call,
