@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! handler ─▶ ClientRegistry::register (at accept: one lock) ─▶ Registration (its Drop unregisters)
-//! session::handle_local ─▶ ClientInfo::touch (per command: two relaxed stores, no lock)
+//! session::handle_local ─▶ ClientInfo::touch (per command: one relaxed store, no lock)
+//! handler ─▶ ClientInfo::active (per batch read: a clock read and a relaxed store)
 //! CLIENT KILL ─▶ ClientRegistry::kill ─▶ ClientInfo::kill ─▶ the connection's loop wakes and closes
 //! ```
 //! The map's lock is taken only to register, unregister, list and kill: never per command.
@@ -66,8 +67,13 @@ impl ClientInfo {
         };
         self.last_cmd
             .store((sub << 16) | (row.index() as u32 + 1), Relaxed);
-        self.last_ms
-            .store(self.created.elapsed().as_millis() as u64, Relaxed);
+    }
+
+    /// Records that the client sent requests at `at` (CLIENT LIST's `idle`): once per batch,
+    /// so a pipeline costs one clock read, not one per command.
+    pub fn active(&self, at: Instant) {
+        let ms = at.saturating_duration_since(self.created).as_millis() as u64;
+        self.last_ms.store(ms, Relaxed);
     }
 
     /// Records the name set by CLIENT SETNAME or HELLO.

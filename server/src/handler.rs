@@ -46,6 +46,9 @@ async fn serve(
             _ = killed(session) => return Ok(()),
             request = conn.read_request() => request,
         };
+        if let Some(client) = session.client() {
+            client.active(Instant::now());
+        }
         let mut next = first;
         loop {
             match next {

@@ -123,6 +123,7 @@ pub(crate) async fn handle(
         };
         // Every request of a batch was read now: one clock read starts all their timings.
         let started = Instant::now();
+        client.active(started);
         if let Some(busy_poll) = &router.busy_poll {
             busy_poll.activity();
         }
