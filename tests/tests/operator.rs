@@ -302,3 +302,52 @@ harness::on_shard_and_cluster! {
         within(config_set_changes_client_limits(target)).await;
     }
 }
+
+/// MEMORY STATS counts every key of the cluster once, and its `dataset.bytes` is the sum of
+/// the keys' MEMORY USAGE.
+async fn memory_stats_adds_up_every_group(target: Target) {
+    let server = spawn_with(target, serve::ClientConfig::default()).await;
+    let mut con = server.client().await;
+    let mut usage = 0;
+    for i in 0..30 {
+        let key = format!("key:{i}");
+        let _: () = redis::cmd("SET")
+            .arg(&key)
+            .arg("x".repeat(i))
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        let n: i64 = redis::cmd("MEMORY")
+            .arg("USAGE")
+            .arg(&key)
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        usage += n;
+    }
+    let stats: Vec<Value> = redis::cmd("MEMORY")
+        .arg("STATS")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let field = |name: &str| {
+        stats
+            .chunks(2)
+            .find_map(|kv| match kv {
+                [Value::BulkString(k), Value::Int(v)] if k == name.as_bytes() => Some(*v),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no {name} in {stats:?}"))
+    };
+    assert_eq!(field("keys.count"), 30);
+    assert_eq!(field("dataset.bytes"), usage);
+    assert_eq!(field("total.allocated"), usage);
+    assert_eq!(field("keys.bytes-per-key"), usage / 30);
+    server.stop().await;
+}
+
+harness::on_shard_and_cluster! {
+    async fn memory_stats(target: Target) {
+        within(memory_stats_adds_up_every_group(target)).await;
+    }
+}

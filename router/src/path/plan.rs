@@ -61,8 +61,9 @@ pub fn plan(cmd: &Command, topology: &Topology) -> Plan {
             Some(key) => Plan::Forward {
                 shard: topology.shard_for(key),
             },
-            // A container's subcommand without a key (`MEMORY STATS`, `OBJECT HELP`): the
-            // first group answers it, as docs/commands.md says.
+            // A container's subcommand without a key (`OBJECT HELP`, `MEMORY HELP`): the
+            // first group answers it, as docs/commands.md says. (The handler sends MEMORY
+            // STATS to every group.)
             None if cmd.spec().keys == KeySpec::Second => Plan::Forward { shard: 0 },
             // Arity was checked when the command was built; be total anyway.
             None => Plan::Reply(Frame::error(text::SYNTAX)),
