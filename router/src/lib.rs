@@ -104,6 +104,7 @@ pub async fn run_with_local(
             maxmemory_policy: Setting::new("allkeys-lru".into()),
             requirepass: config.clients.password().cloned(),
             slowlog: config.clients.slowlog(),
+            latency: config.clients.latency_monitor(),
             clients: Default::default(),
             timeout_seconds: Arc::new(std::sync::atomic::AtomicU64::new(config.clients.timeout)),
             slots: Some(clients.clone()),

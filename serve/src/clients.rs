@@ -74,6 +74,11 @@ pub struct ClientConfig {
     #[arg(long, default_value_t = 128)]
     pub slowlog_max_len: usize,
 
+    /// LATENCY keeps commands that take at least this many milliseconds; 0 = off (Redis:
+    /// `latency-monitor-threshold`).
+    #[arg(long, default_value_t = 0)]
+    pub latency_monitor_threshold: u64,
+
     /// Milliseconds connections get at shutdown (SIGINT, SIGTERM) to finish the requests they
     /// are answering; connections still busy after that are closed. 0 closes them at once.
     #[arg(long, default_value_t = 5000)]
@@ -139,6 +144,13 @@ impl ClientConfig {
         std::sync::Arc::new(crate::slowlog::SlowLog::new(
             self.slowlog_log_slower_than,
             self.slowlog_max_len,
+        ))
+    }
+
+    /// Returns an empty latency monitor with this threshold.
+    pub fn latency_monitor(&self) -> std::sync::Arc<crate::latency_events::LatencyMonitor> {
+        std::sync::Arc::new(crate::latency_events::LatencyMonitor::new(
+            self.latency_monitor_threshold,
         ))
     }
 

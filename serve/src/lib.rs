@@ -19,6 +19,7 @@ pub mod figures;
 pub mod glob;
 pub mod info;
 pub mod latency;
+pub mod latency_events;
 pub mod local;
 pub mod operator;
 pub mod registry;

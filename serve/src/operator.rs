@@ -12,7 +12,8 @@ use crate::registry::{ClientInfo, ClientRegistry};
 use crate::session::ServerConfig;
 
 /// What every setting `CONFIG SET` knows: Redis's name.
-const SETTABLE: [&str; 6] = [
+const SETTABLE: [&str; 7] = [
+    "latency-monitor-threshold",
     "slowlog-log-slower-than",
     "slowlog-max-len",
     "maxmemory",
@@ -72,17 +73,18 @@ pub(crate) fn slowlog(cmd: &Command, config: &ServerConfig) -> Result<Frame, Com
     }
 }
 
-/// LATENCY: jumpcache keeps no latency events (Redis's `latency-monitor-threshold` is 0 by
-/// default, which gives these same empty replies); per-command latency is in INFO
-/// Commandstats and /metrics.
+/// LATENCY: the `command` and `fast-command` events of this process, kept once
+/// `latency-monitor-threshold` is set (0 by default, as in Redis: empty replies).
 ///
 /// ```text
 /// LATENCY LATEST | LATENCY HISTORY event | LATENCY RESET [event ...] | LATENCY HELP
 /// ```
-pub(crate) fn latency(cmd: &Command) -> Frame {
-    match &cmd.args()[1].to_ascii_uppercase()[..] {
-        b"LATEST" | b"HISTORY" => Frame::Array(vec![]),
-        b"RESET" => Frame::Integer(0),
+pub(crate) fn latency(cmd: &Command, config: &ServerConfig) -> Frame {
+    let args = cmd.args();
+    match &args[1].to_ascii_uppercase()[..] {
+        b"LATEST" => config.latency.latest(),
+        b"HISTORY" => config.latency.history(&args[2]),
+        b"RESET" => Frame::Integer(config.latency.reset(&args[2..]) as i64),
         _ => help(&[
             "LATENCY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
             "DOCTOR",
@@ -218,6 +220,7 @@ fn apply(name: &str, value: i64, text: &[u8], config: &ServerConfig) {
     match name {
         "slowlog-log-slower-than" => config.slowlog.set_slower_than_us(value),
         "slowlog-max-len" => config.slowlog.set_max_len(value as usize),
+        "latency-monitor-threshold" => config.latency.set_threshold_ms(value as u64),
         "timeout" => config.timeout_seconds.store(value as u64, Relaxed),
         "maxclients" => {
             if let Some(slots) = &config.slots {
@@ -249,6 +252,7 @@ fn check_value(name: &str, value: &[u8]) -> Result<i64, String> {
     };
     match name {
         "slowlog-log-slower-than" => range(-1, i64::MAX),
+        "latency-monitor-threshold" => range(0, i64::MAX),
         "slowlog-max-len" => range(0, i64::MAX),
         "timeout" => range(0, i32::MAX as i64),
         "maxclients" => range(1, u32::MAX as i64),

@@ -46,6 +46,8 @@ pub struct ServerConfig {
     pub requirepass: Option<Password>,
     /// SLOWLOG, and its two settings.
     pub slowlog: Arc<SlowLog>,
+    /// LATENCY, and `latency-monitor-threshold`.
+    pub latency: Arc<crate::latency_events::LatencyMonitor>,
     /// The connected clients (CLIENT LIST, INFO, KILL).
     pub clients: Arc<ClientRegistry>,
     /// `timeout`, in seconds (0 = never), read by the connections before each wait for a
@@ -192,7 +194,7 @@ pub fn handle_local(cmd: &Command, session: &mut Session, config: &ServerConfig)
         Config => config_command(cmd, config),
         Time => Ok(time()),
         SlowLog => operator::slowlog(cmd, config),
-        Latency => Ok(operator::latency(cmd)),
+        Latency => Ok(operator::latency(cmd, config)),
         Wait => operator::wait(cmd),
         Memory | Object | Info | DbSize | FlushDb | FlushAll | Get | Set | SetNx | SetEx
         | PSetEx | GetSet | GetDel | GetEx | MGet | MSet | MSetNx | Del | Unlink | Exists
@@ -580,7 +582,7 @@ fn config_command(cmd: &Command, config: &ServerConfig) -> Result<Frame, Command
 
 fn config_get(cmd: &Command, config: &ServerConfig) -> Result<Frame, CommandError> {
     let args = cmd.args();
-    let params: [(&str, String); 7] = [
+    let params: [(&str, String); 8] = [
         ("save", String::new()),
         ("appendonly", "no".into()),
         ("maxmemory", config.maxmemory.get().to_string()),
@@ -588,6 +590,10 @@ fn config_get(cmd: &Command, config: &ServerConfig) -> Result<Frame, CommandErro
         ("databases", "1".into()),
         // Redis 7.0 lists these two in this order.
         ("slowlog-max-len", config.slowlog.max_len().to_string()),
+        (
+            "latency-monitor-threshold",
+            config.latency.threshold_ms().to_string(),
+        ),
         (
             "slowlog-log-slower-than",
             config.slowlog.slower_than_us().to_string(),

@@ -123,5 +123,7 @@ pub fn execute(cmd: &Command, session: &mut Session, shard: &ShardState) -> Fram
         .commands
         .record(cmd.spec(), elapsed, frame.is_error());
     session.log_if_slow(&shard.server_config, cmd.args(), elapsed);
+    let fast = cmd.spec().flags.contains(protocol::command::Flags::FAST);
+    shard.server_config.latency.record(fast, elapsed);
     frame
 }

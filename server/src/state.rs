@@ -58,6 +58,7 @@ impl ShardState {
             maxmemory_policy: Setting::new(config.eviction.redis_name().to_string()),
             requirepass: config.clients.password().cloned(),
             slowlog: config.clients.slowlog(),
+            latency: config.clients.latency_monitor(),
             clients: Default::default(),
             timeout_seconds: Arc::new(AtomicU64::new(config.clients.timeout)),
             slots: Some(clients.clone()),

@@ -260,6 +260,10 @@ CONFIG SET slowlog-max-len 64
 CONFIG GET slowlog-max-len
 CONFIG SET SLOWLOG-MAX-LEN 128 slowlog-log-slower-than 10000
 CONFIG GET slowlog-log-slower-than
+CONFIG GET latency-monitor-threshold
+CONFIG SET latency-monitor-threshold -1
+CONFIG SET latency-monitor-threshold x
+CONFIG SET latency-monitor-threshold 0
 CONFIG SET
 CONFIG SET timeout
 CONFIG RESETSTAT

@@ -167,6 +167,8 @@ pub(crate) async fn handle(
                 let error = reply.is_error();
                 let elapsed = started.elapsed();
                 router.stats.commands.record(spec, elapsed, error);
+                let fast = spec.flags.contains(Flags::FAST);
+                router.server_config.latency.record(fast, elapsed);
                 if router.server_config.slowlog.is_slow(elapsed) {
                     log_slow(&session, &router.server_config, raw, elapsed);
                 }
