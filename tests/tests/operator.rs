@@ -284,6 +284,8 @@ async fn config_set_changes_client_limits(target: Target) {
         me.call(&[b"CONFIG", b"SET", b"maxclients", b"100"]).await,
         b"+OK\r\n"
     );
+    let info = String::from_utf8_lossy(&me.call(&[b"INFO", b"clients"]).await).into_owned();
+    assert!(info.contains("maxclients:100\r\n"), "{info}");
     assert_eq!(
         me.call(&[b"CONFIG", b"SET", b"timeout", b"1"]).await,
         b"+OK\r\n"

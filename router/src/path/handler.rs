@@ -431,7 +431,13 @@ async fn resolve_other(pending: Pending, router: &Router, acks: &mut usize) -> R
         } => Reply::Frame(merge::merge(merge, &parts, wait_all(calls, acks).await)),
         Pending::Info { calls, selector } => {
             let groups = info::collect(&router.groups, calls).await;
-            let own = info::own_sections(&router.stats, router.port, router.maxclients);
+            // CONFIG SET may have changed `maxclients` since the router started.
+            let maxclients = router
+                .server_config
+                .slots
+                .as_ref()
+                .map_or(router.maxclients, |slots| slots.max());
+            let own = info::own_sections(&router.stats, router.port, maxclients);
             Reply::Frame(info::render(&groups, &selector, own))
         }
         Pending::Broadcast { calls, merge } => {
