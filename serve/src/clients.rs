@@ -14,7 +14,7 @@
 
 use std::future::Future;
 use std::io;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -65,6 +65,20 @@ pub struct ClientConfig {
     #[arg(long, value_parser = Password::parse)]
     pub requirepass: Option<Password>,
 
+    /// Log commands that take at least this many microseconds in SLOWLOG; -1 = off, 0 = every
+    /// command (Redis: `slowlog-log-slower-than`).
+    #[arg(long, default_value_t = 10_000, allow_negative_numbers = true)]
+    pub slowlog_log_slower_than: i64,
+
+    /// Most SLOWLOG entries kept; the oldest go first (Redis: `slowlog-max-len`).
+    #[arg(long, default_value_t = 128)]
+    pub slowlog_max_len: usize,
+
+    /// LATENCY keeps commands that take at least this many milliseconds; 0 = off (Redis:
+    /// `latency-monitor-threshold`).
+    #[arg(long, default_value_t = 0)]
+    pub latency_monitor_threshold: u64,
+
     /// Milliseconds connections get at shutdown (SIGINT, SIGTERM) to finish the requests they
     /// are answering; connections still busy after that are closed. 0 closes them at once.
     #[arg(long, default_value_t = 5000)]
@@ -96,6 +110,9 @@ impl ClientConfig {
         if self.client_query_buffer_limit < MIB {
             return Err("client-query-buffer-limit must be at least 1mb".into());
         }
+        if self.slowlog_log_slower_than < -1 {
+            return Err("slowlog-log-slower-than must be -1 or more".into());
+        }
         if self.maxclients == 0 {
             return Err("maxclients must be at least 1".into());
         }
@@ -120,6 +137,21 @@ impl ClientConfig {
             idle_timeout: (self.timeout > 0).then(|| Duration::from_secs(self.timeout)),
             ..Limits::default()
         }
+    }
+
+    /// Returns an empty SLOWLOG with these settings.
+    pub fn slowlog(&self) -> std::sync::Arc<crate::slowlog::SlowLog> {
+        std::sync::Arc::new(crate::slowlog::SlowLog::new(
+            self.slowlog_log_slower_than,
+            self.slowlog_max_len,
+        ))
+    }
+
+    /// Returns an empty latency monitor with this threshold.
+    pub fn latency_monitor(&self) -> std::sync::Arc<crate::latency_events::LatencyMonitor> {
+        std::sync::Arc::new(crate::latency_events::LatencyMonitor::new(
+            self.latency_monitor_threshold,
+        ))
     }
 
     /// Returns how long connections may finish their requests after shutdown.
@@ -172,7 +204,8 @@ pub async fn serve_clients<H, F>(
 /// of the same names), so each count is kept once.
 #[derive(Debug)]
 pub struct ClientSlots {
-    max: u64,
+    /// `maxclients`: an atomic, as CONFIG SET changes it.
+    max: AtomicU64,
     stats: Arc<Stats>,
 }
 
@@ -190,7 +223,7 @@ impl ClientSlots {
     /// Returns slots for at most `max` clients at once, counted in `stats`.
     pub fn new(max: usize, stats: Arc<Stats>) -> Arc<ClientSlots> {
         Arc::new(ClientSlots {
-            max: max as u64,
+            max: AtomicU64::new(max as u64),
             stats,
         })
     }
@@ -201,7 +234,7 @@ impl ClientSlots {
     /// `total_connections_received`.
     pub fn try_acquire(self: &Arc<Self>) -> Option<ClientSlot> {
         let stats = &self.stats;
-        if stats.connected_clients.fetch_add(1, Relaxed) >= self.max {
+        if stats.connected_clients.fetch_add(1, Relaxed) >= self.max.load(Relaxed) {
             stats.connected_clients.fetch_sub(1, Relaxed);
             stats.rejected_connections.fetch_add(1, Relaxed);
             return None;
@@ -212,7 +245,12 @@ impl ClientSlots {
 
     /// Returns `maxclients`.
     pub fn max(&self) -> usize {
-        usize::try_from(self.max).unwrap_or(usize::MAX)
+        usize::try_from(self.max.load(Relaxed)).unwrap_or(usize::MAX)
+    }
+
+    /// Changes `maxclients` (CONFIG SET): clients past it stay, new ones are refused.
+    pub fn set_max(&self, max: u64) {
+        self.max.store(max, Relaxed);
     }
 
     /// Returns how many clients are connected (`connected_clients`).

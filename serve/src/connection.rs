@@ -67,6 +67,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
     }
 
+    /// Changes `timeout` (CONFIG SET): the idle limit of the next reads and writes.
+    pub fn set_idle_timeout(&mut self, idle: Option<std::time::Duration>) {
+        self.limits.idle_timeout = idle;
+    }
+
     /// Applies (`false`) or lifts (`true`) Redis's limits for clients that have not
     /// authenticated: 10 arguments, 16 KiB bulks, a 1 MiB query buffer.
     pub fn set_authenticated(&mut self, authenticated: bool) {

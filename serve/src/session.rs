@@ -5,13 +5,17 @@
 //! `requirepass` gate (`-NOAUTH` for everything but AUTH, HELLO, QUIT and PING until the
 //! client authenticates), are written once and match Redis 7 in both places.
 
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
 use crate::auth::{self, Password};
 use crate::glob::glob_match;
+use crate::operator;
+use crate::registry::{ClientInfo, ClientRegistry};
 use crate::setting::Setting;
+use crate::slowlog::SlowLog;
 use protocol::command::{parse_i64, Command, CommandSpec, Flags, Kind, COMMANDS};
 use protocol::error::{text, CommandError};
 use protocol::frame::{Frame, Protocol};
@@ -27,6 +31,8 @@ pub struct Session {
     name: Option<Bytes>,
     closing: bool,
     authenticated: bool,
+    addr: String,
+    client: Option<Arc<ClientInfo>>,
 }
 
 /// What `CONFIG GET` reports.
@@ -38,6 +44,38 @@ pub struct ServerConfig {
     pub maxmemory_policy: Setting<String>,
     /// `requirepass`: clients must authenticate first when set. Never reported.
     pub requirepass: Option<Password>,
+    /// SLOWLOG, and its two settings.
+    pub slowlog: Arc<SlowLog>,
+    /// LATENCY, and `latency-monitor-threshold`.
+    pub latency: Arc<crate::latency_events::LatencyMonitor>,
+    /// The connected clients (CLIENT LIST, INFO, KILL).
+    pub clients: Arc<ClientRegistry>,
+    /// `timeout`, in seconds (0 = never), read by the connections before each wait for a
+    /// request, so CONFIG SET reaches clients already connected.
+    pub timeout_seconds: Arc<std::sync::atomic::AtomicU64>,
+    /// `maxclients`, for CONFIG SET; `None` where no accept loop counts clients (tests).
+    pub slots: Option<Arc<crate::ClientSlots>>,
+    /// The shard's store, for CONFIG SET `maxmemory` and `maxmemory-policy`; `None` on a
+    /// router, which sends those to its shards.
+    pub store: Option<Arc<dyn StoreSettings>>,
+}
+
+/// What CONFIG SET changes in a shard's store.
+pub trait StoreSettings: Send + Sync + std::fmt::Debug {
+    /// Changes `maxmemory`, in bytes (above 0).
+    fn set_max_memory(&self, bytes: u64);
+    /// Changes the eviction policy: `allkeys-lfu` when `lfu`, else `allkeys-lru`.
+    fn set_lfu(&self, lfu: bool);
+}
+
+impl ServerConfig {
+    /// Returns `timeout` as a connection's idle limit.
+    pub fn idle_timeout(&self) -> Option<std::time::Duration> {
+        let seconds = self
+            .timeout_seconds
+            .load(std::sync::atomic::Ordering::Relaxed);
+        (seconds > 0).then(|| std::time::Duration::from_secs(seconds))
+    }
 }
 
 impl Session {
@@ -50,6 +88,47 @@ impl Session {
             name: None,
             closing: false,
             authenticated: config.requirepass.is_none(),
+            addr: String::new(),
+            client: None,
+        }
+    }
+
+    /// Ties the session to its connection's entry in the registry (CLIENT LIST, KILL).
+    pub fn set_client(&mut self, client: Arc<ClientInfo>) {
+        self.addr = client.addr().to_string();
+        self.client = Some(client);
+    }
+
+    /// Returns the connection's entry in the registry; `None` for the router's in-process
+    /// calls to its shards.
+    pub fn client(&self) -> Option<&Arc<ClientInfo>> {
+        self.client.as_ref()
+    }
+
+    fn set_name(&mut self, name: Option<Bytes>) {
+        if let Some(client) = &self.client {
+            client.set_name(name.clone());
+        }
+        self.name = name;
+    }
+
+    /// Returns the client's address (`ip:port`); empty for the router's in-process calls.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// Logs `args` in SLOWLOG when the command took long enough; AUTH and HELLO never, as in
+    /// Redis (they carry passwords).
+    pub fn log_if_slow(&self, config: &ServerConfig, args: &[Bytes], elapsed: std::time::Duration) {
+        if !config.slowlog.is_slow(elapsed) {
+            return;
+        }
+        let secret = args
+            .first()
+            .is_some_and(|n| n.eq_ignore_ascii_case(b"AUTH") || n.eq_ignore_ascii_case(b"HELLO"));
+        if !secret {
+            let name = self.name.as_deref().unwrap_or_default();
+            config.slowlog.record(args, elapsed, &self.addr, name);
         }
     }
 
@@ -94,6 +173,9 @@ pub fn handle_local(cmd: &Command, session: &mut Session, config: &ServerConfig)
     {
         return Some(Frame::error(text::NOAUTH));
     }
+    if let Some(client) = &session.client {
+        client.touch(cmd.spec(), cmd.args());
+    }
     use Kind::*;
     // Exactly the rows whose route is `Local` are answered here (a test checks it); no
     // wildcard, so a new row does not compile until it is placed.
@@ -106,16 +188,19 @@ pub fn handle_local(cmd: &Command, session: &mut Session, config: &ServerConfig)
         }
         Hello => hello(cmd, session, config),
         Auth => auth_command(cmd, session, config),
-        Client => client(cmd, session),
+        Client => client(cmd, session, config),
         Select => select(cmd),
         Command => command(cmd),
-        Config => config_get(cmd, config),
+        Config => config_command(cmd, config),
         Time => Ok(time()),
-        Info | DbSize | FlushDb | FlushAll | Get | Set | SetNx | SetEx | PSetEx | GetSet
-        | GetDel | GetEx | MGet | MSet | MSetNx | Del | Unlink | Exists | Touch | Incr | Decr
-        | IncrBy | DecrBy | IncrByFloat | Append | StrLen | GetRange | SetRange | Expire
-        | PExpire | ExpireAt | PExpireAt | Persist | Ttl | PTtl | ExpireTime | PExpireTime
-        | Type | Keys | Scan | RandomKey => return None,
+        SlowLog => operator::slowlog(cmd, config),
+        Latency => Ok(operator::latency(cmd, config)),
+        Wait => operator::wait(cmd),
+        Memory | Object | Info | DbSize | FlushDb | FlushAll | Get | Set | SetNx | SetEx
+        | PSetEx | GetSet | GetDel | GetEx | MGet | MSet | MSetNx | Del | Unlink | Exists
+        | Touch | Incr | Decr | IncrBy | DecrBy | IncrByFloat | Append | StrLen | GetRange
+        | SetRange | Expire | PExpire | ExpireAt | PExpireAt | Persist | Ttl | PTtl
+        | ExpireTime | PExpireTime | Type | Keys | Scan | RandomKey => return None,
     };
     Some(reply.unwrap_or_else(|e| e.to_frame()))
 }
@@ -213,9 +298,12 @@ fn hello(
     }
     if let Some(name) = name {
         validate_name(&name)?;
-        session.name = (!name.is_empty()).then_some(name);
+        session.set_name((!name.is_empty()).then_some(name));
     }
     session.protocol = protocol;
+    if let Some(client) = &session.client {
+        client.set_protocol(protocol);
+    }
     let proto = if protocol == Protocol::Resp3 { 3 } else { 2 };
     Ok(Frame::Map(vec![
         (Frame::bulk(b"server"), Frame::bulk(b"redis")),
@@ -243,13 +331,27 @@ fn validate_name(name: &[u8]) -> Result<(), CommandError> {
 /// ```text
 /// CLIENT SETNAME name | GETNAME | SETINFO LIB-NAME|LIB-VER value | ID | HELP
 /// ```
-fn client(cmd: &Command, session: &mut Session) -> Result<Frame, CommandError> {
+fn client(
+    cmd: &Command,
+    session: &mut Session,
+    config: &ServerConfig,
+) -> Result<Frame, CommandError> {
     let args = cmd.args();
     let sub = args[1].to_ascii_uppercase();
     match &sub[..] {
+        b"LIST" => operator::client_list(args, &config.clients),
+        b"INFO" => Ok(Frame::Verbatim(
+            session
+                .client
+                .as_ref()
+                .map(|c| format!("{}\n", c.line()))
+                .unwrap_or_default()
+                .into(),
+        )),
+        b"KILL" => operator::client_kill(args, session.client.as_ref(), &config.clients),
         b"SETNAME" => {
             validate_name(&args[2])?;
-            session.name = (!args[2].is_empty()).then(|| args[2].clone());
+            session.set_name((!args[2].is_empty()).then(|| args[2].clone()));
             Ok(Frame::ok())
         }
         b"GETNAME" => Ok(Frame::bulk_or_null(session.name.clone())),
@@ -276,6 +378,30 @@ fn client(cmd: &Command, session: &mut Session) -> Result<Frame, CommandError> {
             "    Return the name of the current connection.",
             "ID",
             "    Return the ID of the current connection.",
+            "INFO",
+            "    Return information about the current client connection.",
+            "KILL <ip:port>",
+            "    Kill connection made from <ip:port>.",
+            "KILL <option> <value> [<option> <value> [...]]",
+            "    Kill connections. Options are:",
+            "    * ADDR (<ip:port>|<unixsocket>:0)",
+            "      Kill connections made from the specified address",
+            "    * LADDR (<ip:port>|<unixsocket>:0)",
+            "      Kill connections made to specified local address",
+            "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+            "      Kill connections by type.",
+            "    * USER <username>",
+            "      Kill connections authenticated by <username>.",
+            "    * SKIPME (YES|NO)",
+            "      Skip killing current connection (default: yes).",
+            "    * ID <client-id>",
+            "      Kill connections by client id.",
+            "LIST [options ...]",
+            "    Return information about client connections. Options:",
+            "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+            "      Return clients of specified type.",
+            "    * ID <client-id> [...]",
+            "      Return clients with the given IDs.",
             "SETINFO <option> <value>",
             "    Set client meta attr. Options are LIB-NAME, LIB-VER.",
             "SETNAME <connection-name>",
@@ -429,23 +555,49 @@ fn command_docs(spec: &CommandSpec) -> Frame {
 /// ```text
 /// CONFIG GET parameter [parameter ...]
 /// ```
-fn config_get(cmd: &Command, config: &ServerConfig) -> Result<Frame, CommandError> {
+/// ```text
+/// CONFIG GET pattern [pattern ...] | CONFIG SET parameter value [...] | CONFIG RESETSTAT | CONFIG HELP
+/// ```
+/// RESETSTAT answers OK and resets nothing: the counters feed /metrics, whose counters must
+/// not go back (docs/commands.md).
+fn config_command(cmd: &Command, config: &ServerConfig) -> Result<Frame, CommandError> {
     let args = cmd.args();
-    if !args[1].eq_ignore_ascii_case(b"GET") {
-        return Ok(help(&[
+    match &args[1].to_ascii_uppercase()[..] {
+        b"GET" => config_get(cmd, config),
+        b"SET" => operator::config_set(cmd, config),
+        b"RESETSTAT" => Ok(Frame::ok()),
+        _ => Ok(help(&[
             "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
             "GET <pattern>",
             "    Return parameters matching the glob-like <pattern> and their values.",
+            "SET <directive> <value>",
+            "    Set the configuration <directive> to <value>.",
+            "RESETSTAT",
+            "    Reset statistics reported by the INFO command.",
             "HELP",
-            "    Print this help.",
-        ]));
+            "    Prints this help.",
+        ])),
     }
-    let params: [(&str, String); 5] = [
+}
+
+fn config_get(cmd: &Command, config: &ServerConfig) -> Result<Frame, CommandError> {
+    let args = cmd.args();
+    let params: [(&str, String); 8] = [
         ("save", String::new()),
         ("appendonly", "no".into()),
         ("maxmemory", config.maxmemory.get().to_string()),
         ("maxmemory-policy", config.maxmemory_policy.get()),
         ("databases", "1".into()),
+        // Redis 7.0 lists these two in this order.
+        ("slowlog-max-len", config.slowlog.max_len().to_string()),
+        (
+            "latency-monitor-threshold",
+            config.latency.threshold_ms().to_string(),
+        ),
+        (
+            "slowlog-log-slower-than",
+            config.slowlog.slower_than_us().to_string(),
+        ),
     ];
     let mut pairs = Vec::new();
     for (name, value) in &params {
@@ -480,6 +632,7 @@ mod tests {
             maxmemory: Setting::new(100),
             maxmemory_policy: Setting::new("allkeys-lru".into()),
             requirepass: None,
+            ..ServerConfig::default()
         }
     }
 

@@ -7,6 +7,7 @@ use std::borrow::Cow;
 use serve::figures::ShardFigures;
 
 use crate::state::ShardState;
+use crate::store::Eviction;
 
 impl ShardState {
     /// Returns the shard's figures as they are now.
@@ -14,7 +15,10 @@ impl ShardState {
         ShardFigures {
             run_id: self.run_id.clone(),
             keyspace: self.store.stats(),
-            maxmemory_policy: Cow::Borrowed(self.config.eviction.redis_name()),
+            maxmemory_policy: Cow::Borrowed(match self.store.eviction() {
+                Eviction::Lru => "allkeys-lru",
+                Eviction::Lfu => "allkeys-lfu",
+            }),
             ops_per_sec: self.stats.ops_per_sec(),
         }
     }

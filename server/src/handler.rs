@@ -15,14 +15,18 @@ use crate::state::ShardState;
 /// Serves one client until it closes, sends QUIT, breaks the protocol or a limit, or
 /// shutdown. `slot` is its place under `maxclients`, freed when this returns.
 pub async fn handle(socket: TcpStream, slot: ClientSlot, shard: Arc<ShardState>, stop: Shutdown) {
-    let mut conn = Connection::new(socket, shard.config.clients.limits());
     let mut session = Session::new(shard.stats.next_client_id(), &shard.server_config);
+    let registration =
+        serve::registry::register(&shard.server_config.clients, session.id(), &socket);
+    session.set_client(registration.info().clone());
+    let mut conn = Connection::new(socket, shard.config.clients.limits());
     conn.set_authenticated(session.authenticated());
     let result = serve(&mut conn, &mut session, &shard, &stop).await;
     if let Err(e) = result {
         tracing::debug!(error = %e, "client connection ended");
     }
     conn.count_io(&shard.stats);
+    drop(registration);
     drop(slot);
 }
 
@@ -37,6 +41,7 @@ async fn serve(
     // After shutdown: answer what the client had already sent, then close.
     let mut draining = false;
     loop {
+        conn.set_idle_timeout(shard.server_config.idle_timeout());
         let first = if draining {
             match conn.read_sent_request().await {
                 Ok(None) => return Ok(()),
@@ -49,9 +54,13 @@ async fn serve(
                     draining = true;
                     continue;
                 }
+                _ = killed(session) => return Ok(()),
                 request = conn.read_request() => request,
             }
         };
+        if let Some(client) = session.client() {
+            client.active(Instant::now());
+        }
         let mut next = first;
         loop {
             match next {
@@ -90,6 +99,14 @@ async fn serve(
     }
 }
 
+/// Waits until CLIENT KILL names this client; never for a session outside the registry.
+async fn killed(session: &Session) {
+    match session.client() {
+        Some(client) => client.killed().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Returns the reply to one request; a bad command becomes an error reply, never `Err`.
 fn reply(request: Request, session: &mut Session, shard: &ShardState) -> Frame {
     match Command::from_request(request) {
@@ -112,9 +129,13 @@ pub fn execute(cmd: &Command, session: &mut Session, shard: &ShardState) -> Fram
         Some(frame) => frame,
         None => exec::execute(cmd, shard, session.protocol()),
     };
+    let elapsed = started.elapsed();
     shard
         .stats
         .commands
-        .record(cmd.spec(), started.elapsed(), frame.is_error());
+        .record(cmd.spec(), elapsed, frame.is_error());
+    session.log_if_slow(&shard.server_config, cmd.args(), elapsed);
+    let fast = cmd.spec().flags.contains(protocol::command::Flags::FAST);
+    shard.server_config.latency.record(fast, elapsed);
     frame
 }

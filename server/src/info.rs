@@ -21,7 +21,7 @@ pub fn sections(shard: &ShardState) -> Vec<Section> {
     let mut clients = Section::new("Clients");
     clients
         .add("connected_clients", shard.clients.connected())
-        .add("maxclients", shard.config.clients.maxclients)
+        .add("maxclients", shard.clients.max())
         .add("blocked_clients", 0);
 
     let mut st = stats_section(stats, figures.ops_per_sec);

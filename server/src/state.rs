@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use serve::session::ServerConfig;
+use std::sync::atomic::AtomicU64;
+
+use serve::session::{ServerConfig, StoreSettings};
 use serve::{ClientSlots, Setting};
 
 use crate::clock::{Clock, SystemClock};
@@ -49,21 +51,43 @@ impl ShardState {
             },
             clock,
         );
+        let stats = Arc::new(Stats::new(config.export_metrics));
+        let clients = ClientSlots::new(config.clients.maxclients, stats.clone());
         let server_config = ServerConfig {
             maxmemory: Setting::new(config.max_memory),
             maxmemory_policy: Setting::new(config.eviction.redis_name().to_string()),
             requirepass: config.clients.password().cloned(),
+            slowlog: config.clients.slowlog(),
+            latency: config.clients.latency_monitor(),
+            clients: Default::default(),
+            timeout_seconds: Arc::new(AtomicU64::new(config.clients.timeout)),
+            slots: Some(clients.clone()),
+            store: Some(Arc::new(StoreHandle(store.clone()))),
         };
-        let stats = Arc::new(Stats::new(config.export_metrics));
         Arc::new(ShardState {
             store,
-            clients: ClientSlots::new(config.clients.maxclients, stats.clone()),
+            clients,
             stats,
             config,
             server_config,
             port,
             run_id: new_run_id(),
         })
+    }
+}
+
+/// The store, as CONFIG SET changes it.
+#[derive(Debug)]
+struct StoreHandle(Store);
+
+impl StoreSettings for StoreHandle {
+    fn set_max_memory(&self, bytes: u64) {
+        self.0.set_max_memory(bytes);
+    }
+
+    fn set_lfu(&self, lfu: bool) {
+        self.0
+            .set_eviction(if lfu { Eviction::Lfu } else { Eviction::Lru });
     }
 }
 

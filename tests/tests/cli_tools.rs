@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::process::Output;
 
-use harness::{spawn_cluster, spawn_shard, within};
+use harness::{spawn_cluster, spawn_embedded_cluster_with, spawn_shard, within};
 use tokio::process::Command;
 
 /// The tests redis-benchmark's `-t ping,set,get,incr,mset` runs, as it names them.
@@ -145,6 +145,57 @@ async fn redis_benchmark_pipelined_runs_without_errors_through_the_router_and_on
         for line in benchmark(shard.addr()).await {
             println!("single shard, -P 16: {line}");
         }
+    })
+    .await;
+}
+
+/// `redis-cli --bigkeys` (STRLEN) and `--memkeys` (MEMORY USAGE, forwarded to each key's group)
+/// find the largest key of `jumpcache cluster` and report its real size.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cli_bigkeys_and_memkeys_report_real_sizes_through_the_cluster() {
+    if !installed("redis-cli") {
+        return;
+    }
+    within(async {
+        let cluster =
+            spawn_embedded_cluster_with(3, server::Config::default(), router::Config::default())
+                .await;
+        let mut con = cluster.client().await;
+        for i in 0..20 {
+            let _: () = redis::cmd("SET")
+                .arg(format!("small:{i}"))
+                .arg("v")
+                .query_async(&mut con)
+                .await
+                .unwrap();
+        }
+        let _: () = redis::cmd("SET")
+            .arg("big")
+            .arg("x".repeat(1000))
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        let bigkeys = run("redis-cli", cluster.addr(), &["--bigkeys"]).await;
+        let text = String::from_utf8_lossy(&bigkeys.stdout);
+        assert!(bigkeys.status.success(), "{text}");
+        assert!(
+            text.contains("Biggest string found '\"big\"' has 1000 bytes"),
+            "{text}"
+        );
+        let memkeys = run("redis-cli", cluster.addr(), &["--memkeys"]).await;
+        let text = String::from_utf8_lossy(&memkeys.stdout);
+        assert!(memkeys.status.success(), "{text}");
+        // key + value + the store's 72 bytes per entry.
+        assert!(
+            text.contains("Biggest string found '\"big\"' has 1075 bytes"),
+            "{text}"
+        );
+        // 20 keys of 7 or 8 bytes, 1 byte values; the big one.
+        let total = 1075 + 10 * (7 + 1 + 72) + 10 * (8 + 1 + 72);
+        assert!(
+            text.contains(&format!("21 strings with {total} bytes")),
+            "{text}"
+        );
     })
     .await;
 }

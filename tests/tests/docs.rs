@@ -20,6 +20,7 @@ fn keys(spec: KeySpec) -> &'static str {
     match spec {
         KeySpec::None => "none",
         KeySpec::First => "one",
+        KeySpec::Second => "one, after the subcommand",
         KeySpec::AllFrom(_) => "every argument",
         KeySpec::Pairs(_) => "every other argument",
     }

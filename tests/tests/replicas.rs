@@ -174,3 +174,33 @@ async fn info_lists_every_member_and_keeps_the_shard_lines() {
         }
     }
 }
+
+/// WAIT answers with the replicas that acknowledged the client's last write: every other
+/// member of its group; across groups (MSET), the fewest of any group; a read in between
+/// changes nothing; a WAIT before any write is 0.
+#[tokio::test]
+async fn wait_counts_the_replicas_that_acknowledged_the_last_write() {
+    let (router, _shards) = replicated(2, 3, router::Config::default()).await;
+    let mut con = client_for(router.addr()).await;
+    let wait = || redis::cmd("WAIT").arg(2).arg(0).clone();
+    let before: i64 = wait().query_async(&mut con).await.unwrap();
+    assert_eq!(before, 0);
+    let () = con.set("k", "v").await.unwrap();
+    let _: Option<String> = con.get("k").await.unwrap();
+    let after: i64 = wait().query_async(&mut con).await.unwrap();
+    assert_eq!(after, 2);
+    let () = redis::cmd("MSET")
+        .arg(&["a", "1", "b", "2", "c", "3", "d", "4"])
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let after: i64 = wait().query_async(&mut con).await.unwrap();
+    assert_eq!(after, 2);
+    let err = redis::cmd("WAIT")
+        .arg(0)
+        .arg(-1)
+        .query_async::<i64>(&mut con)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("timeout is negative"), "{err}");
+}

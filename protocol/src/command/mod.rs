@@ -109,6 +109,7 @@ impl Command {
         let (start, step) = match self.spec.keys {
             KeySpec::None => (self.args.len(), 1),
             KeySpec::First => (1, self.args.len().max(1)),
+            KeySpec::Second => (2, self.args.len().max(1)),
             KeySpec::AllFrom(i) => (i, 1),
             KeySpec::Pairs(i) => (i, 2),
         };
@@ -224,5 +225,7 @@ mod tests {
         assert_eq!(keys(&["mget", "a", "b", "c"]), ["a", "b", "c"]);
         assert_eq!(keys(&["mset", "a", "1", "b", "2"]), ["a", "b"]);
         assert!(keys(&["ping"]).is_empty());
+        assert_eq!(keys(&["memory", "usage", "a", "SAMPLES", "5"]), ["a"]);
+        assert!(keys(&["memory", "stats"]).is_empty());
     }
 }

@@ -13,6 +13,9 @@ pub enum KeySpec {
     None,
     /// One key, at argument 1.
     First,
+    /// One key, at argument 2, after a container's subcommand (`MEMORY USAGE key`,
+    /// `OBJECT ENCODING key`); a subcommand without one has no key.
+    Second,
     /// Every argument from this index on is a key (`MGET`, `DEL`).
     AllFrom(usize),
     /// Key/value pairs from this index on (`MSET`).
@@ -25,6 +28,8 @@ impl KeySpec {
         match self {
             KeySpec::None => (0, 0, 0),
             KeySpec::First => (1, 1, 1),
+            // Redis 7 reports a container's keys on its subcommands, not on the container.
+            KeySpec::Second => (0, 0, 0),
             KeySpec::AllFrom(i) => (i as i64, -1, 1),
             KeySpec::Pairs(i) => (i as i64, -1, 2),
         }
@@ -161,6 +166,9 @@ const REORDER: Merge = Merge::Reorder { len: 0 };
 
 // Subcommands of the container commands: (name, arity).
 const CLIENT_SUBS: &[(&str, i32)] = &[
+    ("LIST", -2),
+    ("INFO", 2),
+    ("KILL", -3),
     ("SETNAME", 3),
     ("GETNAME", 2),
     ("SETINFO", 4),
@@ -174,7 +182,17 @@ const COMMAND_SUBS: &[(&str, i32)] = &[
     ("LIST", -2),
     ("HELP", 2),
 ];
-const CONFIG_SUBS: &[(&str, i32)] = &[("GET", -3), ("HELP", 2)];
+const CONFIG_SUBS: &[(&str, i32)] = &[("GET", -3), ("SET", -4), ("RESETSTAT", 2), ("HELP", 2)];
+const MEMORY_SUBS: &[(&str, i32)] = &[("USAGE", -3), ("STATS", 2), ("HELP", 2)];
+const OBJECT_SUBS: &[(&str, i32)] = &[
+    ("ENCODING", 3),
+    ("FREQ", 3),
+    ("IDLETIME", 3),
+    ("REFCOUNT", 3),
+    ("HELP", 2),
+];
+const SLOWLOG_SUBS: &[(&str, i32)] = &[("GET", -2), ("LEN", 2), ("RESET", 2), ("HELP", 2)];
+const LATENCY_SUBS: &[(&str, i32)] = &[("LATEST", 2), ("HISTORY", 3), ("RESET", -2), ("HELP", 2)];
 
 /// Declares [`Kind`] and [`COMMANDS`] from one list of rows, so they cannot disagree.
 macro_rules! commands {
@@ -216,10 +234,15 @@ commands! {
     ("QUIT",        "quit",        Quit,        -1,   CONN_NA, K::None,       Local,         "connection", &[],          "Closes the connection after replying OK."),
     ("HELLO",       "hello",       Hello,       -1,   CONN_NA, K::None,       Local,         "connection", &[],          "Handshakes: protocol version (2 or 3), AUTH, SETNAME."),
     ("AUTH",        "auth",        Auth,        -2,   CONN_NA, K::None,       Local,         "connection", &[],          "Authenticates the connection."),
-    ("CLIENT",      "client",      Client,      -2,   NLS,     K::None,       Local,         "connection", CLIENT_SUBS,  "Connection management: SETNAME, GETNAME, SETINFO, ID."),
+    ("CLIENT",      "client",      Client,      -2,   NLS,     K::None,       Local,         "connection", CLIENT_SUBS,  "Connections: SETNAME, GETNAME, SETINFO, ID; this process's clients: LIST, INFO, KILL."),
     ("SELECT",      "select",      Select,      2,    CONN,    K::None,       Local,         "connection", &[],          "Selects database 0 (the only one)."),
     ("COMMAND",     "command",     Command,     -1,   LS,      K::None,       Local,         "server",     COMMAND_SUBS, "Describes the command table: COUNT, DOCS, INFO."),
-    ("CONFIG",      "config",      Config,      -2,   ADMIN,   K::None,       Local,         "server",     CONFIG_SUBS,  "Reads configuration: CONFIG GET."),
+    ("CONFIG",      "config",      Config,      -2,   ADMIN,   K::None,       Local,         "server",     CONFIG_SUBS,  "Configuration: GET, SET (a router sends the store's settings to every shard), RESETSTAT."),
+    ("SLOWLOG",     "slowlog",     SlowLog,     -2,   ADMIN,   K::None,       Local,         "server",     SLOWLOG_SUBS, "The process's slow commands: GET, LEN, RESET."),
+    ("LATENCY",     "latency",     Latency,     -2,   ADMIN,   K::None,       Local,         "server",     LATENCY_SUBS, "Commands over latency-monitor-threshold: LATEST, HISTORY, RESET."),
+    ("WAIT",        "wait",        Wait,        3,    NLS,     K::None,       Local,         "generic",    &[],          "Returns how many replicas acknowledged the client's last write."),
+    ("MEMORY",      "memory",      Memory,      -2,   R,       K::Second,     Key,           "server",     MEMORY_SUBS,  "What a key costs in its shard (USAGE); the shard's figures (STATS)."),
+    ("OBJECT",      "object",      Object,      -2,   R,       K::Second,     Key,           "generic",    OBJECT_SUBS,  "A key's encoding, LFU frequency, idle time, reference count."),
     ("INFO",        "info",        Info,        -1,   LS,      K::None,       All(Info),     "server",     &[],          "Returns Redis-style INFO sections."),
     ("DBSIZE",      "dbsize",      DbSize,      1,    RF,      K::None,       All(Sum),      "server",     &[],          "Returns the number of keys."),
     ("FLUSHDB",     "flushdb",     FlushDb,     -1,   W,       K::None,       All(AllOk),    "server",     &[],          "Removes every key."),
@@ -312,7 +335,7 @@ mod tests {
     fn routes_agree_with_key_positions() {
         for s in COMMANDS {
             let fits = match s.route {
-                Route::Key => s.keys == KeySpec::First,
+                Route::Key => matches!(s.keys, KeySpec::First | KeySpec::Second),
                 Route::Keys(_) | Route::SameGroup => {
                     matches!(s.keys, KeySpec::AllFrom(_) | KeySpec::Pairs(_))
                 }

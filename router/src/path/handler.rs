@@ -27,6 +27,9 @@ use crate::replication::call::GroupCall;
 use crate::replication::group::Group;
 use crate::shards::{Call, FiguresCall, Reply};
 
+mod config;
+mod memory;
+
 /// Requests dispatched before their replies are awaited: enough to keep shards busy,
 /// few enough that one client's pipeline cannot hold unbounded memory.
 const MAX_BATCH: usize = 1024;
@@ -51,9 +54,10 @@ pub(crate) struct Router {
     pub(crate) busy_poll: Option<Arc<BusyPoll>>,
 }
 
-/// A request in the making: its reply, the protocol it is written in, and the command it
-/// counts for in Commandstats (`None` when it was not a command).
-type Queued = (Pending, Protocol, Option<&'static CommandSpec>);
+/// A request in the making: its reply, the protocol it is written in, the command it counts
+/// for in Commandstats (`None` when it was not a command), and the request's bytes, parsed
+/// again only when SLOWLOG takes it (a reference count here, no copy on the hot path).
+type Queued = (Pending, Protocol, Option<&'static CommandSpec>, Bytes);
 
 /// A reply in the making, queued in request order.
 enum Pending {
@@ -72,6 +76,12 @@ enum Pending {
     Info {
         calls: Vec<Vec<FiguresCall>>,
         selector: Selector,
+    },
+    /// WAIT: answered, in request order, with the last write's acknowledgements.
+    Wait,
+    /// MEMORY STATS: one member of every group, the figures added up.
+    MemoryStats {
+        calls: Vec<GroupCall>,
     },
     Scan {
         call: GroupCall,
@@ -96,15 +106,22 @@ pub(crate) async fn handle(
     id: u64,
     shutdown: Shutdown,
 ) {
-    let mut conn = Connection::new(stream, router.limits);
     let mut session = Session::new(id, &router.server_config);
+    let registration = serve::registry::register(&router.server_config.clients, id, &stream);
+    session.set_client(registration.info().clone());
+    let client = registration.info().clone();
+    let mut conn = Connection::new(stream, router.limits);
     conn.set_authenticated(session.authenticated());
     let mut pending: VecDeque<Queued> = VecDeque::new();
+    // Replicas that acknowledged the client's last write (WAIT), and the request's own.
+    let mut last_write_acks = 0;
+    let mut acks;
     // One waiter for the whole connection: polled at every wake-up, it costs an atomic load.
     let mut shutdown = shutdown.wait();
     // After shutdown: answer what the client had already sent, then close.
     let mut draining = false;
     loop {
+        conn.set_idle_timeout(router.server_config.idle_timeout());
         let first = if draining {
             match conn.read_sent_request().await {
                 Ok(None) => break,
@@ -117,11 +134,13 @@ pub(crate) async fn handle(
                     draining = true;
                     continue;
                 }
+                _ = client.killed() => break,
                 read = conn.read_request() => read,
             }
         };
         // Every request of a batch was read now: one clock read starts all their timings.
         let started = Instant::now();
+        client.active(started);
         if let Some(busy_poll) = &router.busy_poll {
             busy_poll.activity();
         }
@@ -149,11 +168,22 @@ pub(crate) async fn handle(
             }
             read = conn.try_read_request();
         }
-        while let Some((p, protocol, spec)) = pending.pop_front() {
-            let reply = resolve(p, &router).await;
+        while let Some((p, protocol, spec, raw)) = pending.pop_front() {
+            // WAIT reads it as it is: the last write's.
+            acks = last_write_acks;
+            let reply = resolve(p, &router, &mut acks).await;
             if let Some(spec) = spec {
+                if spec.flags.contains(Flags::WRITE) {
+                    last_write_acks = acks;
+                }
                 let error = reply.is_error();
-                router.stats.commands.record(spec, started.elapsed(), error);
+                let elapsed = started.elapsed();
+                router.stats.commands.record(spec, elapsed, error);
+                let fast = spec.flags.contains(Flags::FAST);
+                router.server_config.latency.record(fast, elapsed);
+                if router.server_config.slowlog.is_slow(elapsed) {
+                    log_slow(&session, &router.server_config, raw, elapsed);
+                }
             }
             write(&mut conn, reply, protocol);
             // Past 1 MiB queued: write what the client takes; past its output limit: close,
@@ -186,17 +216,48 @@ async fn dispatch(request: Request, session: &mut Session, router: &Router, lane
         Ok(cmd) => cmd,
         Err(e) => {
             router.stats.commands.reject_error(&e);
-            return (Pending::Ready(e.to_frame()), session.protocol(), None);
+            return (
+                Pending::Ready(e.to_frame()),
+                session.protocol(),
+                None,
+                Bytes::new(),
+            );
         }
     };
     router.stats.commands_processed.fetch_add(1, Relaxed);
     let spec = cmd.spec();
+    let raw = cmd.raw().clone();
+    if cmd.kind() == protocol::Kind::Wait && session.authenticated() {
+        let pending = match serve::operator::check_wait(&cmd) {
+            Ok(()) => Pending::Wait,
+            Err(e) => Pending::Ready(e.to_frame()),
+        };
+        return (pending, session.protocol(), Some(spec), raw);
+    }
+    if memory::is_stats(&cmd, session) {
+        let pending = Box::pin(memory::start(&cmd, router, lane)).await;
+        return (pending, session.protocol(), Some(spec), raw);
+    }
+    if config::sets_store(&cmd, session) {
+        let pending = Box::pin(config::start(cmd, session, router, lane)).await;
+        return (pending, session.protocol(), Some(spec), raw);
+    }
     let pending = match start_now(cmd, session, router, lane) {
         Ok(pending) => pending,
         // Boxed: the common path's future stays small.
         Err((cmd, plan)) => Box::pin(start(cmd, plan, router, lane)).await,
     };
-    (pending, session.protocol(), Some(spec))
+    (pending, session.protocol(), Some(spec), raw)
+}
+
+/// Logs a slow request in SLOWLOG: its time from the batch's read to its reply, shard round
+/// trips included. Its arguments are parsed again from its bytes, on this rare path only.
+fn log_slow(session: &Session, config: &ServerConfig, raw: Bytes, elapsed: std::time::Duration) {
+    let mut buf = bytes::BytesMut::from(&raw[..]);
+    let mut decoder = protocol::Decoder::new(Limits::default());
+    if let Ok(Some(request)) = decoder.decode(&mut buf) {
+        session.log_if_slow(config, &request.args, elapsed);
+    }
 }
 
 /// Answers a local command, or plans a data command and sends it when that needs no await
@@ -331,47 +392,73 @@ fn missing(shard: usize) -> crate::shards::ShardError {
     }
 }
 
-async fn wait_all(calls: Vec<GroupCall>) -> Vec<ShardReply> {
+/// Waits for every call; `acks` becomes the fewest acknowledgements of any group (WAIT).
+async fn wait_all(calls: Vec<GroupCall>, acks: &mut usize) -> Vec<ShardReply> {
     // The calls are already in flight together; awaiting in turn costs only the slowest.
     let mut replies = Vec::with_capacity(calls.len());
+    let mut fewest = usize::MAX;
     for call in calls {
-        replies.push(call.wait().await);
+        let (reply, acked) = call.wait_acked().await;
+        fewest = fewest.min(acked);
+        replies.push(reply);
     }
+    *acks = if fewest == usize::MAX { 0 } else { fewest };
     replies
 }
 
 /// Waits for a reply. The common cases are awaited here; the others are boxed, so that the
 /// future every request awaits stays small.
-async fn resolve(pending: Pending, router: &Router) -> Reply {
+///
+/// `acks` is set to how many replicas acknowledged the request (see [`GroupCall::wait_acked`]);
+/// WAIT answers with the last write's. `Pending::Wait` reads it.
+async fn resolve(pending: Pending, router: &Router, acks: &mut usize) -> Reply {
     match pending {
         Pending::Ready(frame) => Reply::Frame(frame),
-        Pending::Forward(GroupCall::One(call)) => match call.reply().await {
-            Ok(reply) => reply,
-            Err(e) => Reply::Frame(e.to_frame()),
-        },
-        other => Box::pin(resolve_other(other, router)).await,
+        Pending::Forward(GroupCall::One(call)) => {
+            *acks = 0;
+            match call.reply().await {
+                Ok(reply) => reply,
+                Err(e) => Reply::Frame(e.to_frame()),
+            }
+        }
+        other => Box::pin(resolve_other(other, router, acks)).await,
     }
 }
 
-async fn resolve_other(pending: Pending, router: &Router) -> Reply {
+async fn resolve_other(pending: Pending, router: &Router, acks: &mut usize) -> Reply {
     match pending {
         Pending::Ready(frame) => Reply::Frame(frame),
-        Pending::Forward(call) => match call.wait().await {
-            Ok(reply) => reply,
-            Err(e) => Reply::Frame(e.to_frame()),
-        },
+        // The last write's acknowledgements: every write before it has been resolved.
+        Pending::Wait => Reply::Frame(Frame::Integer(*acks as i64)),
+        Pending::Forward(call) => {
+            let (reply, acked) = call.wait_acked().await;
+            *acks = acked;
+            match reply {
+                Ok(reply) => reply,
+                Err(e) => Reply::Frame(e.to_frame()),
+            }
+        }
         Pending::Split {
             calls,
             parts,
             merge,
-        } => Reply::Frame(merge::merge(merge, &parts, wait_all(calls).await)),
+        } => Reply::Frame(merge::merge(merge, &parts, wait_all(calls, acks).await)),
         Pending::Info { calls, selector } => {
             let groups = info::collect(&router.groups, calls).await;
-            let own = info::own_sections(&router.stats, router.port, router.maxclients);
+            // CONFIG SET may have changed `maxclients` since the router started.
+            let maxclients = router
+                .server_config
+                .slots
+                .as_ref()
+                .map_or(router.maxclients, |slots| slots.max());
+            let own = info::own_sections(&router.stats, router.port, maxclients);
             Reply::Frame(info::render(&groups, &selector, own))
         }
         Pending::Broadcast { calls, merge } => {
-            Reply::Frame(merge::merge(merge, &[], wait_all(calls).await))
+            Reply::Frame(merge::merge(merge, &[], wait_all(calls, acks).await))
+        }
+        Pending::MemoryStats { calls } => {
+            Reply::Frame(merge::memory_stats(wait_all(calls, acks).await))
         }
         Pending::Scan {
             mut call,

@@ -41,6 +41,74 @@ pub fn merge(merge: Merge, parts: &[Part], replies: Vec<ShardReply>) -> Frame {
     result.unwrap_or_else(|e| e)
 }
 
+/// MEMORY STATS: every group's figures added up, field by field in the first group's
+/// order (nested maps too); a field that is not an integer keeps the first group's value;
+/// `keys.bytes-per-key` is computed again from the sums. A shard sends a map (in-process) or
+/// its RESP2 form, a flat array of pairs.
+pub fn memory_stats(replies: Vec<ShardReply>) -> Frame {
+    let mut total: Option<Vec<(Frame, Frame)>> = None;
+    for reply in replies {
+        let pairs = match frame(reply).and_then(pairs) {
+            Ok(pairs) => pairs,
+            Err(e) => return e,
+        };
+        total = Some(match total {
+            None => pairs,
+            Some(sum) => add_pairs(sum, pairs),
+        });
+    }
+    let mut total = total.unwrap_or_default();
+    let field = |pairs: &[(Frame, Frame)], name: &[u8]| {
+        pairs.iter().find_map(|(k, v)| match (k, v) {
+            (Frame::Bulk(k), Frame::Integer(n)) if &k[..] == name => Some(*n),
+            _ => None,
+        })
+    };
+    let keys = field(&total, b"keys.count").unwrap_or(0);
+    let bytes = field(&total, b"dataset.bytes").unwrap_or(0);
+    for (k, v) in &mut total {
+        if matches!(k, Frame::Bulk(k) if &k[..] == b"keys.bytes-per-key") {
+            *v = Frame::Integer(bytes.checked_div(keys).unwrap_or(0));
+        }
+    }
+    Frame::Map(total)
+}
+
+/// Returns a map reply's pairs, from a map or from RESP2's flat array.
+fn pairs(frame: Frame) -> Result<Vec<(Frame, Frame)>, Frame> {
+    match frame {
+        Frame::Map(pairs) => Ok(pairs),
+        Frame::Array(items) if items.len() % 2 == 0 => {
+            let mut items = items.into_iter();
+            let mut out = Vec::new();
+            while let (Some(k), Some(v)) = (items.next(), items.next()) {
+                out.push((k, v));
+            }
+            Ok(out)
+        }
+        _ => Err(Frame::error(UNEXPECTED)),
+    }
+}
+
+/// Adds `more`'s integers to `sum`'s, by field name (nested maps field by field).
+fn add_pairs(mut sum: Vec<(Frame, Frame)>, more: Vec<(Frame, Frame)>) -> Vec<(Frame, Frame)> {
+    for (k, v) in more {
+        let Some((_, into)) = sum.iter_mut().find(|(name, _)| *name == k) else {
+            continue;
+        };
+        match (into, v) {
+            (Frame::Integer(a), Frame::Integer(b)) => *a = a.saturating_add(b),
+            (into @ (Frame::Map(_) | Frame::Array(_)), v @ (Frame::Map(_) | Frame::Array(_))) => {
+                if let (Ok(a), Ok(b)) = (pairs(std::mem::replace(into, Frame::Null)), pairs(v)) {
+                    *into = Frame::Map(add_pairs(a, b));
+                }
+            }
+            _ => {}
+        }
+    }
+    sum
+}
+
 fn reorder(len: usize, parts: &[Part], replies: Vec<ShardReply>) -> Result<Frame, Frame> {
     if parts.len() != replies.len() {
         return Err(Frame::error(UNEXPECTED));

@@ -57,10 +57,14 @@ pub struct Part {
 pub fn plan(cmd: &Command, topology: &Topology) -> Plan {
     match cmd.spec().route {
         Route::Local => Plan::Local,
-        Route::Key => match cmd.args().get(1) {
+        Route::Key => match cmd.keys().next() {
             Some(key) => Plan::Forward {
                 shard: topology.shard_for(key),
             },
+            // A container's subcommand without a key (`OBJECT HELP`, `MEMORY HELP`): the
+            // first group answers it, as docs/commands.md says. (The handler sends MEMORY
+            // STATS to every group.)
+            None if cmd.spec().keys == KeySpec::Second => Plan::Forward { shard: 0 },
             // Arity was checked when the command was built; be total anyway.
             None => Plan::Reply(Frame::error(text::SYNTAX)),
         },
@@ -146,7 +150,7 @@ pub fn part_args(cmd: &Command, positions: &[usize]) -> Vec<Bytes> {
     let (first, per_key) = match cmd.spec().keys {
         KeySpec::Pairs(i) => (i, 2),
         KeySpec::AllFrom(i) => (i, 1),
-        KeySpec::First | KeySpec::None => (1, 1),
+        KeySpec::First | KeySpec::Second | KeySpec::None => (1, 1),
     };
     let picked = positions
         .iter()

@@ -82,18 +82,28 @@ impl GroupCall {
     /// The `ShardError` of the last member tried (reads) or of the primary (writes), when
     /// no member answered.
     pub(crate) async fn wait(self) -> ShardReply {
+        self.wait_acked().await.0
+    }
+
+    /// Waits for the reply the client sees, and counts the members besides the one it came
+    /// from that answered a write the same (WAIT's acknowledgements): 0 without replicas,
+    /// for reads, and under `--write-policy one` (whose reply does not wait for the others).
+    pub(crate) async fn wait_acked(self) -> (ShardReply, usize) {
         match self {
-            GroupCall::One(call) => call.reply().await,
-            GroupCall::Read(read) => read.wait().await,
+            GroupCall::One(call) => (call.reply().await, 0),
+            GroupCall::Read(read) => (read.wait().await, 0),
             GroupCall::Write(write) => write.wait_all().await,
-            GroupCall::Early(rx) => rx.await.unwrap_or_else(|_| {
-                Err(crate::shards::ShardError {
-                    shard: 0,
-                    addr: Arc::from("?"),
-                    kind: ShardErrorKind::Unavailable,
-                    request_sent: true,
-                })
-            }),
+            GroupCall::Early(rx) => (
+                rx.await.unwrap_or_else(|_| {
+                    Err(crate::shards::ShardError {
+                        shard: 0,
+                        addr: Arc::from("?"),
+                        kind: ShardErrorKind::Unavailable,
+                        request_sent: true,
+                    })
+                }),
+                0,
+            ),
         }
     }
 }
@@ -122,7 +132,7 @@ impl ReadCall {
 
 impl WriteCall {
     /// `--write-policy all`: every member's reply, then the primary's (or the first success).
-    async fn wait_all(self) -> ShardReply {
+    async fn wait_all(self) -> (ShardReply, usize) {
         let mut replies = Vec::with_capacity(self.calls.len());
         for (m, call) in self.calls {
             replies.push((m, call.reply().await));
@@ -161,7 +171,7 @@ impl WriteCall {
             }
             replies.push((m, reply));
         }
-        let answer = settle(&self.group, &self.keys, self.flush, replies, reference);
+        let (answer, _) = settle(&self.group, &self.keys, self.flush, replies, reference);
         if let Some(tx) = tx {
             let _ = tx.send(answer);
         }
@@ -172,35 +182,38 @@ impl WriteCall {
 /// a member that failed or answered differently missed the write, and is marked down
 /// (connection lost) or stale (its keys repaired from the reference's member).
 ///
-/// With no reference every member failed: the client gets the first error.
+/// With no reference every member failed: the client gets the first error. Returns the
+/// reply and how many other members answered the same.
 fn settle(
     group: &Group,
     keys: &[Bytes],
     flush: bool,
     mut replies: Vec<(usize, ShardReply)>,
     reference: Option<usize>,
-) -> ShardReply {
+) -> (ShardReply, usize) {
     let Some(r) = reference else {
         for (m, reply) in &replies {
             if matches!(reply, Err(e) if e.kind == ShardErrorKind::Unavailable) {
                 group.mark_down(*m);
             }
         }
-        return match replies.into_iter().next() {
+        let first = match replies.into_iter().next() {
             Some((_, reply)) => reply,
             None => Err(group.unavailable()),
         };
+        return (first, 0);
     };
     let expected = replies[r].1.clone();
+    let mut acked = 0;
     for (i, (m, reply)) in replies.iter().enumerate() {
         if i == r {
             continue;
         }
         match (reply, &expected) {
-            (Ok(got), Ok(want)) if got == want => {}
+            (Ok(got), Ok(want)) if got == want => acked += 1,
             (Err(e), _) if e.kind == ShardErrorKind::Unavailable => group.mark_down(*m),
             _ => group.mark_stale(*m, keys, flush),
         }
     }
-    replies.swap_remove(r).1
+    (replies.swap_remove(r).1, acked)
 }

@@ -4,6 +4,7 @@
 //! wildcard: a new row of the command table does not compile until the shard runs it.
 
 pub(crate) mod keys;
+pub(crate) mod object;
 pub(crate) mod server;
 pub(crate) mod strings;
 
@@ -23,9 +24,8 @@ pub fn execute(cmd: &Command, shard: &ShardState, protocol: Protocol) -> Frame {
     let store = &shard.store;
     let args = cmd.args();
     match cmd.kind() {
-        Ping | Echo | Quit | Hello | Auth | Client | Select | Command | Config | Time => {
-            Frame::error(SESSION_COMMAND)
-        }
+        Ping | Echo | Quit | Hello | Auth | Client | Select | Command | Config | Time | SlowLog
+        | Latency | Wait => Frame::error(SESSION_COMMAND),
         Info => server::info(cmd, shard, protocol),
         DbSize => server::db_size(shard),
         FlushDb | FlushAll => server::flush(cmd, shard),
@@ -64,6 +64,8 @@ pub fn execute(cmd: &Command, shard: &ShardState, protocol: Protocol) -> Frame {
         Keys => keys::keys(store, &args[1]),
         Scan => keys::scan(store, &args[1..]),
         RandomKey => keys::random_key(store),
+        Memory => object::memory(cmd, shard),
+        Object => object::object(cmd, shard),
     }
 }
 

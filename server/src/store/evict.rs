@@ -61,7 +61,7 @@ const MAX_AGE: u32 = 1 << 31;
 impl Store {
     /// Returns the stamp of an entry created now.
     pub(super) fn fresh_stamp(&self, now: &mut Now) -> u32 {
-        match self.inner.eviction {
+        match self.inner.eviction() {
             Eviction::Lru => self
                 .inner
                 .tick
@@ -75,7 +75,7 @@ impl Store {
     /// its counter after one more access (LFU keeps frequency across overwrites, as Redis's
     /// `dbSetValue`).
     pub(super) fn rewrite_stamp(&self, seg: &mut Segment, i: usize, now: &mut Now) -> u32 {
-        match self.inner.eviction {
+        match self.inner.eviction() {
             Eviction::Lru => self.fresh_stamp(now),
             Eviction::Lfu => {
                 let r = unit_random(seg);
@@ -86,7 +86,7 @@ impl Store {
 
     /// Records an access to the entry at `i`.
     pub(super) fn touch(&self, seg: &mut Segment, i: usize, now: &mut Now) {
-        seg.entry_mut(i).stamp = match self.inner.eviction {
+        seg.entry_mut(i).stamp = match self.inner.eviction() {
             Eviction::Lru => self.inner.tick.load(Ordering::Relaxed),
             Eviction::Lfu => {
                 let r = unit_random(seg);
@@ -100,7 +100,7 @@ impl Store {
         if !e.is_live(now_ms) {
             return u64::MAX;
         }
-        match self.inner.eviction {
+        match self.inner.eviction() {
             Eviction::Lru => u64::from(tick.wrapping_sub(e.stamp)),
             Eviction::Lfu => u64::from(u8::MAX - lfu::decayed(e.stamp, lfu::minutes(now_ms))),
         }
@@ -125,7 +125,7 @@ impl Store {
     ) -> Option<Box<[u8]>> {
         let now_ms = now.ms();
         let mut spare = None;
-        while self.inner.used.load(Ordering::Relaxed) + room.need > self.inner.max_memory {
+        while self.inner.used.load(Ordering::Relaxed) + room.need > self.inner.max_memory() {
             // Earlier evictions may have moved it.
             let keep = room.keep.and_then(|(h, key)| own.find(h, key));
             // A large segment is weighed against one other (so segments that hold older keys
@@ -223,7 +223,7 @@ impl Store {
         let now_ms = self.now_ms();
         self.expire_active(now_ms, started);
         self.enforce_bound(now_ms);
-        if self.inner.eviction == Eviction::Lru {
+        if self.inner.eviction() == Eviction::Lru {
             self.age_stamps();
         }
     }
@@ -248,7 +248,7 @@ impl Store {
 
     fn enforce_bound(&self, now_ms: u64) {
         let mut empty_in_a_row = 0;
-        while self.inner.used.load(Ordering::Relaxed) > self.inner.max_memory
+        while self.inner.used.load(Ordering::Relaxed) > self.inner.max_memory()
             && empty_in_a_row < SEGMENTS
         {
             let s = self.inner.evict_cursor.fetch_add(1, Ordering::Relaxed) % SEGMENTS;

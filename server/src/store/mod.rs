@@ -27,9 +27,11 @@
 //!   and their malloc included); see docs/benchmarks.md.
 
 mod evict;
+mod inspect;
 mod lfu;
 mod scan;
 mod segment;
+mod settings;
 #[cfg(test)]
 mod tests;
 
@@ -40,6 +42,7 @@ use bytes::Bytes;
 
 use crate::clock::Clock;
 use evict::Room;
+pub use inspect::{EntryInfo, HEAD};
 use segment::{key_hash, Entry, Segment};
 
 /// Bytes charged per entry on top of its key and value.
@@ -154,8 +157,9 @@ struct Inner {
     /// LRU's clock: advanced by every write, read by every access (see evict.rs).
     tick: AtomicU32,
     clock: Arc<dyn Clock>,
-    max_memory: u64,
-    eviction: Eviction,
+    /// `maxmemory` and the policy: atomics, as CONFIG SET changes them (settings.rs).
+    max_memory: AtomicU64,
+    eviction: std::sync::atomic::AtomicBool,
     /// Where the next eviction outside the writer's segment, active expiry, and LRU stamp
     /// aging resume.
     evict_cursor: AtomicUsize,
@@ -172,8 +176,8 @@ pub struct Store {
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store")
-            .field("max_memory", &self.inner.max_memory)
-            .field("eviction", &self.inner.eviction)
+            .field("max_memory", &self.inner.max_memory())
+            .field("eviction", &self.inner.eviction())
             .finish_non_exhaustive()
     }
 }
@@ -224,8 +228,8 @@ impl Store {
                 used: AtomicU64::new(0),
                 tick: AtomicU32::new(0),
                 clock,
-                max_memory: config.max_memory,
-                eviction: config.eviction,
+                max_memory: AtomicU64::new(config.max_memory),
+                eviction: settings::eviction_cell(config.eviction),
                 evict_cursor: AtomicUsize::new(0),
                 expire_cursor: AtomicUsize::new(0),
                 age_cursor: AtomicUsize::new(0),
@@ -293,7 +297,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::OutOfMemory`] when the entry alone outweighs `max_memory`.
     pub fn set(&self, key: &[u8], value: Value) -> Result<(), StoreError> {
-        weigh(key, &value.data, self.inner.max_memory)?;
+        weigh(key, &value.data, self.inner.max_memory())?;
         let h = key_hash(key);
         let s = segment_of(h);
         let mut now = Now::new(&*self.inner.clock);
@@ -339,7 +343,7 @@ impl Store {
                 }
             }
             Update::Put(value) => {
-                weigh(key, &value.data, self.inner.max_memory)?;
+                weigh(key, &value.data, self.inner.max_memory())?;
                 self.put(&mut seg, s, h, key, &value, found, &mut now);
             }
         }
@@ -387,7 +391,7 @@ impl Store {
                 // Make room first, so a victim's block can be reused (see `evict_for`).
                 let len = key.len() + value.data.len();
                 let w = len as u64 + u64::from(ENTRY_OVERHEAD);
-                let spare = if used.load(Ordering::Relaxed) + w > self.inner.max_memory {
+                let spare = if used.load(Ordering::Relaxed) + w > self.inner.max_memory() {
                     let room = Room {
                         keep: None,
                         need: w,
@@ -406,7 +410,7 @@ impl Store {
                 used.fetch_add(w, Ordering::Relaxed) + w
             }
         };
-        if total > self.inner.max_memory {
+        if total > self.inner.max_memory() {
             // Another write raced in, or an overwrite grew: never evict the key just written.
             let room = Room {
                 keep: Some((h, key)),
@@ -455,7 +459,7 @@ impl Store {
     pub fn stats(&self) -> StoreStats {
         let mut stats = StoreStats {
             used_memory: self.inner.used.load(Ordering::Relaxed),
-            max_memory: self.inner.max_memory,
+            max_memory: self.inner.max_memory(),
             ..StoreStats::default()
         };
         for s in 0..SEGMENTS {

@@ -192,3 +192,23 @@ fn in_process_replies_merge_as_socket_replies_do() {
         Frame::error("ERR no")
     );
 }
+
+#[test]
+fn memory_stats_adds_every_groups_integers_by_name_and_recomputes_bytes_per_key() {
+    let resp2 = ok(b"*8\r\n$10\r\nkeys.count\r\n:2\r\n$13\r\ndataset.bytes\r\n:200\r\n$18\r\nkeys.bytes-per-key\r\n:100\r\n$4\r\ndb.0\r\n*2\r\n$1\r\nx\r\n:1\r\n");
+    let resp3 = local(b"%4\r\n$10\r\nkeys.count\r\n:1\r\n$13\r\ndataset.bytes\r\n:400\r\n$18\r\nkeys.bytes-per-key\r\n:400\r\n$4\r\ndb.0\r\n%1\r\n$1\r\nx\r\n:2\r\n");
+    let bulk = |s: &str| Frame::Bulk(Bytes::copy_from_slice(s.as_bytes()));
+    assert_eq!(
+        memory_stats(vec![resp2, resp3]),
+        Frame::Map(vec![
+            (bulk("keys.count"), Frame::Integer(3)),
+            (bulk("dataset.bytes"), Frame::Integer(600)),
+            (bulk("keys.bytes-per-key"), Frame::Integer(200)),
+            (
+                bulk("db.0"),
+                Frame::Map(vec![(bulk("x"), Frame::Integer(3))])
+            ),
+        ])
+    );
+    assert_eq!(memory_stats(vec![ok(b":1\r\n")]), Frame::error(UNEXPECTED));
+}
