@@ -25,11 +25,10 @@
 //!   nothing to evict leaves the store over its bound until the next write or maintenance run.
 
 use std::sync::atomic::Ordering;
-use std::sync::TryLockError;
 use std::time::{Duration, Instant};
 
 use super::segment::{Entry, Segment};
-use super::{lfu, Eviction, Now, Store, SEGMENTS};
+use super::{hooks, lfu, Eviction, Now, Store, SEGMENTS};
 
 /// What a write needs from eviction.
 pub(super) struct Room<'k> {
@@ -171,10 +170,8 @@ impl Store {
             if t == s {
                 continue;
             }
-            let mut seg = match self.inner.segments[t].0.try_lock() {
-                Ok(seg) => seg,
-                Err(TryLockError::Poisoned(p)) => p.into_inner(),
-                Err(TryLockError::WouldBlock) => continue,
+            let Some(mut seg) = self.try_lock(t) else {
+                continue;
             };
             if seg.len() == 0 {
                 continue;
@@ -202,12 +199,13 @@ impl Store {
     /// Removes and returns the entry at `i`, counted as evicted (or as expired, if it was).
     fn evict_at(&self, seg: &mut Segment, i: usize, now_ms: u64) -> Entry {
         let e = seg.remove(i);
+        hooks::evicted(e.key());
         if e.is_live(now_ms) {
             seg.evicted += 1;
         } else {
             seg.expired += 1;
         }
-        self.inner.used.fetch_sub(e.weight(), Ordering::Relaxed);
+        self.discharge(seg, e.weight());
         e
     }
 
@@ -234,7 +232,7 @@ impl Store {
             let mut seg = self.lock(s);
             loop {
                 let (sampled, expired, freed) = seg.expire_some(now_ms, EXPIRE_SAMPLES);
-                self.inner.used.fetch_sub(freed, Ordering::Relaxed);
+                self.discharge(&mut seg, freed);
                 if sampled == 0 || expired * 4 <= sampled || started.elapsed() >= EXPIRE_BUDGET {
                     break;
                 }
