@@ -21,6 +21,9 @@
 //!   crosses `max_memory` evicts, Redis-style (a few sampled entries and a pool of earlier
 //!   candidates, the least recently or least frequently used goes), never the entry it just
 //!   wrote.
+//! * A segment whose mutex a panic poisoned is rebuilt from its slab before anything else
+//!   runs on it, and the global counter corrected (`Store::repair`): a panic halfway through
+//!   moving an entry never leaves a later operation on a half-updated table.
 //! * This replaced a moka 0.12 cache. For 1,000,000 keys with 100-byte values it held 531
 //!   bytes of RSS per key (this store: 176; redis-server: 208), and cost about 1,500
 //!   instructions per GET and 8,100 per SET (this store: about 530 and 600, the value copies
