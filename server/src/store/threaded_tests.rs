@@ -9,6 +9,7 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 
 use bytes::Bytes;
+use protocol::command::SCAN_CURSOR_BITS;
 
 use super::segment::key_hash;
 use super::{hooks, segment_of, Eviction, Store, StoreConfig, Update, Value, SEGMENTS};
@@ -189,9 +190,18 @@ impl Phase for Storm {
                     hooks::take_victims();
                 }
                 _ => {
-                    let cursor = rng.next() >> 16;
-                    let (_, page) = store.scan(cursor, None, 50);
-                    assert!(page.len() <= 50 * 2, "a page of {}", page.len());
+                    let cursor = rng.next() >> (64 - SCAN_CURSOR_BITS);
+                    let (next, page) = store.scan(cursor, None, 50);
+                    let mut keys = page.clone();
+                    keys.sort_unstable();
+                    keys.dedup();
+                    assert_eq!(keys.len(), page.len(), "a key twice in a SCAN page");
+                    let at = |k: &Bytes| key_hash(k) >> (64 - SCAN_CURSOR_BITS);
+                    assert!(
+                        page.iter()
+                            .all(|k| at(k) >= cursor && (next == 0 || at(k) < next)),
+                        "a SCAN page key outside [cursor, next)"
+                    );
                 }
             }
         }
