@@ -5,6 +5,7 @@
 //!                      and of the next segment (the next 5 when the writer's is nearly
 //!                      empty) that try_lock gets ─▶ evict_at
 //! run_pending_tasks ─▶ expire_active (Redis's active expiry) ─▶ enforce_bound ─▶ age_stamps
+//!                   └▶ behind? ─▶ the timer adds expire_more slices (Redis's fast cycles)
 //! ```
 //!
 //! * LRU's clock is a counter of writes (`tick`), not of time: eviction only happens under
@@ -25,11 +26,10 @@
 //!   nothing to evict leaves the store over its bound until the next write or maintenance run.
 
 use std::sync::atomic::Ordering;
-use std::sync::TryLockError;
 use std::time::{Duration, Instant};
 
 use super::segment::{Entry, Segment};
-use super::{lfu, Eviction, Now, Store, SEGMENTS};
+use super::{hooks, lfu, Eviction, Now, Store, SEGMENTS};
 
 /// What a write needs from eviction.
 pub(super) struct Room<'k> {
@@ -45,14 +45,21 @@ pub(super) struct Room<'k> {
 pub const EVICTION_SAMPLES: usize = 5;
 
 /// Entries with a deadline sampled per round of active expiry (Redis:
-/// `ACTIVE_EXPIRE_CYCLE_KEYS_PER_LOOP`); a segment is sampled again while over a quarter of
-/// a round was expired.
+/// `ACTIVE_EXPIRE_CYCLE_KEYS_PER_LOOP`); a segment is sampled again while over
+/// [`ACCEPTABLE_STALE_PERCENT`] of a round was expired.
 const EXPIRE_SAMPLES: usize = 20;
 
-/// Time one `run_pending_tasks` may spend on active expiry. Redis allows 25 ms in every
-/// 100 ms on its one thread; here the maintenance task shares a tokio worker with clients,
-/// so it takes 5 ms per run (2.5% of the default 200 ms interval) and resumes where it
-/// stopped.
+/// Share of sampled keys found expired above which a segment is sampled again, and above
+/// which a cycle that ran out of time reports that expiry is behind (Redis 6+:
+/// `ACTIVE_EXPIRE_CYCLE_ACCEPTABLE_STALE`, 10% at the default `active-expire-effort`).
+const ACCEPTABLE_STALE_PERCENT: usize = 10;
+
+/// Time one `run_pending_tasks` may spend on active expiry: 5 ms per run (2.5% of the
+/// default 200 ms interval), resuming where it stopped. Redis's slow cycle may take 25 ms
+/// in every 100 ms on its one thread; here the maintenance task shares a tokio worker with
+/// clients, so when a cycle reports that expiry is behind the task adds short
+/// [`expire_more`](Store::expire_more) slices instead, yielding between them (Redis's fast
+/// cycles), up to a quarter of its interval.
 const EXPIRE_BUDGET: Duration = Duration::from_millis(5);
 
 /// LRU ages are capped here by `age_stamps`, half the range of the 32-bit clock.
@@ -171,10 +178,8 @@ impl Store {
             if t == s {
                 continue;
             }
-            let mut seg = match self.inner.segments[t].0.try_lock() {
-                Ok(seg) => seg,
-                Err(TryLockError::Poisoned(p)) => p.into_inner(),
-                Err(TryLockError::WouldBlock) => continue,
+            let Some(mut seg) = self.try_lock(t) else {
+                continue;
             };
             if seg.len() == 0 {
                 continue;
@@ -202,12 +207,13 @@ impl Store {
     /// Removes and returns the entry at `i`, counted as evicted (or as expired, if it was).
     fn evict_at(&self, seg: &mut Segment, i: usize, now_ms: u64) -> Entry {
         let e = seg.remove(i);
+        hooks::evicted(e.key());
         if e.is_live(now_ms) {
             seg.evicted += 1;
         } else {
             seg.expired += 1;
         }
-        self.inner.used.fetch_sub(e.weight(), Ordering::Relaxed);
+        self.discharge(seg, e.weight());
         e
     }
 
@@ -215,35 +221,58 @@ impl Store {
     /// (`--maintenance-interval-ms`):
     /// * active expiry as Redis's `activeExpireCycle`: each segment in turn samples
     ///   [`EXPIRE_SAMPLES`] keys with a deadline and removes the expired ones, again while
-    ///   over 25% were, within a 5 ms budget per run;
+    ///   over 10% were, within a 5 ms budget per run;
     /// * evicts while the store is over its bound (a write that could not evict enough);
     /// * caps LRU ages in one segment, so the 32-bit write clock never wraps an age.
-    pub fn run_pending_tasks(&self) {
-        let started = Instant::now();
+    ///
+    /// Returns true when active expiry is behind: it ran out of time while over 10% of the
+    /// keys it sampled were expired, so more are waiting; the caller should then call
+    /// [`expire_more`](Self::expire_more) soon.
+    pub fn run_pending_tasks(&self) -> bool {
+        let behind = self.expire_active(EXPIRE_BUDGET);
         let now_ms = self.now_ms();
-        self.expire_active(now_ms, started);
         self.enforce_bound(now_ms);
         if self.inner.eviction() == Eviction::Lru {
             self.age_stamps();
         }
+        behind
     }
 
-    fn expire_active(&self, now_ms: u64, started: Instant) {
+    /// Runs active expiry alone for up to `budget`, from where the last run stopped (Redis's
+    /// fast expire cycle); returns true while it is still behind (as
+    /// [`run_pending_tasks`](Self::run_pending_tasks)).
+    pub fn expire_more(&self, budget: Duration) -> bool {
+        self.expire_active(budget)
+    }
+
+    /// Samples segments in turn for up to `budget` or one round of every segment; returns
+    /// true if it stopped on the budget with over [`ACCEPTABLE_STALE_PERCENT`] of its
+    /// samples expired.
+    fn expire_active(&self, budget: Duration) -> bool {
+        let started = Instant::now();
+        let now_ms = self.now_ms();
+        let (mut sampled_total, mut expired_total) = (0, 0);
         for _ in 0..SEGMENTS {
             let s = self.inner.expire_cursor.fetch_add(1, Ordering::Relaxed) % SEGMENTS;
             let mut seg = self.lock(s);
             loop {
                 let (sampled, expired, freed) = seg.expire_some(now_ms, EXPIRE_SAMPLES);
-                self.inner.used.fetch_sub(freed, Ordering::Relaxed);
-                if sampled == 0 || expired * 4 <= sampled || started.elapsed() >= EXPIRE_BUDGET {
+                self.discharge(&mut seg, freed);
+                sampled_total += sampled;
+                expired_total += expired;
+                if sampled == 0
+                    || expired * 100 <= sampled * ACCEPTABLE_STALE_PERCENT
+                    || started.elapsed() >= budget
+                {
                     break;
                 }
             }
             drop(seg);
-            if started.elapsed() >= EXPIRE_BUDGET {
-                return;
+            if started.elapsed() >= budget {
+                return expired_total * 100 > sampled_total * ACCEPTABLE_STALE_PERCENT;
             }
         }
+        false
     }
 
     fn enforce_bound(&self, now_ms: u64) {

@@ -13,7 +13,7 @@
 
 use hashbrown::HashTable;
 
-use super::ENTRY_OVERHEAD;
+use super::{hooks, ENTRY_OVERHEAD};
 
 /// One key and its value, its deadline and its eviction stamp.
 #[derive(Debug)]
@@ -148,6 +148,10 @@ pub(super) struct Segment {
     rng: u64,
     /// Slab indices of the best eviction candidates seen (kept right as entries move).
     pool: Vec<u32>,
+    /// Weight this segment's entries add to the store's global counter: changed only by
+    /// `Store::charge` / `Store::discharge`, together with that counter, so a segment
+    /// rebuilt after a panic knows how far the counter is off (see [`rebuild`](Self::rebuild)).
+    pub(super) charged: u64,
     pub(super) hits: u64,
     pub(super) misses: u64,
     pub(super) expired: u64,
@@ -164,6 +168,7 @@ impl Segment {
             // splitmix64 of the seed: any non-zero state will do for xorshift.
             rng: splitmix(seed) | 1,
             pool: Vec::new(),
+            charged: 0,
             hits: 0,
             misses: 0,
             expired: 0,
@@ -216,6 +221,7 @@ impl Segment {
             self.slab.reserve_exact((i / 4).max(8));
         }
         self.slab.push(entry);
+        hooks::fault("segment.insert");
         if expiring {
             // The first entry without a deadline moves to the end; the new one takes its place.
             self.relocate(self.expiring, i);
@@ -237,6 +243,7 @@ impl Segment {
         // invariant: every slab index has exactly one table slot.
         let slot = self.table.find_entry(h, |&x| x as usize == i).unwrap();
         slot.remove();
+        hooks::fault("segment.remove");
         self.pool.retain(|&p| p as usize != i);
         let mut hole = i;
         if i < self.expiring {
@@ -307,6 +314,7 @@ impl Segment {
         // keeps `a`'s slot apart while `b`'s is rewritten to `a`.
         *self.slot_mut(a, a) = MOVING;
         *self.slot_mut(b, b) = a as u32;
+        hooks::fault("segment.swap");
         self.slab.swap(a, b);
         *self.slot_mut(b, MOVING as usize) = b as u32;
         for p in &mut self.pool {
@@ -323,6 +331,74 @@ impl Segment {
         let h = table_hash(key_hash(self.slab[at].key()));
         // invariant: every slab index (or the one `MOVING` mark) has exactly one table slot.
         self.table.find_mut(h, |&x| x as usize == index).unwrap()
+    }
+
+    /// Makes the segment consistent again after a panic left it half-updated, keeping every
+    /// entry the slab holds: the table is rebuilt from the slab (a second entry for a key
+    /// is dropped), the deadline partition restored, the eviction pool emptied. Returns the
+    /// weight the entries now have; the caller corrects the global counter by its difference
+    /// from [`charged`](Self::charged).
+    ///
+    /// The slab is the one structure a panic cannot tear: every entry in it is whole (safe
+    /// moves only), while the table, the partition, the pool and the charge are updated in
+    /// steps around it.
+    pub(super) fn rebuild(&mut self) -> u64 {
+        let mut slab = std::mem::take(&mut self.slab);
+        // Entries with a deadline first, as the partition wants (stable: no other order matters).
+        slab.sort_by_key(|e| e.deadline_ms == 0);
+        self.table = HashTable::with_capacity(slab.len());
+        self.expiring = 0;
+        self.pool.clear();
+        let mut weight = 0;
+        for e in slab {
+            let h = key_hash(e.key());
+            if self.find(h, e.key()).is_some() {
+                continue;
+            }
+            weight += e.weight();
+            self.insert(h, e);
+        }
+        weight
+    }
+
+    /// Returns the sum of the entries' weights after checking every structural invariant:
+    /// one table slot per slab index, each key found at its own index (so no key twice),
+    /// in segment `s`, the deadline partition, a pool of distinct live indices, and
+    /// [`charged`](Self::charged) equal to that sum.
+    ///
+    /// # Panics
+    /// When an invariant does not hold.
+    #[cfg(test)]
+    pub(super) fn check(&self, s: usize) -> u64 {
+        assert_eq!(self.table.len(), self.slab.len(), "segment {s}: table size");
+        assert!(self.expiring <= self.slab.len(), "segment {s}: partition");
+        let mut pool = self.pool.clone();
+        pool.sort_unstable();
+        pool.dedup();
+        assert_eq!(pool.len(), self.pool.len(), "segment {s}: pool repeats");
+        assert!(pool.iter().all(|&p| (p as usize) < self.slab.len()));
+        let mut weight = 0;
+        for (i, e) in self.slab.iter().enumerate() {
+            let h = key_hash(e.key());
+            assert_eq!(
+                super::segment_of(h),
+                s,
+                "segment {s}: a key of another segment"
+            );
+            assert_eq!(
+                self.find(h, e.key()),
+                Some(i),
+                "segment {s}: index of entry {i}"
+            );
+            assert_eq!(
+                e.deadline_ms != 0,
+                i < self.expiring,
+                "segment {s}: partition at {i}"
+            );
+            weight += e.weight();
+        }
+        assert_eq!(self.charged, weight, "segment {s}: charge");
+        weight
     }
 
     /// Returns the next pseudo-random number (xorshift64*).

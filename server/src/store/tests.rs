@@ -323,6 +323,36 @@ fn active_expiry_removes_expired_keys_nobody_reads() {
 }
 
 #[test]
+fn active_expiry_reports_it_is_behind_until_expire_more_has_caught_up() {
+    let (store, clock) = store();
+    let expiring = 200_000;
+    for i in 0..expiring {
+        put(&store, &format!("t{i}"), "v", T0 + 100);
+    }
+    for i in 0..1_000 {
+        put(&store, &format!("p{i}"), "v", 0);
+    }
+    assert!(!store.run_pending_tasks(), "nothing expired: not behind");
+    clock.advance(101);
+    // 200,000 removals take far more than one run's 5 ms, and every sample is expired.
+    assert!(
+        store.run_pending_tasks(),
+        "out of time with every sample expired"
+    );
+    let mut slices = 0;
+    while store.expire_more(std::time::Duration::from_millis(1)) {
+        slices += 1;
+        assert!(slices < 1_000_000, "never caught up");
+    }
+    let stats = store.stats();
+    assert_eq!(
+        (stats.keys, stats.expires, stats.expired),
+        (1_000, 0, expiring as u64)
+    );
+    assert!(!store.run_pending_tasks(), "caught up");
+}
+
+#[test]
 fn a_fresh_set_is_kept_even_when_it_alone_fills_the_bound() {
     let max = u64::from(ENTRY_OVERHEAD) * 3 + 3_000;
     let (store, _clock) = store_with(max, Eviction::Lru);
