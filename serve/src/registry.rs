@@ -16,7 +16,8 @@ use std::time::Instant;
 use bytes::Bytes;
 use protocol::command::{spec, CommandSpec, COMMANDS};
 use protocol::frame::Protocol;
-use tokio::sync::Notify;
+
+use crate::shutdown::{Shutdown, Wait};
 
 use crate::sync::lock;
 
@@ -36,7 +37,7 @@ pub struct ClientInfo {
     resp3: AtomicBool,
     name: Mutex<Option<Bytes>>,
     killed: AtomicBool,
-    kill: Notify,
+    kill: Shutdown,
 }
 
 impl ClientInfo {
@@ -89,7 +90,7 @@ impl ClientInfo {
     /// Asks the client's connection to close (after the reply it is writing, if any).
     pub fn kill(&self) {
         self.killed.store(true, Relaxed);
-        self.kill.notify_one();
+        self.kill.trigger();
     }
 
     /// Returns true once the client was killed.
@@ -97,10 +98,10 @@ impl ClientInfo {
         self.killed.load(Relaxed)
     }
 
-    /// Waits until the client is killed. Cancel-safe: a kill while nobody waits is kept for
-    /// the next wait.
-    pub async fn killed(&self) {
-        self.kill.notified().await;
+    /// Returns a future that completes once the client is killed: made once per connection
+    /// and polled at every wake-up, it costs an atomic load (as the shutdown waiter does).
+    pub fn killed(&self) -> Wait {
+        self.kill.wait()
     }
 
     /// Returns the client's line of CLIENT LIST, as Redis 7.0 writes it (without the newline).
@@ -186,7 +187,7 @@ impl ClientRegistry {
             resp3: AtomicBool::new(false),
             name: Mutex::new(None),
             killed: AtomicBool::new(false),
-            kill: Notify::new(),
+            kill: Shutdown::new(),
         });
         lock(&self.clients).insert(id, info.clone());
         Registration {

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use protocol::{Command, Frame, FrameError, Request};
 use serve::session::{handle_local, Session};
+use serve::shutdown::Wait;
 use serve::{ClientSlot, Connection, Shutdown};
 use tokio::net::TcpStream;
 
@@ -38,6 +39,7 @@ async fn serve(
 ) -> Result<(), FrameError> {
     // One waiter for the whole connection: polled at every wake-up, it costs an atomic load.
     let mut stop = stop.wait();
+    let mut kill = session.client().map(|client| client.killed());
     // After shutdown: answer what the client had already sent, then close.
     let mut draining = false;
     loop {
@@ -54,7 +56,7 @@ async fn serve(
                     draining = true;
                     continue;
                 }
-                _ = killed(session) => return Ok(()),
+                _ = killed(&mut kill) => return Ok(()),
                 request = conn.read_request() => request,
             }
         };
@@ -99,10 +101,11 @@ async fn serve(
     }
 }
 
-/// Waits until CLIENT KILL names this client; never for a session outside the registry.
-async fn killed(session: &Session) {
-    match session.client() {
-        Some(client) => client.killed().await,
+/// Waits until CLIENT KILL names this client (`killed`, made once per connection); never for
+/// a session outside the registry.
+async fn killed(killed: &mut Option<Wait>) {
+    match killed {
+        Some(wait) => wait.await,
         None => std::future::pending().await,
     }
 }

@@ -110,6 +110,7 @@ pub(crate) async fn handle(
     let registration = serve::registry::register(&router.server_config.clients, id, &stream);
     session.set_client(registration.info().clone());
     let client = registration.info().clone();
+    let mut killed = client.killed();
     let mut conn = Connection::new(stream, router.limits);
     conn.set_authenticated(session.authenticated());
     let mut pending: VecDeque<Queued> = VecDeque::new();
@@ -134,7 +135,7 @@ pub(crate) async fn handle(
                     draining = true;
                     continue;
                 }
-                _ = client.killed() => break,
+                _ = &mut killed => break,
                 read = conn.read_request() => read,
             }
         };
