@@ -7,10 +7,14 @@
 //! `prometheus` print a NOTE and are not counted as passed when it is missing; CI installs
 //! the `prometheus` package.
 
+mod support;
+
 use std::net::SocketAddr;
+
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
+use support::http_get;
 
 use harness::within;
 use redis::AsyncCommands;
@@ -83,25 +87,6 @@ async fn start_logging_to(
         };
     }
     panic!("jumpcache {sub} exited three times before printing {ready:?}");
-}
-
-/// Sends `GET path` and returns (status code, body).
-async fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
-    let mut stream = TcpStream::connect(addr).await?;
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).await?;
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map_or(String::new(), |(_, b)| b.to_string());
-    Ok((status, body))
 }
 
 /// Scrapes `/metrics` until `ok` accepts the body (bounded: the exporters refresh once a
