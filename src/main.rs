@@ -121,8 +121,9 @@ async fn shard(args: ShardArgs) -> Result<(), Box<dyn std::error::Error>> {
     if metrics_exporter::install(&args.bind, args.metrics_port, server::stats::describe).await? {
         config.export_metrics = true;
     }
+    let stop = shutdown_signal();
     tracing::info!(addr = %listener.local_addr()?, "shard listening");
-    server::run(listener, config, shutdown_signal()).await?;
+    server::run(listener, config, stop).await?;
     tracing::info!("shard stopped");
     Ok(())
 }
@@ -149,8 +150,9 @@ async fn router(args: RouterArgs) -> Result<(), Box<dyn std::error::Error>> {
     let shard_fds = (config.shards.len() * config.shard_connections) as u64;
     let listener =
         router_listener(&args.bind, args.port, args.metrics_port, &config, shard_fds).await?;
+    let stop = shutdown_signal();
     tracing::info!(addr = %listener.local_addr()?, shards = ?config.shards, "router listening");
-    router::run(listener, config, shutdown_signal()).await?;
+    router::run(listener, config, stop).await?;
     tracing::info!("router stopped");
     Ok(())
 }
@@ -240,38 +242,50 @@ async fn cluster(args: ClusterArgs) -> Result<(), Box<dyn std::error::Error>> {
         0 => String::new(),
         r => format!(" ({r} replicas each)"),
     };
+    let stop = shutdown_signal();
     println!(
         "router listening on {} over {} shards{replicas}",
         listener.local_addr()?,
         groups.len(),
     );
-    router::run_with_local(listener, config, local, shutdown_signal()).await?;
+    router::run_with_local(listener, config, local, stop).await?;
     let _ = stop_tx.send(true);
     while tasks.join_next().await.is_some() {}
     tracing::info!("cluster stopped");
     Ok(())
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Returns a future that resolves on SIGTERM or SIGINT (Ctrl-C). The handlers are installed
+/// here, before the process says it is listening, so a signal sent right after start-up stops
+/// it cleanly instead of killing it.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let (term, int) = {
+        use tokio::signal::unix::{signal, SignalKind};
+        (
+            signal(SignalKind::terminate()).ok(),
+            signal(SignalKind::interrupt()).ok(),
+        )
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
+    async move {
+        #[cfg(unix)]
+        {
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = wait(term) => {}
+                () = wait(int) => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        admin::set_draining();
+        tracing::info!("shutdown signal received");
     }
-    admin::set_draining();
-    tracing::info!("shutdown signal received");
 }
