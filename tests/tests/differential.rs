@@ -205,6 +205,7 @@ OBJECT REFCOUNT missing
 OBJECT FREQ enc:str
 OBJECT FREQ missing
 OBJECT IDLETIME missing
+OBJECT IDLETIME enc:str
 OBJECT NOPE k
 OBJECT ENCODING
 OBJECT ENCODING a b
@@ -328,12 +329,22 @@ fn router_deliberate() -> Vec<(&'static str, &'static str)> {
 }
 
 /// Where jumpcache differs from Redis on purpose: (command, jumpcache's exact reply).
-/// jumpcache has one database (docs/commands.md, "Differences from Redis").
+/// See docs/commands.md, "Differences from Redis".
 const DELIBERATE: &[(&str, &str)] = &[
     ("SELECT 1", "-ERR DB index is out of range\r\n"),
     (
         "CONFIG GET databases",
         "*2\r\n$9\r\ndatabases\r\n$1\r\n1\r\n",
+    ),
+    // INFO's counters are /metrics' counters, which never go back.
+    (
+        "CONFIG RESETSTAT",
+        "-ERR CONFIG RESETSTAT is not supported: INFO's counters feed /metrics and never go back\r\n",
+    ),
+    // The store's recency is a count of writes: there is no idle time to report.
+    (
+        "OBJECT IDLETIME enc:str",
+        "-ERR idle time not tracked: jumpcache keeps recency as a count of writes, not a time\r\n",
     ),
 ];
 

@@ -5,6 +5,9 @@ use protocol::{Command, CommandError, Frame};
 use crate::state::ShardState;
 use crate::store::{EntryInfo, HEAD};
 
+/// `OBJECT IDLETIME` under lru: recency is kept as a count of writes, which is no time.
+const IDLETIME_UNTRACKED: &str =
+    "ERR idle time not tracked: jumpcache keeps recency as a count of writes, not a time";
 /// Redis's `OBJECT IDLETIME` error under an LFU policy.
 const IDLETIME_UNDER_LFU: &str = "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
 /// Redis's `OBJECT FREQ` error under an LRU policy.
@@ -103,8 +106,9 @@ fn memory_stats(shard: &ShardState) -> Frame {
 /// OBJECT ENCODING key | OBJECT FREQ key | OBJECT IDLETIME key | OBJECT REFCOUNT key | OBJECT HELP
 /// ```
 /// ENCODING names what Redis would pick for the value (`int`, `embstr`, `raw`); FREQ is the
-/// store's LFU counter (lfu only); IDLETIME is 0 (lru only): the store's recency is a count
-/// of writes, not a time; REFCOUNT is 1 (nothing is shared).
+/// store's LFU counter (lfu only); IDLETIME is refused under lru too: the store's recency is
+/// a count of writes, not a time, so there is no idle time to report; REFCOUNT is 1 (nothing
+/// is shared).
 pub(super) fn object(cmd: &Command, shard: &ShardState) -> Frame {
     let args = cmd.args();
     let sub = args[1].to_ascii_uppercase();
@@ -122,7 +126,7 @@ pub(super) fn object(cmd: &Command, shard: &ShardState) -> Frame {
         b"IDLETIME" => match lookup() {
             None => Frame::Null,
             Some(EntryInfo { freq: Some(_), .. }) => Frame::error(IDLETIME_UNDER_LFU),
-            Some(_) => Frame::Integer(0),
+            Some(_) => Frame::error(IDLETIME_UNTRACKED),
         },
         _ => help(&[
             "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
