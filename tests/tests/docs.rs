@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use protocol::command::{KeySpec, Merge, Route, COMMANDS};
+use protocol::command::{CommandSpec, KeySpec, Merge, Route, COMMANDS, SUBCOMMAND_ROUTES};
 
 const BEGIN: &str = "<!-- BEGIN GENERATED: command table -->";
 const END: &str = "<!-- END GENERATED: command table -->";
@@ -34,6 +34,7 @@ fn route(route: Route) -> String {
         Merge::Concat => "lists joined",
         Merge::AnyKey => "one key picked",
         Merge::Info => "figures summed",
+        Merge::MemoryStats => "figures added",
     };
     match route {
         Route::Local => "router or shard itself".into(),
@@ -43,6 +44,17 @@ fn route(route: Route) -> String {
         Route::All(merge) => format!("every group; {}", merged(merge)),
         Route::Scan => "one group at a time".into(),
     }
+}
+
+/// The row's route, then any subcommand's that routes otherwise.
+fn routes(spec: &CommandSpec) -> String {
+    let mut out = route(spec.route);
+    for (kind, sub, r) in SUBCOMMAND_ROUTES {
+        if *kind == spec.kind {
+            out.push_str(&format!("; {sub}: {}", route(*r)));
+        }
+    }
+    out
 }
 
 fn render() -> String {
@@ -60,7 +72,7 @@ fn render() -> String {
             spec.arity,
             flags.join(", "),
             keys(spec.keys),
-            route(spec.route),
+            routes(spec),
             subs.join(", "),
             spec.summary
         ));

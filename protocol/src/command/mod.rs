@@ -7,7 +7,7 @@ mod route;
 mod table;
 
 pub use args::Args;
-pub use route::{Merge, Route, SCAN_CURSOR_BITS, SCAN_CURSOR_MASK};
+pub use route::{Merge, Route, SCAN_CURSOR_BITS, SCAN_CURSOR_MASK, SUBCOMMAND_ROUTES};
 pub use table::{lookup, spec, CommandSpec, Flags, KeySpec, Kind, COMMANDS};
 
 use bytes::{Bytes, BytesMut};
@@ -102,6 +102,21 @@ impl Command {
             raw: Bytes::new(),
             inline: true,
         }
+    }
+
+    /// Returns where the command goes: its row's route, or its subcommand's where that one
+    /// routes otherwise ([`SUBCOMMAND_ROUTES`]).
+    pub fn route(&self) -> Route {
+        if !self.spec.subcommands.is_empty() {
+            if let Some(sub) = self.args.get(1) {
+                for (kind, name, route) in SUBCOMMAND_ROUTES {
+                    if *kind == self.spec.kind && name.as_bytes().eq_ignore_ascii_case(sub) {
+                        return *route;
+                    }
+                }
+            }
+        }
+        self.spec.route
     }
 
     /// Returns the keys, by the row's key positions.

@@ -1,6 +1,8 @@
 //! Where a command runs in a cluster, and how several groups' replies become one: a column of
 //! the command table, read by the router's `plan` and `merge`.
 
+use super::table::Kind;
+
 /// Where a command runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
@@ -40,7 +42,14 @@ pub enum Merge {
     AnyKey,
     /// INFO: fields summed, plus the `# Cluster` section.
     Info,
+    /// MEMORY STATS: maps of integers added field by field.
+    MemoryStats,
 }
+
+/// Subcommands that route otherwise than their row: (command, subcommand, route). A row's
+/// route is its usual subcommands' (MEMORY USAGE goes to its key's group); these go elsewhere.
+pub const SUBCOMMAND_ROUTES: &[(Kind, &str, Route)] =
+    &[(Kind::Memory, "STATS", Route::All(Merge::MemoryStats))];
 
 /// A shard's SCAN cursor fits in this many bits; the router's cursor puts the group index
 /// above them. The shard's store orders keys by this many bits of their hash.

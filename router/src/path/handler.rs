@@ -28,7 +28,6 @@ use crate::replication::group::Group;
 use crate::shards::{Call, FiguresCall, Reply};
 
 mod config;
-mod memory;
 
 /// Requests dispatched before their replies are awaited: enough to keep shards busy,
 /// few enough that one client's pipeline cannot hold unbounded memory.
@@ -79,10 +78,6 @@ enum Pending {
     },
     /// WAIT: answered, in request order, with the last write's acknowledgements.
     Wait,
-    /// MEMORY STATS: one member of every group, the figures added up.
-    MemoryStats {
-        calls: Vec<GroupCall>,
-    },
     Scan {
         call: GroupCall,
         shard: usize,
@@ -233,10 +228,6 @@ async fn dispatch(request: Request, session: &mut Session, router: &Router, lane
             Ok(()) => Pending::Wait,
             Err(e) => Pending::Ready(e.to_frame()),
         };
-        return (pending, session.protocol(), Some(spec), raw);
-    }
-    if memory::is_stats(&cmd, session) {
-        let pending = Box::pin(memory::start(&cmd, router, lane)).await;
         return (pending, session.protocol(), Some(spec), raw);
     }
     if config::sets_store(&cmd, session) {
@@ -457,9 +448,6 @@ async fn resolve_other(pending: Pending, router: &Router, acks: &mut usize) -> R
         }
         Pending::Broadcast { calls, merge } => {
             Reply::Frame(merge::merge(merge, &[], wait_all(calls, acks).await))
-        }
-        Pending::MemoryStats { calls } => {
-            Reply::Frame(merge::memory_stats(wait_all(calls, acks).await))
         }
         Pending::Scan {
             mut call,

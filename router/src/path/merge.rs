@@ -37,6 +37,7 @@ pub fn merge(merge: Merge, parts: &[Part], replies: Vec<ShardReply>) -> Frame {
         Merge::Concat => concat(replies),
         Merge::AnyKey => any_key(replies),
         Merge::Info => Err(Frame::error(UNEXPECTED)),
+        Merge::MemoryStats => Ok(memory_stats(replies)),
     };
     result.unwrap_or_else(|e| e)
 }

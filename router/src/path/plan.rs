@@ -53,17 +53,16 @@ pub struct Part {
     pub positions: Vec<usize>,
 }
 
-/// Decides where `cmd` goes in `topology`, by its row's `route`.
+/// Decides where `cmd` goes in `topology`, by its route in the command table.
 pub fn plan(cmd: &Command, topology: &Topology) -> Plan {
-    match cmd.spec().route {
+    match cmd.route() {
         Route::Local => Plan::Local,
         Route::Key => match cmd.keys().next() {
             Some(key) => Plan::Forward {
                 shard: topology.shard_for(key),
             },
             // A container's subcommand without a key (`OBJECT HELP`, `MEMORY HELP`): the
-            // first group answers it, as docs/commands.md says. (The handler sends MEMORY
-            // STATS to every group.)
+            // first group answers it, as docs/commands.md says.
             None if cmd.spec().keys == KeySpec::Second => Plan::Forward { shard: 0 },
             // Arity was checked when the command was built; be total anyway.
             None => Plan::Reply(Frame::error(text::SYNTAX)),
