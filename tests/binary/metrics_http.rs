@@ -14,79 +14,20 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
-use support::http_get;
+use support::{free_port, http_get, Jumpcache, Spec};
 
 use harness::within;
 use redis::AsyncCommands;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::process::{Child, Command};
-
-/// Returns a port that was free a moment ago (the binary and Prometheus need a number).
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.local_addr().expect("local addr").port()
-}
-
-/// A running `jumpcache`; killed when dropped.
-struct Jumpcache {
-    _child: Child,
-    addr: SocketAddr,
-    metrics: SocketAddr,
-}
+use tokio::process::Command;
 
 /// Starts `jumpcache <sub> <args>` with a RESP port and a metrics port, and waits until it
 /// prints that it listens (`ready`), which it does after binding both.
 async fn start(sub: &str, args: &[&str], ready: &str) -> Jumpcache {
-    start_logging_to(sub, args, ready, "info", Stdio::inherit).await
-}
-
-/// As [`start`], with the process's log (stderr) at `level` going to `stderr()`.
-///
-/// A port picked free can be taken by someone else before the child binds it; a child that
-/// exits without printing `ready` is started again on new ports, at most three times.
-async fn start_logging_to(
-    sub: &str,
-    args: &[&str],
-    ready: &str,
-    level: &str,
-    stderr: impl Fn() -> Stdio,
-) -> Jumpcache {
-    for _ in 0..3 {
-        let (port, metrics_port) = (free_port(), free_port());
-        let mut child = Command::new(env!("CARGO_BIN_EXE_jumpcache"))
-            .arg(sub)
-            .args(args)
-            .args(["--port", &port.to_string()])
-            .args(["--metrics-port", &metrics_port.to_string()])
-            .env("RUST_LOG", level)
-            .stdout(Stdio::piped())
-            .stderr(stderr())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn jumpcache");
-        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let started = within(async {
-            while let Some(line) = lines.next_line().await.expect("read stdout") {
-                if line.contains(ready) {
-                    return true;
-                }
-            }
-            false
-        })
-        .await;
-        if !started {
-            continue;
-        }
-        // Keep draining stdout so the child never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        return Jumpcache {
-            _child: child,
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
-            metrics: SocketAddr::from(([127, 0, 0, 1], metrics_port)),
-        };
-    }
-    panic!("jumpcache {sub} exited three times before printing {ready:?}");
+    let mut all = vec![sub];
+    all.extend_from_slice(args);
+    support::start(Spec::new(&all, ready)).await
 }
 
 /// Scrapes `/metrics` until `ok` accepts the body (bounded: the exporters refresh once a
@@ -288,12 +229,9 @@ async fn limits_are_counted_and_passwords_never_appear_in_info_metrics_or_logs()
     const CLIENT_PW: &str = "client-pw-7f3a9c";
     const SHARD_PW: &str = "shard-pw-51d2e8";
     const GUESS: &str = "guessed-pw-0b6c44";
-    let dir = TempDir::new("passwords");
-    let log_path = dir.0.join("stderr.log");
-    let log = std::fs::File::create(&log_path).expect("create log file");
-    let cluster = start_logging_to(
-        "cluster",
+    let mut spec = Spec::new(
         &[
+            "cluster",
             "--shards",
             "2",
             "--maxclients",
@@ -304,10 +242,9 @@ async fn limits_are_counted_and_passwords_never_appear_in_info_metrics_or_logs()
             SHARD_PW,
         ],
         "router listening",
-        "debug",
-        || Stdio::from(log.try_clone().expect("clone the log file")),
-    )
-    .await;
+    );
+    spec.log_level = "debug";
+    let mut cluster = support::start(spec).await;
     let url = format!("redis://:{CLIENT_PW}@{}/", cluster.addr);
     let client = redis::Client::open(url).expect("client url");
     let mut con = within(client.get_multiplexed_async_connection())
@@ -346,8 +283,11 @@ async fn limits_are_counted_and_passwords_never_appear_in_info_metrics_or_logs()
     )
     .await
     .unwrap();
-    drop((con, guess, cluster));
-    let logs = std::fs::read_to_string(&log_path).expect("read the log");
+    drop((con, guess));
+    // Stopped and waited for, so every line it wrote has been read.
+    cluster.terminate();
+    within(cluster.child.wait()).await.expect("cluster exits");
+    let logs = cluster.log().join("\n");
     assert!(
         logs.contains("router listening"),
         "the log was captured: {logs}"
