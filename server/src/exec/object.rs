@@ -192,7 +192,17 @@ mod tests {
             Frame::Integer(charge)
         );
         assert_eq!(run(&s, "MEMORY USAGE missing"), Frame::Null);
-        assert_eq!(run(&s, "OBJECT IDLETIME key"), Frame::Integer(0));
+    }
+
+    #[test]
+    fn under_lru_idletime_is_refused_for_a_key_and_nil_for_a_missing_one() {
+        let (s, _) = shard();
+        run(&s, "SET key value");
+        assert_eq!(
+            run(&s, "OBJECT IDLETIME key"),
+            Frame::error(IDLETIME_UNTRACKED)
+        );
+        assert_eq!(run(&s, "OBJECT IDLETIME missing"), Frame::Null);
     }
 
     #[test]
