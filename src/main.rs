@@ -147,11 +147,16 @@ async fn router(args: RouterArgs) -> Result<(), Box<dyn std::error::Error>> {
     let mut config = args.config;
     config.clients = args.clients;
     config.validate()?;
-    let shard_fds = (config.shards.len() * config.shard_connections) as u64;
+    // A topology file may grow the cluster later: room for four times its members now.
+    let members = match &config.topology {
+        Some(_) => 4 * 64,
+        None => config.shards.iter().map(|g| g.split('|').count()).sum(),
+    };
+    let shard_fds = (members * config.shard_connections) as u64;
     let listener =
         router_listener(&args.bind, args.port, args.metrics_port, &config, shard_fds).await?;
     let stop = shutdown_signal();
-    tracing::info!(addr = %listener.local_addr()?, shards = ?config.shards, "router listening");
+    tracing::info!(addr = %listener.local_addr()?, shards = ?config.shards, topology = ?config.topology, "router listening");
     router::run(listener, config, stop).await?;
     tracing::info!("router stopped");
     Ok(())
@@ -192,30 +197,17 @@ async fn cluster(args: ClusterArgs) -> Result<(), Box<dyn std::error::Error>> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut groups: Vec<Vec<SocketAddr>> = Vec::new();
     let mut local = router::LocalShards::new();
-    let mut tasks = tokio::task::JoinSet::new();
+    let start_shard = local_shard_factory(shard_config.clone(), stop_rx);
     for i in 0..count {
         let mut members = Vec::new();
         for r in 0..=args.replicas {
-            let listener = bind("127.0.0.1", 0).await?;
-            let addr = listener.local_addr()?;
+            let (addr, shard) = start_shard().await?;
             match r {
                 0 => println!("shard {i} listening on {addr}"),
                 r => println!("shard {i} replica {r} listening on {addr}"),
             }
-            members.push(addr);
-            let mut stop = stop_rx.clone();
-            // One state, two ways in: the router calls it in-process, redis-cli over TCP.
-            let state = server::ShardState::new(shard_config.clone(), addr.port());
-            local.insert(
-                addr.to_string(),
-                Arc::new(server::Embedded::new(state.clone())),
-            );
-            tasks.spawn(async move {
-                let _ = server::serve(listener, state, async move {
-                    let _ = stop.changed().await;
-                })
-                .await;
-            });
+            members.push(addr.parse::<SocketAddr>()?);
+            local.insert(addr, shard);
         }
         groups.push(members);
     }
@@ -248,11 +240,35 @@ async fn cluster(args: ClusterArgs) -> Result<(), Box<dyn std::error::Error>> {
         listener.local_addr()?,
         groups.len(),
     );
-    router::run_with_local(listener, config, local, stop).await?;
+    router::run_elastic(listener, config, local, Some(start_shard), stop).await?;
     let _ = stop_tx.send(true);
-    while tasks.join_next().await.is_some() {}
     tracing::info!("cluster stopped");
     Ok(())
+}
+
+/// Returns what starts one in-process shard on a free loopback port (at start-up, and for
+/// `JUMPCACHE RESIZE`): one state, two ways in, the router calling it in-process and
+/// redis-cli over TCP. Each serves until `stop` says true.
+fn local_shard_factory(
+    config: server::Config,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> router::ShardFactory {
+    Arc::new(move || {
+        let (config, mut stop) = (config.clone(), stop.clone());
+        Box::pin(async move {
+            let listener = bind("127.0.0.1", 0).await?;
+            let addr = listener.local_addr()?;
+            let state = server::ShardState::new(config, addr.port());
+            let shard: Arc<dyn serve::LocalShard> = Arc::new(server::Embedded::new(state.clone()));
+            tokio::spawn(async move {
+                let _ = server::serve(listener, state, async move {
+                    let _ = stop.changed().await;
+                })
+                .await;
+            });
+            Ok((addr.to_string(), shard))
+        })
+    })
 }
 
 /// Returns a future that resolves on SIGTERM or SIGINT (Ctrl-C). The handlers are installed

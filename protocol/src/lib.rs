@@ -17,6 +17,7 @@ pub mod encode;
 pub mod error;
 pub mod frame;
 pub mod reply;
+pub mod ring;
 
 pub use codec::{Decoder, Limits, Request};
 pub use command::{Command, CommandSpec, Kind};

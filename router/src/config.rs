@@ -83,6 +83,17 @@ pub struct Config {
     #[arg(long, default_value_t = 0)]
     pub busy_poll_us: u64,
 
+    /// A topology file (`epoch = N`, `groups = ["host:port|host:port", ...]`), read at start,
+    /// again within a second of it changing, and on SIGHUP; replaces `--shards` and lets the
+    /// cluster grow and shrink live (docs/operations.md).
+    #[arg(long, value_name = "FILE")]
+    pub topology: Option<std::path::PathBuf>,
+
+    /// Keys a second this router's mover moves at most during a resize (0: no cap); the
+    /// data path moves the keys clients touch whatever this is.
+    #[arg(long, default_value_t = 250_000)]
+    pub migration_rate: u64,
+
     /// Password the router sends (AUTH) on every shard connection: the shards' `requirepass`.
     #[arg(long, value_parser = Password::parse)]
     pub shard_password: Option<Password>,
@@ -109,8 +120,11 @@ impl Config {
     /// # Errors
     /// A sentence naming the bad setting.
     pub fn validate(&self) -> Result<(), String> {
-        if self.shards.is_empty() {
-            return Err("--shards needs at least one host:port".into());
+        if self.shards.is_empty() && self.topology.is_none() {
+            return Err("--shards needs at least one host:port (or give --topology FILE)".into());
+        }
+        if !self.shards.is_empty() && self.topology.is_some() {
+            return Err("--shards and --topology are two ways to say the same: give one".into());
         }
         let members = || self.shards.iter().flat_map(|g| g.split('|'));
         if let Some(bad) = members().find(|s| !s.contains(':') || s.trim() != *s) {

@@ -23,6 +23,7 @@
 //! Replies leave in request order even when shards answer out of order (see `handler`).
 
 pub mod config;
+mod elastic;
 pub mod observe;
 pub mod path;
 mod replication;
@@ -38,13 +39,13 @@ use serve::{serve_clients, Acceptor, ClientSlots, Setting, Shutdown};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
+use elastic::Elastic;
 use observe::poll;
 use path::busy_poll::BusyPoll;
 use path::handler;
-use replication::group::Group;
-use replication::{health, sync};
 
 pub use config::{Config, ReadPolicy, WritePolicy};
+pub use elastic::ShardFactory;
 pub use path::topology::{ShardId, Topology};
 pub use replication::group::MemberState;
 pub use shards::{LocalShard, LocalShards, ShardClient, ShardError, ShardErrorKind};
@@ -77,27 +78,51 @@ pub async fn run_with_local(
     local: LocalShards,
     shutdown: impl Future<Output = ()> + Send,
 ) -> io::Result<()> {
-    config
-        .validate()
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-    let topology = Topology::parse(&config.shards);
+    run_elastic(listener, config, local, None, shutdown).await
+}
+
+/// As [`run_with_local`], where `factory` starts more in-process shards: `JUMPCACHE RESIZE`
+/// grows and shrinks the cluster live (`jumpcache cluster`).
+///
+/// # Errors
+/// As [`run`]; also `InvalidInput` for a `--topology` file that cannot be read or parsed.
+pub async fn run_elastic(
+    listener: TcpListener,
+    config: Config,
+    local: LocalShards,
+    factory: Option<ShardFactory>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> io::Result<()> {
+    let invalid = |e: String| io::Error::new(io::ErrorKind::InvalidInput, e);
+    config.validate().map_err(invalid)?;
+    let topology = match &config.topology {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| invalid(format!("--topology {}: {e}", path.display())))?;
+            Topology::from_toml(&text)
+                .map_err(|e| invalid(format!("--topology {}: {e}", path.display())))?
+        }
+        None => Topology::parse(&config.shards),
+    };
     let all_local = topology
         .groups()
         .iter()
         .flatten()
         .all(|addr| local.contains_key(addr));
-    let groups: Vec<Arc<Group>> = topology
-        .groups()
-        .iter()
-        .enumerate()
-        .map(|(i, members)| Arc::new(Group::new(i, members, &config, &local)))
-        .collect();
+    let stop = Shutdown::new();
+    let elastic = Elastic::new(
+        topology,
+        config.clone(),
+        local,
+        factory,
+        config.topology.clone(),
+        stop.clone(),
+    );
     // The router's own counters; its accept loop counts clients in them.
     let stats = Arc::new(serve::stats::Stats::new(true));
     let clients = ClientSlots::new(config.clients.maxclients, stats.clone());
     let router = Arc::new(handler::Router {
-        topology,
-        groups,
+        elastic: elastic.clone(),
         // Until the poll first hears from the shards; then what they report.
         server_config: ServerConfig {
             maxmemory: Setting::new(config.maxmemory),
@@ -119,37 +144,22 @@ pub async fn run_with_local(
         busy_poll: (config.busy_poll_us > 0 && !all_local)
             .then(|| Arc::new(BusyPoll::new(Duration::from_micros(config.busy_poll_us)))),
     });
-    tracing::info!(addr = ?listener.local_addr().ok(), shards = router.groups.len(), "router listening");
+    // Before the first client: the shards' epoch, a resize to resume or to start.
+    elastic.start().await;
+    let view = elastic.view();
+    tracing::info!(addr = ?listener.local_addr().ok(), shards = view.groups.len(), epoch = view.topology.epoch(), "router listening");
+    drop(view);
 
-    let stop = Shutdown::new();
     let mut background = JoinSet::new();
-    for group in &router.groups {
-        for m in 0..group.members.len() {
-            background.spawn(health::run_checks(
-                group.clone(),
-                m,
-                config.health_interval(),
-                config.shard_timeout(),
-                stop.clone(),
-            ));
-        }
-        if group.members.len() > 1 {
-            background.spawn(sync::run_worker(
-                group.clone(),
-                config.health_interval(),
-                stop.clone(),
-            ));
-        }
-    }
     let (scrape_tx, scrapes) = tokio::sync::mpsc::channel(16);
     background.spawn(poll::run(
-        router.groups.clone(),
+        elastic.groups(),
         stats.clone(),
         router.server_config.clone(),
         scrapes,
         stop.clone(),
     ));
-    let _probe = register_probe(router.groups.clone(), scrape_tx);
+    let _probe = register_probe(elastic.clone(), scrape_tx);
     if let Some(busy_poll) = &router.busy_poll {
         background.spawn(busy_poll.clone().run(router.clone()));
     }
@@ -161,6 +171,7 @@ pub async fn run_with_local(
         handler::handle(stream, slot, router.clone(), next_id, stop.clone())
     })
     .await;
+    elastic.stop_tasks();
     background.abort_all();
     Ok(())
 }
@@ -168,11 +179,11 @@ pub async fn run_with_local(
 /// Registers the router with the admin port: ready while every group has a member that
 /// answered its health checks and is up; a scrape waits for a poll of its own.
 fn register_probe(
-    groups: Vec<Arc<Group>>,
+    elastic: Arc<Elastic>,
     scrapes: tokio::sync::mpsc::Sender<tokio::sync::oneshot::Sender<()>>,
 ) -> serve::admin::Registration {
     serve::admin::register(serve::admin::Probe {
-        ready: Box::new(move || groups.iter().all(|g| g.reachable())),
+        ready: Box::new(move || elastic.view().groups.iter().all(|g| g.reachable())),
         refresh: Box::new(move || {
             let scrapes = scrapes.clone();
             Box::pin(async move {

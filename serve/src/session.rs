@@ -31,6 +31,9 @@ pub struct Session {
     name: Option<Bytes>,
     closing: bool,
     authenticated: bool,
+    /// The topology epoch a router stamped this connection with (`JUMPCACHE EPOCH`); 0 for
+    /// every other client, which a resize never fences.
+    epoch: u64,
     addr: String,
     client: Option<Arc<ClientInfo>>,
 }
@@ -87,6 +90,7 @@ impl Session {
             protocol: Protocol::Resp2,
             name: None,
             closing: false,
+            epoch: 0,
             authenticated: config.requirepass.is_none(),
             addr: String::new(),
             client: None,
@@ -147,6 +151,16 @@ impl Session {
         self.closing
     }
 
+    /// Returns the topology epoch this connection was stamped with (0: none).
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Stamps the connection with a router's topology epoch (`JUMPCACHE EPOCH`).
+    pub fn set_epoch(&mut self, epoch: u64) {
+        self.epoch = epoch;
+    }
+
     /// Returns the client id (`CLIENT ID`).
     pub fn id(&self) -> u64 {
         self.id
@@ -196,10 +210,10 @@ pub fn handle_local(cmd: &Command, session: &mut Session, config: &ServerConfig)
         SlowLog => operator::slowlog(cmd, config),
         Latency => Ok(operator::latency(cmd, config)),
         Wait => operator::wait(cmd),
-        Memory | Object | Info | DbSize | FlushDb | FlushAll | Get | Set | SetNx | SetEx
-        | PSetEx | GetSet | GetDel | GetEx | MGet | MSet | MSetNx | Del | Unlink | Exists
-        | Touch | Incr | Decr | IncrBy | DecrBy | IncrByFloat | Append | StrLen | GetRange
-        | SetRange | Expire | PExpire | ExpireAt | PExpireAt | Persist | Ttl | PTtl
+        Jumpcache | Memory | Object | Info | DbSize | FlushDb | FlushAll | Get | Set | SetNx
+        | SetEx | PSetEx | GetSet | GetDel | GetEx | MGet | MSet | MSetNx | Del | Unlink
+        | Exists | Touch | Incr | Decr | IncrBy | DecrBy | IncrByFloat | Append | StrLen
+        | GetRange | SetRange | Expire | PExpire | ExpireAt | PExpireAt | Persist | Ttl | PTtl
         | ExpireTime | PExpireTime | Type | Keys | Scan | RandomKey => return None,
     };
     Some(reply.unwrap_or_else(|e| e.to_frame()))

@@ -4,14 +4,14 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Instant;
 
-use protocol::{Command, Frame, FrameError, Request};
+use protocol::{Command, Frame, FrameError, Kind, Request};
 use serve::session::{handle_local, Session};
 use serve::shutdown::Wait;
 use serve::{ClientSlot, Connection, Shutdown};
 use tokio::net::TcpStream;
 
-use crate::exec;
 use crate::state::ShardState;
+use crate::{cluster, exec};
 
 /// Serves one client until it closes, sends QUIT, breaks the protocol or a limit, or
 /// shutdown. `slot` is its place under `maxclients`, freed when this returns.
@@ -130,7 +130,11 @@ pub fn execute(cmd: &Command, session: &mut Session, shard: &ShardState) -> Fram
     let started = Instant::now();
     let frame = match handle_local(cmd, session, &shard.server_config) {
         Some(frame) => frame,
-        None => exec::execute(cmd, shard, session.protocol()),
+        None if cmd.kind() == Kind::Jumpcache => cluster::execute(cmd, session, shard),
+        None => match shard.cluster.fence(session) {
+            Some(stale) => stale,
+            None => exec::execute(cmd, shard, session.protocol()),
+        },
     };
     let elapsed = started.elapsed();
     shard

@@ -10,6 +10,7 @@
 //! a read buffer.
 
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod embedded;
 pub mod exec;

@@ -30,6 +30,8 @@ pub struct ShardState {
     pub run_id: String,
     /// Connected clients, against `maxclients` (counted in `stats`).
     pub clients: Arc<ClientSlots>,
+    /// The topology epoch routers announced, and this shard's part in a resize.
+    pub cluster: crate::cluster::ClusterState,
 }
 
 impl ShardState {
@@ -72,6 +74,7 @@ impl ShardState {
             server_config,
             port,
             run_id: new_run_id(),
+            cluster: Default::default(),
         })
     }
 }

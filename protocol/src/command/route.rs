@@ -19,6 +19,9 @@ pub enum Route {
     All(Merge),
     /// `SCAN`: one group at a time, the router's cursor says which (see [`SCAN_CURSOR_BITS`]).
     Scan,
+    /// `JUMPCACHE`: the cluster's own commands, answered by the process that received them
+    /// (a router from its topology, a shard from its part in a resize); never forwarded.
+    Cluster,
 }
 
 /// How the replies of several groups become one.

@@ -142,7 +142,7 @@ impl CommandSpec {
 use Flags as F;
 use KeySpec as K;
 use Merge::{AllOk, AnyKey, Concat, Info, Sum};
-use Route::{All, Key, Keys, Local, SameGroup, Scan};
+use Route::{All, Cluster, Key, Keys, Local, SameGroup, Scan};
 
 // Flag sets for the table's flags column: W write, D denyoom, F fast, R readonly, RND random,
 // LS loading + stale, N noscript, CONN a connection command's, NA no_auth.
@@ -192,6 +192,20 @@ const OBJECT_SUBS: &[(&str, i32)] = &[
     ("HELP", 2),
 ];
 const SLOWLOG_SUBS: &[(&str, i32)] = &[("GET", -2), ("LEN", 2), ("RESET", 2), ("HELP", 2)];
+// RESIZE and TOPOLOGY are for people (on a router); the others are what routers send
+// shards while the cluster changes size (docs/operations.md, "Growing and shrinking").
+const JUMPCACHE_SUBS: &[(&str, i32)] = &[
+    ("TOPOLOGY", 2),
+    ("RESIZE", 3),
+    ("EPOCH", -3),
+    ("STATE", 2),
+    ("DONE", 3),
+    ("EXPORT", -3),
+    ("IMPORT", -6),
+    ("DROP", -3),
+    ("SCANOUT", 6),
+    ("HELP", 2),
+];
 const LATENCY_SUBS: &[(&str, i32)] = &[("LATEST", 2), ("HISTORY", 3), ("RESET", -2), ("HELP", 2)];
 
 /// Declares [`Kind`] and [`COMMANDS`] from one list of rows, so they cannot disagree.
@@ -241,6 +255,7 @@ commands! {
     ("SLOWLOG",     "slowlog",     SlowLog,     -2,   ADMIN,   K::None,       Local,         "server",     SLOWLOG_SUBS, "The process's slow commands: GET, LEN, RESET."),
     ("LATENCY",     "latency",     Latency,     -2,   ADMIN,   K::None,       Local,         "server",     LATENCY_SUBS, "Commands over latency-monitor-threshold: LATEST, HISTORY, RESET."),
     ("WAIT",        "wait",        Wait,        3,    NLS,     K::None,       Local,         "generic",    &[],          "Returns how many replicas acknowledged the client's last write."),
+    ("JUMPCACHE",   "jumpcache",   Jumpcache,   -2,   ADMIN,   K::None,       Cluster,       "server",     JUMPCACHE_SUBS, "The cluster's own: TOPOLOGY, RESIZE (jumpcache cluster); what routers send shards during a resize."),
     ("MEMORY",      "memory",      Memory,      -2,   R,       K::Second,     Key,           "server",     MEMORY_SUBS,  "What a key costs in its shard (USAGE); the shard's figures (STATS)."),
     ("OBJECT",      "object",      Object,      -2,   R,       K::Second,     Key,           "generic",    OBJECT_SUBS,  "A key's encoding, LFU frequency, idle time, reference count."),
     ("INFO",        "info",        Info,        -1,   LS,      K::None,       All(Info),     "server",     &[],          "Returns Redis-style INFO sections."),
@@ -339,7 +354,9 @@ mod tests {
                 Route::Keys(_) | Route::SameGroup => {
                     matches!(s.keys, KeySpec::AllFrom(_) | KeySpec::Pairs(_))
                 }
-                Route::Local | Route::All(_) | Route::Scan => s.keys == KeySpec::None,
+                Route::Local | Route::All(_) | Route::Scan | Route::Cluster => {
+                    s.keys == KeySpec::None
+                }
             };
             assert!(fits, "{}: {:?} with {:?}", s.name, s.route, s.keys);
         }

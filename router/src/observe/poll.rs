@@ -25,7 +25,7 @@ use serve::figures::ShardFigures;
 use serve::session::ServerConfig;
 use serve::stats::{export_keyspace, export_process, Stats};
 use serve::Shutdown;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::observe::info;
 use crate::observe::stats::{MemberSeries, MEMBERS, MEMBERS_UP, SHARDS, SHARDS_UP};
@@ -67,32 +67,27 @@ struct Poller {
 /// Polls the members of `groups` and exports metrics until shutdown; keeps `config`'s
 /// memory settings (shared with the router's sessions) to what the shards report.
 pub(crate) async fn run(
-    groups: Vec<Arc<Group>>,
+    mut groups: watch::Receiver<Vec<Arc<Group>>>,
     stats: Arc<Stats>,
     config: ServerConfig,
     mut scrapes: Scrapes,
     shutdown: Shutdown,
 ) {
     let mut stop = shutdown.wait();
-    let polls = groups.iter().map(|g| GroupPoll {
-        members: (0..g.members.len())
-            .map(|m| MemberPoll {
-                series: MemberSeries::new(g.id, m, g.members[m].client.addr()),
-                last: None,
-            })
-            .collect(),
-        counted: None,
-    });
     let mut poller = Poller {
-        polls: polls.collect(),
-        groups,
+        polls: Vec::new(),
+        groups: Vec::new(),
         stats,
         config,
         round: 0,
     };
+    poller.set_groups(groups.borrow_and_update().clone());
     let mut tick = tokio::time::interval(INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        if groups.has_changed().unwrap_or(false) {
+            poller.set_groups(groups.borrow_and_update().clone());
+        }
         tokio::select! {
             _ = tick.tick() => poller.poll(true).await,
             Some(done) = scrapes.recv() => {
@@ -109,6 +104,29 @@ pub(crate) async fn run(
 }
 
 impl Poller {
+    /// Polls `groups` from now on (a resize changed them); a group kept keeps what the
+    /// polls learned of it.
+    fn set_groups(&mut self, groups: Vec<Arc<Group>>) {
+        let mut old: Vec<(Arc<Group>, GroupPoll)> =
+            self.groups.drain(..).zip(self.polls.drain(..)).collect();
+        for g in groups {
+            let poll = match old.iter().position(|(o, _)| Arc::ptr_eq(o, &g)) {
+                Some(i) => old.swap_remove(i).1,
+                None => GroupPoll {
+                    members: (0..g.members.len())
+                        .map(|m| MemberPoll {
+                            series: MemberSeries::new(g.id, m, g.members[m].client.addr()),
+                            last: None,
+                        })
+                        .collect(),
+                    counted: None,
+                },
+            };
+            self.groups.push(g);
+            self.polls.push(poll);
+        }
+    }
+
     /// Polls every member at once, waiting at most the shard timeout for the slowest, and
     /// reports what they said; `tick` moves INFO's latency windows on (once a second only).
     async fn poll(&mut self, tick: bool) {

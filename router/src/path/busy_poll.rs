@@ -88,6 +88,8 @@ impl BusyPoll {
 /// Requests queued or in flight on every shard connection (one atomic load each).
 fn in_flight(router: &Router) -> usize {
     router
+        .elastic
+        .view()
         .groups
         .iter()
         .flat_map(|g| g.members.iter())

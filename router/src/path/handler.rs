@@ -18,11 +18,11 @@ use serve::stats::Stats;
 use serve::{ClientSlot, Connection, Shutdown};
 use tokio::net::TcpStream;
 
+use crate::elastic::{self, Elastic, View};
 use crate::observe::info;
 use crate::path::busy_poll::BusyPoll;
 use crate::path::merge::{self, ShardReply};
 use crate::path::plan::{self, Merge, Part, Plan};
-use crate::path::topology::Topology;
 use crate::replication::call::GroupCall;
 use crate::replication::group::Group;
 use crate::shards::{Call, FiguresCall, Reply};
@@ -36,9 +36,8 @@ const MAX_BATCH: usize = 1024;
 /// What every connection shares: where keys go and how to reach the shards.
 #[derive(Debug)]
 pub(crate) struct Router {
-    pub(crate) topology: Topology,
-    /// One per bucket, in bucket order.
-    pub(crate) groups: Vec<Arc<Group>>,
+    /// The topology, its groups, and a resize's keys on the move.
+    pub(crate) elastic: Arc<Elastic>,
     pub(crate) server_config: ServerConfig,
     /// The port clients connect to, reported as INFO's `tcp_port`.
     pub(crate) port: u16,
@@ -75,6 +74,7 @@ enum Pending {
     Info {
         calls: Vec<Vec<FiguresCall>>,
         selector: Selector,
+        groups: Vec<Arc<Group>>,
     },
     /// WAIT: answered, in request order, with the last write's acknowledgements.
     Wait,
@@ -167,7 +167,12 @@ pub(crate) async fn handle(
         while let Some((p, protocol, spec, raw)) = pending.pop_front() {
             // WAIT reads it as it is: the last write's.
             acks = last_write_acks;
-            let reply = resolve(p, &router, &mut acks).await;
+            let mut reply = resolve(p, &router, &mut acks).await;
+            if let Some(epoch) = elastic::stale_epoch(&reply) {
+                if let Some(again) = Box::pin(retry(&raw, epoch, &router, id, &mut acks)).await {
+                    reply = again;
+                }
+            }
             if let Some(spec) = spec {
                 if spec.flags.contains(Flags::WRITE) {
                     last_write_acks = acks;
@@ -230,6 +235,13 @@ async fn dispatch(request: Request, session: &mut Session, router: &Router, lane
         };
         return (pending, session.protocol(), Some(spec), raw);
     }
+    if cmd.kind() == protocol::Kind::Jumpcache {
+        let pending = match handle_local(&cmd, session, &router.server_config) {
+            Some(refused) => Pending::Ready(refused),
+            None => Pending::Ready(Box::pin(elastic::command(&cmd, &router.elastic)).await),
+        };
+        return (pending, session.protocol(), Some(spec), raw);
+    }
     if config::sets_store(&cmd, session) {
         let pending = Box::pin(config::start(cmd, session, router, lane)).await;
         return (pending, session.protocol(), Some(spec), raw);
@@ -240,6 +252,27 @@ async fn dispatch(request: Request, session: &mut Session, router: &Router, lane
         Err((cmd, plan)) => Box::pin(start(cmd, plan, router, lane)).await,
     };
     (pending, session.protocol(), Some(spec), raw)
+}
+
+/// Runs a request again after a shard fenced it (`-STALEEPOCH`: the cluster was resized
+/// and this router had not seen it): learns the topology from the shards, then sends the
+/// request where it goes now. `None` when the request cannot be made again.
+async fn retry(
+    raw: &Bytes,
+    epoch: u64,
+    router: &Router,
+    lane: u64,
+    acks: &mut usize,
+) -> Option<Reply> {
+    router.elastic.resync(epoch).await;
+    let mut buf = bytes::BytesMut::from(&raw[..]);
+    let request = protocol::Decoder::new(Limits::default())
+        .decode(&mut buf)
+        .ok()??;
+    let cmd = Command::from_request(request).ok()?;
+    let plan = plan::plan(&cmd, &router.elastic.view().topology);
+    let pending = start(cmd, plan, router, lane).await;
+    Some(resolve(pending, router, acks).await)
 }
 
 /// Logs a slow request in SLOWLOG: its time from the batch's read to its reply, shard round
@@ -264,9 +297,13 @@ fn start_now(
     if let Some(frame) = handle_local(&cmd, session, &router.server_config) {
         return Ok(Pending::Ready(frame));
     }
-    let plan = plan::plan(&cmd, &router.topology);
+    let view = router.elastic.view();
+    let plan = plan::plan(&cmd, &view.topology);
+    if view.moving.is_some() {
+        return Err((cmd, plan));
+    }
     if let Plan::Forward { shard } = plan {
-        if let Some(client) = router.groups.get(shard).and_then(|g| g.single()) {
+        if let Some(client) = view.groups.get(shard).and_then(|g| g.single()) {
             if let Some(call) = client.try_send_command(lane, &cmd) {
                 return Ok(Pending::Forward(GroupCall::One(call)));
             }
@@ -275,8 +312,20 @@ fn start_now(
     Err((cmd, plan))
 }
 
-/// Sends a planned data command to its shards, waiting for room in a full queue.
+/// Sends a planned data command to its shards, waiting for room in a full queue. During a
+/// resize, its keys that are moving are moved first (and the plan made again on the
+/// topology of that moment).
 async fn start(cmd: Command, plan: Plan, router: &Router, lane: u64) -> Pending {
+    let view = router.elastic.view().clone();
+    let plan = match view.moving {
+        None => plan,
+        Some(_) => {
+            if let Err(frame) = elastic::settle_keys(&view, cmd.keys(), lane).await {
+                return Pending::Ready(frame);
+            }
+            plan::plan(&cmd, &view.topology)
+        }
+    };
     let write = cmd.spec().flags.contains(Flags::WRITE);
     match plan {
         // `handle_local` answers every `Route::Local` row before a plan is made (a session test
@@ -285,7 +334,7 @@ async fn start(cmd: Command, plan: Plan, router: &Router, lane: u64) -> Pending 
         Plan::Reply(frame) => Pending::Ready(frame),
         Plan::Forward { shard } => {
             let keys = || cmd.keys().cloned().collect();
-            Pending::Forward(send(router, lane, shard, &cmd, write, keys).await)
+            Pending::Forward(send(&view, lane, shard, &cmd, write, keys).await)
         }
         Plan::Split { parts, merge } => {
             let all: Vec<&Bytes> = cmd.keys().collect();
@@ -296,7 +345,7 @@ async fn start(cmd: Command, plan: Plan, router: &Router, lane: u64) -> Pending 
                     let at = |&p: &usize| all.get(p).map(|k| (*k).clone());
                     part.positions.iter().filter_map(at).collect()
                 };
-                calls.push(send(router, lane, part.shard, &sub, write, keys).await);
+                calls.push(send(&view, lane, part.shard, &sub, write, keys).await);
             }
             Pending::Split {
                 calls,
@@ -306,15 +355,21 @@ async fn start(cmd: Command, plan: Plan, router: &Router, lane: u64) -> Pending 
         }
         Plan::Broadcast { merge: Merge::Info } => {
             let selector = Selector::from_args(cmd.args().get(1..).unwrap_or_default());
-            let calls = info::send(&router.groups, lane).await;
-            Pending::Info { calls, selector }
+            let groups = view.all_groups();
+            let calls = info::send(&groups, lane).await;
+            Pending::Info {
+                calls,
+                selector,
+                groups,
+            }
         }
         Plan::Broadcast { merge } => {
             // Reads (DBSIZE KEYS RANDOMKEY): one member per group. Writes (the FLUSH
             // commands, the only writes sent to every group): every member, as a flush.
             let request = plan::forward_request(&cmd);
-            let mut calls = Vec::with_capacity(router.groups.len());
-            for group in &router.groups {
+            let groups = view.all_groups();
+            let mut calls = Vec::with_capacity(groups.len());
+            for group in &groups {
                 calls.push(if write {
                     group
                         .send_write(lane, request.clone(), Vec::new(), true)
@@ -326,7 +381,7 @@ async fn start(cmd: Command, plan: Plan, router: &Router, lane: u64) -> Pending 
             Pending::Broadcast { calls, merge }
         }
         Plan::Scan { shard, cursor } => Pending::Scan {
-            call: scan_step(router, lane, shard, &cmd, cursor).await,
+            call: scan_step(&view, lane, shard, &cmd, cursor).await,
             shard,
             lane,
             cmd,
@@ -338,14 +393,14 @@ async fn start(cmd: Command, plan: Plan, router: &Router, lane: u64) -> Pending 
 /// its one member (as it is, to an in-process shard); `keys` is only called for a
 /// replicated write.
 async fn send(
-    router: &Router,
+    view: &View,
     lane: u64,
     shard: usize,
     cmd: &Command,
     write: bool,
     keys: impl FnOnce() -> Vec<Bytes>,
 ) -> GroupCall {
-    let Some(group) = router.groups.get(shard) else {
+    let Some(group) = view.groups.get(shard) else {
         return GroupCall::One(Call::Failed(missing(shard)));
     };
     match group.single() {
@@ -361,15 +416,9 @@ async fn send(
 
 /// Sends one SCAN step to group `shard`, always to its first `up` member: a cursor is
 /// only meaningful to the member that made it.
-async fn scan_step(
-    router: &Router,
-    lane: u64,
-    shard: usize,
-    cmd: &Command,
-    cursor: u64,
-) -> GroupCall {
+async fn scan_step(view: &View, lane: u64, shard: usize, cmd: &Command, cursor: u64) -> GroupCall {
     let request = plan::scan_request(cmd, cursor);
-    match router.groups.get(shard) {
+    match view.groups.get(shard) {
         Some(group) => group.send_read(lane, request, true).await,
         None => GroupCall::One(Call::Failed(missing(shard))),
     }
@@ -435,15 +484,20 @@ async fn resolve_other(pending: Pending, router: &Router, acks: &mut usize) -> R
             parts,
             merge,
         } => Reply::Frame(merge::merge(merge, &parts, wait_all(calls, acks).await)),
-        Pending::Info { calls, selector } => {
-            let groups = info::collect(&router.groups, calls).await;
+        Pending::Info {
+            calls,
+            selector,
+            groups,
+        } => {
+            let groups = info::collect(&groups, calls).await;
             // CONFIG SET may have changed `maxclients` since the router started.
             let maxclients = router
                 .server_config
                 .slots
                 .as_ref()
                 .map_or(router.maxclients, |slots| slots.max());
-            let own = info::own_sections(&router.stats, router.port, maxclients);
+            let mut own = info::own_sections(&router.stats, router.port, maxclients);
+            own.push(elastic::section(&router.elastic));
             Reply::Frame(info::render(&groups, &selector, own))
         }
         Pending::Broadcast { calls, merge } => {
@@ -455,13 +509,14 @@ async fn resolve_other(pending: Pending, router: &Router, acks: &mut usize) -> R
             lane,
             cmd,
         } => loop {
-            let page = merge::scan(shard, router.topology.len(), call.wait().await);
+            let view = router.elastic.view().clone();
+            let page = merge::scan(shard, view.topology.len(), call.wait().await);
             // An empty page that only moves on to the next shard is not worth a round trip to
             // the client: ask that shard now, so an empty cluster answers cursor 0 as Redis does.
             match empty_page_next_shard(&page) {
                 Some(next) if next > shard => {
                     shard = next;
-                    call = scan_step(router, lane, shard, &cmd, 0).await;
+                    call = scan_step(&view, lane, shard, &cmd, 0).await;
                 }
                 _ => break Reply::Frame(page),
             }

@@ -9,5 +9,6 @@ pub mod busy_poll;
 pub mod handler;
 pub mod merge;
 pub mod plan;
-pub mod ring;
+/// Keys to buckets: the wire contract lives in `protocol::ring`, shared with the shards.
+pub use protocol::ring;
 pub mod topology;

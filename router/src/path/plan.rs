@@ -71,6 +71,8 @@ pub fn plan(cmd: &Command, topology: &Topology) -> Plan {
         Route::SameGroup => same_group(cmd, topology),
         Route::All(merge) => Plan::Broadcast { merge },
         Route::Scan => scan(cmd, topology),
+        // The handler answers `JUMPCACHE` before a plan is made.
+        Route::Cluster => Plan::Local,
     }
 }
 

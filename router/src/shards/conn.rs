@@ -33,7 +33,11 @@ pub(super) async fn run_connection(
         match timeout_at(Instant::now() + shared.timeout, connect).await {
             Ok(Ok(mut stream)) => {
                 let _ = stream.set_nodelay(true);
-                if let Err(kind) = authenticate(&shared, &mut stream).await {
+                let greeted = match authenticate(&shared, &mut stream).await {
+                    Ok(()) => greet(&shared, &mut stream).await,
+                    Err(kind) => Err(kind),
+                };
+                if let Err(kind) = greeted {
                     up.store(false, Ordering::Relaxed);
                     note_down(&shared, kind);
                 } else {
@@ -94,6 +98,33 @@ async fn authenticate(shared: &Shared, stream: &mut TcpStream) -> Result<(), Sha
     };
     let mut request = BytesMut::new();
     protocol::encode::request(&mut request, [&b"AUTH"[..], password.expose()].into_iter());
+    match exchange(shared, stream, &request).await {
+        Ok(reply) if &reply[..] == b"+OK\r\n" => Ok(()),
+        Ok(reply) => {
+            let text = String::from_utf8_lossy(&reply[..reply.len().min(120)]);
+            tracing::warn!(shard = shared.id, addr = %shared.addr, reply = %text.trim_end(), "shard refused --shard-password");
+            Err(ShardErrorKind::Unavailable)
+        }
+        Err(kind) => Err(kind),
+    }
+}
+
+/// Sends the router's hello (its topology epoch), when it has one. A refusal is no failure:
+/// a stale epoch is answered on the data path (`-STALEEPOCH`), where the router learns.
+async fn greet(shared: &Shared, stream: &mut TcpStream) -> Result<(), ShardErrorKind> {
+    let hello = lock(&shared.hello).clone();
+    match hello {
+        Some(request) => exchange(shared, stream, &request).await.map(drop),
+        None => Ok(()),
+    }
+}
+
+/// Writes one request and reads its one reply, within the shard timeout.
+async fn exchange(
+    shared: &Shared,
+    stream: &mut TcpStream,
+    request: &[u8],
+) -> Result<bytes::Bytes, ShardErrorKind> {
     let exchange = async {
         stream.write_all(&request).await.ok()?;
         let mut buf = BytesMut::with_capacity(512);
@@ -108,12 +139,7 @@ async fn authenticate(shared: &Shared, stream: &mut TcpStream) -> Result<(), Sha
         }
     };
     match timeout_at(Instant::now() + shared.timeout, exchange).await {
-        Ok(Some(reply)) if &reply[..] == b"+OK\r\n" => Ok(()),
-        Ok(Some(reply)) => {
-            let text = String::from_utf8_lossy(&reply[..reply.len().min(120)]);
-            tracing::warn!(shard = shared.id, addr = %shared.addr, reply = %text.trim_end(), "shard refused --shard-password");
-            Err(ShardErrorKind::Unavailable)
-        }
+        Ok(Some(reply)) => Ok(reply),
         Ok(None) => Err(ShardErrorKind::Unavailable),
         Err(_) => Err(ShardErrorKind::Timeout),
     }

@@ -18,7 +18,7 @@
 //! call is ready before it is awaited. No connection, no queue, never down.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -116,6 +116,9 @@ struct Shared {
     next: AtomicUsize,
     /// Sent as `AUTH` first on every connection (`--shard-password`).
     password: Option<Password>,
+    /// Sent next on every connection: `JUMPCACHE EPOCH ...`, the router's topology epoch
+    /// (see `elastic`); `None` until the router has one.
+    hello: Mutex<Option<Bytes>>,
     /// Requests, errors, reconnects and round trips.
     metrics: ShardMetrics,
 }
@@ -138,6 +141,7 @@ impl Shared {
             logged_down: AtomicBool::new(false),
             next: AtomicUsize::new(0),
             password,
+            hello: Mutex::new(None),
             metrics: ShardMetrics::new(id, member, addr),
         })
     }
@@ -513,6 +517,34 @@ impl ShardClient {
                 Err(_) => {} // look at the progress again
             }
         }
+    }
+
+    /// Sets what every connection sends after AUTH (each new one, from now on).
+    pub(crate) fn set_hello(&self, request: Bytes) {
+        *serve::sync::lock(&self.shared.hello) = Some(request);
+    }
+
+    /// Sends `request` on every connection that is up and waits for each reply; a local
+    /// shard runs it once. A connection that is down sends it when it connects, if it is
+    /// the hello ([`set_hello`](Self::set_hello)).
+    pub(crate) async fn broadcast(&self, request: Bytes) -> Vec<Result<Bytes, ShardError>> {
+        if let Some(shard) = &self.local {
+            let frame = local::execute_raw(&**shard, &request);
+            return vec![Ok(Reply::Frame(frame).into_raw())];
+        }
+        let mut calls = Vec::with_capacity(self.conns.len());
+        for conn in self.conns.iter().filter(|c| c.up.load(Ordering::Relaxed)) {
+            let now = Instant::now();
+            calls.push(match self.permit(conn, now + self.shared.timeout).await {
+                Ok(permit) => self.queue(conn, request.clone(), permit, now),
+                Err(kind) => Call::Failed(self.shared.error(kind, false)),
+            });
+        }
+        let mut replies = Vec::with_capacity(calls.len());
+        for call in calls {
+            replies.push(call.wait().await);
+        }
+        replies
     }
 
     /// Sends `request` on a round-robin lane and waits for its reply.

@@ -26,6 +26,8 @@ pub fn execute(cmd: &Command, shard: &ShardState, protocol: Protocol) -> Frame {
     match cmd.kind() {
         Ping | Echo | Quit | Hello | Auth | Client | Select | Command | Config | Time | SlowLog
         | Latency | Wait => Frame::error(SESSION_COMMAND),
+        // `handler::execute` runs it with the connection's session (its epoch stamp).
+        Jumpcache => Frame::error("ERR JUMPCACHE reached the store"),
         Info => server::info(cmd, shard, protocol),
         DbSize => server::db_size(shard),
         FlushDb | FlushAll => server::flush(cmd, shard),

@@ -33,6 +33,7 @@ mod evict;
 mod hooks;
 mod inspect;
 mod lfu;
+mod migrate;
 mod scan;
 mod segment;
 mod settings;

@@ -156,6 +156,20 @@ pub(super) struct Segment {
     pub(super) misses: u64,
     pub(super) expired: u64,
     pub(super) evicted: u64,
+    /// While this shard takes keys in a resize: what was removed since it began (see
+    /// `store::migrate`); `None` otherwise, which costs removals one branch.
+    pub(super) tombstones: Option<Box<Tombstones>>,
+}
+
+/// The keys a segment removed while a resize moves keys in: a copy of one of them arriving
+/// late must not bring it back.
+#[derive(Debug, Default)]
+pub(super) struct Tombstones {
+    /// [`key_hash`] of every key removed (deleted, expired, evicted); a 64-bit collision
+    /// refuses one copy, which then counts as a miss.
+    pub(super) hashes: std::collections::HashSet<u64>,
+    /// Flushed: every late copy is refused.
+    pub(super) flushed: bool,
 }
 
 impl Segment {
@@ -173,6 +187,7 @@ impl Segment {
             misses: 0,
             expired: 0,
             evicted: 0,
+            tombstones: None,
         }
     }
 
@@ -239,7 +254,11 @@ impl Segment {
     /// Removes and returns the entry at slab index `i`; the last entry (and, for an entry with
     /// a deadline, the last of those) move into the hole.
     pub(super) fn remove(&mut self, i: usize) -> Entry {
-        let h = table_hash(key_hash(self.slab[i].key()));
+        let kh = key_hash(self.slab[i].key());
+        if let Some(t) = &mut self.tombstones {
+            t.hashes.insert(kh);
+        }
+        let h = table_hash(kh);
         // invariant: every slab index has exactly one table slot.
         let slot = self.table.find_entry(h, |&x| x as usize == i).unwrap();
         slot.remove();
@@ -283,6 +302,9 @@ impl Segment {
     /// Removes every entry and returns the weight freed; the memory goes back to the allocator.
     pub(super) fn clear(&mut self) -> u64 {
         let freed = self.slab.iter().map(Entry::weight).sum();
+        if let Some(t) = &mut self.tombstones {
+            t.flushed = true;
+        }
         self.slab = Vec::new();
         self.table = HashTable::new();
         self.expiring = 0;

@@ -40,7 +40,8 @@ pub(super) async fn start(
         Ok(changes) => changes,
         Err(e) => return Pending::Ready(e.to_frame()),
     };
-    let groups = router.groups.len().max(1) as i64;
+    let all = router.elastic.view().all_groups();
+    let groups = router.elastic.view().groups.len().max(1) as i64;
     let head = || cmd.args()[..2].to_vec();
     let (mut own, mut store) = (head(), head());
     for (name, value, text) in changes {
@@ -67,8 +68,8 @@ pub(super) async fn start(
         handle_local(&cmd.with_args(own), session, &router.server_config);
     }
     let request = cmd.with_args(store).request_bytes();
-    let mut calls = Vec::with_capacity(router.groups.len());
-    for group in &router.groups {
+    let mut calls = Vec::with_capacity(all.len());
+    for group in &all {
         calls.push(
             group
                 .send_write(lane, request.clone(), Vec::new(), false)

@@ -1,4 +1,5 @@
-//! Keys to buckets: hash tag, xxh3-64, jump consistent hash. This mapping is a wire contract.
+//! Keys to buckets: hash tag, xxh3-64, jump consistent hash. This mapping is a wire contract:
+//! routers route by it and shards find the keys a resize moves away by it.
 //!
 //! Every router given the same number of shard groups must send every key to the same group,
 //! across versions: the golden test at the bottom pins it. Jump hash (Lamping & Veach, 2014)

@@ -1,0 +1,589 @@
+//! Growing and shrinking a live cluster: the topology as an epoch-numbered value that
+//! changes only into a successor, and the keys that move with it (docs/operations.md).
+//!
+//! ```text
+//! --topology FILE (reread on change, SIGHUP) ─┐
+//! JUMPCACHE RESIZE (jumpcache cluster) ───────┼▶ Elastic::propose ─▶ announce (JUMPCACHE EPOCH
+//! -STALEEPOCH from a shard ─▶ Elastic::resync ┘   to every member) ─▶ View swapped ─▶ mover
+//! data path: View::moving_key ─▶ settle (EXPORT old ─▶ IMPORT new ─▶ DROP old) ─▶ command
+//! ```
+//! - Jump hash adds or removes only the last bucket, so a key moves between exactly two
+//!   groups: its owner under the previous topology and under the new one.
+//! - The shards hold the truth: every member learns the epoch (and the groups keys are
+//!   leaving) before any router routes by it, and fences connections stamped with an older
+//!   epoch. A router that has not seen the change gets `-STALEEPOCH` and learns it from the
+//!   shards (`resync`), then retries; so routers need no coordinator and no shared file.
+//! - A key is moved by copying it to its new owner only if that owner never had it during
+//!   the resize (the shard keeps tombstones of what it removed), then dropping the old copy;
+//!   any router may move any key any number of times, in any interleaving, to the same end.
+//! - One resize at a time: a topology that arrives while keys move waits for them.
+
+mod command;
+mod mover;
+mod settle;
+mod watch;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use bytes::{Bytes, BytesMut};
+use protocol::Frame;
+use serve::sync::lock;
+use serve::{LocalShard, Shutdown};
+use tokio::sync::watch as channel;
+use tokio::task::AbortHandle;
+
+use crate::config::Config;
+use crate::path::topology::Topology;
+use crate::replication::group::Group;
+use crate::replication::{health, sync};
+use crate::shards::{LocalShards, Reply};
+
+pub(crate) use command::{command, section};
+pub(crate) use settle::settle_keys;
+
+/// Starts one more in-process shard (`jumpcache cluster`'s `JUMPCACHE RESIZE`): its
+/// listener's address and its entry point.
+pub type ShardFactory = Arc<
+    dyn Fn() -> Pin<Box<dyn Future<Output = std::io::Result<(String, Arc<dyn LocalShard>)>> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// Where keys go now.
+#[derive(Debug)]
+pub(crate) struct View {
+    pub(crate) topology: Topology,
+    /// One per bucket, in bucket order.
+    pub(crate) groups: Vec<Arc<Group>>,
+    /// The resize whose keys are still moving.
+    pub(crate) moving: Option<Arc<Moving>>,
+}
+
+/// A resize in progress: the topology keys are leaving, and how far it got.
+#[derive(Debug)]
+pub(crate) struct Moving {
+    pub(crate) from: Topology,
+    /// The previous topology's groups (a shrink's removed groups among them).
+    pub(crate) from_groups: Vec<Arc<Group>>,
+    /// Keys this router moved in this resize (the mover's and the data path's).
+    pub(crate) moved: AtomicU64,
+    /// The keys expected to move, estimated when the mover started.
+    pub(crate) expected: AtomicU64,
+}
+
+impl View {
+    /// Returns the groups a key moves between, old then new, when it is moving now.
+    pub(crate) fn moving_key(&self, key: &[u8]) -> Option<(&Arc<Moving>, usize, usize)> {
+        let moving = self.moving.as_ref()?;
+        let (from, to) = (moving.from.shard_for(key), self.topology.shard_for(key));
+        (from != to).then_some((moving, from, to))
+    }
+
+    /// Returns every group that holds keys: the current ones and, during a shrink, the ones
+    /// being emptied.
+    pub(crate) fn all_groups(&self) -> Vec<Arc<Group>> {
+        let mut all = self.groups.clone();
+        if let Some(m) = &self.moving {
+            all.extend(m.from_groups.iter().skip(self.groups.len()).cloned());
+        }
+        all
+    }
+}
+
+/// The figures INFO's `# Topology` section and the metrics show.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) reload_errors: AtomicU64,
+    /// Keys moved by this router, over every resize.
+    pub(crate) moved: AtomicU64,
+}
+
+/// The router's topology, its changes, and the background tasks of its groups.
+pub struct Elastic {
+    view: ArcSwap<View>,
+    config: Config,
+    local: Mutex<LocalShards>,
+    factory: Option<ShardFactory>,
+    stop: Shutdown,
+    /// Each group's health checks and sync worker, by the group's address in memory.
+    tasks: Mutex<HashMap<usize, Vec<AbortHandle>>>,
+    /// One change at a time.
+    change: tokio::sync::Mutex<()>,
+    /// A topology that arrived while keys were moving.
+    pending: Mutex<Option<Topology>>,
+    /// Every group holding keys, for the metrics poll and the readiness probe.
+    groups_tx: channel::Sender<Vec<Arc<Group>>>,
+    pub(crate) counters: Counters,
+    file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Elastic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Elastic(epoch {})", self.view().topology.epoch())
+    }
+}
+
+impl Elastic {
+    /// Returns the router's topology control over `topology`, its groups' tasks started.
+    pub(crate) fn new(
+        topology: Topology,
+        config: Config,
+        local: LocalShards,
+        factory: Option<ShardFactory>,
+        file: Option<PathBuf>,
+        stop: Shutdown,
+    ) -> Arc<Elastic> {
+        let groups: Vec<Arc<Group>> = (topology.groups().iter().enumerate())
+            .map(|(i, members)| Arc::new(Group::new(i, members, &config, &local)))
+            .collect();
+        let (groups_tx, _) = channel::channel(groups.clone());
+        let elastic = Arc::new(Elastic {
+            view: ArcSwap::from_pointee(View {
+                topology,
+                groups: groups.clone(),
+                moving: None,
+            }),
+            config,
+            local: Mutex::new(local),
+            factory,
+            stop,
+            tasks: Mutex::new(HashMap::new()),
+            change: tokio::sync::Mutex::new(()),
+            pending: Mutex::new(None),
+            groups_tx,
+            counters: Counters::default(),
+            file,
+        });
+        for g in &groups {
+            elastic.start_tasks(g);
+        }
+        elastic
+    }
+
+    /// Returns where keys go now (cheap: no lock, no reference count on the hot path).
+    pub(crate) fn view(&self) -> arc_swap::Guard<Arc<View>> {
+        self.view.load()
+    }
+
+    /// Returns every group holding keys, and changes to that list.
+    pub(crate) fn groups(&self) -> channel::Receiver<Vec<Arc<Group>>> {
+        self.groups_tx.subscribe()
+    }
+
+    /// Learns where the shards are (a router restarted mid-resize resumes it; one started
+    /// with a newer file than the shards resizes them), within twice the shard timeout,
+    /// then follows the topology file.
+    pub(crate) async fn start(self: &Arc<Self>) {
+        let deadline = self.config.shard_timeout() * 2;
+        if tokio::time::timeout(deadline, self.join()).await.is_err() {
+            tracing::warn!("shards did not say their topology in time; serving on the file's");
+        }
+        self.resume_mover();
+        if let Some(path) = &self.file {
+            tokio::spawn(watch::run(self.clone(), path.clone(), self.stop.clone()));
+        }
+    }
+
+    /// Brings this router and the shards to the same epoch at start-up.
+    async fn join(self: &Arc<Self>) {
+        let file = self.view().topology.clone();
+        if file.epoch() == 0 {
+            return; // --shards: a fixed topology, no epochs, nothing fenced
+        }
+        let current = self.view.load_full();
+        match self.shard_state(&current).await {
+            Some((e, _, previous)) if e > file.epoch() || previous.is_some() => {
+                self.resync(u64::MAX).await;
+                if e < file.epoch() {
+                    *lock(&self.pending) = Some(file);
+                }
+            }
+            Some((e, groups, None)) if e < file.epoch() => {
+                // The shards are on an older topology: resize from theirs to the file's.
+                let Ok(theirs) = Topology::from_spec(e, &groups) else {
+                    return;
+                };
+                let _one = self.change.lock().await;
+                let base = View {
+                    groups: self.build_groups(&current, &theirs),
+                    topology: theirs,
+                    moving: None,
+                };
+                self.install(base, &current);
+                drop(_one);
+                if let Err(e) = self.propose(file, "file").await {
+                    tracing::warn!(reason = %e, "topology file at start");
+                }
+            }
+            // Fresh shards (or the same epoch): announce it, nothing moves.
+            _ => {
+                let _one = self.change.lock().await;
+                if let Err(e) = self.apply(&current, file, false).await {
+                    tracing::warn!(reason = %e, "topology at start");
+                }
+            }
+        }
+    }
+
+    /// Starts group `g`'s health checks and, when it has replicas, its sync worker.
+    fn start_tasks(&self, g: &Arc<Group>) {
+        let mut handles = Vec::new();
+        for m in 0..g.members.len() {
+            let task = health::run_checks(
+                g.clone(),
+                m,
+                self.config.health_interval(),
+                self.config.shard_timeout(),
+                self.stop.clone(),
+            );
+            handles.push(tokio::spawn(task).abort_handle());
+        }
+        if g.members.len() > 1 {
+            let task =
+                sync::run_worker(g.clone(), self.config.health_interval(), self.stop.clone());
+            handles.push(tokio::spawn(task).abort_handle());
+        }
+        lock(&self.tasks).insert(Arc::as_ptr(g) as usize, handles);
+    }
+
+    /// Stops every group's tasks (the router is stopping).
+    pub(crate) fn stop_tasks(&self) {
+        for handles in lock(&self.tasks).drain().map(|(_, h)| h) {
+            handles.iter().for_each(AbortHandle::abort);
+        }
+    }
+
+    /// Proposes `next` as the topology: applied now when it is a successor of the current
+    /// one and no keys are moving, kept for later when keys are moving, refused (logged and
+    /// counted, nothing changed) otherwise.
+    ///
+    /// # Errors
+    /// Why it was refused.
+    pub(crate) async fn propose(
+        self: &Arc<Self>,
+        next: Topology,
+        source: &str,
+    ) -> Result<String, String> {
+        let _one = self.change.lock().await;
+        let current = self.view.load_full();
+        if next == current.topology && next.epoch() == current.topology.epoch() {
+            return Ok("unchanged".into());
+        }
+        let checked = current.topology.check_successor(&next);
+        if let Err(why) = &checked {
+            if next.epoch() <= current.topology.epoch() && source != "file" {
+                return Err(why.clone());
+            }
+            self.counters.reload_errors.fetch_add(1, Relaxed);
+            tracing::error!(source, epoch = next.epoch(), reason = %why, "topology refused; serving on the current one");
+            return Err(why.clone());
+        }
+        if current.moving.is_some() {
+            tracing::info!(
+                source,
+                epoch = next.epoch(),
+                "topology accepted; applied once the keys of the current resize have moved"
+            );
+            *lock(&self.pending) = Some(next);
+            return Ok("queued".into());
+        }
+        self.apply(&current, next, true).await
+    }
+
+    /// Makes `next` the topology: its groups built, every member told, then the view swapped
+    /// and, when the number of groups changed, the mover started.
+    async fn apply(
+        self: &Arc<Self>,
+        current: &View,
+        next: Topology,
+        moves: bool,
+    ) -> Result<String, String> {
+        let groups = self.build_groups(current, &next);
+        let moving = (moves && next.len() != current.topology.len()).then(|| {
+            Arc::new(Moving {
+                from: current.topology.clone(),
+                from_groups: current.groups.clone(),
+                moved: AtomicU64::new(0),
+                expected: AtomicU64::new(0),
+            })
+        });
+        let view = View {
+            topology: next,
+            groups,
+            moving,
+        };
+        if let Err(newer) = self.announce(&view).await {
+            // A newer epoch is out there: learn it instead.
+            drop(view);
+            return Err(format!("the shards already have epoch {newer}"));
+        }
+        let epoch = view.topology.epoch();
+        let (groups, moving) = (view.topology.len(), view.moving.is_some());
+        self.install(view, current);
+        tracing::info!(epoch, groups, moving, "topology applied");
+        if moving {
+            self.resume_mover();
+        }
+        Ok(format!("epoch {epoch}"))
+    }
+
+    /// Reuses the groups whose members did not change; builds (and starts) the others.
+    fn build_groups(&self, current: &View, next: &Topology) -> Vec<Arc<Group>> {
+        let local = lock(&self.local).clone();
+        (next.groups().iter().enumerate())
+            .map(|(i, members)| match current.groups.get(i) {
+                Some(g) if current.topology.members(i) == members.as_slice() => g.clone(),
+                _ => {
+                    let g = Arc::new(Group::new(i, members, &self.config, &local));
+                    self.start_tasks(&g);
+                    g
+                }
+            })
+            .collect()
+    }
+
+    /// Swaps in `view`, stops the tasks of groups no longer in it (nor being emptied), and
+    /// tells the poll.
+    fn install(&self, view: View, old: &View) {
+        let keep: Vec<usize> = view
+            .all_groups()
+            .iter()
+            .map(|g| Arc::as_ptr(g) as usize)
+            .collect();
+        let all = view.all_groups();
+        self.view.store(Arc::new(view));
+        let mut tasks = lock(&self.tasks);
+        for g in old.all_groups() {
+            let id = Arc::as_ptr(&g) as usize;
+            if !keep.contains(&id) {
+                if let Some(handles) = tasks.remove(&id) {
+                    handles.iter().for_each(AbortHandle::abort);
+                }
+            }
+        }
+        drop(tasks);
+        let _ = self.groups_tx.send(all);
+    }
+
+    /// Tells every member of every group holding keys the epoch of `view` (and, during a
+    /// resize, the groups keys are leaving), on every connection and on every reconnect.
+    /// `Err(newer)` when a shard already has a newer epoch.
+    async fn announce(&self, view: &View) -> Result<(), u64> {
+        let mut args: Vec<Bytes> = vec![
+            Bytes::from_static(b"JUMPCACHE"),
+            Bytes::from_static(b"EPOCH"),
+            Bytes::from(view.topology.epoch().to_string()),
+            Bytes::from(view.topology.spec()),
+        ];
+        if let Some(m) = &view.moving {
+            args.push(Bytes::from(m.from.spec()));
+        }
+        let request = encode(&args);
+        let mut newest = 0;
+        for g in view.all_groups() {
+            for member in g.members.iter() {
+                member.client.set_hello(request.clone());
+                for reply in member
+                    .client
+                    .broadcast(request.clone())
+                    .await
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(e) = stale_epoch_bytes(&reply) {
+                        newest = newest.max(e);
+                    }
+                }
+            }
+        }
+        if newest > view.topology.epoch() {
+            Err(newest)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Learns the topology from the shards when they know a newer epoch than this router
+    /// (`seen`: the epoch a `-STALEEPOCH` named; `u64::MAX`: ask anyway), or resumes a
+    /// resize the shards say is still moving keys.
+    pub(crate) async fn resync(self: &Arc<Self>, seen: u64) {
+        if seen != u64::MAX && self.view().topology.epoch() >= seen {
+            return;
+        }
+        let _one = self.change.lock().await;
+        let current = self.view.load_full();
+        if seen != u64::MAX && current.topology.epoch() >= seen {
+            return;
+        }
+        let Some(state) = self.shard_state(&current).await else {
+            return;
+        };
+        let (epoch, groups, previous) = state;
+        let behind = epoch > current.topology.epoch();
+        let resumes =
+            epoch == current.topology.epoch() && previous.is_some() && current.moving.is_none();
+        if !behind && !resumes {
+            return;
+        }
+        let Ok(next) = Topology::from_spec(epoch, &groups) else {
+            return;
+        };
+        let from = previous.and_then(|p| Topology::from_spec(epoch.saturating_sub(1), &p).ok());
+        // The view the shards are leaving: the previous topology's groups.
+        let base = match &from {
+            Some(from) => View {
+                groups: self.build_groups(&current, from),
+                topology: from.clone(),
+                moving: None,
+            },
+            None => View {
+                topology: current.topology.clone(),
+                groups: current.groups.clone(),
+                moving: None,
+            },
+        };
+        tracing::info!(
+            epoch,
+            moving = from.is_some(),
+            "topology learned from the shards"
+        );
+        let result = self.apply(&base, next, from.is_some()).await;
+        if let Err(e) = result {
+            tracing::warn!(reason = %e, "could not take the shards' topology");
+        }
+    }
+
+    /// Asks one member of each group for its `JUMPCACHE STATE`; returns the newest:
+    /// (epoch, groups, previous groups).
+    async fn shard_state(&self, view: &View) -> Option<(u64, String, Option<String>)> {
+        let request = encode(&[
+            Bytes::from_static(b"JUMPCACHE"),
+            Bytes::from_static(b"STATE"),
+        ]);
+        let mut best: Option<(u64, String, Option<String>)> = None;
+        for g in view.all_groups() {
+            for member in g.members.iter() {
+                let Ok(raw) = member.client.call(request.clone()).await else {
+                    continue;
+                };
+                let Ok(Frame::Array(parts)) = Reply::Raw(raw).into_frame() else {
+                    continue;
+                };
+                let (Some(Frame::Integer(e)), Some(Frame::Bulk(groups))) =
+                    (parts.first(), parts.get(1))
+                else {
+                    continue;
+                };
+                let previous = match parts.get(2) {
+                    Some(Frame::Bulk(p)) => Some(String::from_utf8_lossy(p).into_owned()),
+                    _ => None,
+                };
+                let e = u64::try_from(*e).unwrap_or(0);
+                if e > 0
+                    && best.as_ref().is_none_or(|b| {
+                        e > b.0 || (e == b.0 && previous.is_some() && b.2.is_none())
+                    })
+                {
+                    best = Some((e, String::from_utf8_lossy(groups).into_owned(), previous));
+                }
+                break;
+            }
+        }
+        best
+    }
+
+    /// Starts the mover when keys are moving and it is not running.
+    fn resume_mover(self: &Arc<Self>) {
+        if let Some(moving) = self.view().moving.clone() {
+            tokio::spawn(mover::run(self.clone(), moving, self.stop.clone()));
+        }
+    }
+
+    /// Ends the resize `moving` once every key moved: tells every member, forgets the groups
+    /// emptied by a shrink, then applies a topology that waited.
+    async fn finish(self: &Arc<Self>, moving: &Arc<Moving>) {
+        let pending = {
+            let _one = self.change.lock().await;
+            let current = self.view.load_full();
+            let same = current
+                .moving
+                .as_ref()
+                .is_some_and(|m| Arc::ptr_eq(m, moving));
+            if !same {
+                return;
+            }
+            let epoch = current.topology.epoch();
+            let done = encode(&[
+                Bytes::from_static(b"JUMPCACHE"),
+                Bytes::from_static(b"DONE"),
+                Bytes::from(epoch.to_string()),
+            ]);
+            for g in current.all_groups() {
+                for member in g.members.iter() {
+                    let _ = member.client.broadcast(done.clone()).await;
+                }
+            }
+            let view = View {
+                topology: current.topology.clone(),
+                groups: current.groups.clone(),
+                moving: None,
+            };
+            // Reconnects announce the epoch without the groups keys were leaving.
+            let hello = encode(&[
+                Bytes::from_static(b"JUMPCACHE"),
+                Bytes::from_static(b"EPOCH"),
+                Bytes::from(epoch.to_string()),
+                Bytes::from(view.topology.spec()),
+            ]);
+            for g in &view.groups {
+                for member in g.members.iter() {
+                    member.client.set_hello(hello.clone());
+                }
+            }
+            self.install(view, &current);
+            tracing::info!(
+                epoch,
+                moved = moving.moved.load(Relaxed),
+                "resize done: every key is on its group"
+            );
+            lock(&self.pending).take()
+        };
+        if let Some(next) = pending {
+            if let Err(e) = self.propose(next, "queued").await {
+                tracing::warn!(reason = %e, "queued topology");
+            }
+        }
+    }
+}
+
+/// Returns RESP bytes of a request.
+pub(crate) fn encode(args: &[Bytes]) -> Bytes {
+    let mut buf = BytesMut::new();
+    protocol::encode::request(&mut buf, args.iter().map(|a| &a[..]));
+    buf.freeze()
+}
+
+/// Returns the epoch a `-STALEEPOCH <n>` reply names.
+pub(crate) fn stale_epoch_bytes(raw: &[u8]) -> Option<u64> {
+    let rest = raw.strip_prefix(b"-STALEEPOCH ")?;
+    let end = rest.iter().position(|&b| b == b'\r').unwrap_or(rest.len());
+    std::str::from_utf8(&rest[..end]).ok()?.parse().ok()
+}
+
+/// Returns the epoch a reply names when it is `-STALEEPOCH <n>`.
+pub(crate) fn stale_epoch(reply: &Reply) -> Option<u64> {
+    match reply {
+        Reply::Raw(raw) => stale_epoch_bytes(raw),
+        Reply::Frame(Frame::Error(e)) => {
+            let rest = e.strip_prefix(b"STALEEPOCH ")?;
+            std::str::from_utf8(rest).ok()?.parse().ok()
+        }
+        Reply::Frame(_) => None,
+    }
+}
