@@ -693,7 +693,14 @@ async fn settled(addr: SocketAddr, epoch: u64, groups: usize) -> HashMap<String,
 /// Replaces `path` as a ConfigMap update does: a new file renamed over the old one.
 fn write_topology(path: &Path, epoch: u64, groups: &[String]) {
     let list: Vec<String> = groups.iter().map(|g| format!("{g:?}")).collect();
-    let text = format!("epoch = {epoch}\ngroups = [{}]\n", list.join(", "));
+    write_file(
+        path,
+        &format!("epoch = {epoch}\ngroups = [{}]\n", list.join(", ")),
+    );
+}
+
+/// Writes `text` to a temporary name in `path`'s directory and renames it over `path`.
+fn write_file(path: &Path, text: &str) {
     let tmp = path.with_extension("toml.tmp");
     std::fs::write(&tmp, text).expect("write the new topology");
     std::fs::rename(&tmp, path).expect("rename it over the old one");
@@ -720,16 +727,29 @@ impl Drop for TempDir {
     }
 }
 
-/// Checks the whole history and the placement, prints the counts, and asserts zero
-/// violations.
-async fn judge(
+/// Checks the whole history and where the keys are; prints the counts.
+async fn evaluate(
+    ks: &Keyspace,
     events: &[Event],
     samples: &[String],
     groups: &[Vec<SocketAddr>],
     shards: &[SocketAddr],
-) {
+) -> (history::Report, Vec<String>) {
     let report = history::check(events);
     println!("{report}");
+    let mut named: Vec<u32> = report
+        .examples
+        .iter()
+        .filter_map(|e| e.split("key #").nth(1)?.split(' ').next()?.parse().ok())
+        .collect();
+    named.sort_unstable();
+    named.dedup();
+    for key in named {
+        println!("  key #{key} is {:?}", ks.name(key));
+    }
+    let mut samples = samples.to_vec();
+    samples.sort();
+    samples.dedup();
     if !samples.is_empty() {
         println!("error samples: {}", samples.join(" | "));
     }
@@ -738,12 +758,28 @@ async fn judge(
     for b in bad.iter().take(10) {
         println!("  {b}");
     }
-    let writes: u64 = ["SET", "DEL", "INCR", "EXPIRE", "PEXPIRE"]
-        .iter()
-        .map(|op| report.ops.get(op).copied().unwrap_or(0))
-        .sum();
-    let reads = report.ops.get("GET").copied().unwrap_or(0);
-    assert!(writes > 1000 && reads > 1000, "the load ran: {report}");
+    (report, bad)
+}
+
+/// As [`evaluate`], asserting that the load ran and that nothing was found.
+async fn judge(
+    ks: &Keyspace,
+    events: &[Event],
+    samples: &[String],
+    groups: &[Vec<SocketAddr>],
+    shards: &[SocketAddr],
+) {
+    let (report, bad) = evaluate(ks, events, samples, groups, shards).await;
+    let load = |c: fn(&Event) -> bool| events.iter().filter(|e| c(e)).count();
+    let writes =
+        load(|e| matches!(e.client, Client::Writer(_)) && !matches!(e.op, Op::Get | Op::Expiry));
+    let reads =
+        load(|e| matches!(e.client, Client::Writer(_) | Client::Reader(_)) && e.op == Op::Get);
+    println!("load: {writes} writes, {reads} reads");
+    assert!(
+        writes > 500 && reads > 500,
+        "the load ran: {writes} writes, {reads} reads"
+    );
     assert_eq!(report.total_violations(), 0, "{report}");
     assert!(
         bad.is_empty(),
@@ -790,7 +826,112 @@ async fn a_fixed_topology_history_has_no_violations() {
     let done = load.stop().await;
     events.extend(done.events);
     events.extend(final_reads(&ctx).await);
-    judge(&events, &done.samples, &shards.groups(2), &shards.addrs()).await;
+    judge(
+        &ctx.ks,
+        &events,
+        &done.samples,
+        &shards.groups(2),
+        &shards.addrs(),
+    )
+    .await;
+}
+
+/// The harness finds what it must, on real processes: writes made directly on the shards,
+/// behind the routers' backs, are reported as the violations they look like.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_behind_the_routers_backs_are_flagged() {
+    let _serial = SERIAL.lock().await;
+    let seed = seed();
+    let shards = Shards::start().await;
+    let groups = shards.groups(2);
+    let args = vec!["--shards".to_string(), shards.specs(2).join(",")];
+    let a = start_router(&args, 0).await;
+    let b = start_router(&args, 0).await;
+    let ctx = Arc::new(Ctx {
+        ks: Keyspace::new(200, 50, 200),
+        clock: Clock(Instant::now()),
+        addrs: [a.addr, b.addr],
+        stop: AtomicBool::new(false),
+    });
+    let mut events = preload(&ctx).await;
+    let load = Load::start(&ctx, 2, 1, seed);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let done = load.stop().await;
+    events.extend(done.events);
+
+    // Three fillers (no writer touches them), written now through the routers...
+    let n = ctx.ks.len() as u32;
+    let (lost, undone, gone) = (n - 1, n - 2, n - 3);
+    let mut conns = Conns::new(ctx.addrs, ctx.clock);
+    let me = Client::Writer(u32::MAX);
+    for (r, ver) in [(0, 2), (1, 3)] {
+        let cmd = redis::cmd("SET")
+            .arg(ctx.ks.name(lost))
+            .arg(ctx.ks.value(lost, ver))
+            .clone();
+        let c = conns.call::<()>(r, &cmd).await.expect("a router");
+        assert!(c.reply.is_ok(), "SET through a router");
+        let out = Outcome::Ok(Val::Absent);
+        events.push(event(lost, me, Op::Set { ver }, c.send, c.ack, out));
+    }
+    let cmd = redis::cmd("DEL").arg(ctx.ks.name(undone)).clone();
+    let c = conns.call::<i64>(0, &cmd).await.expect("a router");
+    assert_eq!(c.reply, Ok(1), "DEL through a router");
+    events.push(event(
+        undone,
+        me,
+        Op::Del,
+        c.send,
+        c.ack,
+        Outcome::Ok(Val::Int(1)),
+    ));
+    // ...then behind their backs, on every member of each key's group: the overwritten
+    // version comes back, the deleted value comes back, a value vanishes.
+    for (key, value) in [
+        (lost, Some(ctx.ks.value(lost, 2))),
+        (undone, Some(ctx.ks.value(undone, 1))),
+        (gone, None),
+    ] {
+        let name = ctx.ks.name(key);
+        for &member in &groups[router::path::ring::bucket(name.as_bytes(), 2)] {
+            let mut con = harness::client_for(member).await;
+            let cmd = match &value {
+                Some(v) => redis::cmd("SET").arg(name).arg(v).clone(),
+                None => redis::cmd("DEL").arg(name).clone(),
+            };
+            let () = cmd
+                .query_async(&mut con)
+                .await
+                .map(|_: redis::Value| ())
+                .expect("direct write");
+        }
+    }
+    // And a key on a group the jump hash does not give it.
+    let stray = (0..)
+        .map(|i| format!("stray{i}"))
+        .find(|k| router::path::ring::bucket(k.as_bytes(), 2) == 0)
+        .expect("a key of group 0");
+    let mut con = harness::client_for(groups[1][0]).await;
+    let () = redis::cmd("SET")
+        .arg(&stray)
+        .arg("x")
+        .query_async(&mut con)
+        .await
+        .expect("direct SET");
+
+    events.extend(final_reads(&ctx).await);
+    let (report, bad) = evaluate(&ctx.ks, &events, &done.samples, &groups, &shards.addrs()).await;
+    // Each is read once through each router in the final pass.
+    assert_eq!(report.count(history::Violation::LostWrite), 2, "{report}");
+    assert_eq!(
+        report.count(history::Violation::UndoneDelete),
+        2,
+        "{report}"
+    );
+    assert_eq!(report.count(history::Violation::Missing), 2, "{report}");
+    assert_eq!(report.total_violations(), 6, "{report}");
+    assert_eq!(bad.len(), 1, "{bad:?}");
+    assert!(bad[0].starts_with(&stray), "{bad:?}");
 }
 
 /// Whether this binary's router takes `--topology` (live resizing, issue 14).
@@ -836,86 +977,136 @@ async fn resizing_2_3_4_3_under_load_keeps_every_property() {
     let load = Load::start(&ctx, 4, 2, seed);
     tokio::time::sleep(Duration::from_millis(500)).await;
 
-    let mut moved = Vec::new();
+    let mut reported_moved = 0;
+    let mut from = 2;
     for (epoch, groups) in [(2u64, 3usize), (3, 4), (4, 3)] {
-        let before = (info(a.addr).await, info(b.addr).await);
+        let must_move = (0..ctx.ks.len() as u32)
+            .filter(|&k| {
+                let key = ctx.ks.name(k).as_bytes();
+                router::path::ring::bucket(key, from) != router::path::ring::bucket(key, groups)
+            })
+            .count();
+        from = groups;
         let started = Instant::now();
         write_topology(&file_a, epoch, &shards.specs(groups));
         wait_info(a.addr, &format!("epoch {epoch}"), |i| {
             number(i, "topology_epoch") == epoch
         })
         .await;
-        let mut restarted = false;
         if epoch == 3 {
             // Router B dies mid-migration and comes back with its file of epoch 2.
             let status = info(a.addr).await.map(|i| topology(&i));
             restart_router(&mut b, &args_b).await;
-            restarted = true;
             println!("epoch 3: router B restarted while A reported {status:?}");
         }
-        // Router B learns the epoch late: a second later, from its own file.
+        // Router B learns the epoch late: a second later, from its own file (the shards
+        // fence it meanwhile).
         tokio::time::sleep(Duration::from_secs(1)).await;
         write_topology(&file_b, epoch, &shards.specs(groups));
         let info_b = settled(b.addr, epoch, groups).await;
         let info_a = settled(a.addr, epoch, groups).await;
-        let took = started.elapsed();
-        let delta = |after: &HashMap<String, String>,
-                     before: &Option<HashMap<String, String>>,
-                     reset: bool| {
-            let was = if reset {
-                0
-            } else {
-                before
-                    .as_ref()
-                    .map_or(0, |i| number(i, "migration_keys_moved"))
-            };
-            number(after, "migration_keys_moved").saturating_sub(was)
-        };
-        let step = delta(&info_a, &before.0, false) + delta(&info_b, &before.1, restarted);
         println!(
-            "epoch {epoch} ({groups} groups) settled in {took:?}: keys moved {step}; A {}; B {}",
+            "epoch {epoch} ({groups} groups) settled {:?} after A's file changed; {must_move} \
+             keys had to move; A {}; B {}",
+            started.elapsed(),
             topology(&info_a),
             topology(&info_b)
         );
-        moved.push(step);
+        reported_moved = reported_moved
+            .max(number(&info_a, "migration_keys_moved"))
+            .max(number(&info_b, "migration_keys_moved"));
+        // Once both routers settled, every key is on its group of this epoch.
+        let bad = misplaced(&shards.groups(groups), &shards.addrs()).await;
+        assert!(
+            bad.is_empty(),
+            "epoch {epoch}: {} misplaced, e.g. {:?}",
+            bad.len(),
+            &bad[..bad.len().min(5)]
+        );
 
         if epoch == 2 {
-            // A file that goes back in epoch is refused as a whole; the topology stays.
-            let errors = number(&info_a, "topology_reload_errors");
-            write_topology(&file_a, 1, &shards.specs(3));
-            let refused = wait_info(a.addr, "a refused reload", |i| {
-                number(i, "topology_reload_errors") > errors
-            })
-            .await;
-            assert_eq!(
-                number(&refused, "topology_epoch"),
-                2,
-                "{}",
-                topology(&refused)
-            );
-            assert_eq!(
-                number(&refused, "topology_groups"),
-                3,
-                "{}",
-                topology(&refused)
-            );
+            // A file that goes back in epoch, and one that is not TOML, are refused as a
+            // whole; the topology stays.
+            for text in [None, Some("epoch = \ngroups = [")] {
+                let now = wait_info(a.addr, "INFO", |_| true).await;
+                let errors = number(&now, "topology_reload_errors");
+                match text {
+                    None => write_topology(&file_a, 1, &shards.specs(3)),
+                    Some(t) => write_file(&file_a, t),
+                }
+                let refused = wait_info(a.addr, "a refused reload", |i| {
+                    number(i, "topology_reload_errors") > errors
+                })
+                .await;
+                assert_eq!(
+                    (
+                        number(&refused, "topology_epoch"),
+                        number(&refused, "topology_groups")
+                    ),
+                    (2, 3),
+                    "{}",
+                    topology(&refused)
+                );
+            }
         }
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     let done = load.stop().await;
     events.extend(done.events);
     events.extend(final_reads(&ctx).await);
-    println!("keys moved per step (2→3, 3→4, 4→3): {moved:?}");
-    judge(&events, &done.samples, &shards.groups(3), &shards.addrs()).await;
-    assert!(
-        moved.iter().all(|&m| m > 0),
-        "every step moved keys: {moved:?}"
-    );
+    judge(
+        &ctx.ks,
+        &events,
+        &done.samples,
+        &shards.groups(3),
+        &shards.addrs(),
+    )
+    .await;
+    assert!(reported_moved > 0, "INFO reported no key moved");
     let end = settled(a.addr, 4, 3).await;
+    // Two refused files, each refused once.
     assert_eq!(
         number(&end, "topology_reload_errors"),
-        1,
+        2,
         "{}",
         topology(&end)
     );
+}
+
+/// The topology file is the TOML of the interface: an epoch and the groups as
+/// `primary|replica` strings; it replaces the old file by a rename.
+#[test]
+fn a_topology_file_holds_the_epoch_and_the_groups() {
+    let dir = TempDir::new();
+    let path = dir.0.join("t.toml");
+    let groups = [
+        "127.0.0.1:7001|127.0.0.1:7002".to_string(),
+        "127.0.0.1:7003".to_string(),
+    ];
+    write_topology(&path, 7, &groups[..1]);
+    write_topology(&path, 8, &groups);
+    let table: toml::Table = std::fs::read_to_string(&path).unwrap().parse().unwrap();
+    assert_eq!(table["epoch"].as_integer(), Some(8));
+    let got: Vec<&str> = table["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g.as_str().unwrap())
+        .collect();
+    assert_eq!(got, groups);
+    let left: Vec<_> = std::fs::read_dir(&dir.0).unwrap().collect();
+    assert_eq!(left.len(), 1, "no temporary file left behind");
+}
+
+/// A reply is read as the version it names, for its own key only.
+#[test]
+fn replies_are_read_as_versions_of_their_own_key() {
+    let ks = Keyspace::new(11, 1, 1);
+    assert_eq!(ks.name(10), "{tag1}:k10");
+    assert_eq!(ks.parse(3, None), Val::Absent);
+    assert_eq!(ks.parse(3, Some(ks.value(3, 42))), Val::Ver(42));
+    assert_eq!(ks.parse(3, Some(ks.value(4, 42))), Val::Ver(u64::MAX));
+    assert_eq!(ks.parse(3, Some("k3:vx".into())), Val::Ver(u64::MAX));
+    assert_eq!(ks.parse(11, Some("17".into())), Val::Int(17));
+    assert_eq!(ks.parse(11, Some("k11:v1".into())), Val::Int(i64::MIN));
 }
