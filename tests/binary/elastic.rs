@@ -262,6 +262,8 @@ struct Ctx {
 struct Done {
     events: Vec<Event>,
     samples: Vec<String>,
+    /// Whether each key it wrote has the long TTL now (`None`: unknown after an error).
+    ttls: HashMap<u32, Option<bool>>,
 }
 
 fn event(key: u32, client: Client, op: Op, send: u64, ack: u64, outcome: Outcome) -> Event {
@@ -291,6 +293,7 @@ async fn writer(ctx: Arc<Ctx>, w: u32, keys: Vec<u32>, seed: u64) -> Done {
     let mut next_ver: HashMap<u32, u64> = HashMap::new();
     // A key whose short TTL is running is only read until it is surely over.
     let mut busy_until: HashMap<u32, u64> = HashMap::new();
+    let mut ttls = HashMap::new();
     let me = Client::Writer(w);
     while !ctx.stop.load(Ordering::Relaxed) {
         let key = keys[rng.below(keys.len())];
@@ -312,12 +315,13 @@ async fn writer(ctx: Arc<Ctx>, w: u32, keys: Vec<u32>, seed: u64) -> Done {
             (false, _) => Op::Pexpire,
         };
         let ms = 1000 + rng.below(2000) as u64;
+        let ex = rng.below(4) == 0;
         let cmd = match op {
             Op::Get => redis::cmd("GET").arg(name).clone(),
             Op::Set { ver } => {
                 let mut cmd = redis::cmd("SET");
                 cmd.arg(name).arg(ctx.ks.value(key, ver));
-                if rng.below(4) == 0 {
+                if ex {
                     cmd.arg("EX").arg(LONG_TTL_SECS);
                 }
                 cmd
@@ -346,6 +350,28 @@ async fn writer(ctx: Arc<Ctx>, w: u32, keys: Vec<u32>, seed: u64) -> Done {
             continue;
         };
         events.push(event(key, me, op, send, ack, out));
+        // What TTL the key has now: SET sets or clears it, DEL clears it, EXPIRE sets it on
+        // a key that exists, INCR keeps it.
+        let known = matches!(out, Outcome::Ok(_));
+        match op {
+            Op::Set { .. } => {
+                ttls.insert(key, known.then_some(ex));
+            }
+            Op::Del => {
+                ttls.insert(key, known.then_some(false));
+            }
+            // Its short TTL may still run at the end: PTTL says nothing then.
+            Op::Pexpire if out != Outcome::Ok(Val::Int(0)) => {
+                ttls.insert(key, None);
+            }
+            Op::Expire if out == Outcome::Ok(Val::Int(1)) => {
+                ttls.insert(key, Some(true));
+            }
+            Op::Expire if !known => {
+                ttls.insert(key, None);
+            }
+            _ => {}
+        }
         if op == Op::Pexpire && out != Outcome::Ok(Val::Int(0)) {
             // The key vanishes between its earliest and latest possible deadline.
             let ttl = ms * 1000;
@@ -367,6 +393,7 @@ async fn writer(ctx: Arc<Ctx>, w: u32, keys: Vec<u32>, seed: u64) -> Done {
     Done {
         events,
         samples: conns.samples,
+        ttls,
     }
 }
 
@@ -393,6 +420,7 @@ async fn reader(ctx: Arc<Ctx>, n: u32, seed: u64) -> Done {
     Done {
         events,
         samples: conns.samples,
+        ttls: HashMap::new(),
     }
 }
 
@@ -431,6 +459,7 @@ impl Load {
             let done = within(task).await.expect("a load task");
             all.events.extend(done.events);
             all.samples.extend(done.samples);
+            all.ttls.extend(done.ttls);
         }
         all
     }
@@ -438,17 +467,20 @@ impl Load {
 
 /// Writes every key through router A in pipelines: plain keys and fillers get version 1
 /// (a fifth of them with the long TTL), counters are INCRed once.
-async fn preload(ctx: &Ctx) -> Vec<Event> {
+async fn preload(ctx: &Ctx) -> Done {
     let mut conns = Conns::new(ctx.addrs, ctx.clock);
     let mut events = Vec::new();
+    let mut ttls = HashMap::new();
     let keys: Vec<u32> = (0..ctx.ks.len() as u32).collect();
     for chunk in keys.chunks(500) {
         let mut pipe = redis::pipe();
         for &key in chunk {
             let name = ctx.ks.name(key);
+            let long = ctx.ks.kinds[key as usize] != Kind::Counter && key % 5 == 0;
+            ttls.insert(key, Some(long));
             if ctx.ks.kinds[key as usize] == Kind::Counter {
                 pipe.cmd("INCR").arg(name);
-            } else if key % 5 == 0 {
+            } else if long {
                 pipe.cmd("SET")
                     .arg(name)
                     .arg(ctx.ks.value(key, 1))
@@ -482,7 +514,52 @@ async fn preload(ctx: &Ctx) -> Vec<Event> {
             events.push(event(key, Client::Loader, op, c.send, c.ack, out));
         }
     }
-    events
+    Done {
+        events,
+        samples: conns.samples,
+        ttls,
+    }
+}
+
+/// Asks every key's PTTL through router A: a key that must have the long TTL must still
+/// have it (a move keeps TTLs), one that must have none must have none. Returns the keys
+/// that break this.
+async fn ttls_kept(ctx: &Ctx, want: &HashMap<u32, Option<bool>>) -> Vec<String> {
+    let mut conns = Conns::new(ctx.addrs, ctx.clock);
+    let mut bad = Vec::new();
+    let keys: Vec<u32> = (0..ctx.ks.len() as u32).collect();
+    for chunk in keys.chunks(1000) {
+        let mut pipe = redis::pipe();
+        for &key in chunk {
+            pipe.cmd("PTTL").arg(ctx.ks.name(key));
+        }
+        let c = conns
+            .pipe::<Vec<i64>>(0, &pipe)
+            .await
+            .expect("a router to ask through");
+        let pttls = c.reply.expect("PTTL");
+        for (&key, pttl) in chunk.iter().zip(pttls) {
+            let ok = match want.get(&key).copied().flatten() {
+                // Gone (the history judges whether it may be).
+                _ if pttl == -2 => true,
+                Some(true) => pttl > 0 && pttl <= LONG_TTL_SECS as i64 * 1000,
+                Some(false) => pttl == -1,
+                None => true,
+            };
+            if !ok {
+                bad.push(format!(
+                    "{} PTTL {pttl}, long TTL expected: {:?}",
+                    ctx.ks.name(key),
+                    want.get(&key)
+                ));
+            }
+        }
+    }
+    println!("TTLs not kept: {}", bad.len());
+    for b in bad.iter().take(10) {
+        println!("  {b}");
+    }
+    bad
 }
 
 /// Reads every key through each router in turn, after everything settled.
@@ -761,15 +838,18 @@ async fn evaluate(
     (report, bad)
 }
 
-/// As [`evaluate`], asserting that the load ran and that nothing was found.
+/// As [`evaluate`], and asks every key's TTL; asserts that the load ran and that nothing
+/// was found.
 async fn judge(
-    ks: &Keyspace,
+    ctx: &Ctx,
     events: &[Event],
     samples: &[String],
+    ttls: &HashMap<u32, Option<bool>>,
     groups: &[Vec<SocketAddr>],
     shards: &[SocketAddr],
 ) {
-    let (report, bad) = evaluate(ks, events, samples, groups, shards).await;
+    let (report, bad) = evaluate(&ctx.ks, events, samples, groups, shards).await;
+    let ttl_bad = ttls_kept(ctx, ttls).await;
     let load = |c: fn(&Event) -> bool| events.iter().filter(|e| c(e)).count();
     let writes =
         load(|e| matches!(e.client, Client::Writer(_)) && !matches!(e.op, Op::Get | Op::Expiry));
@@ -785,6 +865,11 @@ async fn judge(
         bad.is_empty(),
         "{} keys are not where the jump hash puts them",
         bad.len()
+    );
+    assert!(
+        ttl_bad.is_empty(),
+        "{} keys lost or gained a TTL",
+        ttl_bad.len()
     );
 }
 
@@ -817,7 +902,9 @@ async fn a_fixed_topology_history_has_no_violations() {
         addrs: [a.addr, b.addr],
         stop: AtomicBool::new(false),
     });
-    let mut events = preload(&ctx).await;
+    let loaded = preload(&ctx).await;
+    let mut events = loaded.events;
+    let mut ttls = loaded.ttls;
     let load = Load::start(&ctx, 4, 2, seed);
     // Scenario delays, not readiness waits: let the load run before and after the restart.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -825,11 +912,13 @@ async fn a_fixed_topology_history_has_no_violations() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let done = load.stop().await;
     events.extend(done.events);
+    ttls.extend(done.ttls);
     events.extend(final_reads(&ctx).await);
     judge(
-        &ctx.ks,
+        &ctx,
         &events,
         &done.samples,
+        &ttls,
         &shards.groups(2),
         &shards.addrs(),
     )
@@ -853,7 +942,8 @@ async fn writes_behind_the_routers_backs_are_flagged() {
         addrs: [a.addr, b.addr],
         stop: AtomicBool::new(false),
     });
-    let mut events = preload(&ctx).await;
+    let loaded = preload(&ctx).await;
+    let mut events = loaded.events;
     let load = Load::start(&ctx, 2, 1, seed);
     tokio::time::sleep(Duration::from_secs(1)).await;
     let done = load.stop().await;
@@ -862,6 +952,11 @@ async fn writes_behind_the_routers_backs_are_flagged() {
     // Three fillers (no writer touches them), written now through the routers...
     let n = ctx.ks.len() as u32;
     let (lost, undone, gone) = (n - 1, n - 2, n - 3);
+    // And one preloaded with the long TTL, to lose it.
+    let persisted = (0..n - 3)
+        .rev()
+        .find(|k| k % 5 == 0)
+        .expect("a filler with a TTL");
     let mut conns = Conns::new(ctx.addrs, ctx.clock);
     let me = Client::Writer(u32::MAX);
     for (r, ver) in [(0, 2), (1, 3)] {
@@ -886,17 +981,19 @@ async fn writes_behind_the_routers_backs_are_flagged() {
         Outcome::Ok(Val::Int(1)),
     ));
     // ...then behind their backs, on every member of each key's group: the overwritten
-    // version comes back, the deleted value comes back, a value vanishes.
+    // version comes back, the deleted value comes back, a value vanishes, a TTL is lost.
     for (key, value) in [
         (lost, Some(ctx.ks.value(lost, 2))),
         (undone, Some(ctx.ks.value(undone, 1))),
         (gone, None),
+        (persisted, None),
     ] {
         let name = ctx.ks.name(key);
         for &member in &groups[router::path::ring::bucket(name.as_bytes(), 2)] {
             let mut con = harness::client_for(member).await;
             let cmd = match &value {
                 Some(v) => redis::cmd("SET").arg(name).arg(v).clone(),
+                None if key == persisted => redis::cmd("PERSIST").arg(name).clone(),
                 None => redis::cmd("DEL").arg(name).clone(),
             };
             let () = cmd
@@ -932,6 +1029,17 @@ async fn writes_behind_the_routers_backs_are_flagged() {
     assert_eq!(report.total_violations(), 6, "{report}");
     assert_eq!(bad.len(), 1, "{bad:?}");
     assert!(bad[0].starts_with(&stray), "{bad:?}");
+    // The keys written through the routers have no TTL now.
+    let mut ttls = loaded.ttls;
+    ttls.extend(done.ttls);
+    ttls.insert(lost, Some(false));
+    ttls.insert(undone, Some(false));
+    let ttl_bad = ttls_kept(&ctx, &ttls).await;
+    assert_eq!(ttl_bad.len(), 1, "{ttl_bad:?}");
+    assert!(
+        ttl_bad[0].starts_with(&format!("{} ", ctx.ks.name(persisted))),
+        "{ttl_bad:?}"
+    );
 }
 
 /// Whether this binary's router takes `--topology` (live resizing, issue 14).
@@ -973,7 +1081,9 @@ async fn resizing_2_3_4_3_under_load_keeps_every_property() {
         addrs: [a.addr, b.addr],
         stop: AtomicBool::new(false),
     });
-    let mut events = preload(&ctx).await;
+    let loaded = preload(&ctx).await;
+    let mut events = loaded.events;
+    let mut ttls = loaded.ttls;
     let load = Load::start(&ctx, 4, 2, seed);
     tokio::time::sleep(Duration::from_millis(500)).await;
 
@@ -1053,11 +1163,13 @@ async fn resizing_2_3_4_3_under_load_keeps_every_property() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let done = load.stop().await;
     events.extend(done.events);
+    ttls.extend(done.ttls);
     events.extend(final_reads(&ctx).await);
     judge(
-        &ctx.ks,
+        &ctx,
         &events,
         &done.samples,
+        &ttls,
         &shards.groups(3),
         &shards.addrs(),
     )
