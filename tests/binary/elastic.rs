@@ -7,10 +7,13 @@
 //! random, so a key's mutations form one sequence and the model is exact; reader tasks read
 //! any key through either router. Every operation is recorded with its reply and times, and
 //! `history::check` judges the whole history at the end (see there for the rules). Then the
-//! shards are asked directly: every key must be on the group the jump hash predicts.
+//! shards are asked directly (SCAN on their own ports): every key must be on the group
+//! `router::path::ring::bucket` predicts, after every step and at the end; and every key's
+//! PTTL must match the model (a long TTL survives the moves).
 //!
 //! The same run with a fixed topology (router B still killed and restarted) proves the
-//! harness itself: it must find nothing against today's binary.
+//! harness itself: it must find nothing against today's binary. A third run writes behind
+//! the routers' backs, on the shards directly, and must be caught.
 //!
 //! `cargo test --test elastic -- --nocapture` prints the counts.
 
@@ -550,7 +553,7 @@ async fn ttls_kept(ctx: &Ctx, want: &HashMap<u32, Option<bool>>) -> Vec<String> 
                 bad.push(format!(
                     "{} PTTL {pttl}, long TTL expected: {:?}",
                     ctx.ks.name(key),
-                    want.get(&key)
+                    want.get(&key).copied().flatten()
                 ));
             }
         }
