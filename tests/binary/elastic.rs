@@ -885,7 +885,7 @@ fn seed() -> u64 {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(1, |d| d.as_nanos() as u64)
         });
-    println!("seed {seed} (ELASTIC_SEED={seed} runs the same choices again)");
+    println!("seed {seed} (ELASTIC_SEED={seed} repeats the random choices; timing still varies)");
     seed
 }
 
