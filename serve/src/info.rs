@@ -148,6 +148,8 @@ const DEFAULT: &[&str] = &[
     "replication",
     "cpu",
     "cluster",
+    // A router's: its epoch and a resize's progress.
+    "topology",
     "keyspace",
 ];
 

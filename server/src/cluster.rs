@@ -59,7 +59,8 @@ pub fn execute(cmd: &Command, session: &mut Session, shard: &ShardState) -> Fram
     let args = cmd.args();
     let sub = args[1].to_ascii_uppercase();
     let result = match &sub[..] {
-        b"EPOCH" => epoch(args, session, shard),
+        b"EPOCH" => epoch(args, Some(session), shard),
+        b"LEARN" => epoch(args, None, shard),
         b"STATE" => Ok(state(shard)),
         b"DONE" => done(args, shard),
         b"EXPORT" => Ok(export(&args[2..], shard)),
@@ -85,6 +86,8 @@ const HELP: &[&str] = &[
     "    (jumpcache cluster) Grow or shrink to <groups> shard groups, moving keys live.",
     "EPOCH <epoch> [<groups> [<previous-groups>]]",
     "    (router to shard) Stamp this connection; learn a newer topology.",
+    "LEARN <epoch> [<groups> [<previous-groups>]]",
+    "    (router to shard) Learn a newer topology without stamping this connection.",
     "STATE | DONE <epoch> | EXPORT <key>... | IMPORT <epoch> <key> <value> <deadline-ms>...",
     "DROP <key>... | SCANOUT <cursor> <count> <groups> <index>",
     "    (router to shard) The steps of moving keys between groups.",
@@ -96,10 +99,20 @@ fn number(arg: &Bytes) -> Result<i64, &'static str> {
     parse_i64(arg).ok_or("ERR value is not an integer or out of range")
 }
 
-/// `EPOCH <e> [<groups> [<previous>]]`: stamps the connection; a newer epoch is learned
-/// (with its groups, and the groups keys are still leaving when it brings a resize).
-fn epoch(args: &[Bytes], session: &mut Session, shard: &ShardState) -> Result<Frame, &'static str> {
+/// `EPOCH <e> [<groups> [<previous>]]`: stamps the connection with `e` (an older epoch than
+/// the newest known too: the connection is then fenced) and learns a newer epoch (with its
+/// groups, and the groups keys are still leaving when it brings a resize). `LEARN` learns
+/// without stamping: a router tells the shards first, then switches its own routing, then
+/// stamps its connections, so no request routed the old way carries the new stamp.
+fn epoch(
+    args: &[Bytes],
+    session: Option<&mut Session>,
+    shard: &ShardState,
+) -> Result<Frame, &'static str> {
     let e = u64::try_from(number(&args[2])?).map_err(|_| "ERR bad epoch")?;
+    if let Some(session) = session {
+        session.set_epoch(e);
+    }
     let cluster = &shard.cluster;
     {
         let mut part = lock(&cluster.part);
@@ -118,7 +131,6 @@ fn epoch(args: &[Bytes], session: &mut Session, shard: &ShardState) -> Result<Fr
             cluster.epoch.store(e, Ordering::Release);
         }
     }
-    session.set_epoch(e);
     Ok(state(shard))
 }
 

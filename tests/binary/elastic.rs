@@ -1045,26 +1045,12 @@ async fn writes_behind_the_routers_backs_are_flagged() {
     );
 }
 
-/// Whether this binary's router takes `--topology` (live resizing, issue 14).
-fn router_has_topology() -> bool {
-    let out = std::process::Command::new(BIN)
-        .args(["router", "--help"])
-        .output()
-        .expect("run jumpcache router --help");
-    String::from_utf8_lossy(&out.stdout).contains("--topology")
-}
-
 /// Issue 14: the cluster grows 2 → 3 → 4 groups and shrinks 4 → 3 under the load; router A
 /// gets each epoch first, router B a second later (the shards fence it meanwhile); B is
 /// SIGKILLed and restarted with its stale file while the 3 → 4 migration runs; a file with
 /// an older epoch is refused as a whole.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resizing_2_3_4_3_under_load_keeps_every_property() {
-    // Removed when live resizing lands: until then the router has no --topology.
-    if !router_has_topology() {
-        println!("skipping: router has no --topology yet");
-        return;
-    }
     let _serial = SERIAL.lock().await;
     let seed = seed();
     let shards = Shards::start().await;

@@ -198,6 +198,7 @@ const JUMPCACHE_SUBS: &[(&str, i32)] = &[
     ("TOPOLOGY", 2),
     ("RESIZE", 3),
     ("EPOCH", -3),
+    ("LEARN", -3),
     ("STATE", 2),
     ("DONE", 3),
     ("EXPORT", -3),

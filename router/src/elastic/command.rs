@@ -112,7 +112,7 @@ pub(crate) fn section(elastic: &Elastic) -> Section {
                 m.expected.load(Relaxed).saturating_sub(moved),
             )
         }
-        None => ("idle", 0, 0),
+        None => ("idle", elastic.counters.last_moved.load(Relaxed), 0),
     };
     s.add("topology_epoch", view.topology.epoch())
         .add("topology_groups", view.topology.len())

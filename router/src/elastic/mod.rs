@@ -102,6 +102,8 @@ pub(crate) struct Counters {
     pub(crate) reload_errors: AtomicU64,
     /// Keys moved by this router, over every resize.
     pub(crate) moved: AtomicU64,
+    /// Keys moved in the last resize that ended.
+    pub(crate) last_moved: AtomicU64,
 }
 
 /// The router's topology, its changes, and the background tasks of its groups.
@@ -121,6 +123,8 @@ pub struct Elastic {
     groups_tx: channel::Sender<Vec<Arc<Group>>>,
     pub(crate) counters: Counters,
     file: Option<PathBuf>,
+    /// The epoch this router's connections carry (see `stamp`).
+    stamped: channel::Sender<u64>,
 }
 
 impl std::fmt::Debug for Elastic {
@@ -159,9 +163,23 @@ impl Elastic {
             groups_tx,
             counters: Counters::default(),
             file,
+            stamped: channel::channel(0).0,
         });
+        let epoch = elastic.view().topology.epoch();
         for g in &groups {
             elastic.start_tasks(g);
+            if epoch > 0 {
+                // Stamped from the first connection on: until this router has joined the
+                // shards' epoch, a shard that knows a newer one fences it.
+                let stamp = encode(&[
+                    Bytes::from_static(b"JUMPCACHE"),
+                    Bytes::from_static(b"EPOCH"),
+                    Bytes::from(epoch.to_string()),
+                ]);
+                g.members
+                    .iter()
+                    .for_each(|m| m.client.set_hello(stamp.clone()));
+            }
         }
         elastic
     }
@@ -326,6 +344,7 @@ impl Elastic {
         let epoch = view.topology.epoch();
         let (groups, moving) = (view.topology.len(), view.moving.is_some());
         self.install(view, current);
+        self.stamp().await;
         tracing::info!(epoch, groups, moving, "topology applied");
         if moving {
             self.resume_mover();
@@ -371,31 +390,30 @@ impl Elastic {
         let _ = self.groups_tx.send(all);
     }
 
-    /// Tells every member of every group holding keys the epoch of `view` (and, during a
-    /// resize, the groups keys are leaving), on every connection and on every reconnect.
-    /// `Err(newer)` when a shard already has a newer epoch.
-    async fn announce(&self, view: &View) -> Result<(), u64> {
+    /// Returns `JUMPCACHE <verb> <epoch> <groups> [<previous groups>]` for `view`.
+    fn epoch_request(verb: &'static [u8], view: &View) -> Bytes {
         let mut args: Vec<Bytes> = vec![
             Bytes::from_static(b"JUMPCACHE"),
-            Bytes::from_static(b"EPOCH"),
+            Bytes::from_static(verb),
             Bytes::from(view.topology.epoch().to_string()),
             Bytes::from(view.topology.spec()),
         ];
         if let Some(m) = &view.moving {
             args.push(Bytes::from(m.from.spec()));
         }
-        let request = encode(&args);
+        encode(&args)
+    }
+
+    /// Tells every member of every group holding keys the epoch of `view` (and, during a
+    /// resize, the groups keys are leaving), without stamping this router's connections:
+    /// from now on they are fenced until [`stamp`](Self::stamp). `Err(newer)` when a shard
+    /// already has a newer epoch.
+    async fn announce(&self, view: &View) -> Result<(), u64> {
+        let request = Self::epoch_request(b"LEARN", view);
         let mut newest = 0;
         for g in view.all_groups() {
             for member in g.members.iter() {
-                member.client.set_hello(request.clone());
-                for reply in member
-                    .client
-                    .broadcast(request.clone())
-                    .await
-                    .into_iter()
-                    .flatten()
-                {
+                if let Ok(reply) = member.client.call(request.clone()).await {
                     if let Some(e) = stale_epoch_bytes(&reply) {
                         newest = newest.max(e);
                     }
@@ -407,6 +425,28 @@ impl Elastic {
         } else {
             Ok(())
         }
+    }
+
+    /// Stamps every connection to every member with the current view's epoch (and makes it
+    /// the hello of every reconnect), then lets fenced requests go again.
+    async fn stamp(&self) {
+        let view = self.view.load_full();
+        let request = Self::epoch_request(b"EPOCH", &view);
+        for g in view.all_groups() {
+            for member in g.members.iter() {
+                member.client.set_hello(request.clone());
+                let _ = member.client.broadcast(request.clone()).await;
+            }
+        }
+        self.stamped.send_replace(view.topology.epoch());
+    }
+
+    /// Waits (at most the shard timeout) until this router's connections carry `epoch`: a
+    /// request fenced while they were being stamped is sent again after that.
+    pub(crate) async fn stamped(&self, epoch: u64) {
+        let mut rx = self.stamped.subscribe();
+        let wait = rx.wait_for(|&e| e >= epoch);
+        let _ = tokio::time::timeout(self.config.shard_timeout(), wait).await;
     }
 
     /// Learns the topology from the shards when they know a newer epoch than this router
@@ -505,6 +545,14 @@ impl Elastic {
         }
     }
 
+    /// Returns true while `moving` is this router's resize.
+    fn is_moving(&self, moving: &Arc<Moving>) -> bool {
+        self.view()
+            .moving
+            .as_ref()
+            .is_some_and(|m| Arc::ptr_eq(m, moving))
+    }
+
     /// Ends the resize `moving` once every key moved: tells every member, forgets the groups
     /// emptied by a shrink, then applies a topology that waited.
     async fn finish(self: &Arc<Self>, moving: &Arc<Moving>) {
@@ -535,23 +583,16 @@ impl Elastic {
                 moving: None,
             };
             // Reconnects announce the epoch without the groups keys were leaving.
-            let hello = encode(&[
-                Bytes::from_static(b"JUMPCACHE"),
-                Bytes::from_static(b"EPOCH"),
-                Bytes::from(epoch.to_string()),
-                Bytes::from(view.topology.spec()),
-            ]);
+            let hello = Self::epoch_request(b"EPOCH", &view);
             for g in &view.groups {
                 for member in g.members.iter() {
                     member.client.set_hello(hello.clone());
                 }
             }
             self.install(view, &current);
-            tracing::info!(
-                epoch,
-                moved = moving.moved.load(Relaxed),
-                "resize done: every key is on its group"
-            );
+            let moved = moving.moved.load(Relaxed);
+            self.counters.last_moved.store(moved, Relaxed);
+            tracing::info!(epoch, moved, "resize done: every key is on its group");
             lock(&self.pending).take()
         };
         if let Some(next) = pending {

@@ -36,15 +36,20 @@ pub(super) async fn run(elastic: Arc<Elastic>, moving: Arc<Moving>, stop: Shutdo
         let started = Instant::now();
         let mut done_here: u64 = 0;
         loop {
-            let mut pass = 0;
+            let (mut pass, mut ended) = (0, false);
             let sources = sources(&elastic, &moving);
             for (j, index) in sources {
                 match drain(&elastic, &moving, j, index, started, &mut done_here).await {
                     Some(n) => pass += n,
-                    None => return, // the resize ended elsewhere, or was replaced
+                    // Another router finished it (the shards said so), or it is not this
+                    // router's resize any more: `finish` tells which.
+                    None => {
+                        ended = true;
+                        break;
+                    }
                 }
             }
-            if pass == 0 {
+            if ended || pass == 0 || !elastic.is_moving(&moving) {
                 break;
             }
         }

@@ -20,9 +20,18 @@ use protocol::Frame;
 use super::{encode, View};
 use crate::replication::group::Group;
 
-/// What a client gets when a key it names is moving and its old group cannot be asked.
-const UNREACHABLE: &str =
-    "TRYAGAIN a key of this command is moving between groups and its old group did not answer";
+/// What a client gets when a key it names is moving and a group it moves between did not
+/// answer as it should.
+fn unreachable(which: &str, reply: Result<Frame, String>) -> Frame {
+    let why = match reply {
+        Ok(Frame::Error(e)) => String::from_utf8_lossy(&e).into_owned(),
+        Ok(other) => format!("unexpected reply {other:?}"),
+        Err(e) => e,
+    };
+    Frame::error_owned(format!(
+        "TRYAGAIN a key of this command is moving and its {which} group did not answer: {why}"
+    ))
+}
 
 /// Moves each of `keys` that is moving to its new group before the command runs.
 ///
@@ -58,13 +67,13 @@ async fn settle(
     let export = encode(&[b("JUMPCACHE"), b("EXPORT"), key.clone()]);
     let found = match ask(src, lane, export, None).await {
         Ok(Frame::Array(mut items)) if items.len() == 1 => items.pop(),
-        _ => return Err(Frame::error(UNREACHABLE)),
+        other => return Err(unreachable("old", other)),
     };
     let Some(Frame::Array(pair)) = found else {
         return Ok(false); // not there: moved already, deleted or expired
     };
     let [Frame::Bulk(value), Frame::Integer(deadline)] = pair.as_slice() else {
-        return Err(Frame::error(UNREACHABLE));
+        return Err(unreachable("old", Ok(Frame::Array(pair))));
     };
     let import = encode(&[
         b("JUMPCACHE"),
@@ -78,7 +87,7 @@ async fn settle(
         Ok(Frame::Integer(n)) => n > 0,
         // The resize ended meanwhile: every key is where it belongs.
         Ok(Frame::Error(e)) if e.starts_with(b"NOTMIGRATING") => return Ok(false),
-        _ => return Err(Frame::error(UNREACHABLE)),
+        other => return Err(unreachable("new", other)),
     };
     let drop = encode(&[b("JUMPCACHE"), b("DROP"), key.clone()]);
     // A failed drop leaves a copy the new owner will never take again: harmless, and the
@@ -98,13 +107,16 @@ pub(super) async fn ask(
     lane: u64,
     request: Bytes,
     write_keys: Option<Vec<Bytes>>,
-) -> Result<Frame, ()> {
+) -> Result<Frame, String> {
     let call = match write_keys {
         Some(keys) => group.send_write(lane, request, keys, false).await,
         None => group.send_read(lane, request, false).await,
     };
     match call.wait().await {
-        Ok(reply) => reply.into_frame().map_err(drop),
-        Err(_) => Err(()),
+        Ok(reply) => reply.into_frame().map_err(|e| format!("{e:?}")),
+        Err(e) => Err(match e.to_frame() {
+            Frame::Error(text) => String::from_utf8_lossy(&text).into_owned(),
+            _ => "no reply".into(),
+        }),
     }
 }

@@ -265,6 +265,7 @@ async fn retry(
     acks: &mut usize,
 ) -> Option<Reply> {
     router.elastic.resync(epoch).await;
+    router.elastic.stamped(epoch).await;
     let mut buf = bytes::BytesMut::from(&raw[..]);
     let request = protocol::Decoder::new(Limits::default())
         .decode(&mut buf)
