@@ -84,6 +84,31 @@ pub enum Sub {
     Router(RouterArgs),
     /// Runs a router and N shards in this one process (shards on free loopback ports).
     Cluster(ClusterArgs),
+    /// Shows a router's topology and resize progress (`status`), or follows a resize with a
+    /// progress bar until its keys have moved (`wait`).
+    Topology(TopologyArgs),
+}
+
+/// `jumpcache topology`.
+#[derive(Debug, Args)]
+pub struct TopologyArgs {
+    /// The router to ask, `host:port`.
+    #[arg(long, default_value = "127.0.0.1:6379")]
+    pub router: String,
+    /// The router's `requirepass`, when it has one.
+    #[arg(long)]
+    pub password: Option<String>,
+    /// `status` prints the router's `# Topology` INFO section; `wait` shows a progress bar
+    /// until `migration_status` is `idle`.
+    #[arg(value_enum, default_value_t = TopologyAction::Status)]
+    pub action: TopologyAction,
+}
+
+/// What `jumpcache topology` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TopologyAction {
+    Status,
+    Wait,
 }
 
 /// `jumpcache shard`.

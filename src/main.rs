@@ -5,6 +5,7 @@ mod admin;
 mod cli;
 mod config_file;
 mod metrics_exporter;
+mod topology;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -27,6 +28,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Sub::Shard(args) => shard(args).await,
             Sub::Router(args) => router(args).await,
             Sub::Cluster(args) => cluster(args).await,
+            Sub::Topology(args) => topology::run(args).await,
         }
     })
 }
