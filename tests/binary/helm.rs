@@ -171,7 +171,10 @@ fn the_chart_renders_as_its_golden_files() {
         let path = golden(case);
         if bless {
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(&path, &rendered).unwrap();
+            // Written whole, then renamed: the other test may be reading it.
+            let fresh = path.with_extension("yaml.new");
+            std::fs::write(&fresh, &rendered).unwrap();
+            std::fs::rename(&fresh, &path).unwrap();
             continue;
         }
         let want = std::fs::read_to_string(&path).unwrap_or_default();
