@@ -3,7 +3,8 @@
 //! - Golden files: `helm template` with the default values and with
 //!   deploy/helm/tests/custom-values.yaml must give deploy/helm/tests/golden/{default,custom}.yaml
 //!   (`JUMPCACHE_BLESS=1` writes them instead); `helm lint --strict` passes; values the chart
-//!   cannot deploy are refused; a group added is added at the end of the topology.
+//!   cannot deploy are refused (values.schema.json and the templates' own checks); a group
+//!   added is added at the end of the topology.
 //! - The checked-in renderings (so this part runs without helm too) pass the Kubernetes
 //!   schemas of every version kubernetes-validate bundles (strict), and hang together: the
 //!   topology names exactly the shard pods the StatefulSets make under the headless Service,
@@ -199,8 +200,11 @@ fn the_chart_renders_as_its_golden_files() {
     for (set, reason) in [
         ("tls.enabled=true", "has no TLS"),
         ("auth.enabled=true", "set auth.existingSecret"),
-        ("shards.groups=0", "at least 1"),
-        ("shards.replicas=32", "at most 32 members"),
+        ("shards.groups=0", "shards.groups"),
+        ("shards.replicas=32", "shards.replicas"),
+        ("shards.eviction=random", "shards.eviction"),
+        ("shards.maxMemory=lots", "shards.maxMemory"),
+        ("router.readPolicy=nearest", "router.readPolicy"),
     ] {
         let out = render(&["--set", set]);
         assert!(!out.status.success(), "--set {set} rendered");
