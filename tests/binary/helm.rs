@@ -11,10 +11,17 @@
 //!   probes and scrape annotations are on the admin port, the ConfigMap is mounted where the
 //!   routers read it, and every container's arguments and JUMPCACHE_* variables are accepted
 //!   by this build of `jumpcache`.
+//! - The rendered pods run: with Docker, a two-group rendering (`topology.reload=false`) is run
+//!   as containers, each shard under its Kubernetes DNS name on a private network and the
+//!   router with the ConfigMap mounted; the router's readiness probe turns ready and keys land
+//!   in both groups.
 //!
 //! `deploy/helm/install-tools.sh` installs helm and kubernetes-validate. Without helm, the
-//! rendering part prints a NOTE and checks nothing; without kubernetes-validate (and its
-//! PyYAML), so does the other part.
+//! rendering parts print a NOTE and check nothing; without kubernetes-validate (and its
+//! PyYAML), so do the others; without a Docker engine, so does the last.
+
+#[path = "support.rs"]
+mod support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -542,6 +549,231 @@ fn check_against_binary(case: &str, parsed: &Value) {
                 text(&out.stderr)
             );
         }
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Removes the containers and network the chart's pods ran as, and the image, when dropped.
+struct Pods {
+    containers: Vec<String>,
+    network: String,
+    image: String,
+}
+
+impl Drop for Pods {
+    fn drop(&mut self) {
+        let quiet = |args: &[&str]| {
+            let _ = Command::new("docker")
+                .args(args)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+        };
+        for c in &self.containers {
+            quiet(&["rm", "-f", c]);
+        }
+        quiet(&["network", "rm", &self.network]);
+        quiet(&["rmi", "-f", &self.image]);
+    }
+}
+
+fn docker(args: &[&str]) -> String {
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("run docker");
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        text(&out.stderr)
+    );
+    text(&out.stdout).trim().to_string()
+}
+
+/// Returns the `-e NAME=VALUE` flags for a container's literal variables.
+fn env_flags(container: &Value) -> Vec<String> {
+    let mut flags = Vec::new();
+    for var in container["env"].as_array().into_iter().flatten() {
+        let value = var["value"].as_str().expect("a literal variable");
+        flags.push("-e".to_string());
+        flags.push(format!("{}={value}", var["name"].as_str().unwrap()));
+    }
+    flags
+}
+
+/// The rendered pods, run as containers: every shard pod of a two-group chart (with the
+/// groups read at start, `topology.reload=false`, as this build needs) on a Docker network
+/// under its Kubernetes DNS name, and one router pod with the ConfigMap's files mounted
+/// where the chart mounts them. Its readiness probe turns ready (every group's members
+/// resolved by those names and answering) and keys written through it land in both groups.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rendered_pods_run_as_a_cluster_in_docker() {
+    if helm_version().is_none() {
+        println!("NOTE: no helm; the rendered pods were not run");
+        return;
+    }
+    let docker_answers = Command::new("docker")
+        .arg("info")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !docker_answers {
+        println!("NOTE: no Docker engine answers; the rendered pods were not run");
+        return;
+    }
+    let dir = scratch("pods");
+    let rendered = dir.join("rendered.yaml");
+    let manifests = render_ok(&[
+        "--set",
+        "topology.reload=false",
+        "--set",
+        "shards.groups=2",
+        "--set",
+        "shards.maxMemory=64mb",
+    ]);
+    std::fs::write(&rendered, manifests).unwrap();
+    let Some(parsed) = inspect(&rendered) else {
+        println!("NOTE: no kubernetes-validate (PyYAML); the rendered pods were not run");
+        return;
+    };
+    let docs = parsed["documents"].as_array().unwrap();
+    let id = std::process::id();
+    let image = format!("jumpcache-helm-test:{id}");
+    let mut pods = Pods {
+        containers: Vec::new(),
+        network: format!("jumpcache-helm-test-{id}"),
+        image: image.clone(),
+    };
+    let built = Command::new(root().join("deploy/build-image.sh"))
+        .arg(&image)
+        .env("JUMPCACHE_BINARY", env!("CARGO_BIN_EXE_jumpcache"))
+        .output()
+        .expect("run build-image.sh");
+    assert!(
+        built.status.success(),
+        "build-image.sh: {}",
+        text(&built.stderr)
+    );
+    docker(&["network", "create", &pods.network]);
+
+    // Shard pods: <statefulset>-<m>.<serviceName>.<namespace>.svc.cluster.local.
+    for set in of_kind(docs, "StatefulSet") {
+        let spec = &set["spec"];
+        let container = &spec["template"]["spec"]["containers"][0];
+        for m in 0..spec["replicas"].as_i64().unwrap() {
+            let host = format!(
+                "{}-{m}.{}.{NAMESPACE}.svc.cluster.local",
+                name(set),
+                spec["serviceName"].as_str().unwrap()
+            );
+            let mut args: Vec<String> = [
+                "run",
+                "-d",
+                "--network",
+                &pods.network,
+                "--network-alias",
+                &host,
+            ]
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+            args.extend(env_flags(container));
+            args.push(image.clone());
+            args.extend(strings(&container["args"]));
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            pods.containers.push(docker(&args));
+        }
+    }
+
+    // The router pod: the ConfigMap as files in the folder the chart mounts it at.
+    let map = of_kind(docs, "ConfigMap")[0];
+    let files = dir.join("topology");
+    std::fs::create_dir_all(&files).unwrap();
+    for (file, body) in map["data"].as_object().unwrap() {
+        std::fs::write(files.join(file), body.as_str().unwrap()).unwrap();
+    }
+    // The image's user (10001) reads them.
+    let _ = Command::new("chmod")
+        .args(["-R", "a+rX"])
+        .arg(&dir)
+        .status();
+    let deployment = of_kind(docs, "Deployment")[0];
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    let mount = container["volumeMounts"][0]["mountPath"].as_str().unwrap();
+    let volume = format!("{}:{mount}:ro", files.display());
+    let mut args: Vec<String> = [
+        "run",
+        "-d",
+        "--network",
+        &pods.network,
+        "-v",
+        &volume,
+        "-p",
+        "127.0.0.1::6379",
+        "-p",
+        "127.0.0.1::9121",
+    ]
+    .iter()
+    .map(ToString::to_string)
+    .collect();
+    args.extend(env_flags(container));
+    args.push(image.clone());
+    args.extend(strings(&container["args"]));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let router = docker(&args);
+    pods.containers.push(router.clone());
+    let published = |port: &str| -> std::net::SocketAddr {
+        let out = docker(&["port", &router, port]);
+        out.lines()
+            .next()
+            .and_then(|l| l.parse().ok())
+            .expect("a published port")
+    };
+    let resp = published("6379/tcp");
+    let admin = published("9121/tcp");
+    let probe = container["readinessProbe"]["httpGet"]["path"]
+        .as_str()
+        .unwrap();
+    let mut status = None;
+    for _ in 0..500 {
+        status = support::http_get(admin, probe).await.ok().map(|(s, _)| s);
+        if status == Some(200) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    if status != Some(200) {
+        panic!(
+            "{probe} answered {status:?}: {}",
+            docker(&["logs", &router])
+        );
+    }
+
+    let mut con = harness::client_for(resp).await;
+    for i in 0..100 {
+        let () = redis::cmd("SET")
+            .arg(format!("k{i}"))
+            .arg(i)
+            .query_async(&mut con)
+            .await
+            .unwrap();
+    }
+    let info: String = redis::cmd("INFO")
+        .arg("cluster")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert!(info.contains("shards:2\r\n"), "{info}");
+    assert!(info.contains("members_up:4\r\n"), "{info}");
+    for g in 0..2 {
+        let line = info
+            .lines()
+            .find(|l| l.starts_with(&format!("shard{g}:")))
+            .expect("a group line");
+        assert!(
+            line.contains(&format!("addr={RELEASE}-jumpcache-shard-{g}-0."))
+                && !line.contains("keys=0,"),
+            "group {g} holds keys: {line}"
+        );
     }
     let _ = std::fs::remove_dir_all(dir);
 }
