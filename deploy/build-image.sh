@@ -7,7 +7,8 @@
 #
 # JUMPCACHE_BINARY=path  packs that binary instead of building target/release/jumpcache
 #                        (the image test packs the test build).
-# The files are staged in target/docker-root/, the only path .dockerignore lets through.
+# The files are staged in target/docker-root/, the only path .dockerignore lets through
+# (under a lock, target/docker-root.lock, held until the image is built).
 set -eu
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,6 +23,12 @@ else
 fi
 
 stage=target/docker-root
+# One build at a time stages there (two image tests running side by side, under nextest).
+mkdir -p target
+if command -v flock >/dev/null; then
+    exec 9>target/docker-root.lock
+    flock 9
+fi
 rm -rf "$stage"
 mkdir -p "$stage/usr/local/bin" "$stage/etc" "$stage/tmp"
 cp "$binary" "$stage/usr/local/bin/jumpcache"
