@@ -232,6 +232,7 @@ mod tests {
                 Sub::Shard(a) => a.clients,
                 Sub::Router(a) => a.clients,
                 Sub::Cluster(a) => a.clients,
+                Sub::Topology(_) => unreachable!("not among the subcommands parsed"),
             };
             assert_eq!(clients.maxclients, 5, "{sub}");
             assert_eq!(clients.timeout, 30, "{sub}");

@@ -19,9 +19,8 @@ const EVERY: Duration = Duration::from_millis(250);
 pub async fn run(args: TopologyArgs) -> Result<(), Box<dyn std::error::Error>> {
     let mut conn = Conn::open(&args.router).await?;
     if let Some(password) = &args.password {
-        match conn.call(&["AUTH", password]).await? {
-            Frame::Error(e) => return Err(String::from_utf8_lossy(&e).into_owned().into()),
-            _ => {}
+        if let Frame::Error(e) = conn.call(&["AUTH", password]).await? {
+            return Err(String::from_utf8_lossy(&e).into_owned().into());
         }
     }
     match args.action {
@@ -39,7 +38,12 @@ async fn wait(conn: &mut Conn) -> Result<(), Box<dyn std::error::Error>> {
     let mut first_moved = None;
     loop {
         let (_, fields) = conn.section().await?;
-        let number = |k: &str| fields.get(k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        let number = |k: &str| {
+            fields
+                .get(k)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
         let epoch = number("topology_epoch");
         if fields.get("migration_status").map(String::as_str) != Some("running") {
             eprintln!();
@@ -56,8 +60,16 @@ async fn wait(conn: &mut Conn) -> Result<(), Box<dyn std::error::Error>> {
         let secs = started.elapsed().as_secs_f64().max(0.001);
         let rate = (moved.saturating_sub(since)) as f64 / secs;
         let left = total.saturating_sub(moved) as f64;
-        let eta = if rate > 0.0 { format!("{:.0}s", left / rate) } else { "?".into() };
-        let done = if total == 0 { 0.0 } else { moved as f64 / total as f64 };
+        let eta = if rate > 0.0 {
+            format!("{:.0}s", left / rate)
+        } else {
+            "?".into()
+        };
+        let done = if total == 0 {
+            0.0
+        } else {
+            moved as f64 / total as f64
+        };
         let width = 30;
         let filled = ((done * width as f64) as usize).min(width);
         eprint!(
@@ -105,7 +117,9 @@ impl Conn {
     }
 
     /// Returns the router's `# Topology` section, as text and as fields.
-    async fn section(&mut self) -> Result<(String, HashMap<String, String>), Box<dyn std::error::Error>> {
+    async fn section(
+        &mut self,
+    ) -> Result<(String, HashMap<String, String>), Box<dyn std::error::Error>> {
         let text = match self.call(&["INFO", "topology"]).await? {
             Frame::Bulk(b) | Frame::Verbatim(b) => String::from_utf8_lossy(&b).into_owned(),
             Frame::Error(e) => return Err(String::from_utf8_lossy(&e).into_owned().into()),

@@ -157,6 +157,10 @@ pub async fn run_elastic(
         stats.clone(),
         router.server_config.clone(),
         scrapes,
+        {
+            let elastic = elastic.clone();
+            Box::new(move || elastic::export(&elastic))
+        },
         stop.clone(),
     ));
     let _probe = register_probe(elastic.clone(), scrape_tx);

@@ -176,7 +176,7 @@ fn export(keys: &[Bytes], shard: &ShardState) -> Frame {
 fn import(args: &[Bytes], shard: &ShardState) -> Result<Frame, &'static str> {
     let e = number(&args[2])?;
     let triples = &args[3..];
-    if triples.len() % 3 != 0 {
+    if !triples.len().is_multiple_of(3) {
         return Err("ERR wrong number of arguments for 'jumpcache|import' command");
     }
     {

@@ -99,6 +99,26 @@ fn topology_text(elastic: &Elastic) -> String {
     out
 }
 
+/// Copies the `# Topology` figures into the metrics recorder (the poll calls it).
+pub(crate) fn export(elastic: &Elastic) {
+    use crate::observe::stats as names;
+    let section = section(elastic);
+    let field = |name: &str| {
+        section
+            .fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .and_then(|(_, v)| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let running = elastic.view().moving.is_some();
+    metrics::gauge!(names::TOPOLOGY_EPOCH).set(field("topology_epoch") as f64);
+    metrics::gauge!(names::MIGRATION_RUNNING).set(if running { 1.0 } else { 0.0 });
+    metrics::gauge!(names::MIGRATION_KEYS_REMAINING).set(field("migration_keys_remaining") as f64);
+    metrics::counter!(names::MIGRATION_KEYS_MOVED).absolute(field("migration_keys_moved_total"));
+    metrics::counter!(names::TOPOLOGY_RELOAD_ERRORS).absolute(field("topology_reload_errors"));
+}
+
 /// INFO's `# Topology` section.
 pub(crate) fn section(elastic: &Elastic) -> Section {
     let view = elastic.view();

@@ -44,7 +44,7 @@ use crate::replication::group::Group;
 use crate::replication::{health, sync};
 use crate::shards::{LocalShards, Reply};
 
-pub(crate) use command::{command, section};
+pub(crate) use command::{command, export, section};
 pub(crate) use settle::settle_keys;
 
 /// Starts one more in-process shard (`jumpcache cluster`'s `JUMPCACHE RESIZE`): its

@@ -64,13 +64,15 @@ struct Poller {
     round: u64,
 }
 
-/// Polls the members of `groups` and exports metrics until shutdown; keeps `config`'s
-/// memory settings (shared with the router's sessions) to what the shards report.
+/// Polls the members of `groups` (changed by a resize) and exports metrics until shutdown,
+/// with `also`'s (the topology's); keeps `config`'s memory settings (shared with the
+/// router's sessions) to what the shards report.
 pub(crate) async fn run(
     mut groups: watch::Receiver<Vec<Arc<Group>>>,
     stats: Arc<Stats>,
     config: ServerConfig,
     mut scrapes: Scrapes,
+    also: Box<dyn Fn() + Send>,
     shutdown: Shutdown,
 ) {
     let mut stop = shutdown.wait();
@@ -89,9 +91,13 @@ pub(crate) async fn run(
             poller.set_groups(groups.borrow_and_update().clone());
         }
         tokio::select! {
-            _ = tick.tick() => poller.poll(true).await,
+            _ = tick.tick() => {
+                poller.poll(true).await;
+                also();
+            }
             Some(done) = scrapes.recv() => {
                 poller.poll(false).await;
+                also();
                 let _ = done.send(());
                 // Scrapes that came during this poll are answered by it too.
                 while let Ok(done) = scrapes.try_recv() {

@@ -50,6 +50,16 @@ pub const SHARD_ERRORS: &str = "jumpcache_shard_errors_total";
 pub use crate::shards::counters::SHARD_RTT;
 /// Connections to the shard re-established after one failed.
 pub const SHARD_RECONNECTS: &str = "jumpcache_shard_reconnects_total";
+/// The topology epoch this router routes by.
+pub const TOPOLOGY_EPOCH: &str = "jumpcache_topology_epoch";
+/// 1 while a resize's keys are moving, else 0.
+pub const MIGRATION_RUNNING: &str = "jumpcache_migration_running";
+/// Keys this router moved between groups, over every resize.
+pub const MIGRATION_KEYS_MOVED: &str = "jumpcache_migration_keys_moved_total";
+/// Keys of the running resize still to move (an estimate; 0 when idle).
+pub const MIGRATION_KEYS_REMAINING: &str = "jumpcache_migration_keys_remaining";
+/// Topology files (or changes) refused: unreadable, unparsable, or not a successor.
+pub const TOPOLOGY_RELOAD_ERRORS: &str = "jumpcache_topology_reload_errors_total";
 
 /// Every metric name this module declares.
 pub const NAMES: &[&str] = &[
@@ -69,6 +79,11 @@ pub const NAMES: &[&str] = &[
     SHARD_ERRORS,
     SHARD_RTT,
     SHARD_RECONNECTS,
+    TOPOLOGY_EPOCH,
+    MIGRATION_RUNNING,
+    MIGRATION_KEYS_MOVED,
+    MIGRATION_KEYS_REMAINING,
+    TOPOLOGY_RELOAD_ERRORS,
 ];
 
 /// Describes the router's metrics, and the shared ones, to the installed recorder.
@@ -109,6 +124,20 @@ pub fn describe() {
     c!(
         SHARD_RECONNECTS,
         "Shard connections re-established after a failure."
+    );
+    g!(TOPOLOGY_EPOCH, "The topology epoch this router routes by.");
+    g!(MIGRATION_RUNNING, "1 while a resize's keys are moving.");
+    c!(
+        MIGRATION_KEYS_MOVED,
+        "Keys this router moved between groups, over every resize."
+    );
+    g!(
+        MIGRATION_KEYS_REMAINING,
+        "Keys of the running resize still to move (an estimate)."
+    );
+    c!(
+        TOPOLOGY_RELOAD_ERRORS,
+        "Topology files or changes refused; the router kept its topology."
     );
 }
 

@@ -126,7 +126,7 @@ async fn exchange(
     request: &[u8],
 ) -> Result<bytes::Bytes, ShardErrorKind> {
     let exchange = async {
-        stream.write_all(&request).await.ok()?;
+        stream.write_all(request).await.ok()?;
         let mut buf = BytesMut::with_capacity(512);
         let mut decoder = ReplyDecoder::default();
         loop {

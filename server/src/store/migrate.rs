@@ -9,7 +9,7 @@
 
 use bytes::Bytes;
 
-use super::segment::{key_hash, Tombstones};
+use super::segment::key_hash;
 use super::{segment_of, Now, Store, StoreError, Value, SEGMENTS};
 
 impl Store {
@@ -55,7 +55,7 @@ impl Store {
         let refused = seg
             .tombstones
             .as_ref()
-            .is_some_and(|t: &Box<Tombstones>| t.flushed || t.hashes.contains(&h));
+            .is_some_and(|t| t.flushed || t.hashes.contains(&h));
         if refused {
             return Ok(false);
         }
