@@ -1218,3 +1218,143 @@ fn replies_are_read_as_versions_of_their_own_key() {
     assert_eq!(ks.parse(11, Some("17".into())), Val::Int(17));
     assert_eq!(ks.parse(11, Some("k11:v1".into())), Val::Int(i64::MIN));
 }
+
+/// Issue 14's overlapping changes: a grow (2 → 3 groups) is still moving keys, slowly, when
+/// its shrink back (3 → 2) arrives, and group 0's replica is SIGKILLed and restarted empty
+/// meanwhile. The shrink waits for the grow; the replica is re-synced; nothing is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shrink_during_a_grow_and_a_replica_killed_mid_move_keep_every_property() {
+    let _serial = SERIAL.lock().await;
+    let seed = seed();
+    let mut shards = Shards::start().await;
+    let dir = TempDir::new();
+    let (file_a, file_b) = (dir.0.join("a.toml"), dir.0.join("b.toml"));
+    write_topology(&file_a, 1, &shards.specs(2));
+    write_topology(&file_b, 1, &shards.specs(2));
+    // A slow mover, so the grow is still running when the shrink comes.
+    let slow = ["--migration-rate".to_string(), "2000".to_string()];
+    let mut args_a = vec!["--topology".to_string(), file_a.display().to_string()];
+    let mut args_b = vec!["--topology".to_string(), file_b.display().to_string()];
+    args_a.extend(slow.iter().cloned());
+    args_b.extend(slow.iter().cloned());
+    let a = start_router(&args_a, 0).await;
+    let b = start_router(&args_b, 0).await;
+    settled(a.addr, 1, 2).await;
+    settled(b.addr, 1, 2).await;
+    let ctx = Arc::new(Ctx {
+        ks: Keyspace::new(1200, 300, 12_000),
+        clock: Clock(Instant::now()),
+        addrs: [a.addr, b.addr],
+        stop: AtomicBool::new(false),
+    });
+    let loaded = preload(&ctx).await;
+    let mut events = loaded.events;
+    let mut ttls = loaded.ttls;
+    let load = Load::start(&ctx, 4, 2, seed);
+    write_topology(&file_a, 2, &shards.specs(3));
+    write_topology(&file_b, 2, &shards.specs(3));
+    let running = wait_info(a.addr, "epoch 2 running", |i| {
+        number(i, "topology_epoch") == 2 && field(i, "migration_status") == "running"
+    })
+    .await;
+    println!("grow running: {}", topology(&running));
+    // Group 0's replica dies mid-move and comes back empty; the routers re-sync it.
+    shards.procs[1].restart().await;
+    write_topology(&file_a, 3, &shards.specs(2));
+    write_topology(&file_b, 3, &shards.specs(2));
+    let end_a = settled(a.addr, 3, 2).await;
+    let end_b = settled(b.addr, 3, 2).await;
+    println!("A {}; B {}", topology(&end_a), topology(&end_b));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let done = load.stop().await;
+    events.extend(done.events);
+    ttls.extend(done.ttls);
+    events.extend(final_reads(&ctx).await);
+    judge(
+        &ctx,
+        &events,
+        &done.samples,
+        &ttls,
+        &shards.groups(2),
+        &shards.addrs(),
+    )
+    .await;
+    assert_eq!(number(&end_a, "topology_reload_errors"), 0);
+}
+
+/// Issue 14, point 1: a ConfigMap update (the mounted file is a symlink into a `..data`
+/// directory that Kubernetes swaps for a new one) is seen, SIGHUP rereads the file, and a
+/// file that moves a group from the middle is refused as a whole while the old topology
+/// keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configmap_symlink_swap_and_sighup_are_followed_and_a_bad_file_is_refused() {
+    let _serial = SERIAL.lock().await;
+    let shards = Shards::start().await;
+    let dir = TempDir::new();
+    let (v1, v2) = (dir.0.join("v1"), dir.0.join("v2"));
+    std::fs::create_dir_all(&v1).unwrap();
+    std::fs::create_dir_all(&v2).unwrap();
+    write_topology(&v1.join("topology.toml"), 1, &shards.specs(2));
+    write_topology(&v2.join("topology.toml"), 2, &shards.specs(3));
+    // As Kubernetes mounts a ConfigMap: topology.toml -> ..data/topology.toml, ..data -> v1.
+    let data = dir.0.join("..data");
+    std::os::unix::fs::symlink(&v1, &data).unwrap();
+    let file = dir.0.join("topology.toml");
+    std::os::unix::fs::symlink(data.join("topology.toml"), &file).unwrap();
+    let args = vec!["--topology".to_string(), file.display().to_string()];
+    let router = start_router(&args, 0).await;
+    settled(router.addr, 1, 2).await;
+    let mut con = harness::client_for(router.addr).await;
+    for i in 0..500 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("k{i}"))
+            .arg(i)
+            .query_async(&mut con)
+            .await
+            .unwrap();
+    }
+    // The swap: a new link to v2, renamed over `..data`.
+    let next = dir.0.join("..data_tmp");
+    std::os::unix::fs::symlink(&v2, &next).unwrap();
+    std::fs::rename(&next, &data).unwrap();
+    settled(router.addr, 2, 3).await;
+    // Group 1 removed from the middle: refused, epoch 2 keeps serving.
+    let specs = shards.specs(3);
+    write_topology(
+        &v2.join("topology.toml"),
+        3,
+        &[specs[0].clone(), specs[2].clone()],
+    );
+    let refused = wait_info(router.addr, "one refused file", |i| {
+        number(i, "topology_reload_errors") == 1
+    })
+    .await;
+    assert_eq!(
+        (
+            number(&refused, "topology_epoch"),
+            number(&refused, "topology_groups")
+        ),
+        (2, 3),
+        "{}",
+        topology(&refused)
+    );
+    // SIGHUP rereads the same (still refused) file: one more error, nothing else.
+    let pid = router.child.id().expect("router pid");
+    std::process::Command::new("kill")
+        .args(["-HUP", &pid.to_string()])
+        .status()
+        .unwrap();
+    let again = wait_info(router.addr, "a second refusal after SIGHUP", |i| {
+        number(i, "topology_reload_errors") == 2
+    })
+    .await;
+    assert_eq!(number(&again, "topology_epoch"), 2);
+    for i in 0..500 {
+        let v: Option<i64> = redis::cmd("GET")
+            .arg(format!("k{i}"))
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        assert_eq!(v, Some(i), "k{i}");
+    }
+}
