@@ -53,6 +53,8 @@ class Resp:
             return line[1:].decode()
         if line[:1] == b"$":
             n = int(line[1:])
+            if n < 0:
+                return None
             while len(self.buf) < n + 2:
                 self._fill()
             data, self.buf = self.buf[:n], self.buf[n + 2:]

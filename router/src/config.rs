@@ -89,9 +89,10 @@ pub struct Config {
     #[arg(long, value_name = "FILE")]
     pub topology: Option<std::path::PathBuf>,
 
-    /// Keys a second this router's mover moves at most during a resize (0: no cap); the
+    /// Keys a second this router's mover moves at most during a resize while clients are
+    /// sending commands (0: no cap); with no client traffic it moves as fast as it can. The
     /// data path moves the keys clients touch whatever this is.
-    #[arg(long, default_value_t = 250_000)]
+    #[arg(long, default_value_t = 50_000)]
     pub migration_rate: u64,
 
     /// Password the router sends (AUTH) on every shard connection: the shards' `requirepass`.

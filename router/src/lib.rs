@@ -110,16 +110,17 @@ pub async fn run_elastic(
         .flatten()
         .all(|addr| local.contains_key(addr));
     let stop = Shutdown::new();
+    // The router's own counters; its accept loop counts clients in them.
+    let stats = Arc::new(serve::stats::Stats::new(true));
     let elastic = Elastic::new(
         topology,
         config.clone(),
         local,
         factory,
         config.topology.clone(),
+        stats.clone(),
         stop.clone(),
     );
-    // The router's own counters; its accept loop counts clients in them.
-    let stats = Arc::new(serve::stats::Stats::new(true));
     let clients = ClientSlots::new(config.clients.maxclients, stats.clone());
     let router = Arc::new(handler::Router {
         elastic: elastic.clone(),

@@ -125,6 +125,8 @@ pub struct Elastic {
     file: Option<PathBuf>,
     /// The epoch this router's connections carry (see `stamp`).
     stamped: channel::Sender<u64>,
+    /// The router's counters: the mover slows down while clients send commands.
+    stats: Arc<serve::stats::Stats>,
 }
 
 impl std::fmt::Debug for Elastic {
@@ -141,6 +143,7 @@ impl Elastic {
         local: LocalShards,
         factory: Option<ShardFactory>,
         file: Option<PathBuf>,
+        stats: Arc<serve::stats::Stats>,
         stop: Shutdown,
     ) -> Arc<Elastic> {
         let groups: Vec<Arc<Group>> = (topology.groups().iter().enumerate())
@@ -164,6 +167,7 @@ impl Elastic {
             counters: Counters::default(),
             file,
             stamped: channel::channel(0).0,
+            stats,
         });
         let epoch = elastic.view().topology.epoch();
         for g in &groups {
@@ -187,6 +191,11 @@ impl Elastic {
     /// Returns where keys go now (cheap: no lock, no reference count on the hot path).
     pub(crate) fn view(&self) -> arc_swap::Guard<Arc<View>> {
         self.view.load()
+    }
+
+    /// Returns how many commands the router's clients sent so far.
+    fn client_commands(&self) -> u64 {
+        self.stats.commands_processed.load(Relaxed)
     }
 
     /// Returns every group holding keys, and changes to that list.

@@ -22,7 +22,7 @@ use super::settle::ask;
 use super::{encode, Elastic, Moving};
 
 /// Keys asked for per SCANOUT.
-const BATCH: usize = 512;
+const BATCH: usize = 256;
 
 /// The connection lane the mover's requests take.
 const LANE: u64 = 0x6d6f7665;
@@ -33,13 +33,12 @@ pub(super) async fn run(elastic: Arc<Elastic>, moving: Arc<Moving>, stop: Shutdo
     tokio::pin!(stopped);
     let work = async {
         estimate(&elastic, &moving).await;
-        let started = Instant::now();
-        let mut done_here: u64 = 0;
+        let mut pacer = Pacer::new(elastic.config.migration_rate);
         loop {
             let (mut pass, mut ended) = (0, false);
             let sources = sources(&elastic, &moving);
             for (j, index) in sources {
-                match drain(&elastic, &moving, j, index, started, &mut done_here).await {
+                match drain(&elastic, &moving, j, index, &mut pacer).await {
                     Some(n) => pass += n,
                     // Another router finished it (the shards said so), or it is not this
                     // router's resize any more: `finish` tells which.
@@ -102,8 +101,7 @@ async fn drain(
     moving: &Arc<Moving>,
     j: usize,
     index: i64,
-    started: Instant,
-    done_here: &mut u64,
+    pacer: &mut Pacer,
 ) -> Option<u64> {
     let view = elastic.view.load_full();
     if !view.moving.as_ref().is_some_and(|m| Arc::ptr_eq(m, moving)) {
@@ -173,10 +171,10 @@ async fn drain(
             args.extend(keys.iter().cloned());
             let _ = ask(&src, LANE, encode(&args), Some(keys)).await;
             moved += n;
-            *done_here += n;
+
             moving.moved.fetch_add(n, Relaxed);
             elastic.counters.moved.fetch_add(n, Relaxed);
-            pace(elastic.config.migration_rate, started, *done_here).await;
+            pacer.pace(n, elastic.client_commands()).await;
         }
         if &next[..] == b"0" {
             return Some(moved);
@@ -185,16 +183,40 @@ async fn drain(
     }
 }
 
-/// Sleeps while `done` keys since `started` are ahead of `rate` keys a second (0: no cap).
-async fn pace(rate: u64, started: Instant, done: u64) {
-    if rate == 0 {
-        tokio::task::yield_now().await;
-        return;
+/// Keeps the mover to `--migration-rate` keys a second while clients are being served, and
+/// lets it run flat out while none are (no client command since its last batch): a resize
+/// of an idle cluster is as fast as the machine allows, one under load costs its clients
+/// little (docs/benchmarks.md, "Live resize").
+struct Pacer {
+    rate: u64,
+    /// Client commands the router had answered at the last batch.
+    seen: u64,
+    /// When the last batch ended.
+    last: Instant,
+}
+
+impl Pacer {
+    fn new(rate: u64) -> Pacer {
+        Pacer {
+            rate,
+            seen: u64::MAX,
+            last: Instant::now(),
+        }
     }
-    let due = started + Duration::from_secs_f64(done as f64 / rate as f64);
-    if due > Instant::now() {
-        tokio::time::sleep_until(due.into()).await;
-    } else {
-        tokio::task::yield_now().await;
+
+    /// Waits after a batch of `n` keys: long enough for `n` keys at the rate when clients
+    /// sent commands since the last batch (`commands`, the router's count), else not at all.
+    async fn pace(&mut self, n: u64, commands: u64) {
+        let busy = commands != self.seen;
+        self.seen = commands;
+        if busy && self.rate > 0 {
+            let due = self.last + Duration::from_secs_f64(n as f64 / self.rate as f64);
+            if due > Instant::now() {
+                tokio::time::sleep_until(due.into()).await;
+            }
+        } else {
+            tokio::task::yield_now().await;
+        }
+        self.last = Instant::now();
     }
 }
