@@ -1358,3 +1358,77 @@ async fn a_configmap_symlink_swap_and_sighup_are_followed_and_a_bad_file_is_refu
         assert_eq!(v, Some(i), "k{i}");
     }
 }
+
+/// Issue 14, point 2: `jumpcache cluster` grows and shrinks from redis-cli, behind its
+/// password; `jumpcache topology ... wait` follows the move to its end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jumpcache_resize_grows_and_shrinks_a_one_process_cluster() {
+    let _serial = SERIAL.lock().await;
+    let mut spec = Spec::new(
+        &["cluster", "--shards", "2", "--requirepass", "pw"],
+        "router listening",
+    );
+    spec.log_level = "warn";
+    let cluster = support::start(spec).await;
+    let mut con = harness::client_for(cluster.addr).await;
+    let refused: redis::RedisResult<()> = redis::cmd("JUMPCACHE")
+        .arg(&["RESIZE", "3"][..])
+        .query_async(&mut con)
+        .await;
+    assert_eq!(refused.unwrap_err().code(), Some("NOAUTH"));
+    let _: () = redis::cmd("AUTH")
+        .arg("pw")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let keys = 20_000;
+    let mut pipe = redis::pipe();
+    for i in 0..keys {
+        pipe.cmd("SET").arg(format!("k{i}")).arg(i).ignore();
+    }
+    let _: () = pipe.query_async(&mut con).await.unwrap();
+    let addr = cluster.addr.to_string();
+    for (groups, epoch) in [(3usize, 1u64), (2, 2)] {
+        let _: () = redis::cmd("JUMPCACHE")
+            .arg("RESIZE")
+            .arg(groups)
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        let wait = tokio::process::Command::new(BIN)
+            .args(["topology", "--router", &addr, "--password", "pw", "wait"])
+            .output();
+        let out = within(wait).await.unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{stdout}");
+        assert!(
+            stdout.contains(&format!("epoch {epoch}: {groups} groups, idle")),
+            "{stdout}"
+        );
+        let text: String = redis::cmd("JUMPCACHE")
+            .arg("TOPOLOGY")
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        assert!(
+            text.contains(&format!("topology_groups:{groups}")),
+            "{text}"
+        );
+        assert!(text.contains("migration_status:idle"), "{text}");
+        let size: usize = redis::cmd("DBSIZE").query_async(&mut con).await.unwrap();
+        assert_eq!(size, keys);
+        let values: Vec<Option<usize>> = redis::cmd("MGET")
+            .arg((0..keys).map(|i| format!("k{i}")).collect::<Vec<_>>())
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        assert!(values.iter().enumerate().all(|(i, v)| *v == Some(i)));
+    }
+    // A plain router follows its file: RESIZE is refused there (checked on the shard side
+    // too: shards answer only their own subcommands).
+    let bad: redis::RedisResult<()> = redis::cmd("JUMPCACHE")
+        .arg(&["RESIZE", "0"][..])
+        .query_async(&mut con)
+        .await;
+    assert!(bad.is_err());
+}
