@@ -332,7 +332,7 @@ async fn killing_a_groups_only_member_fails_only_its_keys_within_the_detection_w
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_frozen_member_is_flushed_and_resynced_before_it_serves_again() {
+async fn a_frozen_member_is_repaired_key_by_key_before_it_serves_again() {
     let shards = shards(2).await;
     let config = router::Config {
         read_policy: router::ReadPolicy::RoundRobin,

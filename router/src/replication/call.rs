@@ -194,6 +194,7 @@ fn settle(
     let Some(r) = reference else {
         for (m, reply) in &replies {
             if matches!(reply, Err(e) if e.kind == ShardErrorKind::Unavailable) {
+                group.missed(*m, keys, flush);
                 group.mark_down(*m);
             }
         }
@@ -211,7 +212,10 @@ fn settle(
         }
         match (reply, &expected) {
             (Ok(got), Ok(want)) if got == want => acked += 1,
-            (Err(e), _) if e.kind == ShardErrorKind::Unavailable => group.mark_down(*m),
+            (Err(e), _) if e.kind == ShardErrorKind::Unavailable => {
+                group.missed(*m, keys, flush);
+                group.mark_down(*m);
+            }
             _ => group.mark_stale(*m, keys, flush),
         }
     }

@@ -259,17 +259,21 @@ impl Group {
         self.set_state(m, MemberState::Down);
     }
 
-    /// Records that member `m` missed a write of `keys` (`all`: a FLUSHALL, or unknown keys)
-    /// and stops its reads until the sync worker has repaired them.
+    /// Records that member `m` missed a write of `keys` (`all`: a FLUSHALL, or unknown keys):
+    /// they are copied again from a healthy peer before it serves reads.
+    pub(crate) fn missed(&self, m: usize, keys: &[Bytes], all: bool) {
+        let mut repair = lock(&self.members[m].repair);
+        // Copied, not sliced: a key sliced from a client's read buffer pins the buffer.
+        repair
+            .keys
+            .extend(keys.iter().map(|k| Bytes::copy_from_slice(k)));
+        repair.all |= all || repair.keys.len() > MAX_REPAIR_KEYS;
+    }
+
+    /// Records that member `m` missed a write of `keys` (see [`missed`](Self::missed)) and
+    /// stops its reads until the sync worker has repaired them.
     pub(crate) fn mark_stale(&self, m: usize, keys: &[Bytes], all: bool) {
-        {
-            let mut repair = lock(&self.members[m].repair);
-            // Copied, not sliced: a key sliced from a client's read buffer pins the buffer.
-            repair
-                .keys
-                .extend(keys.iter().map(|k| Bytes::copy_from_slice(k)));
-            repair.all |= all || repair.keys.len() > MAX_REPAIR_KEYS;
-        }
+        self.missed(m, keys, all);
         let _ = self.members[m].state.compare_exchange(
             MemberState::Up as u8,
             MemberState::Stale as u8,
@@ -392,6 +396,10 @@ impl Group {
         for m in 0..n {
             if self.state(m) != MemberState::Down {
                 targets |= 1 << m;
+            } else {
+                // Kept for its return: it is repaired key by key, not flushed, so a peer
+                // router that already brought it back loses nothing (docs/operations.md).
+                self.missed(m, &keys, flush);
             }
         }
         let mut calls = Vec::with_capacity(n);

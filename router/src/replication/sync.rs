@@ -18,9 +18,13 @@
 //! differently from the source: that marks the key for repair, done before the target is up.
 //!
 //! A member back with the same `run_id` was alive but unreachable, and may hold values
-//! overwritten or deleted meanwhile (twemproxy issue #604): it is flushed first. A new
-//! `run_id` is a restarted, empty process: it is only copied into, so other routers'
-//! copies and writes to it are not wiped.
+//! overwritten or deleted meanwhile (twemproxy issue #604): the keys this router wrote while
+//! it was away (kept in its repair set, `Group::missed`) are copied again from a peer, or
+//! deleted where the peer has none. It is not flushed: with several routers, each repairs
+//! the keys it wrote, and a flush by the second would wipe what the first had already
+//! copied back and was reading. Only when the repair set overflowed, or the router never
+//! knew the member, is it flushed and copied whole. A new `run_id` is a restarted, empty
+//! process: it is only copied into, so other routers' copies and writes are not wiped.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -107,9 +111,10 @@ async fn sync_member(group: &Arc<Group>, m: usize, full: bool) {
     let mut flush = false;
     let new_id = run_id(target).await;
     if full {
-        let known = lock(&group.members[m].run_id).clone();
-        let restarted = matches!((&known, &new_id), (Some(a), Some(b)) if a != b);
-        flush = !restarted && dbsize(target).await.unwrap_or(1) > 0;
+        // Known and answering: either the same process (its missed keys are repaired) or a
+        // restarted, empty one. Never known: what it missed is unknown, so it is flushed.
+        let known = lock(&group.members[m].run_id).is_some();
+        flush = !(known && new_id.is_some()) && dbsize(target).await.unwrap_or(1) > 0;
     }
     {
         let mut repair = lock(&group.members[m].repair);
@@ -263,6 +268,9 @@ async fn copy_batch(
     keys: &[Bytes],
     nx: bool,
 ) -> Result<(), Failed> {
+    if keys.is_empty() {
+        return Ok(()); // an empty source page: MGET with no key would be an error
+    }
     let (seq, flushes) = {
         let log = group.log.lock().await;
         (log.seq, log.flushes)

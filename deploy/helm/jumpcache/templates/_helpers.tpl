@@ -60,12 +60,18 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{/*
 The shard groups in bucket order, as a list of "member|member" strings: member m of group g
 is pod m of StatefulSet <fullname>-shard-<g>, by its stable name under the headless Service.
+The first topology.groups of them (all when it is 0): a shrink takes groups out of the
+topology first and deletes their StatefulSets once their keys have moved.
 */}}
 {{- define "jumpcache.groups" -}}
 {{- $full := include "jumpcache.fullname" . }}
 {{- $svc := include "jumpcache.shardService" . }}
 {{- $groups := list }}
-{{- range $g := until (int .Values.shards.groups) }}
+{{- $n := int (.Values.topology.groups | default .Values.shards.groups) }}
+{{- if gt $n (int .Values.shards.groups) }}
+{{- fail "topology.groups must be at most shards.groups: a group's shards must run before it is in the topology" }}
+{{- end }}
+{{- range $g := until $n }}
 {{- $members := list }}
 {{- range $m := until (add1 (int $.Values.shards.replicas) | int) }}
 {{- $members = append $members (printf "%s-shard-%d-%d.%s.%s.svc.%s:%d" $full $g $m $svc $.Release.Namespace $.Values.clusterDomain (int $.Values.shards.port)) }}
