@@ -11,6 +11,7 @@ use xxhash_rust::xxh3::xxh3_64;
 ///
 /// The tag is what lies between the first `{` and the next `}` (Redis Cluster's rule), so
 /// `user:{42}:a` and `user:{42}:b` land together; `{}` or an unclosed `{` hash the whole key.
+#[inline]
 pub fn hash_tag(key: &[u8]) -> &[u8] {
     if let Some(open) = memchr_byte(b'{', key) {
         let rest = &key[open + 1..];
@@ -23,11 +24,13 @@ pub fn hash_tag(key: &[u8]) -> &[u8] {
     key
 }
 
+#[inline]
 fn memchr_byte(needle: u8, hay: &[u8]) -> Option<usize> {
     hay.iter().position(|&b| b == needle)
 }
 
 /// Returns the 64-bit hash of `key` (xxh3-64 of its hash tag).
+#[inline]
 pub fn hash(key: &[u8]) -> u64 {
     xxh3_64(hash_tag(key))
 }
@@ -35,6 +38,7 @@ pub fn hash(key: &[u8]) -> u64 {
 /// Returns the jump consistent hash of `hash` over `buckets` buckets, in `0..buckets`.
 ///
 /// `buckets == 0` returns 0, so a caller never sees a panic; a topology is never empty.
+#[inline]
 pub fn jump(mut hash: u64, buckets: u32) -> u32 {
     let (mut b, mut j) = (-1i64, 0i64);
     while j < i64::from(buckets) {
@@ -46,6 +50,7 @@ pub fn jump(mut hash: u64, buckets: u32) -> u32 {
 }
 
 /// Returns the bucket (shard group index) of `key` among `buckets` groups.
+#[inline]
 pub fn bucket(key: &[u8], buckets: usize) -> usize {
     let buckets = u32::try_from(buckets).unwrap_or(u32::MAX);
     jump(hash(key), buckets) as usize
