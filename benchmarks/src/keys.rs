@@ -172,7 +172,11 @@ mod tests {
         let h: f64 = (1..=n).map(|r| 1.0 / (r as f64).powf(s)).sum();
         // The top key's share is 1/H(n,s) (13.4% here); rank 2 gets half of rank 1.
         let top = c[0] as f64 / DRAWS as f64;
-        assert!((top - 1.0 / h).abs() < 0.005, "top share {top}, want {}", 1.0 / h);
+        assert!(
+            (top - 1.0 / h).abs() < 0.005,
+            "top share {top}, want {}",
+            1.0 / h
+        );
         let ratio = c[0] as f64 / c[1] as f64;
         assert!((1.9..2.1).contains(&ratio), "rank1/rank2 {ratio}");
         let ratio10 = c[0] as f64 / c[9] as f64;
@@ -199,7 +203,9 @@ mod tests {
         assert!(c[100..].iter().all(|&x| x > 0), "cold keys are still drawn");
         // Uniform within the hot set.
         let mean = hot as f64 / 100.0;
-        assert!(c[..100].iter().all(|&x| (x as f64 - mean).abs() < mean * 0.25));
+        assert!(c[..100]
+            .iter()
+            .all(|&x| (x as f64 - mean).abs() < mean * 0.25));
     }
 
     #[test]

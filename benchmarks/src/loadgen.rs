@@ -53,6 +53,9 @@ pub struct Config {
     pub value_size: usize,
     /// SET every key once before the timed phase (pipelined, not measured).
     pub preload: bool,
+    /// Every key was set (to version 1, by [`preload`]) before this run: for the stale-read
+    /// check, a nil answer is then a lost write from the start.
+    pub preloaded: bool,
     /// A request not answered within this fails (and its connection is made anew).
     pub timeout: Duration,
     /// Keep a timeline in bins of this width.
@@ -79,6 +82,7 @@ impl Default for Config {
             get_ratio: 0.9,
             value_size: 64,
             preload: false,
+            preloaded: false,
             timeout: Duration::from_secs(2),
             timeline: None,
             check_stale: false,
@@ -266,15 +270,23 @@ pub async fn preload(
 /// Runs `config` and returns what it measured.
 pub async fn run(config: Config) -> std::io::Result<Report> {
     let config = Arc::new(config);
-    let sampler = Arc::new(KeySampler::new(config.dist, config.keys).map_err(std::io::Error::other)?);
+    let sampler =
+        Arc::new(KeySampler::new(config.dist, config.keys).map_err(std::io::Error::other)?);
     if config.preload {
-        preload(&config.addr, &config.key_prefix, config.keys, config.value_size, 4).await?;
+        preload(
+            &config.addr,
+            &config.key_prefix,
+            config.keys,
+            config.value_size,
+            4,
+        )
+        .await?;
     }
     let versions = config.check_stale.then(|| {
         Arc::new(Versions {
             next: AtomicU64::new(2),
             acked: (0..config.keys)
-                .map(|_| AtomicU64::new(u64::from(config.preload)))
+                .map(|_| AtomicU64::new(u64::from(config.preload || config.preloaded)))
                 .collect(),
         })
     });
@@ -392,7 +404,12 @@ enum Op {
 impl Worker {
     async fn run(self) -> Part {
         let config = &*self.config;
-        let mut rng = SmallRng::seed_from_u64(config.seed.wrapping_mul(1000).wrapping_add(self.index as u64));
+        let mut rng = SmallRng::seed_from_u64(
+            config
+                .seed
+                .wrapping_mul(1000)
+                .wrapping_add(self.index as u64),
+        );
         let mut part = Part {
             counts: Counts::default(),
             histogram: new_histogram(),
@@ -490,7 +507,8 @@ impl Worker {
                 part.histogram.saturating_record(micros.max(1));
             }
             if let Some(width) = config.timeline {
-                let i = (now.saturating_duration_since(self.start).as_nanos() / width.as_nanos().max(1)) as usize;
+                let i = (now.saturating_duration_since(self.start).as_nanos()
+                    / width.as_nanos().max(1)) as usize;
                 if part.timeline.len() <= i {
                     part.timeline.resize(i + 1, Bin::default());
                 }

@@ -26,9 +26,8 @@ pub fn free_port() -> u16 {
 
 /// Returns whether `program` is on the PATH.
 pub fn have(program: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths).any(|dir| dir.join(program).is_file())
-    })
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
 }
 
 /// A child process with its output lines kept; killed (SIGKILL) when dropped.
@@ -171,7 +170,10 @@ pub async fn dbsize(addr: &str) -> io::Result<u64> {
 
 /// `total_commands_processed` of the server at `addr` (INFO stats).
 pub async fn commands_processed(addr: &str) -> io::Result<u64> {
-    let text = command(addr, &["INFO", "stats"]).await?.text().unwrap_or_default();
+    let text = command(addr, &["INFO", "stats"])
+        .await?
+        .text()
+        .unwrap_or_default();
     info_field(&text, "total_commands_processed")
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| io::Error::other(format!("no total_commands_processed on {addr}")))
@@ -195,7 +197,12 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    pub async fn start(bin: &Path, shards: usize, replicas: usize, extra: &[&str]) -> io::Result<Cluster> {
+    pub async fn start(
+        bin: &Path,
+        shards: usize,
+        replicas: usize,
+        extra: &[&str],
+    ) -> io::Result<Cluster> {
         let port = free_port();
         let mut args: Vec<String> = vec![
             "cluster".into(),
@@ -203,6 +210,8 @@ impl Cluster {
             port.to_string(),
             "--shards".into(),
             shards.to_string(),
+            "--metrics-port".into(),
+            "0".into(),
         ];
         if replicas > 0 {
             args.extend(["--replicas".into(), replicas.to_string()]);
@@ -239,7 +248,13 @@ pub struct Shard {
 impl Shard {
     pub async fn start(bin: &Path) -> io::Result<Shard> {
         let port = free_port();
-        let args: Vec<String> = vec!["shard".into(), "--port".into(), port.to_string()];
+        let args: Vec<String> = vec![
+            "shard".into(),
+            "--port".into(),
+            port.to_string(),
+            "--metrics-port".into(),
+            "0".into(),
+        ];
         let mut proc = Proc::spawn(bin, &args)?;
         let addr = format!("127.0.0.1:{port}");
         proc.wait_answers(&addr).await?;
@@ -263,6 +278,8 @@ pub async fn router(bin: &Path, shards: &str, extra: &[&str]) -> io::Result<(Pro
         port.to_string(),
         "--shards".into(),
         shards.into(),
+        "--metrics-port".into(),
+        "0".into(),
     ];
     args.extend(extra.iter().map(|s| s.to_string()));
     let mut proc = Proc::spawn(bin, &args)?;
@@ -319,9 +336,13 @@ pub async fn nutcracker(
         "-a".into(),
         "127.0.0.1".into(),
         "-o".into(),
-        dir.join(format!("nutcracker-{port}.log")).display().to_string(),
+        dir.join(format!("nutcracker-{port}.log"))
+            .display()
+            .to_string(),
         "-p".into(),
-        dir.join(format!("nutcracker-{port}.pid")).display().to_string(),
+        dir.join(format!("nutcracker-{port}.pid"))
+            .display()
+            .to_string(),
     ];
     let mut proc = Proc::spawn("nutcracker", &args)?;
     let addr = format!("127.0.0.1:{port}");

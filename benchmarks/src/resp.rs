@@ -210,7 +210,10 @@ mod tests {
         assert_eq!(parse(b"$3\r\nab").unwrap(), None);
         assert_eq!(parse(b"*2\r\n:1\r\n").unwrap(), None);
         assert_eq!(
-            info_field("# Stats\r\ntotal_commands_processed:9\r\n", "total_commands_processed"),
+            info_field(
+                "# Stats\r\ntotal_commands_processed:9\r\n",
+                "total_commands_processed"
+            ),
             Some("9".into())
         );
     }

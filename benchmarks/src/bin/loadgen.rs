@@ -95,8 +95,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         get_ratio: args.get_ratio,
         value_size: args.value_size,
         preload: args.preload,
+        preloaded: false,
         timeout: Duration::from_millis(args.timeout_ms),
-        timeline: args.timeline.as_ref().map(|_| Duration::from_millis(args.bin_ms)),
+        timeline: args
+            .timeline
+            .as_ref()
+            .map(|_| Duration::from_millis(args.bin_ms)),
         check_stale: args.check_stale,
         seed: args.seed,
         progress: !args.quiet,
