@@ -141,6 +141,11 @@ pub fn load_font() -> Result<(), String> {
 impl Figure {
     /// Writes `{stem}.svg` and `{stem}.png`.
     pub fn save(&self, stem: &Path) -> Result<(), Box<dyn Error>> {
+        self.save_as(stem, true)
+    }
+
+    /// Writes `{stem}.svg`, and `{stem}.png` when `png`.
+    pub fn save_as(&self, stem: &Path, png: bool) -> Result<(), Box<dyn Error>> {
         load_font()?;
         let size = (self.width, self.height);
         let svg = stem.with_extension("svg");
@@ -151,6 +156,9 @@ impl Figure {
         }
         // The PNG is drawn at twice the size: small text rasterised at 13 px puts a decimal
         // point a pixel or two off the baseline; at 26 px it is where it belongs.
+        if !png {
+            return Ok(());
+        }
         let png = stem.with_extension("png");
         {
             let root = BitMapBackend::new(&png, (size.0 * 2, size.1 * 2)).into_drawing_area();
