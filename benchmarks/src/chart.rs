@@ -203,7 +203,11 @@ where
     DB::ErrorType: 'static,
 {
     let all = panel.series.iter().flat_map(|s| s.points.iter());
-    let y_max = nice_max(all.clone().map(|p| p.1).fold(f64::MIN, f64::max));
+    let mut y_max = nice_max(all.clone().map(|p| p.1).fold(f64::MIN, f64::max));
+    if matches!(panel.kind, Kind::Bars { .. }) {
+        // Room above the bars for the legend.
+        y_max *= 1.25;
+    }
     let y_min = panel.y_min.min(y_max - 1e-9);
     let (x_lo, x_hi) = match (&panel.kind, panel.x_range) {
         (_, Some(r)) => r,

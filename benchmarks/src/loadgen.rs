@@ -3,7 +3,8 @@
 //!
 //! **Open loop** (a target rate): each connection has its own schedule of intended send times
 //! (`connections / rate` apart) and a request's latency is measured from its *intended* time,
-//! not from when it was actually sent. A stalled server therefore shows up as the latency of
+//! not from when it was actually sent (less `timer_slack`, 1 ms by default: tokio's timers wake
+//! a task up to a millisecond late, which is the generator's doing, not the server's). A stalled server therefore shows up as the latency of
 //! every request that should have gone out meanwhile (as wrk2 does), not as one slow request
 //! and a pause: the closed loop's coordinated omission. **Closed loop** (no rate): each
 //! connection sends its next request as soon as the previous one is answered; it measures the
@@ -64,6 +65,11 @@ pub struct Config {
     pub check_stale: bool,
     /// Seed of the key and command choices.
     pub seed: u64,
+    /// Open loop: the first this much of a request's send lateness is put down to the
+    /// generator's timer (tokio's timers tick in whole milliseconds) and not counted in its
+    /// latency; lateness beyond it (a connection still waiting for its previous reply, a
+    /// stalled server) counts in full.
+    pub timer_slack: Duration,
     /// Draw a progress bar on stderr (hidden when stderr is not a terminal).
     pub progress: bool,
 }
@@ -87,6 +93,7 @@ impl Default for Config {
             timeline: None,
             check_stale: false,
             seed: 1,
+            timer_slack: Duration::from_millis(1),
             progress: true,
         }
     }
@@ -154,6 +161,10 @@ pub struct Report {
     pub counts: Counts,
     /// Latencies in µs of the requests answered without error.
     pub histogram: Histogram<u64>,
+    /// Open loop: how late (µs) each request was sent after its intended time. This is the
+    /// generator's own share of the latencies (timer granularity, 1 ms in tokio, and CPU it
+    /// did not get); a server that keeps up leaves it near the timer's granularity.
+    pub lateness: Histogram<u64>,
     /// Bins of `Config::timeline` width from `start`.
     pub timeline: Vec<Bin>,
     /// The first few error texts.
@@ -193,6 +204,14 @@ impl Report {
             self.histogram.max(),
             self.histogram.mean()
         );
+        if !self.lateness.is_empty() {
+            s += &format!(
+                "send lateness µs (the generator's; what exceeds the timer slack is counted above): p50 {}  p99 {}  max {}\n",
+                self.lateness.value_at_quantile(0.5),
+                self.lateness.value_at_quantile(0.99),
+                self.lateness.max()
+            );
+        }
         if c.stale + c.lost > 0 || !self.error_samples.is_empty() {
             s += &format!("stale reads {}, lost writes read {}\n", c.stale, c.lost);
         }
@@ -328,12 +347,14 @@ pub async fn run(config: Config) -> std::io::Result<Report> {
     };
     let mut counts = Counts::default();
     let mut histogram = new_histogram();
+    let mut lateness = new_histogram();
     let mut timeline: Vec<Bin> = Vec::new();
     let mut error_samples = Vec::new();
     while let Some(part) = tasks.join_next().await {
         let part = part.map_err(std::io::Error::other)?;
         counts.add(&part.counts);
         histogram.add(&part.histogram).expect("same bounds");
+        lateness.add(&part.lateness).expect("same bounds");
         if timeline.len() < part.timeline.len() {
             timeline.resize(part.timeline.len(), Bin::default());
         }
@@ -356,6 +377,7 @@ pub async fn run(config: Config) -> std::io::Result<Report> {
         elapsed,
         counts,
         histogram,
+        lateness,
         timeline,
         error_samples,
     })
@@ -392,6 +414,7 @@ struct Worker {
 struct Part {
     counts: Counts,
     histogram: Histogram<u64>,
+    lateness: Histogram<u64>,
     timeline: Vec<Bin>,
     error_samples: Vec<String>,
 }
@@ -413,6 +436,7 @@ impl Worker {
         let mut part = Part {
             counts: Counts::default(),
             histogram: new_histogram(),
+            lateness: new_histogram(),
             timeline: Vec::new(),
             error_samples: Vec::new(),
         };
@@ -443,7 +467,13 @@ impl Worker {
                 }
             }
             let sent = Instant::now();
-            let measured_from = if interval.is_some() { intended } else { sent };
+            let measured_from = if interval.is_some() {
+                let late = sent.saturating_duration_since(intended).as_micros() as u64;
+                part.lateness.saturating_record(late.max(1));
+                sent.min(intended + config.timer_slack)
+            } else {
+                sent
+            };
             if let Some(i) = interval {
                 intended += i;
             }

@@ -196,8 +196,33 @@ pub struct Cluster {
     pub groups: Vec<Vec<String>>,
 }
 
+/// Runs `start` up to three times: a port picked free can be taken (by another process, or by
+/// a listener the child itself binds on port 0) before the child binds it.
+macro_rules! retry {
+    ($start:expr) => {{
+        let mut last = None;
+        for _ in 0..3 {
+            match $start.await {
+                Ok(v) => return Ok(v),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.expect("three attempts"))
+    }};
+}
+
 impl Cluster {
+    /// Starts `jumpcache cluster` on a free port and reads its groups' addresses.
     pub async fn start(
+        bin: &Path,
+        shards: usize,
+        replicas: usize,
+        extra: &[&str],
+    ) -> io::Result<Cluster> {
+        retry!(Cluster::start_once(bin, shards, replicas, extra))
+    }
+
+    async fn start_once(
         bin: &Path,
         shards: usize,
         replicas: usize,
@@ -246,7 +271,12 @@ pub struct Shard {
 }
 
 impl Shard {
+    /// Starts `jumpcache shard` on a free port.
     pub async fn start(bin: &Path) -> io::Result<Shard> {
+        retry!(Shard::start_once(bin))
+    }
+
+    async fn start_once(bin: &Path) -> io::Result<Shard> {
         let port = free_port();
         let args: Vec<String> = vec![
             "shard".into(),
@@ -271,6 +301,10 @@ impl Shard {
 
 /// `jumpcache router --shards SPEC`.
 pub async fn router(bin: &Path, shards: &str, extra: &[&str]) -> io::Result<(Proc, String)> {
+    retry!(router_once(bin, shards, extra))
+}
+
+async fn router_once(bin: &Path, shards: &str, extra: &[&str]) -> io::Result<(Proc, String)> {
     let port = free_port();
     let mut args: Vec<String> = vec![
         "router".into(),
@@ -290,6 +324,10 @@ pub async fn router(bin: &Path, shards: &str, extra: &[&str]) -> io::Result<(Pro
 
 /// A `redis-server` without persistence.
 pub async fn redis_server() -> io::Result<(Proc, String)> {
+    retry!(redis_server_once())
+}
+
+async fn redis_server_once() -> io::Result<(Proc, String)> {
     let port = free_port();
     let args: Vec<String> = [
         "--port",
@@ -313,6 +351,14 @@ pub async fn redis_server() -> io::Result<(Proc, String)> {
 /// twemproxy in front of `servers` (named `s0`, `s1`, ... in order), with `distribution`
 /// `ketama` or `modula` and its default key hash `fnv1a_64`.
 pub async fn nutcracker(
+    dir: &Path,
+    servers: &[String],
+    distribution: &str,
+) -> io::Result<(Proc, String)> {
+    retry!(nutcracker_once(dir, servers, distribution))
+}
+
+async fn nutcracker_once(
     dir: &Path,
     servers: &[String],
     distribution: &str,

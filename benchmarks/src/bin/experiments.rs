@@ -121,7 +121,12 @@ struct Ctx {
 impl Ctx {
     fn say(&mut self, line: String) {
         let line = format!("[{:5.1} s] {line}", self.started.elapsed().as_secs_f64());
-        self.bar.println(&line);
+        if self.bar.is_hidden() {
+            // No terminal (a log, CI) or --quiet: the bar draws nothing, the lines still go out.
+            eprintln!("{line}");
+        } else {
+            self.bar.println(&line);
+        }
         self.notes.push(line);
     }
 
@@ -221,6 +226,19 @@ async fn main() -> Res<()> {
         },
         if args.short { "short" } else { "full" }
     ));
+    let loadavg = || {
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+    ctx.say(format!(
+        "{} cores; load average at the start: {}",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0),
+        loadavg()
+    ));
     let started = Instant::now();
     if only.contains(&"distribution") {
         distribution(&mut ctx).await?;
@@ -237,6 +255,7 @@ async fn main() -> Res<()> {
     if only.contains(&"grow") {
         grow(&mut ctx).await?;
     }
+    ctx.say(format!("load average at the end: {}", loadavg()));
     ctx.bar.finish_and_clear();
     let _ = std::fs::remove_dir_all(&tmp);
     let mut summary = ctx.notes.join("\n");
@@ -317,6 +336,18 @@ async fn commands(servers: &[String]) -> Res<Vec<u64>> {
         v.push(procs::commands_processed(s).await?);
     }
     Ok(v)
+}
+
+/// A short closed-loop run whose figures are dropped: connections made, caches warm.
+async fn warm_up(ctx: &Ctx, addr: &str, keys: u64) -> Res<()> {
+    let secs = if ctx.short { 0.3 } else { 1.0 };
+    loadgen::run(loadgen::Config {
+        duration: Duration::from_secs_f64(secs),
+        connections: 16,
+        ..quiet_config(addr, keys)
+    })
+    .await?;
+    Ok(())
 }
 
 fn quiet_config(addr: &str, keys: u64) -> loadgen::Config {
@@ -503,7 +534,7 @@ async fn scaling(ctx: &mut Ctx) -> Res<()> {
     let secs = ctx.sizes.scaling_secs;
     let rate = ctx.sizes.scaling_rate;
     let mut csv = String::from(
-        "groups,closed_connections,closed_ok_per_s,closed_p50_us,closed_p99_us,open_rate,open_ok_per_s,open_p50_us,open_p99_us,open_p999_us,requests_per_group_mean,requests_per_group_min,requests_per_group_max\n",
+        "groups,closed_connections,closed_ok_per_s,closed_p50_us,closed_p99_us,open_rate,open_ok_per_s,open_p50_us,open_p99_us,open_p999_us,open_send_lateness_p50_us,open_send_lateness_p99_us,requests_per_group_mean,requests_per_group_min,requests_per_group_max\n",
     );
     let mut per_group = String::from("groups,group,requests\n");
     let mut rows: Vec<(usize, Report, Report, Vec<u64>)> = Vec::new();
@@ -516,6 +547,7 @@ async fn scaling(ctx: &mut Ctx) -> Res<()> {
         let servers: Vec<String> = shards.iter().map(|g| g[0].addr.clone()).collect();
         let (_router, addr) = procs::router(&ctx.bin, &shard_spec(&shards), &[]).await?;
         loadgen::preload(&addr, "key:", keys, 32, 4).await?;
+        warm_up(ctx, &addr, keys).await?;
         let closed = loadgen::run(loadgen::Config {
             duration: Duration::from_secs_f64(secs),
             connections: 32,
@@ -542,7 +574,7 @@ async fn scaling(ctx: &mut Ctx) -> Res<()> {
         let mean = reqs.iter().sum::<u64>() as f64 / n as f64;
         let _ = writeln!(
             csv,
-            "{n},32,{:.0},{},{},{rate},{:.0},{},{},{},{mean:.0},{},{}",
+            "{n},32,{:.0},{},{},{rate},{:.0},{},{},{},{},{},{mean:.0},{},{}",
             closed.throughput(),
             closed.quantile_us(0.5),
             closed.quantile_us(0.99),
@@ -550,16 +582,19 @@ async fn scaling(ctx: &mut Ctx) -> Res<()> {
             open.quantile_us(0.5),
             open.quantile_us(0.99),
             open.quantile_us(0.999),
+            open.lateness.value_at_quantile(0.5),
+            open.lateness.value_at_quantile(0.99),
             reqs.iter().min().unwrap_or(&0),
             reqs.iter().max().unwrap_or(&0)
         );
         ctx.say(format!(
-            "scaling: {n} groups: closed loop {:.0} req/s (p50 {} µs, p99 {} µs); open loop at {rate:.0}/s: p50 {} µs, p99 {} µs; {mean:.0} requests per group (errors {} / {})",
+            "scaling: {n} groups: closed loop {:.0} req/s (p50 {} µs, p99 {} µs); open loop at {rate:.0}/s: p50 {} µs, p99 {} µs (of which the generator's send lateness p99 {} µs); {mean:.0} requests per group (errors {} / {})",
             closed.throughput(),
             closed.quantile_us(0.5),
             closed.quantile_us(0.99),
             open.quantile_us(0.5),
             open.quantile_us(0.99),
+            open.lateness.value_at_quantile(0.99),
             closed.counts.errors,
             open.counts.errors
         ));
@@ -623,6 +658,11 @@ async fn scaling(ctx: &mut Ctx) -> Res<()> {
         format!("open p99 at {rate:.0}/s"),
         pts(&|r| r.2.quantile_us(0.99) as f64 / 1000.0),
         COLORS[3],
+    ));
+    lat.series.push(Series::new(
+        "open: generator's send lateness p99",
+        pts(&|r| r.2.lateness.value_at_quantile(0.99) as f64 / 1000.0),
+        COLORS[4],
     ));
     lat.series.push(
         Series::new(
@@ -709,6 +749,7 @@ async fn failure(ctx: &mut Ctx) -> Res<()> {
             ..quiet_config(&addr, keys)
         };
         loadgen::preload(&addr, "key:", keys, 64, 4).await?;
+        warm_up(ctx, &addr, keys).await?;
         let load = tokio::spawn(loadgen::run(config));
         let t0 = Instant::now();
         let victim = &mut groups[0][0];

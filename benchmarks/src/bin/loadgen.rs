@@ -18,7 +18,9 @@ twemproxy, redis-server).\n\nWith --rate the load is open-loop: every connection
 schedule and a request's latency counts from when it should have been sent, so a stall shows \
 in the percentiles instead of hiding (coordinated omission). Without --rate it is closed-loop: \
 each connection sends as soon as its previous reply arrives (the most the server does with that \
-many clients). Latencies go into an HDR histogram (µs, 3 significant digits)."
+many clients). Latencies go into an HDR histogram (µs, 3 significant digits). The first \
+--timer-slack-us of a request's send lateness is the generator's timer (tokio's tick is 1 ms) \
+and is not counted; the lateness itself is reported."
 )]
 struct Args {
     /// Server address, host:port.
@@ -71,6 +73,10 @@ struct Args {
     /// Seed of the key and command choices.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Open loop: microseconds of send lateness put down to the generator's timer (tokio's
+    /// timers tick in whole milliseconds) and not counted; lateness beyond counts in full.
+    #[arg(long, default_value_t = 1000)]
+    timer_slack_us: u64,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
@@ -103,6 +109,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .map(|_| Duration::from_millis(args.bin_ms)),
         check_stale: args.check_stale,
         seed: args.seed,
+        timer_slack: Duration::from_micros(args.timer_slack_us),
         progress: !args.quiet,
     };
     let mode = match config.rate {
