@@ -204,9 +204,9 @@ where
 {
     let all = panel.series.iter().flat_map(|s| s.points.iter());
     let mut y_max = nice_max(all.clone().map(|p| p.1).fold(f64::MIN, f64::max));
-    if matches!(panel.kind, Kind::Bars { .. }) {
-        // Room above the bars for the legend.
-        y_max *= 1.25;
+    if panel.series.iter().any(|s| !s.name.is_empty()) {
+        // Room above the data for the legend.
+        y_max *= 1.2 + 0.04 * panel.series.len() as f64;
     }
     let y_min = panel.y_min.min(y_max - 1e-9);
     let (x_lo, x_hi) = match (&panel.kind, panel.x_range) {

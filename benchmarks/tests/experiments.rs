@@ -180,8 +180,7 @@ fn short_mode_runs_every_experiment_against_real_processes() {
     let summary = std::fs::read_to_string(data.join("summary.txt")).expect("summary");
     assert!(summary.contains("live grow"), "{summary}");
     for chart in ["distribution", "scaling", "failure", "resize"] {
-        let drawn = out_dir.join(format!("{chart}.svg")).is_file()
-            && out_dir.join(format!("{chart}.png")).is_file();
+        let drawn = out_dir.join(format!("{chart}.svg")).is_file();
         assert!(
             drawn || summary.contains(&format!("chart {chart} not drawn")),
             "{chart}: {summary}"

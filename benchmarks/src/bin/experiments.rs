@@ -264,7 +264,13 @@ async fn main() -> Res<()> {
         "\nfinished in {:.0} s\n",
         started.elapsed().as_secs_f64()
     );
-    std::fs::write(ctx.data.join("summary.txt"), &summary)?;
+    // A partial run (--only) keeps the full run's summary.
+    let name = if args.only == Args::parse_from(["experiments"]).only {
+        "summary.txt".to_string()
+    } else {
+        format!("summary-{}.txt", args.only.replace(',', "-"))
+    };
+    std::fs::write(ctx.data.join(name), &summary)?;
     println!("{summary}");
     Ok(())
 }
@@ -338,12 +344,15 @@ async fn commands(servers: &[String]) -> Res<Vec<u64>> {
     Ok(v)
 }
 
-/// A short closed-loop run whose figures are dropped: connections made, caches warm.
+/// A short closed-loop run of GETs whose figures are dropped: connections made, caches warm.
+/// GETs only: a SET here would write a value the stale-read check of the next run does not
+/// know (version 0, older than the preload's).
 async fn warm_up(ctx: &Ctx, addr: &str, keys: u64) -> Res<()> {
     let secs = if ctx.short { 0.3 } else { 1.0 };
     loadgen::run(loadgen::Config {
         duration: Duration::from_secs_f64(secs),
         connections: 16,
+        get_ratio: 1.0,
         ..quiet_config(addr, keys)
     })
     .await?;
@@ -359,6 +368,12 @@ fn quiet_config(addr: &str, keys: u64) -> loadgen::Config {
     }
 }
 
+/// One scheme over one group count: keys per group, requests per group, measured (or computed).
+type DistResult = (Scheme, usize, Vec<u64>, Vec<u64>, bool);
+
+/// One group count of the scaling run: closed-loop and open-loop reports, requests per group.
+type ScaleRow = (usize, Report, Report, Vec<u64>);
+
 /// Keys and Zipf requests per group over 3, 8 and 16 groups, for jump, ketama and modulo.
 async fn distribution(ctx: &mut Ctx) -> Res<()> {
     let keys = ctx.sizes.keys;
@@ -369,7 +384,7 @@ async fn distribution(ctx: &mut Ctx) -> Res<()> {
         "scheme,groups,keys,requests,keys_max_over_mean,requests_max_over_mean,measured_equals_computed\n",
     );
     // results[(scheme, n)] = (keys per group, requests per group, measured?)
-    let mut results: Vec<(Scheme, usize, Vec<u64>, Vec<u64>, bool)> = Vec::new();
+    let mut results: Vec<DistResult> = Vec::new();
     for &n in &ctx.sizes.dist_groups.clone() {
         for scheme in Scheme::ALL {
             ctx.step(&format!("distribution: {} over {n} groups", scheme.name()));
@@ -537,7 +552,7 @@ async fn scaling(ctx: &mut Ctx) -> Res<()> {
         "groups,closed_connections,closed_ok_per_s,closed_p50_us,closed_p99_us,open_rate,open_ok_per_s,open_p50_us,open_p99_us,open_p999_us,open_send_lateness_p50_us,open_send_lateness_p99_us,requests_per_group_mean,requests_per_group_min,requests_per_group_max\n",
     );
     let mut per_group = String::from("groups,group,requests\n");
-    let mut rows: Vec<(usize, Report, Report, Vec<u64>)> = Vec::new();
+    let mut rows: Vec<ScaleRow> = Vec::new();
     for &n in &ctx.sizes.scaling_groups.clone() {
         ctx.step(&format!("scaling: {n} groups"));
         let mut shards = Vec::new();
@@ -603,14 +618,14 @@ async fn scaling(ctx: &mut Ctx) -> Res<()> {
     }
     ctx.write("scaling.csv", &csv)?;
     ctx.write("scaling_groups.csv", &per_group)?;
-    let pts = |f: &dyn Fn(&(usize, Report, Report, Vec<u64>)) -> f64| -> Vec<(f64, f64)> {
+    let pts = |f: &dyn Fn(&ScaleRow) -> f64| -> Vec<(f64, f64)> {
         rows.iter().map(|r| (r.0 as f64, f(r))).collect()
     };
     let x_range = Some((
         *ctx.sizes.scaling_groups.first().unwrap_or(&2) as f64 - 0.3,
         *ctx.sizes.scaling_groups.last().unwrap_or(&6) as f64 + 0.3,
     ));
-    let total = |r: &(usize, Report, Report, Vec<u64>)| r.3.iter().sum::<u64>() as f64;
+    let total = |r: &ScaleRow| r.3.iter().sum::<u64>() as f64;
     let mut load = Panel::new(
         format!("Requests per group (open loop, {rate:.0}/s for {secs} s)"),
         "groups",
