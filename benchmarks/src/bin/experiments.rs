@@ -169,6 +169,14 @@ async fn main() -> Res<()> {
         .into());
     }
     let only: Vec<&str> = args.only.split(',').map(str::trim).collect();
+    const NAMES: [&str; 5] = ["distribution", "scaling", "failure", "resize", "grow"];
+    if let Some(bad) = only.iter().find(|o| !NAMES.contains(o)) {
+        return Err(format!(
+            "--only: no experiment {bad:?} (there are {})",
+            NAMES.join(", ")
+        )
+        .into());
+    }
     let sizes = Sizes::new(args.short);
     let data = args.out.join("data");
     std::fs::create_dir_all(&data)?;
