@@ -2,7 +2,8 @@
 # Regenerates docs/experiments/ (charts) and docs/experiments/data/ (CSV): every experiment of
 # docs/experiments.md, run on this machine against real processes.
 #   benchmarks/experiments/run.sh                      # the full run (about 5 minutes on 2 cores)
-#   benchmarks/experiments/run.sh --short              # the CI-sized run (seconds)
+#   benchmarks/experiments/run.sh --short              # the CI-sized run (seconds), written
+#                                                      # to target/experiments-short/
 #   benchmarks/experiments/run.sh --only resize        # some of them
 #   benchmarks/experiments/run.sh --short --out /tmp/x # elsewhere
 # Experiments: distribution, scaling, failure, resize, grow.

@@ -27,9 +27,10 @@ struct Args {
     /// Small sizes and a few seconds per experiment (what CI runs).
     #[arg(long)]
     short: bool,
-    /// Where the charts go (the CSV files go to OUT/data).
-    #[arg(long, default_value = "docs/experiments")]
-    out: PathBuf,
+    /// Where the charts go (the CSV files go to OUT/data). Default: docs/experiments, or
+    /// target/experiments-short with --short (so a short run never replaces the docs' figures).
+    #[arg(long)]
+    out: Option<PathBuf>,
     /// The jumpcache binary (default: the one beside this program).
     #[arg(long)]
     jumpcache: Option<PathBuf>,
@@ -178,7 +179,14 @@ async fn main() -> Res<()> {
         .into());
     }
     let sizes = Sizes::new(args.short);
-    let data = args.out.join("data");
+    let out = args.out.clone().unwrap_or_else(|| {
+        PathBuf::from(if args.short {
+            "target/experiments-short"
+        } else {
+            "docs/experiments"
+        })
+    });
+    let data = out.join("data");
     std::fs::create_dir_all(&data)?;
     let tmp = std::env::temp_dir().join(format!("jumpcache-experiments-{}", std::process::id()));
     std::fs::create_dir_all(&tmp)?;
@@ -213,7 +221,7 @@ async fn main() -> Res<()> {
     bar.enable_steady_tick(Duration::from_millis(200));
     let mut ctx = Ctx {
         bin,
-        out: args.out.clone(),
+        out: out.clone(),
         data,
         tmp: tmp.clone(),
         sizes,
