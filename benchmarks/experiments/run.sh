@@ -8,10 +8,8 @@
 #   benchmarks/experiments/run.sh --short --out /tmp/x # elsewhere
 # Experiments: distribution, scaling, failure, resize, grow.
 #
-# LIVE GROW TIMELINE (placeholder until issue 14's `JUMPCACHE RESIZE` lands): the `grow`
-# experiment sends `JUMPCACHE RESIZE 4` to a 3-group `jumpcache cluster` under load and draws
-# throughput, p99 and misses until INFO says `migration_status:idle`. While the command answers
-# an error it writes "not available" to data/grow.csv and draws nothing.
+# The `grow` experiment sends `JUMPCACHE RESIZE 4` to a 3-group `jumpcache cluster` under load
+# and draws throughput, p99 and misses until INFO says `migration_status:idle`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 

@@ -1087,7 +1087,6 @@ async fn resize(ctx: &mut Ctx) -> Res<()> {
 }
 
 /// Live grow with migration: `JUMPCACHE RESIZE <groups>` on a `jumpcache cluster` during load.
-/// Issue 14 adds the command; until then this reports "not available".
 async fn grow(ctx: &mut Ctx) -> Res<()> {
     ctx.step("live grow");
     let (secs, at, keys) = (ctx.sizes.grow_secs, ctx.sizes.grow_at, ctx.sizes.keys);
@@ -1107,9 +1106,12 @@ async fn grow(ctx: &mut Ctx) -> Res<()> {
     tokio::time::sleep(Duration::from_secs_f64(at)).await;
     let sent = t0.elapsed();
     let reply = procs::command(&cluster.addr, &["JUMPCACHE", "RESIZE", "4"]).await?;
+    if let Reply::Error(e) = &reply {
+        load.abort();
+        return Err(format!("JUMPCACHE RESIZE 4 answered {e:?}").into());
+    }
     let mut finished = None;
-    let available = !matches!(reply, Reply::Error(_));
-    if available {
+    {
         let deadline = Instant::now() + Duration::from_secs_f64(secs);
         while Instant::now() < deadline {
             let info = procs::command(&cluster.addr, &["INFO"])
@@ -1122,19 +1124,6 @@ async fn grow(ctx: &mut Ctx) -> Res<()> {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-    }
-    if !available {
-        load.abort();
-        ctx.done();
-        let msg = format!(
-            "live grow: not available (JUMPCACHE RESIZE 4 answered {reply:?}; needs issue 14)"
-        );
-        ctx.write(
-            "grow.csv",
-            "not available: JUMPCACHE RESIZE is not implemented by this jumpcache\n",
-        )?;
-        ctx.say(msg);
-        return Ok(());
     }
     let report = load.await??;
     ctx.done();
