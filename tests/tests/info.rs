@@ -128,13 +128,18 @@ async fn sections_are_selected_as_redis_selects_them() {
             "Replication",
             "CPU",
             "Cluster",
+            "Topology",
             "Keyspace"
         ]
     );
     for all in ["all", "everything", "ALL"] {
         let text = info(&mut con, &[all]).await;
         let names = section_names(&text);
-        assert_eq!(names[7..], ["Commandstats", "Cluster", "Keyspace"], "{all}");
+        assert_eq!(
+            names[7..],
+            ["Commandstats", "Cluster", "Topology", "Keyspace"],
+            "{all}"
+        );
     }
     let two = info(&mut con, &["server", "KEYSPACE"]).await;
     assert_eq!(section_names(&two), ["Server", "Keyspace"]);
