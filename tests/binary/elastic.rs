@@ -1432,3 +1432,43 @@ async fn jumpcache_resize_grows_and_shrinks_a_one_process_cluster() {
         .await;
     assert!(bad.is_err());
 }
+
+/// Issue 14, point 1: members replaced or added inside a group move no key, and a new member
+/// serves reads only once it holds its peers' keys: the old member can die right after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_added_by_the_file_is_synced_before_it_serves() {
+    let _serial = SERIAL.lock().await;
+    let mut shards = Shards::start().await;
+    let a = |i: usize| shards.procs[i].addr().to_string();
+    let dir = TempDir::new();
+    let file = dir.0.join("topology.toml");
+    write_topology(&file, 1, &[a(0), a(2)]);
+    let args = vec!["--topology".to_string(), file.display().to_string()];
+    let router = start_router(&args, 0).await;
+    settled(router.addr, 1, 2).await;
+    let mut con = harness::client_for(router.addr).await;
+    for i in 0..2000 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("k{i}"))
+            .arg(i)
+            .query_async(&mut con)
+            .await
+            .unwrap();
+    }
+    write_topology(&file, 2, &[format!("{}|{}", a(0), a(1)), a(2)]);
+    settled(router.addr, 2, 2).await;
+    wait_info(router.addr, "the new member up", |i| {
+        field(i, "shard0_member1").contains("state=up")
+    })
+    .await;
+    // The member the group had dies: every key of the group is still read, from the new one.
+    shards.procs[0].kill().await;
+    for i in 0..2000 {
+        let v: Option<i64> = redis::cmd("GET")
+            .arg(format!("k{i}"))
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        assert_eq!(v, Some(i), "k{i}");
+    }
+}

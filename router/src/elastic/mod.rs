@@ -367,8 +367,11 @@ impl Elastic {
         (next.groups().iter().enumerate())
             .map(|(i, members)| match current.groups.get(i) {
                 Some(g) if current.topology.members(i) == members.as_slice() => g.clone(),
-                _ => {
+                old => {
                     let g = Arc::new(Group::new(i, members, &self.config, &local));
+                    if old.is_some() {
+                        joined(&g, current.topology.members(i));
+                    }
                     self.start_tasks(&g);
                     g
                 }
@@ -610,6 +613,25 @@ impl Elastic {
             }
         }
     }
+}
+
+/// Marks the members of `g` that were not among `before` (a member replaced in place, a
+/// replica added) as syncing: they get writes, and reads only once the sync worker has copied
+/// their peers' keys. With no member kept there is no peer to copy from: all serve at once.
+fn joined(g: &Group, before: &[String]) {
+    let kept = g
+        .members
+        .iter()
+        .any(|m| before.iter().any(|b| b == m.client.addr()));
+    if !kept {
+        return;
+    }
+    for (m, member) in g.members.iter().enumerate() {
+        if !before.iter().any(|b| b == member.client.addr()) {
+            g.set_state(m, crate::replication::group::MemberState::Syncing);
+        }
+    }
+    g.wake.notify_one();
 }
 
 /// Returns RESP bytes of a request.
