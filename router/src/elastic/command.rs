@@ -99,53 +99,63 @@ fn topology_text(elastic: &Elastic) -> String {
     out
 }
 
+/// What INFO's `# Topology` section and the metrics show, read once.
+struct Figures {
+    epoch: u64,
+    groups: usize,
+    running: bool,
+    moved: u64,
+    remaining: u64,
+    moved_total: u64,
+    reload_errors: u64,
+}
+
+impl Figures {
+    fn of(elastic: &Elastic) -> Figures {
+        let view = elastic.view();
+        let (running, moved, remaining) = match &view.moving {
+            Some(m) => {
+                let moved = m.moved.load(Relaxed);
+                (true, moved, m.expected.load(Relaxed).saturating_sub(moved))
+            }
+            None => (false, elastic.counters.last_moved.load(Relaxed), 0),
+        };
+        Figures {
+            epoch: view.topology.epoch(),
+            groups: view.topology.len(),
+            running,
+            moved,
+            remaining,
+            moved_total: elastic.counters.moved.load(Relaxed),
+            reload_errors: elastic.counters.reload_errors.load(Relaxed),
+        }
+    }
+}
+
 /// Copies the `# Topology` figures into the metrics recorder (the poll calls it).
 pub(crate) fn export(elastic: &Elastic) {
     use crate::observe::stats as names;
-    let section = section(elastic);
-    let field = |name: &str| {
-        section
-            .fields
-            .iter()
-            .find(|(k, _)| k == name)
-            .and_then(|(_, v)| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    let running = elastic.view().moving.is_some();
-    metrics::gauge!(names::TOPOLOGY_EPOCH).set(field("topology_epoch") as f64);
-    metrics::gauge!(names::MIGRATION_RUNNING).set(if running { 1.0 } else { 0.0 });
-    metrics::gauge!(names::MIGRATION_KEYS_REMAINING).set(field("migration_keys_remaining") as f64);
-    metrics::counter!(names::MIGRATION_KEYS_MOVED).absolute(field("migration_keys_moved_total"));
-    metrics::counter!(names::TOPOLOGY_RELOAD_ERRORS).absolute(field("topology_reload_errors"));
+    let f = Figures::of(elastic);
+    metrics::gauge!(names::TOPOLOGY_EPOCH).set(f.epoch as f64);
+    metrics::gauge!(names::MIGRATION_RUNNING).set(if f.running { 1.0 } else { 0.0 });
+    metrics::gauge!(names::MIGRATION_KEYS_REMAINING).set(f.remaining as f64);
+    metrics::counter!(names::MIGRATION_KEYS_MOVED).absolute(f.moved_total);
+    metrics::counter!(names::TOPOLOGY_RELOAD_ERRORS).absolute(f.reload_errors);
 }
 
 /// INFO's `# Topology` section.
 pub(crate) fn section(elastic: &Elastic) -> Section {
-    let view = elastic.view();
+    let f = Figures::of(elastic);
     let mut s = Section::new("Topology");
-    let (status, moved, remaining) = match &view.moving {
-        Some(m) => {
-            let moved = m.moved.load(Relaxed);
-            (
-                "running",
-                moved,
-                m.expected.load(Relaxed).saturating_sub(moved),
-            )
-        }
-        None => ("idle", elastic.counters.last_moved.load(Relaxed), 0),
-    };
-    s.add("topology_epoch", view.topology.epoch())
-        .add("topology_groups", view.topology.len())
-        .add("migration_status", status)
-        .add("migration_keys_moved", moved)
-        .add("migration_keys_remaining", remaining)
+    s.add("topology_epoch", f.epoch)
+        .add("topology_groups", f.groups)
         .add(
-            "migration_keys_moved_total",
-            elastic.counters.moved.load(Relaxed),
+            "migration_status",
+            if f.running { "running" } else { "idle" },
         )
-        .add(
-            "topology_reload_errors",
-            elastic.counters.reload_errors.load(Relaxed),
-        );
+        .add("migration_keys_moved", f.moved)
+        .add("migration_keys_remaining", f.remaining)
+        .add("migration_keys_moved_total", f.moved_total)
+        .add("topology_reload_errors", f.reload_errors);
     s
 }
