@@ -117,6 +117,7 @@ async fn bind(host: &str, port: u16) -> std::io::Result<TcpListener> {
 async fn shard(args: ShardArgs) -> Result<(), Box<dyn std::error::Error>> {
     let mut config = args.config;
     config.clients = args.clients;
+    config.rdb = Some(args.rdb);
     config.validate()?;
     raise_fd_limit(config.clients.maxclients, 0);
     let listener = bind(&args.bind, args.port).await?;

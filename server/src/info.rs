@@ -4,7 +4,7 @@
 
 use serve::figures::{add_keyspace_stats, add_run_id, keyspace_section, memory_section};
 use serve::info::{
-    cpu_section, persistence_section, replication_section, server_section, stats_section, Section,
+    cpu_section, replication_section, server_section, stats_section, Section,
 };
 
 use crate::state::ShardState;
@@ -31,7 +31,7 @@ pub fn sections(shard: &ShardState) -> Vec<Section> {
         server,
         clients,
         memory_section(&figures.keyspace, &figures.maxmemory_policy, rss_bytes()),
-        persistence_section(),
+        shard.persistence.section(),
         st,
         replication_section(),
         cpu_section(),

@@ -37,6 +37,7 @@ mod migrate;
 mod scan;
 mod segment;
 mod settings;
+mod snapshot;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -50,6 +51,7 @@ use bytes::Bytes;
 use crate::clock::Clock;
 use evict::Room;
 pub use inspect::{EntryInfo, HEAD};
+pub use snapshot::SnapshotEntry;
 use segment::{key_hash, Entry, Segment};
 
 /// Bytes charged per entry on top of its key and value.
