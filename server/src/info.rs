@@ -3,9 +3,7 @@
 //! functions that `serve::figures` reads them back with.
 
 use serve::figures::{add_keyspace_stats, add_run_id, keyspace_section, memory_section};
-use serve::info::{
-    cpu_section, replication_section, server_section, stats_section, Section,
-};
+use serve::info::{cpu_section, replication_section, server_section, stats_section, Section};
 
 use crate::state::ShardState;
 use crate::stats::rss_bytes;

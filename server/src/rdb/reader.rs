@@ -77,13 +77,24 @@ pub fn load(
     input: impl Read,
     len: u64,
     now_ms: u64,
-    mut put: impl FnMut(Vec<u8>, Vec<u8>, u64),
+    put: impl FnMut(Vec<u8>, Vec<u8>, u64),
 ) -> Result<LoadSummary> {
     let mut r = Reader {
         input,
         left: len,
         crc: 0,
     };
+    load_from(&mut r, now_ms, put).map_err(|e| match e {
+        RdbError::Corrupt(why) => RdbError::Corrupt(format!("{why} (at byte {})", len - r.left)),
+        io => io,
+    })
+}
+
+fn load_from(
+    r: &mut Reader<impl Read>,
+    now_ms: u64,
+    mut put: impl FnMut(Vec<u8>, Vec<u8>, u64),
+) -> Result<LoadSummary> {
     let mut summary = LoadSummary::default();
     let magic = r.bytes(9)?;
     if &magic[..5] != b"REDIS" {
@@ -94,7 +105,12 @@ pub fn load(
         .and_then(|v| v.parse().ok())
         .filter(|v| (1..=12).contains(v))
         .map_or_else(
-            || corrupt(format!("unsupported RDB version {:?}", String::from_utf8_lossy(&magic[5..]))),
+            || {
+                corrupt(format!(
+                    "unsupported RDB version {:?}",
+                    String::from_utf8_lossy(&magic[5..])
+                ))
+            },
             Ok,
         )?;
     summary.version = version;
@@ -159,7 +175,9 @@ pub fn load(
                 summary.skipped_records += 1;
                 continue;
             }
-            opcode::FUNCTION_PRE_GA => return corrupt("pre-release function records are not supported"),
+            opcode::FUNCTION_PRE_GA => {
+                return corrupt("pre-release function records are not supported")
+            }
             opcode::EOF => break,
             _ => {}
         }
@@ -235,7 +253,9 @@ impl<R: Read> Reader<R> {
     /// `n` bytes, allocated only once the file is known to have them.
     fn bytes(&mut self, n: u64) -> Result<Vec<u8>> {
         if n > self.left {
-            return corrupt(format!("a length of {n} bytes runs past the end of the file"));
+            return corrupt(format!(
+                "truncated file: a length of {n} bytes runs past its end"
+            ));
         }
         let mut buf = vec![0u8; n as usize];
         self.fill(&mut buf)?;
@@ -391,7 +411,7 @@ impl<R: Read> Reader<R> {
         let nodes = self.length()?;
         self.skip_strings(nodes.saturating_mul(2))?;
         // length, last id; from _2 on also first id, max deleted id, entries added
-        let counters = if t >= 19 { 7 } else { 3 };
+        let counters = if t >= 19 { 8 } else { 3 };
         for _ in 0..counters {
             self.length()?;
         }

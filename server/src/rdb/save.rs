@@ -22,7 +22,8 @@ use crate::store::{Store, Value, SEGMENTS};
 pub const IN_PROGRESS: &str = "ERR Background save already in progress";
 
 /// The reply to SAVE or BGSAVE on a shard without snapshot settings (inside `jumpcache cluster`).
-pub const NO_PERSISTENCE: &str = "ERR snapshots are off on this shard (no --dir: it runs inside jumpcache cluster)";
+pub const NO_PERSISTENCE: &str =
+    "ERR snapshots are off on this shard (no --dir: it runs inside jumpcache cluster)";
 
 /// After a failed periodic snapshot, the next waits this long (Redis's
 /// `CONFIG_BGSAVE_RETRY_DELAY`).
@@ -156,10 +157,8 @@ impl Persistence {
                 let started = Instant::now();
                 let config = me.config.as_ref().expect("checked by begin");
                 let _ = me.write(&store, config);
-                me.last_background_secs.store(
-                    started.elapsed().as_secs() as i64,
-                    Ordering::Relaxed,
-                );
+                me.last_background_secs
+                    .store(started.elapsed().as_secs() as i64, Ordering::Relaxed);
             });
         if let Err(e) = spawned {
             tracing::error!(error = %e, "cannot start the BGSAVE thread");
@@ -292,14 +291,27 @@ impl Persistence {
         let mut s = Section::new("Persistence");
         s.add("loading", u8::from(self.is_loading()))
             .add("async_loading", 0)
-            .add("rdb_changes_since_last_save", self.dirty.load(Ordering::Relaxed))
-            .add("rdb_bgsave_in_progress", u8::from(self.background.load(Ordering::Relaxed)))
+            .add(
+                "rdb_changes_since_last_save",
+                self.dirty.load(Ordering::Relaxed),
+            )
+            .add(
+                "rdb_bgsave_in_progress",
+                u8::from(self.background.load(Ordering::Relaxed)),
+            )
             .add("rdb_last_save_time", self.last_save())
             .add(
                 "rdb_last_bgsave_status",
-                if self.last_ok.load(Ordering::Relaxed) { "ok" } else { "err" },
+                if self.last_ok.load(Ordering::Relaxed) {
+                    "ok"
+                } else {
+                    "err"
+                },
             )
-            .add("rdb_last_bgsave_time_sec", self.last_background_secs.load(Ordering::Relaxed))
+            .add(
+                "rdb_last_bgsave_time_sec",
+                self.last_background_secs.load(Ordering::Relaxed),
+            )
             .add("rdb_current_bgsave_time_sec", current)
             .add("rdb_saves", self.saves.load(Ordering::Relaxed))
             .add("rdb_last_load_keys_expired", loaded.expired)
@@ -319,7 +331,11 @@ fn write_file(store: &Store, temp: &Path, path: &Path) -> io::Result<u64> {
     let now = store.now_ms();
     let stats = store.stats();
     let file = File::create(temp)?;
-    let mut w = RdbWriter::start(BufWriter::with_capacity(1 << 16, file), now, stats.used_memory)?;
+    let mut w = RdbWriter::start(
+        BufWriter::with_capacity(1 << 16, file),
+        now,
+        stats.used_memory,
+    )?;
     w.select_db(stats.keys, stats.expires)?;
     let mut keys = 0;
     let mut page = Vec::new();
@@ -330,7 +346,10 @@ fn write_file(store: &Store, temp: &Path, path: &Path) -> io::Result<u64> {
         }
         keys += page.len() as u64;
     }
-    let file = w.finish()?.into_inner().map_err(io::IntoInnerError::into_error)?;
+    let file = w
+        .finish()?
+        .into_inner()
+        .map_err(io::IntoInnerError::into_error)?;
     file.sync_all()?;
     drop(file);
     std::fs::rename(temp, path)?;
@@ -363,7 +382,10 @@ fn load_file(store: &Store, path: &Path) -> Result<LoadSummary, RdbError> {
         },
     )?;
     if too_big > 0 {
-        tracing::warn!(keys = too_big, "snapshot: keys larger than --max-memory left out");
+        tracing::warn!(
+            keys = too_big,
+            "snapshot: keys larger than --max-memory left out"
+        );
         summary.keys -= too_big;
         summary.other_types += too_big;
     }

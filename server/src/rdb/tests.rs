@@ -7,7 +7,9 @@ type Keys = Vec<(Vec<u8>, Vec<u8>, u64)>;
 
 fn read(bytes: &[u8], now_ms: u64) -> Result<(LoadSummary, Keys), RdbError> {
     let mut keys = Vec::new();
-    let summary = load(bytes, bytes.len() as u64, now_ms, |k, v, d| keys.push((k, v, d)))?;
+    let summary = load(bytes, bytes.len() as u64, now_ms, |k, v, d| {
+        keys.push((k, v, d))
+    })?;
     Ok((summary, keys))
 }
 
@@ -30,15 +32,24 @@ fn what_the_writer_writes_the_reader_reads_and_expired_keys_stay_out() {
     assert_eq!(summary.keys, 3);
     assert_eq!(summary.expired, 1);
     assert_eq!(keys[0], (b"plain".to_vec(), b"value".to_vec(), 0));
-    assert_eq!(keys[1], (b"later".to_vec(), b"x".to_vec(), 2_000_000_000_000));
+    assert_eq!(
+        keys[1],
+        (b"later".to_vec(), b"x".to_vec(), 2_000_000_000_000)
+    );
     assert_eq!(keys[2].1.len(), 20_000);
-    assert!(summary.aux.iter().any(|(k, v)| k == "redis-bits" && v == "64"));
+    assert!(summary
+        .aux
+        .iter()
+        .any(|(k, v)| k == "redis-bits" && v == "64"));
 }
 
 #[test]
 fn every_truncation_and_every_flipped_byte_is_an_error_not_a_panic() {
     let file = sample_file();
-    for cut in (0..file.len()).step_by(7).chain(file.len() - 20..file.len()) {
+    for cut in (0..file.len())
+        .step_by(7)
+        .chain(file.len() - 20..file.len())
+    {
         assert!(read(&file[..cut], 0).is_err(), "truncated at {cut}");
     }
     // The header, the keys and the trailer; the big value's middle is only more of the same.
@@ -84,7 +95,7 @@ fn reads_redis_encodings_and_skips_other_types() {
     f.extend_from_slice(b"\x00\x02i8\xc0\x85"); // -123
     f.extend_from_slice(b"\x00\x03i16\xc1\x39\x30"); // 12345
     f.extend_from_slice(b"\x00\x03i32\xc2\x15\xcd\x5b\x07"); // 123456789
-    // LZF: literal "abc", back-reference 6 at distance 3 -> "abcabcabc"
+                                                             // LZF: literal "abc", back-reference 6 at distance 3 -> "abcabcabc"
     f.extend_from_slice(b"\x00\x03lzf\xc3\x06\x09\x02abc\x80\x02");
     f.extend_from_slice(b"\xfd\x00\x94\x35\x77\x00\x03sec\x01v"); // 2000000000 s
     f.extend_from_slice(b"\x01\x04list\x02\x01a\x01b");

@@ -51,8 +51,8 @@ use bytes::Bytes;
 use crate::clock::Clock;
 use evict::Room;
 pub use inspect::{EntryInfo, HEAD};
-pub use snapshot::SnapshotEntry;
 use segment::{key_hash, Entry, Segment};
+pub use snapshot::SnapshotEntry;
 
 /// Bytes charged per entry on top of its key and value.
 ///
