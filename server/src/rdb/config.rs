@@ -81,7 +81,7 @@ impl RdbConfig {
 /// A message for anything else.
 pub fn parse_save(s: &str) -> Result<SavePoints, String> {
     let words: Vec<&str> = s.split_whitespace().collect();
-    if words.len() % 2 != 0 {
+    if !words.len().is_multiple_of(2) {
         return Err(format!("save takes <seconds> <changes> pairs: {s:?}"));
     }
     let mut points = Vec::new();
