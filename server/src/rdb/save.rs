@@ -391,3 +391,38 @@ fn load_file(store: &Store, path: &Path) -> Result<LoadSummary, RdbError> {
     }
     Ok(summary)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::store::StoreConfig;
+
+    #[test]
+    fn one_save_at_a_time_and_none_without_settings() {
+        let store = Store::new(StoreConfig::default(), Arc::new(ManualClock::new(1_000)));
+        let off = Persistence::new(None);
+        assert_eq!(off.save(&store).err(), Some(Refused::Off));
+        assert_eq!(off.bgsave(&store).err(), Some(Refused::Off));
+
+        let dir = std::env::temp_dir().join(format!("jumpcache-rdb-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = Persistence::new(Some(RdbConfig::at(&dir, "one.rdb")));
+        // As if a BGSAVE were writing.
+        p.saving.store(true, Ordering::Relaxed);
+        assert_eq!(p.save(&store).err(), Some(Refused::InProgress));
+        assert_eq!(p.bgsave(&store).err(), Some(Refused::InProgress));
+        assert_eq!(
+            Refused::InProgress.text(),
+            "ERR Background save already in progress"
+        );
+        p.saving.store(false, Ordering::Relaxed);
+        p.wrote(3);
+        assert_eq!(p.save(&store).unwrap().unwrap(), 0);
+        assert_eq!(p.dirty.load(Ordering::Relaxed), 0);
+        assert!(!p.is_saving());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
