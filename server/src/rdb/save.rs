@@ -49,8 +49,11 @@ pub struct Persistence {
     saves: AtomicU64,
     loading: AtomicBool,
     loaded: Mutex<LoadSummary>,
-    temp_counter: AtomicU64,
 }
+
+/// Numbers the temp files of every shard in this process (tests run several in one process,
+/// sharing a directory).
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 fn unix_secs() -> u64 {
     SystemTime::now()
@@ -94,7 +97,6 @@ impl Persistence {
             saves: AtomicU64::new(0),
             loading: AtomicBool::new(false),
             loaded: Mutex::new(LoadSummary::default()),
-            temp_counter: AtomicU64::new(0),
         })
     }
 
@@ -199,7 +201,7 @@ impl Persistence {
     /// Writes the snapshot (the caller holds `saving`) and records how it went.
     fn write(&self, store: &Store, config: &RdbConfig) -> io::Result<u64> {
         let dirty_before = self.dirty.load(Ordering::Relaxed);
-        let n = self.temp_counter.fetch_add(1, Ordering::Relaxed);
+        let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
         let temp = config
             .dir
             .join(format!("temp-{}-{n}.rdb", std::process::id()));
