@@ -76,6 +76,17 @@ pub async fn serve(
     .await;
     // The maintenance task returns as soon as `stop` is triggered.
     while background.join_next().await.is_some() {}
+    // As Redis: with `--save` points, a last snapshot on the way out.
+    if shard
+        .persistence
+        .config()
+        .is_some_and(|c| !c.save.0.is_empty())
+    {
+        let saver = shard.clone();
+        let _ =
+            tokio::task::spawn_blocking(move || saver.persistence.save_on_shutdown(&saver.store))
+                .await;
+    }
     Ok(())
 }
 

@@ -525,3 +525,22 @@ async fn a_router_forwards_save_to_every_shard_but_not_bgsave_or_lastsave() {
         );
     }
 }
+
+#[tokio::test]
+async fn with_save_points_a_shard_saves_on_the_way_out() {
+    let dir = TempDir::new("shutdown");
+    let mut config = config_in(&dir);
+    if let Some(rdb) = &mut config.rdb {
+        rdb.save = server::rdb::config::parse_save("3600 1").unwrap();
+    }
+    let shard = spawn_shard_with(config.clone()).await;
+    let mut con = shard.client().await;
+    let _: () = within(con.set("last", "word")).await.unwrap();
+    assert!(!dir.file().exists());
+    shard.stop().await;
+    assert!(dir.file().exists());
+    let again = spawn_shard_with(config).await;
+    let mut con = again.client().await;
+    let got: Option<String> = within(con.get("last")).await.unwrap();
+    assert_eq!(got.as_deref(), Some("word"));
+}

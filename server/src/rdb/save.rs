@@ -198,6 +198,19 @@ impl Persistence {
         due && self.bgsave(store).is_ok()
     }
 
+    /// Waits for a running snapshot, then writes one (at shutdown, with `--save` points).
+    pub fn save_on_shutdown(&self, store: &Store) {
+        let deadline = Instant::now() + std::time::Duration::from_secs(600);
+        loop {
+            match self.save(store) {
+                Err(Refused::InProgress) if Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                _ => return,
+            }
+        }
+    }
+
     /// Writes the snapshot (the caller holds `saving`) and records how it went.
     fn write(&self, store: &Store, config: &RdbConfig) -> io::Result<u64> {
         let dirty_before = self.dirty.load(Ordering::Relaxed);
