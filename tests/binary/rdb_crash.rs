@@ -111,3 +111,56 @@ async fn a_shard_killed_during_bgsave_restarts_on_a_whole_snapshot() {
     shard.kill().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn the_binary_refuses_a_corrupt_file_and_says_why() {
+    let dir: PathBuf = std::env::temp_dir().join(format!(
+        "jumpcache-rdb-refuse-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("dump.rdb"), b"REDIS0010\xfe\x00\x00\x03key\x05val").unwrap();
+    let out = within(
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_jumpcache"))
+            .args(["shard", "--port", "0", "--dir"])
+            .arg(&dir)
+            .env("RUST_LOG", "info")
+            .output(),
+    )
+    .await
+    .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{log}");
+    assert!(
+        log.contains("dump.rdb: corrupt RDB file: truncated file"),
+        "{log}"
+    );
+    // `--rdb-corrupt empty` (here from the environment) starts anyway: shown by its log.
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_jumpcache"))
+        .args(["shard", "--port", "0", "--dir"])
+        .arg(&dir)
+        .env("JUMPCACHE_RDB_CORRUPT", "empty")
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stderr));
+    let started = within(async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.contains("starting empty") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert!(started, "no 'starting empty' line");
+    let _ = child.kill().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
