@@ -132,6 +132,8 @@ pub struct ShardArgs {
     #[command(flatten)]
     pub config: server::Config,
     #[command(flatten)]
+    pub rdb: server::rdb::RdbConfig,
+    #[command(flatten)]
     pub clients: serve::ClientConfig,
 }
 

@@ -117,6 +117,7 @@ async fn bind(host: &str, port: u16) -> std::io::Result<TcpListener> {
 async fn shard(args: ShardArgs) -> Result<(), Box<dyn std::error::Error>> {
     let mut config = args.config;
     config.clients = args.clients;
+    config.rdb = Some(args.rdb);
     config.validate()?;
     raise_fd_limit(config.clients.maxclients, 0);
     let listener = bind(&args.bind, args.port).await?;
@@ -125,7 +126,11 @@ async fn shard(args: ShardArgs) -> Result<(), Box<dyn std::error::Error>> {
     }
     let stop = shutdown_signal();
     tracing::info!(addr = %listener.local_addr()?, "shard listening");
-    server::run(listener, config, stop).await?;
+    if let Err(e) = server::run(listener, config, stop).await {
+        // A snapshot that cannot be loaded (`--rdb-corrupt fail`) names the file and the fault.
+        tracing::error!(error = %e, "shard stopped");
+        return Err(e.to_string().into());
+    }
     tracing::info!("shard stopped");
     Ok(())
 }

@@ -4,6 +4,8 @@ use clap::{Args, Parser, ValueEnum};
 use serve::units::parse_memory;
 use serve::ClientConfig;
 
+use crate::rdb::RdbConfig;
+
 /// How the store chooses what to evict when full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub enum EvictionPolicy {
@@ -53,6 +55,12 @@ pub struct Config {
     /// binary sets it for a shard with its own `--metrics-port`; embedded shards leave it off.
     #[arg(skip)]
     pub export_metrics: bool,
+
+    /// Snapshot settings (`--dir`, `--dbfilename`, `--save`, `--rdb-corrupt`): the binary
+    /// flattens [`RdbConfig`] into `jumpcache shard` only and copies it in. `None` (shards
+    /// inside `jumpcache cluster`, tests' shards): the shard neither loads nor saves.
+    #[arg(skip)]
+    pub rdb: Option<RdbConfig>,
 }
 
 #[derive(Parser)]
@@ -78,6 +86,9 @@ impl Config {
         }
         if self.maintenance_interval_ms == 0 {
             return Err("maintenance-interval-ms must be above 0".into());
+        }
+        if let Some(rdb) = &self.rdb {
+            rdb.validate()?;
         }
         self.clients.validate()
     }

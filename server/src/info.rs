@@ -3,9 +3,7 @@
 //! functions that `serve::figures` reads them back with.
 
 use serve::figures::{add_keyspace_stats, add_run_id, keyspace_section, memory_section};
-use serve::info::{
-    cpu_section, persistence_section, replication_section, server_section, stats_section, Section,
-};
+use serve::info::{cpu_section, replication_section, server_section, stats_section, Section};
 
 use crate::state::ShardState;
 use crate::stats::rss_bytes;
@@ -31,7 +29,7 @@ pub fn sections(shard: &ShardState) -> Vec<Section> {
         server,
         clients,
         memory_section(&figures.keyspace, &figures.maxmemory_policy, rss_bytes()),
-        persistence_section(),
+        shard.persistence.section(),
         st,
         replication_section(),
         cpu_section(),

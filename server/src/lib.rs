@@ -18,6 +18,7 @@ pub mod figures;
 pub mod handler;
 pub mod info;
 pub mod listener;
+pub mod rdb;
 pub mod state;
 pub mod stats;
 pub mod store;

@@ -36,24 +36,34 @@ pub async fn run(
 /// Serves an existing shard state (tests inject a manual clock this way).
 ///
 /// # Errors
-/// None today; the `Result` keeps room for fatal listener errors.
+/// The snapshot file cannot be loaded (under `--rdb-corrupt fail`).
 pub async fn serve(
     listener: TcpListener,
     shard: Arc<ShardState>,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     let stop = Shutdown::new();
-    // Ready once serving; `/metrics` copies the counters at each scrape.
+    // Ready once the snapshot is loaded; `/metrics` copies the counters at each scrape.
     let _probe = shard.config.export_metrics.then(|| {
         let exported = shard.clone();
+        let persistence = shard.persistence.clone();
         serve::admin::register(serve::admin::Probe {
-            ready: Box::new(|| true),
+            ready: Box::new(move || !persistence.is_loading()),
             refresh: Box::new(move || {
                 crate::stats::export(&exported);
                 Box::pin(async {})
             }),
         })
     });
+    // The snapshot (--dir/--dbfilename) is loaded before the first client is answered:
+    // connections wait in the listen backlog meanwhile.
+    if shard.persistence.config().is_some() {
+        let loader = shard.clone();
+        tokio::task::spawn_blocking(move || loader.persistence.load_at_start(&loader.store))
+            .await
+            .map_err(io::Error::other)?
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    }
     // In a set, so that dropping this future drops the task too.
     let mut background = JoinSet::new();
     background.spawn(maintenance(shard.clone(), stop.clone()));
@@ -66,6 +76,17 @@ pub async fn serve(
     .await;
     // The maintenance task returns as soon as `stop` is triggered.
     while background.join_next().await.is_some() {}
+    // As Redis: with `--save` points, a last snapshot on the way out.
+    if shard
+        .persistence
+        .config()
+        .is_some_and(|c| !c.save.0.is_empty())
+    {
+        let saver = shard.clone();
+        let _ =
+            tokio::task::spawn_blocking(move || saver.persistence.save_on_shutdown(&saver.store))
+                .await;
+    }
     Ok(())
 }
 
@@ -83,6 +104,7 @@ async fn maintenance(shard: Arc<ShardState>, shutdown: Shutdown) {
                     expire_more(&shard, interval / 4, started.elapsed()).await;
                 }
                 shard.stats.sample_ops();
+                shard.persistence.maybe_save(&shard.store);
             }
             () = &mut stop => return,
         }

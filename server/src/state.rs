@@ -9,6 +9,7 @@ use serve::{ClientSlots, Setting};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, EvictionPolicy};
+use crate::rdb::Persistence;
 use crate::stats::Stats;
 use crate::store::{Eviction, Store, StoreConfig};
 
@@ -32,6 +33,8 @@ pub struct ShardState {
     pub clients: Arc<ClientSlots>,
     /// The topology epoch routers announced, and this shard's part in a resize.
     pub cluster: crate::cluster::ClusterState,
+    /// Snapshots: SAVE, BGSAVE, `--save`, loading at start-up.
+    pub persistence: Arc<Persistence>,
 }
 
 impl ShardState {
@@ -66,7 +69,9 @@ impl ShardState {
             slots: Some(clients.clone()),
             store: Some(Arc::new(StoreHandle(store.clone()))),
         };
+        let persistence = Persistence::new(config.rdb.clone());
         Arc::new(ShardState {
+            persistence,
             store,
             clients,
             stats,

@@ -345,6 +345,7 @@ pub enum Target {
 }
 
 /// A running [`Target`].
+#[allow(clippy::large_enum_variant)] // reason: one per test, never moved in a loop; a shard's config is what is large
 pub enum Server {
     /// See [`Target::Shard`].
     Shard(ShardHandle),

@@ -19,6 +19,12 @@ pub struct RedisServer {
 impl RedisServer {
     /// Starts redis-server, or returns `None` (printing a note) when it is not installed.
     pub async fn start() -> Option<RedisServer> {
+        RedisServer::start_with(&[]).await
+    }
+
+    /// As [`start`](Self::start), with more `redis-server` arguments after the defaults (a
+    /// later `--dir` or `--save` wins over the default one).
+    pub async fn start_with(extra: &[&str]) -> Option<RedisServer> {
         let dir = std::env::temp_dir().join(format!(
             "jumpcache-redis-{}-{}",
             std::process::id(),
@@ -41,6 +47,7 @@ impl RedisServer {
             .arg(&socket)
             .arg("--dir")
             .arg(&dir)
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true)

@@ -21,6 +21,8 @@ pub enum Route {
     Scan,
     /// `JUMPCACHE`: the cluster's own commands, answered by the process that received them
     /// (a router from its topology, a shard from its part in a resize); never forwarded.
+    /// `BGSAVE` and `LASTSAVE` too: a shard answers for itself, a router that it does not
+    /// support them.
     Cluster,
 }
 

@@ -160,6 +160,7 @@ const NLS: Flags = F::NOSCRIPT.or(LS);
 const CONN: Flags = NLS.or(F::FAST);
 const CONN_NA: Flags = CONN.or(F::NO_AUTH);
 const ADMIN: Flags = F::ADMIN.or(NLS);
+const ADMIN_NS: Flags = F::ADMIN.or(F::NOSCRIPT);
 
 /// MGET's merge as a row writes it: `plan` sets `len` from the request.
 const REORDER: Merge = Merge::Reorder { len: 0 };
@@ -263,6 +264,9 @@ commands! {
     ("DBSIZE",      "dbsize",      DbSize,      1,    RF,      K::None,       All(Sum),      "server",     &[],          "Returns the number of keys."),
     ("FLUSHDB",     "flushdb",     FlushDb,     -1,   W,       K::None,       All(AllOk),    "server",     &[],          "Removes every key."),
     ("FLUSHALL",    "flushall",    FlushAll,    -1,   W,       K::None,       All(AllOk),    "server",     &[],          "Removes every key."),
+    ("SAVE",        "save",        Save,        1,    ADMIN_NS, K::None,      All(AllOk),    "server",     &[],          "Writes an RDB snapshot of the shard now (--dir, --dbfilename)."),
+    ("BGSAVE",      "bgsave",      BgSave,      -1,   ADMIN_NS, K::None,      Cluster,       "server",     &[],          "Writes an RDB snapshot of the shard in the background; a router does not forward it."),
+    ("LASTSAVE",    "lastsave",    LastSave,    1,    LSF,     K::None,       Cluster,       "server",     &[],          "Returns the Unix time of the shard's last successful snapshot; a router does not forward it."),
     ("TIME",        "time",        Time,        1,    LSF,     K::None,       Local,         "server",     &[],          "Returns the server time."),
     ("GET",         "get",         Get,         2,    RF,      K::First,      Key,           "string",     &[],          "Returns a key's value."),
     ("SET",         "set",         Set,         -3,   WD,      K::First,      Key,           "string",     &[],          "Sets a value: EX PX EXAT PXAT KEEPTTL NX XX GET."),

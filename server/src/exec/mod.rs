@@ -8,6 +8,7 @@ pub(crate) mod object;
 pub(crate) mod server;
 pub(crate) mod strings;
 
+use protocol::command::Flags;
 use protocol::{Command, Frame, Kind, Protocol};
 
 use crate::state::ShardState;
@@ -20,6 +21,15 @@ const SESSION_COMMAND: &str = "ERR connection command reached the store";
 ///
 /// Connection commands (PING, HELLO, CLIENT, ...) are answered by `serve::session` before this.
 pub fn execute(cmd: &Command, shard: &ShardState, protocol: Protocol) -> Frame {
+    let reply = run(cmd, shard, protocol);
+    // Redis's `dirty`, approximated: one change per write command that did not fail.
+    if cmd.spec().flags.contains(Flags::WRITE) && !matches!(reply, Frame::Error(_)) {
+        shard.persistence.wrote(1);
+    }
+    reply
+}
+
+fn run(cmd: &Command, shard: &ShardState, protocol: Protocol) -> Frame {
     use Kind::*;
     let store = &shard.store;
     let args = cmd.args();
@@ -31,6 +41,9 @@ pub fn execute(cmd: &Command, shard: &ShardState, protocol: Protocol) -> Frame {
         Info => server::info(cmd, shard, protocol),
         DbSize => server::db_size(shard),
         FlushDb | FlushAll => server::flush(cmd, shard),
+        Save => server::save(shard),
+        BgSave => server::bgsave(cmd, shard),
+        LastSave => Frame::Integer(shard.persistence.last_save() as i64),
         Get => strings::get(store, &args[1]),
         Set => strings::set::set(cmd, store),
         SetNx => strings::set_nx(store, &args[1], args[2].clone()),

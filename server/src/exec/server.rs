@@ -1,4 +1,5 @@
-//! Server commands that read or clear the whole store: INFO DBSIZE FLUSHDB FLUSHALL.
+//! Server commands on the whole store: INFO DBSIZE FLUSHDB FLUSHALL SAVE BGSAVE (LASTSAVE is
+//! one line in `exec::execute`).
 
 use protocol::{Command, CommandError, Frame, Protocol};
 use serve::info::{render, Selector};
@@ -43,4 +44,38 @@ pub(super) fn flush(cmd: &Command, shard: &ShardState) -> Frame {
     }
     shard.store.flush();
     Frame::ok()
+}
+
+/// SAVE: writes a snapshot now, replying when it is on disk.
+///
+/// ```text
+/// SAVE
+/// ```
+/// Redis's replies: `+OK`, `-ERR` when writing failed (the previous file is untouched), or
+/// `-ERR Background save already in progress`.
+pub(super) fn save(shard: &ShardState) -> Frame {
+    match shard.persistence.save(&shard.store) {
+        Ok(Ok(_)) => Frame::ok(),
+        Ok(Err(_)) => Frame::error("ERR"),
+        Err(refused) => Frame::error(refused.text()),
+    }
+}
+
+/// BGSAVE: starts a snapshot in the background (a thread of its own, no fork: segment by
+/// segment, each locked only while its keys are copied).
+///
+/// ```text
+/// BGSAVE [SCHEDULE]
+/// ```
+/// SCHEDULE is accepted as Redis does, but a save already running is refused all the same.
+pub(super) fn bgsave(cmd: &Command, shard: &ShardState) -> Frame {
+    match cmd.args() {
+        [_] => {}
+        [_, s] if s.eq_ignore_ascii_case(b"SCHEDULE") => {}
+        _ => return CommandError::Syntax.to_frame(),
+    }
+    match shard.persistence.bgsave(&shard.store) {
+        Ok(()) => Frame::Simple(bytes::Bytes::from_static(b"Background saving started")),
+        Err(refused) => Frame::error(refused.text()),
+    }
 }

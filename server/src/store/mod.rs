@@ -37,6 +37,7 @@ mod migrate;
 mod scan;
 mod segment;
 mod settings;
+mod snapshot;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -51,6 +52,7 @@ use crate::clock::Clock;
 use evict::Room;
 pub use inspect::{EntryInfo, HEAD};
 use segment::{key_hash, Entry, Segment};
+pub use snapshot::SnapshotEntry;
 
 /// Bytes charged per entry on top of its key and value.
 ///

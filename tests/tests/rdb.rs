@@ -1,0 +1,546 @@
+//! RDB snapshots through real sockets: SAVE, BGSAVE, LASTSAVE and `--save` on a shard, the
+//! files checked by `redis-check-rdb` and loaded by `redis-server`, a shard started on
+//! `redis-server`'s own dump, and files that cannot be read.
+//!
+//! Tests that need `redis-server` or `redis-check-rdb` print a note and pass without them.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use harness::{spawn_shard_with, within, RedisServer};
+use redis::aio::MultiplexedConnection;
+use redis::AsyncCommands;
+use server::rdb::{CorruptPolicy, RdbConfig};
+
+/// A fresh directory of its own, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!(
+            "jumpcache-rdb-{tag}-{}-{}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        std::fs::create_dir_all(&dir).expect("create the temp dir");
+        TempDir(dir)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    fn file(&self) -> PathBuf {
+        self.0.join("dump.rdb")
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn config_in(dir: &TempDir) -> server::Config {
+    server::Config {
+        rdb: Some(RdbConfig::at(dir.path(), "dump.rdb")),
+        ..server::Config::default()
+    }
+}
+
+fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+async fn info_field(con: &mut MultiplexedConnection, name: &str) -> String {
+    let info: String = within(redis::cmd("INFO").arg("persistence").query_async(con))
+        .await
+        .unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(':')))
+        .unwrap_or_else(|| panic!("INFO has no {name}:\n{info}"))
+        .to_string()
+}
+
+/// Polls INFO until `name` reads `want`, for up to 10 s.
+async fn wait_for_field(con: &mut MultiplexedConnection, name: &str, want: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let got = info_field(con, name).await;
+        if got == want {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{name} is {got}, not {want}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Runs `redis-check-rdb` on `file`; `None` (with a note) when it is not installed.
+fn check_rdb(file: &Path) -> Option<(bool, String)> {
+    match std::process::Command::new("redis-check-rdb")
+        .arg(file)
+        .output()
+    {
+        Ok(out) => Some((
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )),
+        Err(_) => {
+            eprintln!("NOTE: redis-check-rdb is not installed; file check skipped (not a pass)");
+            None
+        }
+    }
+}
+
+/// Writes the sample keys: plain, integer, long (compressible), binary, with TTLs.
+async fn write_sample(con: &mut MultiplexedConnection) {
+    let _: () = within(con.set("plain", "value")).await.unwrap();
+    let _: () = within(con.set("int", "12345")).await.unwrap();
+    let _: () = within(con.set("neg", "-7")).await.unwrap();
+    let _: () = within(con.set("long", "ab".repeat(5000))).await.unwrap();
+    let _: () = within(con.set(b"bin\x00\xff", b"\x00\x01\xfe\xff".to_vec()))
+        .await
+        .unwrap();
+    let _: () = within(con.set_ex("ttl", "soon", 1000)).await.unwrap();
+    let _: () = within(con.pset_ex("pttl", "later", 500_000)).await.unwrap();
+    for i in 0..2000 {
+        let _: () = within(con.set(format!("k{i}"), format!("v{i}")))
+            .await
+            .unwrap();
+    }
+}
+
+/// The sample keys, as a map of key -> (value, TTL in ms or -1).
+async fn sample_of(con: &mut MultiplexedConnection) -> Vec<(Vec<u8>, Vec<u8>, i64)> {
+    let mut keys: Vec<Vec<u8>> = within(con.keys("*")).await.unwrap();
+    keys.sort();
+    let mut out = Vec::new();
+    for k in keys {
+        let v: Vec<u8> = within(con.get(&k)).await.unwrap();
+        let ttl: i64 = within(con.pttl(&k)).await.unwrap();
+        out.push((k, v, ttl));
+    }
+    out
+}
+
+/// Asserts that two samples hold the same keys and values, and TTLs within 1 s.
+fn assert_same(a: &[(Vec<u8>, Vec<u8>, i64)], b: &[(Vec<u8>, Vec<u8>, i64)]) {
+    assert_eq!(a.len(), b.len(), "key counts");
+    for (x, y) in a.iter().zip(b) {
+        assert_eq!((&x.0, &x.1), (&y.0, &y.1));
+        if x.2 < 0 || y.2 < 0 {
+            assert_eq!(x.2, y.2, "TTL of {:?}", String::from_utf8_lossy(&x.0));
+        } else {
+            assert!(
+                (x.2 - y.2).abs() <= 1000,
+                "TTL of {:?}: {} vs {}",
+                String::from_utf8_lossy(&x.0),
+                x.2,
+                y.2
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn save_bgsave_and_lastsave_reply_as_redis_and_info_follows() {
+    let dir = TempDir::new("save");
+    let shard = spawn_shard_with(config_in(&dir)).await;
+    let mut con = shard.client().await;
+    let before: i64 = within(redis::cmd("LASTSAVE").query_async(&mut con))
+        .await
+        .unwrap();
+    assert!(
+        (before - now_secs()).abs() <= 2,
+        "LASTSAVE starts at the start time"
+    );
+    assert_eq!(
+        info_field(&mut con, "rdb_changes_since_last_save").await,
+        "0"
+    );
+    let _: () = within(con.set("a", "1")).await.unwrap();
+    let _: () = within(con.set("b", "2")).await.unwrap();
+    assert_eq!(
+        info_field(&mut con, "rdb_changes_since_last_save").await,
+        "2"
+    );
+
+    let mut raw = shard.raw().await;
+    assert_eq!(raw.call(&[b"SAVE"]).await, b"+OK\r\n");
+    assert!(dir.file().exists());
+    assert_eq!(
+        info_field(&mut con, "rdb_changes_since_last_save").await,
+        "0"
+    );
+    assert_eq!(info_field(&mut con, "rdb_last_bgsave_status").await, "ok");
+    assert_eq!(info_field(&mut con, "rdb_saves").await, "1");
+
+    let _: () = within(con.set("c", "3")).await.unwrap();
+    assert_eq!(
+        raw.call(&[b"BGSAVE"]).await,
+        b"+Background saving started\r\n"
+    );
+    wait_for_field(&mut con, "rdb_saves", "2").await;
+    assert_eq!(info_field(&mut con, "rdb_bgsave_in_progress").await, "0");
+    assert_eq!(
+        info_field(&mut con, "rdb_changes_since_last_save").await,
+        "0"
+    );
+    let last: i64 = within(redis::cmd("LASTSAVE").query_async(&mut con))
+        .await
+        .unwrap();
+    assert!(last >= before && (last - now_secs()).abs() <= 2);
+    assert_eq!(
+        raw.call(&[b"BGSAVE", b"NOW"]).await,
+        b"-ERR syntax error\r\n"
+    );
+    assert_eq!(
+        raw.call(&[b"LASTSAVE", b"x"]).await,
+        b"-ERR wrong number of arguments for 'lastsave' command\r\n"
+    );
+    if let Some((ok, out)) = check_rdb(&dir.file()) {
+        assert!(ok, "redis-check-rdb refused the file:\n{out}");
+    }
+    shard.stop().await;
+
+    // A shard started on the file has the keys.
+    let again = spawn_shard_with(config_in(&dir)).await;
+    let mut con = again.client().await;
+    let got: Vec<Option<String>> = within(con.mget(&["a", "b", "c", "d"])).await.unwrap();
+    assert_eq!(
+        got,
+        [Some("1".into()), Some("2".into()), Some("3".into()), None]
+    );
+    assert_eq!(info_field(&mut con, "rdb_last_load_keys_loaded").await, "3");
+    assert_eq!(info_field(&mut con, "loading").await, "0");
+}
+
+#[tokio::test]
+async fn a_failed_save_is_an_error_in_info_and_leaves_what_was_there() {
+    let dir = TempDir::new("fail");
+    let shard = spawn_shard_with(config_in(&dir)).await;
+    let mut con = shard.client().await;
+    let _: () = within(con.set("kept", "1")).await.unwrap();
+    let mut raw = shard.raw().await;
+    assert_eq!(raw.call(&[b"SAVE"]).await, b"+OK\r\n");
+    let before = std::fs::read(dir.file()).unwrap();
+    // The file name made a non-empty directory: the rename over it fails, whoever runs the
+    // test (root too).
+    std::fs::remove_file(dir.file()).unwrap();
+    std::fs::create_dir_all(dir.file().join("inside")).unwrap();
+    let _: () = within(con.set("new", "2")).await.unwrap();
+    assert_eq!(raw.call(&[b"SAVE"]).await, b"-ERR\r\n");
+    assert_eq!(info_field(&mut con, "rdb_last_bgsave_status").await, "err");
+    assert_eq!(
+        info_field(&mut con, "rdb_changes_since_last_save").await,
+        "1"
+    );
+    assert_eq!(
+        raw.call(&[b"BGSAVE"]).await,
+        b"+Background saving started\r\n"
+    );
+    wait_for_field(&mut con, "rdb_bgsave_in_progress", "0").await;
+    assert_eq!(info_field(&mut con, "rdb_last_bgsave_status").await, "err");
+    assert_eq!(info_field(&mut con, "rdb_saves").await, "1");
+    let mut left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    left.sort();
+    assert_eq!(left.len(), 1, "no temp file left behind: {left:?}");
+    assert!(dir.file().join("inside").is_dir());
+    // Written once the way is clear again.
+    std::fs::remove_dir_all(dir.file()).unwrap();
+    assert_eq!(raw.call(&[b"SAVE"]).await, b"+OK\r\n");
+    assert_eq!(info_field(&mut con, "rdb_last_bgsave_status").await, "ok");
+    assert_ne!(std::fs::read(dir.file()).unwrap(), before);
+}
+
+#[tokio::test]
+async fn periodic_save_writes_a_snapshot_after_enough_changes() {
+    let dir = TempDir::new("periodic");
+    let mut config = config_in(&dir);
+    config.maintenance_interval_ms = 20;
+    if let Some(rdb) = &mut config.rdb {
+        rdb.save = server::rdb::config::parse_save("1 2").unwrap();
+    }
+    let shard = spawn_shard_with(config).await;
+    let mut con = shard.client().await;
+    let _: () = within(con.set("one", "1")).await.unwrap();
+    // One change is not enough.
+    assert_eq!(info_field(&mut con, "rdb_saves").await, "0");
+    let _: () = within(con.set("two", "2")).await.unwrap();
+    wait_for_field(&mut con, "rdb_saves", "1").await;
+    assert!(dir.file().exists());
+    assert_eq!(
+        info_field(&mut con, "rdb_changes_since_last_save").await,
+        "0"
+    );
+}
+
+#[tokio::test]
+async fn a_truncated_or_corrupt_file_is_refused_or_skipped_by_policy() {
+    let dir = TempDir::new("corrupt");
+    let shard = spawn_shard_with(config_in(&dir)).await;
+    let mut con = shard.client().await;
+    write_sample(&mut con).await;
+    let mut raw = shard.raw().await;
+    assert_eq!(raw.call(&[b"SAVE"]).await, b"+OK\r\n");
+    shard.stop().await;
+    let good = std::fs::read(dir.file()).unwrap();
+    std::fs::write(dir.file(), &good[..good.len() / 2]).unwrap();
+
+    // --rdb-corrupt fail (the default): the shard does not start, and says why.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let err = within(server::run(
+        listener,
+        config_in(&dir),
+        std::future::pending(),
+    ))
+    .await
+    .expect_err("a truncated file is refused");
+    let text = err.to_string();
+    assert!(
+        text.contains("dump.rdb") && text.contains("truncated"),
+        "{text}"
+    );
+
+    // A flipped byte: the checksum.
+    let mut flipped = good.clone();
+    let at = flipped.len() / 3;
+    flipped[at] ^= 0x10;
+    std::fs::write(dir.file(), &flipped).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let err = within(server::run(
+        listener,
+        config_in(&dir),
+        std::future::pending(),
+    ))
+    .await
+    .expect_err("a corrupt file is refused");
+    assert!(err.to_string().contains("corrupt RDB file"), "{err}");
+
+    // --rdb-corrupt empty: starts, empty.
+    let mut config = config_in(&dir);
+    if let Some(rdb) = &mut config.rdb {
+        rdb.rdb_corrupt = CorruptPolicy::Empty;
+    }
+    let shard = spawn_shard_with(config).await;
+    let mut con = shard.client().await;
+    let n: u64 = within(redis::cmd("DBSIZE").query_async(&mut con))
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+}
+
+#[tokio::test]
+async fn loading_honours_the_memory_bound_and_skips_expired_keys() {
+    let dir = TempDir::new("bound");
+    let shard = spawn_shard_with(config_in(&dir)).await;
+    let mut con = shard.client().await;
+    for i in 0..3000 {
+        let _: () = within(con.set(format!("key{i}"), "x".repeat(1000)))
+            .await
+            .unwrap();
+    }
+    let _: () = within(con.pset_ex("brief", "v", 300)).await.unwrap();
+    let mut raw = shard.raw().await;
+    assert_eq!(raw.call(&[b"SAVE"]).await, b"+OK\r\n");
+    shard.stop().await;
+    // Past the brief key's deadline: poll the clock, not a fixed sleep.
+    let deadline = Instant::now() + Duration::from_millis(400);
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let mut config = config_in(&dir);
+    config.max_memory = 1 << 20;
+    let shard = spawn_shard_with(config).await;
+    let mut con = shard.client().await;
+    let info: String = within(redis::cmd("INFO").arg("memory").query_async(&mut con))
+        .await
+        .unwrap();
+    let used: u64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(used <= 1 << 20, "used_memory {used} over the bound");
+    let n: u64 = within(redis::cmd("DBSIZE").query_async(&mut con))
+        .await
+        .unwrap();
+    assert!(n > 0 && n < 3000, "{n} keys");
+    assert_eq!(
+        info_field(&mut con, "rdb_last_load_keys_expired").await,
+        "1"
+    );
+    let brief: Option<String> = within(con.get("brief")).await.unwrap();
+    assert_eq!(brief, None);
+}
+
+#[tokio::test]
+async fn redis_server_started_on_a_jumpcache_snapshot_has_the_same_data() {
+    let dir = TempDir::new("to-redis");
+    let shard = spawn_shard_with(config_in(&dir)).await;
+    let mut con = shard.client().await;
+    write_sample(&mut con).await;
+    let ours = sample_of(&mut con).await;
+    let mut raw = shard.raw().await;
+    assert_eq!(raw.call(&[b"SAVE"]).await, b"+OK\r\n");
+    if let Some((ok, out)) = check_rdb(&dir.file()) {
+        assert!(ok, "redis-check-rdb refused the file:\n{out}");
+    }
+    let dir_arg = dir.path().to_str().unwrap();
+    let Some(redis) =
+        RedisServer::start_with(&["--dir", dir_arg, "--dbfilename", "dump.rdb"]).await
+    else {
+        return;
+    };
+    let mut theirs = Vec::new();
+    let mut rc = redis.raw().await;
+    for (k, _, _) in &ours {
+        let v = rc.call(&[b"GET", k]).await;
+        let ttl = rc.call(&[b"PTTL", k]).await;
+        theirs.push((k.clone(), bulk(&v), int(&ttl)));
+    }
+    assert_same(&ours, &theirs);
+    assert_eq!(int(&rc.call(&[b"DBSIZE"]).await), ours.len() as i64);
+}
+
+#[tokio::test]
+async fn a_shard_started_on_redis_servers_dump_has_the_same_data() {
+    let dir = TempDir::new("from-redis");
+    let dir_arg = dir.path().to_str().unwrap();
+    let Some(redis) =
+        RedisServer::start_with(&["--dir", dir_arg, "--dbfilename", "dump.rdb"]).await
+    else {
+        return;
+    };
+    let mut rc = redis.raw().await;
+    let mut expected = Vec::new();
+    let mut set = |k: &[u8], v: &[u8]| {
+        expected.push((k.to_vec(), v.to_vec()));
+        harness::request(&[b"SET", k, v])
+    };
+    let long = "abc".repeat(2000); // LZF-compressed by redis-server
+    let writes = [
+        set(b"plain", b"value"),
+        set(b"int8", b"-100"),
+        set(b"int16", b"30000"),
+        set(b"int32", b"2000000000"),
+        set(b"big-int", b"123456789012345"),
+        set(b"long", long.as_bytes()),
+        set(b"bin\x00", b"\x00\xff"),
+        set(b"empty", b""),
+    ];
+    for w in writes {
+        rc.send(&w).await;
+        assert_eq!(rc.reply().await.unwrap(), b"+OK\r\n");
+    }
+    assert_eq!(
+        rc.call(&[b"SET", b"ttl", b"v", b"EX", b"1000"]).await,
+        b"+OK\r\n"
+    );
+    assert_eq!(
+        rc.call(&[b"SET", b"pttl", b"v", b"PX", b"500000"]).await,
+        b"+OK\r\n"
+    );
+    assert_eq!(
+        rc.call(&[b"SET", b"gone", b"v", b"PX", b"1"]).await,
+        b"+OK\r\n"
+    );
+    // Other types, skipped with a count.
+    assert_eq!(rc.call(&[b"RPUSH", b"list", b"a", b"b"]).await, b":2\r\n");
+    assert_eq!(rc.call(&[b"HSET", b"hash", b"f", b"v"]).await, b":1\r\n");
+    assert_eq!(rc.call(&[b"SADD", b"set", b"1", b"2"]).await, b":2\r\n");
+    assert_eq!(rc.call(&[b"ZADD", b"zset", b"1.5", b"m"]).await, b":1\r\n");
+    rc.call(&[b"XADD", b"stream", b"*", b"f", b"v"]).await;
+    assert_eq!(rc.call(&[b"SELECT", b"1"]).await, b"+OK\r\n");
+    assert_eq!(rc.call(&[b"SET", b"db1", b"v"]).await, b"+OK\r\n");
+    assert_eq!(rc.call(&[b"SELECT", b"0"]).await, b"+OK\r\n");
+    let ttl_redis = int(&rc.call(&[b"PTTL", b"pttl"]).await);
+    assert_eq!(rc.call(&[b"SAVE"]).await, b"+OK\r\n");
+    drop(redis);
+
+    let shard = spawn_shard_with(config_in(&dir)).await;
+    let mut con = shard.client().await;
+    for (k, v) in &expected {
+        let got: Vec<u8> = within(con.get(k)).await.unwrap();
+        assert_eq!(&got, v, "{:?}", String::from_utf8_lossy(k));
+    }
+    let ttl: i64 = within(con.pttl("pttl")).await.unwrap();
+    assert!((ttl - ttl_redis).abs() <= 1000, "{ttl} vs {ttl_redis}");
+    let ttl: i64 = within(con.ttl("ttl")).await.unwrap();
+    assert!((999..=1000).contains(&ttl), "{ttl}");
+    let n: u64 = within(redis::cmd("DBSIZE").query_async(&mut con))
+        .await
+        .unwrap();
+    assert_eq!(
+        n,
+        expected.len() as u64 + 2,
+        "strings of db 0, the expired one left out"
+    );
+    assert_eq!(
+        info_field(&mut con, "rdb_last_load_keys_skipped").await,
+        "6"
+    );
+}
+
+/// The value of a RESP bulk reply (empty for nil).
+fn bulk(reply: &[u8]) -> Vec<u8> {
+    if reply.starts_with(b"$-1") {
+        return Vec::new();
+    }
+    let start = reply.iter().position(|&b| b == b'\n').unwrap() + 1;
+    reply[start..reply.len() - 2].to_vec()
+}
+
+/// The value of a RESP integer reply.
+fn int(reply: &[u8]) -> i64 {
+    std::str::from_utf8(&reply[1..reply.len() - 2])
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_router_forwards_save_to_every_shard_but_not_bgsave_or_lastsave() {
+    let dir = TempDir::new("router");
+    let cluster = harness::spawn_cluster_with(2, config_in(&dir), router::Config::default()).await;
+    let mut raw = cluster.raw().await;
+    assert_eq!(raw.call(&[b"SAVE"]).await, b"+OK\r\n");
+    assert!(dir.file().exists());
+    for cmd in [&b"BGSAVE"[..], b"LASTSAVE"] {
+        assert_eq!(
+            raw.call(&[cmd]).await,
+            b"-ERR command not supported by the router\r\n"
+        );
+    }
+}
+
+#[tokio::test]
+async fn with_save_points_a_shard_saves_on_the_way_out() {
+    let dir = TempDir::new("shutdown");
+    let mut config = config_in(&dir);
+    if let Some(rdb) = &mut config.rdb {
+        rdb.save = server::rdb::config::parse_save("3600 1").unwrap();
+    }
+    let shard = spawn_shard_with(config.clone()).await;
+    let mut con = shard.client().await;
+    let _: () = within(con.set("last", "word")).await.unwrap();
+    assert!(!dir.file().exists());
+    shard.stop().await;
+    assert!(dir.file().exists());
+    let again = spawn_shard_with(config).await;
+    let mut con = again.client().await;
+    let got: Option<String> = within(con.get("last")).await.unwrap();
+    assert_eq!(got.as_deref(), Some("word"));
+}
