@@ -43,7 +43,9 @@ fn route(route: Route) -> String {
         Route::SameGroup => "the keys' group; CROSSSLOT across groups".into(),
         Route::All(merge) => format!("every group; {}", merged(merge)),
         Route::Scan => "one group at a time".into(),
-        Route::Cluster => "router (topology) or shard (resize), never forwarded".into(),
+        Route::Cluster => {
+            "answered where received, never forwarded (a router refuses BGSAVE and LASTSAVE)".into()
+        }
     }
 }
 
