@@ -210,13 +210,12 @@ pub fn handle_local(cmd: &Command, session: &mut Session, config: &ServerConfig)
         SlowLog => operator::slowlog(cmd, config),
         Latency => Ok(operator::latency(cmd, config)),
         Wait => operator::wait(cmd),
-        Jumpcache | Memory | Object | Info | DbSize | FlushDb | FlushAll | Save | BgSave
-        | LastSave | Get | Set | SetNx | SetEx | PSetEx | GetSet | GetDel | GetEx | MGet | MSet
-        | MSetNx | Del | Unlink | Exists | Touch | Incr | Decr | IncrBy | DecrBy | IncrByFloat
-        | Append | StrLen | GetRange | SetRange | Expire | PExpire | ExpireAt | PExpireAt
-        | Persist | Ttl | PTtl | ExpireTime | PExpireTime | Type | Keys | Scan | RandomKey => {
-            return None
-        }
+        Jumpcache | Dump | Restore | Memory | Object | Info | DbSize | FlushDb | FlushAll
+        | Save | BgSave | LastSave | Get | Set | SetNx | SetEx | PSetEx | GetSet | GetDel
+        | GetEx | MGet | MSet | MSetNx | Del | Unlink | Exists | Touch | Incr | Decr | IncrBy
+        | DecrBy | IncrByFloat | Append | StrLen | GetRange | SetRange | Expire | PExpire
+        | ExpireAt | PExpireAt | Persist | Ttl | PTtl | ExpireTime | PExpireTime | Type | Keys
+        | Scan | RandomKey => return None,
     };
     Some(reply.unwrap_or_else(|e| e.to_frame()))
 }

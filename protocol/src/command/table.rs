@@ -259,6 +259,8 @@ commands! {
     ("WAIT",        "wait",        Wait,        3,    NLS,     K::None,       Local,         "generic",    &[],          "Returns how many replicas acknowledged the client's last write."),
     ("JUMPCACHE",   "jumpcache",   Jumpcache,   -2,   ADMIN,   K::None,       Cluster,       "server",     JUMPCACHE_SUBS, "The cluster's own: TOPOLOGY, RESIZE (jumpcache cluster); what routers send shards during a resize."),
     ("MEMORY",      "memory",      Memory,      -2,   R,       K::Second,     Key,           "server",     MEMORY_SUBS,  "What a key costs in its shard (USAGE); the shard's figures (STATS)."),
+    ("DUMP",        "dump",        Dump,        2,    R,       K::First,      Key,           "generic",    &[],          "Serializes a key in Redis's RDB format (strings), for RESTORE here or in redis-server."),
+    ("RESTORE",     "restore",     Restore,     -4,   WD,      K::First,      Key,           "generic",    &[],          "Creates a key from a DUMP payload (from here or redis-server): REPLACE, ABSTTL, IDLETIME, FREQ."),
     ("OBJECT",      "object",      Object,      -2,   R,       K::Second,     Key,           "generic",    OBJECT_SUBS,  "A key's encoding, LFU frequency, idle time, reference count."),
     ("INFO",        "info",        Info,        -1,   LS,      K::None,       All(Info),     "server",     &[],          "Returns Redis-style INFO sections."),
     ("DBSIZE",      "dbsize",      DbSize,      1,    RF,      K::None,       All(Sum),      "server",     &[],          "Returns the number of keys."),

@@ -3,6 +3,7 @@
 //! [`execute`] names each command's executor function, matching every [`Kind`] with no
 //! wildcard: a new row of the command table does not compile until the shard runs it.
 
+pub(crate) mod dump;
 pub(crate) mod keys;
 pub(crate) mod object;
 pub(crate) mod server;
@@ -79,6 +80,8 @@ fn run(cmd: &Command, shard: &ShardState, protocol: Protocol) -> Frame {
         Keys => keys::keys(store, &args[1]),
         Scan => keys::scan(store, &args[1..]),
         RandomKey => keys::random_key(store),
+        Dump => dump::dump(store, &args[1]),
+        Restore => dump::restore(store, args),
         Memory => object::memory(cmd, shard),
         Object => object::object(cmd, shard),
     }

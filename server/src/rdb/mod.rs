@@ -7,12 +7,14 @@
 //! start-up ─▶ load::load_at_start ─▶ reader::load ─▶ Store::set (bounded by --max-memory)
 //! ```
 //!
-//! One job per file: `crc64` (the trailer), `lzf` (strings Redis compressed), `writer`,
+//! One job per file: `crc64` (the trailer), `lzf` (strings Redis compressed), `dump` (DUMP and
+//! RESTORE's payloads), `writer`,
 //! `reader` (both formats only), `save` (files, the persistence state, INFO's
 //! `# Persistence`), `config` (the flags).
 
 pub mod config;
 pub mod crc64;
+pub mod dump;
 pub mod lzf;
 pub mod reader;
 pub mod save;

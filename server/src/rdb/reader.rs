@@ -211,6 +211,21 @@ fn load_from(
     Ok(summary)
 }
 
+/// Reads a DUMP payload's value (the part before its version and checksum): a string in
+/// any encoding Redis writes, and nothing after it. `None` for another type or bad bytes.
+pub fn dump_string_value(body: &[u8]) -> Option<Vec<u8>> {
+    let mut r = Reader {
+        input: body,
+        left: body.len() as u64,
+        crc: 0,
+    };
+    if r.u8().ok()? != opcode::TYPE_STRING {
+        return None;
+    }
+    let value = r.string().ok()?;
+    (r.left == 0).then_some(value)
+}
+
 // Module value opcodes (Redis's RDB_MODULE_OPCODE_*).
 const MODULE_OPCODE_EOF: u64 = 0;
 const MODULE_OPCODE_SINT: u64 = 1;

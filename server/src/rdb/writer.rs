@@ -13,6 +13,21 @@ use super::opcode;
 /// The RDB version written: Redis 7.0's.
 pub const RDB_VERSION: u32 = 10;
 
+/// Appends Redis's length encoding of `n`: 6 bits, 14 bits, 32 or 64 bits big-endian.
+pub fn push_length(out: &mut Vec<u8>, n: u64) {
+    if n < 1 << 6 {
+        out.push(n as u8);
+    } else if n < 1 << 14 {
+        out.extend([0x40 | (n >> 8) as u8, n as u8]);
+    } else if let Ok(n32) = u32::try_from(n) {
+        out.push(0x80);
+        out.extend(n32.to_be_bytes());
+    } else {
+        out.push(0x81);
+        out.extend(n.to_be_bytes());
+    }
+}
+
 /// An RDB stream being written to `W`; the checksum follows every byte.
 pub struct RdbWriter<W: Write> {
     out: W,
@@ -86,19 +101,10 @@ impl<W: Write> RdbWriter<W> {
         self.raw(b)
     }
 
-    /// Redis's length encoding: 6 bits, 14 bits, 32 or 64 bits big-endian.
     fn length(&mut self, n: u64) -> io::Result<()> {
-        if n < 1 << 6 {
-            self.raw(&[n as u8])
-        } else if n < 1 << 14 {
-            self.raw(&[0x40 | (n >> 8) as u8, n as u8])
-        } else if let Ok(n32) = u32::try_from(n) {
-            self.raw(&[0x80])?;
-            self.raw(&n32.to_be_bytes())
-        } else {
-            self.raw(&[0x81])?;
-            self.raw(&n.to_be_bytes())
-        }
+        let mut buf = Vec::with_capacity(9);
+        push_length(&mut buf, n);
+        self.raw(&buf)
     }
 
     fn raw(&mut self, b: &[u8]) -> io::Result<()> {
