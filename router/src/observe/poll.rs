@@ -136,6 +136,11 @@ impl Poller {
     /// Polls every member at once, waiting at most the shard timeout for the slowest, and
     /// reports what they said; `tick` moves INFO's latency windows on (once a second only).
     async fn poll(&mut self, tick: bool) {
+        // A CONFIG SET while the shards are asked wins over what they answer now.
+        let versions = (
+            self.config.maxmemory.version(),
+            self.config.maxmemory_policy.version(),
+        );
         let answered = self.gather().await;
         let summary = summarise(&self.members(&answered));
         for ((group, gp), sum) in self.groups.iter().zip(&self.polls).zip(&summary.groups) {
@@ -146,7 +151,7 @@ impl Poller {
         for (gp, sum) in self.polls.iter_mut().zip(&summary.groups) {
             gp.counted = sum.counted;
         }
-        self.export_cluster(&summary);
+        self.export_cluster(&summary, versions);
     }
 
     /// Asks every member for its figures and keeps those that came; returns who answered.
@@ -187,7 +192,7 @@ impl Poller {
 
     /// Exports the cluster's numbers and the router's own, and hands the shards' memory
     /// settings to `CONFIG GET`.
-    fn export_cluster(&self, summary: &Summary) {
+    fn export_cluster(&self, summary: &Summary, versions: (u64, u64)) {
         let members: usize = self.groups.iter().map(|g| g.members.len()).sum();
         metrics::gauge!(SHARDS).set(self.groups.len() as f64);
         metrics::gauge!(SHARDS_UP).set(summary.groups_up() as f64);
@@ -197,8 +202,13 @@ impl Poller {
         self.stats.sample_ops();
         export_process(&self.stats);
         if let Some(policy) = &summary.maxmemory_policy {
-            self.config.maxmemory.set(summary.keyspace.max_memory);
-            self.config.maxmemory_policy.set(policy.to_string());
+            let (memory, policy_version) = versions;
+            self.config
+                .maxmemory
+                .set_unless_changed(summary.keyspace.max_memory, memory);
+            self.config
+                .maxmemory_policy
+                .set_unless_changed(policy.to_string(), policy_version);
         }
     }
 }
