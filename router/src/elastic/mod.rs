@@ -512,21 +512,26 @@ pub(crate) fn encode(args: &[Bytes]) -> Bytes {
     buf.freeze()
 }
 
-/// Returns the epoch a `-STALEEPOCH <n>` reply names.
+/// Returns the epoch a `-STALEEPOCH <n>` reply (RESP bytes) names.
 pub(crate) fn stale_epoch_bytes(raw: &[u8]) -> Option<u64> {
-    let rest = raw.strip_prefix(b"-STALEEPOCH ")?;
-    let end = rest.iter().position(|&b| b == b'\r').unwrap_or(rest.len());
-    std::str::from_utf8(&rest[..end]).ok()?.parse().ok()
+    let text = raw.strip_prefix(b"-")?;
+    let end = text.iter().position(|&b| b == b'\r').unwrap_or(text.len());
+    stale_epoch_text(&text[..end])
 }
 
 /// Returns the epoch a reply names when it is `-STALEEPOCH <n>`.
 pub(crate) fn stale_epoch(reply: &Reply) -> Option<u64> {
     match reply {
         Reply::Raw(raw) => stale_epoch_bytes(raw),
-        Reply::Frame(Frame::Error(e)) => {
-            let rest = e.strip_prefix(b"STALEEPOCH ")?;
-            std::str::from_utf8(rest).ok()?.parse().ok()
-        }
+        Reply::Frame(Frame::Error(e)) => stale_epoch_text(e),
         Reply::Frame(_) => None,
     }
+}
+
+/// Reads `STALEEPOCH <n>`, an error's text without its `-` and line end.
+fn stale_epoch_text(text: &[u8]) -> Option<u64> {
+    std::str::from_utf8(text.strip_prefix(b"STALEEPOCH ")?)
+        .ok()?
+        .parse()
+        .ok()
 }
