@@ -51,8 +51,8 @@ fn run(
     for i in 0..ops {
         let key = &keys[(i * 7919) % keys.len()];
         match op {
-            "get" => found += usize::from(store.get(key).is_some()),
-            "miss" => found += usize::from(store.get(&misses[i % misses.len()]).is_some()),
+            "get" => found += usize::from(matches!(store.get(key), Ok(Some(_)))),
+            "miss" => found += usize::from(matches!(store.get(&misses[i % misses.len()]), Ok(Some(_)))),
             "set" => store
                 .set(key, Value::persistent(Bytes::copy_from_slice(value)))
                 .unwrap(),

@@ -34,6 +34,8 @@ pub mod text {
         "ERR GT and LT options at the same time are not compatible";
     /// A write that cannot fit under maxmemory.
     pub const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
+    /// A command for one type run on a key holding another.
+    pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
     /// SELECT of a database other than 0.
     pub const DB_INDEX: &str = "ERR DB index is out of range";
     /// SCAN with a cursor that is not an unsigned integer.

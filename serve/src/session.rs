@@ -216,6 +216,17 @@ pub fn handle_local(cmd: &Command, session: &mut Session, config: &ServerConfig)
         | DecrBy | IncrByFloat | Append | StrLen | GetRange | SetRange | Expire | PExpire
         | ExpireAt | PExpireAt | Persist | Ttl | PTtl | ExpireTime | PExpireTime | Type | Keys
         | Scan | RandomKey => return None,
+        HSet | HSetNx | HGet | HMGet | HMSet | HGetAll | HDel | HLen | HExists | HKeys | HVals
+        | HIncrBy | HIncrByFloat | HStrLen | HScan | HRandField => return None,
+        SAdd | SRem | SMembers | SIsMember | SMIsMember | SCard | SPop | SRandMember | SScan
+        | SMove | SInter | SUnion | SDiff | SInterCard | SInterStore | SUnionStore | SDiffStore => {
+            return None
+        }
+        ZAdd | ZRem | ZScore | ZMScore | ZIncrBy | ZCard | ZCount | ZRank | ZRevRank | ZRange
+        | ZRangeByScore | ZRevRangeByScore | ZRevRange | ZRangeByLex | ZRemRangeByScore
+        | ZRemRangeByRank | ZPopMin | ZPopMax | ZScan | ZRandMember => return None,
+        LPush | RPush | LPushX | RPushX | LPop | RPop | LLen | LRange | LIndex | LSet | LRem
+        | LTrim | LInsert | LPos | LMove | Rename | RenameNx | Copy => return None,
     };
     Some(reply.unwrap_or_else(|e| e.to_frame()))
 }

@@ -160,11 +160,12 @@ fn export(keys: &[Bytes], shard: &ShardState) -> Frame {
     Frame::Array(
         keys.iter()
             .map(|k| match shard.store.peek(k) {
-                Some(v) => Frame::Array(vec![
+                Ok(Some(v)) => Frame::Array(vec![
                     Frame::Bulk(v.data),
                     Frame::Integer(v.deadline_ms as i64),
                 ]),
-                None => Frame::Null,
+                // TODO(collections): moved as strings only so far.
+                _ => Frame::Null,
             })
             .collect(),
     )

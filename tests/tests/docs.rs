@@ -23,6 +23,8 @@ fn keys(spec: KeySpec) -> &'static str {
         KeySpec::Second => "one, after the subcommand",
         KeySpec::AllFrom(_) => "every argument",
         KeySpec::Pairs(_) => "every other argument",
+        KeySpec::Range(..) => "two",
+        KeySpec::Counted(_) => "a count, then the keys",
     }
 }
 

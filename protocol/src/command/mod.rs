@@ -121,14 +121,23 @@ impl Command {
 
     /// Returns the keys, by the row's key positions.
     pub fn keys(&self) -> impl Iterator<Item = &Bytes> + '_ {
-        let (start, step) = match self.spec.keys {
-            KeySpec::None => (self.args.len(), 1),
-            KeySpec::First => (1, self.args.len().max(1)),
-            KeySpec::Second => (2, self.args.len().max(1)),
-            KeySpec::AllFrom(i) => (i, 1),
-            KeySpec::Pairs(i) => (i, 2),
+        let all = self.args.len();
+        let (start, step, end) = match self.spec.keys {
+            KeySpec::None => (all, 1, all),
+            KeySpec::First => (1, all.max(1), all),
+            KeySpec::Second => (2, all.max(1), all),
+            KeySpec::AllFrom(i) => (i, 1, all),
+            KeySpec::Pairs(i) => (i, 2, all),
+            KeySpec::Range(first, last) => (first, 1, (last + 1).min(all)),
+            // A count that is not a number, or more than there are, yields what is there:
+            // the executor refuses the command with Redis's error.
+            KeySpec::Counted(i) => {
+                let n = self.args.get(i).and_then(|n| parse_i64(n)).unwrap_or(0);
+                let n = usize::try_from(n).unwrap_or(0);
+                (i + 1, 1, (i + 1).saturating_add(n).min(all))
+            }
         };
-        self.args.iter().skip(start).step_by(step)
+        self.args[..end].iter().skip(start).step_by(step)
     }
 }
 

@@ -20,6 +20,10 @@ pub enum KeySpec {
     AllFrom(usize),
     /// Key/value pairs from this index on (`MSET`).
     Pairs(usize),
+    /// The arguments from the first index to the second, both included (`RENAME`, `SMOVE`).
+    Range(usize, usize),
+    /// A count of keys at this index, the keys right after it (`SINTERCARD numkeys key...`).
+    Counted(usize),
 }
 
 impl KeySpec {
@@ -32,6 +36,9 @@ impl KeySpec {
             KeySpec::Second => (0, 0, 0),
             KeySpec::AllFrom(i) => (i as i64, -1, 1),
             KeySpec::Pairs(i) => (i as i64, -1, 2),
+            KeySpec::Range(first, last) => (first as i64, last as i64, 1),
+            // Redis reports such keys as `movablekeys`, with no triple.
+            KeySpec::Counted(_) => (0, 0, 0),
         }
     }
 }
@@ -303,10 +310,86 @@ commands! {
     ("PTTL",        "pttl",        PTtl,        2,    RF,      K::First,      Key,           "generic",    &[],          "Returns a key's TTL in milliseconds."),
     ("EXPIRETIME",  "expiretime",  ExpireTime,  2,    RF,      K::First,      Key,           "generic",    &[],          "Returns a key's expiry as a Unix time in seconds."),
     ("PEXPIRETIME", "pexpiretime", PExpireTime, 2,    RF,      K::First,      Key,           "generic",    &[],          "Returns a key's expiry as a Unix time in milliseconds."),
-    ("TYPE",        "type",        Type,        2,    RF,      K::First,      Key,           "generic",    &[],          "Returns a key's type (string or none)."),
+    ("TYPE",        "type",        Type,        2,    RF,      K::First,      Key,           "generic",    &[],          "Returns a key's type: string, hash, set, zset, list or none."),
     ("KEYS",        "keys",        Keys,        2,    R,       K::None,       All(Concat),   "generic",    &[],          "Returns the keys matching a glob pattern."),
     ("SCAN",        "scan",        Scan,        -2,   R,       K::None,       Scan,          "generic",    &[],          "Iterates over keys: MATCH COUNT TYPE."),
     ("RANDOMKEY",   "randomkey",   RandomKey,   1,    RRND,    K::None,       All(AnyKey),   "generic",    &[],          "Returns a random key."),
+    // hashes
+    ("HSET",             "hset",             HSet,             -4,   WDF,     K::First,       Key,           "hash",       &[],          "Sets fields of a hash; returns how many were new."),
+    ("HSETNX",           "hsetnx",           HSetNx,           4,    WDF,     K::First,       Key,           "hash",       &[],          "Sets a field only if it is absent."),
+    ("HGET",             "hget",             HGet,             3,    RF,      K::First,       Key,           "hash",       &[],          "Returns a field's value."),
+    ("HMGET",            "hmget",            HMGet,            -3,   RF,      K::First,       Key,           "hash",       &[],          "Returns the values of several fields."),
+    ("HMSET",            "hmset",            HMSet,            -4,   WDF,     K::First,       Key,           "hash",       &[],          "Sets fields of a hash; returns OK."),
+    ("HGETALL",          "hgetall",          HGetAll,          2,    R,       K::First,       Key,           "hash",       &[],          "Returns every field and value."),
+    ("HDEL",             "hdel",             HDel,             -3,   WF,      K::First,       Key,           "hash",       &[],          "Deletes fields."),
+    ("HLEN",             "hlen",             HLen,             2,    RF,      K::First,       Key,           "hash",       &[],          "Returns the number of fields."),
+    ("HEXISTS",          "hexists",          HExists,          3,    RF,      K::First,       Key,           "hash",       &[],          "Returns whether a field exists."),
+    ("HKEYS",            "hkeys",            HKeys,            2,    R,       K::First,       Key,           "hash",       &[],          "Returns every field."),
+    ("HVALS",            "hvals",            HVals,            2,    R,       K::First,       Key,           "hash",       &[],          "Returns every value."),
+    ("HINCRBY",          "hincrby",          HIncrBy,          4,    WDF,     K::First,       Key,           "hash",       &[],          "Adds to a field's integer value."),
+    ("HINCRBYFLOAT",     "hincrbyfloat",     HIncrByFloat,     4,    WDF,     K::First,       Key,           "hash",       &[],          "Adds to a field's float value."),
+    ("HSTRLEN",          "hstrlen",          HStrLen,          3,    RF,      K::First,       Key,           "hash",       &[],          "Returns the length of a field's value."),
+    ("HSCAN",            "hscan",            HScan,            -3,   R,       K::First,       Key,           "hash",       &[],          "Iterates over fields and values: MATCH COUNT."),
+    ("HRANDFIELD",       "hrandfield",       HRandField,       -2,   R,       K::First,       Key,           "hash",       &[],          "Returns random fields: count, WITHVALUES."),
+    // sets
+    ("SADD",             "sadd",             SAdd,             -3,   WDF,     K::First,       Key,           "set",        &[],          "Adds members to a set."),
+    ("SREM",             "srem",             SRem,             -3,   WF,      K::First,       Key,           "set",        &[],          "Removes members from a set."),
+    ("SMEMBERS",         "smembers",         SMembers,         2,    R,       K::First,       Key,           "set",        &[],          "Returns every member."),
+    ("SISMEMBER",        "sismember",        SIsMember,        3,    RF,      K::First,       Key,           "set",        &[],          "Returns whether a member is in a set."),
+    ("SMISMEMBER",       "smismember",       SMIsMember,       -3,   RF,      K::First,       Key,           "set",        &[],          "Returns whether each of several members is in a set."),
+    ("SCARD",            "scard",            SCard,            2,    RF,      K::First,       Key,           "set",        &[],          "Returns the number of members."),
+    ("SPOP",             "spop",             SPop,             -2,   WF,      K::First,       Key,           "set",        &[],          "Removes and returns random members."),
+    ("SRANDMEMBER",      "srandmember",      SRandMember,      -2,   R,       K::First,       Key,           "set",        &[],          "Returns random members."),
+    ("SSCAN",            "sscan",            SScan,            -3,   R,       K::First,       Key,           "set",        &[],          "Iterates over members: MATCH COUNT."),
+    ("SMOVE",            "smove",            SMove,            4,    WF,      K::Range(1, 2), SameGroup,     "set",        &[],          "Moves a member from one set to another (one group)."),
+    ("SINTER",           "sinter",           SInter,           -2,   R,       K::AllFrom(1),  SameGroup,     "set",        &[],          "Returns the intersection of sets."),
+    ("SUNION",           "sunion",           SUnion,           -2,   R,       K::AllFrom(1),  SameGroup,     "set",        &[],          "Returns the union of sets."),
+    ("SDIFF",            "sdiff",            SDiff,            -2,   R,       K::AllFrom(1),  SameGroup,     "set",        &[],          "Returns the members of the first set not in the others."),
+    ("SINTERCARD",       "sintercard",       SInterCard,       -3,   R,       K::Counted(1),  SameGroup,     "set",        &[],          "Returns the size of the intersection of sets: LIMIT."),
+    ("SINTERSTORE",      "sinterstore",      SInterStore,      -3,   WD,      K::AllFrom(1),  SameGroup,     "set",        &[],          "Stores the intersection of sets (one group)."),
+    ("SUNIONSTORE",      "sunionstore",      SUnionStore,      -3,   WD,      K::AllFrom(1),  SameGroup,     "set",        &[],          "Stores the union of sets (one group)."),
+    ("SDIFFSTORE",       "sdiffstore",       SDiffStore,       -3,   WD,      K::AllFrom(1),  SameGroup,     "set",        &[],          "Stores the difference of sets (one group)."),
+    // sorted sets
+    ("ZADD",             "zadd",             ZAdd,             -4,   WDF,     K::First,       Key,           "sorted_set", &[],          "Adds members with scores: NX XX GT LT CH INCR."),
+    ("ZREM",             "zrem",             ZRem,             -3,   WF,      K::First,       Key,           "sorted_set", &[],          "Removes members."),
+    ("ZSCORE",           "zscore",           ZScore,           3,    RF,      K::First,       Key,           "sorted_set", &[],          "Returns a member's score."),
+    ("ZMSCORE",          "zmscore",          ZMScore,          -3,   RF,      K::First,       Key,           "sorted_set", &[],          "Returns the scores of several members."),
+    ("ZINCRBY",          "zincrby",          ZIncrBy,          4,    WDF,     K::First,       Key,           "sorted_set", &[],          "Adds to a member's score."),
+    ("ZCARD",            "zcard",            ZCard,            2,    RF,      K::First,       Key,           "sorted_set", &[],          "Returns the number of members."),
+    ("ZCOUNT",           "zcount",           ZCount,           4,    RF,      K::First,       Key,           "sorted_set", &[],          "Counts the members with scores in a range."),
+    ("ZRANK",            "zrank",            ZRank,            3,    RF,      K::First,       Key,           "sorted_set", &[],          "Returns a member's rank, lowest score first."),
+    ("ZREVRANK",         "zrevrank",         ZRevRank,         3,    RF,      K::First,       Key,           "sorted_set", &[],          "Returns a member's rank, highest score first."),
+    ("ZRANGE",           "zrange",           ZRange,           -4,   R,       K::First,       Key,           "sorted_set", &[],          "Returns members by rank, score or name: BYSCORE BYLEX REV LIMIT WITHSCORES."),
+    ("ZRANGEBYSCORE",    "zrangebyscore",    ZRangeByScore,    -4,   R,       K::First,       Key,           "sorted_set", &[],          "Returns members with scores in a range."),
+    ("ZREVRANGEBYSCORE", "zrevrangebyscore", ZRevRangeByScore, -4,   R,       K::First,       Key,           "sorted_set", &[],          "Returns members with scores in a range, highest first."),
+    ("ZREVRANGE",        "zrevrange",        ZRevRange,        -4,   R,       K::First,       Key,           "sorted_set", &[],          "Returns members by rank, highest score first."),
+    ("ZRANGEBYLEX",      "zrangebylex",      ZRangeByLex,      -4,   R,       K::First,       Key,           "sorted_set", &[],          "Returns members in a lexical range."),
+    ("ZREMRANGEBYSCORE", "zremrangebyscore", ZRemRangeByScore, 4,    W,       K::First,       Key,           "sorted_set", &[],          "Removes the members with scores in a range."),
+    ("ZREMRANGEBYRANK",  "zremrangebyrank",  ZRemRangeByRank,  4,    W,       K::First,       Key,           "sorted_set", &[],          "Removes the members in a range of ranks."),
+    ("ZPOPMIN",          "zpopmin",          ZPopMin,          -2,   WF,      K::First,       Key,           "sorted_set", &[],          "Removes and returns the lowest-scored members."),
+    ("ZPOPMAX",          "zpopmax",          ZPopMax,          -2,   WF,      K::First,       Key,           "sorted_set", &[],          "Removes and returns the highest-scored members."),
+    ("ZSCAN",            "zscan",            ZScan,            -3,   R,       K::First,       Key,           "sorted_set", &[],          "Iterates over members and scores: MATCH COUNT."),
+    ("ZRANDMEMBER",      "zrandmember",      ZRandMember,      -2,   R,       K::First,       Key,           "sorted_set", &[],          "Returns random members: count, WITHSCORES."),
+    // lists
+    ("LPUSH",            "lpush",            LPush,            -3,   WDF,     K::First,       Key,           "list",       &[],          "Adds elements at the head of a list."),
+    ("RPUSH",            "rpush",            RPush,            -3,   WDF,     K::First,       Key,           "list",       &[],          "Adds elements at the tail of a list."),
+    ("LPUSHX",           "lpushx",           LPushX,           -3,   WDF,     K::First,       Key,           "list",       &[],          "Adds elements at the head of an existing list."),
+    ("RPUSHX",           "rpushx",           RPushX,           -3,   WDF,     K::First,       Key,           "list",       &[],          "Adds elements at the tail of an existing list."),
+    ("LPOP",             "lpop",             LPop,             -2,   WF,      K::First,       Key,           "list",       &[],          "Removes and returns elements from the head."),
+    ("RPOP",             "rpop",             RPop,             -2,   WF,      K::First,       Key,           "list",       &[],          "Removes and returns elements from the tail."),
+    ("LLEN",             "llen",             LLen,             2,    RF,      K::First,       Key,           "list",       &[],          "Returns a list's length."),
+    ("LRANGE",           "lrange",           LRange,           4,    R,       K::First,       Key,           "list",       &[],          "Returns a range of elements."),
+    ("LINDEX",           "lindex",           LIndex,           3,    R,       K::First,       Key,           "list",       &[],          "Returns the element at an index."),
+    ("LSET",             "lset",             LSet,             4,    WD,      K::First,       Key,           "list",       &[],          "Sets the element at an index."),
+    ("LREM",             "lrem",             LRem,             4,    W,       K::First,       Key,           "list",       &[],          "Removes elements equal to a value."),
+    ("LTRIM",            "ltrim",            LTrim,            4,    W,       K::First,       Key,           "list",       &[],          "Keeps only a range of elements."),
+    ("LINSERT",          "linsert",          LInsert,          5,    WD,      K::First,       Key,           "list",       &[],          "Inserts an element before or after another."),
+    ("LPOS",             "lpos",             LPos,             -3,   R,       K::First,       Key,           "list",       &[],          "Returns the positions of matching elements: RANK COUNT MAXLEN."),
+    ("LMOVE",            "lmove",            LMove,            5,    WD,      K::Range(1, 2), SameGroup,     "list",       &[],          "Moves an element from one list to another (one group)."),
+    // keys of any type
+    ("RENAME",           "rename",           Rename,           3,    W,       K::Range(1, 2), SameGroup,     "generic",    &[],          "Renames a key (one group)."),
+    ("RENAMENX",         "renamenx",         RenameNx,         3,    WF,      K::Range(1, 2), SameGroup,     "generic",    &[],          "Renames a key if the new name is free (one group)."),
+    ("COPY",             "copy",             Copy,             -3,   WD,      K::Range(1, 2), SameGroup,     "generic",    &[],          "Copies a key's value to another key (one group): REPLACE."),
 }
 
 /// Returns the row for `name`, compared case-insensitively.

@@ -151,7 +151,12 @@ pub fn part_args(cmd: &Command, positions: &[usize]) -> Vec<Bytes> {
     let (first, per_key) = match cmd.spec().keys {
         KeySpec::Pairs(i) => (i, 2),
         KeySpec::AllFrom(i) => (i, 1),
-        KeySpec::First | KeySpec::Second | KeySpec::None => (1, 1),
+        // Never split: their rows route to one key or one group.
+        KeySpec::First
+        | KeySpec::Second
+        | KeySpec::None
+        | KeySpec::Range(..)
+        | KeySpec::Counted(_) => (1, 1),
     };
     let picked = positions
         .iter()

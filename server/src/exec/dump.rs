@@ -10,8 +10,10 @@ use crate::store::{Store, Update, Value};
 /// `DUMP key`: the payload, or nil for a missing key.
 pub(crate) fn dump(store: &Store, key: &[u8]) -> Frame {
     match store.peek(key) {
-        Some(v) => Frame::Bulk(Bytes::from(dump_string(&v.data))),
-        None => Frame::Null,
+        Ok(Some(v)) => Frame::Bulk(Bytes::from(dump_string(&v.data))),
+        Ok(None) => Frame::Null,
+        // TODO(collections): DUMP of hashes, sets, sorted sets and lists.
+        Err(e) => crate::exec::strings::store_error(e),
     }
 }
 
@@ -56,7 +58,7 @@ pub(crate) fn restore(store: &Store, args: &[Bytes]) -> Frame {
         j += 1;
     }
     let key = &args[1];
-    if !replace && store.peek(key).is_some() {
+    if !replace && store.meta(key, false).is_some() {
         return Frame::error("BUSYKEY Target key name already exists.");
     }
     let ttl = match parse_i64(&args[2]) {
@@ -78,7 +80,7 @@ pub(crate) fn restore(store: &Store, args: &[Bytes]) -> Frame {
     };
     let value = Value { data, deadline_ms };
     // One step under the key's lock: an expired deadline removes a replaced key, as Redis.
-    let done = store.update(key, |current| {
+    let done = store.update_any(key, |current| {
         if current.is_some() && !replace {
             return (Update::Keep, false);
         }

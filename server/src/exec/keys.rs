@@ -8,16 +8,17 @@ use protocol::command::parse_cursor;
 use protocol::command::parse_i64;
 use protocol::{text, CommandError, Frame};
 
-use crate::store::{Store, StoreError, Update, Value};
+use crate::store::types::ObjType;
+use crate::store::{Moved, Retime, Store, TwoKeys};
 
-/// TYPE: returns `string` for a key that exists (the only type there is), else `none`.
+/// TYPE: returns the type of the value at a key, or `none`.
 ///
 /// ```text
 /// TYPE key
 /// ```
 pub(super) fn type_of(store: &Store, key: &[u8]) -> Frame {
-    Frame::simple(match store.get(key) {
-        Some(_) => "string",
+    Frame::simple(match store.meta(key, true) {
+        Some(m) => m.obj_type.name(),
         None => "none",
     })
 }
@@ -135,11 +136,11 @@ pub(super) fn expire(
     let Some(when) = when.checked_add(base) else {
         return invalid();
     };
-    let result = store.update(&args[1], |current| {
+    Frame::Integer(store.retime(&args[1], |current| {
         let Some(current) = current else {
-            return (Update::Keep, 0);
+            return (Retime::Keep, 0);
         };
-        let existing = match current.deadline_ms {
+        let existing = match current {
             0 => None,
             d => Some(i64::try_from(d).unwrap_or(i64::MAX)),
         };
@@ -148,24 +149,14 @@ pub(super) fn expire(
             || (flags.gt && !matches!(existing, Some(e) if when > e))
             || (flags.lt && existing.is_some_and(|e| when >= e));
         if refused {
-            return (Update::Keep, 0);
+            return (Retime::Keep, 0);
         }
         // Redis's checkAlreadyExpired: `when <= now` deletes.
         match u64::try_from(when) {
-            Ok(deadline_ms) if deadline_ms > now => {
-                let value = Value {
-                    data: current.data.clone(),
-                    deadline_ms,
-                };
-                (Update::Put(value), 1)
-            }
-            _ => (Update::Remove, 1),
+            Ok(deadline_ms) if deadline_ms > now => (Retime::Set(deadline_ms), 1),
+            _ => (Retime::Remove, 1),
         }
-    });
-    match result {
-        Ok(n) => Frame::Integer(n),
-        Err(StoreError::OutOfMemory) => Frame::error(text::OOM),
-    }
+    }))
 }
 
 /// PERSIST: removes a key's TTL; 1 if it had one, 0 otherwise.
@@ -174,14 +165,10 @@ pub(super) fn expire(
 /// PERSIST key
 /// ```
 pub(super) fn persist(store: &Store, key: &[u8]) -> Frame {
-    let result = store.update(key, |current| match current {
-        Some(v) if v.deadline_ms != 0 => (Update::Put(Value::persistent(v.data.clone())), 1),
-        _ => (Update::Keep, 0),
-    });
-    match result {
-        Ok(n) => Frame::Integer(n),
-        Err(StoreError::OutOfMemory) => Frame::error(text::OOM),
-    }
+    Frame::Integer(store.retime(key, |current| match current {
+        Some(d) if d != 0 => (Retime::Set(0), 1),
+        _ => (Retime::Keep, 0),
+    }))
 }
 
 /// TTL / PTTL / EXPIRETIME / PEXPIRETIME: a key's remaining time or deadline;
@@ -195,7 +182,7 @@ pub(super) fn persist(store: &Store, key: &[u8]) -> Frame {
 /// ```
 /// Seconds are rounded to nearest, as Redis's `(ttl+500)/1000`.
 pub(super) fn ttl(store: &Store, key: &[u8], unit: Unit, absolute: bool) -> Frame {
-    let Some(value) = store.get(key) else {
+    let Some(value) = store.meta(key, true) else {
         return Frame::Integer(-2);
     };
     if value.deadline_ms == 0 {
@@ -219,15 +206,15 @@ pub(super) fn ttl(store: &Store, key: &[u8], unit: Unit, absolute: bool) -> Fram
 /// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]
 /// ```
 /// Replies `[next-cursor, [key ...]]`; a full iteration from 0 back to 0 returns every key
-/// present throughout exactly once (see [`Store::scan`]). Only strings exist here, so
-/// `TYPE string` keeps every key and any other type none.
+/// present throughout exactly once (see [`Store::scan`]). `TYPE` keeps the keys of that
+/// type (an unknown type name, none), checked after the page is read, as Redis does.
 pub(super) fn scan(store: &Store, args: &[Bytes]) -> Frame {
     let Some(cursor) = parse_cursor(&args[0]) else {
         return Frame::error(text::INVALID_CURSOR);
     };
     let mut count: usize = 10;
     let mut pattern: Option<&[u8]> = None;
-    let mut strings = true;
+    let mut wanted: Option<Option<ObjType>> = None;
     let mut i = 1;
     while i < args.len() {
         let (opt, value) = match args.get(i + 1) {
@@ -241,21 +228,94 @@ pub(super) fn scan(store: &Store, args: &[Bytes]) -> Frame {
                 None => return CommandError::NotInteger.to_frame(),
             },
             b"MATCH" => pattern = Some(value).filter(|p| p.as_ref() != b"*").map(|p| &p[..]),
-            b"TYPE" => strings = value.eq_ignore_ascii_case(b"string"),
+            b"TYPE" => wanted = Some(ObjType::from_name(value)),
             _ => return CommandError::Syntax.to_frame(),
         }
         i += 2;
     }
     let (next, keys) = store.scan(cursor, pattern, count);
-    let keys = if strings {
-        keys.into_iter().map(Frame::Bulk).collect()
-    } else {
-        Vec::new()
-    };
+    let keys = keys
+        .into_iter()
+        .filter(|k| match wanted {
+            None => true,
+            Some(t) => store.meta(k, false).map(|m| m.obj_type) == t,
+        })
+        .map(Frame::Bulk)
+        .collect();
     Frame::Array(vec![
         Frame::Bulk(Bytes::from(next.to_string())),
         Frame::Array(keys),
     ])
+}
+
+/// RENAME / RENAMENX: moves a key's value and TTL to another name, replacing (RENAME) or
+/// refusing (RENAMENX: 0) an existing one.
+///
+/// ```text
+/// RENAME key newkey
+/// RENAMENX key newkey
+/// ```
+pub(super) fn rename(args: &[Bytes], store: &Store) -> Frame {
+    match rename_to(args, store, TwoKeys::Rename) {
+        Ok(_) => Frame::ok(),
+        Err(e) => e,
+    }
+}
+
+/// See [`rename`].
+pub(super) fn renamenx(args: &[Bytes], store: &Store) -> Frame {
+    match rename_to(args, store, TwoKeys::RenameNx) {
+        Ok(done) => Frame::Integer(i64::from(done)),
+        Err(e) => e,
+    }
+}
+
+fn rename_to(args: &[Bytes], store: &Store, what: TwoKeys) -> Result<bool, Frame> {
+    let no_such_key = || Frame::error("ERR no such key");
+    if args[1] == args[2] {
+        // Redis: the same name is checked to exist, then nothing moves (RENAMENX: 0).
+        return match store.meta(&args[1], false) {
+            Some(_) => Ok(what == TwoKeys::Rename),
+            None => Err(no_such_key()),
+        };
+    }
+    match store.two_keys(&args[1], &args[2], what) {
+        Moved::NoSource => Err(no_such_key()),
+        Moved::Exists => Ok(false),
+        Moved::Done => Ok(true),
+    }
+}
+
+/// COPY: copies a key's value and TTL to another key; 1 if copied, 0 if the source is
+/// missing or the destination exists without REPLACE. Only database 0 exists.
+///
+/// ```text
+/// COPY source destination [DB destination-db] [REPLACE]
+/// ```
+pub(super) fn copy(args: &[Bytes], store: &Store) -> Frame {
+    let mut replace = false;
+    let mut j = 3;
+    while j < args.len() {
+        if args[j].eq_ignore_ascii_case(b"replace") {
+            replace = true;
+        } else if args[j].eq_ignore_ascii_case(b"db") && j + 1 < args.len() {
+            match parse_i64(&args[j + 1]).and_then(|n| i32::try_from(n).ok()) {
+                None => return CommandError::NotInteger.to_frame(),
+                Some(0) => {}
+                Some(_) => return Frame::error(text::DB_INDEX),
+            }
+            j += 1;
+        } else {
+            return CommandError::Syntax.to_frame();
+        }
+        j += 1;
+    }
+    if args[1] == args[2] {
+        return Frame::error("ERR source and destination objects are the same");
+    }
+    Frame::Integer(i64::from(
+        store.two_keys(&args[1], &args[2], TwoKeys::Copy { replace }) == Moved::Done,
+    ))
 }
 
 #[cfg(test)]

@@ -4,10 +4,15 @@
 //! wildcard: a new row of the command table does not compile until the shard runs it.
 
 pub(crate) mod dump;
+mod elements;
+pub(crate) mod hashes;
 pub(crate) mod keys;
+pub(crate) mod lists;
 pub(crate) mod object;
 pub(crate) mod server;
+pub(crate) mod sets;
 pub(crate) mod strings;
+pub(crate) mod zsets;
 
 use protocol::command::Flags;
 use protocol::{Command, Frame, Kind, Protocol};
@@ -66,7 +71,7 @@ fn run(cmd: &Command, shard: &ShardState, protocol: Protocol) -> Frame {
         GetRange => strings::get_range(store, &args[1], &args[2], &args[3]),
         SetRange => strings::set_range(store, &args[1], &args[2], &args[3]),
         Del | Unlink => keys::count(&args[1..], |k| store.remove(k)),
-        Exists | Touch => keys::count(&args[1..], |k| store.get(k).is_some()),
+        Exists | Touch => keys::count(&args[1..], |k| store.meta(k, true).is_some()),
         Expire => keys::expire(store, args, keys::Unit::Seconds, false, "expire"),
         PExpire => keys::expire(store, args, keys::Unit::Millis, false, "pexpire"),
         ExpireAt => keys::expire(store, args, keys::Unit::Seconds, true, "expireat"),
@@ -84,6 +89,77 @@ fn run(cmd: &Command, shard: &ShardState, protocol: Protocol) -> Frame {
         Restore => dump::restore(store, args),
         Memory => object::memory(cmd, shard),
         Object => object::object(cmd, shard),
+        HSet => hashes::hset(args, store, protocol),
+        HSetNx => hashes::hsetnx(args, store, protocol),
+        HGet => hashes::hget(args, store, protocol),
+        HMGet => hashes::hmget(args, store, protocol),
+        HMSet => hashes::hmset(args, store, protocol),
+        HGetAll => hashes::hgetall(args, store, protocol),
+        HDel => hashes::hdel(args, store, protocol),
+        HLen => hashes::hlen(args, store, protocol),
+        HExists => hashes::hexists(args, store, protocol),
+        HKeys => hashes::hkeys(args, store, protocol),
+        HVals => hashes::hvals(args, store, protocol),
+        HIncrBy => hashes::hincrby(args, store, protocol),
+        HIncrByFloat => hashes::hincrbyfloat(args, store, protocol),
+        HStrLen => hashes::hstrlen(args, store, protocol),
+        HScan => hashes::hscan(args, store, protocol),
+        HRandField => hashes::hrandfield(args, store, protocol),
+        SAdd => sets::sadd(args, store, protocol),
+        SRem => sets::srem(args, store, protocol),
+        SMembers => sets::smembers(args, store, protocol),
+        SIsMember => sets::sismember(args, store, protocol),
+        SMIsMember => sets::smismember(args, store, protocol),
+        SCard => sets::scard(args, store, protocol),
+        SPop => sets::spop(args, store, protocol),
+        SRandMember => sets::srandmember(args, store, protocol),
+        SScan => sets::sscan(args, store, protocol),
+        SMove => sets::smove(args, store, protocol),
+        SInter => sets::sinter(args, store, protocol),
+        SUnion => sets::sunion(args, store, protocol),
+        SDiff => sets::sdiff(args, store, protocol),
+        SInterCard => sets::sintercard(args, store, protocol),
+        SInterStore => sets::sinterstore(args, store, protocol),
+        SUnionStore => sets::sunionstore(args, store, protocol),
+        SDiffStore => sets::sdiffstore(args, store, protocol),
+        ZAdd => zsets::zadd(args, store, protocol),
+        ZRem => zsets::zrem(args, store, protocol),
+        ZScore => zsets::zscore(args, store, protocol),
+        ZMScore => zsets::zmscore(args, store, protocol),
+        ZIncrBy => zsets::zincrby(args, store, protocol),
+        ZCard => zsets::zcard(args, store, protocol),
+        ZCount => zsets::zcount(args, store, protocol),
+        ZRank => zsets::zrank(args, store, protocol),
+        ZRevRank => zsets::zrevrank(args, store, protocol),
+        ZRange => zsets::zrange(args, store, protocol),
+        ZRangeByScore => zsets::zrangebyscore(args, store, protocol),
+        ZRevRangeByScore => zsets::zrevrangebyscore(args, store, protocol),
+        ZRevRange => zsets::zrevrange(args, store, protocol),
+        ZRangeByLex => zsets::zrangebylex(args, store, protocol),
+        ZRemRangeByScore => zsets::zremrangebyscore(args, store, protocol),
+        ZRemRangeByRank => zsets::zremrangebyrank(args, store, protocol),
+        ZPopMin => zsets::zpopmin(args, store, protocol),
+        ZPopMax => zsets::zpopmax(args, store, protocol),
+        ZScan => zsets::zscan(args, store, protocol),
+        ZRandMember => zsets::zrandmember(args, store, protocol),
+        LPush => lists::lpush(args, store, protocol),
+        RPush => lists::rpush(args, store, protocol),
+        LPushX => lists::lpushx(args, store, protocol),
+        RPushX => lists::rpushx(args, store, protocol),
+        LPop => lists::lpop(args, store, protocol),
+        RPop => lists::rpop(args, store, protocol),
+        LLen => lists::llen(args, store, protocol),
+        LRange => lists::lrange(args, store, protocol),
+        LIndex => lists::lindex(args, store, protocol),
+        LSet => lists::lset(args, store, protocol),
+        LRem => lists::lrem(args, store, protocol),
+        LTrim => lists::ltrim(args, store, protocol),
+        LInsert => lists::linsert(args, store, protocol),
+        LPos => lists::lpos(args, store, protocol),
+        LMove => lists::lmove(args, store, protocol),
+        Rename => keys::rename(args, store),
+        RenameNx => keys::renamenx(args, store),
+        Copy => keys::copy(args, store),
     }
 }
 

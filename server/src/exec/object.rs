@@ -150,9 +150,12 @@ pub(super) fn object(cmd: &Command, shard: &ShardState) -> Frame {
 
 /// Returns the encoding Redis's `tryObjectEncoding` picks for a string: `int` when it reads
 /// back as the same 64-bit integer, `embstr` up to 44 bytes, `raw` beyond.
+/// A collection's is its own (`EntryInfo::encoding`).
 fn encoding(info: &EntryInfo) -> &'static [u8] {
     const { assert!(HEAD > EMBSTR_MAX) };
-    if info.value_len <= 20 && is_canonical_i64(&info.head) {
+    if let Some(name) = info.encoding {
+        name.as_bytes()
+    } else if info.value_len <= 20 && is_canonical_i64(&info.head) {
         b"int"
     } else if info.value_len <= EMBSTR_MAX {
         b"embstr"
@@ -227,6 +230,7 @@ mod tests {
             weight: 0,
             value_len: value.len(),
             head: value[..value.len().min(HEAD)].to_vec(),
+            encoding: None,
             freq: None,
         }
     }

@@ -10,7 +10,7 @@
 //! multi-key transaction, and in a cluster the router splits them across shards anyway.
 
 mod bigint;
-mod ldouble;
+pub(crate) mod ldouble;
 pub(super) mod set;
 
 use bytes::{Bytes, BytesMut};
@@ -22,9 +22,17 @@ use crate::store::{Store, StoreError, Update, Value};
 /// Redis's `proto-max-bulk-len` default: the largest string APPEND and SETRANGE may build.
 const MAX_STRING_LEN: u64 = 512 * 1024 * 1024;
 
-/// Returns the reply, or Redis's OOM error when the store refused the write.
+/// Returns the reply, or Redis's error when the store refused the command.
 fn or_oom(result: Result<Frame, StoreError>) -> Frame {
-    result.unwrap_or_else(|StoreError::OutOfMemory| Frame::error(text::OOM))
+    result.unwrap_or_else(store_error)
+}
+
+/// Returns Redis's reply to a refusal of the store.
+pub(crate) fn store_error(e: StoreError) -> Frame {
+    Frame::error(match e {
+        StoreError::OutOfMemory => text::OOM,
+        StoreError::WrongType => text::WRONGTYPE,
+    })
 }
 
 fn len_i64(data: &[u8]) -> i64 {
@@ -37,16 +45,20 @@ fn len_i64(data: &[u8]) -> i64 {
 /// GET key
 /// ```
 pub(super) fn get(store: &Store, key: &[u8]) -> Frame {
-    Frame::bulk_or_null(store.get(key).map(|v| v.data))
+    match store.get(key) {
+        Ok(v) => Frame::bulk_or_null(v.map(|v| v.data)),
+        Err(e) => store_error(e),
+    }
 }
 
-/// MGET: returns the values of several keys, nil for each one missing.
+/// MGET: returns the values of several keys, nil for each one missing or not a string.
 ///
 /// ```text
 /// MGET key [key ...]
 /// ```
 pub(super) fn mget(store: &Store, keys: &[Bytes]) -> Frame {
-    Frame::Array(keys.iter().map(|k| get(store, k)).collect())
+    let value = |k: &Bytes| Frame::bulk_or_null(store.get(k).ok().flatten().map(|v| v.data));
+    Frame::Array(keys.iter().map(value).collect())
 }
 
 /// STRLEN: returns the length of a key's value, 0 when missing.
@@ -55,7 +67,10 @@ pub(super) fn mget(store: &Store, keys: &[Bytes]) -> Frame {
 /// STRLEN key
 /// ```
 pub(super) fn str_len(store: &Store, key: &[u8]) -> Frame {
-    Frame::Integer(store.get(key).map_or(0, |v| len_i64(&v.data)))
+    match store.get(key) {
+        Ok(v) => Frame::Integer(v.map_or(0, |v| len_i64(&v.data))),
+        Err(e) => store_error(e),
+    }
 }
 
 /// SETNX: sets a key only if it does not exist; replies 1 if set, 0 if not.
@@ -111,13 +126,17 @@ pub(super) fn mset(store: &Store, args: &[Bytes], name: &str) -> Frame {
         .to_frame();
     }
     let pairs = args[1..].chunks_exact(2);
-    if name == "msetnx" && pairs.clone().any(|pair| store.peek(&pair[0]).is_some()) {
+    if name == "msetnx"
+        && pairs
+            .clone()
+            .any(|pair| store.meta(&pair[0], false).is_some())
+    {
         return Frame::Integer(0);
     }
     for pair in pairs {
         let value = Value::persistent(pair[1].clone());
-        if let Err(StoreError::OutOfMemory) = store.set(&pair[0], value) {
-            return Frame::error(text::OOM);
+        if let Err(e) = store.set(&pair[0], value) {
+            return store_error(e);
         }
     }
     if name == "msetnx" {
@@ -246,8 +265,10 @@ pub(super) fn get_range(store: &Store, key: &[u8], start: &[u8], end: &[u8]) -> 
     let (Some(mut start), Some(mut end)) = (parse_i64(start), parse_i64(end)) else {
         return CommandError::NotInteger.to_frame();
     };
-    let Some(value) = store.get(key) else {
-        return Frame::Bulk(Bytes::new());
+    let value = match store.get(key) {
+        Ok(Some(value)) => value,
+        Ok(None) => return Frame::Bulk(Bytes::new()),
+        Err(e) => return store_error(e),
     };
     let len = len_i64(&value.data);
     if start < 0 && end < 0 && start > end {

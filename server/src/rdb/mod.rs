@@ -26,6 +26,12 @@ pub use save::Persistence;
 /// RDB opcodes and the one value type written (Redis's `RDB_OPCODE_*`, `RDB_TYPE_STRING`).
 pub(crate) mod opcode {
     pub const TYPE_STRING: u8 = 0;
+    /// The plain collection types, which every Redis since 2.x reads (`RDB_TYPE_LIST`,
+    /// `RDB_TYPE_SET`, `RDB_TYPE_ZSET_2`, `RDB_TYPE_HASH`).
+    pub const TYPE_LIST: u8 = 1;
+    pub const TYPE_SET: u8 = 2;
+    pub const TYPE_ZSET_2: u8 = 5;
+    pub const TYPE_HASH: u8 = 4;
     pub const SLOT_INFO: u8 = 0xF4;
     pub const FUNCTION2: u8 = 0xF5;
     pub const FUNCTION_PRE_GA: u8 = 0xF6;

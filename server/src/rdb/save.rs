@@ -357,7 +357,7 @@ fn write_file(store: &Store, temp: &Path, path: &Path) -> io::Result<u64> {
     for s in 0..SEGMENTS {
         store.snapshot_segment(s, now, &mut page);
         for (key, value, deadline) in &page {
-            w.string(key, value, *deadline)?;
+            w.object(key, value, *deadline)?;
         }
         keys += page.len() as u64;
     }

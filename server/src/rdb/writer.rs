@@ -5,6 +5,8 @@
 //! "REDIS0010" AUX* SELECTDB 0 RESIZEDB keys expires (EXPIRETIME_MS ms)? 0 key value ... EOF crc64
 //! ```
 
+use crate::store::types::Collection;
+use crate::store::Object;
 use std::io::{self, Write};
 
 use super::crc64::crc64;
@@ -76,6 +78,58 @@ impl<W: Write> RdbWriter<W> {
         self.raw(&[opcode::TYPE_STRING])?;
         self.bytes(key)?;
         self.bytes(value)
+    }
+
+    /// Writes one key of any type; `deadline_ms` 0 means no expiry.
+    ///
+    /// # Errors
+    /// What writing returns.
+    pub fn object(&mut self, key: &[u8], value: &Object, deadline_ms: u64) -> io::Result<()> {
+        let c = match value {
+            Object::Str(s) => return self.string(key, s, deadline_ms),
+            Object::Coll(c) => c,
+        };
+        if deadline_ms != 0 {
+            self.raw(&[opcode::EXPIRETIME_MS])?;
+            self.raw(&deadline_ms.to_le_bytes())?;
+        }
+        match c {
+            Collection::Hash(h) => {
+                self.raw(&[opcode::TYPE_HASH])?;
+                self.bytes(key)?;
+                self.length(h.len() as u64)?;
+                for (f, v) in h.iter() {
+                    self.bytes(f)?;
+                    self.bytes(v)?;
+                }
+            }
+            Collection::Set(s) => {
+                self.raw(&[opcode::TYPE_SET])?;
+                self.bytes(key)?;
+                self.length(s.len() as u64)?;
+                for m in s.iter() {
+                    self.bytes(m)?;
+                }
+            }
+            Collection::List(l) => {
+                self.raw(&[opcode::TYPE_LIST])?;
+                self.bytes(key)?;
+                self.length(l.len() as u64)?;
+                for e in l.iter() {
+                    self.bytes(e)?;
+                }
+            }
+            Collection::ZSet(z) => {
+                self.raw(&[opcode::TYPE_ZSET_2])?;
+                self.bytes(key)?;
+                self.length(z.len() as u64)?;
+                for (m, score) in z.iter() {
+                    self.bytes(m)?;
+                    self.raw(&score.to_le_bytes())?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Ends the file (`EOF` and the checksum) and returns the writer, not flushed.

@@ -146,8 +146,8 @@ impl Store {
             let Some(victim) = self.evict_among(own, s, keep, others, now_ms) else {
                 break;
             };
-            if spare.is_none() && Some(victim.data_len()) == room.reuse_len {
-                spare = Some(victim.into_data());
+            if spare.is_none() && room.reuse_len.is_some() && victim.data_len() == room.reuse_len {
+                spare = victim.into_data();
             }
         }
         spare

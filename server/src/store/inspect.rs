@@ -17,6 +17,8 @@ pub struct EntryInfo {
     /// The value's first [`HEAD`] bytes at most: enough for `OBJECT ENCODING` to tell `int`
     /// and `embstr` (44 bytes at most) from `raw`, without copying a large value.
     pub head: Vec<u8>,
+    /// A collection's form, as Redis names it; `None` for a string.
+    pub encoding: Option<&'static str>,
     /// The LFU counter after decay (`LFUDecrAndReturn`); `None` under LRU.
     pub freq: Option<u8>,
 }
@@ -42,6 +44,7 @@ impl Store {
             weight: e.weight(),
             value_len: value.len(),
             head: value[..value.len().min(HEAD)].to_vec(),
+            encoding: e.as_collection().map(|c| c.encoding()),
             freq,
         })
     }

@@ -77,7 +77,8 @@ impl Store {
         for s in cursor..SEGMENTS {
             let seg = self.lock(s);
             for e in seg.entries() {
-                if e.is_live(now) && leaving(e.key()) {
+                // TODO(collections): a collection does not move yet.
+                if e.is_live(now) && e.is_string() && leaving(e.key()) {
                     out.push((
                         Bytes::copy_from_slice(e.key()),
                         Value {
@@ -118,15 +119,15 @@ mod tests {
         let (store, _) = store();
         store.set_migrating(true);
         assert!(store.import(b"new", &v("copy")).unwrap());
-        assert_eq!(store.get(b"new").unwrap().data, "copy");
+        assert_eq!(store.get_str(b"new").unwrap().data, "copy");
         // Written here first: the copy is older.
         store.set(b"written", v("mine")).unwrap();
         assert!(!store.import(b"written", &v("copy")).unwrap());
-        assert_eq!(store.get(b"written").unwrap().data, "mine");
+        assert_eq!(store.get_str(b"written").unwrap().data, "mine");
         // Deleted here: a late copy must not bring it back.
         store.remove(b"new");
         assert!(!store.import(b"new", &v("copy")).unwrap());
-        assert!(store.get(b"new").is_none());
+        assert!(store.get_str(b"new").is_none());
         // Flushed: nothing comes back.
         store.set(b"a", v("1")).unwrap();
         store.flush();
@@ -154,7 +155,7 @@ mod tests {
         clock.advance(20);
         // The owner's copy expired: the older, longer-lived copy stays out.
         assert!(!store.import(b"k", &v("old")).unwrap());
-        assert!(store.get(b"k").is_none());
+        assert!(store.get_str(b"k").is_none());
     }
 
     #[test]

@@ -34,6 +34,7 @@ mod hooks;
 mod inspect;
 mod lfu;
 mod migrate;
+mod objects;
 mod scan;
 mod segment;
 mod settings;
@@ -42,6 +43,8 @@ mod snapshot;
 mod tests;
 #[cfg(test)]
 mod threaded_tests;
+mod two_keys;
+pub mod types;
 
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
@@ -51,8 +54,10 @@ use bytes::Bytes;
 use crate::clock::Clock;
 use evict::Room;
 pub use inspect::{EntryInfo, HEAD};
+pub use objects::{Meta, Object, Retime};
 use segment::{key_hash, Entry, Segment};
 pub use snapshot::SnapshotEntry;
+pub use two_keys::{Moved, TwoKeys};
 
 /// Bytes charged per entry on top of its key and value.
 ///
@@ -150,6 +155,8 @@ pub enum Update {
 pub enum StoreError {
     /// The value cannot fit under `max_memory` even in an empty store; reply `protocol::text::OOM`.
     OutOfMemory,
+    /// The key holds a value of another type; reply `protocol::text::WRONGTYPE`.
+    WrongType,
 }
 
 /// Counters for INFO and `/metrics`: the shape the router sums over shards.
@@ -338,24 +345,43 @@ impl Store {
         );
     }
 
-    /// Returns the live value of `key`, counting a keyspace hit or miss and refreshing recency.
-    pub fn get(&self, key: &[u8]) -> Option<Value> {
+    /// Returns the live string value of `key`, counting a keyspace hit or miss and
+    /// refreshing recency.
+    ///
+    /// # Errors
+    /// [`StoreError::WrongType`] when the key holds a collection.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Value>, StoreError> {
         self.read(key, true)
     }
 
-    /// Returns the live value of `key` without touching the hit/miss counters.
-    pub fn peek(&self, key: &[u8]) -> Option<Value> {
+    /// Returns the live string value of `key` without touching the hit/miss counters.
+    ///
+    /// # Errors
+    /// [`StoreError::WrongType`] when the key holds a collection.
+    pub fn peek(&self, key: &[u8]) -> Result<Option<Value>, StoreError> {
         self.read(key, false)
     }
 
-    fn read(&self, key: &[u8], count: bool) -> Option<Value> {
+    /// [`get`](Self::get) of a key known to hold a string, for tests.
+    #[cfg(test)]
+    pub(crate) fn get_str(&self, key: &[u8]) -> Option<Value> {
+        self.get(key).expect("a string")
+    }
+
+    /// [`peek`](Self::peek) of a key known to hold a string, for tests.
+    #[cfg(test)]
+    pub(crate) fn peek_str(&self, key: &[u8]) -> Option<Value> {
+        self.peek(key).expect("a string")
+    }
+
+    fn read(&self, key: &[u8], count: bool) -> Result<Option<Value>, StoreError> {
         let h = key_hash(key);
         let mut now = Now::new(&*self.inner.clock);
         let mut seg = self.lock(segment_of(h));
         let found = match seg.find(h, key) {
             Some(i) if self.live_or_purge(&mut seg, i, &mut now) => {
                 self.touch(&mut seg, i, &mut now);
-                Some(Value::of(seg.entry(i)))
+                Some(i)
             }
             _ => None,
         };
@@ -366,7 +392,11 @@ impl Store {
                 seg.misses += 1;
             }
         }
-        found
+        match found {
+            Some(i) if !seg.entry(i).is_string() => Err(StoreError::WrongType),
+            Some(i) => Ok(Some(Value::of(seg.entry(i)))),
+            None => Ok(None),
+        }
     }
 
     /// Returns true if the entry at `i` is live; removes it (counted as expired) if not.
@@ -404,10 +434,34 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError::OutOfMemory`] when a `Put`'s weight exceeds `max_memory`; nothing
-    /// visible changes then (`f`'s result is dropped).
+    /// visible changes then (`f`'s result is dropped). [`StoreError::WrongType`] when the
+    /// key holds a collection (`f` does not run).
     pub fn update<R>(
         &self,
         key: &[u8],
+        f: impl FnOnce(Option<&Value>) -> (Update, R),
+    ) -> Result<R, StoreError> {
+        self.update_typed(key, true, f)
+    }
+
+    /// As [`update`](Self::update), but a key holding a collection is passed to `f` as an
+    /// empty string with its deadline: for SET's NX / XX / KEEPTTL, which replace a value of
+    /// any type without reading it.
+    ///
+    /// # Errors
+    /// As [`update`](Self::update), without `WrongType`.
+    pub fn update_any<R>(
+        &self,
+        key: &[u8],
+        f: impl FnOnce(Option<&Value>) -> (Update, R),
+    ) -> Result<R, StoreError> {
+        self.update_typed(key, false, f)
+    }
+
+    fn update_typed<R>(
+        &self,
+        key: &[u8],
+        strict: bool,
         f: impl FnOnce(Option<&Value>) -> (Update, R),
     ) -> Result<R, StoreError> {
         let h = key_hash(key);
@@ -417,6 +471,9 @@ impl Store {
         let found = seg
             .find(h, key)
             .filter(|&i| self.live_or_purge(&mut seg, i, &mut now));
+        if strict && found.is_some_and(|i| !seg.entry(i).is_string()) {
+            return Err(StoreError::WrongType);
+        }
         let current = found.map(|i| Value::of(seg.entry(i)));
         let (update, result) = f(current.as_ref());
         match update {

@@ -13,13 +13,13 @@
 
 use hashbrown::HashTable;
 
+use super::types::{Collection, ObjType};
 use super::{hooks, ENTRY_OVERHEAD};
 
 /// One key and its value, its deadline and its eviction stamp.
 #[derive(Debug)]
 pub(super) struct Entry {
-    /// The key's bytes followed by the value's bytes.
-    data: Box<[u8]>,
+    data: Data,
     /// Unix time in ms after which the key no longer exists; 0 means no expiry.
     deadline_ms: u64,
     key_len: u32,
@@ -27,14 +27,47 @@ pub(super) struct Entry {
     pub(super) stamp: u32,
 }
 
+/// What an entry holds: a string (the common case, one allocation) or a collection. Both
+/// variants fit in 16 bytes (the box's null niche tells them apart), so an entry stays 32.
+#[derive(Debug)]
+enum Data {
+    /// The key's bytes followed by the string's bytes.
+    Flat(Box<[u8]>),
+    Coll(Box<Keyed>),
+}
+
+/// A key and the collection it holds.
+#[derive(Debug)]
+struct Keyed {
+    key: Box<[u8]>,
+    value: Collection,
+}
+
+/// Bytes charged for a collection's own allocation (its key's box and the [`Keyed`]), on
+/// top of [`ENTRY_OVERHEAD`].
+const KEYED_OVERHEAD: u64 = 64;
+
 impl Entry {
     /// Returns an entry holding copies of `key` and `value`; `key.len()` must fit in a `u32`
     /// (the store refuses longer keys before this).
     pub(super) fn new(key: &[u8], value: &[u8], deadline_ms: u64, stamp: u32) -> Entry {
         Entry {
-            data: concat(key, value),
+            data: Data::Flat(concat(key, value)),
             deadline_ms,
             // Checked by the store's `weigh` (a longer key is refused as out of memory).
+            key_len: key.len() as u32,
+            stamp,
+        }
+    }
+
+    /// Returns an entry holding a copy of `key` and the collection `value`.
+    pub(super) fn collection(key: &[u8], value: Collection, deadline_ms: u64, stamp: u32) -> Entry {
+        Entry {
+            data: Data::Coll(Box::new(Keyed {
+                key: key.into(),
+                value,
+            })),
+            deadline_ms,
             key_len: key.len() as u32,
             stamp,
         }
@@ -52,31 +85,107 @@ impl Entry {
         data[..key.len()].copy_from_slice(key);
         data[key.len()..].copy_from_slice(value);
         Entry {
-            data,
+            data: Data::Flat(data),
             deadline_ms,
             key_len: key.len() as u32,
             stamp,
         }
     }
 
-    /// Returns the length of the key+value block.
-    pub(super) fn data_len(&self) -> usize {
-        self.data.len()
+    /// Returns the length of a string's key+value block; `None` for a collection.
+    pub(super) fn data_len(&self) -> Option<usize> {
+        match &self.data {
+            Data::Flat(d) => Some(d.len()),
+            Data::Coll(_) => None,
+        }
     }
 
-    /// Returns the key+value block, for [`reuse`](Self::reuse).
-    pub(super) fn into_data(self) -> Box<[u8]> {
-        self.data
+    /// Returns a string's key+value block, for [`reuse`](Self::reuse).
+    pub(super) fn into_data(self) -> Option<Box<[u8]>> {
+        match self.data {
+            Data::Flat(d) => Some(d),
+            Data::Coll(_) => None,
+        }
     }
 
     /// Returns the key.
     pub(super) fn key(&self) -> &[u8] {
-        &self.data[..self.key_len as usize]
+        match &self.data {
+            Data::Flat(d) => &d[..self.key_len as usize],
+            Data::Coll(k) => &k.key,
+        }
     }
 
-    /// Returns the value.
+    /// Returns a string's value; empty for a collection (see [`is_string`](Self::is_string)).
     pub(super) fn value(&self) -> &[u8] {
-        &self.data[self.key_len as usize..]
+        match &self.data {
+            Data::Flat(d) => &d[self.key_len as usize..],
+            Data::Coll(_) => &[],
+        }
+    }
+
+    /// Returns true if the entry holds a string.
+    pub(super) fn is_string(&self) -> bool {
+        matches!(self.data, Data::Flat(_))
+    }
+
+    /// Returns the type of the value.
+    pub(super) fn obj_type(&self) -> ObjType {
+        match &self.data {
+            Data::Flat(_) => ObjType::String,
+            Data::Coll(k) => k.value.obj_type(),
+        }
+    }
+
+    /// Returns the collection, if the entry holds one.
+    pub(super) fn as_collection(&self) -> Option<&Collection> {
+        match &self.data {
+            Data::Flat(_) => None,
+            Data::Coll(k) => Some(&k.value),
+        }
+    }
+
+    /// Returns the collection for a change, if the entry holds one; the caller re-weighs
+    /// the entry after.
+    pub(super) fn as_collection_mut(&mut self) -> Option<&mut Collection> {
+        match &mut self.data {
+            Data::Flat(_) => None,
+            Data::Coll(k) => Some(&mut k.value),
+        }
+    }
+
+    /// Returns a copy of this entry under another key, with the same deadline and stamp.
+    pub(super) fn copy_as(&self, key: &[u8]) -> Entry {
+        let data = match &self.data {
+            Data::Flat(_) => Data::Flat(concat(key, self.value())),
+            Data::Coll(k) => Data::Coll(Box::new(Keyed {
+                key: key.into(),
+                value: k.value.clone(),
+            })),
+        };
+        Entry {
+            data,
+            deadline_ms: self.deadline_ms,
+            key_len: key.len() as u32,
+            stamp: self.stamp,
+        }
+    }
+
+    /// Returns this entry under another key (its value moved, not copied, when it is a
+    /// collection).
+    pub(super) fn rekey(self, key: &[u8]) -> Entry {
+        let data = match self.data {
+            Data::Flat(d) => Data::Flat(concat(key, &d[self.key_len as usize..])),
+            Data::Coll(mut k) => {
+                k.key = key.into();
+                Data::Coll(k)
+            }
+        };
+        Entry {
+            data,
+            key_len: key.len() as u32,
+            ..self
+        }
     }
 
     /// Returns the deadline (Unix ms, 0 = none).
@@ -86,7 +195,12 @@ impl Entry {
 
     /// Returns what this entry is charged against `max_memory`.
     pub(super) fn weight(&self) -> u64 {
-        self.data.len() as u64 + u64::from(ENTRY_OVERHEAD)
+        match &self.data {
+            Data::Flat(d) => d.len() as u64 + u64::from(ENTRY_OVERHEAD),
+            Data::Coll(k) => {
+                k.key.len() as u64 + k.value.weight() + u64::from(ENTRY_OVERHEAD) + KEYED_OVERHEAD
+            }
+        }
     }
 
     /// Returns true while the key exists at `now_ms` (as `Value::is_live`).
@@ -94,14 +208,13 @@ impl Entry {
         self.deadline_ms == 0 || now_ms <= self.deadline_ms
     }
 
-    /// Replaces the value, writing over the old one in place when the size is unchanged (a
-    /// SET of a same-sized value then costs no allocation).
+    /// Replaces the value with the string `value`, writing over the old one in place when
+    /// the size is unchanged (a SET of a same-sized value then costs no allocation).
     pub(super) fn set_value(&mut self, value: &[u8]) {
         let k = self.key_len as usize;
-        if self.data.len() - k == value.len() {
-            self.data[k..].copy_from_slice(value);
-        } else {
-            self.data = concat(&self.data[..k], value);
+        match &mut self.data {
+            Data::Flat(d) if d.len() - k == value.len() => d[k..].copy_from_slice(value),
+            _ => self.data = Data::Flat(concat(self.key(), value)),
         }
     }
 }

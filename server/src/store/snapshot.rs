@@ -3,10 +3,10 @@
 
 use bytes::Bytes;
 
-use super::{Store, SEGMENTS};
+use super::{Object, Store, SEGMENTS};
 
 /// One key as a snapshot copied it: key, value, deadline (Unix ms, 0 = none).
-pub type SnapshotEntry = (Bytes, Bytes, u64);
+pub type SnapshotEntry = (Bytes, Object, u64);
 
 impl Store {
     /// Replaces `out` with the keys of segment `s` live at `now_ms`; the segment is locked
@@ -21,7 +21,7 @@ impl Store {
         out.extend(seg.entries().iter().filter(|e| e.is_live(now_ms)).map(|e| {
             (
                 Bytes::copy_from_slice(e.key()),
-                Bytes::copy_from_slice(e.value()),
+                super::objects::object_of(e),
                 e.deadline_ms(),
             )
         }));

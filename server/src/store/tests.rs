@@ -37,12 +37,15 @@ fn expired_keys_are_never_returned_after_their_deadline() {
     let (store, clock) = store();
     put(&store, "k", "v", T0 + 10_000);
     put(&store, "forever", "v", 0);
-    assert_eq!(store.get(b"k").map(|v| v.data), Some(Bytes::from("v")));
+    assert_eq!(store.get_str(b"k").map(|v| v.data), Some(Bytes::from("v")));
     clock.advance(10_000);
-    assert!(store.peek(b"k").is_some(), "live at its deadline's own ms");
+    assert!(
+        store.peek_str(b"k").is_some(),
+        "live at its deadline's own ms"
+    );
     clock.advance(1);
-    assert_eq!(store.get(b"k"), None);
-    assert_eq!(store.peek(b"k"), None);
+    assert_eq!(store.get_str(b"k"), None);
+    assert_eq!(store.peek_str(b"k"), None);
     assert!(store.keys(b"*").iter().all(|k| k.as_ref() != b"k"));
     assert_eq!(store.scan(0, None, 100).1, vec![Bytes::from("forever")]);
     let seen = store.update(b"k", |v| (Update::Keep, v.is_some())).unwrap();
@@ -68,7 +71,10 @@ fn update_sees_an_expired_key_as_absent_and_counts_it() {
         })
         .unwrap();
     assert_eq!(saw, None);
-    assert_eq!(store.get(b"k").map(|v| v.data), Some(Bytes::from("new")));
+    assert_eq!(
+        store.get_str(b"k").map(|v| v.data),
+        Some(Bytes::from("new"))
+    );
     let stats = store.stats();
     assert_eq!((stats.expired, stats.expires, stats.keys), (1, 0, 1));
 }
@@ -78,7 +84,7 @@ fn a_put_with_a_past_deadline_removes_the_key() {
     let (store, _clock) = store();
     put(&store, "k", "v", 0);
     put(&store, "k", "v", T0 - 1);
-    assert_eq!(store.get(b"k"), None);
+    assert_eq!(store.get_str(b"k"), None);
     assert_eq!(store.len(), 0);
     assert_eq!(store.stats().expired, 1);
 }
@@ -116,8 +122,8 @@ fn small_max_memory_evicts_oldest_first_with_lru() {
     assert!(stats.used_memory <= stats.max_memory, "{stats:?}");
     assert!(stats.keys <= 100 && stats.keys >= 90, "{stats:?}");
     assert_eq!(stats.evicted, 300 - stats.keys);
-    assert!(store.peek(b"k0000").is_none(), "oldest evicted");
-    assert!(store.peek(b"k0299").is_some(), "newest kept");
+    assert!(store.peek_str(b"k0000").is_none(), "oldest evicted");
+    assert!(store.peek_str(b"k0299").is_some(), "newest kept");
 }
 
 #[test]
@@ -127,14 +133,17 @@ fn a_value_larger_than_max_memory_is_refused_and_changes_nothing() {
     let big = Value::persistent(Bytes::from(vec![b'x'; 1_000]));
     let result = store.update(b"k", |_| (Update::Put(big), ()));
     assert_eq!(result, Err(StoreError::OutOfMemory));
-    assert_eq!(store.get(b"k").map(|v| v.data), Some(Bytes::from("small")));
+    assert_eq!(
+        store.get_str(b"k").map(|v| v.data),
+        Some(Bytes::from("small"))
+    );
 }
 
 #[test]
 fn lfu_store_is_constructible_and_usable() {
     let (store, _clock) = store_with(1 << 20, Eviction::Lfu);
     put(&store, "k", "v", 0);
-    assert_eq!(store.get(b"k").map(|v| v.data), Some(Bytes::from("v")));
+    assert_eq!(store.get_str(b"k").map(|v| v.data), Some(Bytes::from("v")));
     assert_eq!(StoreConfig::default().eviction, Eviction::Lru);
 }
 
@@ -162,7 +171,10 @@ fn concurrent_increments_are_exact() {
     for t in threads {
         t.join().unwrap();
     }
-    assert_eq!(store.get(b"n").map(|v| v.data), Some(Bytes::from("4000")));
+    assert_eq!(
+        store.get_str(b"n").map(|v| v.data),
+        Some(Bytes::from("4000"))
+    );
 }
 
 fn full_scan(store: &Store, count: usize, mut during: impl FnMut(usize)) -> Vec<Bytes> {
@@ -362,7 +374,7 @@ fn a_fresh_set_is_kept_even_when_it_alone_fills_the_bound() {
     // "big" + its value + overhead is exactly the bound: every other key must go.
     let big = "x".repeat(usize::try_from(max - 3 - u64::from(ENTRY_OVERHEAD)).unwrap());
     put(&store, "big", &big, 0);
-    assert_eq!(store.get(b"big").map(|v| v.data.len()), Some(big.len()));
+    assert_eq!(store.get_str(b"big").map(|v| v.data.len()), Some(big.len()));
     let stats = store.stats();
     assert_eq!((stats.keys, stats.evicted, stats.used_memory), (1, 50, max));
 }
@@ -375,16 +387,16 @@ fn lru_keeps_a_key_that_is_read_while_others_are_written() {
         put(&store, &format!("k{i:04}"), "v", 0);
     }
     for i in 0..4_000 {
-        assert!(store.get(b"k0000").is_some(), "lost after {i} writes");
+        assert!(store.get_str(b"k0000").is_some(), "lost after {i} writes");
         put(&store, &format!("n{i:04}"), "v", 0);
     }
     let stats = store.stats();
     assert_eq!(stats.evicted, 4_000);
     let old_left = (1..8_000)
-        .filter(|i| store.peek(format!("k{i:04}").as_bytes()).is_some())
+        .filter(|i| store.peek_str(format!("k{i:04}").as_bytes()).is_some())
         .count();
     let new_left = (0..4_000)
-        .filter(|i| store.peek(format!("n{i:04}").as_bytes()).is_some())
+        .filter(|i| store.peek_str(format!("n{i:04}").as_bytes()).is_some())
         .count();
     assert!(
         new_left > 3_500 && old_left < 4_500,
@@ -401,14 +413,14 @@ fn lfu_evicts_keys_read_rarely_before_keys_read_often() {
     }
     for _ in 0..20 {
         for i in 0..1_000 {
-            store.get(format!("k{i:04}").as_bytes());
+            store.get_str(format!("k{i:04}").as_bytes());
         }
     }
     for i in 0..4_000 {
         put(&store, &format!("n{i:04}"), "v", 0);
     }
     let hot_left = (0..1_000)
-        .filter(|i| store.peek(format!("k{i:04}").as_bytes()).is_some())
+        .filter(|i| store.peek_str(format!("k{i:04}").as_bytes()).is_some())
         .count();
     assert!(hot_left > 950, "hot keys left: {hot_left}");
 }

@@ -169,7 +169,7 @@ impl Phase for Storm {
                     assert!(!victims.contains(&own), "a SET evicted its own key");
                 }
                 50..=69 => {
-                    if let Some(v) = store.get(&shared) {
+                    if let Some(v) = store.get_str(&shared) {
                         assert_owned(&shared, &v);
                         assert!(v.is_live(store.now_ms()) || v.deadline_ms != 0);
                     }
@@ -236,7 +236,7 @@ impl Phase for Counting {
                     store.set(&other, Value { data, deadline_ms }).unwrap();
                 }
                 75..=84 => {
-                    if let Some(v) = store.get(&other) {
+                    if let Some(v) = store.get_str(&other) {
                         assert_owned(&other, &v);
                     }
                 }
@@ -315,7 +315,7 @@ fn storm_then_count(eviction: Eviction) {
             let acked = got.len() as i64;
             // Every INCR acknowledged, each reply given once: no increment lost or doubled.
             assert_eq!(got, (1..=acked).collect::<Vec<_>>(), "counter n{c}");
-            let stored = store.peek(format!("n{c}").as_bytes()).map(|v| v.data);
+            let stored = store.peek_str(format!("n{c}").as_bytes()).map(|v| v.data);
             let want = (acked > 0).then(|| Bytes::from(acked.to_string()));
             assert_eq!(stored, want, "counter n{c}");
         }
@@ -399,7 +399,7 @@ fn a_panic_halfway_through_a_segment_change_is_repaired_before_the_next_operatio
             if key == victim {
                 continue;
             }
-            assert_eq!(store.peek(key).as_ref(), Some(value), "{point}");
+            assert_eq!(store.peek_str(key).as_ref(), Some(value), "{point}");
         }
         // The store keeps serving, that segment included.
         store.remove(victim);
@@ -412,7 +412,7 @@ fn a_panic_halfway_through_a_segment_change_is_repaired_before_the_next_operatio
             .set(b"new", Value::persistent(Bytes::from_static(b"new|")))
             .unwrap();
         assert_eq!(
-            store.get(b"new").map(|v| v.data),
+            store.get_str(b"new").map(|v| v.data),
             Some(Bytes::from_static(b"new|"))
         );
         store.check_invariants();

@@ -21,7 +21,7 @@ const MIN_EXP: i64 = -16382 - 63;
 
 /// A finite `long double`: `(-1)^neg * mant * 2^exp`; `mant == 0` is a (signed) zero.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct LongDouble {
+pub(crate) struct LongDouble {
     neg: bool,
     mant: u64,
     exp: i64,
@@ -30,7 +30,7 @@ pub(super) struct LongDouble {
 /// Parses `s` as Redis's `string2ld`: `strtold` syntax (decimal, hex, `inf`), no leading
 /// space, nothing after the number, no NaN, no overflow or underflow to zero.
 /// `Some(None)` is an infinity (accepted by Redis, refused by the addition).
-pub(super) fn parse(s: &[u8]) -> Option<Option<LongDouble>> {
+pub(crate) fn parse(s: &[u8]) -> Option<Option<LongDouble>> {
     if s.is_empty() || s.len() >= MAX_CHARS || s[0].is_ascii_whitespace() || s[0] == 0x0b {
         return None;
     }
@@ -56,7 +56,7 @@ pub(super) fn parse(s: &[u8]) -> Option<Option<LongDouble>> {
 }
 
 /// Returns `a + b` rounded to `long double`, or `None` when it overflows to infinity.
-pub(super) fn add(a: LongDouble, b: LongDouble) -> Option<LongDouble> {
+pub(crate) fn add(a: LongDouble, b: LongDouble) -> Option<LongDouble> {
     if a.mant == 0 && b.mant == 0 {
         return Some(LongDouble::zero(a.neg && b.neg));
     }
@@ -84,7 +84,7 @@ pub(super) fn add(a: LongDouble, b: LongDouble) -> Option<LongDouble> {
 
 /// Formats as Redis's `ld2string(.., LD_STR_HUMAN)`: `%.17Lf`, trailing zeros and a trailing
 /// `.` removed, `-0` printed as `0`.
-pub(super) fn format(v: LongDouble) -> String {
+pub(crate) fn format(v: LongDouble) -> String {
     const SCALE: u128 = 100_000_000_000_000_000; // 10^17
     let (int, frac) = if v.exp >= 0 {
         (Big::from_u64(v.mant).shl(v.exp.unsigned_abs()), 0u128)

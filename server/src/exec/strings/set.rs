@@ -144,7 +144,13 @@ pub(in crate::exec) fn set(cmd: &protocol::Command, store: &Store) -> Frame {
         };
         return super::or_oom(store.set(&args[1], value).map(|()| Frame::ok()));
     }
-    let result = store.update(&args[1], |current| {
+    // Without GET, the old value is not read: a key of any type is replaced (as Redis).
+    let update = if opts.get {
+        Store::update
+    } else {
+        Store::update_any
+    };
+    let result = update(store, &args[1], |current: Option<&Value>| {
         let old = || Frame::bulk_or_null(current.map(|v| v.data.clone()));
         if (opts.nx && current.is_some()) || (opts.xx && current.is_none()) {
             return (Update::Keep, if opts.get { old() } else { Frame::Null });

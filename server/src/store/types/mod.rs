@@ -1,0 +1,134 @@
+//! The collection types a key can hold besides a string: hashes, sets, sorted sets and
+//! lists, each in a small packed form and a large one (as Redis's encodings), each keeping
+//! a count of its bytes so the store charges a collection for its elements.
+
+pub mod hash;
+pub mod hashed;
+pub mod list;
+pub mod packed;
+pub mod set;
+pub mod zset;
+
+pub use hash::Hash;
+pub use list::List;
+pub use set::Set;
+pub use zset::ZSet;
+
+/// Bytes charged per element on top of its own bytes, by form: what a packed element costs
+/// besides its bytes is in its framing (counted by `bytes`); an element of a large form
+/// costs its allocation's header and rounding and its share of the index's nodes (measured:
+/// docs/benchmarks.md, "Collections").
+const PER_ELEMENT_PACKED: usize = 0;
+const PER_ELEMENT_LARGE: usize = 48;
+
+/// What a key holds: Redis's types (`TYPE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjType {
+    String,
+    List,
+    Set,
+    ZSet,
+    Hash,
+}
+
+impl ObjType {
+    /// Returns `TYPE`'s reply (and `SCAN ... TYPE`'s argument).
+    pub fn name(self) -> &'static str {
+        match self {
+            ObjType::String => "string",
+            ObjType::List => "list",
+            ObjType::Set => "set",
+            ObjType::ZSet => "zset",
+            ObjType::Hash => "hash",
+        }
+    }
+
+    /// Returns the type `SCAN ... TYPE name` asks for (case-insensitive, as Redis).
+    pub fn from_name(name: &[u8]) -> Option<ObjType> {
+        [
+            ObjType::String,
+            ObjType::List,
+            ObjType::Set,
+            ObjType::ZSet,
+            ObjType::Hash,
+        ]
+        .into_iter()
+        .find(|t| t.name().as_bytes().eq_ignore_ascii_case(name))
+    }
+}
+
+/// A collection value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Collection {
+    Hash(Hash),
+    Set(Set),
+    ZSet(ZSet),
+    List(List),
+}
+
+impl Collection {
+    /// Returns an empty collection of type `t` (not [`ObjType::String`]).
+    ///
+    /// # Panics
+    /// For [`ObjType::String`].
+    pub fn new(t: ObjType) -> Collection {
+        match t {
+            ObjType::Hash => Collection::Hash(Hash::default()),
+            ObjType::Set => Collection::Set(Set::default()),
+            ObjType::ZSet => Collection::ZSet(ZSet::default()),
+            ObjType::List => Collection::List(List::default()),
+            ObjType::String => panic!("a string is not a collection"),
+        }
+    }
+
+    /// Returns its type.
+    pub fn obj_type(&self) -> ObjType {
+        match self {
+            Collection::Hash(_) => ObjType::Hash,
+            Collection::Set(_) => ObjType::Set,
+            Collection::ZSet(_) => ObjType::ZSet,
+            Collection::List(_) => ObjType::List,
+        }
+    }
+
+    /// Returns the number of elements.
+    pub fn len(&self) -> usize {
+        match self {
+            Collection::Hash(h) => h.len(),
+            Collection::Set(s) => s.len(),
+            Collection::ZSet(z) => z.len(),
+            Collection::List(l) => l.len(),
+        }
+    }
+
+    /// Returns true when it has no element (the store then removes the key, as Redis).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Returns Redis's name for the form it is in (`OBJECT ENCODING`).
+    pub fn encoding(&self) -> &'static str {
+        match self {
+            Collection::Hash(h) => h.encoding(),
+            Collection::Set(s) => s.encoding(),
+            Collection::ZSet(z) => z.encoding(),
+            Collection::List(l) => l.encoding(),
+        }
+    }
+
+    /// Returns what it is charged against `max_memory`, its key and entry aside.
+    pub fn weight(&self) -> u64 {
+        let (bytes, packed) = match self {
+            Collection::Hash(h) => (h.bytes(), matches!(h, Hash::Packed(_))),
+            Collection::Set(s) => (s.bytes(), s.is_packed()),
+            Collection::ZSet(z) => (z.bytes(), z.is_packed()),
+            Collection::List(l) => (l.bytes(), false),
+        };
+        let per = if packed {
+            PER_ELEMENT_PACKED
+        } else {
+            PER_ELEMENT_LARGE
+        };
+        (bytes + per * self.len()) as u64
+    }
+}

@@ -1,0 +1,174 @@
+//! A small collection's elements in one byte buffer, each a LEB128 length then its bytes
+//! (Redis's listpack, simplified): a 10-field hash of short strings is one allocation of a
+//! few hundred bytes instead of twenty.
+//!
+//! Every operation is a linear walk, so a collection leaves this form once it holds more
+//! than a few hundred elements (see each type's limits).
+
+/// Elements packed back to back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Packed {
+    buf: Vec<u8>,
+    len: usize,
+}
+
+/// Returns the bytes of the length prefix of an element of `n` bytes.
+fn prefix_len(n: usize) -> usize {
+    let mut n = n >> 7;
+    let mut bytes = 1;
+    while n != 0 {
+        n >>= 7;
+        bytes += 1;
+    }
+    bytes
+}
+
+fn write_prefix(out: &mut Vec<u8>, mut n: usize) {
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// Reads the element at `at`: returns its bytes' range.
+fn read_at(buf: &[u8], at: usize) -> (usize, usize) {
+    let mut n = 0usize;
+    let mut shift = 0;
+    let mut i = at;
+    loop {
+        let byte = buf[i];
+        i += 1;
+        n |= usize::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return (i, i + n);
+        }
+        shift += 7;
+    }
+}
+
+impl Packed {
+    /// Returns the number of elements.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Returns true when there is no element.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Returns the bytes the buffer holds (its allocation may be larger).
+    pub fn bytes(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Returns the elements in order.
+    pub fn iter(&self) -> Iter<'_> {
+        Iter {
+            buf: &self.buf,
+            at: 0,
+        }
+    }
+
+    /// Returns each element with the offset it starts at.
+    pub fn iter_at(&self) -> impl Iterator<Item = (usize, &[u8])> {
+        let mut it = self.iter();
+        std::iter::from_fn(move || {
+            let at = it.at;
+            it.next().map(|e| (at, e))
+        })
+    }
+
+    /// Returns the element starting at offset `at` and the offset after it.
+    pub fn at(&self, at: usize) -> (&[u8], usize) {
+        let (s, e) = read_at(&self.buf, at);
+        (&self.buf[s..e], e)
+    }
+
+    /// Appends `item`.
+    pub fn push(&mut self, item: &[u8]) {
+        write_prefix(&mut self.buf, item.len());
+        self.buf.extend_from_slice(item);
+        self.len += 1;
+    }
+
+    /// Inserts `item` before the element at offset `at` (or at the end when `at` is the
+    /// buffer's length).
+    pub fn insert(&mut self, at: usize, item: &[u8]) {
+        let mut piece = Vec::with_capacity(prefix_len(item.len()) + item.len());
+        write_prefix(&mut piece, item.len());
+        piece.extend_from_slice(item);
+        self.buf.splice(at..at, piece);
+        self.len += 1;
+    }
+
+    /// Removes `count` elements from offset `at` on.
+    pub fn remove(&mut self, at: usize, count: usize) {
+        let mut end = at;
+        for _ in 0..count {
+            end = read_at(&self.buf, end).1;
+        }
+        self.buf.drain(at..end);
+        self.len -= count;
+        if self.buf.capacity() > 2 * self.buf.len() + 64 {
+            self.buf.shrink_to_fit();
+        }
+    }
+
+    /// Replaces the element at offset `at` with `item`.
+    pub fn replace(&mut self, at: usize, item: &[u8]) {
+        let (_, end) = read_at(&self.buf, at);
+        let mut piece = Vec::with_capacity(prefix_len(item.len()) + item.len());
+        write_prefix(&mut piece, item.len());
+        piece.extend_from_slice(item);
+        self.buf.splice(at..end, piece);
+    }
+}
+
+/// The elements of a [`Packed`], in order.
+#[derive(Debug, Clone)]
+pub struct Iter<'a> {
+    buf: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        if self.at >= self.buf.len() {
+            return None;
+        }
+        let (s, e) = read_at(self.buf, self.at);
+        self.at = e;
+        Some(&self.buf[s..e])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Packed;
+
+    #[test]
+    fn elements_keep_their_order_through_every_change() {
+        let long = vec![b'x'; 300];
+        let mut p = Packed::default();
+        p.push(b"a");
+        p.push(&long);
+        p.push(b"");
+        let at: Vec<usize> = p.iter_at().map(|(at, _)| at).collect();
+        p.insert(at[1], b"b");
+        assert_eq!(p.iter().collect::<Vec<_>>(), [&b"a"[..], b"b", &long, b""]);
+        p.replace(at[1], b"bb");
+        p.remove(0, 1);
+        assert_eq!(p.iter().collect::<Vec<_>>(), [&b"bb"[..], &long, b""]);
+        assert_eq!(p.len(), 3);
+        let (first, next) = p.at(0);
+        assert_eq!((first, p.at(next).0.len()), (&b"bb"[..], 300));
+    }
+}
