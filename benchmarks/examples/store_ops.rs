@@ -52,7 +52,9 @@ fn run(
         let key = &keys[(i * 7919) % keys.len()];
         match op {
             "get" => found += usize::from(matches!(store.get(key), Ok(Some(_)))),
-            "miss" => found += usize::from(matches!(store.get(&misses[i % misses.len()]), Ok(Some(_)))),
+            "miss" => {
+                found += usize::from(matches!(store.get(&misses[i % misses.len()]), Ok(Some(_))))
+            }
             "set" => store
                 .set(key, Value::persistent(Bytes::copy_from_slice(value)))
                 .unwrap(),

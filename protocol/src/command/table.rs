@@ -441,9 +441,14 @@ mod tests {
         for s in COMMANDS {
             let fits = match s.route {
                 Route::Key => matches!(s.keys, KeySpec::First | KeySpec::Second),
-                Route::Keys(_) | Route::SameGroup => {
-                    matches!(s.keys, KeySpec::AllFrom(_) | KeySpec::Pairs(_))
-                }
+                Route::Keys(_) => matches!(s.keys, KeySpec::AllFrom(_) | KeySpec::Pairs(_)),
+                Route::SameGroup => matches!(
+                    s.keys,
+                    KeySpec::AllFrom(_)
+                        | KeySpec::Pairs(_)
+                        | KeySpec::Range(..)
+                        | KeySpec::Counted(_)
+                ),
                 Route::Local | Route::All(_) | Route::Scan | Route::Cluster => {
                     s.keys == KeySpec::None
                 }
