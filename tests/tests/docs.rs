@@ -37,6 +37,7 @@ fn route(route: Route) -> String {
         Merge::AnyKey => "one key picked",
         Merge::Info => "figures summed",
         Merge::MemoryStats => "figures added",
+        Merge::Sets(_) => "members combined by the router",
     };
     match route {
         Route::Local => "router or shard itself".into(),

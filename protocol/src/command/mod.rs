@@ -7,7 +7,7 @@ mod route;
 mod table;
 
 pub use args::Args;
-pub use route::{Merge, Route, SCAN_CURSOR_BITS, SCAN_CURSOR_MASK, SUBCOMMAND_ROUTES};
+pub use route::{Merge, Route, SetOp, SCAN_CURSOR_BITS, SCAN_CURSOR_MASK, SUBCOMMAND_ROUTES};
 pub use table::{lookup, spec, CommandSpec, Flags, KeySpec, Kind, COMMANDS};
 
 use bytes::{Bytes, BytesMut};
@@ -99,6 +99,20 @@ impl Command {
         Command {
             spec: self.spec,
             args,
+            raw: Bytes::new(),
+            inline: true,
+        }
+    }
+
+    /// Returns command `kind` with `args` after its name, as a router sends a part of a
+    /// command that another command computes (SDIFF's other groups answer SUNION).
+    pub fn of(kind: Kind, args: impl IntoIterator<Item = Bytes>) -> Command {
+        let spec = table::spec(kind);
+        let mut all = vec![Bytes::from_static(spec.name.as_bytes())];
+        all.extend(args);
+        Command {
+            spec,
+            args: all,
             raw: Bytes::new(),
             inline: true,
         }

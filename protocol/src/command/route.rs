@@ -49,6 +49,29 @@ pub enum Merge {
     Info,
     /// MEMORY STATS: maps of integers added field by field.
     MemoryStats,
+    /// SINTER SUNION SDIFF SINTERCARD across groups: each group's members, combined by the
+    /// router (read-only set algebra needs no atomicity across groups beyond what each
+    /// group's own reply gives).
+    Sets(SetOp),
+}
+
+/// How [`Merge::Sets`] combines the groups' members.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetOp {
+    /// SINTER: each group answers SINTER of its keys; the router intersects.
+    Inter,
+    /// SUNION: each group answers SUNION of its keys; the router unites.
+    Union,
+    /// SDIFF: the first key's group answers SDIFF of its keys (the first one first), the
+    /// others SUNION of theirs; the router takes the latter from the former.
+    Diff,
+    /// SINTERCARD: each group answers SINTER of its keys; the router counts the
+    /// intersection up to `limit` (0: no limit). As `Merge::Reorder`'s `len`, `limit`
+    /// belongs to the request: `plan` sets it.
+    InterCard {
+        /// LIMIT's argument.
+        limit: usize,
+    },
 }
 
 /// Subcommands that route otherwise than their row: (command, subcommand, route). A row's

@@ -4,7 +4,7 @@
 //! command is one row here, one executor function in the shard and one test; the compiler then
 //! names every dispatcher that must place the new [`Kind`] (docs/architecture.md).
 
-use super::route::{Merge, Route};
+use super::route::{Merge, Route, SetOp};
 
 /// Where a command's keys are, as Redis's first-key/last-key/step triple says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,6 +171,11 @@ const ADMIN_NS: Flags = F::ADMIN.or(F::NOSCRIPT);
 
 /// MGET's merge as a row writes it: `plan` sets `len` from the request.
 const REORDER: Merge = Merge::Reorder { len: 0 };
+// Set algebra across groups (`plan` sets SINTERCARD's limit from the request).
+const INTER: Merge = Merge::Sets(SetOp::Inter);
+const UNION: Merge = Merge::Sets(SetOp::Union);
+const DIFF: Merge = Merge::Sets(SetOp::Diff);
+const INTERCARD: Merge = Merge::Sets(SetOp::InterCard { limit: 0 });
 
 // Subcommands of the container commands: (name, arity).
 const CLIENT_SUBS: &[(&str, i32)] = &[
@@ -342,10 +347,10 @@ commands! {
     ("SRANDMEMBER",      "srandmember",      SRandMember,      -2,   R,       K::First,       Key,           "set",        &[],          "Returns random members."),
     ("SSCAN",            "sscan",            SScan,            -3,   R,       K::First,       Key,           "set",        &[],          "Iterates over members: MATCH COUNT."),
     ("SMOVE",            "smove",            SMove,            4,    WF,      K::Range(1, 2), SameGroup,     "set",        &[],          "Moves a member from one set to another (one group)."),
-    ("SINTER",           "sinter",           SInter,           -2,   R,       K::AllFrom(1),  SameGroup,     "set",        &[],          "Returns the intersection of sets."),
-    ("SUNION",           "sunion",           SUnion,           -2,   R,       K::AllFrom(1),  SameGroup,     "set",        &[],          "Returns the union of sets."),
-    ("SDIFF",            "sdiff",            SDiff,            -2,   R,       K::AllFrom(1),  SameGroup,     "set",        &[],          "Returns the members of the first set not in the others."),
-    ("SINTERCARD",       "sintercard",       SInterCard,       -3,   R,       K::Counted(1),  SameGroup,     "set",        &[],          "Returns the size of the intersection of sets: LIMIT."),
+    ("SINTER",           "sinter",           SInter,           -2,   R,       K::AllFrom(1),  Keys(INTER),   "set",        &[],          "Returns the intersection of sets (across groups: computed by the router)."),
+    ("SUNION",           "sunion",           SUnion,           -2,   R,       K::AllFrom(1),  Keys(UNION),   "set",        &[],          "Returns the union of sets (across groups: computed by the router)."),
+    ("SDIFF",            "sdiff",            SDiff,            -2,   R,       K::AllFrom(1),  Keys(DIFF),    "set",        &[],          "Returns the members of the first set not in the others (across groups: computed by the router)."),
+    ("SINTERCARD",       "sintercard",       SInterCard,       -3,   R,       K::Counted(1),  Keys(INTERCARD), "set",       &[],          "Returns the size of the intersection of sets: LIMIT (across groups: computed by the router)."),
     ("SINTERSTORE",      "sinterstore",      SInterStore,      -3,   WD,      K::AllFrom(1),  SameGroup,     "set",        &[],          "Stores the intersection of sets (one group)."),
     ("SUNIONSTORE",      "sunionstore",      SUnionStore,      -3,   WD,      K::AllFrom(1),  SameGroup,     "set",        &[],          "Stores the union of sets (one group)."),
     ("SDIFFSTORE",       "sdiffstore",       SDiffStore,       -3,   WD,      K::AllFrom(1),  SameGroup,     "set",        &[],          "Stores the difference of sets (one group)."),
@@ -441,7 +446,10 @@ mod tests {
         for s in COMMANDS {
             let fits = match s.route {
                 Route::Key => matches!(s.keys, KeySpec::First | KeySpec::Second),
-                Route::Keys(_) => matches!(s.keys, KeySpec::AllFrom(_) | KeySpec::Pairs(_)),
+                Route::Keys(_) => matches!(
+                    s.keys,
+                    KeySpec::AllFrom(_) | KeySpec::Pairs(_) | KeySpec::Counted(_)
+                ),
                 Route::SameGroup => matches!(
                     s.keys,
                     KeySpec::AllFrom(_)

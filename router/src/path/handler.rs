@@ -341,7 +341,7 @@ async fn start(cmd: Command, plan: Plan, router: &Router, lane: u64) -> Pending 
             let all: Vec<&Bytes> = cmd.keys().collect();
             let mut calls = Vec::with_capacity(parts.len());
             for part in &parts {
-                let sub = cmd.with_args(plan::part_args(&cmd, &part.positions));
+                let sub = plan::part_command(&cmd, merge, &part.positions);
                 let keys = || {
                     let at = |&p: &usize| all.get(p).map(|k| (*k).clone());
                     part.positions.iter().filter_map(at).collect()

@@ -7,7 +7,10 @@
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 
-use protocol::command::{Merge, SCAN_CURSOR_BITS, SCAN_CURSOR_MASK};
+use std::collections::HashSet;
+
+use bytes::Bytes;
+use protocol::command::{Merge, SetOp, SCAN_CURSOR_BITS, SCAN_CURSOR_MASK};
 use protocol::Frame;
 
 use crate::path::plan::{scan_reply, Part};
@@ -38,6 +41,7 @@ pub fn merge(merge: Merge, parts: &[Part], replies: Vec<ShardReply>) -> Frame {
         Merge::AnyKey => any_key(replies),
         Merge::Info => Err(Frame::error(UNEXPECTED)),
         Merge::MemoryStats => Ok(memory_stats(replies)),
+        Merge::Sets(op) => sets(op, parts, replies),
     };
     result.unwrap_or_else(|e| e)
 }
@@ -131,6 +135,80 @@ fn reorder(len: usize, parts: &[Part], replies: Vec<ShardReply>) -> Result<Frame
     values
         .map(Frame::Array)
         .ok_or_else(|| Frame::error(UNEXPECTED))
+}
+
+/// Returns the members a set reply holds (an array in RESP2, a set in RESP3).
+fn members(reply: ShardReply) -> Result<Vec<Bytes>, Frame> {
+    let (Frame::Array(items) | Frame::Set(items)) = frame(reply)? else {
+        return Err(Frame::error(UNEXPECTED));
+    };
+    items
+        .into_iter()
+        .map(|f| match f {
+            Frame::Bulk(b) => Ok(b),
+            _ => Err(Frame::error(UNEXPECTED)),
+        })
+        .collect()
+}
+
+/// SINTER SUNION SDIFF SINTERCARD across groups (see `SetOp`). Every part's reply is read
+/// first, so a wrong type in any group is reported, as Redis checks every key's type.
+fn sets(op: SetOp, parts: &[Part], replies: Vec<ShardReply>) -> Result<Frame, Frame> {
+    if parts.len() != replies.len() {
+        return Err(Frame::error(UNEXPECTED));
+    }
+    let mut all = Vec::with_capacity(replies.len());
+    let mut first_err = None;
+    for reply in replies {
+        match members(reply) {
+            Ok(m) => all.push(m),
+            Err(e) => first_err = first_err.or(Some(e)),
+        }
+    }
+    if let Some(e) = first_err {
+        return Err(e);
+    }
+    let bulks = |v: Vec<Bytes>| Frame::Set(v.into_iter().map(Frame::Bulk).collect());
+    let set_of = |v: &Vec<Bytes>| v.iter().cloned().collect::<HashSet<Bytes>>();
+    Ok(match op {
+        SetOp::Inter | SetOp::InterCard { .. } => {
+            let others: Vec<HashSet<Bytes>> = all.iter().skip(1).map(set_of).collect();
+            let first = all.into_iter().next().unwrap_or_default();
+            let both = first
+                .into_iter()
+                .filter(|m| others.iter().all(|o| o.contains(m)));
+            match op {
+                SetOp::InterCard { limit } if limit > 0 => {
+                    Frame::Integer(both.take(limit).count() as i64)
+                }
+                SetOp::InterCard { .. } => Frame::Integer(both.count() as i64),
+                _ => bulks(both.collect()),
+            }
+        }
+        SetOp::Union => {
+            let mut seen = HashSet::new();
+            bulks(
+                all.into_iter()
+                    .flatten()
+                    .filter(|m| seen.insert(m.clone()))
+                    .collect(),
+            )
+        }
+        SetOp::Diff => {
+            let base = parts.iter().position(|p| p.positions.first() == Some(&0));
+            let Some(base) = base else {
+                return Err(Frame::error(UNEXPECTED));
+            };
+            let minus: HashSet<Bytes> = all
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != base)
+                .flat_map(|(_, m)| m.iter().cloned())
+                .collect();
+            let first = std::mem::take(&mut all[base]);
+            bulks(first.into_iter().filter(|m| !minus.contains(m)).collect())
+        }
+    })
 }
 
 fn sum(replies: Vec<ShardReply>) -> Result<Frame, Frame> {

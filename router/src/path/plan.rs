@@ -2,7 +2,7 @@
 //! the topology (which group, split how, merged how). Pure and unit-tested.
 
 use bytes::{Bytes, BytesMut};
-use protocol::command::{parse_cursor, KeySpec, Route};
+use protocol::command::{parse_cursor, parse_i64, KeySpec, Kind, Route, SetOp};
 use protocol::{text, Command, Frame};
 
 use crate::path::topology::{ShardId, Topology};
@@ -67,12 +67,36 @@ pub fn plan(cmd: &Command, topology: &Topology) -> Plan {
             // Arity was checked when the command was built; be total anyway.
             None => Plan::Reply(Frame::error(text::SYNTAX)),
         },
+        Route::Keys(Merge::Sets(SetOp::InterCard { .. })) => match intercard_limit(cmd) {
+            Some(limit) => split(cmd, topology, Merge::Sets(SetOp::InterCard { limit })),
+            // A bad count or LIMIT: the first key's group answers Redis's error.
+            None => Plan::Forward {
+                shard: cmd.keys().next().map_or(0, |k| topology.shard_for(k)),
+            },
+        },
         Route::Keys(merge) => split(cmd, topology, merge),
         Route::SameGroup => same_group(cmd, topology),
         Route::All(merge) => Plan::Broadcast { merge },
         Route::Scan => scan(cmd, topology),
         // The handler answers `JUMPCACHE` before a plan is made.
         Route::Cluster => Plan::Local,
+    }
+}
+
+/// Returns SINTERCARD's LIMIT (0 when absent), or `None` when the key count or an option is
+/// one Redis refuses.
+fn intercard_limit(cmd: &Command) -> Option<usize> {
+    let args = cmd.args();
+    let n = usize::try_from(parse_i64(args.get(1)?)?).ok()?;
+    if n == 0 || n > args.len() - 2 {
+        return None;
+    }
+    match &args[2 + n..] {
+        [] => Some(0),
+        [opt, limit] if opt.eq_ignore_ascii_case(b"limit") => {
+            usize::try_from(parse_i64(limit)?).ok()
+        }
+        _ => None,
     }
 }
 
@@ -166,6 +190,25 @@ pub fn part_args(cmd: &Command, positions: &[usize]) -> Vec<Bytes> {
     out.extend(args.iter().take(first).cloned());
     out.extend(picked.cloned());
     out
+}
+
+/// Returns the part of a split command for the keys at `positions`: the command itself on
+/// those keys, or the command that computes that part of it (set algebra).
+pub fn part_command(cmd: &Command, merge: Merge, positions: &[usize]) -> Command {
+    let keys = || {
+        let all: Vec<&Bytes> = cmd.keys().collect();
+        positions
+            .iter()
+            .filter_map(|&p| all.get(p).map(|k| (*k).clone()))
+            .collect::<Vec<_>>()
+    };
+    match merge {
+        Merge::Sets(SetOp::InterCard { .. }) => Command::of(Kind::SInter, keys()),
+        Merge::Sets(SetOp::Diff) if positions.first() != Some(&0) => {
+            Command::of(Kind::SUnion, keys())
+        }
+        _ => cmd.with_args(part_args(cmd, positions)),
+    }
 }
 
 /// Returns the sub-request of a split command for the keys at `positions`.

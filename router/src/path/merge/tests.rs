@@ -212,3 +212,62 @@ fn memory_stats_adds_every_groups_integers_by_name_and_recomputes_bytes_per_key(
     );
     assert_eq!(memory_stats(vec![ok(b":1\r\n")]), Frame::error(UNEXPECTED));
 }
+
+#[test]
+fn set_algebra_across_groups_combines_the_members() {
+    let parts = [part(0, &[0, 2]), part(1, &[1])];
+    let inter = |op| {
+        merge(
+            Merge::Sets(op),
+            &parts,
+            vec![
+                ok(b"*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n"),
+                local(b"*2\r\n$1\r\nc\r\n$1\r\na\r\n"),
+            ],
+        )
+    };
+    let set = |items: &[&'static [u8]]| {
+        Frame::Set(
+            items
+                .iter()
+                .map(|i| Frame::Bulk(Bytes::from_static(i)))
+                .collect(),
+        )
+    };
+    assert_eq!(inter(SetOp::Inter), set(&[b"a", b"c"]));
+    assert_eq!(inter(SetOp::InterCard { limit: 0 }), Frame::Integer(2));
+    assert_eq!(inter(SetOp::InterCard { limit: 1 }), Frame::Integer(1));
+    assert_eq!(inter(SetOp::Union), set(&[b"a", b"b", b"c"]));
+    assert_eq!(inter(SetOp::Diff), set(&[b"b"]));
+    // The first key's part may come second.
+    let swapped = [part(1, &[1]), part(0, &[0])];
+    let diff = merge(
+        Merge::Sets(SetOp::Diff),
+        &swapped,
+        vec![
+            ok(b"*1\r\n$1\r\nc\r\n"),
+            ok(b"*2\r\n$1\r\nc\r\n$1\r\nd\r\n"),
+        ],
+    );
+    assert_eq!(diff, set(&[b"d"]));
+    // A wrong type in any group is the reply; so is a group that is down.
+    let wrong = b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n";
+    let got = merge(
+        Merge::Sets(SetOp::Inter),
+        &parts,
+        vec![ok(b"*0\r\n"), ok(wrong)],
+    );
+    assert_eq!(got, Frame::error(protocol::text::WRONGTYPE));
+    let got = merge(
+        Merge::Sets(SetOp::Union),
+        &parts,
+        vec![down(0), ok(b"*0\r\n")],
+    );
+    assert!(got.is_error());
+    let got = merge(
+        Merge::Sets(SetOp::Union),
+        &parts,
+        vec![ok(b":1\r\n"), ok(b"*0\r\n")],
+    );
+    assert_eq!(got, Frame::error(UNEXPECTED));
+}

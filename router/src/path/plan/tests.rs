@@ -235,3 +235,42 @@ fn inline_commands_are_re_encoded_to_forward() {
     let c = cmd(&["GET", "k"]);
     assert_eq!(forward_request(&c), c.raw());
 }
+
+#[test]
+fn set_algebra_splits_by_group_and_asks_each_for_its_part() {
+    let t = topo(3);
+    let (a, b) = (key_on(&t, 0), key_on(&t, 1));
+    let Plan::Split { parts, merge } = plan(&cmd(&["SDIFF", &b, &a, &b]), &t) else {
+        panic!("split");
+    };
+    assert_eq!(merge, Merge::Sets(SetOp::Diff));
+    let names: Vec<_> = parts
+        .iter()
+        .map(|p| {
+            let c = part_command(&cmd(&["SDIFF", &b, &a, &b]), merge, &p.positions);
+            (c.kind(), c.args().len())
+        })
+        .collect();
+    assert_eq!(names, [(Kind::SDiff, 3), (Kind::SUnion, 2)]);
+    let intercard = cmd(&["SINTERCARD", "2", &a, &b, "LIMIT", "5"]);
+    let Plan::Split { parts, merge } = plan(&intercard, &t) else {
+        panic!("split");
+    };
+    assert_eq!(merge, Merge::Sets(SetOp::InterCard { limit: 5 }));
+    assert_eq!(
+        part_command(&intercard, merge, &parts[0].positions).kind(),
+        Kind::SInter
+    );
+    // A count or option Redis refuses goes to one group, which answers the error.
+    for bad in [
+        &["SINTERCARD", "0", &a, &b][..],
+        &["SINTERCARD", "3", &a, &b],
+        &["SINTERCARD", "2", &a, &b, "LIMIT", "-1"],
+        &["SINTERCARD", "2", &a, &b, "BOGUS"],
+    ] {
+        assert!(
+            matches!(plan(&cmd(bad), &t), Plan::Forward { .. }),
+            "{bad:?}"
+        );
+    }
+}
