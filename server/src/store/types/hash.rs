@@ -15,8 +15,8 @@ pub const PACKED_VALUE: usize = 64;
 pub enum Hash {
     /// Fields and values alternating, in insertion order (Redis's `listpack`).
     Packed(Packed),
-    /// Redis's `hashtable`.
-    Hashed(Hashed),
+    /// Redis's `hashtable` (boxed: a small hash's entry stays small).
+    Hashed(Box<Hashed>),
 }
 
 impl Default for Hash {
@@ -149,7 +149,7 @@ impl Hash {
         for (f, v) in self.iter() {
             h.insert(f, v);
         }
-        *self = Hash::Hashed(h);
+        *self = Hash::Hashed(Box::new(h));
     }
 }
 

@@ -1,27 +1,28 @@
-//! A large collection's elements ordered by a 64-bit hash of their key: lookups, inserts and
-//! removals in O(log n), a stable SCAN cursor (the next hash to return: elements present for
-//! the whole iteration are returned, none twice, whatever changes in between) and a random
-//! element in O(log n), from one structure.
+//! A large collection's elements ordered by a 64-bit hash of their key, in packed leaves: a
+//! B-tree of leaves, each one `Vec<u8>` holding up to about [`LEAF_BYTES`] of elements back
+//! to back (hash, key, payload), sorted by hash. Lookups, inserts and removals cost a tree
+//! descent and a walk of one leaf; a SCAN cursor is the next hash to return, so elements
+//! present for a whole iteration are returned and none twice, whatever changes in between;
+//! a random element is a random hash's leaf.
 //!
-//! Each element is one allocation: its key's length (LEB128), its key, then its payload (a
-//! hash's value, a sorted set's score; nothing for a set).
+//! An element costs its bytes plus 8 for its hash and 2 or so for its lengths, with no
+//! allocation of its own (a hashtable's entry and two strings cost Redis about 70 bytes more
+//! than the strings themselves; docs/benchmarks.md, "Collections").
 
 use std::collections::BTreeMap;
+
+/// A leaf is split once it holds more bytes than this.
+const LEAF_BYTES: usize = 1024;
 
 /// An element as (key, payload).
 pub type Pair<'a> = (&'a [u8], &'a [u8]);
 
-/// The elements sharing one hash: almost always one.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Slot {
-    One(Box<[u8]>),
-    Many(Vec<Box<[u8]>>),
-}
-
 /// Keyed elements in the order of their keys' hashes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Hashed {
-    map: BTreeMap<u64, Slot>,
+    /// Leaves by the lowest hash they may hold (the first leaf's is 0): a leaf holds the
+    /// hashes from its own bound up to the next leaf's.
+    leaves: BTreeMap<u64, Vec<u8>>,
     len: usize,
     bytes: usize,
 }
@@ -32,45 +33,75 @@ pub fn hash_of(key: &[u8]) -> u64 {
     xxhash_rust::xxh3::xxh3_64_with_seed(key, 0x6a75_6d70)
 }
 
-fn split(e: &[u8]) -> (&[u8], &[u8]) {
+fn read_len(buf: &[u8], at: &mut usize) -> usize {
     let mut n = 0usize;
     let mut shift = 0;
-    let mut i = 0;
     loop {
-        let byte = e[i];
-        i += 1;
+        let byte = buf[*at];
+        *at += 1;
         n |= usize::from(byte & 0x7f) << shift;
         if byte & 0x80 == 0 {
-            return (&e[i..i + n], &e[i + n..]);
+            return n;
         }
         shift += 7;
     }
 }
 
-fn element(key: &[u8], payload: &[u8]) -> Box<[u8]> {
-    let mut out = Vec::with_capacity(key.len() + payload.len() + 3);
-    let mut n = key.len();
+fn write_len(out: &mut Vec<u8>, mut n: usize) {
     loop {
         let byte = (n & 0x7f) as u8;
         n >>= 7;
         if n == 0 {
             out.push(byte);
-            break;
+            return;
         }
         out.push(byte | 0x80);
     }
-    out.extend_from_slice(key);
-    out.extend_from_slice(payload);
-    out.into_boxed_slice()
 }
 
-impl Slot {
-    fn elements(&self) -> &[Box<[u8]>] {
-        match self {
-            Slot::One(e) => std::slice::from_ref(e),
-            Slot::Many(v) => v,
+/// One element of a leaf, where it starts and ends.
+struct At<'a> {
+    start: usize,
+    end: usize,
+    hash: u64,
+    key: &'a [u8],
+    payload: &'a [u8],
+}
+
+/// Returns the elements of a leaf in order.
+fn elements(leaf: &[u8]) -> impl Iterator<Item = At<'_>> {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        if at >= leaf.len() {
+            return None;
         }
-    }
+        let start = at;
+        let hash = u64::from_le_bytes(leaf[at..at + 8].try_into().expect("8 bytes"));
+        at += 8;
+        let klen = read_len(leaf, &mut at);
+        let key = &leaf[at..at + klen];
+        at += klen;
+        let plen = read_len(leaf, &mut at);
+        let payload = &leaf[at..at + plen];
+        at += plen;
+        Some(At {
+            start,
+            end: at,
+            hash,
+            key,
+            payload,
+        })
+    })
+}
+
+fn encode(hash: u64, key: &[u8], payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(12 + key.len() + payload.len());
+    out.extend_from_slice(&hash.to_le_bytes());
+    write_len(&mut out, key.len());
+    out.extend_from_slice(key);
+    write_len(&mut out, payload.len());
+    out.extend_from_slice(payload);
+    out
 }
 
 impl Hashed {
@@ -84,87 +115,118 @@ impl Hashed {
         self.len == 0
     }
 
-    /// Returns the bytes of the elements (keys, payloads and length prefixes).
+    /// Returns the bytes the leaves hold (elements with their hashes and lengths).
     pub fn bytes(&self) -> usize {
         self.bytes
     }
 
+    /// Returns the bound of the leaf that holds `hash`.
+    fn leaf_of(&self, hash: u64) -> Option<u64> {
+        self.leaves.range(..=hash).next_back().map(|(&b, _)| b)
+    }
+
     /// Returns the payload of `key`.
     pub fn get(&self, key: &[u8]) -> Option<&[u8]> {
-        let slot = self.map.get(&hash_of(key))?;
-        slot.elements().iter().find_map(|e| {
-            let (k, p) = split(e);
-            (k == key).then_some(p)
-        })
+        let h = hash_of(key);
+        let leaf = self.leaves.get(&self.leaf_of(h)?)?;
+        elements(leaf)
+            .skip_while(|e| e.hash < h)
+            .take_while(|e| e.hash == h)
+            .find(|e| e.key == key)
+            .map(|e| e.payload)
     }
 
     /// Stores `payload` under `key`; returns true if `key` is new.
     pub fn insert(&mut self, key: &[u8], payload: &[u8]) -> bool {
-        let new = element(key, payload);
-        self.bytes += new.len();
-        match self.map.entry(hash_of(key)) {
-            std::collections::btree_map::Entry::Vacant(v) => {
-                v.insert(Slot::One(new));
+        let h = hash_of(key);
+        let new = encode(h, key, payload);
+        let bound = self.leaf_of(h).unwrap_or(0);
+        let leaf = self.leaves.entry(bound).or_default();
+        let mut place = leaf.len();
+        let mut old = None;
+        for e in elements(leaf) {
+            if e.hash == h && e.key == key {
+                old = Some((e.start, e.end));
+                break;
             }
-            std::collections::btree_map::Entry::Occupied(mut o) => {
-                let slot = o.get_mut();
-                let elements: &mut [Box<[u8]>] = match slot {
-                    Slot::One(e) => std::slice::from_mut(e),
-                    Slot::Many(v) => v,
-                };
-                if let Some(old) = elements.iter_mut().find(|e| split(e).0 == key) {
-                    self.bytes -= old.len();
-                    *old = new;
-                    return false;
-                }
-                let mut all: Vec<Box<[u8]>> = match std::mem::replace(slot, Slot::Many(Vec::new()))
-                {
-                    Slot::One(e) => vec![e],
-                    Slot::Many(v) => v,
-                };
-                all.push(new);
-                *slot = Slot::Many(all);
+            if e.hash > h {
+                place = e.start;
+                break;
             }
         }
-        self.len += 1;
-        true
+        let fresh = old.is_none();
+        let (from, to) = old.unwrap_or((place, place));
+        self.bytes = self.bytes + new.len() - (to - from);
+        if leaf.capacity() < leaf.len() + new.len() {
+            // Grow by a quarter, not by doubling: a leaf's slack is memory every element pays.
+            leaf.reserve_exact(new.len().max(leaf.len() / 4));
+        }
+        leaf.splice(from..to, new);
+        if fresh {
+            self.len += 1;
+        }
+        if leaf.len() > LEAF_BYTES {
+            self.split(bound);
+        }
+        fresh
+    }
+
+    /// Moves the upper half of leaf `bound` into a leaf of its own, never parting elements
+    /// of one hash.
+    fn split(&mut self, bound: u64) {
+        let leaf = &self.leaves[&bound];
+        let half = leaf.len() / 2;
+        let mut cut = None;
+        let mut prev: Option<u64> = None;
+        for e in elements(leaf) {
+            if e.start >= half && prev.is_some_and(|p| p != e.hash) {
+                cut = Some((e.start, e.hash));
+                break;
+            }
+            prev = Some(e.hash);
+        }
+        let Some((at, upper_bound)) = cut else {
+            return;
+        };
+        let leaf = self.leaves.get_mut(&bound).expect("the leaf just read");
+        let upper = leaf[at..].to_vec();
+        leaf.truncate(at);
+        leaf.shrink_to_fit();
+        self.leaves.insert(upper_bound, upper);
     }
 
     /// Removes `key`; returns true if it was there.
     pub fn remove(&mut self, key: &[u8]) -> bool {
         let h = hash_of(key);
-        let Some(slot) = self.map.get_mut(&h) else {
+        let Some(bound) = self.leaf_of(h) else {
             return false;
         };
-        let removed = match slot {
-            Slot::One(e) if split(e).0 == key => {
-                let n = e.len();
-                self.map.remove(&h);
-                n
-            }
-            Slot::One(_) => return false,
-            Slot::Many(v) => {
-                let Some(i) = v.iter().position(|e| split(e).0 == key) else {
-                    return false;
-                };
-                let n = v.swap_remove(i).len();
-                if v.len() == 1 {
-                    let last = v.pop().expect("one left");
-                    *slot = Slot::One(last);
-                }
-                n
-            }
+        let leaf = self.leaves.get_mut(&bound).expect("found by its bound");
+        let Some((from, to)) = elements(leaf)
+            .skip_while(|e| e.hash < h)
+            .take_while(|e| e.hash == h)
+            .find(|e| e.key == key)
+            .map(|e| (e.start, e.end))
+        else {
+            return false;
         };
-        self.bytes -= removed;
+        leaf.drain(from..to);
+        self.bytes -= to - from;
         self.len -= 1;
+        if leaf.is_empty() && bound != 0 {
+            // Its hashes fall to the leaf before.
+            self.leaves.remove(&bound);
+        } else if leaf.capacity() > 2 * leaf.len() + 64 {
+            leaf.shrink_to_fit();
+        }
         true
     }
 
     /// Returns every element as (key, payload), in hash order.
-    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
-        self.map
+    pub fn iter(&self) -> impl Iterator<Item = Pair<'_>> {
+        self.leaves
             .values()
-            .flat_map(|s| s.elements().iter().map(|e| split(e)))
+            .flat_map(|l| elements(l).map(|e| (e.key, e.payload)))
     }
 
     /// Returns the elements whose hash is at or after `cursor`, at least `count` of them
@@ -172,44 +234,55 @@ impl Hashed {
     /// (0 when the end was reached).
     pub fn page(&self, cursor: u64, count: usize) -> (u64, Vec<Pair<'_>>) {
         let mut out = Vec::new();
-        for (&h, slot) in self.map.range(cursor..) {
-            if out.len() >= count.max(1) {
-                // The first element (hash 0 included) is always on the first page, so a
-                // cursor to go on from is never 0.
-                return (h.max(1), out);
+        let from = self.leaf_of(cursor).unwrap_or(0);
+        let mut last = None;
+        for leaf in self.leaves.range(from..).map(|(_, l)| l) {
+            for e in elements(leaf).filter(|e| e.hash >= cursor) {
+                if out.len() >= count.max(1) && last != Some(e.hash) {
+                    // The first element (hash 0 included) is always on the first page, so
+                    // a cursor to go on from is never 0.
+                    return (e.hash.max(1), out);
+                }
+                last = Some(e.hash);
+                out.push((e.key, e.payload));
             }
-            out.extend(slot.elements().iter().map(|e| split(e)));
         }
         (0, out)
     }
 
-    /// Returns the element at or after hash `r`, wrapping to the first: a random element
-    /// when `r` is random (biased by the gaps between hashes, as Redis's bucket sampling is).
-    pub fn random(&self, r: u64) -> Option<(&[u8], &[u8])> {
-        let (_, slot) = self
-            .map
-            .range(r..)
-            .next()
-            .or_else(|| self.map.iter().next())?;
-        let elements = slot.elements();
-        Some(split(&elements[(r as usize) % elements.len()]))
+    /// Returns an element of the leaf holding hash `r`: a random element when `r` is random
+    /// (biased by the leaves' sizes, as Redis's bucket sampling is by chain lengths).
+    pub fn random(&self, r: u64) -> Option<Pair<'_>> {
+        let bound = self.leaf_of(r)?;
+        let leaf = &self.leaves[&bound];
+        let n = elements(leaf).count();
+        if n == 0 {
+            // Only the first leaf may be empty, and only when everything is.
+            return self.iter().next();
+        }
+        elements(leaf)
+            .nth((r >> 7) as usize % n)
+            .map(|e| (e.key, e.payload))
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::Hashed;
 
     #[test]
     fn elements_are_found_replaced_removed_and_paged() {
         let mut h = Hashed::default();
-        for i in 0..1000u32 {
+        for i in 0..5000u32 {
             assert!(h.insert(format!("k{i}").as_bytes(), &i.to_le_bytes()));
         }
+        assert!(h.leaves.len() > 10);
         assert!(!h.insert(b"k7", b"seven"));
         assert_eq!(h.get(b"k7"), Some(&b"seven"[..]));
         assert!(h.remove(b"k8") && !h.remove(b"k8"));
-        assert_eq!(h.len(), 999);
+        assert_eq!(h.len(), 4999);
         let (mut cursor, mut seen) = (0, 0);
         loop {
             let (next, page) = h.page(cursor, 10);
@@ -219,9 +292,43 @@ mod tests {
             }
             cursor = next;
         }
-        assert_eq!(seen, 999);
+        assert_eq!(seen, 4999);
         assert!(h.random(12345).is_some());
-        let bytes: usize = h.iter().map(|(k, p)| 1 + k.len() + p.len()).sum();
+        let bytes: usize = h.iter().map(|(k, p)| 10 + k.len() + p.len()).sum();
         assert_eq!(h.bytes(), bytes);
+        for i in 0..5000u32 {
+            h.remove(format!("k{i}").as_bytes());
+        }
+        assert!(h.is_empty() && h.iter().next().is_none() && h.random(1).is_none());
+        assert_eq!(h.bytes(), 0);
+    }
+
+    #[test]
+    fn random_operations_agree_with_a_map() {
+        let mut h = Hashed::default();
+        let mut model = BTreeMap::new();
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..50_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let key = format!("k{}", x % 3000).into_bytes();
+            let value = vec![b'v'; (x >> 20) as usize % 40];
+            if x % 3 == 0 {
+                assert_eq!(h.remove(&key), model.remove(&key).is_some());
+            } else {
+                assert_eq!(
+                    h.insert(&key, &value),
+                    model.insert(key.clone(), value).is_none()
+                );
+            }
+            assert_eq!(h.len(), model.len());
+        }
+        for (k, v) in &model {
+            assert_eq!(h.get(k), Some(&v[..]));
+        }
+        let mut all: Vec<_> = h.iter().map(|(k, v)| (k.to_vec(), v.to_vec())).collect();
+        all.sort();
+        assert_eq!(all, model.into_iter().collect::<Vec<_>>());
     }
 }

@@ -90,8 +90,17 @@ impl Packed {
         (&self.buf[s..e], e)
     }
 
+    /// Makes room for `more` bytes, growing by a quarter rather than doubling: a small
+    /// collection's slack is memory every one of them pays.
+    fn reserve(&mut self, more: usize) {
+        if self.buf.capacity() < self.buf.len() + more {
+            self.buf.reserve_exact(more.max(self.buf.len() / 4).max(16));
+        }
+    }
+
     /// Appends `item`.
     pub fn push(&mut self, item: &[u8]) {
+        self.reserve(prefix_len(item.len()) + item.len());
         write_prefix(&mut self.buf, item.len());
         self.buf.extend_from_slice(item);
         self.len += 1;
@@ -103,6 +112,7 @@ impl Packed {
         let mut piece = Vec::with_capacity(prefix_len(item.len()) + item.len());
         write_prefix(&mut piece, item.len());
         piece.extend_from_slice(item);
+        self.reserve(piece.len());
         self.buf.splice(at..at, piece);
         self.len += 1;
     }
@@ -126,6 +136,7 @@ impl Packed {
         let mut piece = Vec::with_capacity(prefix_len(item.len()) + item.len());
         write_prefix(&mut piece, item.len());
         piece.extend_from_slice(item);
+        self.reserve(piece.len().saturating_sub(end - at));
         self.buf.splice(at..end, piece);
     }
 }
