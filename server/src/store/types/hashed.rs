@@ -314,7 +314,7 @@ mod tests {
             x ^= x << 17;
             let key = format!("k{}", x % 3000).into_bytes();
             let value = vec![b'v'; (x >> 20) as usize % 40];
-            if x % 3 == 0 {
+            if x.is_multiple_of(3) {
                 assert_eq!(h.remove(&key), model.remove(&key).is_some());
             } else {
                 assert_eq!(
