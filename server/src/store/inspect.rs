@@ -44,7 +44,7 @@ impl Store {
             weight: e.weight(),
             value_len: value.len(),
             head: value[..value.len().min(HEAD)].to_vec(),
-            encoding: e.as_collection().map(|c| c.encoding()),
+            encoding: e.encoding(),
             freq,
         })
     }

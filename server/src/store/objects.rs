@@ -110,10 +110,12 @@ impl Store {
         };
         seg.hits += 1;
         self.touch(&mut seg, i, &mut now);
-        match seg.entry(i).as_collection() {
-            Some(c) if c.obj_type() == t => Ok(Some(f(c))),
-            _ => Err(StoreError::WrongType),
+        let e = seg.entry(i);
+        if e.obj_type() != t {
+            return Err(StoreError::WrongType);
         }
+        let c = e.collection().expect("a collection of type t");
+        Ok(Some(f(&c)))
     }
 
     /// Runs `f` on the collection of type `t` at `key`, to change it. When the key is
@@ -144,9 +146,22 @@ impl Store {
                 }
                 let old = seg.entry(i).weight();
                 let e = seg.entry_mut(i);
-                let c = e.as_collection_mut().expect("a collection of type t");
-                let result = f(c);
-                if c.is_empty() {
+                let (result, empty) = match e.boxed_mut() {
+                    // A large one changes in place.
+                    Some(c) => (f(c), c.is_empty()),
+                    // A small one is unpacked, changed and stored again (as Redis rewrites
+                    // a listpack), packed or boxed by the form it is now in.
+                    None => {
+                        let mut c = e.collection().expect("a collection of type t").into_owned();
+                        let result = f(&mut c);
+                        let empty = c.is_empty();
+                        if !empty {
+                            e.set_collection(c);
+                        }
+                        (result, empty)
+                    }
+                };
+                if empty {
                     seg.remove(i);
                     self.discharge(&mut seg, old);
                     return Ok(Some(result));
@@ -166,7 +181,7 @@ impl Store {
                     return Ok(Some(result));
                 }
                 let stamp = self.fresh_stamp(&mut now);
-                let e = Entry::collection(key, c, 0, stamp);
+                let e = Entry::new_collection(key, c, 0, stamp);
                 let w = e.weight();
                 seg.insert(h, e);
                 self.charge(&mut seg, w);
@@ -234,7 +249,7 @@ impl Store {
             return Ok(());
         }
         let stamp = self.fresh_stamp(&mut now);
-        let e = Entry::collection(key, c, deadline_ms, stamp);
+        let e = Entry::new_collection(key, c, deadline_ms, stamp);
         let w = e.weight();
         seg.insert(h, e);
         self.charge(&mut seg, w);
@@ -266,8 +281,8 @@ impl Store {
 
 /// Returns a copy of an entry's value of any type.
 pub(super) fn object_of(e: &Entry) -> Object {
-    match e.as_collection() {
-        Some(c) => Object::Coll(c.clone()),
+    match e.collection() {
+        Some(c) => Object::Coll(c.into_owned()),
         None => Object::Str(Bytes::copy_from_slice(e.value())),
     }
 }

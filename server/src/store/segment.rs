@@ -13,6 +13,8 @@
 
 use hashbrown::HashTable;
 
+use std::borrow::Cow;
+
 use super::types::{Collection, ObjType};
 use super::{hooks, ENTRY_OVERHEAD};
 
@@ -22,34 +24,63 @@ pub(super) struct Entry {
     data: Data,
     /// Unix time in ms after which the key no longer exists; 0 means no expiry.
     deadline_ms: u64,
+    /// The key's length (low [`TAG_SHIFT`] bits: keys are at most 512 MiB) and, in the top
+    /// bits, the type of a small collection packed in `Data::Flat` (0 for a string).
     key_len: u32,
     /// LRU: the store's write clock at the last access. LFU: minutes << 8 | log counter.
     pub(super) stamp: u32,
 }
 
-/// What an entry holds: a string (the common case, one allocation) or a collection. Both
-/// variants fit in 16 bytes (the box's null niche tells them apart), so an entry stays 32.
+/// What an entry holds. Both variants fit in 16 bytes (the box's null niche tells them
+/// apart), so an entry stays 32.
 #[derive(Debug)]
 enum Data {
-    /// The key's bytes followed by the string's bytes.
+    /// The key's bytes followed by the value's: a string's, or a small collection's packed
+    /// elements (one allocation for the key and all of them, as Redis embeds a listpack).
     Flat(Box<[u8]>),
+    /// A large collection.
     Coll(Box<Keyed>),
 }
 
-/// A key and the collection it holds.
+/// A key and the large collection it holds.
 #[derive(Debug)]
 struct Keyed {
     key: Box<[u8]>,
     value: Collection,
 }
 
-/// Bytes charged for a collection's own allocation (its key's box and the [`Keyed`]), on
-/// top of [`ENTRY_OVERHEAD`].
+const TAG_SHIFT: u32 = 29;
+const LEN_MASK: u32 = (1 << TAG_SHIFT) - 1;
+
+/// The tag of a small collection of type `t` packed in `Data::Flat`.
+fn tag_of(t: ObjType) -> u32 {
+    let tag = match t {
+        ObjType::String => 0,
+        ObjType::Hash => 1,
+        ObjType::Set => 2,
+        ObjType::ZSet => 3,
+        ObjType::List => 4,
+    };
+    tag << TAG_SHIFT
+}
+
+fn type_of_tag(key_len: u32) -> ObjType {
+    match key_len >> TAG_SHIFT {
+        1 => ObjType::Hash,
+        2 => ObjType::Set,
+        3 => ObjType::ZSet,
+        4 => ObjType::List,
+        _ => ObjType::String,
+    }
+}
+
+/// Bytes charged for a large collection's own allocations (its key's box and the
+/// [`Keyed`]), on top of [`ENTRY_OVERHEAD`].
 const KEYED_OVERHEAD: u64 = 64;
 
 impl Entry {
-    /// Returns an entry holding copies of `key` and `value`; `key.len()` must fit in a `u32`
-    /// (the store refuses longer keys before this).
+    /// Returns an entry holding copies of `key` and `value`; `key.len()` must fit in
+    /// [`TAG_SHIFT`] bits (the store refuses longer keys before this).
     pub(super) fn new(key: &[u8], value: &[u8], deadline_ms: u64, stamp: u32) -> Entry {
         Entry {
             data: Data::Flat(concat(key, value)),
@@ -60,17 +91,17 @@ impl Entry {
         }
     }
 
-    /// Returns an entry holding a copy of `key` and the collection `value`.
-    pub(super) fn collection(key: &[u8], value: Collection, deadline_ms: u64, stamp: u32) -> Entry {
-        Entry {
-            data: Data::Coll(Box::new(Keyed {
-                key: key.into(),
-                value,
-            })),
-            deadline_ms,
-            key_len: key.len() as u32,
-            stamp,
-        }
+    /// Returns an entry holding a copy of `key` and the collection `value`: packed with the
+    /// key when it is in a small form, boxed otherwise.
+    pub(super) fn new_collection(
+        key: &[u8],
+        value: Collection,
+        deadline_ms: u64,
+        stamp: u32,
+    ) -> Entry {
+        let mut e = Entry::new(key, b"", deadline_ms, stamp);
+        e.set_collection(value);
+        e
     }
 
     /// Returns an entry written into `data`, the block of an entry removed just before, whose
@@ -92,7 +123,7 @@ impl Entry {
         }
     }
 
-    /// Returns the length of a string's key+value block; `None` for a collection.
+    /// Returns the length of a flat key+value block; `None` for a large collection.
     pub(super) fn data_len(&self) -> Option<usize> {
         match &self.data {
             Data::Flat(d) => Some(d.len()),
@@ -100,7 +131,7 @@ impl Entry {
         }
     }
 
-    /// Returns a string's key+value block, for [`reuse`](Self::reuse).
+    /// Returns a flat key+value block, for [`reuse`](Self::reuse).
     pub(super) fn into_data(self) -> Option<Box<[u8]>> {
         match self.data {
             Data::Flat(d) => Some(d),
@@ -108,10 +139,14 @@ impl Entry {
         }
     }
 
+    fn key_len(&self) -> usize {
+        (self.key_len & LEN_MASK) as usize
+    }
+
     /// Returns the key.
     pub(super) fn key(&self) -> &[u8] {
         match &self.data {
-            Data::Flat(d) => &d[..self.key_len as usize],
+            Data::Flat(d) => &d[..self.key_len()],
             Data::Coll(k) => &k.key,
         }
     }
@@ -119,45 +154,80 @@ impl Entry {
     /// Returns a string's value; empty for a collection (see [`is_string`](Self::is_string)).
     pub(super) fn value(&self) -> &[u8] {
         match &self.data {
-            Data::Flat(d) => &d[self.key_len as usize..],
-            Data::Coll(_) => &[],
+            Data::Flat(d) if self.key_len >> TAG_SHIFT == 0 => &d[self.key_len()..],
+            _ => &[],
         }
     }
 
     /// Returns true if the entry holds a string.
     pub(super) fn is_string(&self) -> bool {
-        matches!(self.data, Data::Flat(_))
+        matches!(self.data, Data::Flat(_)) && self.key_len >> TAG_SHIFT == 0
     }
 
     /// Returns the type of the value.
     pub(super) fn obj_type(&self) -> ObjType {
         match &self.data {
-            Data::Flat(_) => ObjType::String,
+            Data::Flat(_) => type_of_tag(self.key_len),
             Data::Coll(k) => k.value.obj_type(),
         }
     }
 
-    /// Returns the collection, if the entry holds one.
-    pub(super) fn as_collection(&self) -> Option<&Collection> {
+    /// Returns the collection, if the entry holds one: a large one as it is, a small one
+    /// unpacked into a copy.
+    pub(super) fn collection(&self) -> Option<Cow<'_, Collection>> {
         match &self.data {
-            Data::Flat(_) => None,
-            Data::Coll(k) => Some(&k.value),
+            Data::Flat(_) if self.is_string() => None,
+            Data::Flat(d) => Some(Cow::Owned(Collection::from_packed(
+                type_of_tag(self.key_len),
+                &d[self.key_len()..],
+            ))),
+            Data::Coll(k) => Some(Cow::Borrowed(&k.value)),
         }
     }
 
-    /// Returns the collection for a change, if the entry holds one; the caller re-weighs
-    /// the entry after.
-    pub(super) fn as_collection_mut(&mut self) -> Option<&mut Collection> {
+    /// Returns a large collection to change in place; the caller re-weighs the entry after.
+    pub(super) fn boxed_mut(&mut self) -> Option<&mut Collection> {
         match &mut self.data {
             Data::Flat(_) => None,
             Data::Coll(k) => Some(&mut k.value),
         }
     }
 
+    /// Returns Redis's name for the form of the value, for a collection.
+    pub(super) fn encoding(&self) -> Option<&'static str> {
+        match &self.data {
+            Data::Flat(_) if self.is_string() => None,
+            Data::Flat(_) => Some("listpack"),
+            Data::Coll(k) => Some(k.value.encoding()),
+        }
+    }
+
+    /// Replaces the value with the collection `value`, packed with the key when it is in a
+    /// small form.
+    pub(super) fn set_collection(&mut self, value: Collection) {
+        if let Some(packed) = value.packed() {
+            let t = value.obj_type();
+            let data = concat(self.key(), packed);
+            self.key_len = self.key_len() as u32 | tag_of(t);
+            self.data = Data::Flat(data);
+            return;
+        }
+        self.key_len = self.key_len() as u32;
+        match &mut self.data {
+            Data::Coll(k) => k.value = value,
+            Data::Flat(_) => {
+                self.data = Data::Coll(Box::new(Keyed {
+                    key: self.key().into(),
+                    value,
+                }));
+            }
+        }
+    }
+
     /// Returns a copy of this entry under another key, with the same deadline and stamp.
     pub(super) fn copy_as(&self, key: &[u8]) -> Entry {
         let data = match &self.data {
-            Data::Flat(_) => Data::Flat(concat(key, self.value())),
+            Data::Flat(d) => Data::Flat(concat(key, &d[self.key_len()..])),
             Data::Coll(k) => Data::Coll(Box::new(Keyed {
                 key: key.into(),
                 value: k.value.clone(),
@@ -166,16 +236,16 @@ impl Entry {
         Entry {
             data,
             deadline_ms: self.deadline_ms,
-            key_len: key.len() as u32,
+            key_len: key.len() as u32 | (self.key_len & !LEN_MASK),
             stamp: self.stamp,
         }
     }
 
-    /// Returns this entry under another key (its value moved, not copied, when it is a
-    /// collection).
+    /// Returns this entry under another key (a large collection moved, not copied).
     pub(super) fn rekey(self, key: &[u8]) -> Entry {
+        let old_len = self.key_len();
         let data = match self.data {
-            Data::Flat(d) => Data::Flat(concat(key, &d[self.key_len as usize..])),
+            Data::Flat(d) => Data::Flat(concat(key, &d[old_len..])),
             Data::Coll(mut k) => {
                 k.key = key.into();
                 Data::Coll(k)
@@ -183,7 +253,7 @@ impl Entry {
         };
         Entry {
             data,
-            key_len: key.len() as u32,
+            key_len: key.len() as u32 | (self.key_len & !LEN_MASK),
             ..self
         }
     }
@@ -211,7 +281,8 @@ impl Entry {
     /// Replaces the value with the string `value`, writing over the old one in place when
     /// the size is unchanged (a SET of a same-sized value then costs no allocation).
     pub(super) fn set_value(&mut self, value: &[u8]) {
-        let k = self.key_len as usize;
+        let k = self.key_len();
+        self.key_len = k as u32;
         match &mut self.data {
             Data::Flat(d) if d.len() - k == value.len() => d[k..].copy_from_slice(value),
             _ => self.data = Data::Flat(concat(self.key(), value)),

@@ -14,6 +14,8 @@ pub use list::List;
 pub use set::Set;
 pub use zset::ZSet;
 
+use packed::Packed;
+
 /// Bytes charged per element on top of its own bytes, by form: what a packed element costs
 /// besides its bytes is in its framing (counted by `bytes`); an element of a large form
 /// costs its allocation's header and rounding and its share of the index's nodes (measured:
@@ -113,6 +115,28 @@ impl Collection {
             Collection::Set(s) => s.encoding(),
             Collection::ZSet(z) => z.encoding(),
             Collection::List(l) => l.encoding(),
+        }
+    }
+
+    /// Returns its packed elements, when it is in a small form (stored with its key in one
+    /// allocation; see `segment::Entry`).
+    pub fn packed(&self) -> Option<&[u8]> {
+        match self {
+            Collection::Hash(Hash::Packed(p)) => Some(p.as_bytes()),
+            Collection::Set(Set::Packed(p)) => Some(p.as_bytes()),
+            Collection::ZSet(ZSet::Packed(p)) => Some(p.as_bytes()),
+            _ => None,
+        }
+    }
+
+    /// Returns the collection of type `t` whose small form's elements are `packed`.
+    pub fn from_packed(t: ObjType, packed: &[u8]) -> Collection {
+        let p = Packed::from_bytes(packed);
+        match t {
+            ObjType::Hash => Collection::Hash(Hash::Packed(p)),
+            ObjType::Set => Collection::Set(Set::Packed(p)),
+            ObjType::ZSet => Collection::ZSet(ZSet::Packed(p)),
+            ObjType::List | ObjType::String => Collection::new(t),
         }
     }
 

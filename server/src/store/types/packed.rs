@@ -67,6 +67,21 @@ impl Packed {
         self.buf.len()
     }
 
+    /// Returns the packed bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Returns the packed elements `bytes` (as [`as_bytes`](Self::as_bytes) gave them).
+    pub fn from_bytes(bytes: &[u8]) -> Packed {
+        let mut p = Packed {
+            buf: bytes.to_vec(),
+            len: 0,
+        };
+        p.len = p.iter().count();
+        p
+    }
+
     /// Returns the elements in order.
     pub fn iter(&self) -> Iter<'_> {
         Iter {
