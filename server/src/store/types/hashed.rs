@@ -13,6 +13,15 @@ use std::collections::BTreeMap;
 
 /// A leaf is split once it holds more bytes than this.
 const LEAF_BYTES: usize = 1024;
+/// What a leaf costs besides its buffer: its place in a tree node (bound and `Vec`) and the
+/// allocator's header.
+const LEAF_OVERHEAD: usize = 48;
+
+/// Returns what a leaf costs: its whole buffer (slack included) and [`LEAF_OVERHEAD`].
+fn cost(leaf: &[u8], capacity: usize) -> usize {
+    debug_assert!(capacity >= leaf.len());
+    capacity + LEAF_OVERHEAD
+}
 
 /// An element as (key, payload).
 pub type Pair<'a> = (&'a [u8], &'a [u8]);
@@ -24,6 +33,7 @@ pub struct Hashed {
     /// hashes from its own bound up to the next leaf's.
     leaves: BTreeMap<u64, Vec<u8>>,
     len: usize,
+    /// The sum of the leaves' [`cost`]s.
     bytes: usize,
 }
 
@@ -115,7 +125,8 @@ impl Hashed {
         self.len == 0
     }
 
-    /// Returns the bytes the leaves hold (elements with their hashes and lengths).
+    /// Returns the bytes the leaves take: their buffers, slack included, and their place in
+    /// the tree.
     pub fn bytes(&self) -> usize {
         self.bytes
     }
@@ -141,7 +152,13 @@ impl Hashed {
         let h = hash_of(key);
         let new = encode(h, key, payload);
         let bound = self.leaf_of(h).unwrap_or(0);
+        let fresh_leaf = !self.leaves.contains_key(&bound);
         let leaf = self.leaves.entry(bound).or_default();
+        let before = if fresh_leaf {
+            0
+        } else {
+            cost(leaf, leaf.capacity())
+        };
         let mut place = leaf.len();
         let mut old = None;
         for e in elements(leaf) {
@@ -156,12 +173,12 @@ impl Hashed {
         }
         let fresh = old.is_none();
         let (from, to) = old.unwrap_or((place, place));
-        self.bytes = self.bytes + new.len() - (to - from);
         if leaf.capacity() < leaf.len() + new.len() {
             // Grow by a quarter, not by doubling: a leaf's slack is memory every element pays.
             leaf.reserve_exact(new.len().max(leaf.len() / 4));
         }
         leaf.splice(from..to, new);
+        self.bytes = self.bytes + cost(leaf, leaf.capacity()) - before;
         if fresh {
             self.len += 1;
         }
@@ -189,9 +206,12 @@ impl Hashed {
             return;
         };
         let leaf = self.leaves.get_mut(&bound).expect("the leaf just read");
+        let before = cost(leaf, leaf.capacity());
         let upper = leaf[at..].to_vec();
         leaf.truncate(at);
         leaf.shrink_to_fit();
+        self.bytes =
+            self.bytes + cost(leaf, leaf.capacity()) + cost(&upper, upper.capacity()) - before;
         self.leaves.insert(upper_bound, upper);
     }
 
@@ -210,15 +230,19 @@ impl Hashed {
         else {
             return false;
         };
+        let before = cost(leaf, leaf.capacity());
         leaf.drain(from..to);
-        self.bytes -= to - from;
         self.len -= 1;
         if leaf.is_empty() && bound != 0 {
             // Its hashes fall to the leaf before.
             self.leaves.remove(&bound);
-        } else if leaf.capacity() > 2 * leaf.len() + 64 {
+            self.bytes -= before;
+            return true;
+        }
+        if leaf.capacity() > 2 * leaf.len() + 64 {
             leaf.shrink_to_fit();
         }
+        self.bytes = self.bytes + cost(leaf, leaf.capacity()) - before;
         true
     }
 
@@ -270,7 +294,7 @@ impl Hashed {
 mod tests {
     use std::collections::BTreeMap;
 
-    use super::Hashed;
+    use super::{cost, Hashed};
 
     #[test]
     fn elements_are_found_replaced_removed_and_paged() {
@@ -294,13 +318,14 @@ mod tests {
         }
         assert_eq!(seen, 4999);
         assert!(h.random(12345).is_some());
-        let bytes: usize = h.iter().map(|(k, p)| 10 + k.len() + p.len()).sum();
+        let bytes: usize = h.leaves.values().map(|l| cost(l, l.capacity())).sum();
         assert_eq!(h.bytes(), bytes);
         for i in 0..5000u32 {
             h.remove(format!("k{i}").as_bytes());
         }
         assert!(h.is_empty() && h.iter().next().is_none() && h.random(1).is_none());
-        assert_eq!(h.bytes(), 0);
+        let first = &h.leaves[&0];
+        assert_eq!(h.bytes(), cost(first, first.capacity()));
     }
 
     #[test]

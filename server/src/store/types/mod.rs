@@ -21,7 +21,7 @@ use packed::Packed;
 /// costs its allocation's header and rounding and its share of the index's nodes (measured:
 /// docs/benchmarks.md, "Collections").
 const PER_ELEMENT_PACKED: usize = 0;
-const PER_ELEMENT_LARGE: usize = 12;
+const PER_ELEMENT_LARGE: usize = 4;
 
 /// What a key holds: Redis's types (`TYPE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
