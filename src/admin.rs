@@ -4,7 +4,8 @@
 //!
 //! - `/healthz`: 200 while the process runs (its runtime answers).
 //! - `/readyz`: 200 while every server in the process is ready (`serve::admin::ready`: a
-//!   router has an up, health-checked member in every group; a shard is serving), 503
+//!   router has had an up, health-checked member in every group, and has one in some group
+//!   still; a shard is serving), 503
 //!   before that and from the moment a shutdown signal arrives (so no new traffic is sent
 //!   to a draining process).
 //! - `/metrics`: asks every server to copy its counters into the recorder

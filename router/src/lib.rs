@@ -181,14 +181,25 @@ pub async fn run_elastic(
     Ok(())
 }
 
-/// Registers the router with the admin port: ready while every group has a member that
-/// answered its health checks and is up; a scrape waits for a poll of its own.
+/// Registers the router with the admin port: ready once every group has had a member that
+/// answered its health checks and is up, and from then on while any group has one (a
+/// group down costs the clients of its keys, not every client: an orchestrator that took
+/// every router out of service for one dead group would stop the whole cluster); a scrape
+/// waits for a poll of its own.
 fn register_probe(
     elastic: Arc<Elastic>,
     scrapes: tokio::sync::mpsc::Sender<tokio::sync::oneshot::Sender<()>>,
 ) -> serve::admin::Registration {
+    let warmed = std::sync::atomic::AtomicBool::new(false);
     serve::admin::register(serve::admin::Probe {
-        ready: Box::new(move || elastic.view().groups.iter().all(|g| g.reachable())),
+        ready: Box::new(move || {
+            let groups = &elastic.view().groups;
+            if groups.iter().all(|g| g.reachable()) {
+                warmed.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            warmed.load(std::sync::atomic::Ordering::Relaxed)
+                && groups.iter().any(|g| g.reachable())
+        }),
         refresh: Box::new(move || {
             let scrapes = scrapes.clone();
             Box::pin(async move {

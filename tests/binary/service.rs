@@ -30,10 +30,10 @@ async fn a_shard_is_alive_and_ready_once_serving() {
     );
 }
 
-/// Ready needs an up, health-checked member in every group: not before the shard answers a
-/// check, and no longer once it is gone; alive all along.
+/// Ready needs an up, health-checked member in every group first: not before the shard
+/// answers a check, and no longer once no group has one; alive all along.
 #[tokio::test]
-async fn a_router_is_ready_only_while_every_group_has_a_reachable_member() {
+async fn a_router_is_ready_once_every_group_answered_and_not_once_none_does() {
     let shard = start(Spec::new(&["shard"], "metrics listening")).await;
     // A second group whose one member never listens: the router is alive, never ready.
     let nobody = support::free_port();
@@ -242,4 +242,51 @@ async fn json_logs_hold_no_password_and_no_value() {
             assert!(!line.contains(secret), "{secret} logged: {line}");
         }
     }
+}
+
+/// Once ready, one dead group of two does not take the router out of service (its keys fail,
+/// the other group's are served); with no group left, it is not ready.
+#[tokio::test]
+async fn a_router_stays_ready_while_any_group_has_a_reachable_member() {
+    let a = start(Spec::new(&["shard"], "metrics listening")).await;
+    let b = start(Spec::new(&["shard"], "metrics listening")).await;
+    let shards = format!("{},{}", a.addr, b.addr);
+    let args = [
+        "router",
+        "--shards",
+        &shards,
+        "--health-interval-ms",
+        "20",
+        "--fail-after",
+        "1",
+    ];
+    let router = start(Spec::new(&args, "metrics listening")).await;
+    within(until_status(router.metrics, "/readyz", 200)).await;
+
+    drop(b); // killed
+    let mut con = client(router.addr).await;
+    within(async {
+        loop {
+            let info: String = redis::cmd("INFO")
+                .arg("cluster")
+                .query_async(&mut con)
+                .await
+                .unwrap();
+            if info
+                .lines()
+                .any(|l| l.starts_with("shard1:") && l.contains("down"))
+            {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert_eq!(
+        within(http_get(router.metrics, "/readyz")).await.unwrap().0,
+        200
+    );
+
+    drop(a);
+    within(until_status(router.metrics, "/readyz", 503)).await;
 }
