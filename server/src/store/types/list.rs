@@ -88,16 +88,16 @@ impl List {
     /// Removes up to `limit` elements equal to `item`, the first ones from the head, or
     /// from the tail when `from_tail` (LREM); returns how many.
     pub fn remove_equal(&mut self, item: &[u8], limit: usize, from_tail: bool) -> usize {
-        let matches = |(i, e): (usize, &Box<[u8]>)| (&e[..] == item).then_some(i);
+        let matches = |(i, e): (usize, &[u8])| (e == item).then_some(i);
         let at: Vec<usize> = if from_tail {
             let last = self.items.len().saturating_sub(1);
-            let rev = self.items.iter().rev().enumerate();
+            let rev = self.iter().rev().enumerate();
             rev.filter_map(matches)
                 .map(|i| last - i)
                 .take(limit)
                 .collect()
         } else {
-            let fwd = self.items.iter().enumerate();
+            let fwd = self.iter().enumerate();
             fwd.filter_map(matches).take(limit).collect()
         };
         let (Some(&lo), Some(&hi)) = (at.iter().min(), at.iter().max()) else {
