@@ -438,3 +438,249 @@ pub(super) fn sintercard(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
         Ok(Frame::Integer(n as i64))
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use protocol::Frame;
+
+    use crate::exec::strings::tests::{run, shard};
+
+    /// Returns the members of an array or set reply, sorted (small sets list members in
+    /// insertion order, Redis 7.0 in its hash order: only the members can agree).
+    fn sorted(f: Frame) -> Vec<String> {
+        let (Frame::Array(items) | Frame::Set(items)) = f else {
+            panic!("not a list of members: {f:?}");
+        };
+        let mut out: Vec<String> = items
+            .into_iter()
+            .map(|i| match i {
+                Frame::Bulk(b) => String::from_utf8(b.to_vec()).expect("utf-8"),
+                other => panic!("not a member: {other:?}"),
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    fn strs(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// Returns `SADD key` with `n` members `prefix0 ...`.
+    fn sadd_many(key: &str, prefix: &str, range: std::ops::Range<usize>) -> String {
+        let members: Vec<String> = range.map(|i| format!("{prefix}{i}")).collect();
+        format!("sadd {key} {}", members.join(" "))
+    }
+
+    #[test]
+    fn member_lists_are_resp3_sets_and_srandmember_an_array() {
+        let (s, _) = shard();
+        run(&s, "sadd k a b c");
+        assert!(matches!(run(&s, "smembers k"), Frame::Set(m) if m.len() == 3));
+        assert_eq!(run(&s, "smembers nosuch"), Frame::Set(Vec::new()));
+        assert_eq!(run(&s, "sinter k nosuch"), Frame::Set(Vec::new()));
+        assert!(matches!(run(&s, "sunion k nosuch"), Frame::Set(m) if m.len() == 3));
+        assert_eq!(run(&s, "spop nosuch 2"), Frame::Set(Vec::new()));
+        assert_eq!(run(&s, "spop k 0"), Frame::Set(Vec::new()));
+        assert!(matches!(run(&s, "spop k 1"), Frame::Set(m) if m.len() == 1));
+        assert!(matches!(run(&s, "srandmember k 5"), Frame::Array(m) if m.len() == 2));
+        assert_eq!(run(&s, "srandmember nosuch 5"), Frame::Array(Vec::new()));
+    }
+
+    #[test]
+    fn set_operations_agree_with_btreesets_in_both_forms() {
+        let (s, _) = shard();
+        // {k}big is past the packed limit, {k}small is packed.
+        run(&s, &sadd_many("{k}big", "m", 0..300));
+        run(&s, &sadd_many("{k}small", "m", 250..320));
+        run(&s, "sadd {k}small x y");
+        assert_eq!(run(&s, "sintercard 2 {k}big {k}small"), Frame::Integer(50));
+        assert_eq!(
+            run(&s, "sintercard 2 {k}big {k}small LIMIT 7"),
+            Frame::Integer(7)
+        );
+        let want: Vec<String> = (250..300).map(|i| format!("m{i}")).collect();
+        let mut want_sorted = want.clone();
+        want_sorted.sort();
+        assert_eq!(sorted(run(&s, "sinter {k}big {k}small")), want_sorted);
+        let mut union: Vec<String> = (0..320).map(|i| format!("m{i}")).collect();
+        union.extend(strs(&["x", "y"]));
+        union.sort();
+        assert_eq!(sorted(run(&s, "sunion {k}small {k}big")), union);
+        let mut diff: Vec<String> = (300..320).map(|i| format!("m{i}")).collect();
+        diff.extend(strs(&["x", "y"]));
+        diff.sort();
+        assert_eq!(sorted(run(&s, "sdiff {k}small {k}big nosuch")), diff);
+        assert_eq!(
+            run(&s, "sunionstore {k}d {k}small {k}big"),
+            Frame::Integer(322)
+        );
+        assert_eq!(sorted(run(&s, "smembers {k}d")), union);
+        assert_eq!(
+            run(&s, "sdiffstore {k}d {k}small {k}big"),
+            Frame::Integer(22)
+        );
+        assert_eq!(sorted(run(&s, "smembers {k}d")), diff);
+        assert_eq!(
+            run(&s, "sinterstore {k}small {k}small {k}big"),
+            Frame::Integer(50),
+            "a source may be the destination"
+        );
+        assert_eq!(sorted(run(&s, "smembers {k}small")), want_sorted);
+        s.store.check_invariants();
+    }
+
+    #[test]
+    fn spop_with_a_count_removes_distinct_members() {
+        let (s, _) = shard();
+        for n in [10, 200] {
+            run(&s, "del k");
+            run(&s, &sadd_many("k", "m", 0..n));
+            let popped = sorted(run(&s, "spop k 7"));
+            assert_eq!(popped.len(), 7);
+            assert_eq!(popped.iter().collect::<BTreeSet<_>>().len(), 7, "distinct");
+            assert_eq!(run(&s, "scard k"), Frame::Integer(n as i64 - 7));
+            for m in &popped {
+                assert_eq!(run(&s, &format!("sismember k {m}")), Frame::Integer(0));
+            }
+            let rest = sorted(run(&s, &format!("spop k {n}")));
+            assert_eq!(rest.len(), n - 7);
+            assert_eq!(run(&s, "exists k"), Frame::Integer(0));
+        }
+        run(&s, "sadd k only");
+        assert_eq!(run(&s, "spop k"), Frame::bulk(b"only"));
+        assert_eq!(run(&s, "exists k"), Frame::Integer(0));
+        s.store.check_invariants();
+    }
+
+    #[test]
+    fn srandmember_counts_give_distinct_or_repeated_members() {
+        let (s, _) = shard();
+        for n in [10usize, 200] {
+            run(&s, "del k");
+            run(&s, &sadd_many("k", "m", 0..n));
+            let all: Vec<String> = sorted(run(&s, "smembers k"));
+            // Both of Redis's distinct cases: most of the set, and a few of it.
+            for count in [n - 1, n / 2, 2, 1] {
+                let got = sorted(run(&s, &format!("srandmember k {count}")));
+                assert_eq!(got.len(), count);
+                assert_eq!(got.iter().collect::<BTreeSet<_>>().len(), count);
+                assert!(got.iter().all(|m| all.contains(m)));
+            }
+            assert_eq!(sorted(run(&s, &format!("srandmember k {}", n + 5))), all);
+            let repeated = sorted(run(&s, "srandmember k -500"));
+            assert_eq!(repeated.len(), 500);
+            assert!(repeated.iter().all(|m| all.contains(m)));
+            assert_eq!(run(&s, "scard k"), Frame::Integer(n as i64));
+        }
+    }
+
+    #[test]
+    fn sscan_of_a_large_set_returns_every_member() {
+        let (s, _) = shard();
+        run(&s, &sadd_many("k", "m", 0..500));
+        let (mut cursor, mut seen) = ("0".to_string(), Vec::new());
+        loop {
+            let Frame::Array(mut reply) = run(&s, &format!("sscan k {cursor} COUNT 20")) else {
+                panic!("not an array");
+            };
+            seen.extend(sorted(reply.pop().expect("members")));
+            let Some(Frame::Bulk(next)) = reply.pop() else {
+                panic!("no cursor");
+            };
+            cursor = String::from_utf8(next.to_vec()).expect("utf-8");
+            if cursor == "0" {
+                break;
+            }
+        }
+        seen.sort();
+        assert_eq!(seen, sorted(run(&s, "smembers k")));
+        assert_eq!(seen.len(), 500);
+    }
+
+    #[test]
+    fn smove_moves_between_segments_and_ignores_an_expired_source() {
+        let (s, clock) = shard();
+        // Keys without a shared tag: almost surely in two segments.
+        run(&s, "sadd src a b");
+        assert_eq!(run(&s, "smove src dst a"), Frame::Integer(1));
+        assert_eq!(run(&s, "smove src dst a"), Frame::Integer(0));
+        assert_eq!(run(&s, "smove src dst b"), Frame::Integer(1));
+        assert_eq!(run(&s, "exists src"), Frame::Integer(0));
+        assert_eq!(sorted(run(&s, "smembers dst")), strs(&["a", "b"]));
+        run(&s, "sadd src c");
+        run(&s, "pexpire src 10");
+        clock.advance(11);
+        assert_eq!(run(&s, "smove src dst c"), Frame::Integer(0));
+        assert_eq!(run(&s, "scard dst"), Frame::Integer(2));
+        s.store.check_invariants();
+    }
+
+    #[test]
+    fn random_set_commands_agree_with_a_model() {
+        let (s, _) = shard();
+        let keys = ["{k}a", "{k}b", "{k}c"];
+        let mut model: [BTreeSet<String>; 3] = Default::default();
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for step in 0..3000 {
+            let (i, j) = ((next() % 3) as usize, (next() % 3) as usize);
+            let m = format!("m{}", next() % 180);
+            match next() % 6 {
+                0 | 1 => {
+                    let n = (next() % 4 + 1) as usize;
+                    let ms: Vec<String> = (0..n)
+                        .map(|k| format!("m{}", (next() + k as u64) % 180))
+                        .collect();
+                    let new = ms.iter().filter(|m| model[i].insert(m.to_string())).count();
+                    let line = format!("sadd {} {}", keys[i], ms.join(" "));
+                    assert_eq!(run(&s, &line), Frame::Integer(new as i64));
+                }
+                2 => {
+                    let line = format!("srem {} {m}", keys[i]);
+                    let had = model[i].remove(&m);
+                    assert_eq!(run(&s, &line), Frame::Integer(i64::from(had)));
+                }
+                3 => {
+                    let line = format!("smove {} {} {m}", keys[i], keys[j]);
+                    let had = model[i].contains(&m);
+                    if had && i != j {
+                        model[i].remove(&m);
+                        model[j].insert(m);
+                    }
+                    assert_eq!(run(&s, &line), Frame::Integer(i64::from(had)));
+                }
+                4 => {
+                    let popped = sorted(run(&s, &format!("spop {} 3", keys[i])));
+                    assert_eq!(popped.len(), model[i].len().min(3));
+                    for m in popped {
+                        assert!(model[i].remove(&m), "popped {m}, not a member");
+                    }
+                }
+                _ => {
+                    let line = format!("sinterstore {} {} {}", keys[i], keys[j], keys[(i + 1) % 3]);
+                    let both: BTreeSet<String> = model[j]
+                        .intersection(&model[(i + 1) % 3])
+                        .cloned()
+                        .collect();
+                    model[i] = both;
+                    assert_eq!(run(&s, &line), Frame::Integer(model[i].len() as i64));
+                }
+            }
+            if step % 100 == 0 {
+                for (k, m) in keys.iter().zip(&model) {
+                    let want: Vec<String> = m.iter().cloned().collect();
+                    assert_eq!(sorted(run(&s, &format!("smembers {k}"))), want);
+                }
+                s.store.check_invariants();
+            }
+        }
+    }
+}
