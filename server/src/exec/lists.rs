@@ -454,3 +454,246 @@ pub(super) fn lmove(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
         Ok(Frame::Bulk(e.into()))
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+
+    use protocol::Frame;
+
+    use crate::exec::strings::tests::{run, shard};
+
+    fn items(f: Frame) -> Vec<String> {
+        let Frame::Array(items) = f else {
+            panic!("not an array: {f:?}");
+        };
+        items
+            .into_iter()
+            .map(|i| match i {
+                Frame::Bulk(b) => String::from_utf8(b.to_vec()).expect("utf-8"),
+                other => panic!("not an element: {other:?}"),
+            })
+            .collect()
+    }
+
+    fn bulk(s: &str) -> Frame {
+        Frame::bulk(s.as_bytes())
+    }
+
+    #[test]
+    fn pop_with_a_count_on_no_list_is_the_null_array() {
+        let (s, _) = shard();
+        assert_eq!(run(&s, "lpop nosuch 2"), Frame::NullArray);
+        assert_eq!(run(&s, "rpop nosuch 0"), Frame::NullArray);
+        assert_eq!(run(&s, "lpop nosuch"), Frame::Null);
+        run(&s, "rpush l a");
+        assert_eq!(run(&s, "lpop l 0"), Frame::Array(Vec::new()));
+        assert_eq!(run(&s, "rpop l 5"), Frame::Array(vec![bulk("a")]));
+        assert_eq!(run(&s, "exists l"), Frame::Integer(0));
+    }
+
+    #[test]
+    fn lmove_between_segments_keeps_the_store_whole() {
+        let (s, clock) = shard();
+        run(&s, "rpush src a b c");
+        assert_eq!(run(&s, "lmove src dst RIGHT LEFT"), bulk("c"));
+        assert_eq!(run(&s, "lmove src dst LEFT RIGHT"), bulk("a"));
+        assert_eq!(run(&s, "lmove src dst LEFT LEFT"), bulk("b"));
+        assert_eq!(run(&s, "exists src"), Frame::Integer(0));
+        assert_eq!(items(run(&s, "lrange dst 0 -1")), ["b", "c", "a"]);
+        run(&s, "rpush src x");
+        run(&s, "pexpire src 5");
+        clock.advance(6);
+        assert_eq!(run(&s, "lmove src dst LEFT LEFT"), Frame::Null);
+        assert_eq!(run(&s, "llen dst"), Frame::Integer(3));
+        s.store.check_invariants();
+    }
+
+    /// Redis's range, computed another way: the indexes between the normalised ends.
+    fn model_range(len: usize, start: i64, end: i64) -> Vec<usize> {
+        let norm = |i: i64| if i < 0 { i + len as i64 } else { i };
+        let (s, e) = (norm(start), norm(end));
+        (0..len)
+            .filter(|&i| s <= i as i64 && i as i64 <= e)
+            .collect()
+    }
+
+    #[test]
+    fn random_list_commands_agree_with_a_vecdeque() {
+        let (s, _) = shard();
+        let keys = ["{k}a", "{k}b"];
+        let mut model: [VecDeque<String>; 2] = Default::default();
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..4000 {
+            let k = (next() % 2) as usize;
+            let key = keys[k];
+            let e = format!("e{}", next() % 6);
+            let len = model[k].len() as i64;
+            let idx = (next() % (2 * len.max(1) as u64 + 4)) as i64 - len - 2;
+            let idx2 = (next() % (2 * len.max(1) as u64 + 4)) as i64 - len - 2;
+            let m = &mut model[k];
+            match next() % 12 {
+                0 => {
+                    run(&s, &format!("lpush {key} {e} x{e}"));
+                    m.push_front(e.clone());
+                    m.push_front(format!("x{e}"));
+                }
+                1 => {
+                    assert_eq!(
+                        run(&s, &format!("rpush {key} {e}")),
+                        Frame::Integer(len + 1)
+                    );
+                    m.push_back(e);
+                }
+                2 => {
+                    let n = (next() % 4) as usize;
+                    let got = run(&s, &format!("lpop {key} {n}"));
+                    let want: Vec<String> = (0..n).filter_map(|_| m.pop_front()).collect();
+                    if len == 0 {
+                        assert_eq!(got, Frame::NullArray);
+                    } else {
+                        assert_eq!(items(got), want);
+                    }
+                }
+                3 => {
+                    let got = run(&s, &format!("rpop {key}"));
+                    assert_eq!(got, m.pop_back().map_or(Frame::Null, |v| bulk(&v)));
+                }
+                4 => {
+                    let want: Vec<String> = model_range(m.len(), idx, idx2)
+                        .into_iter()
+                        .map(|i| m[i].clone())
+                        .collect();
+                    assert_eq!(items(run(&s, &format!("lrange {key} {idx} {idx2}"))), want);
+                }
+                5 => {
+                    let got = run(&s, &format!("lset {key} {idx} {e}"));
+                    match model_range(m.len(), idx, idx).first() {
+                        Some(&i) => {
+                            assert_eq!(got, Frame::ok());
+                            m[i] = e;
+                        }
+                        None if len == 0 => assert_eq!(got, Frame::error("ERR no such key")),
+                        None => assert_eq!(got, Frame::error("ERR index out of range")),
+                    }
+                }
+                6 => {
+                    let count = (next() % 5) as i64 - 2;
+                    let limit = if count == 0 {
+                        usize::MAX
+                    } else {
+                        count.unsigned_abs() as usize
+                    };
+                    let mut at: Vec<usize> = (0..m.len()).filter(|&i| m[i] == e).collect();
+                    if count < 0 {
+                        at.reverse();
+                    }
+                    at.truncate(limit);
+                    at.sort_unstable();
+                    for &i in at.iter().rev() {
+                        m.remove(i);
+                    }
+                    assert_eq!(
+                        run(&s, &format!("lrem {key} {count} {e}")),
+                        Frame::Integer(at.len() as i64)
+                    );
+                }
+                7 => {
+                    let keep = model_range(m.len(), idx, idx2);
+                    *m = keep.into_iter().map(|i| m[i].clone()).collect();
+                    assert_eq!(run(&s, &format!("ltrim {key} {idx} {idx2}")), Frame::ok());
+                }
+                8 => {
+                    let after = next() % 2 == 0;
+                    let pivot = format!("e{}", next() % 6);
+                    let line = format!(
+                        "linsert {key} {} {pivot} {e}",
+                        if after { "AFTER" } else { "BEFORE" }
+                    );
+                    let want = match m.iter().position(|v| *v == pivot) {
+                        _ if len == 0 => 0,
+                        Some(i) => {
+                            m.insert(i + usize::from(after), e);
+                            m.len() as i64
+                        }
+                        None => -1,
+                    };
+                    assert_eq!(run(&s, &line), Frame::Integer(want));
+                }
+                9 => {
+                    let rank: i64 = [1, 2, -1, -2][(next() % 4) as usize];
+                    let maxlen = next() % 4;
+                    let scanned = if maxlen == 0 {
+                        m.len()
+                    } else {
+                        (maxlen as usize).min(m.len())
+                    };
+                    let order: Vec<usize> = if rank < 0 {
+                        (m.len() - scanned..m.len()).rev().collect()
+                    } else {
+                        (0..scanned).collect()
+                    };
+                    let hits: Vec<Frame> = order
+                        .into_iter()
+                        .filter(|&i| m[i] == e)
+                        .skip(rank.unsigned_abs() as usize - 1)
+                        .map(|i| Frame::Integer(i as i64))
+                        .collect();
+                    let line = format!("lpos {key} {e} RANK {rank} MAXLEN {maxlen} COUNT 0");
+                    assert_eq!(run(&s, &line), Frame::Array(hits));
+                }
+                10 => {
+                    let (from, to) = (next() % 2 == 0, next() % 2 == 0);
+                    let dst = keys[(next() % 2) as usize];
+                    let d = if dst == key { k } else { 1 - k };
+                    let line = format!(
+                        "lmove {key} {dst} {} {}",
+                        if from { "LEFT" } else { "RIGHT" },
+                        if to { "LEFT" } else { "RIGHT" }
+                    );
+                    let popped = if from {
+                        model[k].pop_front()
+                    } else {
+                        model[k].pop_back()
+                    };
+                    if let Some(v) = &popped {
+                        if to {
+                            model[d].push_front(v.clone());
+                        } else {
+                            model[d].push_back(v.clone());
+                        }
+                    }
+                    assert_eq!(run(&s, &line), popped.map_or(Frame::Null, |v| bulk(&v)));
+                }
+                _ => {
+                    let want = model_range(m.len(), idx, idx)
+                        .first()
+                        .map(|&i| m[i].clone());
+                    assert_eq!(
+                        run(&s, &format!("lindex {key} {idx}")),
+                        want.map_or(Frame::Null, |v| bulk(&v))
+                    );
+                }
+            }
+            for (key, m) in keys.iter().zip(&model) {
+                assert_eq!(
+                    run(&s, &format!("llen {key}")),
+                    Frame::Integer(m.len() as i64)
+                );
+            }
+        }
+        for (key, m) in keys.iter().zip(&model) {
+            assert_eq!(
+                items(run(&s, &format!("lrange {key} 0 -1"))),
+                Vec::from(m.clone())
+            );
+        }
+        s.store.check_invariants();
+    }
+}
