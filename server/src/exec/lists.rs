@@ -222,7 +222,7 @@ pub(super) fn lrange(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
     };
     read(store, &args[1], Frame::Array(Vec::new()), |l| {
         let (s, e) = range(start, end, l.len());
-        Frame::Array(l.iter().skip(s).take(e - s).map(bulk).collect())
+        Frame::Array(l.range(s, e).map(bulk).collect())
     })
 }
 

@@ -40,6 +40,11 @@ impl List {
         self.items.iter().map(|e| &e[..])
     }
 
+    /// Returns the elements at `start..end` (within the list), without walking to `start`.
+    pub fn range(&self, start: usize, end: usize) -> impl Iterator<Item = &[u8]> {
+        self.items.range(start..end).map(|e| &e[..])
+    }
+
     /// Adds `item` at the head.
     pub fn push_front(&mut self, item: &[u8]) {
         self.bytes += item.len();
@@ -116,9 +121,13 @@ impl List {
 
     /// Keeps only the elements at `start..end`.
     pub fn keep(&mut self, start: usize, end: usize) {
+        let end = end.min(self.items.len());
+        let start = start.min(end);
+        // Only what goes is counted: LTRIM of a few elements off a long list stays cheap.
+        let gone = self.items.range(end..).chain(self.items.range(..start));
+        self.bytes -= gone.map(|e| e.len()).sum::<usize>();
         self.items.truncate(end);
-        self.items.drain(..start.min(self.items.len()));
-        self.bytes = self.items.iter().map(|e| e.len()).sum();
+        self.items.drain(..start);
     }
 }
 
