@@ -363,7 +363,7 @@ fn lpos_args(args: &[Bytes]) -> Result<LposArgs, Frame> {
 /// LPOS key element [RANK rank] [COUNT num-matches] [MAXLEN len]
 /// ```
 /// Options are read before the key. As Redis 7.0, RANK -9223372036854775808 (whose
-/// negation does not fit) starts from the first match from the tail.
+/// negation does not fit) starts from the first match from the tail and ignores COUNT.
 pub(super) fn lpos(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
     let o = match lpos_args(&args[3..]) {
         Ok(o) => o,
@@ -384,6 +384,8 @@ pub(super) fn lpos(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
         let skip = usize::try_from(o.rank.unsigned_abs() - 1).unwrap_or(usize::MAX);
         let skip = if o.rank == i64::MIN { 0 } else { skip };
         let take = match o.count {
+            // Redis 7.0's count check (`matches - rank + 1 >= count`) wraps for this rank.
+            Some(_) if o.rank == i64::MIN => usize::MAX,
             Some(0) => usize::MAX,
             Some(n) => n,
             None => 1,
