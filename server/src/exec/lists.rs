@@ -612,7 +612,7 @@ mod tests {
                     assert_eq!(run(&s, &format!("ltrim {key} {idx} {idx2}")), Frame::ok());
                 }
                 8 => {
-                    let after = next() % 2 == 0;
+                    let after = next().is_multiple_of(2);
                     let pivot = format!("e{}", next() % 6);
                     let line = format!(
                         "linsert {key} {} {pivot} {e}",
@@ -651,7 +651,7 @@ mod tests {
                     assert_eq!(run(&s, &line), Frame::Array(hits));
                 }
                 10 => {
-                    let (from, to) = (next() % 2 == 0, next() % 2 == 0);
+                    let (from, to) = (next().is_multiple_of(2), next().is_multiple_of(2));
                     let dst = keys[(next() % 2) as usize];
                     let d = if dst == key { k } else { 1 - k };
                     let line = format!(

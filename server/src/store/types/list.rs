@@ -201,7 +201,7 @@ mod tests {
                     5 => assert_eq!(l.pop_back().map(Vec::from), model.pop_back()),
                     6 if len > 0 => {
                         let i = (next() % len as u64) as usize;
-                        if next() % 2 == 0 {
+                        if next().is_multiple_of(2) {
                             l.set(i, &item);
                             model[i] = item;
                         } else {
@@ -228,7 +228,7 @@ mod tests {
                             0 => usize::MAX,
                             n => n as usize,
                         };
-                        let from_tail = next() % 2 == 0;
+                        let from_tail = next().is_multiple_of(2);
                         let before = model.len();
                         remove_equal(&mut model, &item, limit, from_tail);
                         assert_eq!(
