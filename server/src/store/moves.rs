@@ -193,3 +193,118 @@ impl Locked<'_> {
         found.is_some()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::thread;
+
+    use bytes::Bytes;
+
+    use super::super::types::{Collection, ObjType, Set};
+    use super::super::{Eviction, Store, StoreConfig, Value};
+    use crate::clock::ManualClock;
+
+    const T0: u64 = 1_700_000_000_000;
+
+    fn store_with(max_memory: u64) -> Store {
+        let config = StoreConfig {
+            max_memory,
+            eviction: Eviction::Lru,
+        };
+        Store::new(config, Arc::new(ManualClock::new(T0)))
+    }
+
+    fn set_of(c: &mut Collection) -> &mut Set {
+        match c {
+            Collection::Set(s) => s,
+            _ => unreachable!("typed by the store"),
+        }
+    }
+
+    /// Moves one member from `src` to `dst` as SMOVE does; returns true if one moved.
+    fn move_one(store: &Store, src: &[u8], dst: &[u8], member: &[u8]) -> bool {
+        store.lock_keys(&[src, dst], |l| {
+            let removed = l.write(src, ObjType::Set, false, |c| set_of(c).remove(member));
+            if removed != Ok(Some(true)) {
+                return false;
+            }
+            let added = l.write(dst, ObjType::Set, true, |c| set_of(c).insert(member));
+            assert_eq!(added, Ok(Some(true)), "a member in two sets");
+            true
+        })
+    }
+
+    #[test]
+    fn moves_in_every_direction_on_four_threads_lose_and_duplicate_nothing() {
+        let store = store_with(1 << 30);
+        let keys: Vec<Vec<u8>> = (0..6).map(|i| format!("set{i}").into_bytes()).collect();
+        for m in 0..300u32 {
+            let key = &keys[m as usize % keys.len()];
+            let added = store.write_collection(key, ObjType::Set, true, |c| {
+                set_of(c).insert(&m.to_le_bytes())
+            });
+            assert_eq!(added, Ok(Some(true)));
+        }
+        thread::scope(|scope| {
+            for t in 0..4u64 {
+                let (store, keys) = (&store, &keys);
+                scope.spawn(move || {
+                    let mut x = 0x9e37_79b9_7f4a_7c15 ^ (t + 1);
+                    for _ in 0..5000 {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        let src = &keys[(x % 6) as usize];
+                        let dst = &keys[((x >> 8) % 6) as usize];
+                        let member = (((x >> 16) % 300) as u32).to_le_bytes();
+                        if src != dst {
+                            move_one(store, src, dst, &member);
+                        }
+                    }
+                });
+            }
+        });
+        let mut all = Vec::new();
+        for key in &keys {
+            let members = store.read_collection(key, ObjType::Set, |c| match c {
+                Collection::Set(s) => s.iter().map(<[u8]>::to_vec).collect::<Vec<_>>(),
+                _ => unreachable!("a set"),
+            });
+            all.extend(members.expect("a set").unwrap_or_default());
+        }
+        all.sort();
+        let want: Vec<Vec<u8>> = (0..300u32).map(|m| m.to_le_bytes().to_vec()).collect();
+        let mut want = want;
+        want.sort();
+        assert_eq!(all, want);
+        store.check_invariants();
+    }
+
+    #[test]
+    fn a_store_form_over_the_bound_evicts_others_while_holding_several_segments() {
+        let store = store_with(64 << 10);
+        for i in 0..400 {
+            let value = Value {
+                data: Bytes::from(vec![b'v'; 100]),
+                deadline_ms: 0,
+            };
+            store
+                .set(format!("str{i}").as_bytes(), value)
+                .expect("fits");
+        }
+        let (a, b) = (&b"src"[..], &b"dst"[..]);
+        for round in 0..20u32 {
+            let mut s = Set::default();
+            for m in 0..200u32 {
+                s.insert(format!("{round}-{m}").as_bytes());
+            }
+            store.lock_keys(&[a, b], |l| {
+                l.replace(a, Collection::Set(s.clone()));
+                l.replace(b, Collection::Set(s));
+            });
+            assert!(store.object(b).is_some(), "never evicts the key it wrote");
+        }
+        store.check_invariants();
+    }
+}
