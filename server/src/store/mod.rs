@@ -34,6 +34,7 @@ mod hooks;
 mod inspect;
 mod lfu;
 mod migrate;
+mod moves;
 mod objects;
 mod scan;
 mod segment;

@@ -131,3 +131,104 @@ impl Set {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::{Set, PACKED_ENTRIES, PACKED_VALUE};
+
+    /// xorshift64*: a fixed sequence, so a failure replays.
+    fn rng(seed: u64) -> impl FnMut() -> u64 {
+        let mut x = seed;
+        move || {
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+    }
+
+    /// Returns the bytes a member costs in either form: a LEB128 length, then the member.
+    fn framed(m: &[u8]) -> usize {
+        let mut n = m.len() >> 7;
+        let mut prefix = 1;
+        while n != 0 {
+            n >>= 7;
+            prefix += 1;
+        }
+        prefix + m.len()
+    }
+
+    fn check(s: &Set, model: &BTreeSet<Vec<u8>>) {
+        assert_eq!(s.len(), model.len());
+        let got: BTreeSet<Vec<u8>> = s.iter().map(<[u8]>::to_vec).collect();
+        assert_eq!(s.iter().count(), model.len(), "a member listed twice");
+        assert_eq!(&got, model);
+        assert_eq!(s.bytes(), model.iter().map(|m| framed(m)).sum::<usize>());
+    }
+
+    #[test]
+    fn random_changes_keep_the_set_equal_to_a_btreeset() {
+        for seed in 1..=20u64 {
+            let mut next = rng(seed);
+            let mut s = Set::default();
+            let mut model = BTreeSet::new();
+            // A pool wider than the packed limit, with a few members too long to pack.
+            let pool = 40 + (next() % 300) as usize;
+            for step in 0..2000 {
+                let k = (next() % pool as u64) as usize;
+                let member = if k % 97 == 5 {
+                    vec![b'x'; PACKED_VALUE + 1 + k % 200]
+                } else {
+                    format!("m{k}").into_bytes()
+                };
+                match next() % 4 {
+                    0 | 1 => assert_eq!(s.insert(&member), model.insert(member.clone())),
+                    2 => assert_eq!(s.remove(&member), model.remove(&member)),
+                    _ => assert_eq!(s.contains(&member), model.contains(&member)),
+                }
+                if step % 50 == 0 || s.len() < 3 {
+                    check(&s, &model);
+                }
+                if let Some(m) = s.random(next()) {
+                    assert!(model.contains(m));
+                } else {
+                    assert!(model.is_empty());
+                }
+            }
+            check(&s, &model);
+            let (mut cursor, mut paged) = (0, Vec::new());
+            loop {
+                let (next_cursor, page) = s.page(cursor, 7);
+                paged.extend(page.into_iter().map(<[u8]>::to_vec));
+                if next_cursor == 0 {
+                    break;
+                }
+                cursor = next_cursor;
+            }
+            paged.sort();
+            assert_eq!(paged, model.iter().cloned().collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn a_set_unpacks_past_its_limits_and_stays_unpacked() {
+        let mut s = Set::default();
+        for i in 0..PACKED_ENTRIES {
+            assert!(s.insert(format!("{i}").as_bytes()));
+        }
+        assert_eq!(s.encoding(), "listpack");
+        assert!(!s.insert(b"5"));
+        assert!(s.insert(b"one-more"));
+        assert_eq!((s.encoding(), s.len()), ("hashtable", PACKED_ENTRIES + 1));
+        assert!(s.remove(b"one-more") && s.remove(b"5"));
+        assert_eq!(s.encoding(), "hashtable");
+        let mut long = Set::default();
+        long.insert(&[b'x'; PACKED_VALUE + 1]);
+        assert_eq!(long.encoding(), "hashtable");
+        let mut short = Set::default();
+        short.insert(&[b'x'; PACKED_VALUE]);
+        assert_eq!(short.encoding(), "listpack");
+    }
+}
