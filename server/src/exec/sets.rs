@@ -5,6 +5,7 @@
 //! the order they were added; Redis 7.0 keeps small sets of strings in a hashtable and lists
 //! them in its hash order, small sets of integers sorted, so only the members agree.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 use bytes::Bytes;
@@ -311,8 +312,8 @@ fn combine<'a>(op: Op, sets: &[Option<&'a Set>]) -> Vec<&'a [u8]> {
     }
 }
 
-fn sets_of<'a>(found: &[Option<&'a Collection>]) -> Vec<Option<&'a Set>> {
-    found.iter().map(|c| c.map(set_of)).collect()
+fn sets_of<'a>(found: &'a [Option<Cow<'_, Collection>>]) -> Vec<Option<&'a Set>> {
+    found.iter().map(|c| c.as_deref().map(set_of)).collect()
 }
 
 fn keys_of(args: &[Bytes]) -> Vec<&[u8]> {

@@ -3,8 +3,10 @@
 //! such commands deadlock), so no command sees a member in neither set or in both halfway,
 //! nor a destination half-written.
 
+use std::borrow::Cow;
 use std::sync::MutexGuard;
 
+use super::objects::Slot;
 use super::segment::{key_hash, Entry, Segment};
 use super::types::{Collection, ObjType};
 use super::{segment_of, Now, Store, StoreError};
@@ -74,7 +76,7 @@ impl Locked<'_> {
         &mut self,
         keys: &[&[u8]],
         t: ObjType,
-    ) -> Result<Vec<Option<&Collection>>, StoreError> {
+    ) -> Result<Vec<Option<Cow<'_, Collection>>>, StoreError> {
         let mut found = Vec::with_capacity(keys.len());
         let mut wrong = false;
         for key in keys {
@@ -99,7 +101,7 @@ impl Locked<'_> {
         }
         Ok(found
             .into_iter()
-            .map(|(at, i)| i.and_then(|i| self.segs[at].1.entry(i).as_collection()))
+            .map(|(at, i)| i.and_then(|i| self.segs[at].1.entry(i).collection()))
             .collect())
     }
 
@@ -121,50 +123,8 @@ impl Locked<'_> {
             store, segs, now, ..
         } = self;
         let (s, seg) = (segs[at].0, &mut *segs[at].1);
-        let result = match found {
-            Some(i) => {
-                if seg.entry(i).obj_type() != t {
-                    return Err(StoreError::WrongType);
-                }
-                let old = seg.entry(i).weight();
-                let c = seg
-                    .entry_mut(i)
-                    .as_collection_mut()
-                    .expect("a collection of type t");
-                let result = f(c);
-                if c.is_empty() {
-                    seg.remove(i);
-                    store.discharge(seg, old);
-                    return Ok(Some(result));
-                }
-                let stamp = store.rewrite_stamp(seg, i, now);
-                let e = seg.entry_mut(i);
-                e.stamp = stamp;
-                let new = e.weight();
-                if new >= old {
-                    store.charge(seg, new - old);
-                } else {
-                    store.discharge(seg, old - new);
-                }
-                result
-            }
-            None if !create => return Ok(None),
-            None => {
-                let mut c = Collection::new(t);
-                let result = f(&mut c);
-                if c.is_empty() {
-                    return Ok(Some(result));
-                }
-                let stamp = store.fresh_stamp(now);
-                let e = Entry::collection(key, c, 0, stamp);
-                let w = e.weight();
-                seg.insert(h, e);
-                store.charge(seg, w);
-                result
-            }
-        };
-        store.bound(seg, s, h, key, now);
-        Ok(Some(result))
+        let slot = Slot { s, h, key, found };
+        store.write_in(seg, slot, t, create, now, f)
     }
 
     /// Replaces whatever `key` holds with `value` (no deadline), or just removes the key
@@ -185,7 +145,7 @@ impl Locked<'_> {
             return found.is_some();
         }
         let stamp = store.fresh_stamp(now);
-        let e = Entry::collection(key, value, 0, stamp);
+        let e = Entry::new_collection(key, value, 0, stamp);
         let w = e.weight();
         seg.insert(h, e);
         store.charge(seg, w);

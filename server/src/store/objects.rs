@@ -24,6 +24,16 @@ pub enum Object {
     Coll(Collection),
 }
 
+/// Where a key is in a locked segment: the segment, the key's hash, the key, and its live
+/// entry's index (`None` when absent).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Slot<'k> {
+    pub(super) s: usize,
+    pub(super) h: u64,
+    pub(super) key: &'k [u8],
+    pub(super) found: Option<usize>,
+}
+
 /// What [`Store::retime`] does with a key's deadline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Retime {
@@ -139,6 +149,26 @@ impl Store {
         let found = seg
             .find(h, key)
             .filter(|&i| self.live_or_purge(&mut seg, i, &mut now));
+        let at = Slot { s, h, key, found };
+        self.write_in(&mut seg, at, t, create, &mut now, f)
+    }
+
+    /// [`write_collection`](Self::write_collection) in segment `seg`, locked by the caller
+    /// (with others, for commands on several keys: `store::moves`), where `at` says the key
+    /// is (its live entry's index, if any).
+    ///
+    /// # Errors
+    /// [`StoreError::WrongType`] when the key holds another type (`f` does not run).
+    pub(super) fn write_in<R>(
+        &self,
+        seg: &mut Segment,
+        at: Slot<'_>,
+        t: ObjType,
+        create: bool,
+        now: &mut Now,
+        f: impl FnOnce(&mut Collection) -> R,
+    ) -> Result<Option<R>, StoreError> {
+        let Slot { s, h, key, found } = at;
         let result = match found {
             Some(i) => {
                 if seg.entry(i).obj_type() != t {
@@ -163,14 +193,14 @@ impl Store {
                 };
                 if empty {
                     seg.remove(i);
-                    self.discharge(&mut seg, old);
+                    self.discharge(seg, old);
                     return Ok(Some(result));
                 }
-                let stamp = self.rewrite_stamp(&mut seg, i, &mut now);
+                let stamp = self.rewrite_stamp(seg, i, now);
                 let e = seg.entry_mut(i);
                 e.stamp = stamp;
                 let new = e.weight();
-                self.reweigh(&mut seg, old, new);
+                self.reweigh(seg, old, new);
                 result
             }
             None if !create => return Ok(None),
@@ -180,15 +210,15 @@ impl Store {
                 if c.is_empty() {
                     return Ok(Some(result));
                 }
-                let stamp = self.fresh_stamp(&mut now);
+                let stamp = self.fresh_stamp(now);
                 let e = Entry::new_collection(key, c, 0, stamp);
                 let w = e.weight();
                 seg.insert(h, e);
-                self.charge(&mut seg, w);
+                self.charge(seg, w);
                 result
             }
         };
-        self.bound(&mut seg, s, h, key, &mut now);
+        self.bound(seg, s, h, key, now);
         Ok(Some(result))
     }
 
