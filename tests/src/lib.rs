@@ -17,7 +17,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use process::{free_port, start_logged, ShardProcess};
-pub use reference::RedisServer;
+pub use reference::{RawUnixClient, RedisServer};
 pub use wire::{read_reply, read_to_end, request, send_raw, RawClient};
 
 /// How long any single test step may take before the test fails instead of hanging.

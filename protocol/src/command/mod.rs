@@ -3,10 +3,12 @@
 
 mod args;
 pub use args::{parse_cursor, parse_i64};
+mod resp3;
 mod route;
 mod table;
 
 pub use args::Args;
+pub use resp3::{shape as resp3_shape, Shape};
 pub use route::{Merge, Route, SetOp, SCAN_CURSOR_BITS, SCAN_CURSOR_MASK, SUBCOMMAND_ROUTES};
 pub use table::{lookup, spec, CommandSpec, Flags, KeySpec, Kind, COMMANDS};
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use protocol::command::Flags;
+use protocol::command::{Flags, Shape};
 use protocol::{Command, CommandSpec, Frame, FrameError, Limits, Protocol, Request};
 use serve::info::Selector;
 use serve::session::{handle_local, ServerConfig, Session};
@@ -55,7 +55,10 @@ pub(crate) struct Router {
 /// A request in the making: its reply, the protocol it is written in, the command it counts
 /// for in Commandstats (`None` when it was not a command), and the request's bytes, parsed
 /// again only when SLOWLOG takes it (a reference count here, no copy on the hot path).
-type Queued = (Pending, Protocol, Option<&'static CommandSpec>, Bytes);
+type Queued = (Pending, Out, Option<&'static CommandSpec>, Bytes);
+
+/// The protocol a reply goes out in, and for RESP3 the shape Redis gives it there.
+type Out = (Protocol, Shape);
 
 /// A reply in the making, queued in request order.
 enum Pending {
@@ -219,7 +222,7 @@ async fn dispatch(request: Request, session: &mut Session, router: &Router, lane
             router.stats.commands.reject_error(&e);
             return (
                 Pending::Ready(e.to_frame()),
-                session.protocol(),
+                (session.protocol(), Shape::Same),
                 None,
                 Bytes::new(),
             );
@@ -233,25 +236,29 @@ async fn dispatch(request: Request, session: &mut Session, router: &Router, lane
             Ok(()) => Pending::Wait,
             Err(e) => Pending::Ready(e.to_frame()),
         };
-        return (pending, session.protocol(), Some(spec), raw);
+        return (pending, (session.protocol(), Shape::Same), Some(spec), raw);
     }
     if cmd.kind() == protocol::Kind::Jumpcache {
         let pending = match handle_local(&cmd, session, &router.server_config) {
             Some(refused) => Pending::Ready(refused),
             None => Pending::Ready(Box::pin(elastic::command(&cmd, &router.elastic)).await),
         };
-        return (pending, session.protocol(), Some(spec), raw);
+        return (pending, (session.protocol(), Shape::Same), Some(spec), raw);
     }
     if config::sets_store(&cmd, session) {
         let pending = Box::pin(config::start(cmd, session, router, lane)).await;
-        return (pending, session.protocol(), Some(spec), raw);
+        return (pending, (session.protocol(), Shape::Same), Some(spec), raw);
     }
+    let out = match session.protocol() {
+        Protocol::Resp2 => (Protocol::Resp2, Shape::Same),
+        Protocol::Resp3 => (Protocol::Resp3, protocol::command::resp3_shape(&cmd)),
+    };
     let pending = match start_now(cmd, session, router, lane) {
         Ok(pending) => pending,
         // Boxed: the common path's future stays small.
         Err((cmd, plan)) => Box::pin(start(cmd, plan, router, lane)).await,
     };
-    (pending, session.protocol(), Some(spec), raw)
+    (pending, out, Some(spec), raw)
 }
 
 /// Runs a request again after a shard fenced it (`-STALEEPOCH`: the cluster was resized
@@ -542,16 +549,24 @@ fn empty_page_next_shard(page: &Frame) -> Option<usize> {
 /// Queues a reply in the protocol that was in force when its request was read.
 ///
 /// Shards speak RESP2. For a RESP2 client their bytes go out untouched (the hot path); for
-/// a RESP3 client only replies that differ (nulls, aggregates) are parsed and re-encoded.
-fn write(conn: &mut Connection<TcpStream>, reply: Reply, protocol: Protocol) {
+/// a RESP3 client only replies that differ (nulls, aggregates) are parsed and re-encoded,
+/// in the shape Redis gives them in RESP3 (maps, sets, doubles: `Shape`). An in-process
+/// shard's `Frame` has its RESP2 shape too (it runs every command as for a RESP2 client);
+/// a frame the router made is in its final shape already, which `Shape::apply` leaves.
+fn write(conn: &mut Connection<TcpStream>, reply: Reply, (protocol, shape): Out) {
     conn.set_protocol(protocol);
     match reply {
+        Reply::Frame(frame) if protocol == Protocol::Resp3 && shape != Shape::Same => {
+            conn.write_frame(&shape.apply(frame));
+        }
         Reply::Frame(frame) => conn.write_frame(&frame),
-        Reply::Raw(raw) if protocol == Protocol::Resp2 || same_in_resp3(&raw) => {
+        Reply::Raw(raw)
+            if protocol == Protocol::Resp2 || (shape == Shape::Same && same_in_resp3(&raw)) =>
+        {
             conn.write_raw(&raw)
         }
         Reply::Raw(raw) => match Reply::Raw(raw).into_frame() {
-            Ok(frame) => conn.write_frame(&frame),
+            Ok(frame) => conn.write_frame(&shape.apply(frame)),
             Err(_) => conn.write_frame(&Frame::error(protocol::text::UNEXPECTED_REPLY)),
         },
     }
