@@ -65,7 +65,7 @@ impl Builder {
     /// Checks the weight every so often (it is cheap, but not free for a packed form).
     fn weigh(&mut self) {
         self.added += 1;
-        if self.added % 64 == 0 && self.coll.weight() > self.cap {
+        if self.added.is_multiple_of(64) && self.coll.weight() > self.cap {
             self.over = true;
             self.coll = Collection::new(self.coll.obj_type());
         }

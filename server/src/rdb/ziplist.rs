@@ -86,10 +86,7 @@ pub(super) fn for_each_zipmap<'a>(
     mut f: impl FnMut(&'a [u8], &'a [u8]) -> Result<()>,
 ) -> Result<()> {
     let mut at = 1; // the count: 254 and over means "count them"
-    loop {
-        let Some(field) = zipmap_len(blob, &mut at)? else {
-            break;
-        };
+    while let Some(field) = zipmap_len(blob, &mut at)? {
         let field = take(blob, at, field)?;
         at += field.len();
         let Some(value) = zipmap_len(blob, &mut at)? else {
