@@ -20,7 +20,7 @@ use std::io::Read;
 use super::listpack::{self, Elem};
 use super::reader::{corrupt, Reader, Result};
 use super::{intset, ziplist};
-use crate::store::types::{Collection, ObjType};
+use crate::store::types::{Collection, ObjType, ZSet};
 
 /// What reading a collection gave.
 pub(super) enum Decoded {
@@ -45,11 +45,18 @@ pub(super) fn obj_type(t: u8) -> Option<ObjType> {
 }
 
 /// A collection being filled, which stops keeping elements once it weighs over `cap`.
+///
+/// A sorted set's members are gathered first and built in one pass at the end: its only
+/// form so far is packed, where each insert is a linear walk, and a file may hold a sorted
+/// set of millions.
 struct Builder {
     coll: Collection,
     cap: u64,
     over: bool,
     added: u32,
+    scored: Vec<(Vec<u8>, f64)>,
+    /// The gathered members' bytes, as the packed form will weigh them.
+    scored_bytes: u64,
 }
 
 impl Builder {
@@ -59,6 +66,8 @@ impl Builder {
             cap,
             over: false,
             added: 0,
+            scored: Vec::new(),
+            scored_bytes: 0,
         }
     }
 
@@ -109,17 +118,44 @@ impl Builder {
         if score.is_nan() {
             return corrupt("a sorted set score that is NaN");
         }
+        if self.coll.obj_type() != ObjType::ZSet {
+            return corrupt("a member of the wrong shape");
+        }
         if self.over {
             return Ok(());
         }
-        let fresh = match &mut self.coll {
-            Collection::ZSet(z) => z.insert(member, score),
-            _ => return corrupt("a member of the wrong shape"),
-        };
-        if !fresh {
+        // A member's bytes, its score's 8 and two length prefixes of up to 5.
+        self.scored_bytes += member.len() as u64 + 18;
+        if self.scored_bytes > self.cap {
+            self.over = true;
+            self.scored = Vec::new();
+            return Ok(());
+        }
+        self.scored.push((member.to_vec(), score));
+        Ok(())
+    }
+
+    /// Builds the gathered sorted set: refuses a duplicate member, then inserts in (score,
+    /// member) order, which appends.
+    fn build_zset(&mut self) -> Result<()> {
+        let mut pairs = std::mem::take(&mut self.scored);
+        pairs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        if pairs.windows(2).any(|w| w[0].0 == w[1].0) {
             return corrupt("a duplicate sorted set member");
         }
-        self.weigh();
+        // Scores compare as Redis compares them (-0 equals 0; NaN was refused).
+        pairs.sort_unstable_by(|a, b| {
+            a.1.partial_cmp(&b.1)
+                .unwrap_or(std::cmp::Ordering::Equal)
+                .then_with(|| a.0.cmp(&b.0))
+        });
+        let mut z = ZSet::default();
+        let ZSet::Packed(p) = &mut z;
+        for (member, score) in &pairs {
+            p.push(member);
+            p.push(&score.to_le_bytes());
+        }
+        self.coll = Collection::ZSet(z);
         Ok(())
     }
 
@@ -146,14 +182,17 @@ impl Builder {
         Ok(())
     }
 
-    fn finish(self) -> Decoded {
-        if self.over || self.coll.weight() > self.cap {
+    fn finish(mut self) -> Result<Decoded> {
+        if !self.over && self.coll.obj_type() == ObjType::ZSet {
+            self.build_zset()?;
+        }
+        Ok(if self.over || self.coll.weight() > self.cap {
             Decoded::TooBig
         } else if self.coll.is_empty() {
             Decoded::Empty
         } else {
             Decoded::Ready(self.coll)
-        }
+        })
     }
 }
 
@@ -249,7 +288,7 @@ impl<R: Read> Reader<R> {
             }
             _ => return corrupt(format!("value type {t} is not a collection")),
         }
-        Ok(b.finish())
+        b.finish()
     }
 
     /// A version-1 sorted set's score: a length byte and the text, or 253-255 for NaN and

@@ -281,3 +281,36 @@ fn truncated_and_garbled_collections_never_panic_nor_allocate_what_they_claim() 
     lie.extend(b"abcd\xff");
     assert!(read_objects(&one_key(20, &rdb_string(&lie)), 0, u64::MAX).is_err());
 }
+
+#[test]
+fn a_large_sorted_set_loads_in_one_pass_in_order() {
+    // As Redis writes a skiplist: from the highest score down, scores as binary doubles.
+    let n = 100_000u32;
+    let mut body = Vec::new();
+    push_length(&mut body, u64::from(n));
+    for i in (0..n).rev() {
+        body.extend(rdb_string(format!("member:{i:06}").as_bytes()));
+        body.extend(f64::from(i / 2).to_le_bytes());
+    }
+    let Object::Coll(Collection::ZSet(z)) = load_one(5, &body) else {
+        panic!("not a sorted set");
+    };
+    assert_eq!(z.len(), n as usize);
+    let got: Vec<(Vec<u8>, f64)> = z.iter().take(3).map(|(m, s)| (m.to_vec(), s)).collect();
+    assert_eq!(
+        got,
+        [
+            (b"member:000000".to_vec(), 0.0),
+            (b"member:000001".to_vec(), 0.0),
+            (b"member:000002".to_vec(), 1.0)
+        ]
+    );
+    // A member twice is refused, wherever it is.
+    let mut dup = Vec::new();
+    push_length(&mut dup, 3);
+    for m in ["a", "b", "a"] {
+        dup.extend(rdb_string(m.as_bytes()));
+        dup.extend(1.0f64.to_le_bytes());
+    }
+    assert!(read_objects(&one_key(5, &dup), 0, u64::MAX).is_err());
+}
