@@ -272,15 +272,9 @@ impl<R: Read> Reader<R> {
                     let blob = self.string()?;
                     match container {
                         CONTAINER_PLAIN => b.push(&blob)?,
+                        // An empty node adds nothing (Redis skips it silently too).
                         CONTAINER_PACKED => {
-                            let mut n = 0;
-                            listpack::for_each(&blob, |e| {
-                                n += 1;
-                                b.push(&e.to_vec())
-                            })?;
-                            if n == 0 {
-                                return corrupt("an empty quicklist node");
-                            }
+                            listpack::for_each(&blob, |e| b.push(&e.to_vec()))?;
                         }
                         other => return corrupt(format!("unknown quicklist container {other}")),
                     }

@@ -227,6 +227,12 @@ fn what_redis_refuses_is_refused() {
     assert!(refused(18, &[&[1u8, 3][..], &rdb_string(b"x")].concat()));
     // An intset out of order.
     assert!(refused(11, &rdb_string(&[2, 0, 0, 0, 2, 0, 9, 0, 1, 0])));
+    // An empty quicklist node adds nothing, as in Redis.
+    let mut b = vec![2, 2];
+    b.extend(rdb_string(&lp(&[])));
+    b.push(2);
+    b.extend(rdb_string(&lp(&["only"])));
+    assert_eq!(load_one(18, &b), list(&["only"]));
     // An empty collection is skipped, as Redis skips it.
     let (summary, got) = read_objects(&one_key(2, b"\x00"), 0, u64::MAX).unwrap();
     assert_eq!((summary.keys, got.len()), (0, 0));
