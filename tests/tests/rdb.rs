@@ -767,3 +767,57 @@ async fn every_collection_of_a_redis_dump_loads_and_saves_back_for_redis() {
     let ttl = int(&rc.call(&[b"PTTL", b"httl"]).await);
     assert!((498_000..=500_000).contains(&ttl), "{ttl}");
 }
+
+#[tokio::test]
+async fn loading_collections_honours_the_memory_bound() {
+    let dir = TempDir::new("bound-collections");
+    let shard = spawn_shard_with(config_in(&dir)).await;
+    let mut con = shard.client().await;
+    let mut pipe = redis::pipe();
+    for i in 0..3000 {
+        pipe.cmd("HSET")
+            .arg(format!("h{i}"))
+            .arg("a")
+            .arg("x".repeat(500))
+            .arg("b")
+            .arg("y".repeat(500))
+            .ignore();
+    }
+    // One hash heavier than the bound on its own.
+    for j in 0..2000 {
+        pipe.cmd("HSET")
+            .arg("huge")
+            .arg(format!("f{j}"))
+            .arg("z".repeat(600))
+            .ignore();
+    }
+    let _: () = within(pipe.query_async(&mut con)).await.unwrap();
+    let mut raw = shard.raw().await;
+    assert_eq!(raw.call(&[b"SAVE"]).await, b"+OK\r\n");
+    shard.stop().await;
+
+    let mut config = config_in(&dir);
+    config.max_memory = 1 << 20;
+    let shard = spawn_shard_with(config).await;
+    let mut con = shard.client().await;
+    let info: String = within(redis::cmd("INFO").arg("memory").query_async(&mut con))
+        .await
+        .unwrap();
+    let used: u64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(used <= 1 << 20, "used_memory {used} over the bound");
+    let n: u64 = within(redis::cmd("DBSIZE").query_async(&mut con))
+        .await
+        .unwrap();
+    assert!(n > 0 && n < 3000, "{n} keys");
+    let huge: u64 = within(con.exists("huge")).await.unwrap();
+    assert_eq!(huge, 0);
+    assert_eq!(
+        info_field(&mut con, "rdb_last_load_keys_skipped").await,
+        "1"
+    );
+}
