@@ -229,6 +229,32 @@ async fn collections_restore_both_ways_between_redis_server_and_the_cluster() {
             .await;
         assert_eq!(busy.unwrap_err().code(), Some("BUSYKEY"), "{name}");
     }
+    // REPLACE puts a value of another type in place, both ways.
+    let hash_payload = dump(&mut con, "h").await.unwrap();
+    let string_payload = bulk(&rc.call(&[b"DUMP", b"plainkey"]).await);
+    assert_eq!(string_payload, None);
+    assert_eq!(rc.call(&[b"SET", b"plainkey", b"text"]).await, b"+OK\r\n");
+    let string_payload = bulk(&rc.call(&[b"DUMP", b"plainkey"]).await).unwrap();
+    for (key, payload, want) in [
+        ("h", &string_payload, "string"),
+        ("l", &hash_payload, "hash"),
+    ] {
+        let ok: String = redis::cmd("RESTORE")
+            .arg(key)
+            .arg(0)
+            .arg(payload)
+            .arg("REPLACE")
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        assert_eq!(ok, "OK");
+        let t: String = redis::cmd("TYPE")
+            .arg(key)
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        assert_eq!(t, want, "{key}");
+    }
     // A payload with a changed byte is refused as redis-server refuses it.
     let mut bad = bulk(&rc.call(&[b"DUMP", b"zbig"]).await).unwrap();
     bad[20] ^= 1;
