@@ -175,4 +175,23 @@ mod tests {
             Err(DumpError::TooBig)
         );
     }
+
+    #[test]
+    fn garbled_payloads_with_a_valid_checksum_are_refused_not_panicked_on() {
+        let mut x: u32 = 99;
+        for c in samples() {
+            let payload = dump_object(&Object::Coll(c));
+            let body = &payload[..payload.len() - 10];
+            for cut in 0..body.len().min(300) {
+                assert!(restore_object(&seal(body[..cut].to_vec()), u64::MAX).is_err());
+            }
+            for _ in 0..500 {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                let mut bad = body.to_vec();
+                let at = (x as usize >> 8) % bad.len();
+                bad[at] ^= (x >> 3) as u8 | 1;
+                let _ = restore_object(&seal(bad), u64::MAX);
+            }
+        }
+    }
 }
