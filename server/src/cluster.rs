@@ -16,8 +16,9 @@ use protocol::{ring, Command, Frame};
 use serve::session::Session;
 use serve::sync::lock;
 
+use crate::rdb::dump::{dump_object, restore_object, DumpError};
 use crate::state::ShardState;
-use crate::store::Value;
+use crate::store::{Object, StoreError, Value};
 
 /// What this shard knows of the cluster's topology.
 #[derive(Debug, Default)]
@@ -89,6 +90,7 @@ const HELP: &[&str] = &[
     "LEARN <epoch> [<groups> [<previous-groups>]]",
     "    (router to shard) Learn a newer topology without stamping this connection.",
     "STATE | DONE <epoch> | EXPORT <key>... | IMPORT <epoch> <key> <value> <deadline-ms>...",
+    "    (a collection's value is its DUMP payload, its deadline D<deadline-ms>)",
     "DROP <key>... | SCANOUT <cursor> <count> <groups> <index>",
     "    (router to shard) The steps of moving keys between groups.",
     "HELP",
@@ -155,7 +157,8 @@ fn done(args: &[Bytes], shard: &ShardState) -> Result<Frame, &'static str> {
     Ok(Frame::ok())
 }
 
-/// `EXPORT <key>...`: for each key, `[value, deadline-ms]` or nil.
+/// `EXPORT <key>...`: for each key, `[value, deadline-ms]` or nil; a collection's value is
+/// its DUMP payload and its deadline [`marked`](COLLECTION).
 fn export(keys: &[Bytes], shard: &ShardState) -> Frame {
     Frame::Array(
         keys.iter()
@@ -164,16 +167,41 @@ fn export(keys: &[Bytes], shard: &ShardState) -> Frame {
                     Frame::Bulk(v.data),
                     Frame::Integer(v.deadline_ms as i64),
                 ]),
-                // TODO(collections): moved as strings only so far.
-                _ => Frame::Null,
+                Ok(None) => Frame::Null,
+                // Not a string.
+                Err(_) => match shard.store.object(k) {
+                    Some((value, deadline_ms)) => {
+                        let (value, deadline) = wire_value(value, deadline_ms);
+                        Frame::Array(vec![value, deadline])
+                    }
+                    None => Frame::Null,
+                },
             })
             .collect(),
     )
 }
 
+/// Marks a moving key's deadline when its value is a collection's DUMP payload: on the wire
+/// (EXPORT, SCANOUT, IMPORT) `<deadline-ms>` stays a string's, `D<deadline-ms>` is a
+/// collection's. A router that predates collections skips what it cannot read as a string,
+/// which leaves the key at its old owner, as before.
+const COLLECTION: u8 = b'D';
+
+/// Returns a moving key's value and deadline as EXPORT and SCANOUT send them.
+fn wire_value(value: Object, deadline_ms: u64) -> (Frame, Frame) {
+    match value {
+        Object::Str(data) => (Frame::Bulk(data), Frame::Integer(deadline_ms as i64)),
+        Object::Coll(c) => (
+            Frame::Bulk(Bytes::from(dump_object(&Object::Coll(c)))),
+            Frame::Bulk(Bytes::from(format!("D{deadline_ms}"))),
+        ),
+    }
+}
+
 /// `IMPORT <e> (<key> <value> <deadline-ms>)...`: stores each copy this shard has not had
 /// during epoch `e`'s resize; refused outside it (a copy that arrives after the resize
-/// ended is older than what this shard holds). Returns how many were stored.
+/// ended is older than what this shard holds). A deadline marked `D` carries a collection's
+/// DUMP payload. Returns how many were stored.
 fn import(args: &[Bytes], shard: &ShardState) -> Result<Frame, &'static str> {
     let e = number(&args[2])?;
     let triples = &args[3..];
@@ -188,12 +216,17 @@ fn import(args: &[Bytes], shard: &ShardState) -> Result<Frame, &'static str> {
     }
     let mut stored = 0;
     for t in triples.chunks_exact(3) {
-        let deadline_ms = u64::try_from(number(&t[2])?).map_err(|_| "ERR bad deadline")?;
-        let value = Value {
-            data: t[1].clone(),
-            deadline_ms,
+        let done = if t[2].first() == Some(&COLLECTION) {
+            import_collection(&t[0], &t[1], &t[2][1..], shard)?
+        } else {
+            let deadline_ms = u64::try_from(number(&t[2])?).map_err(|_| "ERR bad deadline")?;
+            let value = Value {
+                data: t[1].clone(),
+                deadline_ms,
+            };
+            shard.store.import(&t[0], &value)
         };
-        match shard.store.import(&t[0], &value) {
+        match done {
             Ok(true) => stored += 1,
             Ok(false) => {}
             Err(_) => return Err("OOM command not allowed when used memory > 'maxmemory'."),
@@ -202,9 +235,29 @@ fn import(args: &[Bytes], shard: &ShardState) -> Result<Frame, &'static str> {
     Ok(Frame::Integer(stored))
 }
 
+/// Imports one collection from its DUMP payload.
+fn import_collection(
+    key: &[u8],
+    payload: &[u8],
+    deadline: &[u8],
+    shard: &ShardState,
+) -> Result<Result<bool, StoreError>, &'static str> {
+    let deadline_ms = std::str::from_utf8(deadline)
+        .ok()
+        .and_then(|d| d.parse::<u64>().ok())
+        .ok_or("ERR bad deadline")?;
+    match restore_object(payload, shard.store.max_memory()) {
+        Ok(Object::Coll(c)) => Ok(shard.store.import_collection(key, c, deadline_ms)),
+        Ok(Object::Str(_)) | Err(DumpError::BadFormat | DumpError::VersionOrChecksum) => {
+            Err("ERR Bad data format")
+        }
+        Err(DumpError::TooBig) => Ok(Err(StoreError::OutOfMemory)),
+    }
+}
+
 /// `SCANOUT <cursor> <count> <groups> <index>`: `[next-cursor, [key, value, deadline-ms]...]`
 /// of the keys that do not belong to group `index` of `groups` (every key when `index` is
-/// past the last group: this group is being removed).
+/// past the last group: this group is being removed); collections as EXPORT sends them.
 fn scan_out(args: &[Bytes], shard: &ShardState) -> Result<Frame, &'static str> {
     let cursor = usize::try_from(number(&args[2])?).map_err(|_| "ERR invalid cursor")?;
     let count = usize::try_from(number(&args[3])?).map_err(|_| "ERR bad count")?;
@@ -213,10 +266,9 @@ fn scan_out(args: &[Bytes], shard: &ShardState) -> Result<Frame, &'static str> {
     let leaving = |k: &[u8]| ring::bucket(k, groups) as i64 != index;
     let (next, keys) = shard.store.export_leaving(cursor, count.max(1), leaving);
     let mut flat = Vec::with_capacity(keys.len() * 3);
-    for (k, v) in keys {
-        flat.push(Frame::Bulk(k));
-        flat.push(Frame::Bulk(v.data));
-        flat.push(Frame::Integer(v.deadline_ms as i64));
+    for (k, value, deadline_ms) in keys {
+        let (value, deadline) = wire_value(value, deadline_ms);
+        flat.extend([Frame::Bulk(k), value, deadline]);
     }
     Ok(Frame::Array(vec![
         Frame::Bulk(Bytes::from(next.to_string())),

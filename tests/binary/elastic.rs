@@ -1472,3 +1472,174 @@ async fn a_member_added_by_the_file_is_synced_before_it_serves() {
         assert_eq!(v, Some(i), "k{i}");
     }
 }
+
+/// Hashes, sets, sorted sets and lists, small and large, some with a long TTL, and strings
+/// beside them: `(key, value, ttl_ms)`, 0 for none.
+fn collections() -> Vec<(String, server::store::Object, u64)> {
+    use server::store::types::{Collection, Hash, List, Set, ZSet};
+    use server::store::Object;
+    let mut out = Vec::new();
+    for i in 0..240u32 {
+        let n = if i % 8 == 0 { 200 } else { 1 + i % 7 };
+        let c = match i % 4 {
+            0 => {
+                let mut h = Hash::default();
+                for j in 0..n {
+                    h.set(format!("f{j}").as_bytes(), format!("v{i}-{j}").as_bytes());
+                }
+                Collection::Hash(h)
+            }
+            1 => {
+                let mut s = Set::default();
+                for j in 0..n {
+                    s.insert(
+                        if j % 2 == 0 {
+                            format!("{j}")
+                        } else {
+                            format!("m{j}")
+                        }
+                        .as_bytes(),
+                    );
+                }
+                Collection::Set(s)
+            }
+            2 => {
+                let mut z = ZSet::default();
+                for j in 0..n {
+                    z.insert(format!("m{j}").as_bytes(), f64::from(j) * 0.5 - 3.0);
+                }
+                Collection::ZSet(z)
+            }
+            _ => {
+                let mut l = List::default();
+                for j in 0..n {
+                    l.push_back(format!("e{}", j % 3).as_bytes());
+                }
+                Collection::List(l)
+            }
+        };
+        let ttl = if i % 5 == 0 { LONG_TTL_SECS * 1000 } else { 0 };
+        out.push((format!("c{i}"), Object::Coll(c), ttl));
+    }
+    for i in 0..100 {
+        out.push((format!("s{i}"), Object::Str(format!("v{i}").into()), 0));
+    }
+    out
+}
+
+/// A value's type and elements in one order whatever its form: a hash's pairs and a set's
+/// members sorted, a sorted set's and a list's as they are.
+fn canonical(o: &server::store::Object) -> (&'static str, Vec<Vec<u8>>) {
+    use server::store::types::Collection;
+    use server::store::Object;
+    match o {
+        Object::Str(s) => ("string", vec![s.to_vec()]),
+        Object::Coll(c) => {
+            let mut items: Vec<Vec<u8>> = match c {
+                Collection::Hash(h) => h.iter().map(|(f, v)| [f, b"=", v].concat()).collect(),
+                Collection::Set(s) => s.iter().map(<[u8]>::to_vec).collect(),
+                Collection::ZSet(z) => z
+                    .iter()
+                    .map(|(m, s)| [m, &s.to_le_bytes()[..]].concat())
+                    .collect(),
+                Collection::List(l) => l.iter().map(<[u8]>::to_vec).collect(),
+            };
+            if matches!(c, Collection::Hash(_) | Collection::Set(_)) {
+                items.sort();
+            }
+            (c.obj_type().name(), items)
+        }
+    }
+}
+
+/// Reads every key of `want` through the router (DUMP, PTTL) and returns what differs.
+async fn collections_differ(
+    con: &mut MultiplexedConnection,
+    want: &[(String, server::store::Object, u64)],
+) -> Vec<String> {
+    let mut bad = Vec::new();
+    for (key, value, ttl) in want {
+        let payload: Option<Vec<u8>> = within(redis::cmd("DUMP").arg(key).query_async(con))
+            .await
+            .unwrap_or_else(|e| panic!("DUMP {key}: {e}"));
+        let Some(payload) = payload else {
+            bad.push(format!("{key}: missing"));
+            continue;
+        };
+        match server::rdb::dump::restore_object(&payload, u64::MAX) {
+            Ok(got) if canonical(&got) == canonical(value) => {}
+            Ok(got) => bad.push(format!(
+                "{key}: {:?} is not {:?}",
+                canonical(&got),
+                canonical(value)
+            )),
+            Err(e) => bad.push(format!("{key}: payload {e:?}")),
+        }
+        let pttl: i64 = within(redis::cmd("PTTL").arg(key).query_async(con))
+            .await
+            .unwrap();
+        let kept = match *ttl {
+            0 => pttl == -1,
+            t => pttl > 0 && (pttl as u64) <= t && t - (pttl as u64) < 120_000,
+        };
+        if !kept {
+            bad.push(format!("{key}: PTTL {pttl}, set with {ttl}"));
+        }
+    }
+    bad
+}
+
+/// Issue 14 with issue 21's types: growing 2 → 3 groups and shrinking back moves hashes,
+/// sets, sorted sets and lists whole, with their TTLs, both ways a key moves: touched by a
+/// client while it moves (the data path) and by the mover.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resize_moves_every_collection_intact() {
+    let _serial = SERIAL.lock().await;
+    let shards = Shards::start().await;
+    let dir = TempDir::new();
+    let file = dir.0.join("topology.toml");
+    write_topology(&file, 1, &shards.specs(2));
+    // A slow mover while clients read, so reads meet keys still moving.
+    let args = vec![
+        "--topology".to_string(),
+        file.display().to_string(),
+        "--migration-rate".to_string(),
+        "200".to_string(),
+    ];
+    let router = start_router(&args, 0).await;
+    settled(router.addr, 1, 2).await;
+    let mut con = harness::client_for(router.addr).await;
+    let want = collections();
+    for (key, value, ttl) in &want {
+        let payload = server::rdb::dump::dump_object(value);
+        let _: () = within(
+            redis::cmd("RESTORE")
+                .arg(key)
+                .arg(*ttl)
+                .arg(payload)
+                .query_async(&mut con),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("RESTORE {key}: {e}"));
+    }
+    assert!(collections_differ(&mut con, &want).await.is_empty());
+    for (epoch, groups) in [(2u64, 3usize), (3, 2)] {
+        write_topology(&file, epoch, &shards.specs(groups));
+        wait_info(router.addr, &format!("epoch {epoch}"), |i| {
+            number(i, "topology_epoch") == epoch
+        })
+        .await;
+        let during = collections_differ(&mut con, &want).await;
+        assert!(during.is_empty(), "epoch {epoch}, while moving: {during:?}");
+        let end = settled(router.addr, epoch, groups).await;
+        println!("{}", topology(&end));
+        let after = collections_differ(&mut con, &want).await;
+        assert!(after.is_empty(), "epoch {epoch}, moved: {after:?}");
+        let size: usize = within(redis::cmd("DBSIZE").query_async(&mut con))
+            .await
+            .unwrap();
+        assert_eq!(size, want.len(), "epoch {epoch}");
+        let bad = misplaced(&shards.groups(groups), &shards.addrs()).await;
+        assert!(bad.is_empty(), "epoch {epoch}: {bad:?}");
+    }
+}

@@ -457,7 +457,8 @@ async fn a_shard_started_on_redis_servers_dump_has_the_same_data() {
         rc.call(&[b"SET", b"gone", b"v", b"PX", b"1"]).await,
         b"+OK\r\n"
     );
-    // Other types, skipped with a count.
+    // Collections, loaded (every encoding: `every_collection_of_a_redis_dump_...`); a stream
+    // and a key of database 1, skipped with a count.
     assert_eq!(rc.call(&[b"RPUSH", b"list", b"a", b"b"]).await, b":2\r\n");
     assert_eq!(rc.call(&[b"HSET", b"hash", b"f", b"v"]).await, b":1\r\n");
     assert_eq!(rc.call(&[b"SADD", b"set", b"1", b"2"]).await, b":2\r\n");
@@ -485,12 +486,14 @@ async fn a_shard_started_on_redis_servers_dump_has_the_same_data() {
         .unwrap();
     assert_eq!(
         n,
-        expected.len() as u64 + 2,
-        "strings of db 0, the expired one left out"
+        expected.len() as u64 + 2 + 4,
+        "strings and collections of db 0, the expired one left out"
     );
+    let hash: Vec<String> = within(con.hgetall("hash")).await.unwrap();
+    assert_eq!(hash, ["f", "v"]);
     assert_eq!(
         info_field(&mut con, "rdb_last_load_keys_skipped").await,
-        "6"
+        "2"
     );
 }
 
@@ -543,4 +546,278 @@ async fn with_save_points_a_shard_saves_on_the_way_out() {
     let mut con = again.client().await;
     let got: Option<String> = within(con.get("last")).await.unwrap();
     assert_eq!(got.as_deref(), Some("word"));
+}
+
+/// The bulks of a flat RESP array reply (nil elements as empty).
+fn bulks(reply: &[u8]) -> Vec<Vec<u8>> {
+    assert!(
+        reply.starts_with(b"*"),
+        "not an array: {:?}",
+        String::from_utf8_lossy(reply)
+    );
+    let mut out = Vec::new();
+    let mut pos = reply.iter().position(|&b| b == b'\n').unwrap() + 1;
+    while pos < reply.len() {
+        let end = pos + reply[pos..].iter().position(|&b| b == b'\r').unwrap();
+        let len: i64 = std::str::from_utf8(&reply[pos + 1..end])
+            .unwrap()
+            .parse()
+            .unwrap();
+        pos = end + 2;
+        if len < 0 {
+            out.push(Vec::new());
+            continue;
+        }
+        out.push(reply[pos..pos + len as usize].to_vec());
+        pos += len as usize + 2;
+    }
+    out
+}
+
+/// The command that reads a whole collection of type `t` (as TYPE names it).
+fn read_all(t: &[u8], key: &[u8]) -> Vec<Vec<u8>> {
+    let args: Vec<&[u8]> = match t {
+        b"hash" => vec![b"HGETALL", key],
+        b"set" => vec![b"SMEMBERS", key],
+        b"zset" => vec![b"ZRANGE", key, b"0", b"-1", b"WITHSCORES"],
+        b"list" => vec![b"LRANGE", key, b"0", b"-1"],
+        _ => vec![b"GET", key],
+    };
+    args.into_iter().map(<[u8]>::to_vec).collect()
+}
+
+/// Puts a collection's elements in one order whatever its encoding: a hash's pairs and a
+/// set's members sorted, a sorted set's and a list's as they are.
+fn canonical(t: &[u8], mut items: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    match t {
+        b"hash" => {
+            let mut pairs: Vec<Vec<u8>> = items.chunks(2).map(|p| p.concat()).collect();
+            pairs.sort();
+            pairs
+        }
+        b"set" => {
+            items.sort();
+            items
+        }
+        _ => items,
+    }
+}
+
+/// `(type, canonical elements)` of `key` on a raw client (redis-server's or a shard's).
+macro_rules! contents {
+    ($client:expr, $key:expr) => {{
+        let key: &[u8] = $key;
+        let t = $client.call(&[b"TYPE", key]).await;
+        let t = t[1..t.len() - 2].to_vec();
+        let args = read_all(&t, key);
+        let args: Vec<&[u8]> = args.iter().map(|a| &a[..]).collect();
+        let reply = $client.call(&args).await;
+        let items = if t == b"string" {
+            vec![bulk(&reply)]
+        } else {
+            bulks(&reply)
+        };
+        (String::from_utf8(t.clone()).unwrap(), canonical(&t, items))
+    }};
+}
+
+/// Writes collections of every type into redis-server 7.0, in each encoding it has: hashes
+/// as listpack and hashtable, sets as intset (16- and 64-bit) and hashtable, sorted sets as
+/// listpack and skiplist, lists as quicklists of packed, compressed and plain nodes.
+fn collection_writes() -> Vec<Vec<Vec<u8>>> {
+    let mut cmds: Vec<Vec<String>> = Vec::new();
+    let mut cmd = |parts: &[&str]| cmds.push(parts.iter().map(|s| s.to_string()).collect());
+    cmd(&[
+        "HSET", "hsmall", "f1", "v1", "f2", "123", "f3", "-5", "", "empty",
+    ]);
+    cmd(&["HSET", "hlongval", "f", &"v".repeat(100)]);
+    cmd(&["HSET", "httl", "a", "b"]);
+    cmd(&["PEXPIRE", "httl", "500000"]);
+    cmd(&["SADD", "sint16", "1", "2", "3", "-100", "3000"]);
+    cmd(&["SADD", "sint64", "1", "5000000000", "-9223372036854775808"]);
+    cmd(&["SADD", "sstr", "a", "b", "c"]);
+    cmd(&[
+        "ZADD", "zsmall", "1", "a", "2.5", "b", "-inf", "c", "1e300", "d", "7", "12",
+    ]);
+    cmd(&["RPUSH", "lsmall", "a", "b", "1", "-2", ""]);
+    let mut hbig = vec!["HSET".to_string(), "hbig".to_string()];
+    let mut sbig = vec!["SADD".to_string(), "sbig".to_string()];
+    let mut zbig = vec!["ZADD".to_string(), "zbig".to_string()];
+    let mut lbig = vec!["RPUSH".to_string(), "lbig".to_string()];
+    for i in 0..700 {
+        hbig.extend([format!("field{i}"), format!("value{i}")]);
+        sbig.push(i.to_string());
+        zbig.extend([format!("{}", f64::from(i) * 0.1 - 3.0), format!("m{i}")]);
+        lbig.push(format!("element-{i}-padding-padding-padding"));
+    }
+    cmd(&["DEBUG", "QUICKLIST-PACKED-THRESHOLD", "100"]);
+    cmd(&["RPUSH", "lplain", "small", &"x".repeat(300), "small2"]);
+    cmd(&["SET", "plain", "string"]);
+    cmds.extend([hbig, sbig, zbig, lbig]);
+    cmds.into_iter()
+        .map(|c| c.into_iter().map(String::into_bytes).collect())
+        .collect()
+}
+
+#[tokio::test]
+async fn every_collection_of_a_redis_dump_loads_and_saves_back_for_redis() {
+    let dir = TempDir::new("collections");
+    let dir_arg = dir.path().to_str().unwrap();
+    let redis_args = [
+        "--dir",
+        dir_arg,
+        "--dbfilename",
+        "dump.rdb",
+        "--enable-debug-command",
+        "yes",
+        "--list-max-listpack-size",
+        "4",
+        "--list-compress-depth",
+        "1",
+    ];
+    let Some(redis) = RedisServer::start_with(&redis_args).await else {
+        return;
+    };
+    let mut rc = redis.raw().await;
+    for c in collection_writes() {
+        let args: Vec<&[u8]> = c.iter().map(|a| &a[..]).collect();
+        let reply = rc.call(&args).await;
+        assert!(
+            !reply.starts_with(b"-"),
+            "{:?}",
+            String::from_utf8_lossy(&reply)
+        );
+    }
+    let mut keys = bulks(&rc.call(&[b"KEYS", b"*"]).await);
+    keys.sort();
+    let mut encodings = Vec::new();
+    for k in &keys {
+        encodings.push(bulk(&rc.call(&[b"OBJECT", b"ENCODING", k]).await));
+    }
+    encodings.sort();
+    encodings.dedup();
+    let encodings: Vec<String> = encodings
+        .into_iter()
+        .map(|e| String::from_utf8(e).unwrap())
+        .collect();
+    assert_eq!(
+        encodings,
+        [
+            "embstr",
+            "hashtable",
+            "intset",
+            "listpack",
+            "quicklist",
+            "skiplist"
+        ]
+    );
+    assert_eq!(rc.call(&[b"SAVE"]).await, b"+OK\r\n");
+
+    // The shard loads every key, and each, DUMPed here, restores in redis-server as it was.
+    let shard = spawn_shard_with(config_in(&dir)).await;
+    let mut sc = shard.raw().await;
+    assert_eq!(int(&sc.call(&[b"DBSIZE"]).await), keys.len() as i64);
+    let mut want = Vec::new();
+    for k in &keys {
+        let theirs = contents!(rc, k);
+        let payload = bulk(&sc.call(&[b"DUMP", k]).await);
+        let copy = [b"copy:", &k[..]].concat();
+        let restored = rc.call(&[b"RESTORE", &copy, b"0", &payload]).await;
+        assert_eq!(restored, b"+OK\r\n", "{:?}", String::from_utf8_lossy(k));
+        assert_eq!(
+            contents!(rc, &copy),
+            theirs,
+            "{:?}",
+            String::from_utf8_lossy(k)
+        );
+        let t = sc.call(&[b"TYPE", k]).await;
+        assert_eq!(t[1..t.len() - 2], *theirs.0.as_bytes());
+        if theirs.0 == "hash" || theirs.0 == "string" {
+            assert_eq!(contents!(sc, k), theirs, "{:?}", String::from_utf8_lossy(k));
+        }
+        want.push((k.clone(), theirs));
+    }
+    let ttl = int(&sc.call(&[b"PTTL", b"httl"]).await);
+    assert!((499_000..=500_000).contains(&ttl), "{ttl}");
+    assert_eq!(
+        info_field(&mut shard.client().await, "rdb_last_load_keys_skipped").await,
+        "0"
+    );
+
+    // Saved by the shard: redis-check-rdb accepts it, redis-server loads the same data.
+    assert_eq!(sc.call(&[b"SAVE"]).await, b"+OK\r\n");
+    drop(rc);
+    drop(redis);
+    if let Some((ok, out)) = check_rdb(&dir.file()) {
+        assert!(ok, "redis-check-rdb refused the file:\n{out}");
+    }
+    let redis = RedisServer::start_with(&["--dir", dir_arg, "--dbfilename", "dump.rdb"])
+        .await
+        .expect("started above");
+    let mut rc = redis.raw().await;
+    assert_eq!(int(&rc.call(&[b"DBSIZE"]).await), keys.len() as i64);
+    for (k, theirs) in &want {
+        assert_eq!(
+            &contents!(rc, k),
+            theirs,
+            "{:?}",
+            String::from_utf8_lossy(k)
+        );
+    }
+    let ttl = int(&rc.call(&[b"PTTL", b"httl"]).await);
+    assert!((498_000..=500_000).contains(&ttl), "{ttl}");
+}
+
+#[tokio::test]
+async fn loading_collections_honours_the_memory_bound() {
+    let dir = TempDir::new("bound-collections");
+    let shard = spawn_shard_with(config_in(&dir)).await;
+    let mut con = shard.client().await;
+    let mut pipe = redis::pipe();
+    for i in 0..3000 {
+        pipe.cmd("HSET")
+            .arg(format!("h{i}"))
+            .arg("a")
+            .arg("x".repeat(500))
+            .arg("b")
+            .arg("y".repeat(500))
+            .ignore();
+    }
+    // One hash heavier than the bound on its own.
+    for j in 0..2000 {
+        pipe.cmd("HSET")
+            .arg("huge")
+            .arg(format!("f{j}"))
+            .arg("z".repeat(600))
+            .ignore();
+    }
+    let _: () = within(pipe.query_async(&mut con)).await.unwrap();
+    let mut raw = shard.raw().await;
+    assert_eq!(raw.call(&[b"SAVE"]).await, b"+OK\r\n");
+    shard.stop().await;
+
+    let mut config = config_in(&dir);
+    config.max_memory = 1 << 20;
+    let shard = spawn_shard_with(config).await;
+    let mut con = shard.client().await;
+    let info: String = within(redis::cmd("INFO").arg("memory").query_async(&mut con))
+        .await
+        .unwrap();
+    let used: u64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(used <= 1 << 20, "used_memory {used} over the bound");
+    let n: u64 = within(redis::cmd("DBSIZE").query_async(&mut con))
+        .await
+        .unwrap();
+    assert!(n > 0 && n < 3000, "{n} keys");
+    let huge: u64 = within(con.exists("huge")).await.unwrap();
+    assert_eq!(huge, 0);
+    assert_eq!(
+        info_field(&mut con, "rdb_last_load_keys_skipped").await,
+        "1"
+    );
 }

@@ -5,6 +5,8 @@
 //! SCANOUT cursor (old group: its leaving keys, values, deadlines) ─▶ IMPORT (each key's new
 //! group) ─▶ DROP (old group) ─▶ next cursor ... ─▶ a pass that moved nothing ─▶ finish
 //! ```
+//! A collection travels as its DUMP payload, its deadline marked (`D<ms>`); the router
+//! passes both on as they came.
 //! Every router runs one; they do the same work (IMPORT keeps the first copy, DROP of a key
 //! already gone does nothing), and whichever finishes first tells the shards. A mover that
 //! dies with its router is replaced by the one the restarted router starts.
@@ -18,7 +20,7 @@ use bytes::Bytes;
 use protocol::Frame;
 use serve::Shutdown;
 
-use super::settle::ask;
+use super::settle::{ask, wire_deadline};
 use super::{encode, Elastic, Moving};
 
 /// Keys asked for per SCANOUT.
@@ -136,11 +138,14 @@ async fn drain(
         let mut by_group: BTreeMap<usize, Vec<Bytes>> = BTreeMap::new();
         let mut keys = Vec::new();
         for t in flat.chunks_exact(3) {
-            let (Frame::Bulk(k), Frame::Bulk(v), Frame::Integer(d)) = (&t[0], &t[1], &t[2]) else {
+            let (Frame::Bulk(k), Frame::Bulk(v)) = (&t[0], &t[1]) else {
+                continue;
+            };
+            let Some(d) = wire_deadline(&t[2]) else {
                 continue;
             };
             let part = by_group.entry(view.topology.shard_for(k)).or_default();
-            part.extend([k.clone(), v.clone(), Bytes::from(d.to_string())]);
+            part.extend([k.clone(), v.clone(), d]);
             keys.push(k.clone());
         }
         for (g, triples) in by_group {

@@ -72,7 +72,10 @@ async fn settle(
     let Some(Frame::Array(pair)) = found else {
         return Ok(false); // not there: moved already, deleted or expired
     };
-    let [Frame::Bulk(value), Frame::Integer(deadline)] = pair.as_slice() else {
+    let (Some(Frame::Bulk(value)), Some(deadline)) = (pair.first(), pair.get(1)) else {
+        return Err(unreachable("old", Ok(Frame::Array(pair))));
+    };
+    let Some(deadline) = wire_deadline(deadline).filter(|_| pair.len() == 2) else {
         return Err(unreachable("old", Ok(Frame::Array(pair))));
     };
     let import = encode(&[
@@ -81,7 +84,7 @@ async fn settle(
         Bytes::from(epoch.to_string()),
         key.clone(),
         value.clone(),
-        Bytes::from(deadline.to_string()),
+        deadline,
     ]);
     let stored = match ask(dst, lane, import, Some(vec![key.clone()])).await {
         Ok(Frame::Integer(n)) => n > 0,
@@ -94,6 +97,16 @@ async fn settle(
     // mover drops it.
     let _ = ask(src, lane, drop, Some(vec![key.clone()])).await;
     Ok(stored)
+}
+
+/// Returns a moving key's deadline as IMPORT takes it: a string's (an integer from the
+/// shard), or a collection's, which the shard marks (`D<ms>`, its value a DUMP payload).
+pub(super) fn wire_deadline(d: &Frame) -> Option<Bytes> {
+    match d {
+        Frame::Integer(d) => Some(Bytes::from(d.to_string())),
+        Frame::Bulk(d) if d.first() == Some(&b'D') => Some(d.clone()),
+        _ => None,
+    }
 }
 
 fn b(s: &'static str) -> Bytes {

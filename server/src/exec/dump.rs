@@ -4,16 +4,20 @@ use bytes::Bytes;
 use protocol::command::parse_i64;
 use protocol::{text, Frame};
 
-use crate::rdb::dump::{dump_string, restore_string, DumpError};
-use crate::store::{Store, Update, Value};
+use crate::rdb::dump::{dump_object, dump_string, restore_object, DumpError};
+use crate::store::types::Collection;
+use crate::store::{Object, Store, Update, Value};
 
-/// `DUMP key`: the payload, or nil for a missing key.
+/// `DUMP key`: the payload of a key of any type, or nil for a missing key.
 pub(crate) fn dump(store: &Store, key: &[u8]) -> Frame {
     match store.peek(key) {
         Ok(Some(v)) => Frame::Bulk(Bytes::from(dump_string(&v.data))),
         Ok(None) => Frame::Null,
-        // TODO(collections): DUMP of hashes, sets, sorted sets and lists.
-        Err(e) => crate::exec::strings::store_error(e),
+        // Not a string: copied out whole, then encoded outside the segment's lock.
+        Err(_) => match store.object(key) {
+            Some((value, _)) => Frame::Bulk(Bytes::from(dump_object(&value))),
+            None => Frame::Null,
+        },
     }
 }
 
@@ -66,17 +70,22 @@ pub(crate) fn restore(store: &Store, args: &[Bytes]) -> Frame {
         Some(t) if t < 0 => return Frame::error("ERR Invalid TTL value, must be >= 0"),
         Some(t) => t as u64,
     };
-    let data = match restore_string(&args[3]) {
-        Ok(data) => Bytes::from(data),
+    let value = match restore_object(&args[3], store.max_memory()) {
+        Ok(value) => value,
         Err(DumpError::VersionOrChecksum) => {
             return Frame::error("ERR DUMP payload version or checksum are wrong")
         }
         Err(DumpError::BadFormat) => return Frame::error("ERR Bad data format"),
+        Err(DumpError::TooBig) => return Frame::error(text::OOM),
     };
     let deadline_ms = match ttl {
         0 => 0,
         t if absttl => t,
         t => store.now_ms().saturating_add(t),
+    };
+    let data = match value {
+        Object::Str(data) => data,
+        Object::Coll(c) => return restore_collection(store, key, c, deadline_ms, replace),
     };
     let value = Value { data, deadline_ms };
     // One step under the key's lock: an expired deadline removes a replaced key, as Redis.
@@ -89,6 +98,25 @@ pub(crate) fn restore(store: &Store, args: &[Bytes]) -> Frame {
     match done {
         Ok(true) => Frame::ok(),
         Ok(false) => Frame::error("BUSYKEY Target key name already exists."),
+        Err(_) => Frame::error(text::OOM),
+    }
+}
+
+/// Stores a restored collection. Without REPLACE the key was checked absent above; a key
+/// written between that check and this put is replaced (Redis runs RESTORE atomically; here
+/// the window is one command's length on another connection).
+fn restore_collection(
+    store: &Store,
+    key: &[u8],
+    c: Collection,
+    deadline_ms: u64,
+    replace: bool,
+) -> Frame {
+    if !replace && store.meta(key, false).is_some() {
+        return Frame::error("BUSYKEY Target key name already exists.");
+    }
+    match store.put_object(key, Object::Coll(c), deadline_ms) {
+        Ok(()) => Frame::ok(),
         Err(_) => Frame::error(text::OOM),
     }
 }

@@ -4,21 +4,26 @@
 //! ```text
 //! SAVE / BGSAVE / --save ─▶ save::snapshot ─▶ Store::snapshot_segment (one segment locked at a
 //!     time, copied out) ─▶ RdbWriter ─▶ temp file ─▶ fsync ─▶ rename over --dbfilename ─▶ fsync dir
-//! start-up ─▶ load::load_at_start ─▶ reader::load ─▶ Store::set (bounded by --max-memory)
+//! start-up ─▶ save::load_at_start ─▶ reader::load ─▶ Store::put_object (bounded by --max-memory)
 //! ```
 //!
 //! One job per file: `crc64` (the trailer), `lzf` (strings Redis compressed), `dump` (DUMP and
-//! RESTORE's payloads), `writer`,
-//! `reader` (both formats only), `save` (files, the persistence state, INFO's
+//! RESTORE's payloads), `writer`, `reader` (the file's framing and strings), `collections`
+//! (hashes, sets, sorted sets, lists in every RDB encoding) with the packed blobs it opens
+//! (`listpack`, `ziplist` and zipmap, `intset`), `save` (files, the persistence state, INFO's
 //! `# Persistence`), `config` (the flags).
 
+mod collections;
 pub mod config;
 pub mod crc64;
 pub mod dump;
+mod intset;
+mod listpack;
 pub mod lzf;
 pub mod reader;
 pub mod save;
 pub mod writer;
+mod ziplist;
 
 pub use config::{CorruptPolicy, RdbConfig};
 pub use save::Persistence;

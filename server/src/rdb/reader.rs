@@ -1,14 +1,19 @@
 //! Reads RDB files (versions 1 to 12: what Redis 2.x to 7.4 write): strings in every encoding
-//! (raw, int-encoded, LZF-compressed), expiry opcodes, AUX, SELECTDB, RESIZEDB. Other types,
-//! modules and functions are skipped and counted; nothing in a file is trusted: every length
-//! is checked against the bytes the file has left before anything is allocated, and a
-//! truncated or corrupt file is an error, never a panic.
+//! (raw, int-encoded, LZF-compressed), hashes, sets, sorted sets and lists in every encoding
+//! (`collections`), expiry opcodes, AUX, SELECTDB, RESIZEDB. Streams, modules and functions
+//! are skipped and counted; nothing in a file is trusted: every length is checked against the
+//! bytes the file has left before anything is allocated, and a truncated or corrupt file is
+//! an error, never a panic.
 
 use std::io::{self, Read};
 
+use bytes::Bytes;
+
+use super::collections::{obj_type, Decoded};
 use super::crc64::crc64;
 use super::lzf;
 use super::opcode;
+use crate::store::Object;
 
 /// The largest string read (Redis's `proto-max-bulk-len`).
 const MAX_STRING: u64 = 512 << 20;
@@ -21,12 +26,14 @@ const LZF_MAX_RATIO: u64 = 90;
 pub struct LoadSummary {
     /// The file's RDB version.
     pub version: u32,
-    /// String keys handed to the caller.
+    /// Keys handed to the caller.
     pub keys: u64,
     /// Keys already past their deadline, left out.
     pub expired: u64,
-    /// Keys of other types (lists, hashes, sets, sorted sets, streams, modules) left out.
+    /// Keys of other types (streams, modules) left out.
     pub other_types: u64,
+    /// Collections heavier than the weight cap (`max_memory`), read and left out.
+    pub too_big: u64,
     /// Keys of databases other than 0, left out (jumpcache has one database).
     pub other_databases: u64,
     /// Module AUX records and functions left out.
@@ -55,9 +62,9 @@ impl std::fmt::Display for RdbError {
 
 impl std::error::Error for RdbError {}
 
-type Result<T> = std::result::Result<T, RdbError>;
+pub(super) type Result<T> = std::result::Result<T, RdbError>;
 
-fn corrupt<T>(why: impl Into<String>) -> Result<T> {
+pub(super) fn corrupt<T>(why: impl Into<String>) -> Result<T> {
     Err(RdbError::Corrupt(why.into()))
 }
 
@@ -68,7 +75,8 @@ enum Len {
 }
 
 /// Reads `input` (`len` bytes long) as an RDB file, calling `put(key, value, deadline_ms)`
-/// for each string key of database 0 still live at `now_ms` (deadline 0: none).
+/// for each key of database 0 still live at `now_ms` (deadline 0: none) whose type the store
+/// holds. A collection weighing more than `cap_bytes` is read and left out.
 ///
 /// # Errors
 /// [`RdbError`] for a file that cannot be read or is not a whole, valid RDB file; keys
@@ -77,14 +85,15 @@ pub fn load(
     input: impl Read,
     len: u64,
     now_ms: u64,
-    put: impl FnMut(Vec<u8>, Vec<u8>, u64),
+    cap_bytes: u64,
+    put: impl FnMut(Vec<u8>, Object, u64),
 ) -> Result<LoadSummary> {
     let mut r = Reader {
         input,
         left: len,
         crc: 0,
     };
-    load_from(&mut r, now_ms, put).map_err(|e| match e {
+    load_from(&mut r, now_ms, cap_bytes, put).map_err(|e| match e {
         RdbError::Corrupt(why) => RdbError::Corrupt(format!("{why} (at byte {})", len - r.left)),
         io => io,
     })
@@ -93,7 +102,8 @@ pub fn load(
 fn load_from(
     r: &mut Reader<impl Read>,
     now_ms: u64,
-    mut put: impl FnMut(Vec<u8>, Vec<u8>, u64),
+    cap_bytes: u64,
+    mut put: impl FnMut(Vec<u8>, Object, u64),
 ) -> Result<LoadSummary> {
     let mut summary = LoadSummary::default();
     let magic = r.bytes(9)?;
@@ -183,19 +193,34 @@ fn load_from(
         }
         // A key of type `op`.
         let key = r.string()?;
-        if op == opcode::TYPE_STRING {
-            let value = r.string()?;
-            if db != 0 {
-                summary.other_databases += 1;
-            } else if deadline_ms != 0 && deadline_ms < now_ms {
-                summary.expired += 1;
-            } else {
-                summary.keys += 1;
-                put(key, value, deadline_ms);
-            }
-        } else {
+        let wanted = op == opcode::TYPE_STRING || obj_type(op).is_some();
+        if !wanted {
             r.skip_value(op)?;
             summary.other_types += 1;
+        } else if db != 0 || (deadline_ms != 0 && deadline_ms < now_ms) {
+            if op == opcode::TYPE_STRING {
+                r.skip_string()?;
+            } else {
+                r.skip_value(op)?;
+            }
+            if db != 0 {
+                summary.other_databases += 1;
+            } else {
+                summary.expired += 1;
+            }
+        } else if op == opcode::TYPE_STRING {
+            let value = r.string()?;
+            summary.keys += 1;
+            put(key, Object::Str(Bytes::from(value)), deadline_ms);
+        } else {
+            match r.collection(op, cap_bytes)? {
+                Decoded::Ready(c) => {
+                    summary.keys += 1;
+                    put(key, Object::Coll(c), deadline_ms);
+                }
+                Decoded::Empty => {}
+                Decoded::TooBig => summary.too_big += 1,
+            }
         }
         deadline_ms = 0;
     }
@@ -211,18 +236,33 @@ fn load_from(
     Ok(summary)
 }
 
-/// Reads a DUMP payload's value (the part before its version and checksum): a string in
-/// any encoding Redis writes, and nothing after it. `None` for another type or bad bytes.
-pub fn dump_string_value(body: &[u8]) -> Option<Vec<u8>> {
+/// What a DUMP payload's value gave.
+pub(super) enum DumpValue {
+    Object(Object),
+    /// A collection heavier than the cap.
+    TooBig,
+}
+
+/// Reads a DUMP payload's value (the part before its version and checksum): a string or a
+/// collection in any encoding this reader knows, and nothing after it. `None` for another
+/// type, an empty collection or bad bytes.
+pub(super) fn dump_value(body: &[u8], cap_bytes: u64) -> Option<DumpValue> {
     let mut r = Reader {
         input: body,
         left: body.len() as u64,
         crc: 0,
     };
-    if r.u8().ok()? != opcode::TYPE_STRING {
-        return None;
-    }
-    let value = r.string().ok()?;
+    let t = r.u8().ok()?;
+    let value = if t == opcode::TYPE_STRING {
+        DumpValue::Object(Object::Str(Bytes::from(r.string().ok()?)))
+    } else {
+        obj_type(t)?;
+        match r.collection(t, cap_bytes).ok()? {
+            Decoded::Ready(c) => DumpValue::Object(Object::Coll(c)),
+            Decoded::Empty => return None,
+            Decoded::TooBig => DumpValue::TooBig,
+        }
+    };
     (r.left == 0).then_some(value)
 }
 
@@ -234,11 +274,11 @@ const MODULE_OPCODE_FLOAT: u64 = 3;
 const MODULE_OPCODE_DOUBLE: u64 = 4;
 const MODULE_OPCODE_STRING: u64 = 5;
 
-struct Reader<R: Read> {
-    input: R,
+pub(super) struct Reader<R: Read> {
+    pub(super) input: R,
     /// Bytes the file has left: no length read may claim more.
-    left: u64,
-    crc: u64,
+    pub(super) left: u64,
+    pub(super) crc: u64,
 }
 
 impl<R: Read> Reader<R> {
@@ -255,18 +295,18 @@ impl<R: Read> Reader<R> {
         Ok(())
     }
 
-    fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
+    pub(super) fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
         let mut buf = [0u8; N];
         self.fill(&mut buf)?;
         Ok(buf)
     }
 
-    fn u8(&mut self) -> Result<u8> {
+    pub(super) fn u8(&mut self) -> Result<u8> {
         Ok(self.array::<1>()?[0])
     }
 
     /// `n` bytes, allocated only once the file is known to have them.
-    fn bytes(&mut self, n: u64) -> Result<Vec<u8>> {
+    pub(super) fn bytes(&mut self, n: u64) -> Result<Vec<u8>> {
         if n > self.left {
             return corrupt(format!(
                 "truncated file: a length of {n} bytes runs past its end"
@@ -302,7 +342,7 @@ impl<R: Read> Reader<R> {
         })
     }
 
-    fn length(&mut self) -> Result<u64> {
+    pub(super) fn length(&mut self) -> Result<u64> {
         match self.len_or_special()? {
             Len::Plain(n) => Ok(n),
             Len::Special(_) => corrupt("an encoded string where a length was expected"),
@@ -310,7 +350,7 @@ impl<R: Read> Reader<R> {
     }
 
     /// A string in any encoding, expanded.
-    fn string(&mut self) -> Result<Vec<u8>> {
+    pub(super) fn string(&mut self) -> Result<Vec<u8>> {
         match self.len_or_special()? {
             Len::Plain(n) => {
                 if n > MAX_STRING {
@@ -336,7 +376,7 @@ impl<R: Read> Reader<R> {
     }
 
     /// Skips a string in any encoding, without expanding it.
-    fn skip_string(&mut self) -> Result<()> {
+    pub(super) fn skip_string(&mut self) -> Result<()> {
         match self.len_or_special()? {
             Len::Plain(n) => self.skip(n),
             Len::Special(0) => self.skip(1),
@@ -367,7 +407,7 @@ impl<R: Read> Reader<R> {
     }
 
     /// Skips a value of any type but string (Redis's `rdbLoadObject`, read and dropped).
-    fn skip_value(&mut self, t: u8) -> Result<()> {
+    pub(super) fn skip_value(&mut self, t: u8) -> Result<()> {
         match t {
             // list, set: n strings
             1 | 2 => {

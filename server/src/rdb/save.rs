@@ -10,13 +10,12 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
 use serve::info::Section;
 
 use super::config::{CorruptPolicy, RdbConfig};
 use super::reader::{self, LoadSummary, RdbError};
 use super::writer::RdbWriter;
-use crate::store::{Store, Value, SEGMENTS};
+use crate::store::{Store, SEGMENTS};
 
 /// Redis's reply when a save is asked for while one runs.
 pub const IN_PROGRESS: &str = "ERR Background save already in progress";
@@ -275,7 +274,7 @@ impl Persistence {
                         other_types = summary.other_types,
                         other_databases = summary.other_databases,
                         module_or_function_records = summary.skipped_records,
-                        "snapshot: left out what is not a string key of database 0"
+                        "snapshot: left out streams, module values and functions, and other databases' keys"
                     );
                 }
                 *serve::sync::lock(&self.loaded) = summary.clone();
@@ -333,7 +332,7 @@ impl Persistence {
             .add("rdb_last_load_keys_loaded", loaded.keys)
             .add(
                 "rdb_last_load_keys_skipped",
-                loaded.other_types + loaded.other_databases,
+                loaded.other_types + loaded.other_databases + loaded.too_big,
             )
             .add("aof_enabled", 0);
         s
@@ -386,23 +385,20 @@ fn load_file(store: &Store, path: &Path) -> Result<LoadSummary, RdbError> {
         BufReader::with_capacity(1 << 16, file),
         len,
         store.now_ms(),
-        |key, data, deadline_ms| {
-            let value = Value {
-                data: Bytes::from(data),
-                deadline_ms,
-            };
-            if store.set(&key, value).is_err() {
+        store.max_memory(),
+        |key, value, deadline_ms| {
+            if store.put_object(&key, value, deadline_ms).is_err() {
                 too_big += 1;
             }
         },
     )?;
-    if too_big > 0 {
+    if too_big + summary.too_big > 0 {
         tracing::warn!(
-            keys = too_big,
+            keys = too_big + summary.too_big,
             "snapshot: keys larger than --max-memory left out"
         );
         summary.keys -= too_big;
-        summary.other_types += too_big;
+        summary.too_big += too_big;
     }
     Ok(summary)
 }

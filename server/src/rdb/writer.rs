@@ -1,5 +1,6 @@
 //! Writes Redis's RDB format, version 10 (what Redis 7.0 writes and its tools read): strings
-//! only, each key with its millisecond expiry, ending in the CRC-64 of everything before it.
+//! raw, collections in the plain types (list 1, set 2, hash 4, zset2 5), each key with its
+//! millisecond expiry, ending in the CRC-64 of everything before it.
 //!
 //! ```text
 //! "REDIS0010" AUX* SELECTDB 0 RESIZEDB keys expires (EXPIRETIME_MS ms)? 0 key value ... EOF crc64
@@ -28,6 +29,25 @@ pub fn push_length(out: &mut Vec<u8>, n: u64) {
         out.push(0x81);
         out.extend(n.to_be_bytes());
     }
+}
+
+/// Returns the RDB type a collection is written as: the plain types, which every Redis
+/// since 2.x (and this reader) reads.
+pub fn type_of(c: &Collection) -> u8 {
+    match c {
+        Collection::Hash(_) => opcode::TYPE_HASH,
+        Collection::Set(_) => opcode::TYPE_SET,
+        Collection::List(_) => opcode::TYPE_LIST,
+        Collection::ZSet(_) => opcode::TYPE_ZSET_2,
+    }
+}
+
+/// Appends a collection's type and value as RDB writes them (a DUMP payload's body).
+pub fn push_collection(out: &mut Vec<u8>, c: &Collection) {
+    out.push(type_of(c));
+    let mut w = RdbWriter { out, crc: 0 };
+    // invariant: writing to a Vec cannot fail.
+    w.collection(c).expect("writing to a Vec");
 }
 
 /// An RDB stream being written to `W`; the checksum follows every byte.
@@ -93,36 +113,32 @@ impl<W: Write> RdbWriter<W> {
             self.raw(&[opcode::EXPIRETIME_MS])?;
             self.raw(&deadline_ms.to_le_bytes())?;
         }
+        self.raw(&[type_of(c)])?;
+        self.bytes(key)?;
+        self.collection(c)
+    }
+
+    /// Writes a collection's value (what follows its type and key).
+    fn collection(&mut self, c: &Collection) -> io::Result<()> {
+        self.length(c.len() as u64)?;
         match c {
             Collection::Hash(h) => {
-                self.raw(&[opcode::TYPE_HASH])?;
-                self.bytes(key)?;
-                self.length(h.len() as u64)?;
                 for (f, v) in h.iter() {
                     self.bytes(f)?;
                     self.bytes(v)?;
                 }
             }
             Collection::Set(s) => {
-                self.raw(&[opcode::TYPE_SET])?;
-                self.bytes(key)?;
-                self.length(s.len() as u64)?;
                 for m in s.iter() {
                     self.bytes(m)?;
                 }
             }
             Collection::List(l) => {
-                self.raw(&[opcode::TYPE_LIST])?;
-                self.bytes(key)?;
-                self.length(l.len() as u64)?;
                 for e in l.iter() {
                     self.bytes(e)?;
                 }
             }
             Collection::ZSet(z) => {
-                self.raw(&[opcode::TYPE_ZSET_2])?;
-                self.bytes(key)?;
-                self.length(z.len() as u64)?;
                 for (m, score) in z.iter() {
                     self.bytes(m)?;
                     self.raw(&score.to_le_bytes())?;

@@ -1,5 +1,5 @@
-//! What a resize asks of a store: hand over the keys that now belong to another group,
-//! take in keys from one, and never let a late copy undo a delete.
+//! What a resize asks of a store: hand over the keys (of every type) that now belong to
+//! another group, take in keys from one, and never let a late copy undo a delete.
 //!
 //! A key being moved exists at its old owner until its new owner has it; the router's copy
 //! goes old owner → new owner → removed at the old owner (docs/operations.md). While this
@@ -9,8 +9,10 @@
 
 use bytes::Bytes;
 
-use super::segment::key_hash;
-use super::{segment_of, Now, Store, StoreError, Value, SEGMENTS};
+use super::objects::object_of;
+use super::segment::{key_hash, Entry, Segment};
+use super::types::Collection;
+use super::{segment_of, Now, Object, Store, StoreError, Value, SEGMENTS};
 
 impl Store {
     /// Starts (or stops) remembering removed keys for [`import`](Self::import); stopping
@@ -46,45 +48,80 @@ impl Store {
             return Ok(false);
         }
         let mut seg = self.lock(s);
-        if let Some(i) = seg.find(h, key) {
-            // An expired entry is removed here, which leaves its tombstone: the copy is older.
-            if self.live_or_purge(&mut seg, i, &mut now) {
-                return Ok(false);
-            }
-        }
-        let refused = seg
-            .tombstones
-            .as_ref()
-            .is_some_and(|t| t.flushed || t.hashes.contains(&h));
-        if refused {
+        if !self.admits(&mut seg, h, key, &mut now) {
             return Ok(false);
         }
         self.put(&mut seg, s, h, key, value, None, &mut now);
         Ok(true)
     }
 
-    /// Returns up to about `count` live keys, with their values, for which `leaving` is true,
-    /// from segment `cursor` on, and the segment to go on from (0 when every segment was
-    /// read). A whole segment is read at a time.
+    /// [`import`](Self::import) of a collection, on the same terms.
+    ///
+    /// # Errors
+    /// [`StoreError::OutOfMemory`] when the collection alone outweighs `max_memory`.
+    pub fn import_collection(
+        &self,
+        key: &[u8],
+        value: Collection,
+        deadline_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let max = self.inner.max_memory();
+        super::weigh(key, b"", max)?;
+        if value.weight() > max {
+            return Err(StoreError::OutOfMemory);
+        }
+        let h = key_hash(key);
+        let s = segment_of(h);
+        let mut now = Now::new(&*self.inner.clock);
+        if value.is_empty() || (deadline_ms != 0 && now.ms() > deadline_ms) {
+            return Ok(false);
+        }
+        let mut seg = self.lock(s);
+        if !self.admits(&mut seg, h, key, &mut now) {
+            return Ok(false);
+        }
+        let stamp = self.fresh_stamp(&mut now);
+        let e = Entry::collection(key, value, deadline_ms, stamp);
+        let w = e.weight();
+        seg.insert(h, e);
+        self.charge(&mut seg, w);
+        self.bound(&mut seg, s, h, key, &mut now);
+        Ok(true)
+    }
+
+    /// Returns true when a copy of `key` may be stored: the key is not live here and was not
+    /// removed (nor the store flushed) since the resize began.
+    fn admits(&self, seg: &mut Segment, h: u64, key: &[u8], now: &mut Now) -> bool {
+        if let Some(i) = seg.find(h, key) {
+            // An expired entry is removed here, which leaves its tombstone: the copy is older.
+            if self.live_or_purge(seg, i, now) {
+                return false;
+            }
+        }
+        !seg.tombstones
+            .as_ref()
+            .is_some_and(|t| t.flushed || t.hashes.contains(&h))
+    }
+
+    /// Returns up to about `count` live keys of any type, with their values and deadlines,
+    /// for which `leaving` is true, from segment `cursor` on, and the segment to go on from (0
+    /// when every segment was read). A whole segment is read at a time.
     pub fn export_leaving(
         &self,
         cursor: usize,
         count: usize,
         leaving: impl Fn(&[u8]) -> bool,
-    ) -> (usize, Vec<(Bytes, Value)>) {
+    ) -> (usize, Vec<(Bytes, Object, u64)>) {
         let now = self.now_ms();
         let mut out = Vec::new();
         for s in cursor..SEGMENTS {
             let seg = self.lock(s);
             for e in seg.entries() {
-                // TODO(collections): a collection does not move yet.
-                if e.is_live(now) && e.is_string() && leaving(e.key()) {
+                if e.is_live(now) && leaving(e.key()) {
                     out.push((
                         Bytes::copy_from_slice(e.key()),
-                        Value {
-                            data: Bytes::copy_from_slice(e.value()),
-                            deadline_ms: e.deadline_ms(),
-                        },
+                        object_of(e),
+                        e.deadline_ms(),
                     ));
                 }
             }
@@ -138,6 +175,30 @@ mod tests {
     }
 
     #[test]
+    fn a_collection_is_imported_on_the_same_terms_as_a_string() {
+        let (store, _) = store();
+        store.set_migrating(true);
+        let set = |m: &[u8]| {
+            let mut s = crate::store::types::Set::default();
+            s.insert(m);
+            Collection::Set(s)
+        };
+        assert!(store.import_collection(b"s", set(b"a"), 0).unwrap());
+        assert!(!store.import_collection(b"s", set(b"b"), 0).unwrap());
+        assert_eq!(store.object(b"s").unwrap().0, Object::Coll(set(b"a")));
+        store.remove(b"s");
+        assert!(!store.import_collection(b"s", set(b"c"), 0).unwrap());
+        let past = store.now_ms() - 1;
+        assert!(!store.import_collection(b"t", set(b"a"), past).unwrap());
+        store.set_max_memory(10);
+        let mut big = crate::store::types::Set::default();
+        big.insert(&[b'x'; 100]);
+        assert!(store
+            .import_collection(b"u", Collection::Set(big), 0)
+            .is_err());
+    }
+
+    #[test]
     fn an_expired_key_is_neither_imported_nor_revived() {
         let (store, clock) = store();
         store.set_migrating(true);
@@ -164,11 +225,16 @@ mod tests {
         for i in 0..5000 {
             store.set(format!("k{i}").as_bytes(), v("x")).unwrap();
         }
+        let mut h = crate::store::types::Hash::default();
+        h.set(b"f", b"v");
+        store
+            .put_object(b"hash7", Object::Coll(Collection::Hash(h)), 0)
+            .unwrap();
         let leaving = |k: &[u8]| k.ends_with(b"7");
         let (mut cursor, mut seen) = (0, Vec::new());
         loop {
             let (next, page) = store.export_leaving(cursor, 100, leaving);
-            seen.extend(page.into_iter().map(|(k, _)| k));
+            seen.extend(page.into_iter().map(|(k, _, _)| k));
             if next == 0 {
                 break;
             }
@@ -176,7 +242,7 @@ mod tests {
         }
         seen.sort();
         seen.dedup();
-        assert_eq!(seen.len(), 500);
+        assert_eq!(seen.len(), 500 + 1);
         assert!(seen.iter().all(|k| k.ends_with(b"7")));
     }
 }

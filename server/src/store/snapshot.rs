@@ -9,6 +9,11 @@ use super::{Object, Store, SEGMENTS};
 pub type SnapshotEntry = (Bytes, Object, u64);
 
 impl Store {
+    /// Returns `maxmemory`, in bytes: the heaviest collection a load or a RESTORE keeps.
+    pub fn max_memory(&self) -> u64 {
+        self.inner.max_memory()
+    }
+
     /// Replaces `out` with the keys of segment `s` live at `now_ms`; the segment is locked
     /// only while they are copied.
     ///

@@ -66,3 +66,50 @@ impl ZSet {
         }
     }
 }
+
+impl ZSet {
+    /// Adds `member` with `score`, or moves it to `score`; returns true if it is new.
+    ///
+    /// A minimal version for loading snapshots (the packed form only); the sorted-set
+    /// commands bring the full one.
+    pub fn insert(&mut self, member: &[u8], score: f64) -> bool {
+        match self {
+            ZSet::Packed(p) => {
+                let mut found = None;
+                let mut it = p.iter_at();
+                while let Some((at, m)) = it.next() {
+                    if m == member {
+                        found = Some(at);
+                        break;
+                    }
+                    it.next();
+                }
+                drop(it);
+                if let Some(at) = found {
+                    p.remove(at, 2);
+                }
+                // The first pair that sorts after (score, member), or the end.
+                let mut place = p.bytes();
+                let mut it = p.iter_at();
+                while let Some((at, m)) = it.next() {
+                    let Some((_, s)) = it.next() else { break };
+                    let s = f64::from_le_bytes(s.try_into().unwrap_or_default());
+                    if s > score || (s == score && m > member) {
+                        place = at;
+                        break;
+                    }
+                }
+                drop(it);
+                let score_at = if place == p.bytes() {
+                    p.push(member);
+                    p.bytes()
+                } else {
+                    p.insert(place, member);
+                    p.at(place).1
+                };
+                p.insert(score_at, &score.to_le_bytes());
+                found.is_none()
+            }
+        }
+    }
+}
