@@ -81,7 +81,7 @@ impl Store {
             return Ok(false);
         }
         let stamp = self.fresh_stamp(&mut now);
-        let e = Entry::collection(key, value, deadline_ms, stamp);
+        let e = Entry::new_collection(key, value, deadline_ms, stamp);
         let w = e.weight();
         seg.insert(h, e);
         self.charge(&mut seg, w);

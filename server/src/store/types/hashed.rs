@@ -27,7 +27,7 @@ fn cost(leaf: &[u8], capacity: usize) -> usize {
 pub type Pair<'a> = (&'a [u8], &'a [u8]);
 
 /// Keyed elements in the order of their keys' hashes.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct Hashed {
     /// Leaves by the lowest hash they may hold (the first leaf's is 0): a leaf holds the
     /// hashes from its own bound up to the next leaf's.
@@ -36,6 +36,26 @@ pub struct Hashed {
     /// The sum of the leaves' [`cost`]s.
     bytes: usize,
 }
+
+/// Equal when they hold the same elements, however their leaves are cut.
+impl PartialEq for Hashed {
+    fn eq(&self, other: &Hashed) -> bool {
+        if self.len != other.len {
+            return false;
+        }
+        if self.iter().eq(other.iter()) {
+            return true;
+        }
+        // Elements of one hash sit in the order they came in.
+        let mut a: Vec<Pair<'_>> = self.iter().collect();
+        let mut b: Vec<Pair<'_>> = other.iter().collect();
+        a.sort_unstable();
+        b.sort_unstable();
+        a == b
+    }
+}
+
+impl Eq for Hashed {}
 
 /// Returns the hash that orders `key`.
 pub fn hash_of(key: &[u8]) -> u64 {

@@ -171,7 +171,11 @@ mod tests {
         } else {
             // A large set is charged its leaves' whole buffers: its members, their hashes
             // and lengths, and the leaves' slack.
-            assert!(s.bytes() >= framed + 9 * model.len(), "{} < {framed}", s.bytes());
+            assert!(
+                s.bytes() >= framed + 9 * model.len(),
+                "{} < {framed}",
+                s.bytes()
+            );
         }
     }
 
