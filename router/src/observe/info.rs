@@ -85,10 +85,14 @@ pub(crate) async fn collect(
         for (m, call) in calls.into_iter().enumerate() {
             let client = &group.members[m].client;
             let [p50, p99] = client.metrics().latency.percentiles([0.5, 0.99]);
+            let figures = call.wait().await;
+            if let Some(f) = &figures {
+                super::poll::restarted(group, m, &f.run_id);
+            }
             members.push(MemberInfo {
                 addr: client.addr(),
                 state: group.state(m),
-                figures: call.wait().await,
+                figures,
                 latency_us: (p50, p99),
             });
         }

@@ -159,11 +159,14 @@ impl Poller {
         self.round = self.round.wrapping_add(1);
         let calls = info::send(&self.groups, self.round).await;
         let mut answered = Vec::with_capacity(calls.len());
-        for (gp, calls) in self.polls.iter_mut().zip(calls) {
+        for ((gp, calls), group) in self.polls.iter_mut().zip(calls).zip(&self.groups) {
             let mut got = Vec::with_capacity(calls.len());
-            for (mp, call) in gp.members.iter_mut().zip(calls) {
+            for (m, (mp, call)) in gp.members.iter_mut().zip(calls).enumerate() {
                 let figures = call.wait().await;
                 got.push(figures.is_some());
+                if let Some(f) = &figures {
+                    restarted(group, m, &f.run_id);
+                }
                 if figures.is_some() {
                     mp.last = figures;
                 }
@@ -210,6 +213,26 @@ impl Poller {
                 .maxmemory_policy
                 .set_unless_changed(policy.to_string(), policy_version);
         }
+    }
+}
+
+/// Takes member `m` of a replicated group out of service when it answers with another
+/// `run_id` than the one it was synced as: it restarted (empty, or from an old snapshot)
+/// faster than the health checks noticed, so it is copied again before it serves.
+pub(crate) fn restarted(group: &Group, m: usize, run_id: &str) {
+    if group.members.len() < 2 || run_id.is_empty() {
+        return;
+    }
+    let known = serve::sync::lock(&group.members[m].run_id).clone();
+    if known.is_some_and(|k| k != run_id)
+        && group.state(m) == crate::replication::group::MemberState::Up
+    {
+        tracing::warn!(
+            group = group.id,
+            member = m,
+            "member restarted (a new run_id): copied again before it serves"
+        );
+        group.mark_down(m);
     }
 }
 

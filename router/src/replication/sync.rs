@@ -5,7 +5,8 @@
 //! ```text
 //! run_worker ─▶ sync_member ─▶ begin (log on, FLUSHALL?) ─▶ copy_all (SCAN source) ─┐
 //!                                  finish (log off, barrier, up) ◀─ repair_keys ◀─────┘
-//!                      copy_batch: barrier(source) ─▶ MGET+PTTL ─▶ SET [NX] / DEL on target
+//!                      copy_batch: barrier(source) ─▶ MGET+PTTL (+DUMP of a collection)
+//!                                  ─▶ SET [NX] / RESTORE [REPLACE] / DEL on target
 //! ```
 //! The race to beat is a client write landing between the copier's read from the source
 //! and its write to the target. While a sync runs, the group logs every write (key and
@@ -259,8 +260,18 @@ async fn delete(target: &ShardClient, keys: &[Bytes]) -> Result<(), Failed> {
     call.wait().await.map(|_| ()).map_err(|_| Failed::Target)
 }
 
-/// Copies `keys` from `source` to `target`: `SET k v [PX ttl] [NX]` (`nx` for a full copy,
-/// which must not overwrite what writes put there), or `DEL k` when a repaired key is gone.
+/// What `copy_batch` read of one key.
+enum Read {
+    /// A string and its PTTL.
+    Str(Bytes, i64),
+    /// A collection (MGET says nil, PTTL says it exists): its DUMP payload, and its PTTL.
+    Dumped(Bytes, i64),
+    Gone,
+}
+
+/// Copies `keys` from `source` to `target`: `SET k v [PX ttl] [NX]` for a string,
+/// `RESTORE k ttl payload [REPLACE]` for a collection (`nx` for a full copy, which must not
+/// overwrite what writes put there), or `DEL k` when a repaired key is gone.
 async fn copy_batch(
     group: &Group,
     source: &ShardClient,
@@ -291,12 +302,31 @@ async fn copy_batch(
         return Err(Failed::Source);
     }
     let mut values = Vec::with_capacity(keys.len());
-    for (value, ttl) in got.into_iter().zip(ttls) {
+    let mut dumps = Vec::new();
+    for ((key, value), ttl) in keys.iter().zip(got).zip(ttls) {
         let ttl = ttl.wait().await.map_err(|_| Failed::Source)?;
         values.push(match (value, protocol::reply::parse(&ttl)) {
-            (Frame::Bulk(v), Ok(Frame::Integer(ttl))) if ttl != -2 => Some((v, ttl)),
-            _ => None,
+            (Frame::Bulk(v), Ok(Frame::Integer(ttl))) if ttl != -2 => Read::Str(v, ttl),
+            (Frame::Null, Ok(Frame::Integer(ttl))) if ttl != -2 => {
+                // Read after the MGET on the same connection: a write since the barrier
+                // marks the key in the log either way.
+                dumps.push(source.send(SYNC_LANE, request(&[b"DUMP", key])).await);
+                Read::Dumped(Bytes::new(), ttl)
+            }
+            _ => Read::Gone,
         });
+    }
+    let mut dumps = dumps.into_iter();
+    for value in &mut values {
+        if let Read::Dumped(_, ttl) = *value {
+            let dump = dumps.next().ok_or(Failed::Source)?;
+            let dump = dump.wait().await.map_err(|_| Failed::Source)?;
+            *value = match protocol::reply::parse(&dump) {
+                Ok(Frame::Bulk(payload)) => Read::Dumped(payload, ttl),
+                // Gone since the PTTL.
+                _ => Read::Gone,
+            };
+        }
     }
     let mut writes = Vec::with_capacity(keys.len());
     {
@@ -309,7 +339,7 @@ async fn copy_batch(
                 continue; // written since the read: that write decides the value
             }
             let req = match value {
-                Some((v, ttl)) => {
+                Read::Str(v, ttl) => {
                     // PTTL: -1 is no expiry; 0 would be refused by SET, so round it up.
                     let px = (ttl >= 0).then(|| ttl.max(1).to_string());
                     let mut args: Vec<&[u8]> = vec![b"SET", key, &v];
@@ -321,8 +351,17 @@ async fn copy_batch(
                     }
                     request(&args)
                 }
-                None if nx => continue,
-                None => request(&[b"DEL", key]),
+                Read::Dumped(payload, ttl) => {
+                    // PTTL -1 is no expiry, RESTORE's 0; a TTL of 0 ms left is 1 (as for SET).
+                    let ttl = if ttl < 0 { 0 } else { ttl.max(1) }.to_string();
+                    let mut args: Vec<&[u8]> = vec![b"RESTORE", key, ttl.as_bytes(), &payload];
+                    if !nx {
+                        args.push(b"REPLACE");
+                    }
+                    request(&args)
+                }
+                Read::Gone if nx => continue,
+                Read::Gone => request(&[b"DEL", key]),
             };
             writes.push(target.send(SYNC_LANE, req).await);
         }
