@@ -164,6 +164,9 @@ fn run(cmd: &Command, shard: &ShardState, protocol: Protocol) -> Frame {
 }
 
 #[cfg(test)]
+mod random_tests;
+
+#[cfg(test)]
 mod tests {
     use protocol::command::{Route, COMMANDS};
 
