@@ -126,7 +126,7 @@ fn random_arguments_to_every_command_never_panic() {
             let n = (next() % 8) as usize;
             let mut args = vec![Bytes::from_static(spec.name.as_bytes())];
             if let Some((sub, _)) = spec.subcommands.first() {
-                if next() % 4 != 0 {
+                if !next().is_multiple_of(4) {
                     args.push(Bytes::from_static(sub.as_bytes()));
                 }
             }
@@ -145,7 +145,7 @@ fn random_arguments_to_every_command_never_panic() {
             let Ok(cmd) = Command::from_request(request) else {
                 continue;
             };
-            let protocol = if next() % 2 == 0 {
+            let protocol = if next().is_multiple_of(2) {
                 Protocol::Resp2
             } else {
                 Protocol::Resp3
