@@ -6,7 +6,10 @@ use harness::{spawn_cluster, spawn_embedded_cluster_with, spawn_shard, RawClient
 /// The collection types' scripts, one file per type, each starting and ending with FLUSHALL;
 /// run before [`SCRIPT`] (which ends by setting maxmemory to 1 byte). Keys that a command
 /// needs in one group share a hash tag (`{k}a`, `{k}b`), as in Redis Cluster.
-const TYPE_SCRIPTS: &[&str] = &[include_str!("differential/hashes.redis")];
+const TYPE_SCRIPTS: &[&str] = &[
+    include_str!("differential/hashes.redis"),
+    include_str!("differential/zsets.redis"),
+];
 
 /// One command per line, quoted as redis-cli quotes (`"\x00"`, `'a b'`).
 const SCRIPT: &str = r#"

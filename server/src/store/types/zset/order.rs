@@ -134,6 +134,7 @@ pub struct Order {
 
 impl Order {
     /// Returns the number of elements.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.len
     }
