@@ -119,7 +119,7 @@ pub(super) fn zadd(args: &[Bytes], store: &Store, protocol: Protocol) -> Frame {
     if flags.nx && flags.xx {
         return Frame::error(XX_AND_NX);
     }
-    if (flags.gt && flags.nx) || (flags.lt && flags.nx) || (flags.gt && flags.lt) {
+    if (flags.nx && (flags.gt || flags.lt)) || (flags.gt && flags.lt) {
         return Frame::error(GT_LT_NX);
     }
     if flags.incr && pairs.len() > 2 {

@@ -135,15 +135,19 @@ fn hex(s: &[u8]) -> Option<Parsed> {
         return None;
     }
     if i < s.len() && s[i] == b'p' {
-        let text = std::str::from_utf8(&s[i + 1..]).ok()?;
-        if text.is_empty() || text.starts_with("+-") || text.contains(|c: char| c == '_') {
+        let text = &s[i + 1..];
+        let digits = text
+            .strip_prefix(b"-")
+            .or(text.strip_prefix(b"+"))
+            .unwrap_or(text);
+        if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
             return None;
         }
-        let e: i64 = text.parse().unwrap_or(if text.starts_with('-') {
-            -100_000
-        } else {
-            100_000
-        });
+        // A longer exponent than fits is as good as infinite either way.
+        let e = std::str::from_utf8(text)
+            .ok()
+            .and_then(|t| t.parse::<i64>().ok())
+            .unwrap_or(if text[0] == b'-' { -100_000 } else { 100_000 });
         exp = exp.saturating_add(e.clamp(-100_000, 100_000));
     } else if i != s.len() {
         return None;
@@ -298,6 +302,7 @@ mod tests {
         assert_eq!(parse_score(b"5."), Some(5.0));
         assert_eq!(parse_score(b"0x10"), Some(16.0));
         assert_eq!(parse_score(b"0x1p-1"), Some(0.5));
+        assert_eq!(parse_score(b"0x1.8p+1"), Some(3.0));
         assert_eq!(parse_score(b"4.9e-324"), Some(4.9e-324));
         for bad in [
             &b"nan"[..],
@@ -311,6 +316,8 @@ mod tests {
             b"1e-400",
             b"abc",
             b"0x",
+            b"0x1p",
+            b"0x1p_1",
         ] {
             assert_eq!(parse_score(bad), None, "{bad:?}");
         }
