@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""Bytes per member of one large sorted set: redis-server vs a jumpcache shard.
+
+Loads MEMBERS members ("member:%07d", 14 bytes; scores i*7919 mod 1,000,003 / 1000, so
+members arrive in no score order) into one key with ZADD of 1,000 pairs per command
+(redis-cli --pipe), then reports RSS growth and INFO used_memory growth per member.
+Usage: python3 benchmarks/scripts/zset_memory.py [--members 1000000]
+Needs target/release/jumpcache (cargo build --release -p jumpcache).
+"""
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+JUMPCACHE = os.path.join(ROOT, "target", "release", "jumpcache")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cli(port, *args):
+    return subprocess.run(["redis-cli", "-p", str(port), *args], capture_output=True,
+                          text=True).stdout
+
+
+def wait_ready(port):
+    for _ in range(400):
+        if cli(port, "PING").strip() == "PONG":
+            return
+        time.sleep(0.05)
+    raise SystemExit(f"nothing answered PING on port {port}")
+
+
+def rss_bytes(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def used_memory(port):
+    for line in cli(port, "INFO", "memory").splitlines():
+        if line.startswith("used_memory:"):
+            return int(line.split(":", 1)[1])
+    return 0
+
+
+def write_load(path, members):
+    with open(path, "wb") as f:
+        for start in range(0, members, 1000):
+            pairs = []
+            for i in range(start, min(start + 1000, members)):
+                score = b"%.3f" % ((i * 7919 % 1_000_003) / 1000)
+                pairs += [score, b"member:%07d" % i]
+            args = [b"ZADD", b"z"] + pairs
+            f.write(b"*%d\r\n" % len(args))
+            for a in args:
+                f.write(b"$%d\r\n%s\r\n" % (len(a), a))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--members", type=int, default=1_000_000)
+    members = ap.parse_args().members
+    print("| server | members | encoding | RSS growth (B/member) | used_memory growth (B/member) |")
+    print("|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        load = os.path.join(tmp, "load.resp")
+        write_load(load, members)
+        for name in ("redis-server", "jumpcache shard"):
+            port = free_port()
+            if name == "redis-server":
+                args = ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no",
+                        "--dir", tmp]
+            else:
+                args = [JUMPCACHE, "shard", "--port", str(port), "--max-memory", "4gb"]
+            p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                wait_ready(port)
+                rss0, used0 = rss_bytes(p.pid), used_memory(port)
+                with open(load, "rb") as f:
+                    subprocess.run(["redis-cli", "-p", str(port), "--pipe"], stdin=f, check=True,
+                                   stdout=subprocess.DEVNULL)
+                n = int(cli(port, "ZCARD", "z").strip())
+                encoding = cli(port, "OBJECT", "ENCODING", "z").strip()
+                time.sleep(1)
+                rss1, used1 = rss_bytes(p.pid), used_memory(port)
+                print(f"| {name} | {n:,} | {encoding} | {(rss1 - rss0) / n:.0f} | "
+                      f"{(used1 - used0) / n:.0f} |")
+            finally:
+                p.send_signal(signal.SIGTERM)
+                p.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()
