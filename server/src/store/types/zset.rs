@@ -2,17 +2,16 @@
 //!
 //! Small ones are packed as (member, score) pairs in order (Redis's `listpack`, limits
 //! `zset-max-listpack-entries` 128 and `zset-max-listpack-value` 64). Large ones (Redis's
-//! `skiplist`) keep two structures: member → score in a [`Hashed`] (ZSCORE, ZSCAN's stable
-//! cursor, random members) and the (score, member) order in chunks ([`order::Order`]: ranks
-//! and ranges). As in Redis, a sorted set never goes back to the small form.
+//! `skiplist`) keep each member twice, in two [`Chunked`] sequences: by (hash, member),
+//! with its score (ZSCORE, ZSCAN's stable cursor, random members), and by (score, member)
+//! (ranks and ranges). As in Redis, a sorted set never goes back to the small form.
 
-mod order;
+mod chunked;
 pub mod range;
 
-use super::hashed::{Hashed, Pair};
 use super::packed::Packed;
-pub use order::cmp_element;
-use order::{element_len, Order};
+pub use chunked::cmp_element;
+use chunked::{ByHash, ByScore, Chunked};
 
 /// The most members a packed sorted set holds.
 pub const PACKED_ENTRIES: usize = 128;
@@ -22,10 +21,8 @@ pub const PACKED_VALUE: usize = 64;
 /// A large sorted set's two views of the same members.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Large {
-    members: Hashed,
-    order: Order,
-    /// Bytes of the order's elements (the members' bytes are counted by `members`).
-    order_bytes: usize,
+    index: Chunked<ByHash>,
+    order: Chunked<ByScore>,
 }
 
 /// Members and their scores.
@@ -65,7 +62,7 @@ impl ZSet {
     pub fn len(&self) -> usize {
         match self {
             ZSet::Packed(p) => p.len() / 2,
-            ZSet::Large(l) => l.members.len(),
+            ZSet::Large(l) => l.order.len(),
         }
     }
 
@@ -84,7 +81,7 @@ impl ZSet {
     pub fn bytes(&self) -> usize {
         match self {
             ZSet::Packed(p) => p.bytes(),
-            ZSet::Large(l) => l.members.bytes() + l.order_bytes,
+            ZSet::Large(l) => l.index.bytes() + l.order.bytes(),
         }
     }
 
@@ -100,7 +97,7 @@ impl ZSet {
     pub fn score(&self, member: &[u8]) -> Option<f64> {
         match self {
             ZSet::Packed(p) => find_packed(p, member).map(|(_, s)| s),
-            ZSet::Large(l) => l.members.get(member).map(score_of),
+            ZSet::Large(l) => l.score(member),
         }
     }
 
@@ -157,7 +154,10 @@ impl ZSet {
     pub fn partition_point(&self, pred: impl Fn(f64, &[u8]) -> bool) -> usize {
         match self {
             ZSet::Packed(_) => self.iter().take_while(|&(m, s)| pred(s, m)).count(),
-            ZSet::Large(l) => l.order.partition_point(pred),
+            ZSet::Large(l) => l.order.partition_point(|e| {
+                let (m, s) = ByScore::read(e);
+                pred(s, m)
+            }),
         }
     }
 
@@ -175,7 +175,7 @@ impl ZSet {
                     std::iter::from_fn(move || Some((it.next()?, score_of(it.next()?)))).skip(rank),
                 )
             }
-            ZSet::Large(l) => Box::new(l.order.iter_from(rank)),
+            ZSet::Large(l) => Box::new(l.order.iter_from(rank).map(ByScore::read)),
         }
     }
 
@@ -187,7 +187,7 @@ impl ZSet {
                 v.reverse();
                 Box::new(v.into_iter())
             }
-            ZSet::Large(l) => Box::new(l.order.iter_back_from(rank)),
+            ZSet::Large(l) => Box::new(l.order.iter_back_from(rank).map(ByScore::read)),
         }
     }
 
@@ -203,14 +203,9 @@ impl ZSet {
                 }
             }
             ZSet::Large(l) => {
-                let Large {
-                    members,
-                    order,
-                    order_bytes,
-                } = &mut **l;
-                order.remove_ranks(start, count, |m| {
-                    *order_bytes -= element_len(m.len());
-                    members.remove(m);
+                let Large { index, order } = &mut **l;
+                order.remove_ranks(start, count, |e| {
+                    index.remove(&ByHash::element(ByScore::read(e).0, None));
                 });
             }
         }
@@ -222,10 +217,7 @@ impl ZSet {
     pub fn page(&self, cursor: u64, count: usize) -> (u64, Vec<(&[u8], f64)>) {
         match self {
             ZSet::Packed(_) => (0, self.iter().collect()),
-            ZSet::Large(l) => {
-                let (next, page) = l.members.page(cursor, count);
-                (next, with_scores(page))
-            }
+            ZSet::Large(l) => l.page(cursor, count),
         }
     }
 
@@ -237,7 +229,7 @@ impl ZSet {
                 self.iter_from(i).next()
             }
             ZSet::Packed(_) => None,
-            ZSet::Large(l) => l.members.random(r).map(|(m, s)| (m, score_of(s))),
+            ZSet::Large(l) => l.random(r),
         }
     }
 
@@ -254,19 +246,13 @@ impl ZSet {
     pub fn check(&self) {
         if let ZSet::Large(l) = self {
             l.order.check();
-            assert_eq!(l.order.len(), l.members.len());
-            let mut bytes = 0;
-            for (m, s) in l.order.iter_from(0) {
-                assert_eq!(l.members.get(m).map(score_of), Some(s));
-                bytes += element_len(m.len());
+            l.index.check();
+            assert_eq!(l.order.len(), l.index.len());
+            for (m, s) in l.order.iter_from(0).map(ByScore::read) {
+                assert_eq!(l.score(m).map(f64::to_bits), Some(s.to_bits()));
             }
-            assert_eq!(bytes, l.order_bytes);
         }
     }
-}
-
-fn with_scores(page: Vec<Pair<'_>>) -> Vec<(&[u8], f64)> {
-    page.into_iter().map(|(m, s)| (m, score_of(s))).collect()
 }
 
 /// Inserts (member, score), not there yet, at its place in a packed set.
@@ -287,30 +273,68 @@ fn insert_packed(p: &mut Packed, member: &[u8], score: f64) {
 }
 
 impl Large {
+    fn score(&self, member: &[u8]) -> Option<f64> {
+        self.index
+            .find(&ByHash::element(member, None))
+            .map(|e| ByHash::read(e).1)
+    }
+
     fn insert(&mut self, member: &[u8], score: f64) -> bool {
-        match self.members.get(member).map(score_of) {
-            Some(old) if old.to_bits() == score.to_bits() => false,
+        let old = self.score(member);
+        match old {
+            Some(old) if old.to_bits() == score.to_bits() => return false,
             Some(old) => {
-                self.order.remove(old, member);
-                self.order.insert(score, member);
-                self.members.insert(member, &score.to_le_bytes());
-                false
+                self.order.remove(&ByScore::element(old, member));
+                self.index.remove(&ByHash::element(member, None));
             }
-            None => {
-                self.order.insert(score, member);
-                self.order_bytes += element_len(member.len());
-                self.members.insert(member, &score.to_le_bytes())
-            }
+            None => {}
         }
+        self.order.insert(&ByScore::element(score, member));
+        self.index.insert(&ByHash::element(member, Some(score)));
+        old.is_none()
     }
 
     fn remove(&mut self, member: &[u8]) -> bool {
-        let Some(old) = self.members.get(member).map(score_of) else {
+        let Some(old) = self.score(member) else {
             return false;
         };
-        self.order.remove(old, member);
-        self.order_bytes -= element_len(member.len());
-        self.members.remove(member)
+        self.order.remove(&ByScore::element(old, member));
+        self.index.remove(&ByHash::element(member, None))
+    }
+
+    /// Returns the members whose hash is at or after `cursor`, at least `count` of them
+    /// unless fewer are left (never splitting one hash), and the cursor to go on from
+    /// (0 when the end was reached).
+    fn page(&self, cursor: u64, count: usize) -> (u64, Vec<(&[u8], f64)>) {
+        let probe = cursor
+            .to_le_bytes()
+            .into_iter()
+            .chain([0])
+            .collect::<Vec<u8>>();
+        let mut out = Vec::new();
+        let mut last = None;
+        for e in self.index.iter_at(&probe) {
+            let h = ByHash::hash(e);
+            if out.len() >= count.max(1) && last != Some(h) {
+                // The first element (hash 0 included) is always on the first page, so a
+                // cursor to go on from is never 0.
+                return (h.max(1), out);
+            }
+            last = Some(h);
+            out.push(ByHash::read(e));
+        }
+        (0, out)
+    }
+
+    /// Returns the member at or after hash `r`, wrapping to the first: a random member
+    /// when `r` is random (biased by the gaps between hashes, as Redis's bucket sampling is).
+    fn random(&self, r: u64) -> Option<(&[u8], f64)> {
+        let probe = r.to_le_bytes().into_iter().chain([0]).collect::<Vec<u8>>();
+        self.index
+            .iter_at(&probe)
+            .next()
+            .or_else(|| self.index.iter_from(0).next())
+            .map(ByHash::read)
     }
 }
 

@@ -144,3 +144,33 @@ fn negative_zero_is_zero_when_packed_and_kept_when_large() {
     big.insert(&[b'x'; 70], -0.0);
     assert!(big.score(&[b'x'; 70]).unwrap().is_sign_negative());
 }
+
+#[test]
+fn a_large_set_pages_every_member_once_while_others_come_and_go() {
+    let mut z = ZSet::default();
+    for i in 0..2000 {
+        z.insert(format!("m{i}").as_bytes(), f64::from(i % 7));
+    }
+    let (mut cursor, mut seen) = (0, std::collections::HashSet::new());
+    let mut round = 0;
+    loop {
+        let (next, page) = z.page(cursor, 10);
+        for (m, s) in page {
+            assert_eq!(z.score(m), Some(s));
+            assert!(seen.insert(m.to_vec()), "seen twice");
+        }
+        // Members other than m0..m1999 come and go between pages.
+        z.insert(format!("new{round}").as_bytes(), 1.0);
+        z.remove(format!("new{}", round / 2).as_bytes());
+        round += 1;
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    for i in 0..2000 {
+        assert!(seen.contains(format!("m{i}").as_bytes()));
+    }
+    assert!(z.random(12345).is_some() && z.random(u64::MAX).is_some());
+    z.check();
+}
