@@ -71,8 +71,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--members", type=int, default=1_000_000)
     members = ap.parse_args().members
-    print("| server | members | encoding | RSS growth (B/member) | used_memory growth (B/member) |")
-    print("|---|---|---|---|---|")
+    print("| server | members | encoding | RSS growth (B/member) | used_memory growth (B/member) "
+          "| load (s) |")
+    print("|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         load = os.path.join(tmp, "load.resp")
         write_load(load, members)
@@ -87,15 +88,17 @@ def main():
             try:
                 wait_ready(port)
                 rss0, used0 = rss_bytes(p.pid), used_memory(port)
+                t0 = time.monotonic()
                 with open(load, "rb") as f:
                     subprocess.run(["redis-cli", "-p", str(port), "--pipe"], stdin=f, check=True,
                                    stdout=subprocess.DEVNULL)
+                load_s = time.monotonic() - t0
                 n = int(cli(port, "ZCARD", "z").strip())
                 encoding = cli(port, "OBJECT", "ENCODING", "z").strip()
                 time.sleep(1)
                 rss1, used1 = rss_bytes(p.pid), used_memory(port)
                 print(f"| {name} | {n:,} | {encoding} | {(rss1 - rss0) / n:.0f} | "
-                      f"{(used1 - used0) / n:.0f} |")
+                      f"{(used1 - used0) / n:.0f} | {load_s:.1f} |")
             finally:
                 p.send_signal(signal.SIGTERM)
                 p.wait(timeout=10)
