@@ -280,18 +280,20 @@ impl Large {
     }
 
     fn insert(&mut self, member: &[u8], score: f64) -> bool {
-        let old = self.score(member);
-        match old {
-            Some(old) if old.to_bits() == score.to_bits() => return false,
-            Some(old) => {
-                self.order.remove(&ByScore::element(old, member));
-                self.index.remove(&ByHash::element(member, None));
+        match self.index.upsert(&ByHash::element(member, Some(score))) {
+            None => {
+                self.order.insert(&ByScore::element(score, member));
+                true
             }
-            None => {}
+            Some(old) => {
+                let old = ByHash::read(&old).1;
+                if old.to_bits() != score.to_bits() {
+                    self.order.remove(&ByScore::element(old, member));
+                    self.order.insert(&ByScore::element(score, member));
+                }
+                false
+            }
         }
-        self.order.insert(&ByScore::element(score, member));
-        self.index.insert(&ByHash::element(member, Some(score)));
-        old.is_none()
     }
 
     fn remove(&mut self, member: &[u8]) -> bool {

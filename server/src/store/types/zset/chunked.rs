@@ -309,6 +309,30 @@ impl<L: Layout> Chunked<L> {
         }
     }
 
+    /// Inserts `element`, or replaces the element equal to it with it (same length or
+    /// not); returns the element replaced.
+    pub fn upsert(&mut self, element: &[u8]) -> Option<Vec<u8>> {
+        if !self.chunks.is_empty() {
+            let (ci, at) = self.position(element);
+            let chunk = &mut self.chunks[ci];
+            if at < chunk.buf.len() {
+                let end = L::end(&chunk.buf, at);
+                if L::cmp(&chunk.buf[at..end], element) == Ordering::Equal {
+                    let old = chunk.buf[at..end].to_vec();
+                    if old.len() == element.len() {
+                        chunk.buf[at..end].copy_from_slice(element);
+                    } else {
+                        chunk.buf.splice(at..end, element.iter().copied());
+                        self.bytes = self.bytes + element.len() - old.len();
+                    }
+                    return Some(old);
+                }
+            }
+        }
+        self.insert(element);
+        None
+    }
+
     fn split(&mut self, ci: usize) {
         let chunk = &mut self.chunks[ci];
         let half = chunk.len / 2;

@@ -27,15 +27,14 @@ fn strtod(s: &[u8]) -> Option<Parsed> {
         _ => (false, s),
     };
     let sign = if neg { -1.0 } else { 1.0 };
-    let lower = body.to_ascii_lowercase();
-    if lower == b"inf" || lower == b"infinity" {
+    if body.eq_ignore_ascii_case(b"inf") || body.eq_ignore_ascii_case(b"infinity") {
         return Some(Parsed {
             value: sign * f64::INFINITY,
             range_error: false,
         });
     }
-    if lower.starts_with(b"nan") {
-        let rest = &lower[3..];
+    if body.len() >= 3 && body[..3].eq_ignore_ascii_case(b"nan") {
+        let rest = &body[3..];
         let ok = rest.is_empty()
             || (rest.first() == Some(&b'(')
                 && rest.last() == Some(&b')')
@@ -47,15 +46,13 @@ fn strtod(s: &[u8]) -> Option<Parsed> {
             range_error: false,
         });
     }
-    if lower.starts_with(b"0x") {
-        if let Some(p) = hex(&lower[2..]) {
-            return Some(Parsed {
-                value: sign * p.value,
-                range_error: p.range_error,
-            });
-        }
+    if body.len() >= 2 && body[0] == b'0' && (body[1] | 0x20) == b'x' {
         // "0x" with no hex digit after it: strtod reads the "0" alone.
-        return None;
+        let p = hex(&body[2..].to_ascii_lowercase())?;
+        return Some(Parsed {
+            value: sign * p.value,
+            range_error: p.range_error,
+        });
     }
     let nonzero = decimal(body)?;
     // invariant: `decimal` accepted only ASCII digits, '.', 'e', 'E', '+', '-'.
