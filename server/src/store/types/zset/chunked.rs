@@ -12,7 +12,7 @@ use std::cmp::Ordering;
 use std::marker::PhantomData;
 
 /// The most elements a chunk holds before it splits in two.
-const CHUNK_LEN: usize = 128;
+const CHUNK_LEN: usize = 64;
 /// The most bytes a chunk holds before it splits (long members make short chunks).
 const CHUNK_BYTES: usize = 4096;
 /// A chunk below this many elements is merged with a neighbour when they fit in one.
@@ -24,6 +24,9 @@ pub trait Layout {
     fn end(buf: &[u8], at: usize) -> usize;
     /// Orders two elements (either may be a probe: only the parts that order are read).
     fn cmp(a: &[u8], b: &[u8]) -> Ordering;
+    /// Returns a key of an element's leading word that orders as `cmp` does, ties aside:
+    /// `key(a) < key(b)` implies `a < b`, and `a < b` implies `key(a) <= key(b)`.
+    fn key(e: &[u8]) -> u64;
 }
 
 /// Orders scores as Redis does: by value, so `-0` equals `0` (NaN is never stored).
@@ -106,6 +109,18 @@ impl Layout for ByScore {
         let (bm, bs) = ByScore::read(b);
         cmp_element((as_, am), (bs, bm))
     }
+
+    fn key(e: &[u8]) -> u64 {
+        // IEEE order as unsigned integers: negative scores flipped, positive ones above
+        // them; -0 is 0, as in `cmp_score`.
+        let s = f64::from_le_bytes(word(e));
+        let bits = if s == 0.0 { 0 } else { s.to_bits() };
+        if bits >> 63 == 1 {
+            !bits
+        } else {
+            bits | 1 << 63
+        }
+    }
 }
 
 /// (hash, member) → score: the member's hash as u64 LE, its length (LEB128), the member,
@@ -155,6 +170,10 @@ impl Layout for ByHash {
         ByHash::hash(a)
             .cmp(&ByHash::hash(b))
             .then_with(|| member_of(a).cmp(member_of(b)))
+    }
+
+    fn key(e: &[u8]) -> u64 {
+        ByHash::hash(e)
     }
 }
 
@@ -216,6 +235,9 @@ impl Chunk {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Chunked<L> {
     chunks: Vec<Chunk>,
+    /// Each chunk's first element's [`Layout::key`]: the binary search for a chunk reads
+    /// this one array, not a buffer per step (each a cache miss in a large set).
+    heads: Vec<u64>,
     len: usize,
     bytes: usize,
     layout: PhantomData<L>,
@@ -225,6 +247,7 @@ impl<L> Default for Chunked<L> {
     fn default() -> Self {
         Chunked {
             chunks: Vec::new(),
+            heads: Vec::new(),
             len: 0,
             bytes: 0,
             layout: PhantomData,
@@ -245,9 +268,25 @@ impl<L: Layout> Chunked<L> {
 
     /// Returns the index of the chunk where `probe` belongs.
     fn chunk_for(&self, probe: &[u8]) -> usize {
-        self.chunks
-            .partition_point(|c| L::cmp(c.first::<L>(), probe) != Ordering::Greater)
-            .saturating_sub(1)
+        let key = L::key(probe);
+        let (mut lo, mut hi) = (0, self.chunks.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let head = self.heads[mid];
+            let not_after = head < key
+                || (head == key
+                    && L::cmp(self.chunks[mid].first::<L>(), probe) != Ordering::Greater);
+            if not_after {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo.saturating_sub(1)
+    }
+
+    fn refresh(&mut self, ci: usize) {
+        self.heads[ci] = L::key(self.chunks[ci].first::<L>());
     }
 
     /// Returns the chunk where `probe` belongs and the offset of the first element not
@@ -289,6 +328,7 @@ impl<L: Layout> Chunked<L> {
                 buf: element.to_vec(),
                 len: 1,
             });
+            self.heads.push(L::key(element));
             return;
         }
         let (ci, at) = self.position(element);
@@ -301,10 +341,15 @@ impl<L: Layout> Chunked<L> {
                 buf: element.to_vec(),
                 len: 1,
             });
+            self.heads.push(L::key(element));
             return;
         }
         chunk.splice_in(at, element);
-        if chunk.too_big() {
+        let too_big = chunk.too_big();
+        if at == 0 {
+            self.refresh(ci);
+        }
+        if too_big {
             self.split(ci);
         }
     }
@@ -344,6 +389,7 @@ impl<L: Layout> Chunked<L> {
         chunk.buf.truncate(at);
         chunk.buf.shrink_to_fit();
         chunk.len = half;
+        self.heads.insert(ci + 1, L::key(tail.first::<L>()));
         self.chunks.insert(ci + 1, tail);
     }
 
@@ -374,14 +420,17 @@ impl<L: Layout> Chunked<L> {
     fn settle(&mut self, ci: usize) {
         if self.chunks[ci].len == 0 {
             self.chunks.remove(ci);
+            self.heads.remove(ci);
             return;
         }
+        self.refresh(ci);
         if self.chunks[ci].len < CHUNK_MIN {
             for (a, b) in [(ci, ci + 1), (ci.wrapping_sub(1), ci)] {
                 if b < self.chunks.len() && a < b {
                     let (x, y) = (&self.chunks[a], &self.chunks[b]);
                     if x.len + y.len <= CHUNK_LEN && x.buf.len() + y.buf.len() <= CHUNK_BYTES {
                         let next = self.chunks.remove(b);
+                        self.heads.remove(b);
                         let first = &mut self.chunks[a];
                         first.buf.reserve_exact(next.buf.len());
                         first.buf.extend_from_slice(&next.buf);
@@ -515,7 +564,9 @@ impl<L: Layout> Chunked<L> {
     pub fn check(&self) {
         let (mut n, mut bytes) = (0, 0);
         let mut last: Option<&[u8]> = None;
-        for c in &self.chunks {
+        assert_eq!(self.heads.len(), self.chunks.len());
+        for (c, &head) in self.chunks.iter().zip(&self.heads) {
+            assert_eq!(head, L::key(c.first::<L>()));
             assert!(c.len > 0 && c.len == c.iter::<L>().count());
             for e in c.iter::<L>() {
                 if let Some(l) = last {
