@@ -460,8 +460,12 @@ impl<L: Layout> Chunked<L> {
 
     /// Returns the chunk holding rank `rank` and the rank of its first element.
     fn locate(&self, rank: usize) -> Option<(usize, usize)> {
-        let mut base = 0;
-        for (ci, c) in self.chunks.iter().enumerate() {
+        self.locate_from(0, 0, rank)
+    }
+
+    /// As [`locate`](Self::locate), counting from chunk `from`, whose first rank is `base`.
+    fn locate_from(&self, from: usize, mut base: usize, rank: usize) -> Option<(usize, usize)> {
+        for (ci, c) in self.chunks.iter().enumerate().skip(from) {
             if rank < base + c.len {
                 return Some((ci, base));
             }
@@ -535,11 +539,16 @@ impl<L: Layout> Chunked<L> {
 
     /// Removes `count` elements from rank `start` on, calling `f` with each.
     pub fn remove_ranks(&mut self, start: usize, mut count: usize, mut f: impl FnMut(&[u8])) {
-        // The elements still to remove always start at rank `start`.
+        // The elements still to remove always start at rank `start`. A chunk's change
+        // touches only it and its neighbours, so the search resumes one chunk before it.
+        let (mut from, mut from_base) = (0, 0);
         while count > 0 {
-            let Some((ci, base)) = self.locate(start) else {
+            let Some((ci, base)) = self.locate_from(from, from_base, start) else {
                 return;
             };
+            if ci > 0 {
+                (from, from_base) = (ci - 1, base - self.chunks[ci - 1].len);
+            }
             let chunk = &mut self.chunks[ci];
             let from = chunk.offset_of::<L>(start - base);
             let mut to = from;

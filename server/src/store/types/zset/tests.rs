@@ -77,7 +77,11 @@ fn run(seed: u64, universe: usize, steps: usize, long: bool) -> ZSet {
                 // ZPOPMIN / ZPOPMAX / ZREMRANGEBYRANK.
                 let all = sorted(&model);
                 let start = rng.gen_range(0..=all.len());
-                let count = rng.gen_range(0..4);
+                let count = if rng.gen_bool(0.02) {
+                    rng.gen_range(0..300)
+                } else {
+                    rng.gen_range(0..4)
+                };
                 let gone: Vec<_> = all[start..].iter().take(count).collect();
                 for (g, _) in &gone {
                     model.remove(g);
