@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """Bytes per member of one large sorted set: redis-server vs a jumpcache shard.
 
-Loads MEMBERS members ("member:%07d", 14 bytes; scores i*7919 mod 1,000,003 / 1000, so
+Loads MEMBERS members ("m:%012d", 14 bytes, as redis-benchmark's __rand_int__ names them; scores i*7919 mod 1,000,003 / 1000, so
 members arrive in no score order) into one key with ZADD of 1,000 pairs per command
 (redis-cli --pipe), then reports RSS growth and INFO used_memory growth per member.
-Usage: python3 benchmarks/scripts/zset_memory.py [--members 1000000]
+With --ops, then runs redis-benchmark (-n 100000 -c 50 -r MEMBERS) on that key: ZSCORE, ZRANK,
+ZADD (updates of random members), ZCOUNT and a 10-member ZRANGE from the middle.
+Usage: python3 benchmarks/scripts/zset_memory.py [--members 1000000] [--ops]
 Needs target/release/jumpcache (cargo build --release -p jumpcache).
 """
 
@@ -60,17 +62,40 @@ def write_load(path, members):
             pairs = []
             for i in range(start, min(start + 1000, members)):
                 score = b"%.3f" % ((i * 7919 % 1_000_003) / 1000)
-                pairs += [score, b"member:%07d" % i]
+                pairs += [score, b"m:%012d" % i]
             args = [b"ZADD", b"z"] + pairs
             f.write(b"*%d\r\n" % len(args))
             for a in args:
                 f.write(b"$%d\r\n%s\r\n" % (len(a), a))
 
 
+OPS = [
+    ["ZSCORE", "z", "m:__rand_int__"],
+    ["ZRANK", "z", "m:__rand_int__"],
+    ["ZADD", "z", "__rand_int__", "m:__rand_int__"],
+    ["ZCOUNT", "z", "100", "(200"],
+    ["ZRANGE", "z", "500000", "500009", "WITHSCORES"],
+]
+
+
+def ops(port, members):
+    """Returns requests per second of each of OPS."""
+    out = []
+    for op in OPS:
+        res = subprocess.run(["redis-benchmark", "-p", str(port), "-n", "100000", "-c", "50",
+                              "-r", str(members), "--csv", *op], capture_output=True, text=True)
+        line = res.stdout.strip().splitlines()[-1]
+        out.append(float(line.split(",")[1].strip('"')))
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--members", type=int, default=1_000_000)
-    members = ap.parse_args().members
+    ap.add_argument("--ops", action="store_true", help="then requests per second of a few commands")
+    opts = ap.parse_args()
+    members = opts.members
+    rates = []
     print("| server | members | encoding | RSS growth (B/member) | used_memory growth (B/member) "
           "| load (s) |")
     print("|---|---|---|---|---|---|")
@@ -99,9 +124,17 @@ def main():
                 rss1, used1 = rss_bytes(p.pid), used_memory(port)
                 print(f"| {name} | {n:,} | {encoding} | {(rss1 - rss0) / n:.0f} | "
                       f"{(used1 - used0) / n:.0f} | {load_s:.1f} |")
+                if opts.ops:
+                    rates.append((name, ops(port, members)))
             finally:
                 p.send_signal(signal.SIGTERM)
                 p.wait(timeout=10)
+    if rates:
+        print()
+        print("| server | " + " | ".join(" ".join(op[:1] + op[2:]) for op in OPS) + " |")
+        print("|---|" + "---|" * len(OPS))
+        for name, r in rates:
+            print(f"| {name} | " + " | ".join(f"{x:,.0f}" for x in r) + " |")
 
 
 if __name__ == "__main__":

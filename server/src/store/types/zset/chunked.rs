@@ -177,6 +177,14 @@ impl Layout for ByHash {
     }
 }
 
+/// Returns the sum of `lens`.
+fn sum(lens: &[u32]) -> usize {
+    // u32 lanes: a block of 256 chunks of at most 64 elements cannot overflow.
+    lens.chunks(256)
+        .map(|b| b.iter().sum::<u32>() as usize)
+        .sum()
+}
+
 #[derive(Debug, Clone, Default, PartialEq)]
 struct Chunk {
     buf: Vec<u8>,
@@ -238,6 +246,9 @@ pub struct Chunked<L> {
     /// Each chunk's first element's [`Layout::key`]: the binary search for a chunk reads
     /// this one array, not a buffer per step (each a cache miss in a large set).
     heads: Vec<u64>,
+    /// Each chunk's length: a rank sums these, one dense array (vectorised), not a field
+    /// of each chunk's header.
+    lens: Vec<u32>,
     len: usize,
     bytes: usize,
     layout: PhantomData<L>,
@@ -248,6 +259,7 @@ impl<L> Default for Chunked<L> {
         Chunked {
             chunks: Vec::new(),
             heads: Vec::new(),
+            lens: Vec::new(),
             len: 0,
             bytes: 0,
             layout: PhantomData,
@@ -285,8 +297,26 @@ impl<L: Layout> Chunked<L> {
         lo.saturating_sub(1)
     }
 
+    /// Copies chunk `ci`'s leading key and length into `heads` and `lens`.
     fn refresh(&mut self, ci: usize) {
         self.heads[ci] = L::key(self.chunks[ci].first::<L>());
+        // invariant: a chunk holds at most CHUNK_BYTES + one element, far below u32::MAX
+        // elements.
+        self.lens[ci] = self.chunks[ci].len as u32;
+    }
+
+    /// Adds chunk `c` at index `ci`.
+    fn add_chunk(&mut self, ci: usize, c: Chunk) {
+        self.heads.insert(ci, L::key(c.first::<L>()));
+        self.lens.insert(ci, c.len as u32);
+        self.chunks.insert(ci, c);
+    }
+
+    /// Drops chunk `ci`.
+    fn drop_chunk(&mut self, ci: usize) -> Chunk {
+        self.heads.remove(ci);
+        self.lens.remove(ci);
+        self.chunks.remove(ci)
     }
 
     /// Returns the chunk where `probe` belongs and the offset of the first element not
@@ -324,11 +354,11 @@ impl<L: Layout> Chunked<L> {
         self.len += 1;
         self.bytes += element.len();
         if self.chunks.is_empty() {
-            self.chunks.push(Chunk {
+            let c = Chunk {
                 buf: element.to_vec(),
                 len: 1,
-            });
-            self.heads.push(L::key(element));
+            };
+            self.add_chunk(0, c);
             return;
         }
         let (ci, at) = self.position(element);
@@ -337,18 +367,16 @@ impl<L: Layout> Chunked<L> {
         // Appending past the last chunk's end starts a new chunk once that one is full, so
         // elements added in order fill their chunks instead of leaving them half empty.
         if last && at == chunk.buf.len() && chunk.len >= CHUNK_LEN {
-            self.chunks.push(Chunk {
+            let c = Chunk {
                 buf: element.to_vec(),
                 len: 1,
-            });
-            self.heads.push(L::key(element));
+            };
+            self.add_chunk(ci + 1, c);
             return;
         }
         chunk.splice_in(at, element);
         let too_big = chunk.too_big();
-        if at == 0 {
-            self.refresh(ci);
-        }
+        self.refresh(ci);
         if too_big {
             self.split(ci);
         }
@@ -389,8 +417,8 @@ impl<L: Layout> Chunked<L> {
         chunk.buf.truncate(at);
         chunk.buf.shrink_to_fit();
         chunk.len = half;
-        self.heads.insert(ci + 1, L::key(tail.first::<L>()));
-        self.chunks.insert(ci + 1, tail);
+        self.refresh(ci);
+        self.add_chunk(ci + 1, tail);
     }
 
     /// Removes the element equal to `probe`; returns true if it was there.
@@ -419,8 +447,7 @@ impl<L: Layout> Chunked<L> {
     /// fit in one chunk.
     fn settle(&mut self, ci: usize) {
         if self.chunks[ci].len == 0 {
-            self.chunks.remove(ci);
-            self.heads.remove(ci);
+            self.drop_chunk(ci);
             return;
         }
         self.refresh(ci);
@@ -429,12 +456,12 @@ impl<L: Layout> Chunked<L> {
                 if b < self.chunks.len() && a < b {
                     let (x, y) = (&self.chunks[a], &self.chunks[b]);
                     if x.len + y.len <= CHUNK_LEN && x.buf.len() + y.buf.len() <= CHUNK_BYTES {
-                        let next = self.chunks.remove(b);
-                        self.heads.remove(b);
+                        let next = self.drop_chunk(b);
                         let first = &mut self.chunks[a];
                         first.buf.reserve_exact(next.buf.len());
                         first.buf.extend_from_slice(&next.buf);
                         first.len += next.len;
+                        self.refresh(a);
                         return;
                     }
                 }
@@ -450,7 +477,7 @@ impl<L: Layout> Chunked<L> {
         if ci == 0 {
             return 0;
         }
-        let before: usize = self.chunks[..ci - 1].iter().map(|c| c.len).sum();
+        let before = sum(&self.lens[..ci - 1]);
         before
             + self.chunks[ci - 1]
                 .iter::<L>()
@@ -465,11 +492,22 @@ impl<L: Layout> Chunked<L> {
 
     /// As [`locate`](Self::locate), counting from chunk `from`, whose first rank is `base`.
     fn locate_from(&self, from: usize, mut base: usize, rank: usize) -> Option<(usize, usize)> {
-        for (ci, c) in self.chunks.iter().enumerate().skip(from) {
-            if rank < base + c.len {
+        // Whole blocks of lengths first (summed vectorised), then one length at a time.
+        const BLOCK: usize = 256;
+        let mut ci = from;
+        while ci + BLOCK <= self.lens.len() {
+            let block = sum(&self.lens[ci..ci + BLOCK]);
+            if rank < base + block {
+                break;
+            }
+            base += block;
+            ci += BLOCK;
+        }
+        for (ci, &n) in self.lens.iter().enumerate().skip(ci) {
+            if rank < base + n as usize {
                 return Some((ci, base));
             }
-            base += c.len;
+            base += n as usize;
         }
         None
     }
@@ -547,7 +585,7 @@ impl<L: Layout> Chunked<L> {
                 return;
             };
             if ci > 0 {
-                (from, from_base) = (ci - 1, base - self.chunks[ci - 1].len);
+                (from, from_base) = (ci - 1, base - self.lens[ci - 1] as usize);
             }
             let chunk = &mut self.chunks[ci];
             let from = chunk.offset_of::<L>(start - base);
@@ -574,7 +612,9 @@ impl<L: Layout> Chunked<L> {
         let (mut n, mut bytes) = (0, 0);
         let mut last: Option<&[u8]> = None;
         assert_eq!(self.heads.len(), self.chunks.len());
-        for (c, &head) in self.chunks.iter().zip(&self.heads) {
+        assert_eq!(self.lens.len(), self.chunks.len());
+        for ((c, &head), &len) in self.chunks.iter().zip(&self.heads).zip(&self.lens) {
+            assert_eq!(len as usize, c.len);
             assert_eq!(head, L::key(c.first::<L>()));
             assert!(c.len > 0 && c.len == c.iter::<L>().count());
             for e in c.iter::<L>() {
