@@ -130,8 +130,38 @@ pub fn format_double(d: f64) -> String {
     } else if d.is_infinite() {
         if d > 0.0 { "inf" } else { "-inf" }.into()
     } else {
-        format!("{d}")
+        format_g17(d)
     }
+}
+
+/// C's `%.17g` of a finite double: 17 significant digits, trailing zeros dropped, an
+/// exponent (at least two digits) below 1e-4 or from 1e17 on.
+fn format_g17(d: f64) -> String {
+    // `{:.16e}` is correctly rounded, as glibc's printf is: "d.dddddddddddddddde±x".
+    let sci = format!("{:.16e}", d.abs());
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let sign = if d.is_sign_negative() { "-" } else { "" };
+    let trim = |s: String| -> String {
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s
+        }
+    };
+    if !(-4..17).contains(&exp) {
+        let m = trim(format!("{}.{}", &digits[..1], &digits[1..]));
+        let esign = if exp < 0 { '-' } else { '+' };
+        return format!("{sign}{m}e{esign}{:02}", exp.abs());
+    }
+    let body = if exp >= 0 {
+        let int = (exp + 1) as usize;
+        format!("{}.{}", &digits[..int], &digits[int..])
+    } else {
+        format!("0.{}{}", "0".repeat((-exp - 1) as usize), digits)
+    };
+    format!("{sign}{}", trim(body))
 }
 
 #[cfg(test)]
@@ -156,6 +186,25 @@ mod tests {
         assert_eq!(enc(&Frame::Null, Protocol::Resp3), b"_\r\n");
         assert_eq!(enc(&Frame::Double(1.5), Protocol::Resp2), b"$3\r\n1.5\r\n");
         assert_eq!(enc(&Frame::Double(1.5), Protocol::Resp3), b",1.5\r\n");
+        for (d, text) in [
+            (0.1, "0.10000000000000001"),
+            (1.0, "1"),
+            (-0.0, "-0"),
+            (100.0, "100"),
+            (1e20, "1e+20"),
+            (1.5e-7, "1.4999999999999999e-07"),
+            (0.0001, "0.0001"),
+            (123456789012345678.0, "1.2345678901234568e+17"),
+            (12345678901234567.0, "12345678901234568"),
+            (4.9e-324, "4.9406564584124654e-324"),
+            (-2.5, "-2.5"),
+            (1e16, "10000000000000000"),
+            (1e17, "1e+17"),
+            (123.456, "123.456"),
+            (0.00012345, "0.00012344999999999999"),
+        ] {
+            assert_eq!(format_double(d), text);
+        }
         assert_eq!(
             enc(&Frame::Verbatim(Bytes::from_static(b"x")), Protocol::Resp3),
             b"=5\r\ntxt:x\r\n"

@@ -10,6 +10,7 @@ const TYPE_SCRIPTS: &[&str] = &[
     include_str!("differential/hashes.redis"),
     include_str!("differential/sets.redis"),
     include_str!("differential/lists.redis"),
+    include_str!("differential/zsets.redis"),
 ];
 
 /// One command per line, quoted as redis-cli quotes (`"\x00"`, `'a b'`).

@@ -136,7 +136,8 @@ impl Builder {
     }
 
     /// Builds the gathered sorted set: refuses a duplicate member, then inserts in (score,
-    /// member) order, which appends.
+    /// member) order, which appends (to the packed form while it is small, to the large
+    /// form's last chunk after).
     fn build_zset(&mut self) -> Result<()> {
         let mut pairs = std::mem::take(&mut self.scored);
         pairs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
@@ -150,10 +151,8 @@ impl Builder {
                 .then_with(|| a.0.cmp(&b.0))
         });
         let mut z = ZSet::default();
-        let ZSet::Packed(p) = &mut z;
         for (member, score) in &pairs {
-            p.push(member);
-            p.push(&score.to_le_bytes());
+            z.insert(member, *score);
         }
         self.coll = Collection::ZSet(z);
         Ok(())
