@@ -144,6 +144,9 @@ impl ZSet {
     /// Returns the rank of `member`, lowest score first.
     pub fn rank(&self, member: &[u8]) -> Option<usize> {
         let score = self.score(member)?;
+        if let ZSet::Large(l) = self {
+            return Some(l.order.rank_of(&ByScore::element(score, member)));
+        }
         Some(self.partition_point(|s, m| {
             cmp_element((s, m), (score, member)) == std::cmp::Ordering::Less
         }))

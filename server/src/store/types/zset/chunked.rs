@@ -485,6 +485,20 @@ impl<L: Layout> Chunked<L> {
                 .count()
     }
 
+    /// Returns the number of elements below `probe` (its rank when it is there), finding
+    /// its chunk by the leading keys.
+    pub fn rank_of(&self, probe: &[u8]) -> usize {
+        if self.chunks.is_empty() {
+            return 0;
+        }
+        let ci = self.chunk_for(probe);
+        let below = self.chunks[ci]
+            .iter::<L>()
+            .take_while(|e| L::cmp(e, probe) == Ordering::Less)
+            .count();
+        sum(&self.lens[..ci]) + below
+    }
+
     /// Returns the chunk holding rank `rank` and the rank of its first element.
     fn locate(&self, rank: usize) -> Option<(usize, usize)> {
         self.locate_from(0, 0, rank)
