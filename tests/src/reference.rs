@@ -82,6 +82,11 @@ impl RedisServer {
         Some(RedisServer { child, socket, dir })
     }
 
+    /// Returns the path of its unix socket.
+    pub fn socket(&self) -> &std::path::Path {
+        &self.socket
+    }
+
     /// Returns a raw connection to it.
     pub async fn raw(&self) -> RawUnixClient {
         RawUnixClient {

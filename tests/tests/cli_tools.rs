@@ -175,6 +175,35 @@ async fn redis_cli_bigkeys_and_memkeys_report_real_sizes_through_the_cluster() {
             .query_async(&mut con)
             .await
             .unwrap();
+        // One of each collection type, with a known element count.
+        let _: () = redis::pipe()
+            .cmd("HSET")
+            .arg("h")
+            .arg(
+                (0..30)
+                    .flat_map(|i| [format!("f{i}"), "v".into()])
+                    .collect::<Vec<_>>(),
+            )
+            .ignore()
+            .cmd("SADD")
+            .arg("s")
+            .arg((0..40).map(|i| format!("m{i}")).collect::<Vec<_>>())
+            .ignore()
+            .cmd("ZADD")
+            .arg("z")
+            .arg(
+                (0..50)
+                    .flat_map(|i| [i.to_string(), format!("m{i}")])
+                    .collect::<Vec<_>>(),
+            )
+            .ignore()
+            .cmd("RPUSH")
+            .arg("l")
+            .arg((0..60).map(|i| format!("e{i}")).collect::<Vec<_>>())
+            .ignore()
+            .query_async(&mut con)
+            .await
+            .unwrap();
         let bigkeys = run("redis-cli", cluster.addr(), &["--bigkeys"]).await;
         let text = String::from_utf8_lossy(&bigkeys.stdout);
         assert!(bigkeys.status.success(), "{text}");
@@ -182,6 +211,15 @@ async fn redis_cli_bigkeys_and_memkeys_report_real_sizes_through_the_cluster() {
             text.contains("Biggest string found '\"big\"' has 1000 bytes"),
             "{text}"
         );
+        for (kind, key, n, unit) in [
+            ("hash", "h", 30, "fields"),
+            ("set", "s", 40, "members"),
+            ("zset", "z", 50, "members"),
+            ("list", "l", 60, "items"),
+        ] {
+            let line = format!("Biggest {kind:>6} found '\"{key}\"' has {n} {unit}");
+            assert!(text.contains(&line), "{line}\n{text}");
+        }
         let memkeys = run("redis-cli", cluster.addr(), &["--memkeys"]).await;
         let text = String::from_utf8_lossy(&memkeys.stdout);
         assert!(memkeys.status.success(), "{text}");
@@ -190,6 +228,29 @@ async fn redis_cli_bigkeys_and_memkeys_report_real_sizes_through_the_cluster() {
             text.contains("Biggest string found '\"big\"' has 1075 bytes"),
             "{text}"
         );
+        // Every collection reports a plausible size: more than its elements' bytes.
+        for (kind, key, least) in [
+            ("hash", "h", 30 * 4),
+            ("set", "s", 40 * 3),
+            ("zset", "z", 50 * 11),
+            ("list", "l", 60 * 3),
+        ] {
+            let prefix = format!("Biggest {kind:>6} found '\"{key}\"' has ");
+            let line = text
+                .lines()
+                .find(|l| l.contains(&prefix))
+                .unwrap_or_else(|| panic!("{prefix}\n{text}"));
+            let bytes: u64 = line
+                .split(&prefix)
+                .nth(1)
+                .unwrap()
+                .split(' ')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!(bytes > least, "{line}");
+        }
         // 20 keys of 7 or 8 bytes, 1 byte values; the big one.
         let total = 1075 + 10 * (7 + 1 + 72) + 10 * (8 + 1 + 72);
         assert!(

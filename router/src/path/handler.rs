@@ -249,16 +249,17 @@ async fn dispatch(request: Request, session: &mut Session, router: &Router, lane
         let pending = Box::pin(config::start(cmd, session, router, lane)).await;
         return (pending, (session.protocol(), Shape::Same), Some(spec), raw);
     }
-    let out = match session.protocol() {
-        Protocol::Resp2 => (Protocol::Resp2, Shape::Same),
-        Protocol::Resp3 => (Protocol::Resp3, protocol::command::resp3_shape(&cmd)),
+    let shape = match session.protocol() {
+        Protocol::Resp2 => Shape::Same,
+        Protocol::Resp3 => protocol::command::resp3_shape(&cmd),
     };
     let pending = match start_now(cmd, session, router, lane) {
         Ok(pending) => pending,
         // Boxed: the common path's future stays small.
         Err((cmd, plan)) => Box::pin(start(cmd, plan, router, lane)).await,
     };
-    (pending, out, Some(spec), raw)
+    // Read after the command ran: HELLO 3 is answered in RESP3.
+    (pending, (session.protocol(), shape), Some(spec), raw)
 }
 
 /// Runs a request again after a shard fenced it (`-STALEEPOCH`: the cluster was resized
