@@ -5,7 +5,7 @@ Each workload runs in a fresh process of each server; the figure is the growth o
 process's RSS (VmRSS) from before the load to after it, divided by the elements loaded,
 plus the server's own count (INFO used_memory) for reference.
 
-    python3 benchmarks/scripts/collections_memory.py [--only hash1m,small_hashes,zset1m]
+    python3 benchmarks/scripts/collections_memory.py [--only hash1m,small_hashes,zset1m,set1m,list1m]
 
 Uses target/release/jumpcache (or $JC) and redis-server; needs redis-py. Stops what it
 started, by pid.
@@ -66,10 +66,24 @@ def zset1m():
         yield ["ZADD", "board"] + args
 
 
+def list1m():
+    n, per = 1_000_000, 100
+    for start in range(0, n, per):
+        yield ["RPUSH", "recent"] + [f"item:{i}" for i in range(start, start + per)]
+
+
+def set1m():
+    n, per = 1_000_000, 100
+    for start in range(0, n, per):
+        yield ["SADD", "tags"] + [f"member:{i}" for i in range(start, start + per)]
+
+
 WORKLOADS = {
     "hash1m": (hash1m, 1_000_000, "fields"),
     "small_hashes": (small_hashes, 1_000_000, "fields (100k hashes of 10)"),
     "zset1m": (zset1m, 1_000_000, "members"),
+    "set1m": (set1m, 1_000_000, "members"),
+    "list1m": (list1m, 1_000_000, "elements"),
 }
 
 

@@ -1,28 +1,54 @@
-//! A list: a double-ended queue of elements (Redis 7.0 names every list `quicklist`).
+//! A list: elements packed in chunks of about [`CHUNK_BYTES`] (Redis's quicklist of
+//! listpacks; Redis 7.0 names every list `quicklist`). An element costs its bytes and a
+//! length prefix, with no allocation of its own; the ends are a chunk away, an index a walk
+//! over the chunks' counts.
 
 use std::collections::VecDeque;
 
+use super::packed::Packed;
+
+/// A chunk is split once it holds more bytes than this (Redis: `list-max-listpack-size`
+/// -2, 8 KiB; smaller here, as a chunk's elements move on every insert at its front).
+const CHUNK_BYTES: usize = 4096;
+
+/// What a chunk costs besides its buffer: its `Packed` in the deque and the allocator's
+/// header.
+const CHUNK_OVERHEAD: usize = 48;
+
 /// Elements in order.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct List {
-    items: VecDeque<Box<[u8]>>,
+    chunks: VecDeque<Packed>,
+    len: usize,
+    /// Element bytes with their length prefixes.
     bytes: usize,
 }
+
+/// Equal when they hold the same elements, however they are cut into chunks.
+impl PartialEq for List {
+    fn eq(&self, other: &List) -> bool {
+        self.len == other.len && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for List {}
 
 impl List {
     /// Returns the number of elements.
     pub fn len(&self) -> usize {
-        self.items.len()
+        self.len
     }
 
     /// Returns true when there is no element.
     pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
+        self.len == 0
     }
 
-    /// Returns the bytes of the elements.
+    /// Returns the bytes the list is charged: its elements with their prefixes, an eighth
+    /// more for the chunks' slack (they grow by a quarter), and each chunk's overhead; in
+    /// O(1), as every write re-weighs it (measured: docs/benchmarks.md, "Collections").
     pub fn bytes(&self) -> usize {
-        self.bytes
+        self.bytes + self.bytes / 8 + self.chunks.len() * CHUNK_OVERHEAD
     }
 
     /// Returns Redis 7.0's name for the form (`OBJECT ENCODING`).
@@ -30,104 +56,226 @@ impl List {
         "quicklist"
     }
 
+    /// Returns the chunk holding element `i` and `i`'s index in it.
+    fn locate(&self, mut i: usize) -> Option<(usize, usize)> {
+        if i >= self.len {
+            return None;
+        }
+        // From the nearer end.
+        if i < self.len / 2 {
+            for (c, chunk) in self.chunks.iter().enumerate() {
+                if i < chunk.len() {
+                    return Some((c, i));
+                }
+                i -= chunk.len();
+            }
+        } else {
+            let mut from_end = self.len - 1 - i;
+            for (c, chunk) in self.chunks.iter().enumerate().rev() {
+                if from_end < chunk.len() {
+                    return Some((c, chunk.len() - 1 - from_end));
+                }
+                from_end -= chunk.len();
+            }
+        }
+        None
+    }
+
     /// Returns the element at `i` (from the head).
     pub fn get(&self, i: usize) -> Option<&[u8]> {
-        self.items.get(i).map(|e| &e[..])
+        let (c, j) = self.locate(i)?;
+        self.chunks[c].iter().nth(j)
     }
 
     /// Returns the elements in order.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &[u8]> + ExactSizeIterator {
-        self.items.iter().map(|e| &e[..])
+        // A packed chunk reads forward only: gathered, so the walk can go either way.
+        let all: Vec<&[u8]> = self.chunks.iter().flat_map(Packed::iter).collect();
+        all.into_iter()
     }
 
-    /// Returns the elements at `start..end` (within the list), without walking to `start`.
+    /// Returns the elements at `start..end` (within the list).
     pub fn range(&self, start: usize, end: usize) -> impl Iterator<Item = &[u8]> {
-        self.items.range(start..end).map(|e| &e[..])
+        let first = self.locate(start);
+        let (c, j) = first.unwrap_or((self.chunks.len(), 0));
+        self.chunks
+            .range(c..)
+            .flat_map(Packed::iter)
+            .skip(j)
+            .take(end.saturating_sub(start))
+    }
+
+    fn framed(item: &[u8]) -> usize {
+        let mut n = item.len() >> 7;
+        let mut prefix = 1;
+        while n != 0 {
+            n >>= 7;
+            prefix += 1;
+        }
+        prefix + item.len()
     }
 
     /// Adds `item` at the head.
     pub fn push_front(&mut self, item: &[u8]) {
-        self.bytes += item.len();
-        self.items.push_front(item.into());
+        if self
+            .chunks
+            .front()
+            .is_none_or(|c| c.bytes() + item.len() > CHUNK_BYTES)
+        {
+            self.chunks.push_front(Packed::default());
+        }
+        let first = self.chunks.front_mut().expect("a chunk");
+        first.insert(0, item);
+        self.len += 1;
+        self.bytes += Self::framed(item);
     }
 
     /// Adds `item` at the tail.
     pub fn push_back(&mut self, item: &[u8]) {
-        self.bytes += item.len();
-        self.items.push_back(item.into());
+        if self
+            .chunks
+            .back()
+            .is_none_or(|c| c.bytes() + item.len() > CHUNK_BYTES)
+        {
+            self.chunks.push_back(Packed::default());
+        }
+        self.chunks.back_mut().expect("a chunk").push(item);
+        self.len += 1;
+        self.bytes += Self::framed(item);
+    }
+
+    /// Removes and returns the element `j` of chunk `c`, dropping the chunk if emptied.
+    fn take(&mut self, c: usize, j: usize) -> Box<[u8]> {
+        let chunk = &mut self.chunks[c];
+        let (at, item) = chunk.iter_at().nth(j).expect("located");
+        let item: Box<[u8]> = item.into();
+        chunk.remove(at, 1);
+        if chunk.is_empty() {
+            self.chunks.remove(c);
+        }
+        self.len -= 1;
+        self.bytes -= Self::framed(&item);
+        item
     }
 
     /// Removes and returns the head.
     pub fn pop_front(&mut self) -> Option<Box<[u8]>> {
-        let e = self.items.pop_front()?;
-        self.bytes -= e.len();
-        Some(e)
+        (self.len > 0).then(|| self.take(0, 0))
     }
 
     /// Removes and returns the tail.
     pub fn pop_back(&mut self) -> Option<Box<[u8]>> {
-        let e = self.items.pop_back()?;
-        self.bytes -= e.len();
-        Some(e)
+        let c = self.chunks.len().checked_sub(1)?;
+        let j = self.chunks[c].len() - 1;
+        Some(self.take(c, j))
     }
 
     /// Replaces the element at `i` (which must exist).
     pub fn set(&mut self, i: usize, item: &[u8]) {
-        self.bytes = self.bytes - self.items[i].len() + item.len();
-        self.items[i] = item.into();
+        let (c, j) = self.locate(i).expect("an element at i");
+        let chunk = &mut self.chunks[c];
+        let (at, old) = chunk.iter_at().nth(j).expect("located");
+        self.bytes = self.bytes - Self::framed(old) + Self::framed(item);
+        chunk.replace(at, item);
+        self.split_if_full(c);
     }
 
     /// Inserts `item` before index `i` (`i` may be the length).
     pub fn insert(&mut self, i: usize, item: &[u8]) {
-        self.bytes += item.len();
-        self.items.insert(i, item.into());
+        if i >= self.len {
+            return self.push_back(item);
+        }
+        let (c, j) = self.locate(i).expect("an element at i");
+        let chunk = &mut self.chunks[c];
+        let at = chunk.iter_at().nth(j).expect("located").0;
+        chunk.insert(at, item);
+        self.len += 1;
+        self.bytes += Self::framed(item);
+        self.split_if_full(c);
+    }
+
+    /// Cuts chunk `c` in two once it holds twice [`CHUNK_BYTES`].
+    fn split_if_full(&mut self, c: usize) {
+        let chunk = &self.chunks[c];
+        if chunk.bytes() <= 2 * CHUNK_BYTES || chunk.len() < 2 {
+            return;
+        }
+        let half = chunk.len() / 2;
+        let mut upper = Packed::default();
+        for item in chunk.iter().skip(half) {
+            upper.push(item);
+        }
+        let at = chunk.iter_at().nth(half).expect("half").0;
+        let chunk = &mut self.chunks[c];
+        chunk.remove(at, chunk.len() - half);
+        self.chunks.insert(c + 1, upper);
     }
 
     /// Removes the element at `i` (which must exist).
     pub fn remove(&mut self, i: usize) {
-        if let Some(e) = self.items.remove(i) {
-            self.bytes -= e.len();
+        if let Some((c, j)) = self.locate(i) {
+            self.take(c, j);
         }
     }
 
-    /// Removes up to `limit` elements equal to `item`, the first ones from the head, or
-    /// from the tail when `from_tail` (LREM); returns how many.
+    /// LREM: removes up to `limit` elements equal to `item`, from the head or (`from_tail`)
+    /// the tail; returns how many went.
     pub fn remove_equal(&mut self, item: &[u8], limit: usize, from_tail: bool) -> usize {
-        let matches = |(i, e): (usize, &[u8])| (e == item).then_some(i);
-        let at: Vec<usize> = if from_tail {
-            let last = self.items.len().saturating_sub(1);
-            let rev = self.iter().rev().enumerate();
-            rev.filter_map(matches)
-                .map(|i| last - i)
-                .take(limit)
-                .collect()
-        } else {
-            let fwd = self.iter().enumerate();
-            fwd.filter_map(matches).take(limit).collect()
+        let positions: Vec<usize> = {
+            let all = self
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| *e == item)
+                .map(|(i, _)| i);
+            if from_tail {
+                let mut v: Vec<usize> = all.collect();
+                v.reverse();
+                v.truncate(limit);
+                v
+            } else {
+                all.take(limit).collect()
+            }
         };
-        let (Some(&lo), Some(&hi)) = (at.iter().min(), at.iter().max()) else {
-            return 0;
-        };
-        // Taking matches from one end, every match between the first and last taken is taken.
-        let mut i = 0;
-        self.items.retain(|e| {
-            let k = i;
-            i += 1;
-            !((lo..=hi).contains(&k) && &e[..] == item)
-        });
-        self.bytes -= at.len() * item.len();
-        at.len()
+        let mut sorted = positions.clone();
+        sorted.sort_unstable();
+        // From the highest index down, so the lower ones stay where they are.
+        for &i in sorted.iter().rev() {
+            self.remove(i);
+        }
+        positions.len()
     }
 
-    /// Keeps only the elements at `start..end`.
+    /// Keeps only the elements at `start..end`: whole chunks go at once, so LTRIM of a few
+    /// elements off a long list stays cheap.
     pub fn keep(&mut self, start: usize, end: usize) {
-        let end = end.min(self.items.len());
+        let end = end.min(self.len);
         let start = start.min(end);
-        // Only what goes is counted: LTRIM of a few elements off a long list stays cheap.
-        let gone = self.items.range(end..).chain(self.items.range(..start));
-        self.bytes -= gone.map(|e| e.len()).sum::<usize>();
-        self.items.truncate(end);
-        self.items.drain(..start);
+        let mut tail = self.len - end;
+        while tail > 0 {
+            let last = self.chunks.back().expect("elements left").len();
+            if last <= tail {
+                let gone = self.chunks.pop_back().expect("a chunk");
+                self.bytes -= gone.iter().map(Self::framed).sum::<usize>();
+                self.len -= last;
+                tail -= last;
+            } else {
+                self.pop_back();
+                tail -= 1;
+            }
+        }
+        let mut head = start;
+        while head > 0 {
+            let first = self.chunks.front().expect("elements left").len();
+            if first <= head {
+                let gone = self.chunks.pop_front().expect("a chunk");
+                self.bytes -= gone.iter().map(Self::framed).sum::<usize>();
+                self.len -= first;
+                head -= first;
+            } else {
+                self.pop_front();
+                head -= 1;
+            }
+        }
     }
 }
 
@@ -153,7 +301,9 @@ mod tests {
         let want: Vec<&[u8]> = model.iter().map(Vec::as_slice).collect();
         assert_eq!(got, want);
         assert_eq!(l.len(), model.len());
-        assert_eq!(l.bytes(), model.iter().map(Vec::len).sum::<usize>());
+        let framed: usize = model.iter().map(|e| List::framed(e)).sum();
+        assert_eq!(l.bytes, framed);
+        assert!(l.bytes() >= framed);
     }
 
     /// The reference LREM: the first `limit` matches from one end go.

@@ -22,6 +22,9 @@ use packed::Packed;
 /// docs/benchmarks.md, "Collections").
 const PER_ELEMENT_PACKED: usize = 0;
 const PER_ELEMENT_LARGE: usize = 4;
+/// A large sorted set keeps each member twice (by hash and by score), in chunks whose
+/// slack its bytes do not count (measured 64.6 B of RSS per member, 55.8 counted).
+const PER_MEMBER_LARGE_ZSET: usize = 10;
 
 /// What a key holds: Redis's types (`TYPE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,16 +145,15 @@ impl Collection {
 
     /// Returns what it is charged against `max_memory`, its key and entry aside.
     pub fn weight(&self) -> u64 {
-        let (bytes, packed) = match self {
-            Collection::Hash(h) => (h.bytes(), matches!(h, Hash::Packed(_))),
-            Collection::Set(s) => (s.bytes(), s.is_packed()),
-            Collection::ZSet(z) => (z.bytes(), z.is_packed()),
-            Collection::List(l) => (l.bytes(), false),
-        };
-        let per = if packed {
-            PER_ELEMENT_PACKED
-        } else {
-            PER_ELEMENT_LARGE
+        let (bytes, per) = match self {
+            Collection::Hash(h @ Hash::Packed(_)) => (h.bytes(), PER_ELEMENT_PACKED),
+            Collection::Hash(h) => (h.bytes(), PER_ELEMENT_LARGE),
+            Collection::Set(s) if s.is_packed() => (s.bytes(), PER_ELEMENT_PACKED),
+            Collection::Set(s) => (s.bytes(), PER_ELEMENT_LARGE),
+            Collection::ZSet(z) if z.is_packed() => (z.bytes(), PER_ELEMENT_PACKED),
+            Collection::ZSet(z) => (z.bytes(), PER_MEMBER_LARGE_ZSET),
+            // Its chunks' overhead is in its bytes.
+            Collection::List(l) => (l.bytes(), 0),
         };
         (bytes + per * self.len()) as u64
     }

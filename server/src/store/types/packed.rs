@@ -67,6 +67,11 @@ impl Packed {
         self.buf.len()
     }
 
+    /// Returns the bytes its buffer holds room for.
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
     /// Returns the packed bytes.
     pub fn as_bytes(&self) -> &[u8] {
         &self.buf
