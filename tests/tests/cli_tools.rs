@@ -260,3 +260,30 @@ async fn redis_cli_bigkeys_and_memkeys_report_real_sizes_through_the_cluster() {
     })
     .await;
 }
+
+/// `redis-cli --latency` (PINGs for a second; raw output: min, max, average in ms, samples)
+/// against `jumpcache cluster`: plausible figures, as redis-server gives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cli_latency_measures_the_cluster() {
+    if !installed("redis-cli") {
+        return;
+    }
+    within(async {
+        let cluster =
+            spawn_embedded_cluster_with(2, server::Config::default(), router::Config::default())
+                .await;
+        let out = run("redis-cli", cluster.addr(), &["--latency", "--raw"]).await;
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{text}");
+        let fields: Vec<f64> = text
+            .split_whitespace()
+            .map(|f| f.parse().unwrap_or_else(|_| panic!("{text}")))
+            .collect();
+        let [min, max, avg, samples] = fields[..] else {
+            panic!("{text}");
+        };
+        assert!(samples >= 10.0, "{text}");
+        assert!(min <= avg && avg <= max && max < 1000.0, "{text}");
+    })
+    .await;
+}
