@@ -155,7 +155,43 @@ impl Hash {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::{Hash, PACKED_ENTRIES};
+
+    /// Random sets and removals across the packed limits agree with a map, in both forms.
+    #[test]
+    fn random_changes_keep_the_hash_equal_to_a_btreemap() {
+        for seed in 1..=10u64 {
+            let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+            let mut next = move || {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x
+            };
+            let mut h = Hash::default();
+            let mut model = BTreeMap::new();
+            for _ in 0..2_000 {
+                let field = format!("f{}", next() % 200).into_bytes();
+                // Now and then a value past the packed form's 64 bytes.
+                let value = vec![b'v'; (next() % 70) as usize];
+                if next() % 3 == 0 {
+                    assert_eq!(h.remove(&field), model.remove(&field).is_some());
+                } else {
+                    assert_eq!(h.set(&field, &value), model.insert(field, value).is_none());
+                }
+                assert_eq!(h.len(), model.len());
+            }
+            for (f, v) in &model {
+                assert_eq!(h.get(f), Some(&v[..]));
+            }
+            let mut all: Vec<(Vec<u8>, Vec<u8>)> =
+                h.iter().map(|(f, v)| (f.to_vec(), v.to_vec())).collect();
+            all.sort();
+            assert_eq!(all, model.into_iter().collect::<Vec<_>>());
+        }
+    }
 
     #[test]
     fn a_hash_unpacks_past_its_limits_and_keeps_every_field() {
