@@ -14,6 +14,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod baseline;
 pub mod clients;
 pub mod connection;
 pub mod figures;

@@ -295,6 +295,8 @@ pub struct Stats {
     pub net_output_bytes: AtomicU64,
     /// `# Commandstats`.
     pub commands: CommandStats,
+    /// INFO's zero since the last CONFIG RESETSTAT.
+    pub baseline: crate::baseline::Baseline,
     /// The next client id (`CLIENT ID`).
     next_client_id: AtomicU64,
     ops: Mutex<OpsSampler>,
@@ -328,6 +330,7 @@ impl Stats {
             net_input_bytes: AtomicU64::new(0),
             net_output_bytes: AtomicU64::new(0),
             commands: CommandStats::new(export),
+            baseline: crate::baseline::Baseline::default(),
             next_client_id: AtomicU64::new(1),
             ops: Mutex::new(OpsSampler {
                 last_at: now,

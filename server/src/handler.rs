@@ -128,13 +128,14 @@ pub fn execute(cmd: &Command, session: &mut Session, shard: &ShardState) -> Fram
     shard.stats.commands_processed.fetch_add(1, Relaxed);
     // One clock read on each side of the command: Commandstats' usec, as Redis keeps it.
     let started = Instant::now();
-    let frame = match handle_local(cmd, session, &shard.server_config) {
-        Some(frame) => frame,
-        None if cmd.kind() == Kind::Jumpcache => cluster::execute(cmd, session, shard),
-        None => match shard.cluster.fence(session) {
-            Some(stale) => stale,
-            None => exec::execute(cmd, shard, session.protocol()),
-        },
+    let frame = if session.authenticated() && serve::baseline::is_resetstat(cmd) {
+        shard
+            .stats
+            .baseline
+            .reset(&crate::info::raw_sections(shard));
+        Frame::ok()
+    } else {
+        dispatch(cmd, session, shard)
     };
     let elapsed = started.elapsed();
     shard
@@ -145,4 +146,16 @@ pub fn execute(cmd: &Command, session: &mut Session, shard: &ShardState) -> Fram
     let fast = cmd.spec().flags.contains(protocol::command::Flags::FAST);
     shard.server_config.latency.record(fast, elapsed);
     frame
+}
+
+/// Runs a command: the session's own, `JUMPCACHE`, or the store's behind the epoch fence.
+fn dispatch(cmd: &Command, session: &mut Session, shard: &ShardState) -> Frame {
+    match handle_local(cmd, session, &shard.server_config) {
+        Some(frame) => frame,
+        None if cmd.kind() == Kind::Jumpcache => cluster::execute(cmd, session, shard),
+        None => match shard.cluster.fence(session) {
+            Some(stale) => stale,
+            None => exec::execute(cmd, shard, session.protocol()),
+        },
+    }
 }

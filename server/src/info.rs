@@ -8,8 +8,16 @@ use serve::info::{cpu_section, replication_section, server_section, stats_sectio
 use crate::state::ShardState;
 use crate::stats::rss_bytes;
 
-/// Returns every section the shard reports, in Redis's order.
+/// Returns every section the shard reports, in Redis's order, its counters since the last
+/// CONFIG RESETSTAT.
 pub fn sections(shard: &ShardState) -> Vec<Section> {
+    let mut sections = raw_sections(shard);
+    shard.stats.baseline.apply(&mut sections);
+    sections
+}
+
+/// Returns [`sections`] with the counters since the start.
+pub(crate) fn raw_sections(shard: &ShardState) -> Vec<Section> {
     let stats = &shard.stats;
     let figures = shard.figures();
     let mut server = server_section("standalone", "shard", shard.port, stats.started);

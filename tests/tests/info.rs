@@ -210,3 +210,69 @@ async fn a_router_reports_its_shards_eviction_policy_and_memory_bound_in_config_
         assert_eq!(num(&memory, "maxmemory"), 20 << 20);
     }
 }
+
+/// CONFIG RESETSTAT zeroes INFO's counters, through a router (for the whole cluster) and on a
+/// shard (/metrics exports the counters themselves, which never go back).
+#[tokio::test]
+async fn config_resetstat_zeroes_info_counters() {
+    let cluster = harness::spawn_cluster(2).await;
+    let mut con = cluster.client().await;
+    for i in 0..20 {
+        let _: Option<String> = redis::cmd("GET")
+            .arg(format!("k{i}"))
+            .query_async(&mut con)
+            .await
+            .unwrap();
+    }
+    let field = |info: &str, name: &str| -> String {
+        info.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}:")))
+            .unwrap_or_else(|| panic!("no {name}"))
+            .trim()
+            .to_string()
+    };
+    let info: String = redis::cmd("INFO")
+        .arg("everything")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(field(&info, "keyspace_misses"), "20");
+    assert!(info.contains("cmdstat_get:calls=20,"), "{info}");
+    let () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let _: Option<String> = redis::cmd("GET")
+        .arg("x")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let info: String = redis::cmd("INFO")
+        .arg("everything")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(field(&info, "keyspace_misses"), "1");
+    assert!(info.contains("cmdstat_get:calls=1,"), "{info}");
+    assert!(!info.contains("cmdstat_info:"), "not called since: {info}");
+
+    // A shard on its own port.
+    let mut shard = harness::client_for(cluster.shard_addrs()[0]).await;
+    let () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query_async(&mut shard)
+        .await
+        .unwrap();
+    let info: String = redis::cmd("INFO")
+        .arg("stats")
+        .query_async(&mut shard)
+        .await
+        .unwrap();
+    assert_eq!(field(&info, "keyspace_misses"), "0");
+    assert_eq!(
+        field(&info, "total_commands_processed"),
+        "1",
+        "the RESETSTAT itself"
+    );
+}

@@ -107,7 +107,12 @@ pub(crate) async fn collect(
 /// Returns the router's INFO: its own sections (`own`: Server, Clients, Stats, CPU,
 /// Commandstats) with the groups' figures (in bucket order) summed into Memory, Stats and
 /// Keyspace, and the `# Cluster` section (see [`cluster_section`]).
-pub fn render(groups: &[GroupInfo<'_>], selector: &Selector, own: Vec<Section>) -> Frame {
+pub fn render(sections: &[Section], selector: &Selector) -> Frame {
+    Frame::Verbatim(render_text(sections, selector).into())
+}
+
+/// Returns the router's INFO sections: its own (`own`) and the cluster's, in Redis's order.
+pub fn sections(groups: &[GroupInfo<'_>], own: Vec<Section>) -> Vec<Section> {
     let summary = summarise(&members(groups));
     let mut sections = own;
     let memory = match &summary.maxmemory_policy {
@@ -131,7 +136,7 @@ pub fn render(groups: &[GroupInfo<'_>], selector: &Selector, own: Vec<Section>) 
         let at = ORDER.iter().position(|name| *name == s.name);
         at.unwrap_or(ORDER.len() - 1)
     });
-    Frame::Verbatim(render_text(&sections, selector).into())
+    sections
 }
 
 /// Returns what [`summarise`] reads of the groups: this INFO's answers only.

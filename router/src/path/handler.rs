@@ -78,6 +78,8 @@ enum Pending {
         calls: Vec<Vec<FiguresCall>>,
         selector: Selector,
         groups: Vec<Arc<Group>>,
+        /// CONFIG RESETSTAT: the INFO made of these is recorded as the zero, not sent.
+        reset: bool,
     },
     /// WAIT: answered, in request order, with the last write's acknowledgements.
     Wait,
@@ -245,6 +247,17 @@ async fn dispatch(request: Request, session: &mut Session, router: &Router, lane
         };
         return (pending, (session.protocol(), Shape::Same), Some(spec), raw);
     }
+    if session.authenticated() && serve::baseline::is_resetstat(&cmd) {
+        let groups = router.elastic.view().all_groups();
+        let calls = info::send(&groups, lane).await;
+        let pending = Pending::Info {
+            calls,
+            selector: Selector::from_args(&[]),
+            groups,
+            reset: true,
+        };
+        return (pending, (session.protocol(), Shape::Same), Some(spec), raw);
+    }
     if config::sets_store(&cmd, session) {
         let pending = Box::pin(config::start(cmd, session, router, lane)).await;
         return (pending, (session.protocol(), Shape::Same), Some(spec), raw);
@@ -370,6 +383,7 @@ async fn start(cmd: Command, plan: Plan, router: &Router, lane: u64) -> Pending 
                 calls,
                 selector,
                 groups,
+                reset: false,
             }
         }
         Plan::Broadcast { merge } => {
@@ -497,6 +511,7 @@ async fn resolve_other(pending: Pending, router: &Router, acks: &mut usize) -> R
             calls,
             selector,
             groups,
+            reset,
         } => {
             let groups = info::collect(&groups, calls).await;
             // CONFIG SET may have changed `maxclients` since the router started.
@@ -507,7 +522,13 @@ async fn resolve_other(pending: Pending, router: &Router, acks: &mut usize) -> R
                 .map_or(router.maxclients, |slots| slots.max());
             let mut own = info::own_sections(&router.stats, router.port, maxclients);
             own.push(elastic::section(&router.elastic));
-            Reply::Frame(info::render(&groups, &selector, own))
+            let mut sections = info::sections(&groups, own);
+            if reset {
+                router.stats.baseline.reset(&sections);
+                return Reply::Frame(Frame::ok());
+            }
+            router.stats.baseline.apply(&mut sections);
+            Reply::Frame(info::render(&sections, &selector))
         }
         Pending::Broadcast { calls, merge } => {
             Reply::Frame(merge::merge(merge, &[], wait_all(calls, acks).await))

@@ -3,6 +3,11 @@
 use super::*;
 use bytes::Bytes;
 
+/// INFO as the handler makes it: the sections, then the text.
+fn render_all(groups: &[GroupInfo<'_>], selector: &Selector, own: Vec<Section>) -> Frame {
+    render(&sections(groups, own), selector)
+}
+
 /// A member's figures, read from INFO text as from a shard over a socket.
 #[allow(clippy::unnecessary_wraps)]
 fn info(keys: u64, mem: u64, up: u64) -> Option<ShardFigures> {
@@ -66,7 +71,7 @@ fn singles(replies: Vec<Option<ShardFigures>>) -> Vec<GroupInfo<'static>> {
 #[test]
 fn fields_are_summed_own_sections_replace_and_the_cluster_section_lists_every_shard() {
     let all = Selector::from_args(&[Bytes::from_static(b"everything")]);
-    let got = text(render(
+    let got = text(render_all(
         &singles(vec![info(3, 100, 5), info(4, 5000, 9)]),
         &all,
         own(6379),
@@ -104,7 +109,7 @@ fn a_down_shard_is_listed_and_sections_filter() {
     // One did not answer; one answered something that is not INFO (see `shards::figures`).
     let (down, garbage) = (None, None);
     let only = Selector::from_args(&[Bytes::from_static(b"CLUSTER")]);
-    let got = text(render(
+    let got = text(render_all(
         &singles(vec![info(3, 100, 5), down, garbage]),
         &only,
         own(0),
@@ -120,7 +125,11 @@ fn a_down_shard_is_listed_and_sections_filter() {
          evicted=0,ops=0,latency_p50_us=50,latency_p99_us=60\r\n"
     );
     let keyspace = Selector::from_args(&[Bytes::from_static(b"keyspace")]);
-    let got = text(render(&singles(vec![info(3, 100, 5)]), &keyspace, own(0)));
+    let got = text(render_all(
+        &singles(vec![info(3, 100, 5)]),
+        &keyspace,
+        own(0),
+    ));
     assert_eq!(got, "# Keyspace\r\ndb0:keys=3,expires=1,avg_ttl=0\r\n");
 }
 
@@ -148,7 +157,7 @@ fn replicated_groups_count_one_member_and_list_every_member() {
             failovers: 0,
         },
     ];
-    let got = text(render(&groups, &Selector::from_args(&[]), own(0)));
+    let got = text(render_all(&groups, &Selector::from_args(&[]), own(0)));
     // What a group holds counts once (its first `up` member's); what every member that
     // answered did is summed: hits 9 + 3 + 4 + 1.
     assert!(got.contains("db0:keys=7,expires=2,avg_ttl=0\r\n"), "{got}");
@@ -194,7 +203,7 @@ fn a_member_that_does_not_answer_is_down_and_a_group_with_none_up_is_down() {
         failovers: 1,
     }];
     let only = Selector::from_args(&[Bytes::from_static(b"cluster")]);
-    let got = text(render(&groups, &only, own(0)));
+    let got = text(render_all(&groups, &only, own(0)));
     assert!(
         got.contains("shards_up:0\r\nmembers:2\r\nmembers_up:0\r\n"),
         "{got}"
@@ -220,7 +229,7 @@ fn a_member_that_does_not_answer_is_down_and_a_group_with_none_up_is_down() {
 #[test]
 fn with_every_shard_down_the_router_still_answers_its_own_sections() {
     let all = Selector::from_args(&[Bytes::from_static(b"all")]);
-    let got = text(render(&singles(vec![None, None]), &all, own(1)));
+    let got = text(render_all(&singles(vec![None, None]), &all, own(1)));
     assert!(got.starts_with("# Server\r\n"), "{got}");
     assert!(
         got.contains("# Stats\r\ntotal_commands_processed:42\r\n"),
