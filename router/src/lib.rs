@@ -128,7 +128,7 @@ pub async fn run_elastic(
         server_config: ServerConfig {
             maxmemory: Setting::new(config.maxmemory),
             maxmemory_policy: Setting::new("allkeys-lru".into()),
-            requirepass: config.clients.password().cloned(),
+            acl: Arc::new(config.clients.acl_or_locked()),
             slowlog: config.clients.slowlog(),
             latency: config.clients.latency_monitor(),
             clients: Default::default(),

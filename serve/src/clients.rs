@@ -65,6 +65,12 @@ pub struct ClientConfig {
     #[arg(long, value_parser = Password::parse)]
     pub requirepass: Option<Password>,
 
+    /// A user, in Redis's ACL rule syntax, as the config file's `user` directive:
+    /// `--user "alice on >password ~cache:* +@read"`; repeat for more users. Without any,
+    /// the one user is `default`, `on nopass ~* +@all` (or with `requirepass` as its password).
+    #[arg(long = "user", value_name = "RULES")]
+    pub users: Vec<String>,
+
     /// Log commands that take at least this many microseconds in SLOWLOG; -1 = off, 0 = every
     /// command (Redis: `slowlog-log-slower-than`).
     #[arg(long, default_value_t = 10_000, allow_negative_numbers = true)]
@@ -119,7 +125,25 @@ impl ClientConfig {
         if self.client_output_buffer_limit == 0 {
             return Err("client-output-buffer-limit must be above 0".into());
         }
+        self.acl()?;
         Ok(())
+    }
+
+    /// Returns the users: `--user` lines, and `requirepass` as the default user's password.
+    ///
+    /// # Errors
+    /// The first rule Redis would refuse, and why.
+    pub fn acl(&self) -> Result<crate::acl::Acl, String> {
+        crate::acl::Acl::new(self.password(), &self.users)
+    }
+
+    /// Returns the users as [`acl`](Self::acl) does; for settings `validate` did not check
+    /// and that are refused, logs why and returns users that let no one in (fail closed).
+    pub fn acl_or_locked(&self) -> crate::acl::Acl {
+        self.acl().unwrap_or_else(|e| {
+            tracing::error!(error = %e, "invalid --user rules: every login is refused");
+            crate::acl::Acl::new(None, &["default off resetpass -@all".into()]).unwrap_or_default()
+        })
     }
 
     /// Returns the password, unless none is set (absent or empty).

@@ -12,6 +12,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod acl;
 pub mod admin;
 pub mod auth;
 pub mod clients;

@@ -228,7 +228,7 @@ async fn dispatch(request: Request, session: &mut Session, router: &Router, lane
     router.stats.commands_processed.fetch_add(1, Relaxed);
     let spec = cmd.spec();
     let raw = cmd.raw().clone();
-    if cmd.kind() == protocol::Kind::Wait && session.authenticated() {
+    if cmd.kind() == protocol::Kind::Wait && session.may_run(&cmd) {
         let pending = match serve::operator::check_wait(&cmd) {
             Ok(()) => Pending::Wait,
             Err(e) => Pending::Ready(e.to_frame()),

@@ -20,7 +20,7 @@ use crate::path::plan::Merge;
 /// shards instead of answering it alone.
 pub(super) fn sets_store(cmd: &Command, session: &Session) -> bool {
     let args = cmd.args();
-    session.authenticated()
+    session.may_run(cmd)
         && cmd.kind() == Kind::Config
         && args[1].eq_ignore_ascii_case(b"SET")
         && args[2..].chunks(2).any(|pair| {
