@@ -16,7 +16,6 @@ use serve::info::Selector;
 use serve::session::{handle_local, ServerConfig, Session};
 use serve::stats::Stats;
 use serve::{ClientSlot, Connection, Shutdown};
-use tokio::net::TcpStream;
 
 use crate::elastic::{self, Elastic, View};
 use crate::observe::info;
@@ -94,15 +93,15 @@ enum Pending {
 /// Back-pressure: nothing more is read from the client until the replies of its last batch
 /// are written out; a client that does not read them is closed at its output limit, and the
 /// replies still pending are dropped with it.
-pub(crate) async fn handle(
-    stream: TcpStream,
+pub(crate) async fn handle<S: serve::ClientStream>(
+    stream: S,
     _slot: ClientSlot,
     router: Arc<Router>,
     id: u64,
     shutdown: Shutdown,
 ) {
     let mut session = Session::new(id, &router.server_config);
-    let registration = serve::registry::register(&router.server_config.clients, id, &stream);
+    let registration = serve::registry::register(&router.server_config.clients, id, stream.tcp());
     session.set_client(registration.info().clone());
     let client = registration.info().clone();
     let mut killed = client.killed();
@@ -208,6 +207,7 @@ pub(crate) async fn handle(
             break;
         }
     }
+    serve::tls::close(conn.stream()).await;
     conn.count_io(&router.stats);
 }
 
@@ -543,7 +543,7 @@ fn empty_page_next_shard(page: &Frame) -> Option<usize> {
 ///
 /// Shards speak RESP2. For a RESP2 client their bytes go out untouched (the hot path); for
 /// a RESP3 client only replies that differ (nulls, aggregates) are parsed and re-encoded.
-fn write(conn: &mut Connection<TcpStream>, reply: Reply, protocol: Protocol) {
+fn write<S: serve::ClientStream>(conn: &mut Connection<S>, reply: Reply, protocol: Protocol) {
     conn.set_protocol(protocol);
     match reply {
         Reply::Frame(frame) => conn.write_frame(&frame),
