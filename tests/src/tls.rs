@@ -259,3 +259,48 @@ pub async fn spawn_tls_cluster(
         _more: shards,
     }
 }
+
+/// Starts `n` shards serving TLS only (no plain port) with `shard_cert` (`server`, or `rogue`:
+/// signed by a CA the router does not trust), and a router that reaches them over TLS
+/// (`--tls-shards`), showing its own certificate; the router's clients use plain TCP.
+pub async fn spawn_cluster_over_tls(
+    pki: &Pki,
+    n: usize,
+    shard_cert: &str,
+    shard_config: server::Config,
+    mut config: router::Config,
+) -> (crate::RouterHandle, Arc<serve::Tls>, Vec<TlsServer>) {
+    let mut shards = Vec::new();
+    for _ in 0..n {
+        let mut tls_config = pki.config(AuthClients::Yes);
+        tls_config.tls_cert_file = Some(pki.path(&format!("{shard_cert}.crt")));
+        tls_config.tls_key_file = Some(pki.path(&format!("{shard_cert}.key")));
+        let tls = serve::Tls::new(tls_config, true, false).expect("TLS config");
+        let secure = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let tls_addr = secure.local_addr().expect("addr");
+        let listeners =
+            serve::Listeners::new(None, Some((secure, tls.clone()))).expect("listeners");
+        let (tx, rx) = oneshot::channel::<()>();
+        let shard_config = shard_config.clone();
+        tokio::spawn(async move {
+            server::run(listeners, shard_config, async {
+                let _ = rx.await;
+            })
+            .await
+            .expect("shard runs");
+        });
+        shards.push(TlsServer {
+            addr: tls_addr,
+            tls_addr,
+            tls,
+            stop: Some(tx),
+            _more: Vec::new(),
+        });
+    }
+    let client_tls =
+        serve::Tls::new(pki.config(AuthClients::Yes), false, true).expect("client TLS");
+    config.shards = shards.iter().map(|s| s.tls_addr.to_string()).collect();
+    config.tls_shards = true;
+    config.shard_tls = router::ShardTls(Some(client_tls.clone()));
+    (crate::spawn_router(config).await, client_tls, shards)
+}

@@ -495,3 +495,56 @@ async fn users_log_in_and_are_refused_over_tls_as_over_tcp() {
         "+OK\r\n-NOPERM this user has no permissions to run the 'set' command\r\n+OK\r\n"
     );
 }
+
+#[tokio::test]
+async fn a_router_reaches_tls_only_shards_over_tls_with_its_password() {
+    let pki = Pki::new();
+    let shard_config = server::Config {
+        clients: serve::ClientConfig {
+            requirepass: Some(serve::Password::new("shardpw")),
+            ..serve::ClientConfig::default()
+        },
+        ..server::Config::default()
+    };
+    let config = router::Config {
+        shard_password: Some(serve::Password::new("shardpw")),
+        ..router::Config::default()
+    };
+    let (router, client_tls, shards) =
+        harness::tls::spawn_cluster_over_tls(&pki, 3, "server", shard_config, config).await;
+    let mut raw = harness::RawClient::connect(router.addr()).await;
+    for i in 0..50 {
+        let key = format!("k{i}");
+        assert_eq!(raw.call(&[b"SET", key.as_bytes(), b"v"]).await, b"+OK\r\n");
+    }
+    assert_eq!(raw.call(&[b"DBSIZE"]).await, b":50\r\n");
+    assert_eq!(
+        raw.call(&[b"MGET", b"k1", b"k2", b"absent"]).await,
+        b"*3\r\n$1\r\nv\r\n$1\r\nv\r\n$-1\r\n"
+    );
+    assert_eq!(client_tls.all_failures(), 0);
+    for shard in &shards {
+        assert_eq!(shard.tls.all_failures(), 0);
+    }
+}
+
+#[tokio::test]
+async fn a_router_refuses_a_shard_whose_certificate_it_does_not_trust() {
+    let pki = Pki::new();
+    let (router, client_tls, _shards) = harness::tls::spawn_cluster_over_tls(
+        &pki,
+        1,
+        "rogue",
+        server::Config::default(),
+        router::Config::default(),
+    )
+    .await;
+    let mut raw = harness::RawClient::connect(router.addr()).await;
+    let reply = raw.call(&[b"SET", b"k", b"v"]).await;
+    assert!(
+        reply.starts_with(b"-"),
+        "{}",
+        String::from_utf8_lossy(&reply)
+    );
+    assert!(client_tls.failures(Failure::Certificate) >= 1);
+}
