@@ -204,7 +204,6 @@ async fn router_listener(
 async fn router(args: RouterArgs) -> Result<(), Box<dyn std::error::Error>> {
     let mut config = args.config;
     config.clients = args.clients;
-    config.validate()?;
     // A topology file may grow the cluster later: room for four times its members now.
     let members = match &config.topology {
         Some(_) => 4 * 64,
@@ -220,6 +219,8 @@ async fn router(args: RouterArgs) -> Result<(), Box<dyn std::error::Error>> {
         shard_fds,
     )
     .await?;
+    // After the TLS files are read: `--tls-shards` needs what they make.
+    config.validate()?;
     let stop = shutdown_signal();
     tracing::info!(addr = %listener.local_addr()?, tls_addr = ?listener.tls_addr(), shards = ?config.shards, topology = ?config.topology, "router listening");
     router::run(listener, config, stop).await?;

@@ -111,6 +111,13 @@ impl Pki {
             .expect("TLS handshake")
     }
 
+    /// Returns the DER of the certificate in `name.crt` (to compare with what a server shows).
+    pub fn cert_der(&self, name: &str) -> Vec<u8> {
+        CertificateDer::from_pem_file(self.path(&format!("{name}.crt")))
+            .expect("cert")
+            .to_vec()
+    }
+
     fn client_config(&self, ca: &str, identity: Option<&str>) -> Arc<rustls::ClientConfig> {
         let mut roots = rustls::RootCertStore::empty();
         for cert in CertificateDer::pem_file_iter(self.path(ca)).expect("ca") {
@@ -303,4 +310,14 @@ pub async fn spawn_cluster_over_tls(
     config.tls_shards = true;
     config.shard_tls = router::ShardTls(Some(client_tls.clone()));
     (crate::spawn_router(config).await, client_tls, shards)
+}
+
+/// Returns the DER of the certificate the server showed on `stream`.
+pub fn peer_cert(stream: &TlsStream<TcpStream>) -> Vec<u8> {
+    stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .expect("a certificate")[0]
+        .to_vec()
 }
