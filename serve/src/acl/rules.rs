@@ -5,7 +5,7 @@
 //! on | off | nopass | resetpass | >password | <password | #sha256hex | !sha256hex
 //! ~pattern | allkeys | resetkeys | &pattern | allchannels | resetchannels
 //! +command | -command | +command|subcommand | +@category | -@category
-//! allcommands | nocommands | reset
+//! allcommands | nocommands | reset | sanitize-payload | skip-sanitize-payload
 //! ```
 
 use bytes::Bytes;
@@ -51,6 +51,8 @@ pub fn apply(user: &mut User, rule: &[u8]) -> Result<(), String> {
         b"resetkeys" => set_keys(user, Vec::new()),
         b"allchannels" => user.all_channels = true,
         b"resetchannels" => user.all_channels = false,
+        b"sanitize-payload" => user.sanitize = Some("sanitize-payload"),
+        b"skip-sanitize-payload" => user.sanitize = Some("skip-sanitize-payload"),
         b"allcommands" => set_all(user, true),
         b"nocommands" => set_all(user, false),
         b"reset" => {
@@ -58,6 +60,7 @@ pub fn apply(user: &mut User, rule: &[u8]) -> Result<(), String> {
             apply(user, b"resetkeys")?;
             apply(user, b"resetchannels")?;
             apply(user, b"off")?;
+            apply(user, b"sanitize-payload")?;
             apply(user, b"-@all")?;
         }
         _ => return apply_prefixed(user, rule),
@@ -252,6 +255,54 @@ mod tests {
             carol.describe(),
             "user carol on #5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8 \
              ~* resetchannels +@all -flushall -@admin"
+        );
+    }
+
+    #[test]
+    fn password_key_and_reset_rules_undo_what_they_name() {
+        let mut u = parse_user_line("u on >a >b ~x:* ~y:* +@all").unwrap();
+        assert!(u.accepts(b"a") && u.accepts(b"b"));
+        apply(&mut u, b"<a").unwrap();
+        assert!(!u.accepts(b"a") && u.accepts(b"b"));
+        let hash_of_b = "3e23e8160039594a33894f6564e1b1348bbd7a0088d42c4acb73eeaed59c009d";
+        apply(&mut u, format!("!{hash_of_b}").as_bytes()).unwrap();
+        assert!(!u.accepts(b"b"));
+        apply(&mut u, b"nopass").unwrap();
+        assert!(u.accepts(b"anything"));
+        apply(&mut u, b"resetpass").unwrap();
+        assert!(!u.accepts(b"anything"));
+        assert!(u.may_access(b"y:1") && !u.may_access(b"z"));
+        apply(&mut u, b"resetkeys").unwrap();
+        assert!(!u.may_access(b"y:1"));
+        apply(&mut u, b"allkeys").unwrap();
+        assert!(u.may_access(b"z"));
+        assert!(u.unrestricted());
+        apply(&mut u, b"-get").unwrap();
+        assert!(!u.unrestricted());
+        assert_eq!(
+            u.check(&cmd(&["get", "z"])),
+            Err(super::super::Denied::Command("get".into()))
+        );
+        apply(&mut u, b"+get").unwrap();
+        assert_eq!(u.check(&cmd(&["get", "z"])), Ok(()));
+        apply(&mut u, b"reset").unwrap();
+        assert!(!u.enabled());
+        assert_eq!(
+            u.describe(),
+            "user u off sanitize-payload resetchannels -@all"
+        );
+        apply(&mut u, b"on").unwrap();
+        apply(&mut u, b"nopass").unwrap();
+        apply(&mut u, b"+config|get").unwrap();
+        apply(&mut u, b"allkeys").unwrap();
+        assert_eq!(u.check(&cmd(&["config", "get", "x"])), Ok(()));
+        assert_eq!(
+            u.check(&cmd(&["config", "set", "x", "y"])),
+            Err(super::super::Denied::Command("config|set".into()))
+        );
+        assert_eq!(
+            u.describe(),
+            "user u on nopass sanitize-payload ~* resetchannels -@all +config|get"
         );
     }
 

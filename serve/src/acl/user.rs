@@ -29,6 +29,9 @@ pub struct User {
     pub(crate) allowed: Vec<bool>,
     /// Key patterns (`~pattern`); `*` among them means every key.
     pub(crate) keys: Vec<Bytes>,
+    /// `sanitize-payload` or `skip-sanitize-payload` (RESTORE's payload check, which
+    /// jumpcache always does): kept only to describe the user as Redis does.
+    pub(crate) sanitize: Option<&'static str>,
     /// `&*` (the default user's) or `resetchannels`: kept only to describe the user as Redis does.
     pub(crate) all_channels: bool,
     /// The command rules since the last `+@all`/`-@all`, lower-case, for `ACL LIST`.
@@ -99,6 +102,7 @@ impl User {
             allowed: vec![false; unit_count()],
             keys: Vec::new(),
             all_channels: false,
+            sanitize: None,
             command_rules: Vec::new(),
             unrestricted: false,
         }
@@ -193,6 +197,10 @@ impl User {
         if self.nopass {
             out.push_str(" nopass");
         }
+        if let Some(flag) = self.sanitize {
+            out.push(' ');
+            out.push_str(flag);
+        }
         for p in &self.passwords {
             out.push_str(" #");
             for b in p {
@@ -212,7 +220,11 @@ impl User {
         } else {
             " resetchannels"
         });
-        if self.command_rules.first().map(String::as_str) != Some("+@all") {
+        // Redis starts every description from all or nothing.
+        if !matches!(
+            self.command_rules.first().map(String::as_str),
+            Some("+@all" | "-@all")
+        ) {
             out.push_str(" -@all");
         }
         for r in &self.command_rules {
