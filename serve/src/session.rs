@@ -31,8 +31,9 @@ pub struct Session {
     name: Option<Bytes>,
     closing: bool,
     authenticated: bool,
-    /// The user the connection is logged in as (`default` until AUTH).
-    user: Arc<User>,
+    /// The user the connection logged in as; `None`: the process's `default` user, read from
+    /// the config (so a new session, one per in-process call in `cluster`, clones nothing).
+    user: Option<Arc<User>>,
     /// True unless the user may run everything on every key: the per-command check is this
     /// one branch for a user without restrictions.
     restricted: bool,
@@ -91,7 +92,7 @@ impl Session {
     /// Returns a fresh RESP2 session with client id `id`, logged in as the `default` user;
     /// it must authenticate first unless that user is on and `nopass` (as in Redis).
     pub fn new(id: u64, config: &ServerConfig) -> Session {
-        let user = config.acl.default_user().clone();
+        let user = config.acl.default_user();
         Session {
             id,
             protocol: Protocol::Resp2,
@@ -100,7 +101,7 @@ impl Session {
             epoch: 0,
             authenticated: user.enabled() && user.nopass(),
             restricted: !user.unrestricted(),
-            user,
+            user: None,
             addr: String::new(),
             client: None,
         }
@@ -151,15 +152,17 @@ impl Session {
     }
 
     /// Returns the user the connection is logged in as.
-    pub fn user(&self) -> &Arc<User> {
-        &self.user
+    pub fn user<'a>(&'a self, config: &'a ServerConfig) -> &'a User {
+        self.user
+            .as_deref()
+            .unwrap_or_else(|| config.acl.default_user())
     }
 
     /// Returns true when the session may run `cmd`: it has authenticated and its user's
     /// rules allow the command on its keys. For the few commands a router handles before
     /// [`handle_local`]: when false, `handle_local` answers with the refusal.
-    pub fn may_run(&self, cmd: &Command) -> bool {
-        self.authenticated && (!self.restricted || self.user.check(cmd).is_ok())
+    pub fn may_run(&self, cmd: &Command, config: &ServerConfig) -> bool {
+        self.authenticated && (!self.restricted || self.user(config).check(cmd).is_ok())
     }
 
     /// Returns the protocol chosen with `HELLO`.
@@ -211,7 +214,7 @@ pub fn handle_local(cmd: &Command, session: &mut Session, config: &ServerConfig)
     // ACL: Redis 7.0's `ACLCheckAllPerm`, after the NOAUTH gate; the commands that run
     // before AUTH (AUTH, HELLO, QUIT) are never refused by it.
     if session.restricted && !cmd.spec().flags.contains(Flags::NO_AUTH) {
-        if let Err(denied) = session.user.check(cmd) {
+        if let Err(denied) = session.user(config).check(cmd) {
             return Some(Frame::error_owned(denied.text()));
         }
     }
@@ -238,7 +241,7 @@ pub fn handle_local(cmd: &Command, session: &mut Session, config: &ServerConfig)
         SlowLog => operator::slowlog(cmd, config),
         Latency => Ok(operator::latency(cmd, config)),
         Wait => operator::wait(cmd),
-        Acl => crate::acl::command::acl(cmd, &session.user, &config.acl),
+        Acl => crate::acl::command::acl(cmd, session.user(config), &config.acl),
         Jumpcache | Dump | Restore | Memory | Object | Info | DbSize | FlushDb | FlushAll
         | Save | BgSave | LastSave | Get | Set | SetNx | SetEx | PSetEx | GetSet | GetDel
         | GetEx | MGet | MSet | MSetNx | Del | Unlink | Exists | Touch | Incr | Decr | IncrBy
@@ -296,7 +299,7 @@ fn login(
     if let Some(client) = &session.client {
         client.set_user(user.name().clone());
     }
-    session.user = user;
+    session.user = Some(user);
     Ok(())
 }
 

@@ -228,7 +228,7 @@ async fn dispatch(request: Request, session: &mut Session, router: &Router, lane
     router.stats.commands_processed.fetch_add(1, Relaxed);
     let spec = cmd.spec();
     let raw = cmd.raw().clone();
-    if cmd.kind() == protocol::Kind::Wait && session.may_run(&cmd) {
+    if cmd.kind() == protocol::Kind::Wait && session.may_run(&cmd, &router.server_config) {
         let pending = match serve::operator::check_wait(&cmd) {
             Ok(()) => Pending::Wait,
             Err(e) => Pending::Ready(e.to_frame()),
@@ -242,7 +242,7 @@ async fn dispatch(request: Request, session: &mut Session, router: &Router, lane
         };
         return (pending, session.protocol(), Some(spec), raw);
     }
-    if config::sets_store(&cmd, session) {
+    if config::sets_store(&cmd, session, &router.server_config) {
         let pending = Box::pin(config::start(cmd, session, router, lane)).await;
         return (pending, session.protocol(), Some(spec), raw);
     }
