@@ -174,16 +174,18 @@ pub async fn run_elastic(
     serve_clients(acceptor, shutdown, &stop, grace, |incoming, slot| {
         next_id += 1;
         let (router, id, stop) = (router.clone(), next_id, stop.clone());
-        async move {
-            match incoming {
-                Incoming::Plain(stream) => handler::handle(stream, slot, router, id, stop).await,
-                Incoming::Tls(stream, tls) => {
-                    if let Some(stream) = tls.accept(stream).await {
-                        handler::handle(stream, slot, router, id, stop).await;
-                    }
+        // Each kind of connection is its own boxed future: a plain connection's task polls
+        // the handler's own state machine, compiled (and inlined) as before TLS existed; one
+        // future holding both kinds measured ~120 instructions more per request (callgrind).
+        let task: serve::ClientTask = match incoming {
+            Incoming::Plain(stream) => Box::pin(handler::handle(stream, slot, router, id, stop)),
+            Incoming::Tls(stream, tls) => Box::pin(async move {
+                if let Some(stream) = tls.accept(stream).await {
+                    handler::handle(stream, slot, router, id, stop).await;
                 }
-            }
-        }
+            }),
+        };
+        task
     })
     .await;
     elastic.stop_tasks();

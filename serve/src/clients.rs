@@ -352,6 +352,10 @@ impl Listeners {
     }
 }
 
+/// A client connection's task, as [`serve_clients`] spawns it: plain and TLS connections
+/// are different futures, each boxed on its own.
+pub type ClientTask = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
 /// A connection just accepted: plain, or TLS still to be handshaken (in the client's own
 /// task, so a slow handshake never holds up the accept loop).
 #[derive(Debug)]

@@ -36,7 +36,7 @@ pub mod units;
 
 pub use auth::Password;
 pub use clients::{
-    serve_clients, Acceptor, ClientConfig, ClientSlot, ClientSlots, Incoming, Listeners,
+    serve_clients, Acceptor, ClientConfig, ClientSlot, ClientSlots, ClientTask, Incoming, Listeners,
 };
 pub use connection::Connection;
 pub use local::LocalShard;

@@ -29,7 +29,10 @@ pub async fn handle<S: ClientStream>(
     let mut conn = Connection::new(socket, shard.config.clients.limits());
     conn.set_authenticated(session.authenticated());
     let result = serve(&mut conn, &mut session, &shard, &stop).await;
-    serve::tls::close(conn.stream()).await;
+    if S::TLS {
+        // Boxed: a plain connection's state machine holds no room for the TLS close.
+        Box::pin(serve::tls::close(conn.stream())).await;
+    }
     if let Err(e) = result {
         tracing::debug!(error = %e, "client connection ended");
     }

@@ -72,16 +72,16 @@ pub async fn serve(
     let grace = shard.config.clients.shutdown_grace();
     serve_clients(acceptor, shutdown, &stop, grace, |incoming, slot| {
         let (shard, stop) = (shard.clone(), stop.clone());
-        async move {
-            match incoming {
-                Incoming::Plain(socket) => handler::handle(socket, slot, shard, stop).await,
-                Incoming::Tls(socket, tls) => {
-                    if let Some(socket) = tls.accept(socket).await {
-                        handler::handle(socket, slot, shard, stop).await;
-                    }
+        // Each kind of connection is its own boxed future (see router::run_elastic).
+        let task: serve::ClientTask = match incoming {
+            Incoming::Plain(socket) => Box::pin(handler::handle(socket, slot, shard, stop)),
+            Incoming::Tls(socket, tls) => Box::pin(async move {
+                if let Some(socket) = tls.accept(socket).await {
+                    handler::handle(socket, slot, shard, stop).await;
                 }
-            }
-        }
+            }),
+        };
+        task
     })
     .await;
     // The maintenance task returns as soon as `stop` is triggered.
