@@ -410,6 +410,7 @@ pub fn export_process(stats: &Stats) {
     counter!(NET_OUTPUT).absolute(stats.net_output_bytes.load(Relaxed));
     gauge!(MEMORY_RSS).set(rss_bytes() as f64);
     stats.commands.export();
+    crate::tls::export();
 }
 
 /// Copies keyspace totals into the recorder (memory, keys, hits, misses, expiries, evictions).

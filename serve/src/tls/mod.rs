@@ -33,6 +33,23 @@ use crate::shutdown::Shutdown;
 
 use crate::stats::{TLS_HANDSHAKE_FAILURES as HANDSHAKE_FAILURES, TLS_RELOADS as RELOADS};
 
+/// The process's handshake failures by reason, and reloads (ok, error): every `Tls` of the
+/// process counts here too, and each scrape copies them out ([`export`]), so the metrics
+/// exist (at 0) in a process without TLS as well.
+static PROCESS_FAILURES: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
+static PROCESS_RELOADS: [AtomicU64; 2] = [const { AtomicU64::new(0) }; 2];
+
+/// Copies the process's TLS counters into the metrics recorder (at each `/metrics` scrape).
+pub fn export() {
+    for f in Failure::ALL {
+        let n = PROCESS_FAILURES[f as usize].load(Relaxed);
+        metrics::counter!(HANDSHAKE_FAILURES, "reason" => f.label()).absolute(n);
+    }
+    for (i, result) in ["ok", "error"].into_iter().enumerate() {
+        metrics::counter!(RELOADS, "result" => result).absolute(PROCESS_RELOADS[i].load(Relaxed));
+    }
+}
+
 /// Why a handshake failed: a closed set, for the metric's label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure {
@@ -151,11 +168,11 @@ impl Tls {
         match &result {
             Ok(()) => {
                 tracing::info!(files = ?self.config.files(), "TLS certificates reloaded");
-                metrics::counter!(RELOADS, "result" => "ok").increment(1);
+                PROCESS_RELOADS[0].fetch_add(1, Relaxed);
             }
             Err(e) => {
                 tracing::error!(error = %e, "TLS certificates not reloaded; the previous ones stay in use");
-                metrics::counter!(RELOADS, "result" => "error").increment(1);
+                PROCESS_RELOADS[1].fetch_add(1, Relaxed);
             }
         }
         result
@@ -270,7 +287,7 @@ impl Tls {
 
     fn count(&self, failure: Failure) {
         self.failures[failure as usize].fetch_add(1, Relaxed);
-        metrics::counter!(HANDSHAKE_FAILURES, "reason" => failure.label()).increment(1);
+        PROCESS_FAILURES[failure as usize].fetch_add(1, Relaxed);
     }
 
     /// Returns how many handshakes failed for `reason`.
