@@ -4,7 +4,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 /// A client's byte stream: a plain TCP socket or TLS over one. Handlers are generic over
-/// it, so each kind gets its own compiled copy and a plain connection pays nothing for TLS.
+/// it, so each kind gets its own compiled copy and a plain connection does no TLS work.
 pub trait ClientStream: AsyncRead + AsyncWrite + Unpin + Send + 'static {
     /// True for TLS, whose clean close is a message of its own (`close_notify`).
     const TLS: bool;
