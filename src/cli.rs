@@ -76,6 +76,8 @@ pub fn parse_from(args: impl IntoIterator<Item = OsString>) -> Cli {
 }
 
 /// The process to run.
+// Made once at start-up and taken apart at once: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Sub {
     /// Runs one shard: an in-memory cache speaking RESP.
@@ -117,7 +119,8 @@ pub struct ShardArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1")]
     pub bind: String,
-    /// Port to listen on.
+    /// Port to listen on (plain TCP). With `--tls-port`, 0 turns the plain port off; without
+    /// one, 0 picks a free port.
     #[arg(long, default_value_t = 7001)]
     pub port: u16,
     /// Port for Prometheus `/metrics` on the same address; 0 (the default) serves none.
@@ -135,6 +138,8 @@ pub struct ShardArgs {
     pub rdb: server::rdb::RdbConfig,
     #[command(flatten)]
     pub clients: serve::ClientConfig,
+    #[command(flatten)]
+    pub tls: serve::TlsConfig,
 }
 
 /// A process's CPU scheduling policy (see `sched`).
@@ -162,7 +167,8 @@ pub struct RouterArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1")]
     pub bind: String,
-    /// Port to listen on.
+    /// Port to listen on (plain TCP). With `--tls-port`, 0 turns the plain port off; without
+    /// one, 0 picks a free port.
     #[arg(long, default_value_t = 6379)]
     pub port: u16,
     /// Port for Prometheus `/metrics` on the same address (redis_exporter's 9121); 0 serves none.
@@ -172,6 +178,8 @@ pub struct RouterArgs {
     pub config: router::Config,
     #[command(flatten)]
     pub clients: serve::ClientConfig,
+    #[command(flatten)]
+    pub tls: serve::TlsConfig,
 }
 
 /// `jumpcache cluster`. `--shards` here is the number of shard groups to start, each of
@@ -188,7 +196,7 @@ pub struct ClusterArgs {
     /// Address the router listens on.
     #[arg(long, default_value = "127.0.0.1")]
     pub bind: String,
-    /// Port the router listens on.
+    /// Port the router listens on (plain TCP); with `--tls-port`, 0 turns it off.
     #[arg(long, default_value_t = 6379)]
     pub port: u16,
     /// Replicas per shard group: `--shards 3 --replicas 1` starts 3 groups of 2 shards.
@@ -204,6 +212,8 @@ pub struct ClusterArgs {
     pub router: router::Config,
     #[command(flatten)]
     pub clients: serve::ClientConfig,
+    #[command(flatten)]
+    pub tls: serve::TlsConfig,
 }
 
 #[cfg(test)]

@@ -40,6 +40,14 @@ fn args_with_config_file_in(
         if is_set(&env_name(key)) {
             continue;
         }
+        // `user` is Redis's one repeated directive: one flag per user, never joined.
+        if let (true, toml::Value::Array(items)) = (key == "user", value) {
+            for item in items {
+                flags.push(OsString::from("--user"));
+                flags.push(OsString::from(flag_value(key, item)?));
+            }
+            continue;
+        }
         flags.push(OsString::from(format!("--{key}")));
         flags.push(OsString::from(flag_value(key, value)?));
     }
@@ -129,6 +137,38 @@ mod tests {
         assert_eq!(c.shards, ["a:1"]);
         assert_eq!(c.shard_timeout_ms, 5);
         assert_eq!(c.shard_queue, 10_000);
+    }
+
+    #[test]
+    fn users_from_the_file_and_the_command_line_all_apply() {
+        let dir =
+            std::env::temp_dir().join(format!("jumpcache-config-users-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("jumpcache.toml");
+        let toml = "user = [\"alice on >a,b ~cache:* +@read\", \"bob on >b +@all ~*\"]\n";
+        std::fs::write(&path, toml).unwrap();
+        let args = [
+            "jumpcache",
+            "--config",
+            path.to_str().unwrap(),
+            "shard",
+            "--user",
+            "carol on nopass +@all ~*",
+        ]
+        .map(OsString::from);
+        let cli = Cli::parse_from(args_with_config_file(args).unwrap());
+        std::fs::remove_dir_all(&dir).unwrap();
+        let Sub::Shard(args) = cli.command else {
+            panic!("shard")
+        };
+        assert_eq!(
+            args.clients.users,
+            [
+                "alice on >a,b ~cache:* +@read",
+                "bob on >b +@all ~*",
+                "carol on nopass +@all ~*"
+            ]
+        );
     }
 
     #[test]

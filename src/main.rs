@@ -114,18 +114,65 @@ async fn bind(host: &str, port: u16) -> std::io::Result<TcpListener> {
         .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {host}:{port}: {e}")))
 }
 
+/// Binds the plain port (unless `--port 0` beside a TLS port) and the TLS port (when
+/// `--tls-port` is set), and makes the TLS configuration: a server side for the TLS port, a
+/// client side when `connect` (a router's `--tls-shards`). The TLS files are reloaded on
+/// SIGHUP and when they change.
+async fn listeners(
+    host: &str,
+    port: u16,
+    tls: &serve::TlsConfig,
+    connect: bool,
+) -> Result<(serve::Listeners, Option<Arc<serve::Tls>>), Box<dyn std::error::Error>> {
+    tls.validate()?;
+    let made = match (tls.enabled(), connect) {
+        (false, false) => None,
+        (serve_tls, connect) => Some(serve::Tls::new(tls.clone(), serve_tls, connect)?),
+    };
+    if let Some(made) = &made {
+        reload_tls_on_change(made.clone());
+    }
+    let plain = match (port, tls.enabled()) {
+        (0, true) => None,
+        (port, _) => Some(bind(host, port).await?),
+    };
+    let tls_listener = match (&made, tls.enabled()) {
+        (Some(made), true) => Some((bind(host, tls.tls_port).await?, made.clone())),
+        _ => None,
+    };
+    Ok((serve::Listeners::new(plain, tls_listener)?, made))
+}
+
+/// Reloads the certificates on SIGHUP and when a file's bytes change (checked every second).
+fn reload_tls_on_change(tls: Arc<serve::Tls>) {
+    // Never triggered: the watch ends with the process.
+    let forever = serve::Shutdown::new();
+    tokio::spawn(
+        tls.clone()
+            .watch(std::time::Duration::from_secs(1), forever),
+    );
+    #[cfg(unix)]
+    if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                let _ = tls.reload();
+            }
+        });
+    }
+}
+
 async fn shard(args: ShardArgs) -> Result<(), Box<dyn std::error::Error>> {
     let mut config = args.config;
     config.clients = args.clients;
     config.rdb = Some(args.rdb);
     config.validate()?;
     raise_fd_limit(config.clients.maxclients, 0);
-    let listener = bind(&args.bind, args.port).await?;
+    let (listener, _tls) = listeners(&args.bind, args.port, &args.tls, false).await?;
     if metrics_exporter::install(&args.bind, args.metrics_port, server::stats::describe).await? {
         config.export_metrics = true;
     }
     let stop = shutdown_signal();
-    tracing::info!(addr = %listener.local_addr()?, "shard listening");
+    tracing::info!(addr = %listener.local_addr()?, tls_addr = ?listener.tls_addr(), "shard listening");
     if let Err(e) = server::run(listener, config, stop).await {
         // A snapshot that cannot be loaded (`--rdb-corrupt fail`) names the file and the fault.
         tracing::error!(error = %e, "shard stopped");
@@ -141,11 +188,15 @@ async fn router_listener(
     host: &str,
     port: u16,
     metrics_port: u16,
-    config: &router::Config,
+    config: &mut router::Config,
+    tls: &serve::TlsConfig,
     shard_fds: u64,
-) -> Result<TcpListener, Box<dyn std::error::Error>> {
+) -> Result<serve::Listeners, Box<dyn std::error::Error>> {
     raise_fd_limit(config.clients.maxclients, shard_fds);
-    let listener = bind(host, port).await?;
+    let (listener, made) = listeners(host, port, tls, config.tls_shards).await?;
+    if config.tls_shards {
+        config.shard_tls = router::ShardTls(made);
+    }
     metrics_exporter::install(host, metrics_port, router::observe::stats::describe).await?;
     Ok(listener)
 }
@@ -153,17 +204,25 @@ async fn router_listener(
 async fn router(args: RouterArgs) -> Result<(), Box<dyn std::error::Error>> {
     let mut config = args.config;
     config.clients = args.clients;
-    config.validate()?;
     // A topology file may grow the cluster later: room for four times its members now.
     let members = match &config.topology {
         Some(_) => 4 * 64,
         None => config.shards.iter().map(|g| g.split('|').count()).sum(),
     };
     let shard_fds = (members * config.shard_connections) as u64;
-    let listener =
-        router_listener(&args.bind, args.port, args.metrics_port, &config, shard_fds).await?;
+    let listener = router_listener(
+        &args.bind,
+        args.port,
+        args.metrics_port,
+        &mut config,
+        &args.tls,
+        shard_fds,
+    )
+    .await?;
+    // After the TLS files are read: `--tls-shards` needs what they make.
+    config.validate()?;
     let stop = shutdown_signal();
-    tracing::info!(addr = %listener.local_addr()?, shards = ?config.shards, topology = ?config.topology, "router listening");
+    tracing::info!(addr = %listener.local_addr()?, tls_addr = ?listener.tls_addr(), shards = ?config.shards, topology = ?config.topology, "router listening");
     router::run(listener, config, stop).await?;
     tracing::info!("router stopped");
     Ok(())
@@ -235,15 +294,28 @@ async fn cluster(args: ClusterArgs) -> Result<(), Box<dyn std::error::Error>> {
     // The router's clients, plus both ends of every shard connection (this one process).
     let members = count * (1 + args.replicas);
     let shard_fds = 2 * (members * config.shard_connections) as u64;
-    let listener =
-        router_listener(&args.bind, args.port, args.metrics_port, &config, shard_fds).await?;
+    // The router's clients may use TLS; its shards are in this process (no link to secure).
+    config.tls_shards = false;
+    let listener = router_listener(
+        &args.bind,
+        args.port,
+        args.metrics_port,
+        &mut config,
+        &args.tls,
+        shard_fds,
+    )
+    .await?;
     let replicas = match args.replicas {
         0 => String::new(),
         r => format!(" ({r} replicas each)"),
     };
     let stop = shutdown_signal();
+    let tls_addr = listener
+        .tls_addr()
+        .map(|a| format!(" (TLS on {a})"))
+        .unwrap_or_default();
     println!(
-        "router listening on {} over {} shards{replicas}",
+        "router listening on {}{tls_addr} over {} shards{replicas}",
         listener.local_addr()?,
         groups.len(),
     );

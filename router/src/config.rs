@@ -99,6 +99,16 @@ pub struct Config {
     #[arg(long, value_parser = Password::parse)]
     pub shard_password: Option<Password>,
 
+    /// Connect to the shards over TLS (Redis: `tls-replication`, for the router's links to
+    /// its shards): their certificates must chain to `--tls-ca-cert-file`, and the router
+    /// shows its `--tls-cert-file` to shards that ask for a client certificate.
+    #[arg(long)]
+    pub tls_shards: bool,
+
+    /// The TLS client side for `--tls-shards` (the binary makes it from the `--tls-*` files).
+    #[arg(skip)]
+    pub shard_tls: ShardTls,
+
     /// Client-facing limits and `requirepass`; the binary flattens [`ClientConfig`] once per
     /// subcommand and copies it in (see `server::Config::clients`).
     #[arg(skip)]
@@ -108,6 +118,22 @@ pub struct Config {
     #[arg(skip)]
     pub maxmemory: u64,
 }
+
+/// The TLS a router's shard connections use, when `--tls-shards` is on.
+#[derive(Debug, Clone, Default)]
+pub struct ShardTls(pub Option<std::sync::Arc<serve::Tls>>);
+
+impl PartialEq for ShardTls {
+    fn eq(&self, other: &ShardTls) -> bool {
+        match (&self.0, &other.0) {
+            (Some(a), Some(b)) => std::sync::Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for ShardTls {}
 
 impl Default for Config {
     fn default() -> Self {
@@ -138,6 +164,9 @@ impl Config {
         }
         if self.shards.iter().any(|g| g.split('|').count() > 32) {
             return Err("--shards: at most 32 members per group".into());
+        }
+        if self.tls_shards && self.shard_tls.0.is_none() {
+            return Err("--tls-shards needs the TLS files (--tls-ca-cert-file at least)".into());
         }
         if self.health_interval_ms == 0 || self.fail_after == 0 || self.rise_after == 0 {
             return Err(

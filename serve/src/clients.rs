@@ -25,6 +25,7 @@ use tokio::task::JoinSet;
 use crate::auth::Password;
 use crate::shutdown::Shutdown;
 use crate::stats::Stats;
+use crate::tls::Tls;
 use crate::units::parse_memory;
 use protocol::codec::Limits;
 use protocol::error::text;
@@ -64,6 +65,12 @@ pub struct ClientConfig {
     /// `requirepass`); empty or absent = none.
     #[arg(long, value_parser = Password::parse)]
     pub requirepass: Option<Password>,
+
+    /// A user, in Redis's ACL rule syntax, as the config file's `user` directive:
+    /// `--user "alice on >password ~cache:* +@read"`; repeat for more users. Without any,
+    /// the one user is `default`, `on nopass ~* +@all` (or with `requirepass` as its password).
+    #[arg(long = "user", value_name = "RULES")]
+    pub users: Vec<String>,
 
     /// Log commands that take at least this many microseconds in SLOWLOG; -1 = off, 0 = every
     /// command (Redis: `slowlog-log-slower-than`).
@@ -119,7 +126,25 @@ impl ClientConfig {
         if self.client_output_buffer_limit == 0 {
             return Err("client-output-buffer-limit must be above 0".into());
         }
+        self.acl()?;
         Ok(())
+    }
+
+    /// Returns the users: `--user` lines, and `requirepass` as the default user's password.
+    ///
+    /// # Errors
+    /// The first rule Redis would refuse, and why.
+    pub fn acl(&self) -> Result<crate::acl::Acl, String> {
+        crate::acl::Acl::new(self.password(), &self.users)
+    }
+
+    /// Returns the users as [`acl`](Self::acl) does; for settings `validate` did not check
+    /// and that are refused, logs why and returns users that let no one in (fail closed).
+    pub fn acl_or_locked(&self) -> crate::acl::Acl {
+        self.acl().unwrap_or_else(|e| {
+            tracing::error!(error = %e, "invalid --user rules: every login is refused");
+            crate::acl::Acl::new(None, &["default off resetpass -@all".into()]).unwrap_or_default()
+        })
     }
 
     /// Returns the password, unless none is set (absent or empty).
@@ -176,7 +201,7 @@ pub async fn serve_clients<H, F>(
     grace: Duration,
     mut handle: H,
 ) where
-    H: FnMut(TcpStream, ClientSlot) -> F,
+    H: FnMut(Incoming, ClientSlot) -> F,
     F: Future<Output = ()> + Send + 'static,
 {
     let mut tasks = JoinSet::new();
@@ -184,8 +209,8 @@ pub async fn serve_clients<H, F>(
     loop {
         tokio::select! {
             () = &mut shutdown => break,
-            (stream, slot) = acceptor.accept() => {
-                tasks.spawn(handle(stream, slot));
+            (incoming, slot) = acceptor.accept() => {
+                tasks.spawn(handle(incoming, slot));
             },
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
         }
@@ -269,10 +294,83 @@ impl ClientSlots {
     }
 }
 
+/// The ports a process serves clients on: a plain one, a TLS one, or both (Redis's `port`
+/// and `tls-port`; `port 0` with a TLS port serves TLS alone).
+#[derive(Debug)]
+pub struct Listeners {
+    plain: Option<TcpListener>,
+    tls: Option<(TcpListener, Arc<Tls>)>,
+}
+
+impl From<TcpListener> for Listeners {
+    fn from(plain: TcpListener) -> Listeners {
+        Listeners {
+            plain: Some(plain),
+            tls: None,
+        }
+    }
+}
+
+impl Listeners {
+    /// Returns the listeners; at least one must be given.
+    ///
+    /// # Errors
+    /// `InvalidInput` when there is neither.
+    pub fn new(
+        plain: Option<TcpListener>,
+        tls: Option<(TcpListener, Arc<Tls>)>,
+    ) -> io::Result<Listeners> {
+        if plain.is_none() && tls.is_none() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "no port to listen on: --port 0 needs a --tls-port",
+            ));
+        }
+        Ok(Listeners { plain, tls })
+    }
+
+    /// Returns the plain port's address, or the TLS port's when there is no plain one.
+    ///
+    /// # Errors
+    /// The socket's error.
+    pub fn local_addr(&self) -> io::Result<std::net::SocketAddr> {
+        match (&self.plain, &self.tls) {
+            (Some(plain), _) => plain.local_addr(),
+            (None, Some((tls, _))) => tls.local_addr(),
+            (None, None) => Err(io::ErrorKind::NotConnected.into()),
+        }
+    }
+
+    /// Returns the TLS port's address, when there is one.
+    pub fn tls_addr(&self) -> Option<std::net::SocketAddr> {
+        self.tls.as_ref().and_then(|(l, _)| l.local_addr().ok())
+    }
+
+    /// Returns the TLS side, when there is a TLS port.
+    pub fn tls(&self) -> Option<&Arc<Tls>> {
+        self.tls.as_ref().map(|(_, tls)| tls)
+    }
+}
+
+/// A client connection's task, as [`serve_clients`] spawns it: plain and TLS connections
+/// are different futures, each boxed on its own.
+pub type ClientTask = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// A connection just accepted: plain, or TLS still to be handshaken (in the client's own
+/// task, so a slow handshake never holds up the accept loop).
+#[derive(Debug)]
+pub enum Incoming {
+    /// From the plain port.
+    Plain(TcpStream),
+    /// From the TLS port: [`Tls::accept`] makes it a TLS stream.
+    Tls(TcpStream, Arc<Tls>),
+}
+
 /// A listener that hands out connections within `maxclients`.
 #[derive(Debug)]
 pub struct Acceptor {
-    listener: TcpListener,
+    listener: Option<TcpListener>,
+    tls: Option<(TcpListener, Arc<Tls>)>,
     slots: Arc<ClientSlots>,
     /// True while `accept` keeps failing, so the failure is logged once, not ten times a second.
     failing: bool,
@@ -280,9 +378,11 @@ pub struct Acceptor {
 
 impl Acceptor {
     /// Returns an acceptor on `listener`, counting clients in `slots`.
-    pub fn new(listener: TcpListener, slots: Arc<ClientSlots>) -> Acceptor {
+    pub fn new(listeners: impl Into<Listeners>, slots: Arc<ClientSlots>) -> Acceptor {
+        let listeners = listeners.into();
         Acceptor {
-            listener,
+            listener: listeners.plain,
+            tls: listeners.tls,
             slots,
             failing: false,
         }
@@ -293,7 +393,11 @@ impl Acceptor {
     /// # Errors
     /// The socket's error.
     pub fn local_addr(&self) -> io::Result<std::net::SocketAddr> {
-        self.listener.local_addr()
+        match (&self.listener, &self.tls) {
+            (Some(plain), _) => plain.local_addr(),
+            (None, Some((tls, _))) => tls.local_addr(),
+            (None, None) => Err(io::ErrorKind::NotConnected.into()),
+        }
     }
 
     /// Waits for the next client that fits under `maxclients`.
@@ -303,17 +407,27 @@ impl Acceptor {
     /// sleeps 100 ms and tries again: never exits, never spins.
     ///
     /// Cancel-safe: no connection is taken off the listener by an await that can be cancelled.
-    pub async fn accept(&mut self) -> (TcpStream, ClientSlot) {
+    pub async fn accept(&mut self) -> (Incoming, ClientSlot) {
         loop {
-            match self.listener.accept().await {
+            // Both `accept`s are cancel-safe: the one not chosen takes no connection.
+            let (accepted, tls) = tokio::select! {
+                a = accept_on(self.listener.as_ref()) => (a, None),
+                a = accept_on(self.tls.as_ref().map(|(l, _)| l)) => {
+                    (a, self.tls.as_ref().map(|(_, t)| t.clone()))
+                }
+            };
+            match accepted {
                 Ok((stream, _peer)) => {
                     if std::mem::take(&mut self.failing) {
                         tracing::info!("accepting connections again");
                     }
                     let _ = stream.set_nodelay(true);
-                    match self.slots.try_acquire() {
-                        Some(slot) => return (stream, slot),
-                        None => reject(&stream),
+                    match (self.slots.try_acquire(), tls) {
+                        (Some(slot), None) => return (Incoming::Plain(stream), slot),
+                        (Some(slot), Some(tls)) => return (Incoming::Tls(stream, tls), slot),
+                        // A TLS client cannot read a plaintext refusal: it is just closed.
+                        (None, None) => reject(&stream),
+                        (None, Some(_)) => {}
                     }
                 }
                 // A connection that died in the backlog: nothing to wait for.
@@ -326,6 +440,16 @@ impl Acceptor {
                 }
             }
         }
+    }
+}
+
+/// Accepts on `listener`; never completes without one.
+async fn accept_on(
+    listener: Option<&TcpListener>,
+) -> io::Result<(TcpStream, std::net::SocketAddr)> {
+    match listener {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -12,6 +12,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod acl;
 pub mod admin;
 pub mod auth;
 pub mod baseline;
@@ -31,11 +32,15 @@ pub mod shutdown;
 pub mod slowlog;
 pub mod stats;
 pub mod sync;
+pub mod tls;
 pub mod units;
 
 pub use auth::Password;
-pub use clients::{serve_clients, Acceptor, ClientConfig, ClientSlot, ClientSlots};
+pub use clients::{
+    serve_clients, Acceptor, ClientConfig, ClientSlot, ClientSlots, ClientTask, Incoming, Listeners,
+};
 pub use connection::Connection;
 pub use local::LocalShard;
 pub use setting::Setting;
 pub use shutdown::Shutdown;
+pub use tls::{ClientStream, Tls, TlsConfig};

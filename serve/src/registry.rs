@@ -36,6 +36,8 @@ pub struct ClientInfo {
     last_cmd: AtomicU32,
     resp3: AtomicBool,
     name: Mutex<Option<Bytes>>,
+    /// The ACL user logged in (`default` until AUTH names another).
+    user: Mutex<Option<Bytes>>,
     killed: AtomicBool,
     kill: Shutdown,
 }
@@ -80,6 +82,11 @@ impl ClientInfo {
     /// Records the name set by CLIENT SETNAME or HELLO.
     pub fn set_name(&self, name: Option<Bytes>) {
         *lock(&self.name) = name;
+    }
+
+    /// Records the user the client logged in as (AUTH, HELLO AUTH).
+    pub fn set_user(&self, user: Bytes) {
+        *lock(&self.user) = Some(user);
     }
 
     /// Records the protocol chosen by HELLO.
@@ -127,11 +134,15 @@ impl ClientInfo {
                 }
             }
         };
+        let user = lock(&self.user).as_ref().map_or_else(
+            || "default".into(),
+            |u| String::from_utf8_lossy(u).into_owned(),
+        );
         let resp = if self.resp3.load(Relaxed) { 3 } else { 2 };
         format!(
             "id={} addr={} laddr={} fd={} name={name} age={age} idle={} flags=N db=0 sub=0 \
              psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 \
-             oll=0 omem=0 tot-mem=0 events=r cmd={cmd} user=default redir=-1 resp={resp}",
+             oll=0 omem=0 tot-mem=0 events=r cmd={cmd} user={user} redir=-1 resp={resp}",
             self.id,
             self.addr,
             self.laddr,
@@ -186,6 +197,7 @@ impl ClientRegistry {
             last_cmd: AtomicU32::new(0),
             resp3: AtomicBool::new(false),
             name: Mutex::new(None),
+            user: Mutex::new(None),
             killed: AtomicBool::new(false),
             kill: Shutdown::new(),
         });

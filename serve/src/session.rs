@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
-use crate::auth::{self, Password};
+use crate::acl::{Acl, User};
 use crate::glob::glob_match;
 use crate::operator;
 use crate::registry::{ClientInfo, ClientRegistry};
@@ -31,6 +31,12 @@ pub struct Session {
     name: Option<Bytes>,
     closing: bool,
     authenticated: bool,
+    /// The user the connection logged in as; `None`: the process's `default` user, read from
+    /// the config (so a new session, one per in-process call in `cluster`, clones nothing).
+    user: Option<Arc<User>>,
+    /// True unless the user may run everything on every key: the per-command check is this
+    /// one branch for a user without restrictions.
+    restricted: bool,
     /// The topology epoch a router stamped this connection with (`JUMPCACHE EPOCH`); 0 for
     /// every other client, which a resize never fences.
     epoch: u64,
@@ -45,8 +51,9 @@ pub struct ServerConfig {
     pub maxmemory: Setting<u64>,
     /// `maxmemory-policy` (`allkeys-lru`, `allkeys-lfu`).
     pub maxmemory_policy: Setting<String>,
-    /// `requirepass`: clients must authenticate first when set. Never reported.
-    pub requirepass: Option<Password>,
+    /// The users (`--user`, and `requirepass` as the default user's password). Never reported
+    /// by CONFIG GET.
+    pub acl: Arc<Acl>,
     /// SLOWLOG, and its two settings.
     pub slowlog: Arc<SlowLog>,
     /// LATENCY, and `latency-monitor-threshold`.
@@ -82,16 +89,19 @@ impl ServerConfig {
 }
 
 impl Session {
-    /// Returns a fresh RESP2 session with client id `id`; it must authenticate first when
-    /// `config` requires a password.
+    /// Returns a fresh RESP2 session with client id `id`, logged in as the `default` user;
+    /// it must authenticate first unless that user is on and `nopass` (as in Redis).
     pub fn new(id: u64, config: &ServerConfig) -> Session {
+        let user = config.acl.default_user();
         Session {
             id,
             protocol: Protocol::Resp2,
             name: None,
             closing: false,
             epoch: 0,
-            authenticated: config.requirepass.is_none(),
+            authenticated: user.enabled() && user.nopass(),
+            restricted: !user.unrestricted(),
+            user: None,
             addr: String::new(),
             client: None,
         }
@@ -141,6 +151,20 @@ impl Session {
         self.authenticated
     }
 
+    /// Returns the user the connection is logged in as.
+    pub fn user<'a>(&'a self, config: &'a ServerConfig) -> &'a User {
+        self.user
+            .as_deref()
+            .unwrap_or_else(|| config.acl.default_user())
+    }
+
+    /// Returns true when the session may run `cmd`: it has authenticated and its user's
+    /// rules allow the command on its keys. For the few commands a router handles before
+    /// [`handle_local`]: when false, `handle_local` answers with the refusal.
+    pub fn may_run(&self, cmd: &Command, config: &ServerConfig) -> bool {
+        self.authenticated && (!self.restricted || self.user(config).check(cmd).is_ok())
+    }
+
     /// Returns the protocol chosen with `HELLO`.
     pub fn protocol(&self) -> Protocol {
         self.protocol
@@ -187,6 +211,13 @@ pub fn handle_local(cmd: &Command, session: &mut Session, config: &ServerConfig)
     {
         return Some(Frame::error(text::NOAUTH));
     }
+    // ACL: Redis 7.0's `ACLCheckAllPerm`, after the NOAUTH gate; the commands that run
+    // before AUTH (AUTH, HELLO, QUIT) are never refused by it.
+    if session.restricted && !cmd.spec().flags.contains(Flags::NO_AUTH) {
+        if let Err(denied) = session.user(config).check(cmd) {
+            return Some(Frame::error_owned(denied.text()));
+        }
+    }
     if let Some(client) = &session.client {
         client.touch(cmd.spec(), cmd.args());
     }
@@ -210,6 +241,7 @@ pub fn handle_local(cmd: &Command, session: &mut Session, config: &ServerConfig)
         SlowLog => operator::slowlog(cmd, config),
         Latency => Ok(operator::latency(cmd, config)),
         Wait => operator::wait(cmd),
+        Acl => crate::acl::command::acl(cmd, session.user(config), &config.acl),
         Jumpcache | Dump | Restore | Memory | Object | Info | DbSize | FlushDb | FlushAll
         | Save | BgSave | LastSave | Get | Set | SetNx | SetEx | PSetEx | GetSet | GetDel
         | GetEx | MGet | MSet | MSetNx | Del | Unlink | Exists | Touch | Incr | Decr | IncrBy
@@ -254,7 +286,8 @@ fn auth_command(
         [_, user, password] => (Some(&user[..]), password),
         _ => return Err(CommandError::Syntax),
     };
-    if user.is_none() && config.requirepass.is_none() {
+    // Redis: a one-argument AUTH is an error while `default` takes no password.
+    if user.is_none() && config.acl.default_user().nopass() {
         return Err(CommandError::Static(text::AUTH_NOT_SET));
     }
     login(session, config, user, password)?;
@@ -268,10 +301,16 @@ fn login(
     user: Option<&[u8]>,
     password: &[u8],
 ) -> Result<(), CommandError> {
-    if !auth::check(config.requirepass.as_ref(), user, password) {
+    let name = user.unwrap_or(b"default");
+    let Some(user) = config.acl.authenticate(name, password) else {
         return Err(CommandError::Static(text::WRONGPASS));
-    }
+    };
     session.authenticated = true;
+    session.restricted = !user.unrestricted();
+    if let Some(client) = &session.client {
+        client.set_user(user.name().clone());
+    }
+    session.user = Some(user);
     Ok(())
 }
 
@@ -516,25 +555,14 @@ fn command(cmd: &Command) -> Result<Frame, CommandError> {
 pub fn command_info(spec: &CommandSpec) -> Frame {
     let (first, last, step) = spec.keys.triple();
     let flags = spec.flags.names().map(Frame::simple).collect();
-    let mut categories = vec![Frame::simple(match spec.group {
-        "string" => "@string",
-        "generic" => "@keyspace",
-        "connection" => "@connection",
-        _ => "@admin",
-    })];
-    if spec.flags.contains(protocol::command::Flags::WRITE) {
-        categories.push(Frame::simple("@write"));
-    }
-    if spec.flags.contains(protocol::command::Flags::READONLY) {
-        categories.push(Frame::simple("@read"));
-    }
-    categories.push(Frame::simple(
-        if spec.flags.contains(protocol::command::Flags::FAST) {
-            "@fast"
-        } else {
-            "@slow"
-        },
-    ));
+    // The ACL's categories, which are Redis's own (acl/categories.rs), in Redis's order.
+    let categories_of = |sub: Option<&str>| {
+        crate::acl::categories::categories(spec, sub)
+            .names()
+            .map(|n| Frame::Simple(Bytes::from(format!("@{n}"))))
+            .collect::<Vec<_>>()
+    };
+    let categories = categories_of(None);
     let subcommands = spec
         .subcommands
         .iter()
@@ -546,7 +574,7 @@ pub fn command_info(spec: &CommandSpec) -> Frame {
                 Frame::Integer(0),
                 Frame::Integer(0),
                 Frame::Integer(0),
-                Frame::Set(vec![]),
+                Frame::Set(categories_of(Some(name))),
                 Frame::Array(vec![]),
                 Frame::Array(vec![]),
                 Frame::Array(vec![]),
@@ -657,7 +685,6 @@ mod tests {
         ServerConfig {
             maxmemory: Setting::new(100),
             maxmemory_policy: Setting::new("allkeys-lru".into()),
-            requirepass: None,
             ..ServerConfig::default()
         }
     }
@@ -685,7 +712,7 @@ mod tests {
 
     fn locked() -> (Session, ServerConfig) {
         let config = ServerConfig {
-            requirepass: Some(Password::new("pw")),
+            acl: Arc::new(Acl::new(Some(&crate::Password::new("pw")), &[]).unwrap()),
             ..config()
         };
         (Session::new(1, &config), config)

@@ -67,6 +67,10 @@ pub const COMMANDS_DURATION: &str = "redis_commands_duration_seconds";
 pub const COMMANDS_REJECTED: &str = "redis_commands_rejected_calls_total";
 /// Commands that ran and answered an error, by command.
 pub const COMMANDS_FAILED: &str = "redis_commands_failed_calls_total";
+/// TLS handshakes that failed, by `reason` (`timeout`, `protocol`, `certificate`, `closed`).
+pub const TLS_HANDSHAKE_FAILURES: &str = "jumpcache_tls_handshake_failures_total";
+/// TLS certificate reloads (SIGHUP, a file change), by `result` (`ok`, `error`).
+pub const TLS_RELOADS: &str = "jumpcache_tls_reloads_total";
 
 /// Every metric name this module declares.
 pub const NAMES: &[&str] = &[
@@ -92,6 +96,8 @@ pub const NAMES: &[&str] = &[
     COMMANDS_DURATION,
     COMMANDS_REJECTED,
     COMMANDS_FAILED,
+    TLS_HANDSHAKE_FAILURES,
+    TLS_RELOADS,
 ];
 
 /// Histogram buckets for every latency histogram, in seconds: 10 µs to 1 s.
@@ -104,6 +110,11 @@ pub const LATENCY_BUCKETS_SECONDS: &[f64] = &[
 pub fn describe() {
     use metrics::{describe_counter as c, describe_gauge as g};
     g!(UP, "1 while the process answers.");
+    c!(
+        TLS_HANDSHAKE_FAILURES,
+        "TLS handshakes that failed, by reason; each connection was closed."
+    );
+    c!(TLS_RELOADS, "TLS certificate reloads, by result.");
     g!(UPTIME, Unit::Seconds, "Seconds since the process started.");
     g!(CONNECTED_CLIENTS, "Client connections open now.");
     c!(CONNECTIONS_RECEIVED, "Client connections accepted.");
@@ -402,6 +413,7 @@ pub fn export_process(stats: &Stats) {
     counter!(NET_OUTPUT).absolute(stats.net_output_bytes.load(Relaxed));
     gauge!(MEMORY_RSS).set(rss_bytes() as f64);
     stats.commands.export();
+    crate::tls::export();
 }
 
 /// Copies keyspace totals into the recorder (memory, keys, hits, misses, expiries, evictions).

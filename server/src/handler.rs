@@ -7,22 +7,32 @@ use std::time::Instant;
 use protocol::{Command, Frame, FrameError, Kind, Request};
 use serve::session::{handle_local, Session};
 use serve::shutdown::Wait;
-use serve::{ClientSlot, Connection, Shutdown};
-use tokio::net::TcpStream;
+use serve::{ClientSlot, ClientStream, Connection, Shutdown};
 
 use crate::state::ShardState;
 use crate::{cluster, exec};
 
 /// Serves one client until it closes, sends QUIT, breaks the protocol or a limit, or
 /// shutdown. `slot` is its place under `maxclients`, freed when this returns.
-pub async fn handle(socket: TcpStream, slot: ClientSlot, shard: Arc<ShardState>, stop: Shutdown) {
+///
+/// Generic over the stream: a plain socket and a TLS one each get their own copy.
+pub async fn handle<S: ClientStream>(
+    socket: S,
+    slot: ClientSlot,
+    shard: Arc<ShardState>,
+    stop: Shutdown,
+) {
     let mut session = Session::new(shard.stats.next_client_id(), &shard.server_config);
     let registration =
-        serve::registry::register(&shard.server_config.clients, session.id(), &socket);
+        serve::registry::register(&shard.server_config.clients, session.id(), socket.tcp());
     session.set_client(registration.info().clone());
     let mut conn = Connection::new(socket, shard.config.clients.limits());
     conn.set_authenticated(session.authenticated());
     let result = serve(&mut conn, &mut session, &shard, &stop).await;
+    if S::TLS {
+        // Boxed: a plain connection's state machine holds no room for the TLS close.
+        Box::pin(serve::tls::close(conn.stream())).await;
+    }
     if let Err(e) = result {
         tracing::debug!(error = %e, "client connection ended");
     }
@@ -31,8 +41,8 @@ pub async fn handle(socket: TcpStream, slot: ClientSlot, shard: Arc<ShardState>,
     drop(slot);
 }
 
-async fn serve(
-    conn: &mut Connection<TcpStream>,
+async fn serve<S: ClientStream>(
+    conn: &mut Connection<S>,
     session: &mut Session,
     shard: &ShardState,
     stop: &Shutdown,

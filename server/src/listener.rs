@@ -5,8 +5,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serve::{serve_clients, Acceptor, Shutdown};
-use tokio::net::TcpListener;
+use serve::{serve_clients, Acceptor, Incoming, Listeners, Shutdown};
 use tokio::task::JoinSet;
 
 use crate::config::Config;
@@ -22,15 +21,16 @@ use crate::state::ShardState;
 /// # Errors
 /// An invalid `config`, or the listener's address cannot be read.
 pub async fn run(
-    listener: TcpListener,
+    listener: impl Into<Listeners>,
     config: Config,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     config
         .validate()
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-    let port = listener.local_addr()?.port();
-    serve(listener, ShardState::new(config, port), shutdown).await
+    let listeners = listener.into();
+    let port = listeners.local_addr()?.port();
+    serve(listeners, ShardState::new(config, port), shutdown).await
 }
 
 /// Serves an existing shard state (tests inject a manual clock this way).
@@ -38,7 +38,7 @@ pub async fn run(
 /// # Errors
 /// The snapshot file cannot be loaded (under `--rdb-corrupt fail`).
 pub async fn serve(
-    listener: TcpListener,
+    listener: impl Into<Listeners>,
     shard: Arc<ShardState>,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
@@ -70,8 +70,18 @@ pub async fn serve(
     // maxclients, and EMFILE backoff: see `serve::clients::Acceptor`.
     let acceptor = Acceptor::new(listener, shard.clients.clone());
     let grace = shard.config.clients.shutdown_grace();
-    serve_clients(acceptor, shutdown, &stop, grace, |socket, slot| {
-        handler::handle(socket, slot, shard.clone(), stop.clone())
+    serve_clients(acceptor, shutdown, &stop, grace, |incoming, slot| {
+        let (shard, stop) = (shard.clone(), stop.clone());
+        // Each kind of connection is its own boxed future (see router::run_elastic).
+        let task: serve::ClientTask = match incoming {
+            Incoming::Plain(socket) => Box::pin(handler::handle(socket, slot, shard, stop)),
+            Incoming::Tls(socket, tls) => Box::pin(async move {
+                if let Some(socket) = tls.accept(socket).await {
+                    handler::handle(socket, slot, shard, stop).await;
+                }
+            }),
+        };
+        task
     })
     .await;
     // The maintenance task returns as soon as `stop` is triggered.

@@ -61,7 +61,7 @@ impl ShardState {
         let server_config = ServerConfig {
             maxmemory: Setting::new(config.max_memory),
             maxmemory_policy: Setting::new(config.eviction.redis_name().to_string()),
-            requirepass: config.clients.password().cloned(),
+            acl: Arc::new(config.clients.acl_or_locked()),
             slowlog: config.clients.slowlog(),
             latency: config.clients.latency_monitor(),
             clients: Default::default(),

@@ -7,6 +7,7 @@
 
 mod process;
 mod reference;
+pub mod tls;
 mod wire;
 
 use std::net::SocketAddr;

@@ -220,6 +220,13 @@ const JUMPCACHE_SUBS: &[(&str, i32)] = &[
     ("SCANOUT", 6),
     ("HELP", 2),
 ];
+const ACL_SUBS: &[(&str, i32)] = &[
+    ("WHOAMI", 2),
+    ("LIST", 2),
+    ("USERS", 2),
+    ("CAT", -2),
+    ("HELP", 2),
+];
 const LATENCY_SUBS: &[(&str, i32)] = &[("LATEST", 2), ("HISTORY", 3), ("RESET", -2), ("HELP", 2)];
 
 /// Declares [`Kind`] and [`COMMANDS`] from one list of rows, so they cannot disagree.
@@ -269,6 +276,7 @@ commands! {
     ("SLOWLOG",     "slowlog",     SlowLog,     -2,   ADMIN,   K::None,       Local,         "server",     SLOWLOG_SUBS, "The process's slow commands: GET, LEN, RESET."),
     ("LATENCY",     "latency",     Latency,     -2,   ADMIN,   K::None,       Local,         "server",     LATENCY_SUBS, "Commands over latency-monitor-threshold: LATEST, HISTORY, RESET."),
     ("WAIT",        "wait",        Wait,        3,    NLS,     K::None,       Local,         "generic",    &[],          "Returns how many replicas acknowledged the client's last write."),
+    ("ACL",         "acl",         Acl,         -2,   NLS,     K::None,       Local,         "server",     ACL_SUBS,     "Users (fixed at start-up): WHOAMI, LIST, USERS, CAT."),
     ("JUMPCACHE",   "jumpcache",   Jumpcache,   -2,   ADMIN,   K::None,       Cluster,       "server",     JUMPCACHE_SUBS, "The cluster's own: TOPOLOGY, RESIZE (jumpcache cluster); what routers send shards during a resize."),
     ("MEMORY",      "memory",      Memory,      -2,   R,       K::Second,     Key,           "server",     MEMORY_SUBS,  "What a key costs in its shard (USAGE); the shard's figures (STATS)."),
     ("DUMP",        "dump",        Dump,        2,    R,       K::First,      Key,           "generic",    &[],          "Serializes a key in Redis's RDB format (strings), for RESTORE here or in redis-server."),

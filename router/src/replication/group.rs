@@ -145,6 +145,7 @@ impl Group {
                 config.shard_queue,
                 config.shard_timeout(),
                 config.shard_password.clone(),
+                config.shard_tls.0.clone().filter(|_| config.tls_shards),
             ),
         };
         let members = addrs

@@ -1,5 +1,9 @@
-//! One shard connection's task: connect (and AUTH), then a writer and a reader polled
-//! together over the shared in-flight queue, until the connection fails; then back off.
+//! One shard connection's task: connect (TLS with `--tls-shards`, then AUTH), then a writer
+//! and a reader polled together over the shared in-flight queue, until the connection fails;
+//! then back off.
+//!
+//! The connection's code is generic over the stream ([`Link`]): a plain socket is split into
+//! its owned halves as before TLS existed; a TLS stream into tokio's locked halves.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,11 +13,12 @@ use std::time::Duration;
 use bytes::BytesMut;
 use protocol::reply::ReplyDecoder;
 use serve::sync::lock;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::{sleep_until, timeout_at, Instant};
+use tokio_rustls::client::TlsStream;
 
 use super::{
     InFlight, Job, Progress, ShardErrorKind, Shared, MAX_BACKOFF, MAX_WRITE_BATCH, MIN_BACKOFF,
@@ -29,48 +34,22 @@ pub(super) async fn run_connection(
     let mut backoff = MIN_BACKOFF;
     let mut connected_before = false;
     loop {
-        let connect = TcpStream::connect(&*shared.addr);
-        match timeout_at(Instant::now() + shared.timeout, connect).await {
-            Ok(Ok(mut stream)) => {
-                let _ = stream.set_nodelay(true);
-                let greeted = match authenticate(&shared, &mut stream).await {
-                    Ok(()) => greet(&shared, &mut stream).await,
-                    Err(kind) => Err(kind),
-                };
-                if let Err(kind) = greeted {
-                    up.store(false, Ordering::Relaxed);
-                    note_down(&shared, kind);
-                } else {
-                    up.store(true, Ordering::Relaxed);
-                    if connected_before {
-                        shared.metrics.reconnects.fetch_add(1, Ordering::Relaxed);
-                    }
-                    connected_before = true;
-                    if shared.live.fetch_add(1, Ordering::Relaxed) == 0
-                        && shared.logged_down.swap(false, Ordering::Relaxed)
-                    {
-                        // Debug only: the group logs the member's state transitions, once each.
-                        tracing::debug!(shard = shared.id, addr = %shared.addr, "shard connected");
-                    }
-                    let answered = AtomicBool::new(false);
-                    progress.mark();
-                    let end = serve(&shared, stream, &mut rx, &answered, &progress).await;
-                    up.store(false, Ordering::Relaxed);
-                    shared.live.fetch_sub(1, Ordering::Relaxed);
-                    // A shard that accepts connections but never answers keeps its backoff
-                    // growing, so its keys fail fast between attempts instead of each waiting.
-                    if answered.load(Ordering::Relaxed) {
-                        backoff = MIN_BACKOFF;
-                    }
-                    match end {
-                        None => return, // every ShardClient is gone: the router is shutting down
-                        Some(kind) => note_down(&shared, kind),
-                    }
-                }
+        let outcome = match open(&shared).await {
+            Ok(Opened::Plain(stream)) => {
+                let mut ctx = (&mut connected_before, &mut backoff);
+                live(&shared, stream, &up, &progress, &mut rx, &mut ctx).await
             }
-            Ok(Err(_)) | Err(_) => {
+            Ok(Opened::Tls(stream)) => {
+                let mut ctx = (&mut connected_before, &mut backoff);
+                live(&shared, *stream, &up, &progress, &mut rx, &mut ctx).await
+            }
+            Err(kind) => Some(kind),
+        };
+        match outcome {
+            None => return, // every ShardClient is gone: the router is shutting down
+            Some(kind) => {
                 up.store(false, Ordering::Relaxed);
-                note_down(&shared, ShardErrorKind::Unavailable);
+                note_down(&shared, kind);
             }
         }
         // Down: whatever is queued or arrives fails at once until the next attempt.
@@ -90,9 +69,110 @@ pub(super) async fn run_connection(
     }
 }
 
+/// A connection just opened, before AUTH.
+enum Opened {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+/// Connects (and with `--tls-shards` completes the TLS handshake), within the shard timeout.
+async fn open(shared: &Shared) -> Result<Opened, ShardErrorKind> {
+    let connect = TcpStream::connect(&*shared.addr);
+    let stream = match timeout_at(Instant::now() + shared.timeout, connect).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(_)) | Err(_) => return Err(ShardErrorKind::Unavailable),
+    };
+    let _ = stream.set_nodelay(true);
+    let Some(tls) = &shared.tls else {
+        return Ok(Opened::Plain(stream));
+    };
+    // The name the shard's certificate must hold: the host of `host:port`.
+    let host = shared
+        .addr
+        .rsplit_once(':')
+        .map_or(&*shared.addr, |(h, _)| h)
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    match tls.connect(host, stream).await {
+        Ok(stream) => Ok(Opened::Tls(Box::new(stream))),
+        Err(e) => {
+            if !shared.logged_tls.swap(true, Ordering::Relaxed) {
+                tracing::warn!(shard = shared.id, addr = %shared.addr, error = %e, "TLS handshake with the shard failed");
+            }
+            Err(ShardErrorKind::Unavailable)
+        }
+    }
+}
+
+/// A shard connection's stream, split into a reader and a writer for the two loops.
+trait Link: AsyncRead + AsyncWrite + Unpin + Send {
+    type Reader: AsyncRead + Unpin + Send;
+    type Writer: AsyncWrite + Unpin + Send;
+    fn halves(self) -> (Self::Reader, Self::Writer);
+}
+
+impl Link for TcpStream {
+    type Reader = OwnedReadHalf;
+    type Writer = OwnedWriteHalf;
+    fn halves(self) -> (OwnedReadHalf, OwnedWriteHalf) {
+        self.into_split()
+    }
+}
+
+impl Link for TlsStream<TcpStream> {
+    type Reader = ReadHalf<TlsStream<TcpStream>>;
+    type Writer = WriteHalf<TlsStream<TcpStream>>;
+    fn halves(self) -> (Self::Reader, Self::Writer) {
+        tokio::io::split(self)
+    }
+}
+
+/// Authenticates and greets on `stream`, then serves it until it fails (`Some(why)`) or
+/// every `ShardClient` is gone (`None`). `ctx`: whether a connection was up before (for the
+/// reconnect count) and the backoff, reset once the shard answered.
+async fn live<S: Link>(
+    shared: &Shared,
+    mut stream: S,
+    up: &AtomicBool,
+    progress: &Progress,
+    rx: &mut mpsc::UnboundedReceiver<Job>,
+    ctx: &mut (&mut bool, &mut Duration),
+) -> Option<ShardErrorKind> {
+    if let Err(kind) = authenticate(shared, &mut stream).await {
+        return Some(kind);
+    }
+    if let Err(kind) = greet(shared, &mut stream).await {
+        return Some(kind);
+    }
+    up.store(true, Ordering::Relaxed);
+    if *ctx.0 {
+        shared.metrics.reconnects.fetch_add(1, Ordering::Relaxed);
+    }
+    *ctx.0 = true;
+    if shared.live.fetch_add(1, Ordering::Relaxed) == 0
+        && shared.logged_down.swap(false, Ordering::Relaxed)
+    {
+        // Debug only: the group logs the member's state transitions, once each.
+        tracing::debug!(shard = shared.id, addr = %shared.addr, "shard connected");
+    }
+    shared.logged_tls.store(false, Ordering::Relaxed);
+    let answered = AtomicBool::new(false);
+    progress.mark();
+    let (rd, wr) = stream.halves();
+    let end = serve(shared, rd, wr, rx, &answered, progress).await;
+    up.store(false, Ordering::Relaxed);
+    shared.live.fetch_sub(1, Ordering::Relaxed);
+    // A shard that accepts connections but never answers keeps its backoff growing, so its
+    // keys fail fast between attempts instead of each waiting.
+    if answered.load(Ordering::Relaxed) {
+        *ctx.1 = MIN_BACKOFF;
+    }
+    end
+}
+
 /// Sends `AUTH <password>` and waits for `+OK`, within the shard timeout. The password is
 /// never logged; a refusal is.
-async fn authenticate(shared: &Shared, stream: &mut TcpStream) -> Result<(), ShardErrorKind> {
+async fn authenticate<S: Link>(shared: &Shared, stream: &mut S) -> Result<(), ShardErrorKind> {
     let Some(password) = &shared.password else {
         return Ok(());
     };
@@ -111,7 +191,7 @@ async fn authenticate(shared: &Shared, stream: &mut TcpStream) -> Result<(), Sha
 
 /// Sends the router's hello (its topology epoch), when it has one. A refusal is no failure:
 /// a stale epoch is answered on the data path (`-STALEEPOCH`), where the router learns.
-async fn greet(shared: &Shared, stream: &mut TcpStream) -> Result<(), ShardErrorKind> {
+async fn greet<S: Link>(shared: &Shared, stream: &mut S) -> Result<(), ShardErrorKind> {
     let hello = lock(&shared.hello).clone();
     match hello {
         Some(request) => exchange(shared, stream, &request).await.map(drop),
@@ -120,13 +200,14 @@ async fn greet(shared: &Shared, stream: &mut TcpStream) -> Result<(), ShardError
 }
 
 /// Writes one request and reads its one reply, within the shard timeout.
-async fn exchange(
+async fn exchange<S: Link>(
     shared: &Shared,
-    stream: &mut TcpStream,
+    stream: &mut S,
     request: &[u8],
 ) -> Result<bytes::Bytes, ShardErrorKind> {
     let exchange = async {
         stream.write_all(request).await.ok()?;
+        stream.flush().await.ok()?;
         let mut buf = BytesMut::with_capacity(512);
         let mut decoder = ReplyDecoder::default();
         loop {
@@ -153,14 +234,14 @@ fn note_down(shared: &Shared, kind: ShardErrorKind) {
 }
 
 /// Serves one connected socket until it fails (`Some(why)`) or the queue closes (`None`).
-async fn serve(
+async fn serve<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     shared: &Shared,
-    stream: TcpStream,
+    rd: R,
+    wr: W,
     rx: &mut mpsc::UnboundedReceiver<Job>,
     answered: &AtomicBool,
     progress: &Progress,
 ) -> Option<ShardErrorKind> {
-    let (rd, wr) = stream.into_split();
     let in_flight = Mutex::new(VecDeque::<InFlight>::new());
     let end = tokio::select! {
         end = write_loop(shared, wr, rx, &in_flight, progress) => end,
@@ -174,9 +255,9 @@ async fn serve(
 }
 
 /// Drains the queue into one buffer per wake-up and writes it with one `write_all`.
-async fn write_loop(
+async fn write_loop<W: AsyncWrite + Unpin>(
     shared: &Shared,
-    mut wr: OwnedWriteHalf,
+    mut wr: W,
     rx: &mut mpsc::UnboundedReceiver<Job>,
     in_flight: &Mutex<VecDeque<InFlight>>,
     progress: &Progress,
@@ -227,7 +308,8 @@ async fn write_loop(
                 }
             }
         }
-        if wr.write_all(&buf).await.is_err() {
+        // A socket's flush is a no-op; TLS's pushes out the records of what was written.
+        if wr.write_all(&buf).await.is_err() || wr.flush().await.is_err() {
             return Some(ShardErrorKind::Unavailable);
         }
         buf.clear();
@@ -235,8 +317,8 @@ async fn write_loop(
 }
 
 /// Reads replies and completes the oldest in-flight request with each; watches deadlines.
-async fn read_loop(
-    mut rd: OwnedReadHalf,
+async fn read_loop<R: AsyncRead + Unpin>(
+    mut rd: R,
     in_flight: &Mutex<VecDeque<InFlight>>,
     shared: &Shared,
     answered: &AtomicBool,

@@ -116,6 +116,10 @@ struct Shared {
     next: AtomicUsize,
     /// Sent as `AUTH` first on every connection (`--shard-password`).
     password: Option<Password>,
+    /// TLS for every connection (`--tls-shards`).
+    tls: Option<Arc<serve::Tls>>,
+    /// Whether a failed TLS handshake was logged since the last good connection.
+    logged_tls: AtomicBool,
     /// Sent next on every connection: `JUMPCACHE EPOCH ...`, the router's topology epoch
     /// (see `elastic`); `None` until the router has one.
     hello: Mutex<Option<Bytes>>,
@@ -131,6 +135,7 @@ impl Shared {
         timeout: Duration,
         queue: usize,
         password: Option<Password>,
+        tls: Option<Arc<serve::Tls>>,
     ) -> Arc<Shared> {
         Arc::new(Shared {
             id,
@@ -141,6 +146,8 @@ impl Shared {
             logged_down: AtomicBool::new(false),
             next: AtomicUsize::new(0),
             password,
+            tls,
+            logged_tls: AtomicBool::new(false),
             hello: Mutex::new(None),
             metrics: ShardMetrics::new(id, member, addr),
         })
@@ -258,9 +265,10 @@ impl Call {
 impl ShardClient {
     /// Starts `connections` connection tasks to `addr`, member `member` of group `id` (its
     /// metrics' labels); they connect in the background and authenticate with `password`
-    /// when given.
+    /// when given, over TLS when `tls` is given.
     ///
     /// Must be called inside a tokio runtime. The tasks end when every clone is dropped.
+    #[allow(clippy::too_many_arguments)] // reason: one call site per kind of member; a struct would only rename them
     pub fn spawn_member(
         id: ShardId,
         member: usize,
@@ -269,8 +277,9 @@ impl ShardClient {
         queue: usize,
         timeout: Duration,
         password: Option<Password>,
+        tls: Option<Arc<serve::Tls>>,
     ) -> ShardClient {
-        let shared = Shared::new(id, member, addr, timeout, queue, password);
+        let shared = Shared::new(id, member, addr, timeout, queue, password, tls);
         let conns: Vec<Conn> = (0..connections.max(1))
             .map(|_| {
                 let (tx, rx) = mpsc::unbounded_channel();
@@ -309,7 +318,7 @@ impl ShardClient {
         shard: Arc<dyn LocalShard>,
     ) -> ShardClient {
         // No queue and no timeout apply: the request runs before this returns.
-        let shared = Shared::new(id, member, addr, Duration::from_secs(3600), 1, None);
+        let shared = Shared::new(id, member, addr, Duration::from_secs(3600), 1, None, None);
         shared.live.store(1, Ordering::Relaxed);
         ShardClient {
             shared,

@@ -59,6 +59,7 @@ fn client(addr: SocketAddr, timeout_ms: u64) -> ShardClient {
         1000,
         Duration::from_millis(timeout_ms),
         None,
+        None,
     )
 }
 
@@ -103,6 +104,7 @@ async fn a_stalled_request_times_out_and_the_connection_recovers() {
         1,
         100,
         Duration::from_millis(200),
+        None,
         None,
     );
     assert_eq!(shard.call(req(&[b"PING"])).await.unwrap(), &b"+OK\r\n"[..]);
@@ -199,6 +201,7 @@ async fn a_stalled_shard_fills_its_queue_then_fails_fast_with_busy() {
         1,
         2,
         Duration::from_millis(2000),
+        None,
         None,
     );
     let _a = shard.send(0, req(&[b"GET", b"a"])).await;

@@ -41,7 +41,7 @@ fn run(cmd: &Command, shard: &ShardState, protocol: Protocol) -> Frame {
     let args = cmd.args();
     match cmd.kind() {
         Ping | Echo | Quit | Hello | Auth | Client | Select | Command | Config | Time | SlowLog
-        | Latency | Wait => Frame::error(SESSION_COMMAND),
+        | Latency | Wait | Acl => Frame::error(SESSION_COMMAND),
         // `handler::execute` runs it with the connection's session (its epoch stamp).
         Jumpcache => Frame::error("ERR JUMPCACHE reached the store"),
         Info => server::info(cmd, shard, protocol),

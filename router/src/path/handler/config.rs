@@ -11,17 +11,17 @@
 use bytes::Bytes;
 use protocol::{Command, Kind};
 use serve::operator::{check_config_set, is_store_setting};
-use serve::session::{handle_local, Session};
+use serve::session::{handle_local, ServerConfig, Session};
 
 use super::{Pending, Router};
 use crate::path::plan::Merge;
 
 /// Returns true for a CONFIG SET that names a store setting: the router sends it to its
 /// shards instead of answering it alone.
-pub(super) fn sets_store(cmd: &Command, session: &Session) -> bool {
+pub(super) fn sets_store(cmd: &Command, session: &Session, config: &ServerConfig) -> bool {
     let args = cmd.args();
-    session.authenticated()
-        && cmd.kind() == Kind::Config
+    cmd.kind() == Kind::Config
+        && session.may_run(cmd, config)
         && args[1].eq_ignore_ascii_case(b"SET")
         && args[2..].chunks(2).any(|pair| {
             let name = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
