@@ -164,6 +164,8 @@ fn run(cmd: &Command, shard: &ShardState, protocol: Protocol) -> Frame {
 }
 
 #[cfg(test)]
+mod expiry_tests;
+#[cfg(test)]
 mod random_tests;
 
 #[cfg(test)]
