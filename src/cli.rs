@@ -206,6 +206,14 @@ pub struct ClusterArgs {
     /// The router answers for the whole cluster; the embedded shards export nothing.
     #[arg(long, default_value_t = 9121)]
     pub metrics_port: u16,
+    /// Keeps one snapshot file per shard in this directory (`shard-<n>.rdb`, n counting the
+    /// shards in start order: group by group, member by member) and loads them at start, so
+    /// restart with the same `--shards` and `--replicas`. Without it, nothing is saved.
+    #[arg(long)]
+    pub dir: Option<std::path::PathBuf>,
+    /// Periodic snapshots of every shard, with `--dir`, as the shard's `--save`.
+    #[arg(long, default_value = "", value_parser = server::rdb::config::parse_save)]
+    pub save: server::rdb::config::SavePoints,
     #[command(flatten)]
     pub shard: server::Config,
     #[command(flatten)]

@@ -263,7 +263,12 @@ async fn cluster(args: ClusterArgs) -> Result<(), Box<dyn std::error::Error>> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut groups: Vec<Vec<SocketAddr>> = Vec::new();
     let mut local = router::LocalShards::new();
-    let start_shard = local_shard_factory(shard_config.clone(), stop_rx);
+    let snapshots = args.dir.map(|dir| {
+        let mut rdb = server::rdb::RdbConfig::at(dir, "");
+        rdb.save = args.save;
+        rdb
+    });
+    let start_shard = local_shard_factory(shard_config.clone(), snapshots, stop_rx);
     for i in 0..count {
         let mut members = Vec::new();
         for r in 0..=args.replicas {
@@ -328,16 +333,31 @@ async fn cluster(args: ClusterArgs) -> Result<(), Box<dyn std::error::Error>> {
 /// Returns what starts one in-process shard on a free loopback port (at start-up, and for
 /// `JUMPCACHE RESIZE`): one state, two ways in, the router calling it in-process and
 /// redis-cli over TCP. Each serves until `stop` says true.
+/// Returns what starts the cluster's shards; with `snapshots`, the n-th shard started keeps
+/// `shard-<n>.rdb` in its directory.
 fn local_shard_factory(
     config: server::Config,
+    snapshots: Option<server::rdb::RdbConfig>,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> router::ShardFactory {
+    let started = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     Arc::new(move || {
-        let (config, mut stop) = (config.clone(), stop.clone());
+        let (mut config, mut stop) = (config.clone(), stop.clone());
+        let n = started.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        config.rdb = snapshots.clone().map(|mut rdb| {
+            rdb.dbfilename = format!("shard-{n}.rdb");
+            rdb
+        });
         Box::pin(async move {
             let listener = bind("127.0.0.1", 0).await?;
             let addr = listener.local_addr()?;
             let state = server::ShardState::new(config, addr.port());
+            // Loaded before the router can call it in-process (its listener would only
+            // load it before its first socket client).
+            let loader = state.clone();
+            tokio::task::spawn_blocking(move || loader.persistence.load_at_start(&loader.store))
+                .await?
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
             let shard: Arc<dyn serve::LocalShard> = Arc::new(server::Embedded::new(state.clone()));
             tokio::spawn(async move {
                 let _ = server::serve(listener, state, async move {

@@ -38,6 +38,8 @@ fn route(route: Route) -> String {
         Merge::Info => "figures summed",
         Merge::MemoryStats => "figures added",
         Merge::Sets(_) => "members combined by the router",
+        Merge::Same => "the reply every group gave",
+        Merge::Min => "the smallest",
     };
     match route {
         Route::Local => "router or shard itself".into(),

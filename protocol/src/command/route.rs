@@ -21,8 +21,6 @@ pub enum Route {
     Scan,
     /// `JUMPCACHE`: the cluster's own commands, answered by the process that received them
     /// (a router from its topology, a shard from its part in a resize); never forwarded.
-    /// `BGSAVE` and `LASTSAVE` too: a shard answers for itself, a router that it does not
-    /// support them.
     Cluster,
 }
 
@@ -49,6 +47,11 @@ pub enum Merge {
     Info,
     /// MEMORY STATS: maps of integers added field by field.
     MemoryStats,
+    /// BGSAVE: every group's reply the same (`+Background saving started`), which it is;
+    /// else the first error.
+    Same,
+    /// LASTSAVE: the smallest integer (the oldest of the groups' last snapshots).
+    Min,
     /// SINTER SUNION SDIFF SINTERCARD across groups: each group's members, combined by the
     /// router (read-only set algebra needs no atomicity across groups beyond what each
     /// group's own reply gives).

@@ -148,7 +148,7 @@ impl CommandSpec {
 
 use Flags as F;
 use KeySpec as K;
-use Merge::{AllOk, AnyKey, Concat, Info, Sum};
+use Merge::{AllOk, AnyKey, Concat, Info, Min, Same, Sum};
 use Route::{All, Cluster, Key, Keys, Local, SameGroup, Scan};
 
 // Flag sets for the table's flags column: W write, D denyoom, F fast, R readonly, RND random,
@@ -286,9 +286,9 @@ commands! {
     ("DBSIZE",      "dbsize",      DbSize,      1,    RF,      K::None,       All(Sum),      "server",     &[],          "Returns the number of keys."),
     ("FLUSHDB",     "flushdb",     FlushDb,     -1,   W,       K::None,       All(AllOk),    "server",     &[],          "Removes every key."),
     ("FLUSHALL",    "flushall",    FlushAll,    -1,   W,       K::None,       All(AllOk),    "server",     &[],          "Removes every key."),
-    ("SAVE",        "save",        Save,        1,    ADMIN_NS, K::None,      All(AllOk),    "server",     &[],          "Writes an RDB snapshot of the shard now (--dir, --dbfilename)."),
-    ("BGSAVE",      "bgsave",      BgSave,      -1,   ADMIN_NS, K::None,      Cluster,       "server",     &[],          "Writes an RDB snapshot of the shard in the background; a router does not forward it."),
-    ("LASTSAVE",    "lastsave",    LastSave,    1,    LSF,     K::None,       Cluster,       "server",     &[],          "Returns the Unix time of the shard's last successful snapshot; a router does not forward it."),
+    ("SAVE",        "save",        Save,        1,    ADMIN_NS, K::None,      All(AllOk),    "server",     &[],          "Writes an RDB snapshot of every shard now (--dir, --dbfilename; cluster: --dir)."),
+    ("BGSAVE",      "bgsave",      BgSave,      -1,   ADMIN_NS, K::None,      All(Same),     "server",     &[],          "Writes an RDB snapshot of every shard in the background."),
+    ("LASTSAVE",    "lastsave",    LastSave,    1,    LSF,     K::None,       All(Min),      "server",     &[],          "Returns the Unix time of the last successful snapshot (through a router, the oldest of the shards')."),
     ("TIME",        "time",        Time,        1,    LSF,     K::None,       Local,         "server",     &[],          "Returns the server time."),
     ("GET",         "get",         Get,         2,    RF,      K::First,      Key,           "string",     &[],          "Returns a key's value."),
     ("SET",         "set",         Set,         -3,   WD,      K::First,      Key,           "string",     &[],          "Sets a value: EX PX EXAT PXAT KEEPTTL NX XX GET."),

@@ -42,6 +42,8 @@ pub fn merge(merge: Merge, parts: &[Part], replies: Vec<ShardReply>) -> Frame {
         Merge::Info => Err(Frame::error(UNEXPECTED)),
         Merge::MemoryStats => Ok(memory_stats(replies)),
         Merge::Sets(op) => sets(op, parts, replies),
+        Merge::Same => same(replies),
+        Merge::Min => min(replies),
     };
     result.unwrap_or_else(|e| e)
 }
@@ -209,6 +211,34 @@ fn sets(op: SetOp, parts: &[Part], replies: Vec<ShardReply>) -> Result<Frame, Fr
             bulks(first.into_iter().filter(|m| !minus.contains(m)).collect())
         }
     })
+}
+
+/// BGSAVE: the reply every group gave; the first error, or `UNEXPECTED` if they differ.
+fn same(replies: Vec<ShardReply>) -> Result<Frame, Frame> {
+    let mut first: Option<Frame> = None;
+    for reply in replies {
+        let f = frame(reply)?;
+        match &first {
+            None => first = Some(f),
+            Some(x) if *x == f => {}
+            Some(_) => return Err(Frame::error(UNEXPECTED)),
+        }
+    }
+    first.ok_or_else(|| Frame::error(UNEXPECTED))
+}
+
+/// LASTSAVE: the smallest of the groups' integers.
+fn min(replies: Vec<ShardReply>) -> Result<Frame, Frame> {
+    let mut least: Option<i64> = None;
+    for reply in replies {
+        let Frame::Integer(n) = frame(reply)? else {
+            return Err(Frame::error(UNEXPECTED));
+        };
+        least = Some(least.map_or(n, |l| l.min(n)));
+    }
+    least
+        .map(Frame::Integer)
+        .ok_or_else(|| Frame::error(UNEXPECTED))
 }
 
 fn sum(replies: Vec<ShardReply>) -> Result<Frame, Frame> {

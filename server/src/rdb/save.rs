@@ -47,6 +47,8 @@ pub struct Persistence {
     last_background_secs: AtomicI64,
     saves: AtomicU64,
     loading: AtomicBool,
+    /// The file was read (or found missing) once: a second `load_at_start` does nothing.
+    load_tried: AtomicBool,
     loaded: Mutex<LoadSummary>,
 }
 
@@ -95,6 +97,7 @@ impl Persistence {
             last_background_secs: AtomicI64::new(-1),
             saves: AtomicU64::new(0),
             loading: AtomicBool::new(false),
+            load_tried: AtomicBool::new(false),
             loaded: Mutex::new(LoadSummary::default()),
         })
     }
@@ -251,6 +254,11 @@ impl Persistence {
         let Some(config) = &self.config else {
             return Ok(None);
         };
+        // `jumpcache cluster` loads its shards before its router calls them; their listeners
+        // then find it done.
+        if self.load_tried.swap(true, Ordering::SeqCst) {
+            return Ok(None);
+        }
         let path = config.path();
         if !path.exists() {
             tracing::info!(path = %path.display(), "no snapshot file to load");
