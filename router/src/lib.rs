@@ -28,6 +28,7 @@ pub mod observe;
 pub mod path;
 mod replication;
 pub mod shards;
+mod txn;
 
 use std::future::Future;
 use std::io;
@@ -144,6 +145,7 @@ pub async fn run_elastic(
         // poll through (measured: no gain at -c 1 in `cluster`, twice the CPU).
         busy_poll: (config.busy_poll_us > 0 && !all_local)
             .then(|| Arc::new(BusyPoll::new(Duration::from_micros(config.busy_poll_us)))),
+        scripts: Default::default(),
     });
     // Before the first client: the shards' epoch, a resize to resume or to start.
     elastic.start().await;

@@ -12,6 +12,7 @@ use bytes::Bytes;
 
 use crate::auth::{self, Password};
 use crate::glob::glob_match;
+use crate::multi::{self, Multi, TxnState, Watched};
 use crate::operator;
 use crate::registry::{ClientInfo, ClientRegistry};
 use crate::setting::Setting;
@@ -36,6 +37,8 @@ pub struct Session {
     epoch: u64,
     addr: String,
     client: Option<Arc<ClientInfo>>,
+    /// MULTI's queue and WATCH's keys; `None` for nearly every connection.
+    txn: Option<Box<TxnState>>,
 }
 
 /// What `CONFIG GET` reports.
@@ -94,6 +97,7 @@ impl Session {
             authenticated: config.requirepass.is_none(),
             addr: String::new(),
             client: None,
+            txn: None,
         }
     }
 
@@ -170,6 +174,82 @@ impl Session {
     pub fn name(&self) -> Option<&Bytes> {
         self.name.as_ref()
     }
+
+    /// Marks the session authenticated: for the calls a shard makes for a router that is
+    /// already past the password (the commands of a router's transaction).
+    pub fn authenticate(&mut self) {
+        self.authenticated = true;
+    }
+
+    /// Returns true between MULTI and EXEC / DISCARD.
+    pub fn in_multi(&self) -> bool {
+        self.txn.as_ref().is_some_and(|t| t.multi.is_some())
+    }
+
+    /// Notes that a command sent inside MULTI was refused before it could be queued (unknown
+    /// name, arity): EXEC will answer EXECABORT, as Redis's `flagTransaction`.
+    pub fn refuse_in_multi(&mut self) {
+        if let Some(multi) = self.txn.as_mut().and_then(|t| t.multi.as_mut()) {
+            multi.failed = true;
+        }
+    }
+
+    /// Ends MULTI, returning what was queued; `None` outside MULTI.
+    pub fn take_multi(&mut self) -> Option<Multi> {
+        let txn = self.txn.as_mut()?;
+        let multi = txn.multi.take();
+        if txn.watched.is_none() {
+            self.txn = None;
+        }
+        multi
+    }
+
+    /// Returns the WATCHed keys and their token.
+    pub fn watched(&self) -> Option<&Watched> {
+        self.txn.as_ref()?.watched.as_ref()
+    }
+
+    /// Adds keys to WATCH, under `token` when nothing was watched yet; returns the token and
+    /// the keys that were not watched already.
+    pub fn watch(&mut self, token: impl FnOnce() -> u64, keys: &[Bytes]) -> (u64, Vec<Bytes>) {
+        let txn = self.txn.get_or_insert_with(Default::default);
+        let watched = txn.watched.get_or_insert_with(|| Watched {
+            token: token(),
+            keys: Vec::new(),
+        });
+        let mut fresh = Vec::new();
+        for key in keys {
+            if !watched.keys.contains(key) && !fresh.contains(key) {
+                fresh.push(key.clone());
+            }
+        }
+        watched.keys.extend(fresh.iter().cloned());
+        (watched.token, fresh)
+    }
+
+    /// Forgets the WATCHed keys (UNWATCH, EXEC, DISCARD, RESET), returning them so the
+    /// caller can release them where they are registered.
+    pub fn take_watched(&mut self) -> Option<Watched> {
+        let txn = self.txn.as_mut()?;
+        let watched = txn.watched.take();
+        if txn.multi.is_none() {
+            self.txn = None;
+        }
+        watched
+    }
+
+    /// Resets the connection as Redis's RESET does, but for WATCH (see [`take_watched`]):
+    /// MULTI dropped, RESP2, no name, authenticated only without `requirepass`.
+    ///
+    /// [`take_watched`]: Self::take_watched
+    pub fn reset(&mut self, config: &ServerConfig) {
+        if let Some(txn) = self.txn.as_mut() {
+            txn.multi = None;
+        }
+        self.protocol = Protocol::Resp2;
+        self.set_name(None);
+        self.authenticated = config.requirepass.is_none();
+    }
 }
 
 /// Answers connection and server-local commands, and refuses every command a client may not
@@ -185,7 +265,19 @@ pub fn handle_local(cmd: &Command, session: &mut Session, config: &ServerConfig)
         && !cmd.spec().flags.contains(Flags::NO_AUTH)
         && cmd.kind() != Kind::Ping
     {
+        if cmd.kind() != Kind::Exec {
+            self::queue_refused(session);
+        }
         return Some(Frame::error(text::NOAUTH));
+    }
+    // Inside MULTI every command but EXEC DISCARD MULTI WATCH QUIT RESET is queued.
+    if let Some(txn) = session.txn.as_deref_mut() {
+        if let Some(queue) = txn.multi.as_mut() {
+            if !multi::runs_inside_multi(cmd.kind()) {
+                queue.queued.push(cmd.clone());
+                return Some(Frame::simple("QUEUED"));
+            }
+        }
     }
     if let Some(client) = &session.client {
         client.touch(cmd.spec(), cmd.args());
@@ -210,6 +302,10 @@ pub fn handle_local(cmd: &Command, session: &mut Session, config: &ServerConfig)
         SlowLog => operator::slowlog(cmd, config),
         Latency => Ok(operator::latency(cmd, config)),
         Wait => operator::wait(cmd),
+        Multi => multi_command(session),
+        // The shard's `server::txn` and the router's `router::txn` run these.
+        Exec | Discard | Watch | Unwatch | Reset | Eval | EvalSha | EvalRo | EvalShaRo | Script
+        | TxnPhase => return None,
         Jumpcache | Dump | Restore | Memory | Object | Info | DbSize | FlushDb | FlushAll
         | Save | BgSave | LastSave | Get | Set | SetNx | SetEx | PSetEx | GetSet | GetDel
         | GetEx | MGet | MSet | MSetNx | Del | Unlink | Exists | Touch | Incr | Decr | IncrBy
@@ -218,6 +314,23 @@ pub fn handle_local(cmd: &Command, session: &mut Session, config: &ServerConfig)
         | Scan | RandomKey => return None,
     };
     Some(reply.unwrap_or_else(|e| e.to_frame()))
+}
+
+/// Marks the transaction failed when a command is refused inside MULTI.
+fn queue_refused(session: &mut Session) {
+    session.refuse_in_multi();
+}
+
+/// ```text
+/// MULTI
+/// ```
+fn multi_command(session: &mut Session) -> Result<Frame, CommandError> {
+    let txn = session.txn.get_or_insert_with(Default::default);
+    if txn.multi.is_some() {
+        return Err(CommandError::Static(text::MULTI_NESTED));
+    }
+    txn.multi = Some(Multi::default());
+    Ok(Frame::ok())
 }
 
 fn ping(cmd: &Command) -> Result<Frame, CommandError> {

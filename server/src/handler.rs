@@ -4,6 +4,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Instant;
 
+use protocol::command::Route;
 use protocol::{Command, Frame, FrameError, Kind, Request};
 use serve::session::{handle_local, Session};
 use serve::shutdown::Wait;
@@ -27,6 +28,7 @@ pub async fn handle(socket: TcpStream, slot: ClientSlot, shard: Arc<ShardState>,
         tracing::debug!(error = %e, "client connection ended");
     }
     conn.count_io(&shard.stats);
+    exec::multi::unwatch(&mut session, &shard);
     drop(registration);
     drop(slot);
 }
@@ -116,6 +118,8 @@ fn reply(request: Request, session: &mut Session, shard: &ShardState) -> Frame {
         Ok(cmd) => execute(&cmd, session, shard),
         Err(e) => {
             shard.stats.commands.reject_error(&e);
+            // Inside MULTI a refused command makes EXEC answer EXECABORT.
+            session.refuse_in_multi();
             e.to_frame()
         }
     }
@@ -131,9 +135,17 @@ pub fn execute(cmd: &Command, session: &mut Session, shard: &ShardState) -> Fram
     let frame = match handle_local(cmd, session, &shard.server_config) {
         Some(frame) => frame,
         None if cmd.kind() == Kind::Jumpcache => cluster::execute(cmd, session, shard),
+        None if cmd.spec().route == Route::Txn => exec::multi::execute(cmd, session, shard),
         None => match shard.cluster.fence(session) {
             Some(stale) => stale,
-            None => exec::execute(cmd, shard, session.protocol()),
+            None => {
+                // Shared: EXEC and EVAL hold it exclusive, so they run alone; a script
+                // past --lua-time-limit makes the others answer -BUSY.
+                match shard.txn.shared_unless(|| shard.scripts.busy()) {
+                    Some(_gate) => exec::execute(cmd, shard, session.protocol()),
+                    None => Frame::error(protocol::text::BUSY),
+                }
+            }
         },
     };
     let elapsed = started.elapsed();

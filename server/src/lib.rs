@@ -19,9 +19,11 @@ pub mod handler;
 pub mod info;
 pub mod listener;
 pub mod rdb;
+pub mod script;
 pub mod state;
 pub mod stats;
 pub mod store;
+pub mod txn;
 
 pub use config::{Config, EvictionPolicy};
 pub use embedded::Embedded;

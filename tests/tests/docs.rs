@@ -23,6 +23,7 @@ fn keys(spec: KeySpec) -> &'static str {
         KeySpec::Second => "one, after the subcommand",
         KeySpec::AllFrom(_) => "every argument",
         KeySpec::Pairs(_) => "every other argument",
+        KeySpec::Counted(_) => "the counted ones (numkeys)",
     }
 }
 
@@ -43,6 +44,7 @@ fn route(route: Route) -> String {
         Route::SameGroup => "the keys' group; CROSSSLOT across groups".into(),
         Route::All(merge) => format!("every group; {}", merged(merge)),
         Route::Scan => "one group at a time".into(),
+        Route::Txn => "transactions and scripts: the keys' groups (docs/architecture.md)".into(),
         Route::Cluster => {
             "answered where received, never forwarded (a router refuses BGSAVE and LASTSAVE)".into()
         }

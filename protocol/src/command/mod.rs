@@ -121,14 +121,24 @@ impl Command {
 
     /// Returns the keys, by the row's key positions.
     pub fn keys(&self) -> impl Iterator<Item = &Bytes> + '_ {
-        let (start, step) = match self.spec.keys {
-            KeySpec::None => (self.args.len(), 1),
-            KeySpec::First => (1, self.args.len().max(1)),
-            KeySpec::Second => (2, self.args.len().max(1)),
-            KeySpec::AllFrom(i) => (i, 1),
-            KeySpec::Pairs(i) => (i, 2),
+        let (start, step, count) = match self.spec.keys {
+            KeySpec::None => (self.args.len(), 1, usize::MAX),
+            KeySpec::First => (1, self.args.len().max(1), usize::MAX),
+            KeySpec::Second => (2, self.args.len().max(1), usize::MAX),
+            KeySpec::AllFrom(i) => (i, 1, usize::MAX),
+            KeySpec::Pairs(i) => (i, 2, usize::MAX),
+            // A count that is not a number names no keys; EVAL itself refuses it.
+            KeySpec::Counted(i) => (i + 1, 1, self.key_count(i).unwrap_or(0)),
         };
-        self.args.iter().skip(start).step_by(step)
+        self.args.iter().skip(start).step_by(step).take(count)
+    }
+
+    /// Returns the key count at argument `i` (EVAL's `numkeys`) when it is a number no larger
+    /// than the arguments after it.
+    pub fn key_count(&self, i: usize) -> Option<usize> {
+        let n = parse_i64(self.args.get(i)?)?;
+        let n = usize::try_from(n).ok()?;
+        (n <= self.args.len().saturating_sub(i + 1)).then_some(n)
     }
 }
 

@@ -24,6 +24,10 @@ pub enum Route {
     /// `BGSAVE` and `LASTSAVE` too: a shard answers for itself, a router that it does not
     /// support them.
     Cluster,
+    /// Transactions and scripts (EXEC, WATCH, UNWATCH, EVAL*, SCRIPT, TXN): a shard runs them
+    /// with the connection's session (`server::txn`), a router through `router::txn`, which
+    /// places their keys itself.
+    Txn,
 }
 
 /// How the replies of several groups become one.

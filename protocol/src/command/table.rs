@@ -20,6 +20,8 @@ pub enum KeySpec {
     AllFrom(usize),
     /// Key/value pairs from this index on (`MSET`).
     Pairs(usize),
+    /// A count of keys at this index, then that many keys (`EVAL script numkeys key...`).
+    Counted(usize),
 }
 
 impl KeySpec {
@@ -32,6 +34,8 @@ impl KeySpec {
             KeySpec::Second => (0, 0, 0),
             KeySpec::AllFrom(i) => (i as i64, -1, 1),
             KeySpec::Pairs(i) => (i as i64, -1, 2),
+            // Redis 7 reports movable keys as 0 0 0 (`COMMAND INFO eval`).
+            KeySpec::Counted(_) => (0, 0, 0),
         }
     }
 }
@@ -142,7 +146,7 @@ impl CommandSpec {
 use Flags as F;
 use KeySpec as K;
 use Merge::{AllOk, AnyKey, Concat, Info, Sum};
-use Route::{All, Cluster, Key, Keys, Local, SameGroup, Scan};
+use Route::{All, Cluster, Key, Keys, Local, SameGroup, Scan, Txn};
 
 // Flag sets for the table's flags column: W write, D denyoom, F fast, R readonly, RND random,
 // LS loading + stale, N noscript, CONN a connection command's, NA no_auth.
@@ -161,6 +165,8 @@ const CONN: Flags = NLS.or(F::FAST);
 const CONN_NA: Flags = CONN.or(F::NO_AUTH);
 const ADMIN: Flags = F::ADMIN.or(NLS);
 const ADMIN_NS: Flags = F::ADMIN.or(F::NOSCRIPT);
+// EVAL and friends: noscript + stale, as Redis 7 lists them (less skip_monitor, movablekeys).
+const SCRIPTING: Flags = F::NOSCRIPT.or(F::STALE);
 
 /// MGET's merge as a row writes it: `plan` sets `len` from the request.
 const REORDER: Merge = Merge::Reorder { len: 0 };
@@ -206,6 +212,13 @@ const JUMPCACHE_SUBS: &[(&str, i32)] = &[
     ("IMPORT", -6),
     ("DROP", -3),
     ("SCANOUT", 6),
+    ("HELP", 2),
+];
+const SCRIPT_SUBS: &[(&str, i32)] = &[
+    ("LOAD", 3),
+    ("EXISTS", -3),
+    ("FLUSH", -2),
+    ("KILL", 2),
     ("HELP", 2),
 ];
 const LATENCY_SUBS: &[(&str, i32)] = &[("LATEST", 2), ("HISTORY", 3), ("RESET", -2), ("HELP", 2)];
@@ -307,6 +320,21 @@ commands! {
     ("KEYS",        "keys",        Keys,        2,    R,       K::None,       All(Concat),   "generic",    &[],          "Returns the keys matching a glob pattern."),
     ("SCAN",        "scan",        Scan,        -2,   R,       K::None,       Scan,          "generic",    &[],          "Iterates over keys: MATCH COUNT TYPE."),
     ("RANDOMKEY",   "randomkey",   RandomKey,   1,    RRND,    K::None,       All(AnyKey),   "generic",    &[],          "Returns a random key."),
+    // Transactions and scripts (docs/architecture.md, "Transactions and scripts"). MULTI is
+    // the session's; `Txn` rows run in `server::exec::multi` / `server::script` on a shard and
+    // in `router::txn` on a router. TXN is what routers send shards.
+    ("MULTI",       "multi",       Multi,       1,    CONN,    K::None,       Local,         "transactions", &[],        "Starts a transaction: later commands are queued until EXEC."),
+    ("EXEC",        "exec",        Exec,        1,    NLS,     K::None,       Txn,           "transactions", &[],        "Runs the queued commands as one unit; nil when a WATCHed key changed."),
+    ("DISCARD",     "discard",     Discard,     1,    CONN,    K::None,       Txn,           "transactions", &[],        "Drops the queued commands and the WATCHed keys."),
+    ("WATCH",       "watch",       Watch,       -2,   CONN,    K::AllFrom(1), Txn,           "transactions", &[],        "Makes the next EXEC fail if one of these keys changes first."),
+    ("UNWATCH",     "unwatch",     Unwatch,     1,    CONN,    K::None,       Txn,           "transactions", &[],        "Forgets the WATCHed keys."),
+    ("RESET",       "reset",       Reset,       1,    CONN_NA, K::None,       Txn,           "connection", &[],          "Resets the connection: transaction, WATCH, protocol, name."),
+    ("EVAL",        "eval",        Eval,        -3,   SCRIPTING, K::Counted(2), Txn,         "scripting",  &[],          "Runs a Lua 5.1 script on its keys' group, atomically."),
+    ("EVALSHA",     "evalsha",     EvalSha,     -3,   SCRIPTING, K::Counted(2), Txn,         "scripting",  &[],          "Runs a cached script by its SHA1."),
+    ("EVAL_RO",     "eval_ro",     EvalRo,      -3,   SCRIPTING.or(F::READONLY), K::Counted(2), Txn, "scripting", &[],   "Runs a Lua script that may only read."),
+    ("EVALSHA_RO",  "evalsha_ro",  EvalShaRo,   -3,   SCRIPTING.or(F::READONLY), K::Counted(2), Txn, "scripting", &[],   "Runs a cached script that may only read."),
+    ("SCRIPT",      "script",      Script,      -2,   F::NOSCRIPT, K::None,   Txn,           "scripting",  SCRIPT_SUBS,  "The script cache: LOAD, EXISTS, FLUSH; KILL stops a script past --lua-time-limit."),
+    ("TXN",         "txn",         TxnPhase,    -2,   ADMIN,   K::None,       Txn,           "transactions", &[],        "What routers send shards: a one-group EXEC, the two phases of a cross-group one, WATCH leases."),
 }
 
 /// Returns the row for `name`, compared case-insensitively.
@@ -364,6 +392,7 @@ mod tests {
                 Route::Local | Route::All(_) | Route::Scan | Route::Cluster => {
                     s.keys == KeySpec::None
                 }
+                Route::Txn => true,
             };
             assert!(fits, "{}: {:?} with {:?}", s.name, s.route, s.keys);
         }

@@ -50,6 +50,8 @@ pub(crate) struct Router {
     pub(crate) stats: Arc<Stats>,
     /// `--busy-poll-us`, when not 0: told of every request batch read and reply flushed.
     pub(crate) busy_poll: Option<Arc<BusyPoll>>,
+    /// Every script this router has seen, for EVALSHA after a shard lost its cache.
+    pub(crate) scripts: crate::txn::ScriptCache,
 }
 
 /// A request in the making: its reply, the protocol it is written in, the command it counts
@@ -209,6 +211,11 @@ pub(crate) async fn handle(
         }
     }
     conn.count_io(&router.stats);
+    // WATCHed keys the client left registered on the shards.
+    if session.watched().is_some() {
+        let view = router.elastic.view().clone();
+        crate::txn::unwatch(&mut session, &view, id).await;
+    }
 }
 
 /// Starts one request on its way and counts it; awaits only a full shard queue, never a reply.
@@ -217,6 +224,8 @@ async fn dispatch(request: Request, session: &mut Session, router: &Router, lane
         Ok(cmd) => cmd,
         Err(e) => {
             router.stats.commands.reject_error(&e);
+            // Inside MULTI a refused command makes EXEC answer EXECABORT.
+            session.refuse_in_multi();
             return (
                 Pending::Ready(e.to_frame()),
                 session.protocol(),
@@ -239,6 +248,15 @@ async fn dispatch(request: Request, session: &mut Session, router: &Router, lane
         let pending = match handle_local(&cmd, session, &router.server_config) {
             Some(refused) => Pending::Ready(refused),
             None => Pending::Ready(Box::pin(elastic::command(&cmd, &router.elastic)).await),
+        };
+        return (pending, session.protocol(), Some(spec), raw);
+    }
+    if cmd.spec().route == protocol::command::Route::Txn {
+        let pending = match handle_local(&cmd, session, &router.server_config) {
+            Some(frame) => Pending::Ready(frame),
+            None => {
+                Pending::Ready(Box::pin(crate::txn::command(&cmd, session, router, lane)).await)
+            }
         };
         return (pending, session.protocol(), Some(spec), raw);
     }
@@ -388,6 +406,18 @@ async fn start(cmd: Command, plan: Plan, router: &Router, lane: u64) -> Pending 
             cmd,
         },
     }
+}
+
+/// Sends `cmd` to group `shard` for a transaction or script (`txn`): [`send`].
+pub(crate) async fn send_to_group(
+    view: &View,
+    lane: u64,
+    shard: usize,
+    cmd: &Command,
+    write: bool,
+    keys: impl FnOnce() -> Vec<Bytes>,
+) -> GroupCall {
+    send(view, lane, shard, cmd, write, keys).await
 }
 
 /// Sends a keyed command to group `shard`. A group without replicas takes it straight to

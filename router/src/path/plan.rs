@@ -71,8 +71,9 @@ pub fn plan(cmd: &Command, topology: &Topology) -> Plan {
         Route::SameGroup => same_group(cmd, topology),
         Route::All(merge) => Plan::Broadcast { merge },
         Route::Scan => scan(cmd, topology),
-        // The handler answers `JUMPCACHE` before a plan is made.
-        Route::Cluster => Plan::Local,
+        // The handler answers `JUMPCACHE` before a plan is made, and hands transactions and
+        // scripts to `txn`.
+        Route::Cluster | Route::Txn => Plan::Local,
     }
 }
 
@@ -151,7 +152,7 @@ pub fn part_args(cmd: &Command, positions: &[usize]) -> Vec<Bytes> {
     let (first, per_key) = match cmd.spec().keys {
         KeySpec::Pairs(i) => (i, 2),
         KeySpec::AllFrom(i) => (i, 1),
-        KeySpec::First | KeySpec::Second | KeySpec::None => (1, 1),
+        KeySpec::First | KeySpec::Second | KeySpec::None | KeySpec::Counted(_) => (1, 1),
     };
     let picked = positions
         .iter()
