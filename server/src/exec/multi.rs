@@ -173,7 +173,8 @@ fn run_phase(cmd: &Command, shard: &ShardState) -> Result<Frame, &'static str> {
         b"PREPARE" => {
             let (token, watch_token, lease_ms) = (num(2)?, num(3)?, num(4)?);
             let _gate = shard.txn.exclusive();
-            let lease = Duration::from_millis(lease_ms);
+            // A lease past a minute is a bug or an attack: cap it (and never overflow `Instant`).
+            let lease = Duration::from_millis(lease_ms.min(60_000));
             Ok(
                 match shard.txn.prepare(token, watch_token, lease, &args[5..]) {
                     Ok(()) => Frame::ok(),

@@ -196,8 +196,16 @@ pub(super) fn frame_to_lua(lua: &Lua, frame: Frame) -> mlua::Result<Value> {
     })
 }
 
+/// How deep a script's reply may nest: deeper (or a table that holds itself) is an error,
+/// never a stack overflow.
+const MAX_DEPTH: usize = 256;
+
 /// Converts a script's value to a reply, as Redis's `luaReplyToRedisReply` (RESP2).
 pub(super) fn lua_to_frame(value: &Value) -> Frame {
+    to_frame(value, 0)
+}
+
+fn to_frame(value: &Value, depth: usize) -> Frame {
     match value {
         Value::Nil => Frame::Null,
         Value::Boolean(true) => Frame::Integer(1),
@@ -205,7 +213,8 @@ pub(super) fn lua_to_frame(value: &Value) -> Frame {
         Value::Integer(n) => Frame::Integer(*n),
         Value::Number(n) => Frame::Integer(number_to_i64(*n)),
         Value::String(s) => Frame::Bulk(Bytes::copy_from_slice(&s.as_bytes())),
-        Value::Table(t) => table_to_frame(t),
+        Value::Table(_) if depth >= MAX_DEPTH => Frame::error("ERR reached lua stack limit"),
+        Value::Table(t) => table_to_frame(t, depth),
         _ => Frame::Null,
     }
 }
@@ -219,7 +228,7 @@ fn number_to_i64(n: f64) -> i64 {
     }
 }
 
-fn table_to_frame(t: &Table) -> Frame {
+fn table_to_frame(t: &Table, depth: usize) -> Frame {
     if let Ok(Value::String(e)) = t.raw_get::<Value>("err") {
         return Frame::Error(Bytes::copy_from_slice(&e.as_bytes()));
     }
@@ -230,7 +239,7 @@ fn table_to_frame(t: &Table) -> Frame {
     for i in 1.. {
         match t.raw_get::<Value>(i) {
             Ok(Value::Nil) | Err(_) => break,
-            Ok(v) => items.push(lua_to_frame(&v)),
+            Ok(v) => items.push(to_frame(&v, depth + 1)),
         }
     }
     Frame::Array(items)

@@ -346,8 +346,13 @@ fn frame_writes(args: &MultiValue) -> bool {
 
 /// A script's uncaught error: `err`, then where, as Redis 7.0 writes it.
 fn error_reply(value: &Value, sha: &str) -> Frame {
-    let Value::Table(t) = value else {
-        return Frame::error("ERR unknown error running script");
+    let t = match value {
+        Value::Table(t) => t,
+        // Lua 5.1 calls no handler for a memory error: its message comes as it is.
+        Value::String(s) => {
+            return Frame::error_owned(format!("ERR {} (--lua-memory-limit)", s.to_string_lossy()))
+        }
+        _ => return Frame::error("ERR unknown error running script"),
     };
     let err = match t.raw_get::<Value>("err") {
         Ok(Value::String(s)) => String::from_utf8_lossy(&s.as_bytes()).into_owned(),
@@ -516,6 +521,40 @@ mod tests {
         let cmd = Command::from_request(request).unwrap();
         let mut session = Session::new(1, &shard.server_config);
         crate::handler::execute(&cmd, &mut session, shard)
+    }
+
+    #[test]
+    fn runaway_replies_and_allocations_are_errors_not_crashes() {
+        let config = crate::config::Config {
+            lua_memory_limit: 4 << 20,
+            ..crate::config::Config::default()
+        };
+        let s = crate::state::ShardState::new(config, 0);
+        let selfish = eval(&s, &["EVAL", "local t = {} t[1] = t return t", "0"]);
+        let mut depth = 0;
+        let mut at = &selfish;
+        while let Frame::Array(items) = at {
+            depth += 1;
+            at = &items[0];
+        }
+        assert_eq!(
+            (depth, at),
+            (256, &Frame::error("ERR reached lua stack limit"))
+        );
+        let hungry = eval(
+            &s,
+            &["EVAL", "local t = {} for i = 1, 1e8 do t[i] = i end", "0"],
+        );
+        assert!(
+            matches!(&hungry, Frame::Error(e) if e.starts_with(b"ERR not enough memory")),
+            "{hungry:?}"
+        );
+        // The state still works after running out.
+        assert_eq!(eval(&s, &["EVAL", "return 1", "0"]), Frame::Integer(1));
+        assert_eq!(
+            eval(&s, &["TXN", "PREPARE", "1", "0", "99999999999999999", "k"]),
+            Frame::ok()
+        );
     }
 
     #[test]
