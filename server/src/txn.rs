@@ -27,6 +27,20 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use serve::sync::lock;
 
+/// Gives this thread's tokio worker role to another thread, once it is clear that what runs
+/// here will block for a while (a long script, a wait for the gate): tasks queued on this
+/// worker (its LIFO slot cannot be stolen) would otherwise wait for it, SCRIPT KILL among
+/// them. A no-op outside a multi-threaded runtime, and cheap after the first call in a poll.
+pub fn hand_off_worker() {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    if Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread) {
+        tokio::task::block_in_place(|| {});
+    }
+}
+
+/// How long a wait or a script may hold a worker thread before [`hand_off_worker`].
+pub const HAND_OFF_AFTER: Duration = Duration::from_millis(2);
+
 /// A WATCH token unused this long is dropped; its EXEC then fails as if a key changed.
 pub const WATCH_LEASE: Duration = Duration::from_secs(300);
 
@@ -79,6 +93,7 @@ impl Txn {
     /// limit (Redis answers `-BUSY` then). The first try is the whole cost when the gate is
     /// free; a waiter polls every 50 µs so it can give up instead of blocking its thread.
     pub fn shared_unless(&self, busy: impl Fn() -> bool) -> Option<RwLockReadGuard<'_, ()>> {
+        let mut waited: Option<Instant> = None;
         loop {
             match self.gate.try_read() {
                 Ok(guard) => return Some(guard),
@@ -86,6 +101,10 @@ impl Txn {
                 Err(std::sync::TryLockError::WouldBlock) => {
                     if busy() {
                         return None;
+                    }
+                    let since = *waited.get_or_insert_with(Instant::now);
+                    if since.elapsed() >= HAND_OFF_AFTER {
+                        hand_off_worker();
                     }
                     std::thread::sleep(Duration::from_micros(50));
                 }

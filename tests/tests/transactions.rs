@@ -303,3 +303,72 @@ async fn a_script_past_the_time_limit_gets_busy_replies_and_script_kill_stops_it
     );
     shard.stop().await;
 }
+
+/// Groups of two members: every member applies the same transactions and scripts, and a
+/// WATCH is checked alike on each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_member_of_a_replicated_group_applies_the_same_transaction() {
+    let mut shards = Vec::new();
+    for _ in 0..2 {
+        shards.push([harness::spawn_shard().await, harness::spawn_shard().await]);
+    }
+    let list = shards
+        .iter()
+        .map(|g| format!("{}|{}", g[0].addr(), g[1].addr()))
+        .collect();
+    let router = spawn_router(router::Config {
+        shards: list,
+        ..router::Config::default()
+    })
+    .await;
+    // Keys on each of the two groups.
+    let key = |group: usize| {
+        (0..)
+            .map(|i| format!("r{i}"))
+            .find(|k| router::path::ring::bucket(k.as_bytes(), 2) == group)
+            .expect("a key")
+    };
+    let (a, b) = (key(0), key(1));
+    let mut con = client_for(router.addr()).await;
+    let (x, y, z): (i64, i64, i64) = redis::pipe()
+        .atomic()
+        .incr(&a, 5)
+        .incr(&b, 7)
+        .incr(&a, 1)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!((x, y, z), (5, 7, 6));
+    let scripted: i64 = redis::cmd("EVAL")
+        .arg("return redis.call('incrby', KEYS[1], ARGV[1])")
+        .arg(1)
+        .arg(&b)
+        .arg(3)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(scripted, 10);
+    // WATCH, then a write from another client: nil, on both members alike.
+    let _: () = redis::cmd("WATCH")
+        .arg(&a)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let mut other = client_for(router.addr()).await;
+    let _: () = other.set(&a, 100).await.unwrap();
+    let aborted: Option<(i64,)> = redis::pipe()
+        .atomic()
+        .incr(&a, 1)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(aborted, None);
+    for (group, (k, want)) in [(&a, 100), (&b, 10)].into_iter().enumerate() {
+        for member in &shards[group] {
+            let mut direct = member.client().await;
+            let got: i64 = direct.get(k).await.unwrap();
+            assert_eq!(got, want, "group {group} member {}", member.addr());
+        }
+    }
+    router.stop().await;
+}

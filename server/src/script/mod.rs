@@ -57,6 +57,7 @@ pub(crate) struct Running {
     busy: AtomicBool,
     kill: AtomicBool,
     wrote: AtomicBool,
+    handed_off: AtomicBool,
 }
 
 impl Running {
@@ -64,7 +65,11 @@ impl Running {
     fn check(&self) -> bool {
         if !self.busy.load(SeqCst) {
             let started = *lock(&self.started);
-            if started.is_some_and(|s| s.elapsed() >= self.limit) {
+            let elapsed = started.map(|s| s.elapsed()).unwrap_or_default();
+            if elapsed >= crate::txn::HAND_OFF_AFTER && !self.handed_off.swap(true, SeqCst) {
+                crate::txn::hand_off_worker();
+            }
+            if elapsed >= self.limit {
                 self.busy.store(true, SeqCst);
             }
         }
@@ -76,6 +81,7 @@ impl Running {
         self.busy.store(false, SeqCst);
         self.kill.store(false, SeqCst);
         self.wrote.store(false, SeqCst);
+        self.handed_off.store(false, SeqCst);
     }
 
     fn stop(&self) {
@@ -95,6 +101,7 @@ impl Scripts {
                 busy: AtomicBool::new(false),
                 kill: AtomicBool::new(false),
                 wrote: AtomicBool::new(false),
+                handed_off: AtomicBool::new(false),
             }),
             memory: usize::try_from(memory).unwrap_or(usize::MAX),
         }
@@ -149,6 +156,7 @@ pub fn execute(cmd: &Command, session: &mut Session, shard: &ShardState) -> Fram
             break gate;
         }
         drop(gate);
+        crate::txn::hand_off_worker();
         std::thread::sleep(Duration::from_millis(1));
     };
     eval(cmd, session, shard, None)
