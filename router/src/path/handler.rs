@@ -237,6 +237,13 @@ async fn dispatch(request: Request, session: &mut Session, router: &Router, lane
     router.stats.commands_processed.fetch_add(1, Relaxed);
     let spec = cmd.spec();
     let raw = cmd.raw().clone();
+    // Inside MULTI everything but EXEC DISCARD MULTI WATCH QUIT RESET is queued by the
+    // session, WAIT, JUMPCACHE and CONFIG SET included.
+    if session.in_multi() && !serve::multi::runs_inside_multi(cmd.kind()) {
+        let frame = handle_local(&cmd, session, &router.server_config)
+            .unwrap_or_else(|| Frame::error(protocol::text::UNEXPECTED_REPLY));
+        return (Pending::Ready(frame), session.protocol(), Some(spec), raw);
+    }
     if cmd.kind() == protocol::Kind::Wait && session.authenticated() {
         let pending = match serve::operator::check_wait(&cmd) {
             Ok(()) => Pending::Wait,
