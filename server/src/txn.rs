@@ -112,6 +112,29 @@ impl Txn {
         }
     }
 
+    /// Holds the gate exclusive, or returns `None` once `busy` says a script is past its
+    /// time limit: as [`shared_unless`](Self::shared_unless), a waiter polls instead of
+    /// blocking its thread behind a running script.
+    pub fn exclusive_unless(&self, busy: impl Fn() -> bool) -> Option<RwLockWriteGuard<'_, ()>> {
+        let mut waited: Option<Instant> = None;
+        loop {
+            match self.gate.try_write() {
+                Ok(guard) => return Some(guard),
+                Err(std::sync::TryLockError::Poisoned(e)) => return Some(e.into_inner()),
+                Err(std::sync::TryLockError::WouldBlock) => {
+                    if busy() {
+                        return None;
+                    }
+                    let since = *waited.get_or_insert_with(Instant::now);
+                    if since.elapsed() >= HAND_OFF_AFTER {
+                        hand_off_worker();
+                    }
+                    std::thread::sleep(Duration::from_micros(50));
+                }
+            }
+        }
+    }
+
     /// Holds the gate exclusive: a transaction or script, alone on the shard.
     pub fn exclusive(&self) -> RwLockWriteGuard<'_, ()> {
         self.gate.write().unwrap_or_else(|e| e.into_inner())

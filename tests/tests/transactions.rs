@@ -289,6 +289,12 @@ async fn a_script_past_the_time_limit_gets_busy_replies_and_script_kill_stops_it
         busy,
         b"-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n"
     );
+    // Scripts, transactions and the script cache wait for it too, then get BUSY.
+    assert_eq!(other.call(&[b"EVAL", b"return 1", b"0"]).await, busy);
+    assert_eq!(other.call(&[b"SCRIPT", b"EXISTS", b"abc"]).await, busy);
+    assert_eq!(other.call(&[b"MULTI"]).await, b"+OK\r\n");
+    assert_eq!(other.call(&[b"GET", b"k"]).await, b"+QUEUED\r\n");
+    assert_eq!(other.call(&[b"EXEC"]).await, busy);
     assert_eq!(other.call(&[b"SCRIPT", b"KILL"]).await, b"+OK\r\n");
     let killed = within(runner.reply()).await.expect("the script's reply");
     assert!(

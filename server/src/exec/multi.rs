@@ -96,7 +96,9 @@ fn exec(session: &mut Session, shard: &ShardState) -> Frame {
         .collect();
     let started = Instant::now();
     let _gate = loop {
-        let gate = shard.txn.exclusive();
+        let Some(gate) = shard.txn.exclusive_unless(|| shard.scripts.busy()) else {
+            return Frame::error(text::BUSY);
+        };
         if !shard.txn.locked_by_other(0, &keys) || started.elapsed() > LOCK_WAIT {
             break gate;
         }
@@ -162,7 +164,9 @@ fn run_phase(cmd: &Command, shard: &ShardState) -> Result<Frame, &'static str> {
             let watch_token = num(2)?;
             let cmds = parse_commands(&args[3..])?;
             let keys: Vec<Bytes> = cmds.iter().flat_map(|c| c.keys().cloned()).collect();
-            let _gate = shard.txn.exclusive();
+            let Some(_gate) = shard.txn.exclusive_unless(|| shard.scripts.busy()) else {
+                return Ok(Frame::error(text::BUSY));
+            };
             if shard.txn.locked_by_other(0, &keys) {
                 return Ok(Frame::error(TXNLOCKED));
             }
@@ -173,7 +177,9 @@ fn run_phase(cmd: &Command, shard: &ShardState) -> Result<Frame, &'static str> {
         }
         b"PREPARE" => {
             let (token, watch_token, lease_ms) = (num(2)?, num(3)?, num(4)?);
-            let _gate = shard.txn.exclusive();
+            let Some(_gate) = shard.txn.exclusive_unless(|| shard.scripts.busy()) else {
+                return Ok(Frame::error(text::BUSY));
+            };
             // A lease past a minute is a bug or an attack: cap it (and never overflow `Instant`).
             let lease = Duration::from_millis(lease_ms.min(60_000));
             Ok(
@@ -187,7 +193,9 @@ fn run_phase(cmd: &Command, shard: &ShardState) -> Result<Frame, &'static str> {
         b"COMMIT" => {
             let token = num(2)?;
             let cmds = parse_commands(&args[3..])?;
-            let _gate = shard.txn.exclusive();
+            let Some(_gate) = shard.txn.exclusive_unless(|| shard.scripts.busy()) else {
+                return Ok(Frame::error(text::BUSY));
+            };
             if !shard.txn.holds(token) {
                 shard.txn.unlock(token);
                 return Ok(Frame::error(TXNEXPIRED));

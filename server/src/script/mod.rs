@@ -112,8 +112,38 @@ impl Scripts {
         self.running.busy.load(SeqCst)
     }
 
+    /// Returns the engine once no script holds it; `None` (`-BUSY`) once the one running is
+    /// past its time limit.
+    fn engine_unless_busy(&self) -> Option<std::sync::MutexGuard<'_, Option<Engine>>> {
+        let started = Instant::now();
+        loop {
+            let mut guard = match self.engine.try_lock() {
+                Ok(guard) => guard,
+                Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => {
+                    if self.busy() {
+                        return None;
+                    }
+                    if started.elapsed() >= crate::txn::HAND_OFF_AFTER {
+                        crate::txn::hand_off_worker();
+                    }
+                    std::thread::sleep(Duration::from_micros(50));
+                    continue;
+                }
+            };
+            self.start_engine(&mut guard);
+            return Some(guard);
+        }
+    }
+
     fn engine(&self) -> std::sync::MutexGuard<'_, Option<Engine>> {
         let mut engine = lock(&self.engine);
+        self.start_engine(&mut engine);
+        engine
+    }
+
+    /// Starts a Lua state where there is none (first use, after SCRIPT FLUSH).
+    fn start_engine(&self, engine: &mut Option<Engine>) {
         if engine.is_none() {
             match lua::State::new(self.memory, self.running.clone()) {
                 Ok(state) => {
@@ -125,7 +155,6 @@ impl Scripts {
                 Err(e) => tracing::error!(error = %e, "cannot start Lua"),
             }
         }
-        engine
     }
 }
 
@@ -151,7 +180,9 @@ pub fn execute(cmd: &Command, session: &mut Session, shard: &ShardState) -> Fram
     let keys: Vec<Bytes> = cmd.keys().cloned().collect();
     let started = Instant::now();
     let _gate = loop {
-        let gate = shard.txn.exclusive();
+        let Some(gate) = shard.txn.exclusive_unless(|| shard.scripts.busy()) else {
+            return Frame::error(text::BUSY);
+        };
         if !shard.txn.locked_by_other(0, &keys) || started.elapsed() > Duration::from_secs(30) {
             break gate;
         }
@@ -174,7 +205,9 @@ pub(crate) fn execute_locked(cmd: &Command, session: &mut Session, shard: &Shard
 /// group; `-TXNLOCKED` when a cross-group transaction holds one of them.
 pub(crate) fn execute_placed(cmd: &Command, shard: &ShardState, placement: Placement) -> Frame {
     let keys: Vec<Bytes> = cmd.keys().cloned().collect();
-    let _gate = shard.txn.exclusive();
+    let Some(_gate) = shard.txn.exclusive_unless(|| shard.scripts.busy()) else {
+        return Frame::error(text::BUSY);
+    };
     if shard.txn.locked_by_other(0, &keys) {
         return Frame::error(crate::exec::multi::TXNLOCKED);
     }
@@ -448,7 +481,9 @@ fn script(cmd: &Command, shard: &ShardState) -> Frame {
             }
         }
         b"LOAD" => {
-            let mut guard = shard.scripts.engine();
+            let Some(mut guard) = shard.scripts.engine_unless_busy() else {
+                return Frame::error(text::BUSY);
+            };
             let Some(engine) = guard.as_mut() else {
                 return Frame::error("ERR Lua is not available on this shard");
             };
@@ -458,7 +493,9 @@ fn script(cmd: &Command, shard: &ShardState) -> Frame {
             }
         }
         b"EXISTS" => {
-            let guard = shard.scripts.engine();
+            let Some(guard) = shard.scripts.engine_unless_busy() else {
+                return Frame::error(text::BUSY);
+            };
             let known = |sha: &Bytes| {
                 let sha = String::from_utf8_lossy(sha).to_ascii_lowercase();
                 guard.as_ref().is_some_and(|e| e.scripts.contains_key(&sha))
@@ -482,7 +519,10 @@ fn script(cmd: &Command, shard: &ShardState) -> Frame {
                 return Frame::error("ERR SCRIPT FLUSH only support SYNC|ASYNC option");
             }
             // A new state frees the old one's memory at once.
-            *lock(&shard.scripts.engine) = None;
+            let Some(mut guard) = shard.scripts.engine_unless_busy() else {
+                return Frame::error(text::BUSY);
+            };
+            *guard = None;
             Frame::ok()
         }
         _ => Frame::Array(
