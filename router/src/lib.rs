@@ -19,6 +19,8 @@
 //! - multi key: split by group (`plan::Part`), sent in parallel, merged in key order.
 //! - cluster-wide (INFO, DBSIZE, FLUSH*, KEYS, RANDOMKEY): every group, then merged;
 //!   SCAN walks the groups in turn with a cursor that carries the group index.
+//! - transactions and scripts (`txn`): EXEC as one `TXN EXEC` on one group or two phases
+//!   (`TXN PREPARE`, `TXN COMMIT`) across groups; EVAL on its declared keys' group.
 //!
 //! Replies leave in request order even when shards answer out of order (see `handler`).
 

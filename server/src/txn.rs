@@ -140,6 +140,12 @@ impl Txn {
         self.gate.write().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Returns true when some connection or transaction WATCHes keys (a relaxed load).
+    #[inline]
+    pub fn watching(&self) -> bool {
+        self.watching.load(Relaxed) != 0
+    }
+
     /// Marks the WATCH tokens on `keys` dirty; one relaxed load when nothing is watched.
     ///
     /// Called after a write, under the gate: EXEC's check (gate exclusive) sees it.

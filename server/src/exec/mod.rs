@@ -28,9 +28,11 @@ pub fn execute(cmd: &Command, shard: &ShardState, protocol: Protocol) -> Frame {
     if cmd.spec().flags.contains(Flags::WRITE) && !matches!(reply, Frame::Error(_)) {
         shard.persistence.wrote(1);
         // WATCH: one relaxed load when no client watches anything.
-        match cmd.kind() {
-            Kind::FlushAll | Kind::FlushDb => shard.txn.touch_all(),
-            _ => shard.txn.touch(cmd.keys()),
+        if shard.txn.watching() {
+            match cmd.kind() {
+                Kind::FlushAll | Kind::FlushDb => shard.txn.touch_all(),
+                _ => shard.txn.touch(cmd.keys()),
+            }
         }
     }
     reply
