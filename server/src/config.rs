@@ -47,7 +47,7 @@ pub struct Config {
 
     /// How long a script runs before other commands get `-BUSY` and SCRIPT KILL may stop it,
     /// in milliseconds (Redis: `lua-time-limit`).
-    #[arg(long, default_value_t = 5000)]
+    #[arg(long = "lua-time-limit", default_value_t = 5000)]
     pub lua_time_limit_ms: u64,
 
     /// The most memory one Lua state (every script of this shard) may hold, in bytes; a
