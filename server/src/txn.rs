@@ -27,18 +27,20 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use serve::sync::lock;
 
-/// Gives this thread's tokio worker role to another thread, once it is clear that what runs
-/// here will block for a while (a long script, a wait for the gate): tasks queued on this
+/// Runs `f`, which may block for a while (a script, a wait for the gate), with this thread's
+/// tokio worker role handed to another thread (`block_in_place`): tasks queued on this
 /// worker (its LIFO slot cannot be stolen) would otherwise wait for it, SCRIPT KILL among
-/// them. A no-op outside a multi-threaded runtime, and cheap after the first call in a poll.
-pub fn hand_off_worker() {
+/// them. Outside a multi-threaded runtime it just runs `f`.
+pub fn blocking<R>(f: impl FnOnce() -> R) -> R {
     use tokio::runtime::{Handle, RuntimeFlavor};
     if Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread) {
-        tokio::task::block_in_place(|| {});
+        tokio::task::block_in_place(f)
+    } else {
+        f()
     }
 }
 
-/// How long a wait or a script may hold a worker thread before [`hand_off_worker`].
+/// How long a wait may hold a worker thread before it waits in [`blocking`].
 pub const HAND_OFF_AFTER: Duration = Duration::from_millis(2);
 
 /// A WATCH token unused this long is dropped; its EXEC then fails as if a key changed.
@@ -103,10 +105,12 @@ impl Txn {
                         return None;
                     }
                     let since = *waited.get_or_insert_with(Instant::now);
+                    let nap = || std::thread::sleep(Duration::from_micros(50));
                     if since.elapsed() >= HAND_OFF_AFTER {
-                        hand_off_worker();
+                        blocking(nap);
+                    } else {
+                        nap();
                     }
-                    std::thread::sleep(Duration::from_micros(50));
                 }
             }
         }
@@ -126,10 +130,12 @@ impl Txn {
                         return None;
                     }
                     let since = *waited.get_or_insert_with(Instant::now);
+                    let nap = || std::thread::sleep(Duration::from_micros(50));
                     if since.elapsed() >= HAND_OFF_AFTER {
-                        hand_off_worker();
+                        blocking(nap);
+                    } else {
+                        nap();
                     }
-                    std::thread::sleep(Duration::from_micros(50));
                 }
             }
         }

@@ -76,8 +76,9 @@ pub(super) async fn exec(session: &mut Session, router: &Router, view: &View, la
             }
         }
         _ => match two_phase(view, lane, token, &cmds, &watch_groups).await {
-            Some(replies) => replies,
-            None => return Frame::NullArray,
+            Ok(Some(replies)) => replies,
+            Ok(None) => return Frame::NullArray,
+            Err(error) => return error,
         },
     };
     assemble(slots, replies, session, router)
@@ -155,14 +156,15 @@ fn encode(args: &mut Vec<Bytes>, cmds: &[Vec<Bytes>]) {
 type GroupReplies = BTreeMap<usize, Result<Vec<Frame>, Frame>>;
 
 /// Phase one on every group in group order, then phase two on all; `None` when a WATCHed
-/// key changed (every lock taken is released).
+/// key changed, `Err` when phase one failed otherwise (a shard down, locked for too long):
+/// every lock taken is released, nothing ran.
 async fn two_phase(
     view: &View,
     lane: u64,
     watch_token: u64,
     cmds: &BTreeMap<usize, Vec<Vec<Bytes>>>,
     watched: &BTreeMap<usize, Vec<Bytes>>,
-) -> Option<GroupReplies> {
+) -> Result<Option<GroupReplies>, Frame> {
     let token = super::new_token();
     let mut prepared = Vec::new();
     let mut failure = None;
@@ -201,8 +203,10 @@ async fn two_phase(
             )
             .await;
         }
-        let error = failure?;
-        return Some(cmds.keys().map(|&g| (g, Err(error.clone()))).collect());
+        return match failure {
+            None => Ok(None),
+            Some(error) => Err(error),
+        };
     }
     // Phase two, group after group: each group's locks are released as it commits.
     let mut replies = BTreeMap::new();
@@ -215,7 +219,7 @@ async fn two_phase(
         };
         replies.insert(group, reply);
     }
-    Some(replies)
+    Ok(Some(replies))
 }
 
 /// The keys of a group's commands, as the shard's command table finds them.

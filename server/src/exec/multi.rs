@@ -103,8 +103,7 @@ fn exec(session: &mut Session, shard: &ShardState) -> Frame {
             break gate;
         }
         drop(gate);
-        crate::txn::hand_off_worker();
-        std::thread::sleep(Duration::from_millis(1));
+        crate::txn::blocking(|| std::thread::sleep(Duration::from_millis(1)));
     };
     if let Some(w) = watched {
         if !shard.txn.unwatch(w.token) {

@@ -57,7 +57,10 @@ pub(crate) struct Running {
     busy: AtomicBool,
     kill: AtomicBool,
     wrote: AtomicBool,
-    handed_off: AtomicBool,
+    /// In a single-threaded runtime (or none): nothing else can run while the script does.
+    alone: AtomicBool,
+    /// Stopped at the time limit because it was alone.
+    timed_out: AtomicBool,
 }
 
 impl Running {
@@ -66,11 +69,14 @@ impl Running {
         if !self.busy.load(SeqCst) {
             let started = *lock(&self.started);
             let elapsed = started.map(|s| s.elapsed()).unwrap_or_default();
-            if elapsed >= crate::txn::HAND_OFF_AFTER && !self.handed_off.swap(true, SeqCst) {
-                crate::txn::hand_off_worker();
-            }
             if elapsed >= self.limit {
                 self.busy.store(true, SeqCst);
+                // No other thread can take SCRIPT KILL (a single-threaded runtime): stop it
+                // here rather than stall every client of the process.
+                if self.alone.load(SeqCst) {
+                    self.timed_out.store(true, SeqCst);
+                    return true;
+                }
             }
         }
         self.kill.load(SeqCst)
@@ -81,7 +87,11 @@ impl Running {
         self.busy.store(false, SeqCst);
         self.kill.store(false, SeqCst);
         self.wrote.store(false, SeqCst);
-        self.handed_off.store(false, SeqCst);
+        self.timed_out.store(false, SeqCst);
+        use tokio::runtime::{Handle, RuntimeFlavor};
+        let shared =
+            Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread);
+        self.alone.store(!shared, SeqCst);
     }
 
     fn stop(&self) {
@@ -101,7 +111,8 @@ impl Scripts {
                 busy: AtomicBool::new(false),
                 kill: AtomicBool::new(false),
                 wrote: AtomicBool::new(false),
-                handed_off: AtomicBool::new(false),
+                alone: AtomicBool::new(false),
+                timed_out: AtomicBool::new(false),
             }),
             memory: usize::try_from(memory).unwrap_or(usize::MAX),
         }
@@ -124,10 +135,12 @@ impl Scripts {
                     if self.busy() {
                         return None;
                     }
+                    let nap = || std::thread::sleep(Duration::from_micros(50));
                     if started.elapsed() >= crate::txn::HAND_OFF_AFTER {
-                        crate::txn::hand_off_worker();
+                        crate::txn::blocking(nap);
+                    } else {
+                        nap();
                     }
-                    std::thread::sleep(Duration::from_micros(50));
                     continue;
                 }
             };
@@ -187,8 +200,7 @@ pub fn execute(cmd: &Command, session: &mut Session, shard: &ShardState) -> Fram
             break gate;
         }
         drop(gate);
-        crate::txn::hand_off_worker();
-        std::thread::sleep(Duration::from_millis(1));
+        crate::txn::blocking(|| std::thread::sleep(Duration::from_millis(1)));
     };
     eval(cmd, session, shard, None)
 }
@@ -334,38 +346,47 @@ impl Run<'_> {
             (frame, failed)
         };
         let run_call = &run_call;
-        let result = lua.scope(|scope| {
-            // redis.pcall: the error comes back as a table.
-            let pcall = scope.create_function(move |lua, args: MultiValue| {
-                let (frame, failed) = run_call(&args);
-                Ok((lua::frame_to_lua(lua, frame)?, failed))
-            })?;
-            // redis.call: the error is raised, and the handler makes it `{err=...}`.
-            let raise =
-                scope.create_function(move |lua, args: MultiValue| match run_call(&args) {
-                    (Frame::Error(e), true) => Err(mlua::Error::RuntimeError(
-                        String::from_utf8_lossy(&e).into_owned(),
-                    )),
-                    (frame, _) => lua::frame_to_lua(lua, frame),
+        // The whole run in `blocking`: a script may run for seconds, and this worker's other
+        // tasks (SCRIPT KILL among them) must not wait for it.
+        let result = crate::txn::blocking(|| {
+            lua.scope(|scope| {
+                // redis.pcall: the error comes back as a table.
+                let pcall = scope.create_function(move |lua, args: MultiValue| {
+                    let (frame, failed) = run_call(&args);
+                    Ok((lua::frame_to_lua(lua, frame)?, failed))
                 })?;
-            let redis: mlua::Table = globals.raw_get("redis")?;
-            redis.raw_set("call", raise)?;
-            state.jc.raw_set("call", pcall)?;
-            let (ok, value): (bool, Value) =
-                state.xpcall.call((function, state.handler.clone()))?;
-            Ok(if ok {
-                lua::lua_to_frame(&value)
-            } else {
-                error_reply(&value, sha)
+                // redis.call: the error is raised, and the handler makes it `{err=...}`.
+                let raise =
+                    scope.create_function(move |lua, args: MultiValue| match run_call(&args) {
+                        (Frame::Error(e), true) => Err(mlua::Error::RuntimeError(
+                            String::from_utf8_lossy(&e).into_owned(),
+                        )),
+                        (frame, _) => lua::frame_to_lua(lua, frame),
+                    })?;
+                let redis: mlua::Table = globals.raw_get("redis")?;
+                redis.raw_set("call", raise)?;
+                state.jc.raw_set("call", pcall)?;
+                let (ok, value): (bool, Value) =
+                    state.xpcall.call((function, state.handler.clone()))?;
+                Ok(if ok {
+                    lua::lua_to_frame(&value)
+                } else {
+                    error_reply(&value, sha)
+                })
             })
         });
         let killed = running.kill.load(SeqCst);
+        let timed_out = running.timed_out.load(SeqCst);
         running.stop();
         let _ = state.jc.raw_set("call", Value::Nil);
         if let Ok(redis) = globals.raw_get::<mlua::Table>("redis") {
             let _ = redis.raw_set("call", Value::Nil);
         }
         match result {
+            _ if timed_out => Frame::error_owned(format!(
+                "ERR script stopped at --lua-time-limit: this process runs one thread, where SCRIPT KILL cannot reach it (its writes so far stay) script: {sha}, on {}:1.",
+                lua::CHUNK
+            )),
             _ if killed => Frame::error_owned(format!(
                 "ERR {} script: {sha}, on {}:1.",
                 lua::KILLED,
@@ -603,6 +624,21 @@ mod tests {
             eval(&s, &["TXN", "PREPARE", "1", "0", "99999999999999999", "k"]),
             Frame::ok()
         );
+    }
+
+    #[test]
+    fn a_script_alone_in_its_process_is_stopped_at_the_time_limit() {
+        let config = crate::config::Config {
+            lua_time_limit_ms: 50,
+            ..crate::config::Config::default()
+        };
+        let s = crate::state::ShardState::new(config, 0);
+        let got = eval(&s, &["EVAL", "while true do end", "0"]);
+        assert!(
+            matches!(&got, Frame::Error(e) if e.starts_with(b"ERR script stopped at --lua-time-limit")),
+            "{got:?}"
+        );
+        assert_eq!(eval(&s, &["EVAL", "return 2", "0"]), Frame::Integer(2));
     }
 
     #[test]
