@@ -55,6 +55,16 @@ pub(super) async fn exec(session: &mut Session, router: &Router, view: &View, la
         }
         return Frame::error(text::EXECABORT);
     }
+    // During a resize, the keys still on the move are moved first, as for any command.
+    if view.moving.is_some() {
+        let queued = multi.queued.iter().flat_map(|c| c.keys());
+        let watched_keys = watched.iter().flat_map(|w| w.keys.iter());
+        if let Err(frame) =
+            crate::elastic::settle_keys(view, queued.chain(watched_keys), lane).await
+        {
+            return frame;
+        }
+    }
     let (slots, mut cmds) = place(&multi, view);
     let mut watch_groups: BTreeMap<usize, Vec<Bytes>> = BTreeMap::new();
     let token = watched.as_ref().map_or(0, |w| w.token);

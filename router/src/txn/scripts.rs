@@ -45,6 +45,12 @@ pub(super) async fn eval(cmd: &Command, router: &Router, view: &View, lane: u64)
     if groups.len() > 1 {
         return Frame::error(text::CROSSSLOT);
     }
+    // During a resize, the declared keys still on the move are moved first.
+    if view.moving.is_some() {
+        if let Err(frame) = crate::elastic::settle_keys(view, cmd.keys(), lane).await {
+            return frame;
+        }
+    }
     let group = groups.first().copied().unwrap_or(0);
     let by_sha = matches!(cmd.kind(), Kind::EvalSha | Kind::EvalShaRo);
     if !by_sha {
