@@ -57,6 +57,33 @@ pub mod text {
     pub const CROSSSLOT: &str = "CROSSSLOT Keys in request don't hash to the same slot";
     /// jumpcache's own: a router got a shard reply of the wrong shape or count.
     pub const UNEXPECTED_REPLY: &str = "ERR unexpected reply from a shard";
+
+    // Transactions (Redis 7.0's multi.c).
+    /// MULTI inside MULTI.
+    pub const MULTI_NESTED: &str = "ERR MULTI calls can not be nested";
+    /// EXEC outside MULTI.
+    pub const EXEC_WITHOUT_MULTI: &str = "ERR EXEC without MULTI";
+    /// DISCARD outside MULTI.
+    pub const DISCARD_WITHOUT_MULTI: &str = "ERR DISCARD without MULTI";
+    /// WATCH inside MULTI.
+    pub const WATCH_IN_MULTI: &str = "ERR WATCH inside MULTI is not allowed";
+    /// EXEC after a queued command was refused.
+    pub const EXECABORT: &str = "EXECABORT Transaction discarded because of previous errors.";
+
+    // Scripts (Redis 7.0's eval.c and script_lua.c).
+    /// EVALSHA of a script the shard does not have.
+    pub const NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.";
+    /// EVAL's numkeys larger than the arguments.
+    pub const NUMKEYS_TOO_BIG: &str = "ERR Number of keys can't be greater than number of args";
+    /// EVAL's numkeys negative.
+    pub const NUMKEYS_NEGATIVE: &str = "ERR Number of keys can't be negative";
+    /// A command refused while a script runs past lua-time-limit.
+    pub const BUSY: &str =
+        "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
+    /// SCRIPT KILL when no script runs.
+    pub const NOTBUSY: &str = "NOTBUSY No scripts in execution right now.";
+    /// What a killed script's caller gets.
+    pub const SCRIPT_KILLED: &str = "ERR Error running script (call to f_) : @user_script:1: Script killed by user with SCRIPT KILL...";
 }
 
 /// Cannot be framed: fatal to that one connection (`-ERR Protocol error: ...`, then close).

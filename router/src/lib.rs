@@ -19,6 +19,8 @@
 //! - multi key: split by group (`plan::Part`), sent in parallel, merged in key order.
 //! - cluster-wide (INFO, DBSIZE, FLUSH*, KEYS, RANDOMKEY): every group, then merged;
 //!   SCAN walks the groups in turn with a cursor that carries the group index.
+//! - transactions and scripts (`txn`): EXEC as one `TXN EXEC` on one group or two phases
+//!   (`TXN PREPARE`, `TXN COMMIT`) across groups; EVAL on its declared keys' group.
 //!
 //! Replies leave in request order even when shards answer out of order (see `handler`).
 
@@ -28,6 +30,7 @@ pub mod observe;
 pub mod path;
 mod replication;
 pub mod shards;
+mod txn;
 
 use std::future::Future;
 use std::io;
@@ -144,6 +147,7 @@ pub async fn run_elastic(
         // poll through (measured: no gain at -c 1 in `cluster`, twice the CPU).
         busy_poll: (config.busy_poll_us > 0 && !all_local)
             .then(|| Arc::new(BusyPoll::new(Duration::from_micros(config.busy_poll_us)))),
+        scripts: Default::default(),
     });
     // Before the first client: the shards' epoch, a resize to resume or to start.
     elastic.start().await;

@@ -24,6 +24,7 @@ pub mod info;
 pub mod latency;
 pub mod latency_events;
 pub mod local;
+pub mod multi;
 pub mod operator;
 pub mod registry;
 pub mod session;

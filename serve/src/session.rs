@@ -12,6 +12,7 @@ use bytes::Bytes;
 
 use crate::acl::{Acl, User};
 use crate::glob::glob_match;
+use crate::multi::{self, Multi, TxnState, Watched};
 use crate::operator;
 use crate::registry::{ClientInfo, ClientRegistry};
 use crate::setting::Setting;
@@ -42,6 +43,8 @@ pub struct Session {
     epoch: u64,
     addr: String,
     client: Option<Arc<ClientInfo>>,
+    /// MULTI's queue and WATCH's keys; `None` for nearly every connection.
+    txn: Option<Box<TxnState>>,
 }
 
 /// What `CONFIG GET` reports.
@@ -104,6 +107,7 @@ impl Session {
             user: None,
             addr: String::new(),
             client: None,
+            txn: None,
         }
     }
 
@@ -194,6 +198,86 @@ impl Session {
     pub fn name(&self) -> Option<&Bytes> {
         self.name.as_ref()
     }
+
+    /// Marks the session authenticated: for the calls a shard makes for a router that is
+    /// already past the password (the commands of a router's transaction).
+    pub fn authenticate(&mut self) {
+        self.authenticated = true;
+    }
+
+    /// Returns true between MULTI and EXEC / DISCARD.
+    pub fn in_multi(&self) -> bool {
+        self.txn.as_ref().is_some_and(|t| t.multi.is_some())
+    }
+
+    /// Notes that a command sent inside MULTI was refused before it could be queued (unknown
+    /// name, arity): EXEC will answer EXECABORT, as Redis's `flagTransaction`.
+    pub fn refuse_in_multi(&mut self) {
+        if let Some(multi) = self.txn.as_mut().and_then(|t| t.multi.as_mut()) {
+            multi.failed = true;
+        }
+    }
+
+    /// Ends MULTI, returning what was queued; `None` outside MULTI.
+    pub fn take_multi(&mut self) -> Option<Multi> {
+        let txn = self.txn.as_mut()?;
+        let multi = txn.multi.take();
+        if txn.watched.is_none() {
+            self.txn = None;
+        }
+        multi
+    }
+
+    /// Returns the WATCHed keys and their token.
+    pub fn watched(&self) -> Option<&Watched> {
+        self.txn.as_ref()?.watched.as_ref()
+    }
+
+    /// Adds keys to WATCH, under `token` when nothing was watched yet; returns the token and
+    /// the keys that were not watched already.
+    pub fn watch(&mut self, token: impl FnOnce() -> u64, keys: &[Bytes]) -> (u64, Vec<Bytes>) {
+        let txn = self.txn.get_or_insert_with(Default::default);
+        let watched = txn.watched.get_or_insert_with(|| Watched {
+            token: token(),
+            keys: Vec::new(),
+        });
+        let mut fresh = Vec::new();
+        for key in keys {
+            if !watched.keys.contains(key) && !fresh.contains(key) {
+                fresh.push(key.clone());
+            }
+        }
+        watched.keys.extend(fresh.iter().cloned());
+        (watched.token, fresh)
+    }
+
+    /// Forgets the WATCHed keys (UNWATCH, EXEC, DISCARD, RESET), returning them so the
+    /// caller can release them where they are registered.
+    pub fn take_watched(&mut self) -> Option<Watched> {
+        let txn = self.txn.as_mut()?;
+        let watched = txn.watched.take();
+        if txn.multi.is_none() {
+            self.txn = None;
+        }
+        watched
+    }
+
+    /// Resets the connection as Redis's RESET does, but for WATCH (see [`take_watched`]):
+    /// MULTI dropped, RESP2, no name, back to the `default` user, authenticated only when
+    /// that user is on and `nopass`.
+    ///
+    /// [`take_watched`]: Self::take_watched
+    pub fn reset(&mut self, config: &ServerConfig) {
+        if let Some(txn) = self.txn.as_mut() {
+            txn.multi = None;
+        }
+        self.protocol = Protocol::Resp2;
+        self.set_name(None);
+        let user = config.acl.default_user();
+        self.authenticated = user.enabled() && user.nopass();
+        self.restricted = !user.unrestricted();
+        self.user = None;
+    }
 }
 
 /// Answers connection and server-local commands, and refuses every command a client may not
@@ -209,13 +293,29 @@ pub fn handle_local(cmd: &Command, session: &mut Session, config: &ServerConfig)
         && !cmd.spec().flags.contains(Flags::NO_AUTH)
         && cmd.kind() != Kind::Ping
     {
+        if cmd.kind() != Kind::Exec {
+            self::queue_refused(session);
+        }
         return Some(Frame::error(text::NOAUTH));
     }
     // ACL: Redis 7.0's `ACLCheckAllPerm`, after the NOAUTH gate; the commands that run
-    // before AUTH (AUTH, HELLO, QUIT) are never refused by it.
+    // before AUTH (AUTH, HELLO, QUIT) are never refused by it. Inside MULTI a refusal
+    // aborts the transaction, as Redis's `rejectCommand` flags it.
     if session.restricted && !cmd.spec().flags.contains(Flags::NO_AUTH) {
         if let Err(denied) = session.user(config).check(cmd) {
+            if cmd.kind() != Kind::Exec {
+                self::queue_refused(session);
+            }
             return Some(Frame::error_owned(denied.text()));
+        }
+    }
+    // Inside MULTI every command but EXEC DISCARD MULTI WATCH QUIT RESET is queued.
+    if let Some(txn) = session.txn.as_deref_mut() {
+        if let Some(queue) = txn.multi.as_mut() {
+            if !multi::runs_inside_multi(cmd.kind()) {
+                queue.queued.push(cmd.clone());
+                return Some(Frame::simple("QUEUED"));
+            }
         }
     }
     if let Some(client) = &session.client {
@@ -242,6 +342,10 @@ pub fn handle_local(cmd: &Command, session: &mut Session, config: &ServerConfig)
         Latency => Ok(operator::latency(cmd, config)),
         Wait => operator::wait(cmd),
         Acl => crate::acl::command::acl(cmd, session.user(config), &config.acl),
+        Multi => multi_command(session),
+        // The shard's `server::txn` and the router's `router::txn` run these.
+        Exec | Discard | Watch | Unwatch | Reset | Eval | EvalSha | EvalRo | EvalShaRo | Script
+        | TxnPhase => return None,
         Jumpcache | Dump | Restore | Memory | Object | Info | DbSize | FlushDb | FlushAll
         | Save | BgSave | LastSave | Get | Set | SetNx | SetEx | PSetEx | GetSet | GetDel
         | GetEx | MGet | MSet | MSetNx | Del | Unlink | Exists | Touch | Incr | Decr | IncrBy
@@ -261,6 +365,23 @@ pub fn handle_local(cmd: &Command, session: &mut Session, config: &ServerConfig)
         | LTrim | LInsert | LPos | LMove | Rename | RenameNx | Copy => return None,
     };
     Some(reply.unwrap_or_else(|e| e.to_frame()))
+}
+
+/// Marks the transaction failed when a command is refused inside MULTI.
+fn queue_refused(session: &mut Session) {
+    session.refuse_in_multi();
+}
+
+/// ```text
+/// MULTI
+/// ```
+fn multi_command(session: &mut Session) -> Result<Frame, CommandError> {
+    let txn = session.txn.get_or_insert_with(Default::default);
+    if txn.multi.is_some() {
+        return Err(CommandError::Static(text::MULTI_NESTED));
+    }
+    txn.multi = Some(Multi::default());
+    Ok(Frame::ok())
 }
 
 fn ping(cmd: &Command) -> Result<Frame, CommandError> {

@@ -45,6 +45,16 @@ pub struct Config {
     #[arg(long, default_value_t = 200)]
     pub maintenance_interval_ms: u64,
 
+    /// How long a script runs before other commands get `-BUSY` and SCRIPT KILL may stop it,
+    /// in milliseconds (Redis: `lua-time-limit`).
+    #[arg(long = "lua-time-limit", default_value_t = 5000)]
+    pub lua_time_limit_ms: u64,
+
+    /// The most memory one Lua state (every script of this shard) may hold, in bytes; a
+    /// script that needs more fails with an error.
+    #[arg(long, default_value = "64mb", value_parser = parse_memory)]
+    pub lua_memory_limit: u64,
+
     /// Client-facing limits and `requirepass`. Not flags of their own here: the binary
     /// flattens [`ClientConfig`] once per subcommand (in `cluster` the router and the shards
     /// would otherwise both claim `--maxclients`) and copies it in.

@@ -4,6 +4,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Instant;
 
+use protocol::command::Route;
 use protocol::{Command, Frame, FrameError, Kind, Request};
 use serve::session::{handle_local, Session};
 use serve::shutdown::Wait;
@@ -37,6 +38,7 @@ pub async fn handle<S: ClientStream>(
         tracing::debug!(error = %e, "client connection ended");
     }
     conn.count_io(&shard.stats);
+    exec::multi::unwatch(&mut session, &shard);
     drop(registration);
     drop(slot);
 }
@@ -126,6 +128,8 @@ fn reply(request: Request, session: &mut Session, shard: &ShardState) -> Frame {
         Ok(cmd) => execute(&cmd, session, shard),
         Err(e) => {
             shard.stats.commands.reject_error(&e);
+            // Inside MULTI a refused command makes EXEC answer EXECABORT.
+            session.refuse_in_multi();
             e.to_frame()
         }
     }
@@ -138,15 +142,14 @@ pub fn execute(cmd: &Command, session: &mut Session, shard: &ShardState) -> Fram
     shard.stats.commands_processed.fetch_add(1, Relaxed);
     // One clock read on each side of the command: Commandstats' usec, as Redis keeps it.
     let started = Instant::now();
-    let frame = if session.authenticated() && serve::baseline::is_resetstat(cmd) {
+    let frame = dispatch(cmd, session, shard);
+    // Answered OK (not queued in a MULTI, not refused): INFO's counters start from here.
+    if serve::baseline::is_resetstat(cmd) && frame == Frame::ok() {
         shard
             .stats
             .baseline
             .reset(&crate::info::raw_sections(shard));
-        Frame::ok()
-    } else {
-        dispatch(cmd, session, shard)
-    };
+    }
     let elapsed = started.elapsed();
     shard
         .stats
@@ -158,14 +161,23 @@ pub fn execute(cmd: &Command, session: &mut Session, shard: &ShardState) -> Fram
     frame
 }
 
-/// Runs a command: the session's own, `JUMPCACHE`, or the store's behind the epoch fence.
+/// Runs a command: the session's own, `JUMPCACHE`, a transaction's or script's, or the
+/// store's behind the epoch fence.
 fn dispatch(cmd: &Command, session: &mut Session, shard: &ShardState) -> Frame {
     match handle_local(cmd, session, &shard.server_config) {
         Some(frame) => frame,
         None if cmd.kind() == Kind::Jumpcache => cluster::execute(cmd, session, shard),
+        None if cmd.spec().route == Route::Txn => exec::multi::execute(cmd, session, shard),
         None => match shard.cluster.fence(session) {
             Some(stale) => stale,
-            None => exec::execute(cmd, shard, session.protocol()),
+            None => {
+                // Shared: EXEC and EVAL hold it exclusive, so they run alone; a script
+                // past --lua-time-limit makes the others answer -BUSY.
+                match shard.txn.shared_unless(|| shard.scripts.busy()) {
+                    Some(_gate) => exec::execute(cmd, shard, session.protocol()),
+                    None => Frame::error(protocol::text::BUSY),
+                }
+            }
         },
     }
 }

@@ -2,7 +2,9 @@
 //!
 //! ```text
 //! client ─▶ Connection::read_request ─▶ Command::from_request ─▶ handler::reply
-//!        ─▶ session::handle_local (PING, HELLO, CLIENT, ...) or exec::execute ─▶ Store
+//!        ─▶ session::handle_local (PING, HELLO, CLIENT, ...; MULTI's queue)
+//!        ─▶ exec::execute ─▶ Store (under the transaction gate, shared: `txn`)
+//!        or exec::multi (EXEC, WATCH, TXN) / script (EVAL, SCRIPT), the gate exclusive
 //! client ◀─ Connection::flush ◀─ Connection::write_frame ◀─ Frame
 //! ```
 //! Everything already buffered is answered before one flush: that is pipelining. The store
@@ -19,9 +21,11 @@ pub mod handler;
 pub mod info;
 pub mod listener;
 pub mod rdb;
+pub mod script;
 pub mod state;
 pub mod stats;
 pub mod store;
+pub mod txn;
 
 pub use config::{Config, EvictionPolicy};
 pub use embedded::Embedded;

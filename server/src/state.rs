@@ -35,6 +35,10 @@ pub struct ShardState {
     pub cluster: crate::cluster::ClusterState,
     /// Snapshots: SAVE, BGSAVE, `--save`, loading at start-up.
     pub persistence: Arc<Persistence>,
+    /// The transaction gate, the WATCH table, cross-group key locks.
+    pub txn: crate::txn::Txn,
+    /// The script cache and the running script (SCRIPT KILL).
+    pub scripts: crate::script::Scripts,
 }
 
 impl ShardState {
@@ -70,6 +74,8 @@ impl ShardState {
             store: Some(Arc::new(StoreHandle(store.clone()))),
         };
         let persistence = Persistence::new(config.rdb.clone());
+        let lua_time_limit = std::time::Duration::from_millis(config.lua_time_limit_ms);
+        let lua_memory_limit = config.lua_memory_limit;
         Arc::new(ShardState {
             persistence,
             store,
@@ -80,6 +86,8 @@ impl ShardState {
             port,
             run_id: new_run_id(),
             cluster: Default::default(),
+            txn: Default::default(),
+            scripts: crate::script::Scripts::new(lua_time_limit, lua_memory_limit),
         })
     }
 }

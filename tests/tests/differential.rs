@@ -313,6 +313,129 @@ RESTORE rk 0
 CONFIG SET maxmemory 1
 "#;
 
+/// Transactions and scripts (issue 16): kept apart from `SCRIPT` so the two grow without
+/// merge conflicts. Keys `{t}...` share a group through a router; `ta`/`tb` are on different
+/// groups of `spawn_cluster(3)`.
+const TXN_SCRIPT: &str = r#"
+EXEC
+DISCARD
+UNWATCH
+MULTI
+MULTI
+WATCH tk
+SET tk 1
+INCR tk
+GET
+NOSUCHCOMMAND x
+EXEC
+EXEC
+GET tk
+MULTI
+SET {t}a 1
+INCR {t}a
+SET {t}b x
+INCR {t}b
+MGET {t}a {t}b
+PING
+ECHO hi
+UNWATCH
+EXEC
+MULTI
+SET tk 2
+WAIT 0 0
+DISCARD
+GET tk
+WATCH tk
+WATCH tk {t}a
+UNWATCH
+MULTI
+GET tk
+EXEC
+MULTI
+EXEC
+MULTI
+SET ta 10
+SET tb 20
+DECRBY ta 3
+INCRBY tb 3
+MGET ta tb
+DEL ta tb
+EXEC
+MULTI
+RESET
+EXEC
+WATCH tk
+RESET
+MULTI
+SET tk v
+EXEC
+MULTI
+EVAL "return redis.call('incr', KEYS[1])" 1 {t}n
+EXEC
+EVAL "return redis.call('incr', KEYS[1])" 1 {t}n
+SET {t}s abc
+EVAL "return redis.call('incr', KEYS[1])" 1 {t}s
+EVAL "return redis.pcall('incr', KEYS[1])" 1 {t}s
+EVAL "return redis.call('nosuch')" 0
+EVAL "return redis.call('get')" 0
+EVAL "return redis.call('multi')" 0
+EVAL "return {1,2,3.7,'x',nil,4}" 0
+EVAL "return {1,{2,3},true,false}" 0
+EVAL "return redis.error_reply('MY err')" 0
+EVAL "return redis.status_reply('FINE')" 0
+EVAL "return {err='x y'}" 0
+EVAL "return redis.sha1hex('')" 0
+EVAL "return 3.99" 0
+EVAL "return -3.99" 0
+EVAL "return" 0
+EVAL "return nil" 0
+EVAL "return true" 0
+EVAL "return false" 0
+EVAL "retur 1" 0
+EVAL "error('boom')" 0
+EVAL "error({err='boom2'})" 0
+EVAL "return x.y" 0
+EVAL "return 1" -1
+EVAL "return 1" 2 a
+EVAL "return 1" abc
+EVALSHA ffffffffffffffffffffffffffffffffffffffff 0
+SCRIPT LOAD "return 1"
+EVALSHA e0e1f9fabfc9d4800c877a703b823ac0578ff8db 0
+EVALSHA E0E1F9FABFC9D4800C877A703B823AC0578FF8DB 0
+EVALSHA_RO e0e1f9fabfc9d4800c877a703b823ac0578ff8db 0
+EVAL_RO "return redis.call('set',KEYS[1],'b')" 1 {t}a
+EVAL_RO "return redis.call('get',KEYS[1])" 1 {t}a
+EVAL "return redis.call('set',KEYS[1],ARGV[1])" 1 {t}a b
+EVAL "return {KEYS[1],ARGV[1],ARGV[2]}" 1 {t}a b c
+SCRIPT EXISTS e0e1f9fabfc9d4800c877a703b823ac0578ff8db ffff
+SCRIPT FLUSH BOGUS
+SCRIPT FLUSH ASYNC
+SCRIPT EXISTS e0e1f9fabfc9d4800c877a703b823ac0578ff8db
+SCRIPT KILL
+SCRIPT LOAD "retur 1"
+SCRIPT BOGUS
+EVAL "return redis.call('get', 1)" 0
+EVAL "return redis.call('set', KEYS[1], {})" 1 {t}a
+EVAL "return redis.pcall('nosuch')" 0
+EVAL "local t = redis.pcall('incr',KEYS[1]); return t['err']" 1 {t}s
+EVAL "return type(redis.call('get',KEYS[1]))" 1 {t}nokey
+EVAL "return redis.call('ping')" 0
+EVAL "return redis.call('ping')['ok']" 0
+EVAL "x = 1" 0
+EVAL "return tostring(os)" 0
+EVAL "return string.format('%d', 5)" 0
+EVAL "return table.concat({'a','b'}, ',')" 0
+EVAL "return math.floor(2.5)" 0
+EVAL "return redis.call()" 0
+EVAL "return redis.status_reply()" 0
+EVAL "return 1e20" 0
+EVAL "local s = 0; for i = 1, 1000 do s = s + i end; return s" 0
+EVAL "return redis.call('mget', KEYS[1], KEYS[2])" 2 {t}a {t}b
+EVAL "return ARGV[1] + 1" 0 41
+SCRIPT FLUSH
+FLUSHALL
+"#;
+
 #[tokio::test]
 async fn shard_replies_match_redis_server_byte_for_byte() {
     let Some(redis) = RedisServer::start().await else {
@@ -371,13 +494,24 @@ const DELIBERATE: &[(&str, &str)] = &[
 ];
 
 /// Through the router, keys on different shards cannot be set atomically (Redis Cluster's text).
-const DELIBERATE_ROUTER: &[(&str, &str)] = &[(
+const DELIBERATE_ROUTER: &[(&str, &str)] = &[
+    // A script may touch only its own group's keys: key "1" lives on another group.
+    (
+        "EVAL \"return redis.call('get', 1)\" 0",
+        "-ERR Script attempted to access a non local key in a cluster node script: 6ca38d053abd973372a3040025dc3713c2a28f57, on @user_script:1.\r\n",
+    ),
+    (
     "MSETNX a 1 z 2",
     "-CROSSSLOT Keys in request don't hash to the same slot\r\n",
 )];
 
 async fn compare_script(ours: RawClient, redis: &RedisServer, deliberate: &[(&str, &str)]) {
-    let scripts: Vec<&str> = TYPE_SCRIPTS.iter().copied().chain([SCRIPT]).collect();
+    // Transactions before SCRIPT, which ends over maxmemory, where every write is refused.
+    let scripts: Vec<&str> = TYPE_SCRIPTS
+        .iter()
+        .copied()
+        .chain([TXN_SCRIPT, SCRIPT])
+        .collect();
     compare_lines(ours, redis.raw().await, deliberate, &scripts).await;
 }
 

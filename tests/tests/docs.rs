@@ -48,6 +48,7 @@ fn route(route: Route) -> String {
         Route::SameGroup => "the keys' group; CROSSSLOT across groups".into(),
         Route::All(merge) => format!("every group; {}", merged(merge)),
         Route::Scan => "one group at a time".into(),
+        Route::Txn => "transactions and scripts: the keys' groups (docs/architecture.md)".into(),
         Route::Cluster => {
             "answered where received, never forwarded (a router refuses BGSAVE and LASTSAVE)".into()
         }

@@ -138,22 +138,25 @@ impl Command {
     /// Returns the keys, by the row's key positions.
     pub fn keys(&self) -> impl Iterator<Item = &Bytes> + '_ {
         let all = self.args.len();
-        let (start, step, end) = match self.spec.keys {
-            KeySpec::None => (all, 1, all),
-            KeySpec::First => (1, all.max(1), all),
-            KeySpec::Second => (2, all.max(1), all),
-            KeySpec::AllFrom(i) => (i, 1, all),
-            KeySpec::Pairs(i) => (i, 2, all),
-            KeySpec::Range(first, last) => (first, 1, (last + 1).min(all)),
-            // A count that is not a number, or more than there are, yields what is there:
-            // the executor refuses the command with Redis's error.
-            KeySpec::Counted(i) => {
-                let n = self.args.get(i).and_then(|n| parse_i64(n)).unwrap_or(0);
-                let n = usize::try_from(n).unwrap_or(0);
-                (i + 1, 1, (i + 1).saturating_add(n).min(all))
-            }
+        let (start, step, count) = match self.spec.keys {
+            KeySpec::None => (all, 1, usize::MAX),
+            KeySpec::First => (1, all.max(1), usize::MAX),
+            KeySpec::Second => (2, all.max(1), usize::MAX),
+            KeySpec::AllFrom(i) => (i, 1, usize::MAX),
+            KeySpec::Pairs(i) => (i, 2, usize::MAX),
+            KeySpec::Range(first, last) => (first, 1, last + 1 - first),
+            // A count that is not a number names no keys; the executor refuses it.
+            KeySpec::Counted(i) => (i + 1, 1, self.key_count(i).unwrap_or(0)),
         };
-        self.args[..end].iter().skip(start).step_by(step)
+        self.args.iter().skip(start).step_by(step).take(count)
+    }
+
+    /// Returns the key count at argument `i` (EVAL's `numkeys`) when it is a number no larger
+    /// than the arguments after it.
+    pub fn key_count(&self, i: usize) -> Option<usize> {
+        let n = parse_i64(self.args.get(i)?)?;
+        let n = usize::try_from(n).ok()?;
+        (n <= self.args.len().saturating_sub(i + 1)).then_some(n)
     }
 }
 

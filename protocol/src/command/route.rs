@@ -22,6 +22,10 @@ pub enum Route {
     /// `JUMPCACHE`: the cluster's own commands, answered by the process that received them
     /// (a router from its topology, a shard from its part in a resize); never forwarded.
     Cluster,
+    /// Transactions and scripts (EXEC, WATCH, UNWATCH, EVAL*, SCRIPT, TXN): a shard runs them
+    /// with the connection's session (`server::txn`), a router through `router::txn`, which
+    /// places their keys itself.
+    Txn,
 }
 
 /// How the replies of several groups become one.

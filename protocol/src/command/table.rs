@@ -22,7 +22,8 @@ pub enum KeySpec {
     Pairs(usize),
     /// The arguments from the first index to the second, both included (`RENAME`, `SMOVE`).
     Range(usize, usize),
-    /// A count of keys at this index, the keys right after it (`SINTERCARD numkeys key...`).
+    /// A count of keys at this index, then that many keys (`EVAL script numkeys key...`,
+    /// `SINTERCARD numkeys key...`).
     Counted(usize),
 }
 
@@ -37,7 +38,7 @@ impl KeySpec {
             KeySpec::AllFrom(i) => (i as i64, -1, 1),
             KeySpec::Pairs(i) => (i as i64, -1, 2),
             KeySpec::Range(first, last) => (first as i64, last as i64, 1),
-            // Redis reports such keys as `movablekeys`, with no triple.
+            // Redis 7 reports movable keys as 0 0 0 (`COMMAND INFO eval`).
             KeySpec::Counted(_) => (0, 0, 0),
         }
     }
@@ -149,7 +150,7 @@ impl CommandSpec {
 use Flags as F;
 use KeySpec as K;
 use Merge::{AllOk, AnyKey, Concat, Info, Min, Same, Sum};
-use Route::{All, Cluster, Key, Keys, Local, SameGroup, Scan};
+use Route::{All, Cluster, Key, Keys, Local, SameGroup, Scan, Txn};
 
 // Flag sets for the table's flags column: W write, D denyoom, F fast, R readonly, RND random,
 // LS loading + stale, N noscript, CONN a connection command's, NA no_auth.
@@ -168,6 +169,8 @@ const CONN: Flags = NLS.or(F::FAST);
 const CONN_NA: Flags = CONN.or(F::NO_AUTH);
 const ADMIN: Flags = F::ADMIN.or(NLS);
 const ADMIN_NS: Flags = F::ADMIN.or(F::NOSCRIPT);
+// EVAL and friends: noscript + stale, as Redis 7 lists them (less skip_monitor, movablekeys).
+const SCRIPTING: Flags = F::NOSCRIPT.or(F::STALE);
 
 /// MGET's merge as a row writes it: `plan` sets `len` from the request.
 const REORDER: Merge = Merge::Reorder { len: 0 };
@@ -225,6 +228,13 @@ const ACL_SUBS: &[(&str, i32)] = &[
     ("LIST", 2),
     ("USERS", 2),
     ("CAT", -2),
+    ("HELP", 2),
+];
+const SCRIPT_SUBS: &[(&str, i32)] = &[
+    ("LOAD", 3),
+    ("EXISTS", -3),
+    ("FLUSH", -2),
+    ("KILL", 2),
     ("HELP", 2),
 ];
 const LATENCY_SUBS: &[(&str, i32)] = &[("LATEST", 2), ("HISTORY", 3), ("RESET", -2), ("HELP", 2)];
@@ -403,6 +413,21 @@ commands! {
     ("RENAME",           "rename",           Rename,           3,    W,       K::Range(1, 2), SameGroup,     "generic",    &[],          "Renames a key (one group)."),
     ("RENAMENX",         "renamenx",         RenameNx,         3,    WF,      K::Range(1, 2), SameGroup,     "generic",    &[],          "Renames a key if the new name is free (one group)."),
     ("COPY",             "copy",             Copy,             -3,   WD,      K::Range(1, 2), SameGroup,     "generic",    &[],          "Copies a key's value to another key (one group): REPLACE."),
+    // Transactions and scripts (docs/architecture.md, "Transactions and scripts"). MULTI is
+    // the session's; `Txn` rows run in `server::exec::multi` / `server::script` on a shard and
+    // in `router::txn` on a router. TXN is what routers send shards.
+    ("MULTI",       "multi",       Multi,       1,    CONN,    K::None,       Local,         "transactions", &[],        "Starts a transaction: later commands are queued until EXEC."),
+    ("EXEC",        "exec",        Exec,        1,    NLS,     K::None,       Txn,           "transactions", &[],        "Runs the queued commands as one unit; nil when a WATCHed key changed."),
+    ("DISCARD",     "discard",     Discard,     1,    CONN,    K::None,       Txn,           "transactions", &[],        "Drops the queued commands and the WATCHed keys."),
+    ("WATCH",       "watch",       Watch,       -2,   CONN,    K::AllFrom(1), Txn,           "transactions", &[],        "Makes the next EXEC fail if one of these keys changes first."),
+    ("UNWATCH",     "unwatch",     Unwatch,     1,    CONN,    K::None,       Txn,           "transactions", &[],        "Forgets the WATCHed keys."),
+    ("RESET",       "reset",       Reset,       1,    CONN_NA, K::None,       Txn,           "connection", &[],          "Resets the connection: transaction, WATCH, protocol, name."),
+    ("EVAL",        "eval",        Eval,        -3,   SCRIPTING, K::Counted(2), Txn,         "scripting",  &[],          "Runs a Lua 5.1 script on its keys' group, atomically."),
+    ("EVALSHA",     "evalsha",     EvalSha,     -3,   SCRIPTING, K::Counted(2), Txn,         "scripting",  &[],          "Runs a cached script by its SHA1."),
+    ("EVAL_RO",     "eval_ro",     EvalRo,      -3,   SCRIPTING.or(F::READONLY), K::Counted(2), Txn, "scripting", &[],   "Runs a Lua script that may only read."),
+    ("EVALSHA_RO",  "evalsha_ro",  EvalShaRo,   -3,   SCRIPTING.or(F::READONLY), K::Counted(2), Txn, "scripting", &[],   "Runs a cached script that may only read."),
+    ("SCRIPT",      "script",      Script,      -2,   F::NOSCRIPT, K::None,   Txn,           "scripting",  SCRIPT_SUBS,  "The script cache: LOAD, EXISTS, FLUSH; KILL stops a script past --lua-time-limit."),
+    ("TXN",         "txn",         TxnPhase,    -2,   ADMIN,   K::None,       Txn,           "transactions", &[],        "What routers send shards: a one-group EXEC, the two phases of a cross-group one, WATCH leases."),
 }
 
 /// Returns the row for `name`, compared case-insensitively.
@@ -468,6 +493,7 @@ mod tests {
                 Route::Local | Route::All(_) | Route::Scan | Route::Cluster => {
                     s.keys == KeySpec::None
                 }
+                Route::Txn => true,
             };
             assert!(fits, "{}: {:?} with {:?}", s.name, s.route, s.keys);
         }

@@ -49,6 +49,8 @@ pub(crate) struct Router {
     pub(crate) stats: Arc<Stats>,
     /// `--busy-poll-us`, when not 0: told of every request batch read and reply flushed.
     pub(crate) busy_poll: Option<Arc<BusyPoll>>,
+    /// Every script this router has seen, for EVALSHA after a shard lost its cache.
+    pub(crate) scripts: crate::txn::ScriptCache,
 }
 
 /// A request in the making: its reply, the protocol it is written in, the command it counts
@@ -217,6 +219,11 @@ pub(crate) async fn handle<S: serve::ClientStream>(
         Box::pin(serve::tls::close(conn.stream())).await;
     }
     conn.count_io(&router.stats);
+    // WATCHed keys the client left registered on the shards.
+    if session.watched().is_some() {
+        let view = router.elastic.view().clone();
+        crate::txn::unwatch(&mut session, &view, id).await;
+    }
 }
 
 /// Starts one request on its way and counts it; awaits only a full shard queue, never a reply.
@@ -236,6 +243,8 @@ async fn dispatch<S>(
         Ok(cmd) => cmd,
         Err(e) => {
             router.stats.commands.reject_error(&e);
+            // Inside MULTI a refused command makes EXEC answer EXECABORT.
+            session.refuse_in_multi();
             return (
                 Pending::Ready(e.to_frame()),
                 (session.protocol(), Shape::Same),
@@ -247,6 +256,18 @@ async fn dispatch<S>(
     router.stats.commands_processed.fetch_add(1, Relaxed);
     let spec = cmd.spec();
     let raw = cmd.raw().clone();
+    // Inside MULTI everything but EXEC DISCARD MULTI WATCH QUIT RESET is queued by the
+    // session, WAIT, JUMPCACHE and CONFIG SET included.
+    if session.in_multi() && !serve::multi::runs_inside_multi(cmd.kind()) {
+        let frame = handle_local(&cmd, session, &router.server_config)
+            .unwrap_or_else(|| Frame::error(protocol::text::UNEXPECTED_REPLY));
+        return (
+            Pending::Ready(frame),
+            (session.protocol(), Shape::Same),
+            Some(spec),
+            raw,
+        );
+    }
     if cmd.kind() == protocol::Kind::Wait && session.may_run(&cmd, &router.server_config) {
         let pending = match serve::operator::check_wait(&cmd) {
             Ok(()) => Pending::Wait,
@@ -261,7 +282,7 @@ async fn dispatch<S>(
         };
         return (pending, (session.protocol(), Shape::Same), Some(spec), raw);
     }
-    if session.authenticated() && serve::baseline::is_resetstat(&cmd) {
+    if session.authenticated() && !session.in_multi() && serve::baseline::is_resetstat(&cmd) {
         let groups = router.elastic.view().all_groups();
         let calls = info::send(&groups, lane).await;
         let pending = Pending::Info {
@@ -269,6 +290,15 @@ async fn dispatch<S>(
             selector: Selector::from_args(&[]),
             groups,
             reset: true,
+        };
+        return (pending, (session.protocol(), Shape::Same), Some(spec), raw);
+    }
+    if cmd.spec().route == protocol::command::Route::Txn {
+        let pending = match handle_local(&cmd, session, &router.server_config) {
+            Some(frame) => Pending::Ready(frame),
+            None => {
+                Pending::Ready(Box::pin(crate::txn::command(&cmd, session, router, lane)).await)
+            }
         };
         return (pending, (session.protocol(), Shape::Same), Some(spec), raw);
     }
@@ -424,6 +454,18 @@ async fn start(cmd: Command, plan: Plan, router: &Router, lane: u64) -> Pending 
             cmd,
         },
     }
+}
+
+/// Sends `cmd` to group `shard` for a transaction or script (`txn`): [`send`].
+pub(crate) async fn send_to_group(
+    view: &View,
+    lane: u64,
+    shard: usize,
+    cmd: &Command,
+    write: bool,
+    keys: impl FnOnce() -> Vec<Bytes>,
+) -> GroupCall {
+    send(view, lane, shard, cmd, write, keys).await
 }
 
 /// Sends a keyed command to group `shard`. A group without replicas takes it straight to

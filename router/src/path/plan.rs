@@ -57,16 +57,23 @@ pub struct Part {
 pub fn plan(cmd: &Command, topology: &Topology) -> Plan {
     match cmd.route() {
         Route::Local => Plan::Local,
-        Route::Key => match cmd.keys().next() {
-            Some(key) => Plan::Forward {
-                shard: topology.shard_for(key),
-            },
-            // A container's subcommand without a key (`OBJECT HELP`, `MEMORY HELP`): the
-            // first group answers it, as docs/commands.md says.
-            None if cmd.spec().keys == KeySpec::Second => Plan::Forward { shard: 0 },
-            // Arity was checked when the command was built; be total anyway.
-            None => Plan::Reply(Frame::error(text::SYNTAX)),
-        },
+        Route::Key => {
+            // A `First` key is argument 1: read it directly, the hot path's one-key commands.
+            let key = match cmd.spec().keys {
+                KeySpec::First => cmd.args().get(1),
+                _ => cmd.keys().next(),
+            };
+            match key {
+                Some(key) => Plan::Forward {
+                    shard: topology.shard_for(key),
+                },
+                // A container's subcommand without a key (`OBJECT HELP`, `MEMORY HELP`): the
+                // first group answers it, as docs/commands.md says.
+                None if cmd.spec().keys == KeySpec::Second => Plan::Forward { shard: 0 },
+                // Arity was checked when the command was built; be total anyway.
+                None => Plan::Reply(Frame::error(text::SYNTAX)),
+            }
+        }
         Route::Keys(Merge::Sets(SetOp::InterCard { .. })) => match intercard_limit(cmd) {
             Some(limit) => split(cmd, topology, Merge::Sets(SetOp::InterCard { limit })),
             // A bad count or LIMIT: the first key's group answers Redis's error.
@@ -78,8 +85,9 @@ pub fn plan(cmd: &Command, topology: &Topology) -> Plan {
         Route::SameGroup => same_group(cmd, topology),
         Route::All(merge) => Plan::Broadcast { merge },
         Route::Scan => scan(cmd, topology),
-        // The handler answers `JUMPCACHE` before a plan is made.
-        Route::Cluster => Plan::Local,
+        // The handler answers `JUMPCACHE` before a plan is made, and hands transactions and
+        // scripts to `txn`.
+        Route::Cluster | Route::Txn => Plan::Local,
     }
 }
 

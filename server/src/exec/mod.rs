@@ -8,6 +8,7 @@ mod elements;
 pub(crate) mod hashes;
 pub(crate) mod keys;
 pub(crate) mod lists;
+pub mod multi;
 pub(crate) mod object;
 pub(crate) mod server;
 pub(crate) mod sets;
@@ -31,6 +32,13 @@ pub fn execute(cmd: &Command, shard: &ShardState, protocol: Protocol) -> Frame {
     // Redis's `dirty`, approximated: one change per write command that did not fail.
     if cmd.spec().flags.contains(Flags::WRITE) && !matches!(reply, Frame::Error(_)) {
         shard.persistence.wrote(1);
+        // WATCH: one relaxed load when no client watches anything.
+        if shard.txn.watching() {
+            match cmd.kind() {
+                Kind::FlushAll | Kind::FlushDb => shard.txn.touch_all(),
+                _ => shard.txn.touch(cmd.keys()),
+            }
+        }
     }
     reply
 }
@@ -41,9 +49,12 @@ fn run(cmd: &Command, shard: &ShardState, protocol: Protocol) -> Frame {
     let args = cmd.args();
     match cmd.kind() {
         Ping | Echo | Quit | Hello | Auth | Client | Select | Command | Config | Time | SlowLog
-        | Latency | Wait | Acl => Frame::error(SESSION_COMMAND),
+        | Latency | Wait | Acl | Multi => Frame::error(SESSION_COMMAND),
         // `handler::execute` runs it with the connection's session (its epoch stamp).
         Jumpcache => Frame::error("ERR JUMPCACHE reached the store"),
+        // `handler::execute` runs them with the connection's session (`exec::multi`).
+        Exec | Discard | Watch | Unwatch | Reset | Eval | EvalSha | EvalRo | EvalShaRo | Script
+        | TxnPhase => Frame::error("ERR transaction command reached the store"),
         Info => server::info(cmd, shard, protocol),
         DbSize => server::db_size(shard),
         FlushDb | FlushAll => server::flush(cmd, shard),

@@ -1,0 +1,302 @@
+//! EXEC through a router: the queued commands placed by group, then one `TXN EXEC` (one
+//! group) or two phases (several groups), and the replies put back in the client's order.
+//!
+//! Two phases, for a transaction on groups g1 < g2 < ... (group order, so two routers never
+//! wait on each other in a cycle):
+//! 1. `TXN PREPARE token watch-token lease key...` on each group in turn: the shard locks the
+//!    keys for `token` (until the lease ends) and checks the WATCHed keys it holds. A group
+//!    whose keys another transaction holds answers `TXNLOCKED`: asked again, holding the
+//!    groups before it. A changed WATCHed key: every group prepared is sent `TXN ABORT`, and
+//!    EXEC answers nil.
+//! 2. `TXN COMMIT token cmds` on each group in turn: each runs its commands as one unit and
+//!    releases the locks. A group whose lease ran out and whose keys another transaction took
+//!    answers `TXNEXPIRED` and runs nothing: its commands' slots carry that error.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bytes::Bytes;
+use protocol::command::Route;
+use protocol::error::text;
+use protocol::{Command, Frame, Kind};
+use serve::multi::Multi;
+use serve::session::{handle_local, Session};
+
+use super::{b, call, call_unlocked, num, LEASE_MS};
+use crate::elastic::View;
+use crate::path::handler::Router;
+use crate::path::merge;
+use crate::path::plan::{self, Part, Plan};
+
+/// Where one queued command's reply comes from.
+enum Slot {
+    /// Answered by the router (a `Local` command) when the transaction runs.
+    Local(Command),
+    /// Known already (CROSSSLOT, not supported here).
+    Ready(Frame),
+    /// The reply at `index` of group `group`'s replies.
+    One { group: usize, index: usize },
+    /// A multi-key command split by group: each part's reply, merged.
+    Split {
+        parts: Vec<Part>,
+        merge: plan::Merge,
+        at: Vec<(usize, usize)>,
+    },
+}
+
+/// Runs EXEC for `session`.
+pub(super) async fn exec(session: &mut Session, router: &Router, view: &View, lane: u64) -> Frame {
+    let Some(multi) = session.take_multi() else {
+        return Frame::error(text::EXEC_WITHOUT_MULTI);
+    };
+    let watched = session.take_watched();
+    if multi.failed {
+        if let Some(w) = watched {
+            session_unwatch(view, lane, w).await;
+        }
+        return Frame::error(text::EXECABORT);
+    }
+    // During a resize, the keys still on the move are moved first, as for any command.
+    if view.moving.is_some() {
+        let queued = multi.queued.iter().flat_map(|c| c.keys());
+        let watched_keys = watched.iter().flat_map(|w| w.keys.iter());
+        if let Err(frame) =
+            crate::elastic::settle_keys(view, queued.chain(watched_keys), lane).await
+        {
+            return frame;
+        }
+    }
+    let (slots, mut cmds) = place(&multi, view);
+    let mut watch_groups: BTreeMap<usize, Vec<Bytes>> = BTreeMap::new();
+    let token = watched.as_ref().map_or(0, |w| w.token);
+    for key in watched.iter().flat_map(|w| w.keys.iter()) {
+        let group = view.topology.shard_for(key);
+        watch_groups.entry(group).or_default().push(key.clone());
+        cmds.entry(group).or_default();
+    }
+    let replies = match cmds.len() {
+        0 => BTreeMap::new(),
+        1 => {
+            let (&group, list) = cmds.iter().next().expect("one group"); // invariant: len 1
+            let mut args = vec![b("TXN"), b("EXEC"), num(token)];
+            encode(&mut args, list);
+            match call_unlocked(view, lane, group, args).await {
+                Frame::Array(replies) => BTreeMap::from([(group, Ok(replies))]),
+                Frame::NullArray => return Frame::NullArray,
+                other => return other,
+            }
+        }
+        _ => match two_phase(view, lane, token, &cmds, &watch_groups).await {
+            Ok(Some(replies)) => replies,
+            Ok(None) => return Frame::NullArray,
+            Err(error) => return error,
+        },
+    };
+    assemble(slots, replies, session, router)
+}
+
+/// Sorts the queued commands into the groups' lists, and notes where each reply comes from.
+fn place(multi: &Multi, view: &View) -> (Vec<Slot>, BTreeMap<usize, Vec<Vec<Bytes>>>) {
+    let mut cmds: BTreeMap<usize, Vec<Vec<Bytes>>> = BTreeMap::new();
+    let mut push = |group: usize, args: Vec<Bytes>| {
+        let list = cmds.entry(group).or_default();
+        list.push(args);
+        (group, list.len() - 1)
+    };
+    let mut slots = Vec::with_capacity(multi.queued.len());
+    for cmd in &multi.queued {
+        let slot = match cmd.route() {
+            Route::Local => Slot::Local(cmd.clone()),
+            Route::Key | Route::Keys(_) | Route::SameGroup => match plan::plan(cmd, &view.topology)
+            {
+                Plan::Forward { shard } => {
+                    let (group, index) = push(shard, cmd.args().to_vec());
+                    Slot::One { group, index }
+                }
+                Plan::Split { parts, merge } => {
+                    let at = parts
+                        .iter()
+                        .map(|p| push(p.shard, plan::part_args(cmd, &p.positions)))
+                        .collect();
+                    Slot::Split { parts, merge, at }
+                }
+                Plan::Reply(frame) => Slot::Ready(frame),
+                _ => Slot::Ready(not_here(cmd)),
+            },
+            Route::Txn
+                if matches!(
+                    cmd.kind(),
+                    Kind::Eval | Kind::EvalSha | Kind::EvalRo | Kind::EvalShaRo
+                ) =>
+            {
+                let groups: BTreeSet<usize> =
+                    cmd.keys().map(|k| view.topology.shard_for(k)).collect();
+                match groups.len() {
+                    0 | 1 => {
+                        let group = groups.first().copied().unwrap_or(0);
+                        let (group, index) = push(group, cmd.args().to_vec());
+                        Slot::One { group, index }
+                    }
+                    _ => Slot::Ready(Frame::error(text::CROSSSLOT)),
+                }
+            }
+            Route::Txn if cmd.kind() == Kind::Unwatch => Slot::Ready(Frame::ok()),
+            _ => Slot::Ready(not_here(cmd)),
+        };
+        slots.push(slot);
+    }
+    (slots, cmds)
+}
+
+fn not_here(cmd: &Command) -> Frame {
+    Frame::error_owned(format!(
+        "ERR {} is not supported inside a transaction through a router",
+        cmd.spec().lower
+    ))
+}
+
+/// Appends `n argc arg... ...` (what `TXN EXEC` and `TXN COMMIT` read).
+fn encode(args: &mut Vec<Bytes>, cmds: &[Vec<Bytes>]) {
+    args.push(num(cmds.len()));
+    for cmd in cmds {
+        args.push(num(cmd.len()));
+        args.extend(cmd.iter().cloned());
+    }
+}
+
+type GroupReplies = BTreeMap<usize, Result<Vec<Frame>, Frame>>;
+
+/// Phase one on every group in group order, then phase two on all; `None` when a WATCHed
+/// key changed, `Err` when phase one failed otherwise (a shard down, locked for too long):
+/// every lock taken is released, nothing ran.
+async fn two_phase(
+    view: &View,
+    lane: u64,
+    watch_token: u64,
+    cmds: &BTreeMap<usize, Vec<Vec<Bytes>>>,
+    watched: &BTreeMap<usize, Vec<Bytes>>,
+) -> Result<Option<GroupReplies>, Frame> {
+    let token = super::new_token();
+    let mut prepared = Vec::new();
+    let mut failure = None;
+    for (&group, list) in cmds {
+        let wt = if watched.contains_key(&group) {
+            watch_token
+        } else {
+            0
+        };
+        let mut args = vec![b("TXN"), b("PREPARE"), num(token), num(wt), num(LEASE_MS)];
+        args.extend(keys_of(list));
+        args.extend(watched.get(&group).into_iter().flatten().cloned());
+        match call_unlocked(view, lane, group, args).await {
+            Frame::Simple(_) => prepared.push(group),
+            Frame::NullArray => {
+                failure = Some(None);
+                break;
+            }
+            other => {
+                failure = Some(Some(other));
+                break;
+            }
+        }
+    }
+    if let Some(failure) = failure {
+        for &group in &prepared {
+            call(view, lane, group, vec![b("TXN"), b("ABORT"), num(token)]).await;
+        }
+        // Groups not reached still hold the WATCH.
+        for &group in watched.keys().filter(|g| !prepared.contains(g)) {
+            call(
+                view,
+                lane,
+                group,
+                vec![b("TXN"), b("UNWATCH"), num(watch_token)],
+            )
+            .await;
+        }
+        return match failure {
+            None => Ok(None),
+            Some(error) => Err(error),
+        };
+    }
+    // Phase two, group after group: each group's locks are released as it commits.
+    let mut replies = BTreeMap::new();
+    for (&group, list) in cmds {
+        let mut args = vec![b("TXN"), b("COMMIT"), num(token)];
+        encode(&mut args, list);
+        let reply = match call(view, lane, group, args).await {
+            Frame::Array(list) => Ok(list),
+            other => Err(other),
+        };
+        replies.insert(group, reply);
+    }
+    Ok(Some(replies))
+}
+
+/// The keys of a group's commands, as the shard's command table finds them.
+fn keys_of(list: &[Vec<Bytes>]) -> Vec<Bytes> {
+    let mut keys = Vec::new();
+    for args in list {
+        let request = protocol::Request {
+            args: args.clone(),
+            raw: Bytes::new(),
+            inline: true,
+        };
+        if let Ok(cmd) = Command::from_request(request) {
+            keys.extend(cmd.keys().cloned());
+        }
+    }
+    keys
+}
+
+/// Puts every reply in its command's place.
+fn assemble(
+    slots: Vec<Slot>,
+    replies: GroupReplies,
+    session: &mut Session,
+    router: &Router,
+) -> Frame {
+    let reply_at = |group: usize, index: usize| -> Frame {
+        match replies.get(&group) {
+            Some(Ok(list)) => list
+                .get(index)
+                .cloned()
+                .unwrap_or_else(|| Frame::error(text::UNEXPECTED_REPLY)),
+            Some(Err(e)) => e.clone(),
+            None => Frame::error(text::UNEXPECTED_REPLY),
+        }
+    };
+    let mut out = Vec::with_capacity(slots.len());
+    for slot in slots {
+        out.push(match slot {
+            Slot::Local(cmd) => handle_local(&cmd, session, &router.server_config)
+                .unwrap_or_else(|| Frame::error(text::UNEXPECTED_REPLY)),
+            Slot::Ready(frame) => frame,
+            Slot::One { group, index } => reply_at(group, index),
+            Slot::Split { parts, merge, at } => {
+                let parts_replies = at
+                    .iter()
+                    .map(|&(g, i)| Ok(crate::shards::Reply::Frame(reply_at(g, i))))
+                    .collect();
+                merge::merge(merge, &parts, parts_replies)
+            }
+        });
+    }
+    Frame::Array(out)
+}
+
+async fn session_unwatch(view: &View, lane: u64, watched: serve::multi::Watched) {
+    let groups: BTreeSet<usize> = watched
+        .keys
+        .iter()
+        .map(|k| view.topology.shard_for(k))
+        .collect();
+    for group in groups {
+        call(
+            view,
+            lane,
+            group,
+            vec![b("TXN"), b("UNWATCH"), num(watched.token)],
+        )
+        .await;
+    }
+}

@@ -1,0 +1,380 @@
+//! Transactions and scripts through real sockets: cross-group isolation under concurrent
+//! clients of two routers, a router lost between the two phases, WATCH under contention,
+//! EVALSHA after a shard restart, SCRIPT KILL. Replies byte for byte are in differential.rs.
+
+use std::time::Duration;
+
+use harness::{client_for, spawn_cluster, spawn_router, spawn_shard_with, within, RawClient};
+use redis::aio::MultiplexedConnection;
+use redis::AsyncCommands;
+
+const ACCOUNTS: usize = 6;
+const START: i64 = 1000;
+
+/// Two routers over the same three shards; `accounts` keys spread over the three groups.
+async fn two_routers() -> (harness::Cluster, harness::RouterHandle, Vec<String>) {
+    let cluster = spawn_cluster(3).await;
+    let config = router::Config {
+        shards: cluster
+            .shard_addrs()
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        ..router::Config::default()
+    };
+    let second = spawn_router(config).await;
+    let accounts = cluster.keys_on_distinct_shards(ACCOUNTS);
+    (cluster, second, accounts)
+}
+
+async fn total(con: &mut MultiplexedConnection, accounts: &[String]) -> Option<i64> {
+    let mut pipe = redis::pipe();
+    pipe.atomic();
+    for a in accounts {
+        pipe.get(a);
+    }
+    let values: Vec<Option<i64>> = pipe.query_async(con).await.expect("reader EXEC");
+    values.into_iter().sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bank_transfers_across_groups_keep_the_total_for_every_reader() {
+    let (cluster, second, accounts) = two_routers().await;
+    let routers = [cluster.addr(), second.addr()];
+    let mut setup = cluster.client().await;
+    for a in &accounts {
+        let _: () = setup.set(a, START).await.unwrap();
+    }
+    let expected = START * ACCOUNTS as i64;
+    let mut tasks = tokio::task::JoinSet::new();
+    for w in 0..8usize {
+        let accounts = accounts.clone();
+        let addr = routers[w % 2];
+        tasks.spawn(async move {
+            let mut con = client_for(addr).await;
+            for i in 0..60usize {
+                let from = &accounts[(w + i) % ACCOUNTS];
+                let to = &accounts[(w + 2 * i + 1) % ACCOUNTS];
+                let n = (i % 7 + 1) as i64;
+                let (_, _): (i64, i64) = redis::pipe()
+                    .atomic()
+                    .decr(from, n)
+                    .incr(to, n)
+                    .query_async(&mut con)
+                    .await
+                    .expect("transfer EXEC");
+            }
+            0
+        });
+    }
+    for r in 0..4usize {
+        let accounts = accounts.clone();
+        let addr = routers[r % 2];
+        tasks.spawn(async move {
+            let mut con = client_for(addr).await;
+            let mut reads = 0;
+            for _ in 0..60 {
+                assert_eq!(total(&mut con, &accounts).await, Some(expected));
+                reads += 1;
+            }
+            reads
+        });
+    }
+    let mut reads = 0;
+    while let Some(done) = within(tasks.join_next()).await {
+        reads += done.expect("client task");
+    }
+    assert_eq!(reads, 240);
+    let mut con = cluster.client().await;
+    assert_eq!(total(&mut con, &accounts).await, Some(expected));
+    second.stop().await;
+    cluster.stop().await;
+}
+
+/// A router that sent phase one and died: its locks hold other transactions only until
+/// their lease ends, and its phase two, should it ever arrive late, applies nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn locks_of_a_router_lost_between_phases_expire_and_nothing_is_half_applied() {
+    let (cluster, second, accounts) = two_routers().await;
+    let (a, b) = (&accounts[0], &accounts[1]);
+    let mut con = cluster.client().await;
+    let _: () = con.set(a, 100).await.unwrap();
+    let _: () = con.set(b, 100).await.unwrap();
+    // The dead router's phase one on both groups (a 300 ms lease), and no phase two.
+    let mut shard_a = RawClient::connect(cluster.shard_addrs()[0]).await;
+    let mut shard_b = RawClient::connect(cluster.shard_addrs()[1]).await;
+    let prepare = |key: &str| {
+        [
+            b"TXN".as_slice(),
+            b"PREPARE",
+            b"4242",
+            b"0",
+            b"300",
+            key.as_bytes(),
+        ]
+        .map(<[u8]>::to_vec)
+    };
+    let args = prepare(a);
+    let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+    assert_eq!(shard_a.call(&args).await, b"+OK\r\n");
+    let args = prepare(b);
+    let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+    assert_eq!(shard_b.call(&args).await, b"+OK\r\n");
+    // Another router's transaction on the same keys waits for the lease, then runs whole.
+    let started = std::time::Instant::now();
+    let mut other = client_for(second.addr()).await;
+    let (x, y): (i64, i64) = within(
+        redis::pipe()
+            .atomic()
+            .decr(a, 10)
+            .incr(b, 10)
+            .query_async(&mut other),
+    )
+    .await
+    .unwrap();
+    assert_eq!((x, y), (90, 110));
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "waited for the lease"
+    );
+    // The lost router's phase two arrives late: refused, nothing applied.
+    let commit = [
+        b"TXN".as_slice(),
+        b"COMMIT",
+        b"4242",
+        b"1",
+        b"3",
+        b"SET",
+        a.as_bytes(),
+        b"0",
+    ];
+    assert_eq!(
+        shard_a.call(&commit).await,
+        b"-TXNEXPIRED the transaction's locks expired before its commit\r\n"
+    );
+    let got: Vec<i64> = con.mget(&[a, b]).await.unwrap();
+    assert_eq!(got, [90, 110]);
+    second.stop().await;
+    cluster.stop().await;
+}
+
+/// WATCH GET MULTI SET EXEC, retried on nil, by clients of two routers on one counter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn watch_retries_make_concurrent_increments_exact() {
+    let (cluster, second, accounts) = two_routers().await;
+    let routers = [cluster.addr(), second.addr()];
+    let key = accounts[0].clone();
+    let mut tasks = tokio::task::JoinSet::new();
+    for c in 0..6usize {
+        let key = key.clone();
+        let addr = routers[c % 2];
+        tasks.spawn(async move {
+            let mut con = client_for(addr).await;
+            let mut retries = 0;
+            for _ in 0..30 {
+                loop {
+                    let _: () = redis::cmd("WATCH")
+                        .arg(&key)
+                        .query_async(&mut con)
+                        .await
+                        .unwrap();
+                    let now: Option<i64> = con.get(&key).await.unwrap();
+                    let done: Option<((),)> = redis::pipe()
+                        .atomic()
+                        .set(&key, now.unwrap_or(0) + 1)
+                        .query_async(&mut con)
+                        .await
+                        .unwrap();
+                    if done.is_some() {
+                        break;
+                    }
+                    retries += 1;
+                }
+            }
+            retries
+        });
+    }
+    let mut retries = 0;
+    while let Some(done) = within(tasks.join_next()).await {
+        retries += done.expect("client task");
+    }
+    let mut con = cluster.client().await;
+    let got: i64 = con.get(&key).await.unwrap();
+    assert_eq!(got, 180, "after {retries} retries");
+    second.stop().await;
+    cluster.stop().await;
+}
+
+#[tokio::test]
+async fn evalsha_survives_a_shard_restart_and_scripts_stay_on_their_group() {
+    let mut cluster = spawn_cluster(3).await;
+    let keys = cluster.keys_on_distinct_shards(3);
+    let mut con = cluster.client().await;
+    let sha: String = redis::cmd("SCRIPT")
+        .arg("LOAD")
+        .arg("return redis.call('incr', KEYS[1])")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let one: i64 = redis::cmd("EVALSHA")
+        .arg(&sha)
+        .arg(1)
+        .arg(&keys[1])
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(one, 1);
+    cluster.restart_shard(1).await;
+    // The router reconnects on its own backoff (at most a second): wait for the key's group
+    // to answer, then EVALSHA finds the shard without the script and loads it unseen.
+    let mut raw = cluster.raw().await;
+    within(async {
+        while raw.call(&[b"EXISTS", keys[1].as_bytes()]).await != b":0\r\n" {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    let again: i64 = within(
+        redis::cmd("EVALSHA")
+            .arg(&sha)
+            .arg(1)
+            .arg(&keys[1])
+            .query_async(&mut con),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        again, 1,
+        "the restarted shard is empty, and has the script again"
+    );
+    let cross = raw
+        .call(&[
+            b"EVAL",
+            b"return 1",
+            b"2",
+            keys[0].as_bytes(),
+            keys[1].as_bytes(),
+        ])
+        .await;
+    assert_eq!(
+        cross,
+        b"-CROSSSLOT Keys in request don't hash to the same slot\r\n"
+    );
+    cluster.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_script_past_the_time_limit_gets_busy_replies_and_script_kill_stops_it() {
+    let config = server::Config {
+        lua_time_limit_ms: 100,
+        ..server::Config::default()
+    };
+    let shard = spawn_shard_with(config).await;
+    let mut runner = shard.raw().await;
+    runner
+        .send(&harness::request(&[b"EVAL", b"while true do end", b"0"]))
+        .await;
+    let mut other = shard.raw().await;
+    // The script holds the shard: a plain command waits, then gets BUSY past the limit.
+    let busy = within(async {
+        loop {
+            let reply = other.call(&[b"GET", b"k"]).await;
+            if reply.starts_with(b"-BUSY") {
+                break reply;
+            }
+        }
+    })
+    .await;
+    assert_eq!(
+        busy,
+        b"-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n"
+    );
+    // Scripts, transactions and the script cache wait for it too, then get BUSY.
+    assert_eq!(other.call(&[b"EVAL", b"return 1", b"0"]).await, busy);
+    assert_eq!(other.call(&[b"SCRIPT", b"EXISTS", b"abc"]).await, busy);
+    assert_eq!(other.call(&[b"MULTI"]).await, b"+OK\r\n");
+    assert_eq!(other.call(&[b"GET", b"k"]).await, b"+QUEUED\r\n");
+    assert_eq!(other.call(&[b"EXEC"]).await, busy);
+    assert_eq!(other.call(&[b"SCRIPT", b"KILL"]).await, b"+OK\r\n");
+    let killed = within(runner.reply()).await.expect("the script's reply");
+    assert!(
+        killed.starts_with(b"-ERR Script killed by user with SCRIPT KILL..."),
+        "{}",
+        String::from_utf8_lossy(&killed)
+    );
+    assert_eq!(other.call(&[b"SET", b"k", b"v"]).await, b"+OK\r\n");
+    assert_eq!(
+        other.call(&[b"SCRIPT", b"KILL"]).await,
+        b"-NOTBUSY No scripts in execution right now.\r\n"
+    );
+    shard.stop().await;
+}
+
+/// Groups of two members: every member applies the same transactions and scripts, and a
+/// WATCH is checked alike on each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_member_of_a_replicated_group_applies_the_same_transaction() {
+    let mut shards = Vec::new();
+    for _ in 0..2 {
+        shards.push([harness::spawn_shard().await, harness::spawn_shard().await]);
+    }
+    let list = shards
+        .iter()
+        .map(|g| format!("{}|{}", g[0].addr(), g[1].addr()))
+        .collect();
+    let router = spawn_router(router::Config {
+        shards: list,
+        ..router::Config::default()
+    })
+    .await;
+    // Keys on each of the two groups.
+    let key = |group: usize| {
+        (0..)
+            .map(|i| format!("r{i}"))
+            .find(|k| router::path::ring::bucket(k.as_bytes(), 2) == group)
+            .expect("a key")
+    };
+    let (a, b) = (key(0), key(1));
+    let mut con = client_for(router.addr()).await;
+    let (x, y, z): (i64, i64, i64) = redis::pipe()
+        .atomic()
+        .incr(&a, 5)
+        .incr(&b, 7)
+        .incr(&a, 1)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!((x, y, z), (5, 7, 6));
+    let scripted: i64 = redis::cmd("EVAL")
+        .arg("return redis.call('incrby', KEYS[1], ARGV[1])")
+        .arg(1)
+        .arg(&b)
+        .arg(3)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(scripted, 10);
+    // WATCH, then a write from another client: nil, on both members alike.
+    let _: () = redis::cmd("WATCH")
+        .arg(&a)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let mut other = client_for(router.addr()).await;
+    let _: () = other.set(&a, 100).await.unwrap();
+    let aborted: Option<(i64,)> = redis::pipe()
+        .atomic()
+        .incr(&a, 1)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(aborted, None);
+    for (group, (k, want)) in [(&a, 100), (&b, 10)].into_iter().enumerate() {
+        for member in &shards[group] {
+            let mut direct = member.client().await;
+            let got: i64 = direct.get(k).await.unwrap();
+            assert_eq!(got, want, "group {group} member {}", member.addr());
+        }
+    }
+    router.stop().await;
+}
