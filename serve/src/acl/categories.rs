@@ -132,6 +132,8 @@ const REDIS: &[(&str, &[&str])] = &[
     ("acl|users", &["admin", "slow", "dangerous"]),
     ("acl|help", &["slow"]),
     ("jumpcache", &["admin", "slow", "dangerous"]),
+    // What routers send shards in a cross-group transaction: for the routers' user only.
+    ("txn", &["admin", "slow", "dangerous"]),
     ("memory", &["slow"]),
     ("memory|usage", &["read", "slow"]),
     ("memory|stats", &["slow"]),
@@ -200,6 +202,11 @@ const REDIS: &[(&str, &[&str])] = &[
     ("eval_ro", &["slow", "scripting"]),
     ("evalsha_ro", &["slow", "scripting"]),
     ("script", &["slow"]),
+    ("script|load", &["slow", "scripting"]),
+    ("script|exists", &["slow", "scripting"]),
+    ("script|flush", &["slow", "scripting"]),
+    ("script|kill", &["slow", "scripting"]),
+    ("script|help", &["slow", "scripting"]),
 ];
 
 /// Returns the categories of `spec`, or of its subcommand `sub` (upper or lower case) where
