@@ -7,11 +7,47 @@ use protocol::command::{parse_cursor, parse_i64};
 use protocol::{text, CommandError, Frame};
 use serve::glob::glob_match;
 
-use crate::store::StoreError;
+use crate::store::types::Typed;
+use crate::store::{Store, StoreError};
 
 /// Returns the reply, or Redis's error when the store refused the command.
 pub(super) fn reply(result: Result<Frame, StoreError>) -> Frame {
     result.unwrap_or_else(super::strings::store_error)
+}
+
+/// Runs `f` on the collection of type `T` at `key` as a read; `missing` when there is none.
+pub(super) fn read<T: Typed>(
+    store: &Store,
+    key: &[u8],
+    missing: Frame,
+    f: impl FnOnce(&T) -> Frame,
+) -> Frame {
+    reply(
+        store
+            .read_collection(key, T::TYPE, |c| f(T::of(c)))
+            .map(|r| r.unwrap_or(missing)),
+    )
+}
+
+/// Runs `f` on the collection of type `T` at `key` to change it, creating it when `create`;
+/// `missing` when there is none and `create` is false.
+pub(super) fn write<T: Typed>(
+    store: &Store,
+    key: &[u8],
+    create: bool,
+    missing: Frame,
+    f: impl FnOnce(&mut T) -> Frame,
+) -> Frame {
+    reply(
+        store
+            .write_collection(key, T::TYPE, create, |c| f(T::of_mut(c)))
+            .map(|r| r.unwrap_or(missing)),
+    )
+}
+
+/// Returns an element as a bulk reply (a copy: the store's bytes stay under its lock).
+pub(super) fn bulk(b: &[u8]) -> Frame {
+    Frame::Bulk(Bytes::copy_from_slice(b))
 }
 
 /// The arguments of HSCAN / SSCAN / ZSCAN after the key.

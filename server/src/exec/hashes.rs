@@ -6,45 +6,10 @@ use bytes::Bytes;
 use protocol::command::parse_i64;
 use protocol::{text, CommandError, Frame, Protocol};
 
-use super::elements::{random, random_count, reply, scan_args, scan_reply};
+use super::elements::{bulk, random, random_count, read, scan_args, scan_reply, write};
 use super::strings::ldouble;
-use crate::store::types::{Collection, Hash, ObjType};
+use crate::store::types::Hash;
 use crate::store::Store;
-
-/// Runs `f` on the hash at `key` as a read; `missing` when there is none.
-fn read(store: &Store, key: &[u8], missing: Frame, f: impl FnOnce(&Hash) -> Frame) -> Frame {
-    reply(
-        store
-            .read_collection(key, ObjType::Hash, |c| match c {
-                Collection::Hash(h) => f(h),
-                _ => unreachable!("typed by the store"),
-            })
-            .map(|r| r.unwrap_or(missing)),
-    )
-}
-
-/// Runs `f` on the hash at `key` to change it, creating it when `create`; `missing` when
-/// there is none and `create` is false.
-fn write(
-    store: &Store,
-    key: &[u8],
-    create: bool,
-    missing: Frame,
-    f: impl FnOnce(&mut Hash) -> Frame,
-) -> Frame {
-    reply(
-        store
-            .write_collection(key, ObjType::Hash, create, |c| match c {
-                Collection::Hash(h) => f(h),
-                _ => unreachable!("typed by the store"),
-            })
-            .map(|r| r.unwrap_or(missing)),
-    )
-}
-
-fn bulk(b: &[u8]) -> Frame {
-    Frame::Bulk(Bytes::copy_from_slice(b))
-}
 
 /// HSET / HMSET: field-value pairs; the pairs must be whole.
 fn set_pairs(args: &[Bytes], store: &Store, name: &str, ok: bool) -> Frame {
@@ -54,7 +19,7 @@ fn set_pairs(args: &[Bytes], store: &Store, name: &str, ok: bool) -> Frame {
         }
         .to_frame();
     }
-    write(store, &args[1], true, Frame::Null, |h| {
+    write::<Hash>(store, &args[1], true, Frame::Null, |h| {
         let new = args[2..]
             .chunks_exact(2)
             .filter(|p| h.set(&p[0], &p[1]))
@@ -85,7 +50,7 @@ pub(super) fn hmset(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
 /// HSETNX key field value
 /// ```
 pub(super) fn hsetnx(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
-    write(store, &args[1], true, Frame::Null, |h| {
+    write::<Hash>(store, &args[1], true, Frame::Null, |h| {
         if h.get(&args[2]).is_some() {
             Frame::Integer(0)
         } else {
@@ -99,7 +64,7 @@ pub(super) fn hsetnx(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
 /// HGET key field
 /// ```
 pub(super) fn hget(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
-    read(store, &args[1], Frame::Null, |h| {
+    read::<Hash>(store, &args[1], Frame::Null, |h| {
         h.get(&args[2]).map_or(Frame::Null, bulk)
     })
 }
@@ -110,7 +75,7 @@ pub(super) fn hget(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
 pub(super) fn hmget(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
     let fields = &args[2..];
     let missing = Frame::Array(vec![Frame::Null; fields.len()]);
-    read(store, &args[1], missing, |h| {
+    read::<Hash>(store, &args[1], missing, |h| {
         Frame::Array(
             fields
                 .iter()
@@ -125,7 +90,7 @@ pub(super) fn hmget(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
 /// ```
 /// RESP2: a flat array of fields and values; RESP3: a map.
 pub(super) fn hgetall(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
-    read(store, &args[1], Frame::Map(Vec::new()), |h| {
+    read::<Hash>(store, &args[1], Frame::Map(Vec::new()), |h| {
         Frame::Map(h.iter().map(|(f, v)| (bulk(f), bulk(v))).collect())
     })
 }
@@ -134,7 +99,7 @@ pub(super) fn hgetall(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
 /// HDEL key field [field ...]
 /// ```
 pub(super) fn hdel(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
-    write(store, &args[1], false, Frame::Integer(0), |h| {
+    write::<Hash>(store, &args[1], false, Frame::Integer(0), |h| {
         Frame::Integer(args[2..].iter().filter(|f| h.remove(f)).count() as i64)
     })
 }
@@ -143,7 +108,7 @@ pub(super) fn hdel(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
 /// HLEN key
 /// ```
 pub(super) fn hlen(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
-    read(store, &args[1], Frame::Integer(0), |h| {
+    read::<Hash>(store, &args[1], Frame::Integer(0), |h| {
         Frame::Integer(h.len() as i64)
     })
 }
@@ -152,7 +117,7 @@ pub(super) fn hlen(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
 /// HEXISTS key field
 /// ```
 pub(super) fn hexists(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
-    read(store, &args[1], Frame::Integer(0), |h| {
+    read::<Hash>(store, &args[1], Frame::Integer(0), |h| {
         Frame::Integer(i64::from(h.get(&args[2]).is_some()))
     })
 }
@@ -161,7 +126,7 @@ pub(super) fn hexists(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
 /// HKEYS key
 /// ```
 pub(super) fn hkeys(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
-    read(store, &args[1], Frame::Array(Vec::new()), |h| {
+    read::<Hash>(store, &args[1], Frame::Array(Vec::new()), |h| {
         Frame::Array(h.iter().map(|(f, _)| bulk(f)).collect())
     })
 }
@@ -170,7 +135,7 @@ pub(super) fn hkeys(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
 /// HVALS key
 /// ```
 pub(super) fn hvals(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
-    read(store, &args[1], Frame::Array(Vec::new()), |h| {
+    read::<Hash>(store, &args[1], Frame::Array(Vec::new()), |h| {
         Frame::Array(h.iter().map(|(_, v)| bulk(v)).collect())
     })
 }
@@ -179,7 +144,7 @@ pub(super) fn hvals(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
 /// HSTRLEN key field
 /// ```
 pub(super) fn hstrlen(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
-    read(store, &args[1], Frame::Integer(0), |h| {
+    read::<Hash>(store, &args[1], Frame::Integer(0), |h| {
         Frame::Integer(h.get(&args[2]).map_or(0, |v| v.len() as i64))
     })
 }
@@ -192,7 +157,7 @@ pub(super) fn hincrby(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
     let Some(incr) = parse_i64(&args[3]) else {
         return CommandError::NotInteger.to_frame();
     };
-    write(store, &args[1], true, Frame::Null, |h| {
+    write::<Hash>(store, &args[1], true, Frame::Null, |h| {
         let current = match h.get(&args[2]) {
             None => 0,
             Some(v) => match parse_i64(v) {
@@ -218,7 +183,7 @@ pub(super) fn hincrbyfloat(args: &[Bytes], store: &Store, _: Protocol) -> Frame 
         Some(None) => return Frame::error("ERR value is NaN or Infinity"),
         Some(Some(incr)) => incr,
     };
-    write(store, &args[1], true, Frame::Null, |h| {
+    write::<Hash>(store, &args[1], true, Frame::Null, |h| {
         let current = match h.get(&args[2]).map(ldouble::parse) {
             None => ldouble::parse(b"0").flatten(),
             Some(None) => return Frame::error("ERR hash value is not a float"),
@@ -243,7 +208,7 @@ pub(super) fn hscan(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
         Ok(s) => s,
         Err(e) => return e,
     };
-    read(store, &args[1], scan_reply(0, Vec::new()), |h| {
+    read::<Hash>(store, &args[1], scan_reply(0, Vec::new()), |h| {
         let (next, page) = h.page(scan.cursor, scan.count);
         let items = page
             .into_iter()
@@ -259,7 +224,7 @@ pub(super) fn hscan(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
 /// ```
 pub(super) fn hrandfield(args: &[Bytes], store: &Store, protocol: Protocol) -> Frame {
     if args.len() == 2 {
-        return read(store, &args[1], Frame::Null, |h| {
+        return read::<Hash>(store, &args[1], Frame::Null, |h| {
             h.random(random()).map_or(Frame::Null, |(f, _)| bulk(f))
         });
     }
@@ -275,7 +240,7 @@ pub(super) fn hrandfield(args: &[Bytes], store: &Store, protocol: Protocol) -> F
         Ok(n) => n,
         Err(e) => return e,
     };
-    read(store, &args[1], Frame::Array(Vec::new()), |h| {
+    read::<Hash>(store, &args[1], Frame::Array(Vec::new()), |h| {
         let picked: Vec<(&[u8], &[u8])> = if n.count == 0 {
             Vec::new()
         } else if n.repeats || n.count == 1 {

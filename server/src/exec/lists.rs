@@ -8,52 +8,9 @@ use bytes::Bytes;
 use protocol::command::parse_i64;
 use protocol::{CommandError, Frame, Protocol};
 
-use super::elements::reply;
-use crate::store::types::{Collection, List, ObjType};
+use super::elements::{bulk, read, reply, write};
+use crate::store::types::{List, ObjType, Typed};
 use crate::store::{Store, StoreError};
-
-/// Runs `f` on the list at `key` as a read; `missing` when there is none.
-fn read(store: &Store, key: &[u8], missing: Frame, f: impl FnOnce(&List) -> Frame) -> Frame {
-    reply(
-        store
-            .read_collection(key, ObjType::List, |c| f(list_of(c)))
-            .map(|r| r.unwrap_or(missing)),
-    )
-}
-
-/// Runs `f` on the list at `key` to change it, creating it when `create`; `missing` when
-/// there is none and `create` is false.
-fn write(
-    store: &Store,
-    key: &[u8],
-    create: bool,
-    missing: Frame,
-    f: impl FnOnce(&mut List) -> Frame,
-) -> Frame {
-    reply(
-        store
-            .write_collection(key, ObjType::List, create, |c| f(list_of_mut(c)))
-            .map(|r| r.unwrap_or(missing)),
-    )
-}
-
-fn list_of(c: &Collection) -> &List {
-    match c {
-        Collection::List(l) => l,
-        _ => unreachable!("typed by the store"),
-    }
-}
-
-fn list_of_mut(c: &mut Collection) -> &mut List {
-    match c {
-        Collection::List(l) => l,
-        _ => unreachable!("typed by the store"),
-    }
-}
-
-fn bulk(b: &[u8]) -> Frame {
-    Frame::Bulk(Bytes::copy_from_slice(b))
-}
 
 fn len_frame(l: &List) -> Frame {
     Frame::Integer(l.len() as i64)
@@ -96,7 +53,7 @@ impl End {
 /// LPUSH / RPUSH / LPUSHX / RPUSHX: the list's length after, or 0 when `create` is false
 /// and there is no list.
 fn push(args: &[Bytes], store: &Store, end: End, create: bool) -> Frame {
-    write(store, &args[1], create, Frame::Integer(0), |l| {
+    write::<List>(store, &args[1], create, Frame::Integer(0), |l| {
         for item in &args[2..] {
             end.push(l, item);
         }
@@ -137,7 +94,7 @@ pub(super) fn rpushx(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
 fn pop(args: &[Bytes], store: &Store, end: End, name: &str) -> Frame {
     match args.len() {
         2 => {
-            return write(store, &args[1], false, Frame::Null, |l| {
+            return write::<List>(store, &args[1], false, Frame::Null, |l| {
                 end.pop(l).map_or(Frame::Null, |e| Frame::Bulk(e.into()))
             })
         }
@@ -153,7 +110,7 @@ fn pop(args: &[Bytes], store: &Store, end: End, name: &str) -> Frame {
         Some(n) if n >= 0 => usize::try_from(n).unwrap_or(usize::MAX),
         _ => return Frame::error("ERR value is out of range, must be positive"),
     };
-    write(store, &args[1], false, Frame::NullArray, |l| {
+    write::<List>(store, &args[1], false, Frame::NullArray, |l| {
         let n = count.min(l.len());
         Frame::Array(
             (0..n)
@@ -182,7 +139,7 @@ pub(super) fn rpop(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
 /// LLEN key
 /// ```
 pub(super) fn llen(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
-    read(store, &args[1], Frame::Integer(0), len_frame)
+    read::<List>(store, &args[1], Frame::Integer(0), len_frame)
 }
 
 /// Returns the index `i` counts (negative from the tail) in a list of `len`, if inside it.
@@ -220,7 +177,7 @@ pub(super) fn lrange(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
         Ok(r) => r,
         Err(e) => return e,
     };
-    read(store, &args[1], Frame::Array(Vec::new()), |l| {
+    read::<List>(store, &args[1], Frame::Array(Vec::new()), |l| {
         let (s, e) = range(start, end, l.len());
         Frame::Array(l.range(s, e).map(bulk).collect())
     })
@@ -231,7 +188,7 @@ pub(super) fn lrange(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
 /// ```
 /// The key is looked up before the index is read.
 pub(super) fn lindex(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
-    read(store, &args[1], Frame::Null, |l| {
+    read::<List>(store, &args[1], Frame::Null, |l| {
         match parse_i64(&args[2]) {
             None => CommandError::NotInteger.to_frame(),
             Some(i) => index(i, l.len())
@@ -247,7 +204,7 @@ pub(super) fn lindex(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
 /// The key is looked up before the index is read.
 pub(super) fn lset(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
     let missing = Frame::error("ERR no such key");
-    write(store, &args[1], false, missing, |l| {
+    write::<List>(store, &args[1], false, missing, |l| {
         match parse_i64(&args[2]) {
             None => CommandError::NotInteger.to_frame(),
             Some(i) => match index(i, l.len()) {
@@ -270,7 +227,7 @@ pub(super) fn lrem(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
         return CommandError::NotInteger.to_frame();
     };
     let element = &args[3][..];
-    write(store, &args[1], false, Frame::Integer(0), |l| {
+    write::<List>(store, &args[1], false, Frame::Integer(0), |l| {
         let limit = match count {
             0 => usize::MAX,
             n => usize::try_from(n.unsigned_abs()).unwrap_or(usize::MAX),
@@ -287,7 +244,7 @@ pub(super) fn ltrim(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
         Ok(r) => r,
         Err(e) => return e,
     };
-    write(store, &args[1], false, Frame::ok(), |l| {
+    write::<List>(store, &args[1], false, Frame::ok(), |l| {
         let (s, e) = range(start, end, l.len());
         l.keep(s, e);
         Frame::ok()
@@ -306,7 +263,7 @@ pub(super) fn linsert(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
     } else {
         return CommandError::Syntax.to_frame();
     };
-    write(store, &args[1], false, Frame::Integer(0), |l| {
+    write::<List>(store, &args[1], false, Frame::Integer(0), |l| {
         let pivot = l.iter().position(|e| e == &args[3][..]);
         match pivot {
             Some(i) => {
@@ -374,7 +331,7 @@ pub(super) fn lpos(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
         None => Frame::Null,
     };
     let element = &args[2][..];
-    read(store, &args[1], missing, |l| {
+    read::<List>(store, &args[1], missing, |l| {
         let len = l.len();
         let scanned = if o.maxlen == 0 {
             len
@@ -439,7 +396,7 @@ pub(super) fn lmove(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
         }
         if src == dst {
             let moved = l.write(src, ObjType::List, false, |c| {
-                let list = list_of_mut(c);
+                let list = List::of_mut(c);
                 let e = from.pop(list)?;
                 to.push(list, &e);
                 Some(e)
@@ -448,11 +405,11 @@ pub(super) fn lmove(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
                 .flatten()
                 .map_or(Frame::Null, |e| Frame::Bulk(e.into())));
         }
-        let popped = l.write(src, ObjType::List, false, |c| from.pop(list_of_mut(c)))?;
+        let popped = l.write(src, ObjType::List, false, |c| from.pop(List::of_mut(c)))?;
         let Some(e) = popped.flatten() else {
             return Ok(Frame::Null);
         };
-        l.write(dst, ObjType::List, true, |c| to.push(list_of_mut(c), &e))?;
+        l.write(dst, ObjType::List, true, |c| to.push(List::of_mut(c), &e))?;
         Ok(Frame::Bulk(e.into()))
     }))
 }

@@ -12,52 +12,9 @@ use bytes::Bytes;
 use protocol::command::parse_i64;
 use protocol::{CommandError, Frame, Protocol};
 
-use super::elements::{random, random_count, reply, scan_args, scan_reply};
-use crate::store::types::{Collection, ObjType, Set};
+use super::elements::{bulk, random, random_count, read, reply, scan_args, scan_reply, write};
+use crate::store::types::{Collection, ObjType, Set, Typed};
 use crate::store::{Store, StoreError};
-
-/// Runs `f` on the set at `key` as a read; `missing` when there is none.
-fn read(store: &Store, key: &[u8], missing: Frame, f: impl FnOnce(&Set) -> Frame) -> Frame {
-    reply(
-        store
-            .read_collection(key, ObjType::Set, |c| f(set_of(c)))
-            .map(|r| r.unwrap_or(missing)),
-    )
-}
-
-/// Runs `f` on the set at `key` to change it, creating it when `create`; `missing` when
-/// there is none and `create` is false.
-fn write(
-    store: &Store,
-    key: &[u8],
-    create: bool,
-    missing: Frame,
-    f: impl FnOnce(&mut Set) -> Frame,
-) -> Frame {
-    reply(
-        store
-            .write_collection(key, ObjType::Set, create, |c| f(set_of_mut(c)))
-            .map(|r| r.unwrap_or(missing)),
-    )
-}
-
-fn set_of(c: &Collection) -> &Set {
-    match c {
-        Collection::Set(s) => s,
-        _ => unreachable!("typed by the store"),
-    }
-}
-
-fn set_of_mut(c: &mut Collection) -> &mut Set {
-    match c {
-        Collection::Set(s) => s,
-        _ => unreachable!("typed by the store"),
-    }
-}
-
-fn bulk(b: &[u8]) -> Frame {
-    Frame::Bulk(Bytes::copy_from_slice(b))
-}
 
 fn members<'a>(m: impl IntoIterator<Item = &'a [u8]>) -> Frame {
     Frame::Set(m.into_iter().map(bulk).collect())
@@ -67,7 +24,7 @@ fn members<'a>(m: impl IntoIterator<Item = &'a [u8]>) -> Frame {
 /// SADD key member [member ...]
 /// ```
 pub(super) fn sadd(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
-    write(store, &args[1], true, Frame::Null, |s| {
+    write::<Set>(store, &args[1], true, Frame::Null, |s| {
         Frame::Integer(args[2..].iter().filter(|m| s.insert(m)).count() as i64)
     })
 }
@@ -76,7 +33,7 @@ pub(super) fn sadd(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
 /// SREM key member [member ...]
 /// ```
 pub(super) fn srem(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
-    write(store, &args[1], false, Frame::Integer(0), |s| {
+    write::<Set>(store, &args[1], false, Frame::Integer(0), |s| {
         Frame::Integer(args[2..].iter().filter(|m| s.remove(m)).count() as i64)
     })
 }
@@ -85,7 +42,7 @@ pub(super) fn srem(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
 /// SMEMBERS key
 /// ```
 pub(super) fn smembers(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
-    read(store, &args[1], Frame::Set(Vec::new()), |s| {
+    read::<Set>(store, &args[1], Frame::Set(Vec::new()), |s| {
         members(s.iter())
     })
 }
@@ -94,7 +51,7 @@ pub(super) fn smembers(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
 /// SISMEMBER key member
 /// ```
 pub(super) fn sismember(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
-    read(store, &args[1], Frame::Integer(0), |s| {
+    read::<Set>(store, &args[1], Frame::Integer(0), |s| {
         Frame::Integer(i64::from(s.contains(&args[2])))
     })
 }
@@ -104,7 +61,7 @@ pub(super) fn sismember(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
 /// ```
 pub(super) fn smismember(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
     let missing = Frame::Array(vec![Frame::Integer(0); args.len() - 2]);
-    read(store, &args[1], missing, |s| {
+    read::<Set>(store, &args[1], missing, |s| {
         Frame::Array(
             args[2..]
                 .iter()
@@ -118,7 +75,7 @@ pub(super) fn smismember(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
 /// SCARD key
 /// ```
 pub(super) fn scard(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
-    read(store, &args[1], Frame::Integer(0), |s| {
+    read::<Set>(store, &args[1], Frame::Integer(0), |s| {
         Frame::Integer(s.len() as i64)
     })
 }
@@ -131,7 +88,7 @@ pub(super) fn scard(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
 pub(super) fn spop(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
     match args.len() {
         2 => {
-            return write(store, &args[1], false, Frame::Null, |s| {
+            return write::<Set>(store, &args[1], false, Frame::Null, |s| {
                 pop_random(s).map_or(Frame::Null, |m| Frame::Bulk(m.into()))
             })
         }
@@ -142,7 +99,7 @@ pub(super) fn spop(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
         Some(n) if n >= 0 => usize::try_from(n).unwrap_or(usize::MAX),
         _ => return Frame::error("ERR value is out of range, must be positive"),
     };
-    write(store, &args[1], false, Frame::Set(Vec::new()), |s| {
+    write::<Set>(store, &args[1], false, Frame::Set(Vec::new()), |s| {
         if count >= s.len() {
             let all = members(s.iter());
             *s = Set::default();
@@ -168,7 +125,7 @@ fn pop_random(s: &mut Set) -> Option<Vec<u8>> {
 pub(super) fn srandmember(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
     match args.len() {
         2 => {
-            return read(store, &args[1], Frame::Null, |s| {
+            return read::<Set>(store, &args[1], Frame::Null, |s| {
                 s.random(random()).map_or(Frame::Null, bulk)
             })
         }
@@ -179,7 +136,7 @@ pub(super) fn srandmember(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
         Ok(n) => n,
         Err(e) => return e,
     };
-    read(store, &args[1], Frame::Array(Vec::new()), |s| {
+    read::<Set>(store, &args[1], Frame::Array(Vec::new()), |s| {
         let picked: Vec<&[u8]> = if n.count == 0 {
             Vec::new()
         } else if n.repeats {
@@ -226,7 +183,7 @@ pub(super) fn sscan(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
         Ok(s) => s,
         Err(e) => return e,
     };
-    read(store, &args[1], scan_reply(0, Vec::new()), |s| {
+    read::<Set>(store, &args[1], scan_reply(0, Vec::new()), |s| {
         let (next, page) = s.page(scan.cursor, scan.count);
         let items = page
             .into_iter()
@@ -254,14 +211,14 @@ pub(super) fn smove(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
             return Err(StoreError::WrongType);
         }
         if src == dst {
-            let there = l.write(src, ObjType::Set, false, |c| set_of(c).contains(member))?;
+            let there = l.write(src, ObjType::Set, false, |c| Set::of(c).contains(member))?;
             return Ok(Frame::Integer(i64::from(there == Some(true))));
         }
-        let removed = l.write(src, ObjType::Set, false, |c| set_of_mut(c).remove(member))?;
+        let removed = l.write(src, ObjType::Set, false, |c| Set::of_mut(c).remove(member))?;
         if removed != Some(true) {
             return Ok(Frame::Integer(0));
         }
-        l.write(dst, ObjType::Set, true, |c| set_of_mut(c).insert(member))?;
+        l.write(dst, ObjType::Set, true, |c| Set::of_mut(c).insert(member))?;
         Ok(Frame::Integer(1))
     }))
 }
@@ -313,7 +270,7 @@ fn combine<'a>(op: Op, sets: &[Option<&'a Set>]) -> Vec<&'a [u8]> {
 }
 
 fn sets_of<'a>(found: &'a [Option<Cow<'_, Collection>>]) -> Vec<Option<&'a Set>> {
-    found.iter().map(|c| c.as_deref().map(set_of)).collect()
+    found.iter().map(|c| c.as_deref().map(Set::of)).collect()
 }
 
 fn keys_of(args: &[Bytes]) -> Vec<&[u8]> {

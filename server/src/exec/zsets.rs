@@ -17,9 +17,9 @@ pub(super) use ranges::{
     zrevrangebyscore,
 };
 
-use super::elements::{random, random_count, reply, scan_args, scan_reply};
+use super::elements::{bulk, random, random_count, read, scan_args, scan_reply, write};
 use crate::store::types::zset::range::parse_score;
-use crate::store::types::{Collection, ObjType, ZSet};
+use crate::store::types::ZSet;
 use crate::store::Store;
 
 const XX_AND_NX: &str = "ERR XX and NX options at the same time are not compatible";
@@ -27,41 +27,6 @@ const GT_LT_NX: &str = "ERR GT, LT, and/or NX options at the same time are not c
 const INCR_ONE_PAIR: &str = "ERR INCR option supports a single increment-element pair";
 const SCORE_NAN: &str = "ERR resulting score is not a number (NaN)";
 const NOT_POSITIVE: &str = "ERR value is out of range, must be positive";
-
-/// Runs `f` on the sorted set at `key` as a read; `missing` when there is none.
-fn read(store: &Store, key: &[u8], missing: Frame, f: impl FnOnce(&ZSet) -> Frame) -> Frame {
-    reply(
-        store
-            .read_collection(key, ObjType::ZSet, |c| match c {
-                Collection::ZSet(z) => f(z),
-                _ => unreachable!("typed by the store"),
-            })
-            .map(|r| r.unwrap_or(missing)),
-    )
-}
-
-/// Runs `f` on the sorted set at `key` to change it, creating it when `create`; `missing`
-/// when there is none and `create` is false.
-fn write(
-    store: &Store,
-    key: &[u8],
-    create: bool,
-    missing: Frame,
-    f: impl FnOnce(&mut ZSet) -> Frame,
-) -> Frame {
-    reply(
-        store
-            .write_collection(key, ObjType::ZSet, create, |c| match c {
-                Collection::ZSet(z) => f(z),
-                _ => unreachable!("typed by the store"),
-            })
-            .map(|r| r.unwrap_or(missing)),
-    )
-}
-
-fn bulk(b: &[u8]) -> Frame {
-    Frame::Bulk(Bytes::copy_from_slice(b))
-}
 
 /// Returns a score as `addReplyDouble` sends it.
 fn score(d: f64, protocol: Protocol) -> Frame {
@@ -159,7 +124,7 @@ fn add(
     } else {
         Frame::Integer(0)
     };
-    write(store, &args[1], !flags.xx, nothing, |z| {
+    write::<ZSet>(store, &args[1], !flags.xx, nothing, |z| {
         let (mut added, mut updated, mut processed, mut last) = (0, 0, 0, 0.0);
         for (pair, &given) in pairs.chunks_exact(2).zip(&scores) {
             let member = &pair[1];
@@ -202,7 +167,7 @@ fn add(
 /// ZREM key member [member ...]
 /// ```
 pub(super) fn zrem(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
-    write(store, &args[1], false, Frame::Integer(0), |z| {
+    write::<ZSet>(store, &args[1], false, Frame::Integer(0), |z| {
         Frame::Integer(args[2..].iter().filter(|m| z.remove(m)).count() as i64)
     })
 }
@@ -211,7 +176,7 @@ pub(super) fn zrem(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
 /// ZSCORE key member
 /// ```
 pub(super) fn zscore(args: &[Bytes], store: &Store, protocol: Protocol) -> Frame {
-    read(store, &args[1], Frame::Null, |z| {
+    read::<ZSet>(store, &args[1], Frame::Null, |z| {
         z.score(&args[2])
             .map_or(Frame::Null, |s| score(s, protocol))
     })
@@ -223,7 +188,7 @@ pub(super) fn zscore(args: &[Bytes], store: &Store, protocol: Protocol) -> Frame
 pub(super) fn zmscore(args: &[Bytes], store: &Store, protocol: Protocol) -> Frame {
     let members = &args[2..];
     let missing = Frame::Array(vec![Frame::Null; members.len()]);
-    read(store, &args[1], missing, |z| {
+    read::<ZSet>(store, &args[1], missing, |z| {
         Frame::Array(
             members
                 .iter()
@@ -237,7 +202,7 @@ pub(super) fn zmscore(args: &[Bytes], store: &Store, protocol: Protocol) -> Fram
 /// ZCARD key
 /// ```
 pub(super) fn zcard(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
-    read(store, &args[1], Frame::Integer(0), |z| {
+    read::<ZSet>(store, &args[1], Frame::Integer(0), |z| {
         Frame::Integer(z.len() as i64)
     })
 }
@@ -246,7 +211,7 @@ pub(super) fn zcard(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
 /// ZRANK key member
 /// ```
 pub(super) fn zrank(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
-    read(store, &args[1], Frame::Null, |z| {
+    read::<ZSet>(store, &args[1], Frame::Null, |z| {
         z.rank(&args[2])
             .map_or(Frame::Null, |r| Frame::Integer(r as i64))
     })
@@ -256,7 +221,7 @@ pub(super) fn zrank(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
 /// ZREVRANK key member
 /// ```
 pub(super) fn zrevrank(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
-    read(store, &args[1], Frame::Null, |z| {
+    read::<ZSet>(store, &args[1], Frame::Null, |z| {
         z.rank(&args[2])
             .map_or(Frame::Null, |r| Frame::Integer((z.len() - 1 - r) as i64))
     })
@@ -289,7 +254,7 @@ fn pop(args: &[Bytes], store: &Store, protocol: Protocol, max: bool) -> Frame {
         Some(Some(n)) => Some(usize::try_from(n).unwrap_or(usize::MAX)),
     };
     let nested = protocol == Protocol::Resp3 && count.is_some();
-    write(store, &args[1], false, Frame::Array(Vec::new()), |z| {
+    write::<ZSet>(store, &args[1], false, Frame::Array(Vec::new()), |z| {
         let n = count.unwrap_or(1).min(z.len());
         let popped: Vec<(Bytes, f64)> = if max {
             z.iter_back_from(z.len() - 1)
@@ -326,7 +291,7 @@ pub(super) fn zscan(args: &[Bytes], store: &Store, _: Protocol) -> Frame {
         Ok(s) => s,
         Err(e) => return e,
     };
-    read(store, &args[1], scan_reply(0, Vec::new()), |z| {
+    read::<ZSet>(store, &args[1], scan_reply(0, Vec::new()), |z| {
         let packed = z.is_packed();
         let (next, page) = z.page(scan.cursor, scan.count);
         let items = page
@@ -356,7 +321,7 @@ fn scan_score(s: f64, packed: bool) -> String {
 /// A count at least the set's size returns every member, highest first, as Redis 7.0.
 pub(super) fn zrandmember(args: &[Bytes], store: &Store, protocol: Protocol) -> Frame {
     if args.len() == 2 {
-        return read(store, &args[1], Frame::Null, |z| {
+        return read::<ZSet>(store, &args[1], Frame::Null, |z| {
             z.random(random()).map_or(Frame::Null, |(m, _)| bulk(m))
         });
     }
@@ -372,7 +337,7 @@ pub(super) fn zrandmember(args: &[Bytes], store: &Store, protocol: Protocol) -> 
         Ok(n) => n,
         Err(e) => return e,
     };
-    read(store, &args[1], Frame::Array(Vec::new()), |z| {
+    read::<ZSet>(store, &args[1], Frame::Array(Vec::new()), |z| {
         let picked: Vec<(&[u8], f64)> = if n.count == 0 {
             Vec::new()
         } else if n.repeats || n.count == 1 {

@@ -6,7 +6,8 @@ use bytes::Bytes;
 use protocol::command::parse_i64;
 use protocol::{CommandError, Frame, Protocol};
 
-use super::{push_member, read, write};
+use super::push_member;
+use crate::exec::elements::{read, write};
 use crate::store::types::zset::range::{LexRange, ScoreRange};
 use crate::store::types::ZSet;
 use crate::store::Store;
@@ -138,7 +139,7 @@ fn range(
             (Err(e), _) | (_, Err(e)) => return e,
         },
     };
-    read(store, &args[1], Frame::Array(Vec::new()), |z| {
+    read::<ZSet>(store, &args[1], Frame::Array(Vec::new()), |z| {
         let picked = match &range {
             Range::Rank(start, end) => by_rank(z, *start, *end, rev),
             Range::Score(r) => {
@@ -233,7 +234,7 @@ pub(in crate::exec) fn zcount(args: &[Bytes], store: &Store, _: Protocol) -> Fra
     let Some(r) = ScoreRange::parse(&args[2], &args[3]) else {
         return Frame::error(NOT_FLOAT_RANGE);
     };
-    read(store, &args[1], Frame::Integer(0), |z| {
+    read::<ZSet>(store, &args[1], Frame::Integer(0), |z| {
         let (first, last) = score_bounds(z, &r);
         Frame::Integer((last - first) as i64)
     })
@@ -246,7 +247,7 @@ pub(in crate::exec) fn zremrangebyscore(args: &[Bytes], store: &Store, _: Protoc
     let Some(r) = ScoreRange::parse(&args[2], &args[3]) else {
         return Frame::error(NOT_FLOAT_RANGE);
     };
-    write(store, &args[1], false, Frame::Integer(0), |z| {
+    write::<ZSet>(store, &args[1], false, Frame::Integer(0), |z| {
         let (first, last) = score_bounds(z, &r);
         Frame::Integer(z.remove_ranks(first, last - first) as i64)
     })
@@ -260,7 +261,7 @@ pub(in crate::exec) fn zremrangebyrank(args: &[Bytes], store: &Store, _: Protoco
         (Ok(s), Ok(e)) => (s, e),
         (Err(e), _) | (_, Err(e)) => return e,
     };
-    write(store, &args[1], false, Frame::Integer(0), |z| {
+    write::<ZSet>(store, &args[1], false, Frame::Integer(0), |z| {
         let removed = rank_bounds(z.len(), start, end)
             .map_or(0, |(start, end)| z.remove_ranks(start, end - start + 1));
         Frame::Integer(removed as i64)

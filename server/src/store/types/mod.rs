@@ -62,6 +62,40 @@ impl ObjType {
     }
 }
 
+/// A collection type's place in [`Collection`]: what the commands of one type unwrap.
+pub trait Typed: Sized {
+    /// Its `TYPE`.
+    const TYPE: ObjType;
+    /// Returns it from a collection the store checked is of [`Self::TYPE`].
+    fn of(c: &Collection) -> &Self;
+    /// As [`of`](Self::of), to change it.
+    fn of_mut(c: &mut Collection) -> &mut Self;
+}
+
+macro_rules! typed {
+    ($t:ident, $variant:ident, $obj:ident) => {
+        impl Typed for $t {
+            const TYPE: ObjType = ObjType::$obj;
+            fn of(c: &Collection) -> &$t {
+                match c {
+                    Collection::$variant(x) => x,
+                    _ => unreachable!("typed by the store"),
+                }
+            }
+            fn of_mut(c: &mut Collection) -> &mut $t {
+                match c {
+                    Collection::$variant(x) => x,
+                    _ => unreachable!("typed by the store"),
+                }
+            }
+        }
+    };
+}
+typed!(Hash, Hash, Hash);
+typed!(Set, Set, Set);
+typed!(ZSet, ZSet, ZSet);
+typed!(List, List, List);
+
 /// A collection value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Collection {
