@@ -11,6 +11,8 @@
 
 use std::collections::BTreeMap;
 
+use super::leb128;
+
 /// A leaf is split once it holds more bytes than this.
 const LEAF_BYTES: usize = 1024;
 /// What a leaf costs besides its buffer: its place in a tree node (bound and `Vec`) and the
@@ -63,32 +65,6 @@ pub fn hash_of(key: &[u8]) -> u64 {
     xxhash_rust::xxh3::xxh3_64_with_seed(key, 0x6a75_6d70)
 }
 
-fn read_len(buf: &[u8], at: &mut usize) -> usize {
-    let mut n = 0usize;
-    let mut shift = 0;
-    loop {
-        let byte = buf[*at];
-        *at += 1;
-        n |= usize::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            return n;
-        }
-        shift += 7;
-    }
-}
-
-fn write_len(out: &mut Vec<u8>, mut n: usize) {
-    loop {
-        let byte = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
-}
-
 /// One element of a leaf, where it starts and ends.
 struct At<'a> {
     start: usize,
@@ -108,10 +84,12 @@ fn elements(leaf: &[u8]) -> impl Iterator<Item = At<'_>> {
         let start = at;
         let hash = u64::from_le_bytes(leaf[at..at + 8].try_into().expect("8 bytes"));
         at += 8;
-        let klen = read_len(leaf, &mut at);
+        let (klen, after) = leb128::get(leaf, at);
+        at = after;
         let key = &leaf[at..at + klen];
         at += klen;
-        let plen = read_len(leaf, &mut at);
+        let (plen, after) = leb128::get(leaf, at);
+        at = after;
         let payload = &leaf[at..at + plen];
         at += plen;
         Some(At {
@@ -127,9 +105,9 @@ fn elements(leaf: &[u8]) -> impl Iterator<Item = At<'_>> {
 fn encode(hash: u64, key: &[u8], payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(12 + key.len() + payload.len());
     out.extend_from_slice(&hash.to_le_bytes());
-    write_len(&mut out, key.len());
+    leb128::put(&mut out, key.len());
     out.extend_from_slice(key);
-    write_len(&mut out, payload.len());
+    leb128::put(&mut out, payload.len());
     out.extend_from_slice(payload);
     out
 }

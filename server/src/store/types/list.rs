@@ -5,7 +5,12 @@
 
 use std::collections::VecDeque;
 
+use super::leb128;
 use super::packed::Packed;
+
+fn framed(item: &[u8]) -> usize {
+    leb128::framed(item.len())
+}
 
 /// A chunk is split once it holds more bytes than this (Redis: `list-max-listpack-size`
 /// -2, 8 KiB; smaller here, as a chunk's elements move on every insert at its front).
@@ -105,16 +110,6 @@ impl List {
             .take(end.saturating_sub(start))
     }
 
-    fn framed(item: &[u8]) -> usize {
-        let mut n = item.len() >> 7;
-        let mut prefix = 1;
-        while n != 0 {
-            n >>= 7;
-            prefix += 1;
-        }
-        prefix + item.len()
-    }
-
     /// Adds `item` at the head.
     pub fn push_front(&mut self, item: &[u8]) {
         if self
@@ -127,7 +122,7 @@ impl List {
         let first = self.chunks.front_mut().expect("a chunk");
         first.insert(0, item);
         self.len += 1;
-        self.bytes += Self::framed(item);
+        self.bytes += framed(item);
     }
 
     /// Adds `item` at the tail.
@@ -141,7 +136,7 @@ impl List {
         }
         self.chunks.back_mut().expect("a chunk").push(item);
         self.len += 1;
-        self.bytes += Self::framed(item);
+        self.bytes += framed(item);
     }
 
     /// Removes and returns the element `j` of chunk `c`, dropping the chunk if emptied.
@@ -154,7 +149,7 @@ impl List {
             self.chunks.remove(c);
         }
         self.len -= 1;
-        self.bytes -= Self::framed(&item);
+        self.bytes -= framed(&item);
         item
     }
 
@@ -175,7 +170,7 @@ impl List {
         let (c, j) = self.locate(i).expect("an element at i");
         let chunk = &mut self.chunks[c];
         let (at, old) = chunk.iter_at().nth(j).expect("located");
-        self.bytes = self.bytes - Self::framed(old) + Self::framed(item);
+        self.bytes = self.bytes - framed(old) + framed(item);
         chunk.replace(at, item);
         self.split_if_full(c);
     }
@@ -190,7 +185,7 @@ impl List {
         let at = chunk.iter_at().nth(j).expect("located").0;
         chunk.insert(at, item);
         self.len += 1;
-        self.bytes += Self::framed(item);
+        self.bytes += framed(item);
         self.split_if_full(c);
     }
 
@@ -255,7 +250,7 @@ impl List {
             let last = self.chunks.back().expect("elements left").len();
             if last <= tail {
                 let gone = self.chunks.pop_back().expect("a chunk");
-                self.bytes -= gone.iter().map(Self::framed).sum::<usize>();
+                self.bytes -= gone.iter().map(framed).sum::<usize>();
                 self.len -= last;
                 tail -= last;
             } else {
@@ -268,7 +263,7 @@ impl List {
             let first = self.chunks.front().expect("elements left").len();
             if first <= head {
                 let gone = self.chunks.pop_front().expect("a chunk");
-                self.bytes -= gone.iter().map(Self::framed).sum::<usize>();
+                self.bytes -= gone.iter().map(framed).sum::<usize>();
                 self.len -= first;
                 head -= first;
             } else {
@@ -301,7 +296,7 @@ mod tests {
         let want: Vec<&[u8]> = model.iter().map(Vec::as_slice).collect();
         assert_eq!(got, want);
         assert_eq!(l.len(), model.len());
-        let framed: usize = model.iter().map(|e| List::framed(e)).sum();
+        let framed: usize = model.iter().map(|e| super::framed(e)).sum();
         assert_eq!(l.bytes, framed);
         assert!(l.bytes() >= framed);
     }

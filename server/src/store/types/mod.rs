@@ -4,6 +4,7 @@
 
 pub mod hash;
 pub mod hashed;
+mod leb128;
 pub mod list;
 pub mod packed;
 pub mod set;

@@ -5,6 +5,8 @@
 //! Every operation is a linear walk, so a collection leaves this form once it holds more
 //! than a few hundred elements (see each type's limits).
 
+use super::leb128;
+
 /// Elements packed back to back.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Packed {
@@ -12,43 +14,10 @@ pub struct Packed {
     len: usize,
 }
 
-/// Returns the bytes of the length prefix of an element of `n` bytes.
-fn prefix_len(n: usize) -> usize {
-    let mut n = n >> 7;
-    let mut bytes = 1;
-    while n != 0 {
-        n >>= 7;
-        bytes += 1;
-    }
-    bytes
-}
-
-fn write_prefix(out: &mut Vec<u8>, mut n: usize) {
-    loop {
-        let byte = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
-}
-
 /// Reads the element at `at`: returns its bytes' range.
 fn read_at(buf: &[u8], at: usize) -> (usize, usize) {
-    let mut n = 0usize;
-    let mut shift = 0;
-    let mut i = at;
-    loop {
-        let byte = buf[i];
-        i += 1;
-        n |= usize::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            return (i, i + n);
-        }
-        shift += 7;
-    }
+    let (n, start) = leb128::get(buf, at);
+    (start, start + n)
 }
 
 impl Packed {
@@ -120,8 +89,8 @@ impl Packed {
 
     /// Appends `item`.
     pub fn push(&mut self, item: &[u8]) {
-        self.reserve(prefix_len(item.len()) + item.len());
-        write_prefix(&mut self.buf, item.len());
+        self.reserve(leb128::size(item.len()) + item.len());
+        leb128::put(&mut self.buf, item.len());
         self.buf.extend_from_slice(item);
         self.len += 1;
     }
@@ -129,8 +98,8 @@ impl Packed {
     /// Inserts `item` before the element at offset `at` (or at the end when `at` is the
     /// buffer's length).
     pub fn insert(&mut self, at: usize, item: &[u8]) {
-        let mut piece = Vec::with_capacity(prefix_len(item.len()) + item.len());
-        write_prefix(&mut piece, item.len());
+        let mut piece = Vec::with_capacity(leb128::size(item.len()) + item.len());
+        leb128::put(&mut piece, item.len());
         piece.extend_from_slice(item);
         self.reserve(piece.len());
         self.buf.splice(at..at, piece);
@@ -153,8 +122,8 @@ impl Packed {
     /// Replaces the element at offset `at` with `item`.
     pub fn replace(&mut self, at: usize, item: &[u8]) {
         let (_, end) = read_at(&self.buf, at);
-        let mut piece = Vec::with_capacity(prefix_len(item.len()) + item.len());
-        write_prefix(&mut piece, item.len());
+        let mut piece = Vec::with_capacity(leb128::size(item.len()) + item.len());
+        leb128::put(&mut piece, item.len());
         piece.extend_from_slice(item);
         self.reserve(piece.len().saturating_sub(end - at));
         self.buf.splice(at..end, piece);

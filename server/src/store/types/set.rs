@@ -151,13 +151,7 @@ mod tests {
 
     /// Returns the bytes a member costs in either form: a LEB128 length, then the member.
     fn framed(m: &[u8]) -> usize {
-        let mut n = m.len() >> 7;
-        let mut prefix = 1;
-        while n != 0 {
-            n >>= 7;
-            prefix += 1;
-        }
-        prefix + m.len()
+        crate::store::types::leb128::framed(m.len())
     }
 
     fn check(s: &Set, model: &BTreeSet<Vec<u8>>) {

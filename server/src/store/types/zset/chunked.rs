@@ -11,6 +11,8 @@
 use std::cmp::Ordering;
 use std::marker::PhantomData;
 
+use crate::store::types::leb128;
+
 /// The most elements a chunk holds before it splits in two.
 const CHUNK_LEN: usize = 64;
 /// The most bytes a chunk holds before it splits (long members make short chunks).
@@ -39,34 +41,6 @@ pub fn cmp_element(a: (f64, &[u8]), b: (f64, &[u8])) -> Ordering {
     cmp_score(a.0, b.0).then_with(|| a.1.cmp(b.1))
 }
 
-/// Reads a LEB128 length at `at`: returns it and the offset after it.
-fn leb(buf: &[u8], at: usize) -> (usize, usize) {
-    let mut n = 0usize;
-    let mut shift = 0;
-    let mut i = at;
-    loop {
-        let byte = buf[i];
-        i += 1;
-        n |= usize::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            return (n, i);
-        }
-        shift += 7;
-    }
-}
-
-fn put_leb(out: &mut Vec<u8>, mut n: usize) {
-    loop {
-        let byte = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
-}
-
 fn word(e: &[u8]) -> [u8; 8] {
     // invariant: every element and probe starts with an 8-byte word.
     e[..8].try_into().expect("8 bytes")
@@ -74,7 +48,7 @@ fn word(e: &[u8]) -> [u8; 8] {
 
 /// Returns the member of an element or probe laid out as word, length, member.
 fn member_of(e: &[u8]) -> &[u8] {
-    let (n, s) = leb(e, 8);
+    let (n, s) = leb128::get(e, 8);
     &e[s..s + n]
 }
 
@@ -87,7 +61,7 @@ impl ByScore {
     pub fn element(score: f64, member: &[u8]) -> Vec<u8> {
         let mut out = Vec::with_capacity(member.len() + 10);
         out.extend_from_slice(&score.to_le_bytes());
-        put_leb(&mut out, member.len());
+        leb128::put(&mut out, member.len());
         out.extend_from_slice(member);
         out
     }
@@ -100,7 +74,7 @@ impl ByScore {
 
 impl Layout for ByScore {
     fn end(buf: &[u8], at: usize) -> usize {
-        let (n, s) = leb(buf, at + 8);
+        let (n, s) = leb128::get(buf, at + 8);
         s + n
     }
 
@@ -139,7 +113,7 @@ impl ByHash {
     pub fn element(member: &[u8], score: Option<f64>) -> Vec<u8> {
         let mut out = Vec::with_capacity(member.len() + 18);
         out.extend_from_slice(&hash_of(member).to_le_bytes());
-        put_leb(&mut out, member.len());
+        leb128::put(&mut out, member.len());
         out.extend_from_slice(member);
         if let Some(s) = score {
             out.extend_from_slice(&s.to_le_bytes());
@@ -154,7 +128,7 @@ impl ByHash {
 
     /// Returns (member, score) of an element.
     pub fn read(e: &[u8]) -> (&[u8], f64) {
-        let (n, s) = leb(e, 8);
+        let (n, s) = leb128::get(e, 8);
         let score = f64::from_le_bytes(e[s + n..s + n + 8].try_into().expect("8-byte score"));
         (&e[s..s + n], score)
     }
@@ -162,7 +136,7 @@ impl ByHash {
 
 impl Layout for ByHash {
     fn end(buf: &[u8], at: usize) -> usize {
-        let (n, s) = leb(buf, at + 8);
+        let (n, s) = leb128::get(buf, at + 8);
         s + n + 8
     }
 
