@@ -3,6 +3,8 @@
 //! segment's lock (no copy in or out), re-weighed after every change, and removed when a
 //! change leaves it empty, as Redis removes an empty collection's key.
 
+use std::sync::MutexGuard;
+
 use bytes::Bytes;
 
 use super::evict::Room;
@@ -44,16 +46,45 @@ pub enum Retime {
     Remove,
 }
 
+/// A key's segment, locked, and the key's live entry in it (an expired one removed on the way,
+/// counted as expired), with what the caller needs to write there.
+struct Located<'a> {
+    seg: MutexGuard<'a, Segment>,
+    s: usize,
+    h: u64,
+    now: Now<'a>,
+    found: Option<usize>,
+}
+
+impl Store {
+    fn locate(&self, key: &[u8]) -> Located<'_> {
+        let h = key_hash(key);
+        let s = segment_of(h);
+        let mut now = Now::new(&*self.inner.clock);
+        let mut seg = self.lock(s);
+        let found = seg
+            .find(h, key)
+            .filter(|&i| self.live_or_purge(&mut seg, i, &mut now));
+        Located {
+            seg,
+            s,
+            h,
+            now,
+            found,
+        }
+    }
+}
+
 impl Store {
     /// Returns the type and deadline of the live key `key`. With `count`, as a read: a
     /// keyspace hit or miss is counted and recency refreshed (EXISTS, TYPE, TTL).
     pub fn meta(&self, key: &[u8], count: bool) -> Option<Meta> {
-        let h = key_hash(key);
-        let mut now = Now::new(&*self.inner.clock);
-        let mut seg = self.lock(segment_of(h));
-        let found = seg
-            .find(h, key)
-            .filter(|&i| self.live_or_purge(&mut seg, i, &mut now));
+        let Located {
+            mut seg,
+            mut now,
+            found,
+            ..
+        } = self.locate(key);
         if count {
             match found {
                 Some(i) => {
@@ -75,12 +106,7 @@ impl Store {
     /// Changes the deadline of `key`, whatever its type: `f` sees the current deadline
     /// (`None` when the key is absent) and says what to do.
     pub fn retime<R>(&self, key: &[u8], f: impl FnOnce(Option<u64>) -> (Retime, R)) -> R {
-        let h = key_hash(key);
-        let mut now = Now::new(&*self.inner.clock);
-        let mut seg = self.lock(segment_of(h));
-        let found = seg
-            .find(h, key)
-            .filter(|&i| self.live_or_purge(&mut seg, i, &mut now));
+        let Located { mut seg, found, .. } = self.locate(key);
         let (retime, result) = f(found.map(|i| seg.entry(i).deadline_ms()));
         if let Some(i) = found {
             match retime {
@@ -108,12 +134,12 @@ impl Store {
         t: ObjType,
         f: impl FnOnce(&Collection) -> R,
     ) -> Result<Option<R>, StoreError> {
-        let h = key_hash(key);
-        let mut now = Now::new(&*self.inner.clock);
-        let mut seg = self.lock(segment_of(h));
-        let found = seg
-            .find(h, key)
-            .filter(|&i| self.live_or_purge(&mut seg, i, &mut now));
+        let Located {
+            mut seg,
+            mut now,
+            found,
+            ..
+        } = self.locate(key);
         let Some(i) = found else {
             seg.misses += 1;
             return Ok(None);
@@ -142,13 +168,13 @@ impl Store {
         create: bool,
         f: impl FnOnce(&mut Collection) -> R,
     ) -> Result<Option<R>, StoreError> {
-        let h = key_hash(key);
-        let s = segment_of(h);
-        let mut now = Now::new(&*self.inner.clock);
-        let mut seg = self.lock(s);
-        let found = seg
-            .find(h, key)
-            .filter(|&i| self.live_or_purge(&mut seg, i, &mut now));
+        let Located {
+            mut seg,
+            s,
+            h,
+            mut now,
+            found,
+        } = self.locate(key);
         let at = Slot { s, h, key, found };
         self.write_in(&mut seg, at, t, create, &mut now, f)
     }
@@ -225,24 +251,16 @@ impl Store {
     /// Returns a copy of the live value of `key` of any type, and its deadline, without
     /// counting a hit (COPY, DUMP, the mover).
     pub fn object(&self, key: &[u8]) -> Option<(Object, u64)> {
-        let h = key_hash(key);
-        let mut now = Now::new(&*self.inner.clock);
-        let mut seg = self.lock(segment_of(h));
-        let i = seg
-            .find(h, key)
-            .filter(|&i| self.live_or_purge(&mut seg, i, &mut now))?;
+        let Located { seg, found, .. } = self.locate(key);
+        let i = found?;
         let e = seg.entry(i);
         Some((object_of(e), e.deadline_ms()))
     }
 
     /// Removes `key` and returns its live value of any type and its deadline (RENAME).
     pub fn take(&self, key: &[u8]) -> Option<(Object, u64)> {
-        let h = key_hash(key);
-        let mut now = Now::new(&*self.inner.clock);
-        let mut seg = self.lock(segment_of(h));
-        let i = seg
-            .find(h, key)
-            .filter(|&i| self.live_or_purge(&mut seg, i, &mut now))?;
+        let Located { mut seg, found, .. } = self.locate(key);
+        let i = found?;
         let e = seg.remove(i);
         self.discharge(&mut seg, e.weight());
         let deadline = e.deadline_ms();
