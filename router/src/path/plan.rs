@@ -138,11 +138,7 @@ fn split(cmd: &Command, topology: &Topology, merge: Merge) -> Plan {
 fn same_group(cmd: &Command, topology: &Topology) -> Plan {
     let mut shards = cmd.keys().map(|key| topology.shard_for(key));
     let Some(shard) = shards.next() else {
-        // A count naming no key (`SINTERCARD 0 k`): the first group refuses it in Redis's words.
-        return match cmd.spec().keys {
-            KeySpec::Counted(_) => Plan::Forward { shard: 0 },
-            _ => Plan::Reply(Frame::error(text::SYNTAX)),
-        };
+        return Plan::Reply(Frame::error(text::SYNTAX));
     };
     if shards.all(|s| s == shard) {
         Plan::Forward { shard }
