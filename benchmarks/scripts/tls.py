@@ -5,6 +5,7 @@ by redis-benchmark with and without `--tls`, reps interleaved, medians reported,
 jumpcache target's ratio to redis-server plain and with TLS.
 
 Usage: python3 benchmarks/scripts/tls.py [BINARY] [REPS]   (default target/release/jumpcache, 3)
+Also prints each target's CPU (user + system, all its processes) per request.
 Needs redis-server and redis-benchmark built with TLS (Debian's are) and openssl for a
 throwaway self-signed certificate. Stops everything it started, by pid.
 """
@@ -91,14 +92,33 @@ def start(name, certs, tmp):
     return t
 
 
-def run_one(t, tls, args, ca):
+HZ = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_ticks(procs):
+    """User + system CPU of the target's processes so far, in clock ticks (/proc/PID/stat)."""
+    total = 0
+    for p in procs:
+        with open(f"/proc/{p.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total
+
+
+def run_one(t, tls, args, ca, cpu=None):
+    """Runs redis-benchmark against `t`; returns requests per second. With `cpu` (a list),
+    appends the target's CPU µs per request."""
     port = t.tls_port if tls else t.port
     extra = ["--tls", "--cacert", ca] if tls else []
+    before = cpu_ticks(t.procs)
     out = subprocess.run(["redis-benchmark", "-p", str(port), "--csv", "-q"] + extra + args,
                          capture_output=True, text=True)
     rows = list(csv.DictReader(io.StringIO(out.stdout)))
     if out.returncode != 0 or not rows or "error" in (out.stdout + out.stderr).lower():
         raise SystemExit(f"redis-benchmark failed against {t.name}: {out.stderr or out.stdout}")
+    if cpu is not None:
+        n = int(args[args.index("-n") + 1])
+        cpu.append((cpu_ticks(t.procs) - before) / HZ / n * 1e6)
     return float(rows[-1]["rps"])
 
 
@@ -115,17 +135,19 @@ def main():
         try:
             for t in targets.values():  # preload the keys GET reads
                 run_one(t, False, COMMON + ["-P", "16", "-t", "set", "-n", "200000"], ca)
-            got = {}
+            got, cpu = {}, {}
             for rep in range(REPS):
                 for test, args in TESTS:
                     for n in names:
                         for tls in (False, True):
-                            got.setdefault((n, tls, test), []).append(run_one(targets[n], tls, args, ca))
+                            got.setdefault((n, tls, test), []).append(
+                                run_one(targets[n], tls, args, ca, cpu.setdefault((n, tls, test), [])))
                 print(f"rep {rep + 1}/{REPS} done", file=sys.stderr)
         finally:
             for t in targets.values():
                 t.stop()
     med = {k: statistics.median(v) for k, v in got.items()}
+    cpu_med = {k: statistics.median(v) for k, v in cpu.items()}
     tests = [t for t, _ in TESTS]
     print("| target | " + " | ".join(tests) + " |")
     print("|---|" + "---|" * len(tests))
@@ -147,6 +169,13 @@ def main():
     for n in names:
         print(f"| {n} | " + " | ".join(
             f"{med[(n, True, t)] / med[(n, False, t)]:.2f}" for t in tests) + " |")
+    print()
+    print("| server CPU µs per request (all its processes) | " + " | ".join(tests) + " |")
+    print("|---|" + "---|" * len(tests))
+    for n in names:
+        for tls in (False, True):
+            label = f"{n} {'TLS' if tls else 'plain'}"
+            print(f"| {label} | " + " | ".join(f"{cpu_med[(n, tls, t)]:.1f}" for t in tests) + " |")
 
 
 if __name__ == "__main__":
