@@ -38,6 +38,9 @@ pub struct Session {
     /// True unless the user may run everything on every key: the per-command check is this
     /// one branch for a user without restrictions.
     restricted: bool,
+    /// The users' generation `user` and `restricted` were read at: when `ACL SETUSER` or
+    /// `DELUSER` changes it, the next command looks the user up again.
+    acl_generation: u64,
     /// The topology epoch a router stamped this connection with (`JUMPCACHE EPOCH`); 0 for
     /// every other client, which a resize never fences.
     epoch: u64,
@@ -95,15 +98,16 @@ impl Session {
     /// Returns a fresh RESP2 session with client id `id`, logged in as the `default` user;
     /// it must authenticate first unless that user is on and `nopass` (as in Redis).
     pub fn new(id: u64, config: &ServerConfig) -> Session {
-        let user = config.acl.default_user();
+        let (open, unrestricted) = config.acl.default_flags();
         Session {
             id,
             protocol: Protocol::Resp2,
             name: None,
             closing: false,
             epoch: 0,
-            authenticated: user.enabled() && user.nopass(),
-            restricted: !user.unrestricted(),
+            authenticated: open,
+            restricted: !unrestricted,
+            acl_generation: config.acl.generation(),
             user: None,
             addr: String::new(),
             client: None,
@@ -156,17 +160,47 @@ impl Session {
     }
 
     /// Returns the user the connection is logged in as.
-    pub fn user<'a>(&'a self, config: &'a ServerConfig) -> &'a User {
-        self.user
-            .as_deref()
-            .unwrap_or_else(|| config.acl.default_user())
+    pub fn user(&self, config: &ServerConfig) -> Arc<User> {
+        match &self.user {
+            Some(user) => user.clone(),
+            None => config.acl.default_user(),
+        }
+    }
+
+    /// Looks the user up again when `ACL SETUSER` or `DELUSER` changed the users since it
+    /// was read (as a Redis client sees its user's new rules at once); false when the user
+    /// was deleted (Redis closes such a client).
+    fn follow_acl(&mut self, config: &ServerConfig) -> bool {
+        let generation = config.acl.generation();
+        if generation == self.acl_generation {
+            return true;
+        }
+        self.acl_generation = generation;
+        let user = match &self.user {
+            Some(user) => config.acl.user(user.name()),
+            None => Some(config.acl.default_user()),
+        };
+        let Some(user) = user else {
+            return false;
+        };
+        self.restricted = !user.unrestricted();
+        if self.user.is_some() {
+            self.user = Some(user);
+        }
+        true
     }
 
     /// Returns true when the session may run `cmd`: it has authenticated and its user's
     /// rules allow the command on its keys. For the few commands a router handles before
     /// [`handle_local`]: when false, `handle_local` answers with the refusal.
     pub fn may_run(&self, cmd: &Command, config: &ServerConfig) -> bool {
-        self.authenticated && (!self.restricted || self.user(config).check(cmd).is_ok())
+        let current = self.acl_generation == config.acl.generation();
+        let user = match (&self.user, current) {
+            (Some(user), false) => config.acl.user(user.name()),
+            _ => Some(self.user(config)),
+        };
+        self.authenticated
+            && (!self.restricted && current || user.is_some_and(|u| u.check(cmd).is_ok()))
     }
 
     /// Returns the protocol chosen with `HELLO`.
@@ -273,9 +307,10 @@ impl Session {
         }
         self.protocol = Protocol::Resp2;
         self.set_name(None);
-        let user = config.acl.default_user();
-        self.authenticated = user.enabled() && user.nopass();
-        self.restricted = !user.unrestricted();
+        let (open, unrestricted) = config.acl.default_flags();
+        self.authenticated = open;
+        self.restricted = !unrestricted;
+        self.acl_generation = config.acl.generation();
         self.user = None;
     }
 }
@@ -297,6 +332,12 @@ pub fn handle_local(cmd: &Command, session: &mut Session, config: &ServerConfig)
             self::queue_refused(session);
         }
         return Some(Frame::error(text::NOAUTH));
+    }
+    if !session.follow_acl(config) {
+        session.closing = true;
+        return Some(Frame::error(
+            "ERR the user this connection logged in as was deleted (ACL DELUSER)",
+        ));
     }
     // ACL: Redis 7.0's `ACLCheckAllPerm`, after the NOAUTH gate; the commands that run
     // before AUTH (AUTH, HELLO, QUIT) are never refused by it. Inside MULTI a refusal
@@ -341,7 +382,7 @@ pub fn handle_local(cmd: &Command, session: &mut Session, config: &ServerConfig)
         SlowLog => operator::slowlog(cmd, config),
         Latency => Ok(operator::latency(cmd, config)),
         Wait => operator::wait(cmd),
-        Acl => crate::acl::command::acl(cmd, session.user(config), &config.acl),
+        Acl => crate::acl::command::acl(cmd, &session.user(config), &config.acl),
         Multi => multi_command(session),
         // The shard's `server::txn` and the router's `router::txn` run these.
         Exec | Discard | Watch | Unwatch | Reset | Eval | EvalSha | EvalRo | EvalShaRo | Script
@@ -423,11 +464,13 @@ fn login(
     password: &[u8],
 ) -> Result<(), CommandError> {
     let name = user.unwrap_or(b"default");
+    let generation = config.acl.generation();
     let Some(user) = config.acl.authenticate(name, password) else {
         return Err(CommandError::Static(text::WRONGPASS));
     };
     session.authenticated = true;
     session.restricted = !user.unrestricted();
+    session.acl_generation = generation;
     if let Some(client) = &session.client {
         client.set_user(user.name().clone());
     }

@@ -1,14 +1,16 @@
 //! Redis's ACL command categories, and which categories each command of the table is in.
 //!
 //! The categories are Redis 7.0's, named and ordered as `ACL CAT` lists them. A command's
-//! categories are Redis's own where Redis has the command (the list in [`REDIS`], copied from
-//! redis-server 7.0.15's `COMMAND INFO`; a test compares it with a live redis-server), so a
+//! categories are Redis's own where Redis has the command (the list in [`REDIS_COMMANDS`], copied from
+//! redis-server 7.0.15's `COMMAND`; a test compares it with a live redis-server), so a
 //! rule copied from a Redis deployment means the same here. A command Redis does not have, or
 //! one added to the table without a line here, gets categories derived from its row's flags
 //! and group ([`derived`]): nobody adding a command has to come here first, and nobody can
 //! forget to (a command is never in no category).
 
 use protocol::command::{CommandSpec, Flags};
+
+use super::redis_commands::REDIS_COMMANDS;
 
 /// A set of categories, one bit each, in [`NAMES`] order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -84,144 +86,37 @@ fn index(name: &str) -> Option<usize> {
     NAMES.iter().position(|n| *n == name)
 }
 
-/// Redis 7.0.15's categories for the commands it shares with jumpcache, and for
-/// `container|subcommand` where the subcommands differ. `JUMPCACHE`, ours alone, is an
-/// administrator's command that changes the cluster: `@admin @slow @dangerous`.
-const REDIS: &[(&str, &[&str])] = &[
-    ("ping", &["fast", "connection"]),
-    ("echo", &["fast", "connection"]),
-    ("quit", &["fast", "connection"]),
-    ("hello", &["fast", "connection"]),
-    ("auth", &["fast", "connection"]),
-    ("client", &["slow"]),
-    ("client|list", &["admin", "slow", "dangerous", "connection"]),
-    ("client|kill", &["admin", "slow", "dangerous", "connection"]),
-    ("client|info", &["slow", "connection"]),
-    ("client|setname", &["slow", "connection"]),
-    ("client|getname", &["slow", "connection"]),
-    ("client|setinfo", &["slow", "connection"]),
-    ("client|id", &["slow", "connection"]),
-    ("client|help", &["slow", "connection"]),
-    ("select", &["fast", "connection"]),
-    ("command", &["slow", "connection"]),
-    ("command|count", &["slow", "connection"]),
-    ("command|docs", &["slow", "connection"]),
-    ("command|info", &["slow", "connection"]),
-    ("command|list", &["slow", "connection"]),
-    ("command|help", &["slow", "connection"]),
-    ("config", &["slow"]),
-    ("config|get", &["admin", "slow", "dangerous"]),
-    ("config|set", &["admin", "slow", "dangerous"]),
-    ("config|resetstat", &["admin", "slow", "dangerous"]),
-    ("config|help", &["slow"]),
-    ("slowlog", &["slow"]),
-    ("slowlog|get", &["admin", "slow", "dangerous"]),
-    ("slowlog|len", &["admin", "slow", "dangerous"]),
-    ("slowlog|reset", &["admin", "slow", "dangerous"]),
-    ("slowlog|help", &["slow"]),
-    ("latency", &["slow"]),
-    ("latency|latest", &["admin", "slow", "dangerous"]),
-    ("latency|history", &["admin", "slow", "dangerous"]),
-    ("latency|reset", &["admin", "slow", "dangerous"]),
-    ("latency|help", &["slow"]),
-    ("wait", &["slow", "connection"]),
-    ("acl", &["slow"]),
-    ("acl|whoami", &["slow"]),
-    ("acl|cat", &["slow"]),
-    ("acl|list", &["admin", "slow", "dangerous"]),
-    ("acl|users", &["admin", "slow", "dangerous"]),
-    ("acl|help", &["slow"]),
+/// Categories of the commands and subcommands jumpcache has and Redis 7.0.15 has not.
+/// `JUMPCACHE` is an administrator's command that changes the cluster: `@admin @slow
+/// @dangerous`; TXN is what routers send shards in a cross-group transaction, for the
+/// routers' user only; CLIENT SETINFO came in Redis 7.2.
+const OURS: &[(&str, &[&str])] = &[
     ("jumpcache", &["admin", "slow", "dangerous"]),
-    // What routers send shards in a cross-group transaction: for the routers' user only.
     ("txn", &["admin", "slow", "dangerous"]),
-    ("memory", &["slow"]),
-    ("memory|usage", &["read", "slow"]),
-    ("memory|stats", &["slow"]),
-    ("memory|help", &["slow"]),
-    ("dump", &["keyspace", "read", "slow"]),
-    ("restore", &["keyspace", "write", "slow", "dangerous"]),
-    ("object", &["slow"]),
-    ("object|encoding", &["keyspace", "read", "slow"]),
-    ("object|freq", &["keyspace", "read", "slow"]),
-    ("object|idletime", &["keyspace", "read", "slow"]),
-    ("object|refcount", &["keyspace", "read", "slow"]),
-    ("object|help", &["keyspace", "slow"]),
-    ("info", &["slow", "dangerous"]),
-    ("dbsize", &["keyspace", "read", "fast"]),
-    ("flushdb", &["keyspace", "write", "slow", "dangerous"]),
-    ("flushall", &["keyspace", "write", "slow", "dangerous"]),
-    ("save", &["admin", "slow", "dangerous"]),
-    ("bgsave", &["admin", "slow", "dangerous"]),
-    ("lastsave", &["admin", "fast", "dangerous"]),
-    ("time", &["fast"]),
-    ("get", &["read", "string", "fast"]),
-    ("set", &["write", "string", "slow"]),
-    ("setnx", &["write", "string", "fast"]),
-    ("setex", &["write", "string", "slow"]),
-    ("psetex", &["write", "string", "slow"]),
-    ("getset", &["write", "string", "fast"]),
-    ("getdel", &["write", "string", "fast"]),
-    ("getex", &["write", "string", "fast"]),
-    ("mget", &["read", "string", "fast"]),
-    ("mset", &["write", "string", "slow"]),
-    ("msetnx", &["write", "string", "slow"]),
-    ("del", &["keyspace", "write", "slow"]),
-    ("unlink", &["keyspace", "write", "fast"]),
-    ("exists", &["keyspace", "read", "fast"]),
-    ("touch", &["keyspace", "read", "fast"]),
-    ("incr", &["write", "string", "fast"]),
-    ("decr", &["write", "string", "fast"]),
-    ("incrby", &["write", "string", "fast"]),
-    ("decrby", &["write", "string", "fast"]),
-    ("incrbyfloat", &["write", "string", "fast"]),
-    ("append", &["write", "string", "fast"]),
-    ("strlen", &["read", "string", "fast"]),
-    ("getrange", &["read", "string", "slow"]),
-    ("setrange", &["write", "string", "slow"]),
-    ("expire", &["keyspace", "write", "fast"]),
-    ("pexpire", &["keyspace", "write", "fast"]),
-    ("expireat", &["keyspace", "write", "fast"]),
-    ("pexpireat", &["keyspace", "write", "fast"]),
-    ("persist", &["keyspace", "write", "fast"]),
-    ("ttl", &["keyspace", "read", "fast"]),
-    ("pttl", &["keyspace", "read", "fast"]),
-    ("expiretime", &["keyspace", "read", "fast"]),
-    ("pexpiretime", &["keyspace", "read", "fast"]),
-    ("type", &["keyspace", "read", "fast"]),
-    ("keys", &["keyspace", "read", "slow", "dangerous"]),
-    ("scan", &["keyspace", "read", "slow"]),
-    ("randomkey", &["keyspace", "read", "slow"]),
-    // Commands others are adding (Redis 7.0's lists, so they are right on the day they land).
-    ("multi", &["fast", "transaction"]),
-    ("exec", &["slow", "transaction"]),
-    ("discard", &["fast", "transaction"]),
-    ("watch", &["fast", "transaction"]),
-    ("unwatch", &["fast", "transaction"]),
-    ("eval", &["slow", "scripting"]),
-    ("evalsha", &["slow", "scripting"]),
-    ("eval_ro", &["slow", "scripting"]),
-    ("evalsha_ro", &["slow", "scripting"]),
-    ("script", &["slow"]),
-    ("script|load", &["slow", "scripting"]),
-    ("script|exists", &["slow", "scripting"]),
-    ("script|flush", &["slow", "scripting"]),
-    ("script|kill", &["slow", "scripting"]),
-    ("script|help", &["slow", "scripting"]),
+    ("client|setinfo", &["slow", "connection"]),
 ];
+
+/// Returns Redis 7.0.15's categories for `full` (`get`, `config|get`), or ours for the few
+/// names Redis lacks; `None` for a name neither knows.
+pub fn of_name(full: &str) -> Option<Categories> {
+    if let Some((_, names)) = REDIS_COMMANDS.iter().find(|(n, _)| *n == full) {
+        let names: Vec<&str> = names.split(' ').collect();
+        return Some(Categories::of(&names));
+    }
+    OURS.iter()
+        .find(|(n, _)| *n == full)
+        .map(|(_, names)| Categories::of(names))
+}
 
 /// Returns the categories of `spec`, or of its subcommand `sub` (upper or lower case) where
 /// Redis gives the subcommand its own.
 pub fn categories(spec: &CommandSpec, sub: Option<&str>) -> Categories {
     if let Some(sub) = sub {
-        let full = format!("{}|{}", spec.lower, sub.to_ascii_lowercase());
-        if let Some((_, names)) = REDIS.iter().find(|(n, _)| *n == full) {
-            return Categories::of(names);
+        if let Some(c) = of_name(&format!("{}|{}", spec.lower, sub.to_ascii_lowercase())) {
+            return c;
         }
     }
-    match REDIS.iter().find(|(n, _)| *n == spec.lower) {
-        Some((_, names)) => Categories::of(names),
-        None => derived(spec),
-    }
+    of_name(spec.lower).unwrap_or_else(|| derived(spec))
 }
 
 /// Returns categories made from a row's flags and group, as Redis derives its own implicit

@@ -12,11 +12,14 @@
 
 pub mod categories;
 pub mod command;
+mod redis_commands;
 pub mod rules;
+mod units;
 pub mod user;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 
@@ -24,11 +27,19 @@ pub use user::{Denied, User};
 
 use crate::auth::Password;
 
-/// Every user of a process, by name. Fixed at start-up.
-#[derive(Debug, Clone)]
+/// Every user of a process, by name: the `user` lines and `--user` flags at start, changed
+/// by `ACL SETUSER` and `ACL DELUSER` (on the process they are sent to: a router's users are
+/// its own, not its shards').
+#[derive(Debug)]
 pub struct Acl {
-    users: BTreeMap<Bytes, Arc<User>>,
-    default: Arc<User>,
+    users: RwLock<BTreeMap<Bytes, Arc<User>>>,
+    /// Bumped by every change, so a session notices (one load per command) that its user
+    /// may have changed and looks it up again, as Redis's clients see their user's new rules.
+    generation: AtomicU64,
+    /// The `default` user's `on nopass` and `unrestricted`, read without the lock by every
+    /// new session.
+    default_open: AtomicBool,
+    default_unrestricted: AtomicBool,
 }
 
 impl Default for Acl {
@@ -64,25 +75,53 @@ impl Acl {
                     .map_err(|e| format!("user {name}: rule '{rule}': {e}"))?;
             }
         }
-        let users: BTreeMap<Bytes, Arc<User>> =
-            users.into_iter().map(|(k, v)| (k, Arc::new(v))).collect();
-        let default = users
-            .get(&b"default"[..])
-            .cloned()
-            .unwrap_or_else(|| unreachable!("inserted above"));
-        Ok(Acl { users, default })
+        let acl = Acl {
+            users: RwLock::new(users.into_iter().map(|(k, v)| (k, Arc::new(v))).collect()),
+            generation: AtomicU64::new(0),
+            default_open: AtomicBool::new(false),
+            default_unrestricted: AtomicBool::new(false),
+        };
+        acl.note_default();
+        Ok(acl)
+    }
+
+    fn note_default(&self) {
+        let default = self.default_user();
+        self.default_open
+            .store(default.enabled() && default.nopass(), Relaxed);
+        self.default_unrestricted
+            .store(default.unrestricted(), Relaxed);
     }
 
     /// Returns the `default` user, whom every connection starts as.
-    pub fn default_user(&self) -> &Arc<User> {
-        &self.default
+    pub fn default_user(&self) -> Arc<User> {
+        self.user(b"default")
+            .unwrap_or_else(|| unreachable!("the default user is never deleted"))
+    }
+
+    /// Returns (`on` and `nopass`, no restriction) for the `default` user, without a lock.
+    pub fn default_flags(&self) -> (bool, bool) {
+        (
+            self.default_open.load(Relaxed),
+            self.default_unrestricted.load(Relaxed),
+        )
+    }
+
+    /// Returns the user called `name`.
+    pub fn user(&self, name: &[u8]) -> Option<Arc<User>> {
+        crate::sync::read(&self.users).get(name).cloned()
+    }
+
+    /// Returns how many changes the users have seen.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Relaxed)
     }
 
     /// Returns the user `name` logs in as with `password`; `None` for a wrong password, a
     /// user who is off, or no such user (indistinguishable, as Redis's `WRONGPASS`).
     pub fn authenticate(&self, name: &[u8], password: &[u8]) -> Option<Arc<User>> {
-        match self.users.get(name) {
-            Some(user) if user.accepts(password) => Some(user.clone()),
+        match self.user(name) {
+            Some(user) if user.accepts(password) => Some(user),
             Some(_) => None,
             None => {
                 // The same hashing work as for a real user, so timing does not say who exists.
@@ -93,8 +132,49 @@ impl Acl {
     }
 
     /// Returns every user, by name.
-    pub fn users(&self) -> impl Iterator<Item = &Arc<User>> {
-        self.users.values()
+    pub fn users(&self) -> Vec<Arc<User>> {
+        crate::sync::read(&self.users).values().cloned().collect()
+    }
+
+    /// `ACL SETUSER name rules...`: applies `rules` to the user (a new one starts as Redis's:
+    /// off, no password, no command, no key), all or nothing.
+    ///
+    /// # Errors
+    /// The first rule Redis would refuse, and Redis's reason.
+    pub fn set_user(&self, name: &[u8], rules: &[Bytes]) -> Result<(), (Bytes, String)> {
+        let mut users = crate::sync::write(&self.users);
+        let mut user = match users.get(name) {
+            Some(u) => User::clone(u),
+            None => User::new(Bytes::copy_from_slice(name)),
+        };
+        for rule in rules {
+            rules::apply(&mut user, rule).map_err(|e| (rule.clone(), e))?;
+        }
+        users.insert(user.name.clone(), Arc::new(user));
+        drop(users);
+        self.changed();
+        Ok(())
+    }
+
+    /// `ACL DELUSER names...`: deletes the users, returning how many existed. Sessions logged
+    /// in as one are closed at their next command.
+    ///
+    /// # Errors
+    /// `default`, which Redis never deletes.
+    pub fn delete_users(&self, names: &[Bytes]) -> Result<usize, &'static str> {
+        if names.iter().any(|n| &n[..] == b"default") {
+            return Err("ERR The 'default' user cannot be removed");
+        }
+        let mut users = crate::sync::write(&self.users);
+        let deleted = names.iter().filter(|n| users.remove(&n[..]).is_some()).count();
+        drop(users);
+        self.changed();
+        Ok(deleted)
+    }
+
+    fn changed(&self) {
+        self.note_default();
+        self.generation.fetch_add(1, Relaxed);
     }
 }
 
@@ -118,6 +198,6 @@ mod tests {
         assert!(off.authenticate(b"default", b"").is_none());
         assert!(off.authenticate(b"a", b"p").is_some());
         assert!(off.authenticate(b"nobody", b"p").is_none());
-        assert_eq!(off.users().count(), 2);
+        assert_eq!(off.users().len(), 2);
     }
 }

@@ -9,10 +9,10 @@
 //! ```
 
 use bytes::Bytes;
-use protocol::command::{CommandSpec, COMMANDS};
 
-use super::categories::{categories, Categories};
-use super::user::{hash_password, unit, Digest32, User};
+use super::categories::Categories;
+use super::units::units;
+use super::user::{each_unit_to_set, hash_password, Digest32, User};
 
 /// Parses a `user` line: the name, then rules, separated by spaces
 /// (`alice on >pass ~cache:* +@read`).
@@ -49,8 +49,14 @@ pub fn apply(user: &mut User, rule: &[u8]) -> Result<(), String> {
         }
         b"allkeys" => set_keys(user, vec![Bytes::from_static(b"*")]),
         b"resetkeys" => set_keys(user, Vec::new()),
-        b"allchannels" => user.all_channels = true,
-        b"resetchannels" => user.all_channels = false,
+        b"allchannels" => {
+            user.all_channels = true;
+            user.channels.clear();
+        }
+        b"resetchannels" => {
+            user.all_channels = false;
+            user.channels.clear();
+        }
         b"sanitize-payload" => user.sanitize = Some("sanitize-payload"),
         b"skip-sanitize-payload" => user.sanitize = Some("skip-sanitize-payload"),
         b"allcommands" => set_all(user, true),
@@ -82,13 +88,40 @@ fn apply_prefixed(user: &mut User, rule: &[u8]) -> Result<(), String> {
             let hash = parse_hash(rest)?;
             user.passwords.retain(|p| *p != hash);
         }
+        b'~' if rest == b"*" => set_keys(user, vec![Bytes::from_static(b"*")]),
         b'~' => {
-            let mut keys = std::mem::take(&mut user.keys);
-            keys.push(Bytes::copy_from_slice(rest));
-            set_keys(user, keys);
+            if user.all_keys() {
+                return Err("Adding a pattern after the * pattern (or the 'allkeys' flag) is \
+                            not valid and does not have any effect. Try 'resetkeys' to start \
+                            with an empty list of patterns"
+                    .into());
+            }
+            if !user.keys.iter().any(|k| &k[..] == rest) {
+                user.keys.push(Bytes::copy_from_slice(rest));
+            }
         }
-        b'&' => user.all_channels |= rest == b"*",
+        b'&' if rest == b"*" => {
+            user.all_channels = true;
+            user.channels.clear();
+        }
+        b'&' => {
+            if user.all_channels {
+                return Err("Adding a pattern after the * pattern (or the 'allchannels' flag) \
+                            is not valid and does not have any effect. Try 'resetchannels' to \
+                            start with an empty list of channels"
+                    .into());
+            }
+            if !user.channels.iter().any(|c| &c[..] == rest) {
+                user.channels.push(Bytes::copy_from_slice(rest));
+            }
+        }
         b'+' | b'-' => commands(user, first == b'+', rest)?,
+        b'%' if user.all_keys() => {
+            return Err("Adding a pattern after the * pattern (or the 'allkeys' flag) is not \
+                        valid and does not have any effect. Try 'resetkeys' to start with an \
+                        empty list of patterns"
+                .into());
+        }
         b'%' => {
             return Err("Read/write key permissions (%R~, %W~) are not supported".into());
         }
@@ -130,7 +163,7 @@ fn set_keys(user: &mut User, keys: Vec<Bytes>) {
 
 fn set_all(user: &mut User, on: bool) {
     user.allowed.iter_mut().for_each(|a| *a = on);
-    user.command_rules = vec![if on { "+@all" } else { "-@all" }.to_string()];
+    user.future = on;
 }
 
 /// `+name`, `-name`, `+name|sub`, `+@category` (and `-`).
@@ -138,7 +171,6 @@ fn commands(user: &mut User, on: bool, what: &[u8]) -> Result<(), String> {
     let what = std::str::from_utf8(what)
         .map_err(|_| "Unknown command".to_string())?
         .to_ascii_lowercase();
-    let sign = if on { '+' } else { '-' };
     if let Some(category) = what.strip_prefix('@') {
         if category == "all" {
             set_all(user, on);
@@ -146,52 +178,20 @@ fn commands(user: &mut User, on: bool, what: &[u8]) -> Result<(), String> {
         }
         let wanted = Categories::named(category.as_bytes())
             .ok_or_else(|| "Unknown command or category name in ACL".to_string())?;
-        for spec in COMMANDS {
-            set_if(user, spec, None, on, wanted);
-            for (i, (sub, _)) in spec.subcommands.iter().enumerate() {
-                set_if(user, spec, Some((i, sub)), on, wanted);
-            }
-        }
+        each_unit_to_set(wanted, |u| user.allowed[u] = on);
     } else {
-        let (name, sub) = match what.split_once('|') {
-            Some((n, s)) => (n, Some(s)),
-            None => (what.as_str(), None),
-        };
-        let spec = COMMANDS
-            .iter()
-            .find(|s| s.lower == name)
+        // `name` or `container|sub`; Redis 7.0's first-argument rules (`+select|0`) are
+        // not there.
+        let units = units();
+        let u = units
+            .named(&what)
             .ok_or_else(|| "Unknown command or category name in ACL".to_string())?;
-        match sub {
-            None => {
-                for u in unit(spec, None)..=unit(spec, None) + spec.subcommands.len() {
-                    user.allowed[u] = on;
-                }
-            }
-            Some(sub) => {
-                let i = spec
-                    .subcommands
-                    .iter()
-                    .position(|(n, _)| n.eq_ignore_ascii_case(sub))
-                    .ok_or_else(|| "Unknown command or category name in ACL".to_string())?;
-                user.allowed[unit(spec, Some(i))] = on;
-            }
+        user.allowed[u] = on;
+        for &c in &units.all[u].children {
+            user.allowed[c] = on;
         }
     }
-    user.command_rules.push(format!("{sign}{what}"));
     Ok(())
-}
-
-/// Sets the unit of `spec` (or of its subcommand) when it is in one of `wanted`'s categories.
-fn set_if(
-    user: &mut User,
-    spec: &CommandSpec,
-    sub: Option<(usize, &str)>,
-    on: bool,
-    wanted: Categories,
-) {
-    if categories(spec, sub.map(|(_, s)| s)).intersects(wanted) {
-        user.allowed[unit(spec, sub.map(|(i, _)| i))] = on;
-    }
 }
 
 #[cfg(test)]
@@ -254,7 +254,7 @@ mod tests {
         assert_eq!(
             carol.describe(),
             "user carol on #5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8 \
-             ~* resetchannels +@all -flushall -@admin"
+             ~* resetchannels +@all -@admin -flushall"
         );
     }
 

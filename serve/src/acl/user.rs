@@ -1,12 +1,12 @@
 //! One ACL user: on or off, its passwords (SHA-256), the commands it may run and the keys it
 //! may touch, and the rules that made it (for `ACL LIST`).
 
-use std::sync::OnceLock;
-
 use bytes::Bytes;
-use protocol::command::{Command, CommandSpec, COMMANDS};
+use protocol::command::{Command, CommandSpec};
 use sha2::{Digest, Sha256};
 
+use super::categories::{Categories, NAMES};
+use super::units::units;
 use crate::glob::glob_match;
 
 /// A SHA-256 digest of a password: what a user keeps, never the password itself.
@@ -25,17 +25,20 @@ pub struct User {
     pub(crate) enabled: bool,
     pub(crate) nopass: bool,
     pub(crate) passwords: Vec<Digest32>,
-    /// One flag per [`unit`]: a command, or one subcommand of a container command.
+    /// One flag per unit ([`units`]): a command, or one subcommand of a container command.
     pub(crate) allowed: Vec<bool>,
     /// Key patterns (`~pattern`); `*` among them means every key.
     pub(crate) keys: Vec<Bytes>,
     /// `sanitize-payload` or `skip-sanitize-payload` (RESTORE's payload check, which
     /// jumpcache always does): kept only to describe the user as Redis does.
     pub(crate) sanitize: Option<&'static str>,
-    /// `&*` (the default user's) or `resetchannels`: kept only to describe the user as Redis does.
+    /// `&*` (the default user's) or `resetchannels`, and `&pattern`s: jumpcache has no
+    /// Pub/Sub, so these are kept only to describe the user as Redis does.
     pub(crate) all_channels: bool,
-    /// The command rules since the last `+@all`/`-@all`, lower-case, for `ACL LIST`.
-    pub(crate) command_rules: Vec<String>,
+    pub(crate) channels: Vec<Bytes>,
+    /// True after `+@all` (or `allcommands`) until `-@all`: Redis then starts the user's
+    /// description from `+@all`, else from `-@all`.
+    pub(crate) future: bool,
     /// True when every command and every key is allowed: the check costs one branch.
     pub(crate) unrestricted: bool,
 }
@@ -64,30 +67,14 @@ impl Denied {
     }
 }
 
-/// Returns where each row's permission flags start in [`User::allowed`]: a row takes one flag,
-/// plus one per subcommand.
-fn offsets() -> &'static [usize] {
-    static OFFSETS: OnceLock<Vec<usize>> = OnceLock::new();
-    OFFSETS.get_or_init(|| {
-        let mut at = 0;
-        let mut v = Vec::with_capacity(COMMANDS.len() + 1);
-        for spec in COMMANDS {
-            v.push(at);
-            at += 1 + spec.subcommands.len();
-        }
-        v.push(at);
-        v
-    })
-}
-
-/// Returns how many permission units there are (commands plus subcommands).
+/// Returns how many permission units there are (commands plus subcommands, Redis's too).
 pub(crate) fn unit_count() -> usize {
-    offsets()[COMMANDS.len()]
+    units().len()
 }
 
 /// Returns the permission unit of `spec` (`sub: None`) or of its subcommand number `sub`.
 pub(crate) fn unit(spec: &CommandSpec, sub: Option<usize>) -> usize {
-    offsets()[spec.index()] + sub.map_or(0, |s| s + 1)
+    units().of(spec, sub)
 }
 
 impl User {
@@ -102,8 +89,9 @@ impl User {
             allowed: vec![false; unit_count()],
             keys: Vec::new(),
             all_channels: false,
+            channels: Vec::new(),
             sanitize: None,
-            command_rules: Vec::new(),
+            future: false,
             unrestricted: false,
         }
     }
@@ -180,57 +168,173 @@ impl User {
         self.keys.iter().any(|p| glob_match(p, key))
     }
 
-    fn all_keys(&self) -> bool {
+    pub(crate) fn all_keys(&self) -> bool {
         self.keys.iter().any(|p| &p[..] == b"*")
     }
 
     /// Recomputes the one-branch flag after a rule changed the user.
     pub(crate) fn refresh(&mut self) {
-        self.unrestricted = self.all_keys() && self.allowed.iter().all(|a| *a);
+        let ours = units().ours;
+        self.unrestricted = self.all_keys() && self.allowed[..ours].iter().all(|a| *a);
     }
 
-    /// Returns the user as `ACL LIST` prints it (Redis 7.0's order: flags, passwords, keys,
-    /// channels, commands).
+    /// Returns the user as `ACL LIST` prints it (Redis 7.0's `ACLDescribeUser`: flags,
+    /// passwords, keys, channels, commands).
     pub fn describe(&self) -> String {
         let mut out = format!("user {}", String::from_utf8_lossy(&self.name));
-        out.push_str(if self.enabled { " on" } else { " off" });
-        if self.nopass {
-            out.push_str(" nopass");
-        }
-        if let Some(flag) = self.sanitize {
+        for flag in self.flags() {
             out.push(' ');
             out.push_str(flag);
         }
         for p in &self.passwords {
             out.push_str(" #");
-            for b in p {
-                out.push_str(&format!("{b:02x}"));
-            }
+            out.push_str(&hex(p));
         }
-        if self.all_keys() {
-            out.push_str(" ~*");
-        } else {
-            for k in &self.keys {
-                out.push_str(" ~");
-                out.push_str(&String::from_utf8_lossy(k));
-            }
-        }
-        out.push_str(if self.all_channels {
-            " &*"
-        } else {
-            " resetchannels"
-        });
-        // Redis starts every description from all or nothing.
-        if !matches!(
-            self.command_rules.first().map(String::as_str),
-            Some("+@all" | "-@all")
-        ) {
-            out.push_str(" -@all");
-        }
-        for r in &self.command_rules {
+        let keys = self.describe_keys();
+        if !keys.is_empty() {
             out.push(' ');
-            out.push_str(r);
+            out.push_str(&keys);
         }
+        if self.all_channels {
+            out.push_str(" &*");
+        } else {
+            out.push_str(" resetchannels");
+            for c in &self.channels {
+                out.push_str(" &");
+                out.push_str(&String::from_utf8_lossy(c));
+            }
+        }
+        out.push(' ');
+        out.push_str(&self.describe_commands());
         out
+    }
+
+    /// Returns the flags `ACL GETUSER` lists: `on` or `off`, `nopass`, and the payload flag.
+    pub fn flags(&self) -> Vec<&'static str> {
+        let mut out = vec![if self.enabled { "on" } else { "off" }];
+        if self.nopass {
+            out.push("nopass");
+        }
+        out.extend(self.sanitize);
+        out
+    }
+
+    /// Returns the passwords' SHA-256s in hex, as `ACL GETUSER` lists them.
+    pub fn password_hashes(&self) -> Vec<String> {
+        self.passwords.iter().map(hex).collect()
+    }
+
+    /// Returns the key patterns as Redis writes them (`~*`, or `~a:* ~b:*`; empty for none).
+    pub fn describe_keys(&self) -> String {
+        if self.all_keys() {
+            return "~*".into();
+        }
+        let keys: Vec<String> = self
+            .keys
+            .iter()
+            .map(|k| format!("~{}", String::from_utf8_lossy(k)))
+            .collect();
+        keys.join(" ")
+    }
+
+    /// Returns the channel patterns as `ACL GETUSER` writes them (`&*`, or empty).
+    pub fn describe_channels(&self) -> String {
+        if self.all_channels {
+            return "&*".into();
+        }
+        let channels: Vec<String> = self
+            .channels
+            .iter()
+            .map(|c| format!("&{}", String::from_utf8_lossy(c)))
+            .collect();
+        channels.join(" ")
+    }
+
+    /// Returns the command rules that make the user's permissions, as Redis 7.0's
+    /// `ACLDescribeSelectorCommandRules` makes them: `+@all` or `-@all`, then each category
+    /// (in `ACL CAT`'s order) that most of the commands still to describe are in or out of,
+    /// then the single commands and subcommands that differ, in table order (Redis's own
+    /// order for those is its command dictionary's, which changes from run to run).
+    pub fn describe_commands(&self) -> String {
+        let mut rules = vec![if self.future { "+@all" } else { "-@all" }.to_string()];
+        let additive = !self.future;
+        let mut fake = vec![self.future; unit_count()];
+        let mut temp = self.allowed.clone();
+        // Redis's loop: the category (not yet used) with more commands the same than
+        // different, the fewest different, then the most the same, the first in `ACL CAT`'s
+        // order on a tie; until none has more the same than different.
+        let mut applied = [false; NAMES.len()];
+        loop {
+            let mut best: Option<(usize, usize, usize)> = None;
+            for (j, name) in NAMES.iter().enumerate().filter(|(j, _)| !applied[*j]) {
+                let wanted = Categories::named(name.as_bytes()).unwrap_or_default();
+                let (mut on, mut off) = (0usize, 0usize);
+                each_unit_in(wanted, |u| {
+                    if temp[u] {
+                        on += 1;
+                    } else {
+                        off += 1;
+                    }
+                });
+                let (diff, same) = if additive { (off, on) } else { (on, off) };
+                let better = match best {
+                    None => true,
+                    Some((_, min_diff, max_same)) => {
+                        diff < min_diff || (diff == min_diff && same > max_same)
+                    }
+                };
+                if same > diff && better {
+                    best = Some((j, diff, same));
+                }
+            }
+            let Some((j, _, _)) = best else { break };
+            let wanted = Categories::named(NAMES[j].as_bytes()).unwrap_or_default();
+            each_unit_to_set(wanted, |u| {
+                fake[u] = additive;
+                temp[u] = !additive;
+            });
+            rules.push(format!("{}@{}", if additive { '+' } else { '-' }, NAMES[j]));
+            applied[j] = true;
+        }
+        let all = &units().all;
+        for (u, unit) in all.iter().enumerate().filter(|(_, unit)| !unit.sub) {
+            for u in std::iter::once(u).chain(unit.children.iter().copied()) {
+                if self.allowed[u] != fake[u] {
+                    let on = self.allowed[u];
+                    rules.push(format!("{}{}", if on { '+' } else { '-' }, all[u].name));
+                    fake[u] = on;
+                    for &c in &all[u].children {
+                        fake[c] = on;
+                    }
+                }
+            }
+        }
+        rules.join(" ")
+    }
+}
+
+fn hex(digest: &Digest32) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Calls `f` with each unit (command or subcommand) in `wanted`: what Redis's
+/// `ACLCountCategoryBitsForSelector` counts.
+pub(crate) fn each_unit_in(wanted: Categories, mut f: impl FnMut(usize)) {
+    for (u, unit) in units().all.iter().enumerate() {
+        if unit.categories.intersects(wanted) {
+            f(u);
+        }
+    }
+}
+
+/// Calls `f` with each unit `+@category` sets, as Redis's
+/// `ACLSetSelectorCommandBitsForCategory`: a command in the category with all its
+/// subcommands, and each subcommand in it.
+pub(crate) fn each_unit_to_set(wanted: Categories, mut f: impl FnMut(usize)) {
+    for (u, unit) in units().all.iter().enumerate() {
+        if unit.categories.intersects(wanted) {
+            f(u);
+            unit.children.iter().for_each(|&c| f(c));
+        }
     }
 }
