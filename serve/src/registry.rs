@@ -89,6 +89,11 @@ impl ClientInfo {
         *lock(&self.user) = Some(user);
     }
 
+    /// Returns true when the client logged in as `name` (ACL DELUSER closes such clients).
+    pub fn logged_in_as(&self, name: &[u8]) -> bool {
+        lock(&self.user).as_deref() == Some(name)
+    }
+
     /// Records the protocol chosen by HELLO.
     pub fn set_protocol(&self, protocol: Protocol) {
         self.resp3.store(protocol == Protocol::Resp3, Relaxed);

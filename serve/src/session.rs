@@ -328,9 +328,10 @@ pub fn handle_local(cmd: &Command, session: &mut Session, config: &ServerConfig)
         && !cmd.spec().flags.contains(Flags::NO_AUTH)
         && cmd.kind() != Kind::Ping
     {
-        if cmd.kind() != Kind::Exec {
-            self::queue_refused(session);
+        if cmd.kind() == Kind::Exec {
+            return Some(exec_abort(session, text::NOAUTH));
         }
+        self::queue_refused(session);
         return Some(Frame::error(text::NOAUTH));
     }
     if !session.follow_acl(config) {
@@ -344,9 +345,10 @@ pub fn handle_local(cmd: &Command, session: &mut Session, config: &ServerConfig)
     // aborts the transaction, as Redis's `rejectCommand` flags it.
     if session.restricted && !cmd.spec().flags.contains(Flags::NO_AUTH) {
         if let Err(denied) = session.user(config).check(cmd) {
-            if cmd.kind() != Kind::Exec {
-                self::queue_refused(session);
+            if cmd.kind() == Kind::Exec {
+                return Some(exec_abort(session, &denied.text()));
             }
+            self::queue_refused(session);
             return Some(Frame::error_owned(denied.text()));
         }
     }
@@ -382,7 +384,7 @@ pub fn handle_local(cmd: &Command, session: &mut Session, config: &ServerConfig)
         SlowLog => operator::slowlog(cmd, config),
         Latency => Ok(operator::latency(cmd, config)),
         Wait => operator::wait(cmd),
-        Acl => crate::acl::command::acl(cmd, &session.user(config), &config.acl),
+        Acl => crate::acl::command::acl(cmd, &session.user(config), config),
         Multi => multi_command(session),
         // The shard's `server::txn` and the router's `router::txn` run these.
         Exec | Discard | Watch | Unwatch | Reset | Eval | EvalSha | EvalRo | EvalShaRo | Script
@@ -406,6 +408,15 @@ pub fn handle_local(cmd: &Command, session: &mut Session, config: &ServerConfig)
         | LTrim | LInsert | LPos | LMove | Rename | RenameNx | Copy => return None,
     };
     Some(reply.unwrap_or_else(|e| e.to_frame()))
+}
+
+/// Redis's `rejectCommand` for EXEC (`execCommandAbort`): the refusal as `EXECABORT`, and
+/// MULTI's queue, if any, dropped.
+fn exec_abort(session: &mut Session, error: &str) -> Frame {
+    session.take_multi();
+    Frame::error_owned(format!(
+        "EXECABORT Transaction discarded because of: {error}"
+    ))
 }
 
 /// Marks the transaction failed when a command is refused inside MULTI.

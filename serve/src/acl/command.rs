@@ -17,6 +17,7 @@ use protocol::frame::Frame;
 
 use super::categories::{categories, Categories, NAMES};
 use super::{Acl, Denied, User};
+use crate::session::ServerConfig;
 
 /// Redis's reply to ACL SAVE and ACL LOAD without an ACL file, which jumpcache never has.
 const NO_ACL_FILE: &str = "ERR This Redis instance is not configured to use an ACL file. You \
@@ -29,7 +30,8 @@ const NO_ACL_FILE: &str = "ERR This Redis instance is not configured to use an A
 /// # Errors
 /// Redis's errors: an unknown category, a rule SETUSER refuses, DRYRUN's unknown user or
 /// command, GENPASS's bad size.
-pub fn acl(cmd: &Command, user: &User, acl: &Acl) -> Result<Frame, CommandError> {
+pub fn acl(cmd: &Command, user: &User, config: &ServerConfig) -> Result<Frame, CommandError> {
+    let acl = &config.acl;
     let args = cmd.args();
     let message = |s: String| CommandError::Message(s);
     match &args[1].to_ascii_uppercase()[..] {
@@ -76,15 +78,22 @@ pub fn acl(cmd: &Command, user: &User, acl: &Acl) -> Result<Frame, CommandError>
             Ok(Frame::ok())
         }
         b"DELUSER" => {
-            let deleted = acl
-                .delete_users(&args[2..])
-                .map_err(CommandError::Static)?;
+            let names = &args[2..];
+            let deleted = acl.delete_users(names).map_err(CommandError::Static)?;
+            // Redis closes the clients logged in as a deleted user.
+            for client in config.clients.list() {
+                if names.iter().any(|n| client.logged_in_as(n)) {
+                    client.kill();
+                }
+            }
             Ok(Frame::Integer(deleted as i64))
         }
         b"GENPASS" => genpass(args),
         b"DRYRUN" => dryrun(args, acl),
         b"SAVE" | b"LOAD" => Err(CommandError::Static(NO_ACL_FILE)),
-        _ => Ok(Frame::Array(HELP.iter().map(|l| Frame::simple(l)).collect())),
+        _ => Ok(Frame::Array(
+            HELP.iter().map(|l| Frame::simple(l)).collect(),
+        )),
     }
 }
 
@@ -157,24 +166,23 @@ fn as_bulk(frame: Frame) -> Frame {
 /// `ACL GENPASS [bits]`: that many random bits (256 by default) in hex, from the TLS
 /// library's secure random source.
 fn genpass(args: &[Bytes]) -> Result<Frame, CommandError> {
-    let bits = match args {
-        [_, _] => 256,
-        [_, _, bits] => {
-            let bits = protocol::command::parse_i64(bits).ok_or(CommandError::NotInteger)?;
-            if !(1..=4096).contains(&bits) {
-                return Err(CommandError::Static(
-                    "ERR ACL GENPASS argument must be the number of bits for the output \
+    let bits =
+        match args {
+            [_, _] => 256,
+            [_, _, bits] => {
+                let bits = protocol::command::parse_i64(bits).ok_or(CommandError::NotInteger)?;
+                if !(1..=4096).contains(&bits) {
+                    return Err(CommandError::Static(
+                        "ERR ACL GENPASS argument must be the number of bits for the output \
                      password, a positive number up to 4096",
-                ));
+                    ));
+                }
+                bits as usize
             }
-            bits as usize
-        }
-        _ => {
-            return Err(CommandError::Static(
+            _ => return Err(CommandError::Static(
                 "ERR unknown subcommand or wrong number of arguments for 'GENPASS'. Try ACL HELP.",
-            ))
-        }
-    };
+            )),
+        };
     let chars = bits.div_ceil(4);
     let mut random = vec![0u8; chars.div_ceil(2)];
     rustls::crypto::ring::default_provider()
@@ -216,7 +224,10 @@ fn dryrun(args: &[Bytes], acl: &Acl) -> Result<Frame, CommandError> {
             "This user has no permissions to run the '{name}' command"
         ))),
         Err(Denied::Key) => {
-            let key = cmd.keys().find(|k| !user.may_access(k)).map_or(&[][..], |k| &k[..]);
+            let key = cmd
+                .keys()
+                .find(|k| !user.may_access(k))
+                .map_or(&[][..], |k| &k[..]);
             Frame::Bulk(Bytes::from(format!(
                 "This user has no permissions to access the '{}' key",
                 String::from_utf8_lossy(key)

@@ -166,7 +166,10 @@ impl Acl {
             return Err("ERR The 'default' user cannot be removed");
         }
         let mut users = crate::sync::write(&self.users);
-        let deleted = names.iter().filter(|n| users.remove(&n[..]).is_some()).count();
+        let deleted = names
+            .iter()
+            .filter(|n| users.remove(&n[..]).is_some())
+            .count();
         drop(users);
         self.changed();
         Ok(deleted)

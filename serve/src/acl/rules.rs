@@ -91,10 +91,12 @@ fn apply_prefixed(user: &mut User, rule: &[u8]) -> Result<(), String> {
         b'~' if rest == b"*" => set_keys(user, vec![Bytes::from_static(b"*")]),
         b'~' => {
             if user.all_keys() {
-                return Err("Adding a pattern after the * pattern (or the 'allkeys' flag) is \
+                return Err(
+                    "Adding a pattern after the * pattern (or the 'allkeys' flag) is \
                             not valid and does not have any effect. Try 'resetkeys' to start \
                             with an empty list of patterns"
-                    .into());
+                        .into(),
+                );
             }
             if !user.keys.iter().any(|k| &k[..] == rest) {
                 user.keys.push(Bytes::copy_from_slice(rest));
@@ -106,10 +108,12 @@ fn apply_prefixed(user: &mut User, rule: &[u8]) -> Result<(), String> {
         }
         b'&' => {
             if user.all_channels {
-                return Err("Adding a pattern after the * pattern (or the 'allchannels' flag) \
+                return Err(
+                    "Adding a pattern after the * pattern (or the 'allchannels' flag) \
                             is not valid and does not have any effect. Try 'resetchannels' to \
                             start with an empty list of channels"
-                    .into());
+                        .into(),
+                );
             }
             if !user.channels.iter().any(|c| &c[..] == rest) {
                 user.channels.push(Bytes::copy_from_slice(rest));
@@ -117,10 +121,12 @@ fn apply_prefixed(user: &mut User, rule: &[u8]) -> Result<(), String> {
         }
         b'+' | b'-' => commands(user, first == b'+', rest)?,
         b'%' if user.all_keys() => {
-            return Err("Adding a pattern after the * pattern (or the 'allkeys' flag) is not \
+            return Err(
+                "Adding a pattern after the * pattern (or the 'allkeys' flag) is not \
                         valid and does not have any effect. Try 'resetkeys' to start with an \
                         empty list of patterns"
-                .into());
+                    .into(),
+            );
         }
         b'%' => {
             return Err("Read/write key permissions (%R~, %W~) are not supported".into());

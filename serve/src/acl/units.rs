@@ -61,14 +61,19 @@ fn build() -> Units {
         }
     }
     let ours = all.len();
-    let mut by_name: HashMap<String, usize> =
-        all.iter().enumerate().map(|(i, u)| (u.name.clone(), i)).collect();
+    let mut by_name: HashMap<String, usize> = all
+        .iter()
+        .enumerate()
+        .map(|(i, u)| (u.name.clone(), i))
+        .collect();
     for (name, _) in REDIS_COMMANDS {
         if by_name.contains_key(*name) {
             continue;
         }
         let i = all.len();
-        let parent = name.split_once('|').and_then(|(c, _)| by_name.get(c).copied());
+        let parent = name
+            .split_once('|')
+            .and_then(|(c, _)| by_name.get(c).copied());
         all.push(Unit {
             name: name.to_string(),
             categories: of_name(name).unwrap_or_default(),
