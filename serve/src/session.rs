@@ -312,6 +312,9 @@ impl Session {
         self.restricted = !unrestricted;
         self.acl_generation = config.acl.generation();
         self.user = None;
+        if let Some(client) = &self.client {
+            client.set_user(Bytes::from_static(b"default"));
+        }
     }
 }
 

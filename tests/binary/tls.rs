@@ -175,3 +175,46 @@ async fn settings_that_cannot_work_are_refused_at_start() {
         assert!(stderr.contains(message), "{args:?}: {stderr}");
     }
 }
+
+include!("../tests/acl_differential/steps.rs");
+
+/// The ACL differential script (tests/tests/acl_differential.rs) through real processes: a
+/// router binary over two shard processes, and `jumpcache cluster`, each with the users as
+/// `--user` flags (and a TLS port beside, as a deployment would have).
+#[tokio::test]
+async fn users_through_a_router_process_and_cluster_answer_as_redis_server() {
+    let args = redis_acl_args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let Some(redis) = harness::RedisServer::start_with(&args).await else {
+        return;
+    };
+    let pki = Pki::new();
+    let mut users = Vec::new();
+    for line in acl_users() {
+        users.extend(["--user".to_string(), line]);
+    }
+    let shards = [
+        harness::ShardProcess::start(BIN).await,
+        harness::ShardProcess::start(BIN).await,
+    ];
+    let mut router_args = vec![
+        "router".to_string(),
+        "--shards".into(),
+        shards
+            .iter()
+            .map(|s| s.addr().to_string())
+            .collect::<Vec<_>>()
+            .join(","),
+    ];
+    router_args.extend(tls_flags(&pki));
+    router_args.extend(users.iter().cloned());
+    let (_router, router_port, _) = start(&router_args, "router listening", true).await;
+    run_acl_differential(&redis, ([127, 0, 0, 1], router_port).into(), "router process").await;
+
+    let redis = harness::RedisServer::start_with(&args).await.expect("started once");
+    let mut cluster_args = vec!["cluster".to_string(), "--shards".into(), "2".into()];
+    cluster_args.extend(tls_flags(&pki));
+    cluster_args.extend(users);
+    let (_cluster, cluster_port, _) = start(&cluster_args, "router listening", true).await;
+    run_acl_differential(&redis, ([127, 0, 0, 1], cluster_port).into(), "cluster").await;
+}
