@@ -163,3 +163,76 @@ async fn a_stalled_shard_fails_its_keys_fast_while_other_shards_keep_flowing() {
         "200 stalled keys took {took:?}"
     );
 }
+
+/// Sends `input` over a new TLS connection in random pieces, then closes its writing side
+/// (`close_notify`) and reads until the server closes or goes quiet.
+async fn send_in_pieces_over_tls(
+    pki: &harness::tls::Pki,
+    addr: std::net::SocketAddr,
+    input: &[u8],
+    rng: &mut impl Rng,
+) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut tls = pki.connect(addr).await;
+    let mut from = 0;
+    while from < input.len() {
+        let to = (from + rng.gen_range(1..=16)).min(input.len());
+        if tls.write_all(&input[from..to]).await.is_err() || tls.flush().await.is_err() {
+            break;
+        }
+        from = to;
+    }
+    let _ = tls.shutdown().await;
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), tls.read_to_end(&mut out)).await;
+    out
+}
+
+/// The hostile list above (mutated requests in random pieces) replayed over TLS, on a shard's
+/// and a router's TLS port: a bystander on TLS keeps its key and its answers.
+async fn mutated_requests_over_tls(router: bool) {
+    use harness::tls::{spawn_tls_cluster, spawn_tls_shard, Pki};
+    use serve::tls::AuthClients;
+    use tokio::io::AsyncReadExt;
+    let pki = Pki::new();
+    let server = match router {
+        false => spawn_tls_shard(&pki, AuthClients::Yes, server::Config::default()).await,
+        true => spawn_tls_cluster(&pki, AuthClients::Yes, 3, router::Config::default()).await,
+    };
+    let mut bystander = pki.connect(server.tls_addr).await;
+    bystander
+        .write_all(&request(&[b"SET", b"kept", b"value"]))
+        .await
+        .unwrap();
+    let mut ok = [0u8; 5];
+    within(bystander.read_exact(&mut ok)).await.unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(6);
+    for _ in 0..150 {
+        let input = mutated_requests(&mut rng);
+        let _ = within(send_in_pieces_over_tls(
+            &pki,
+            server.tls_addr,
+            &input,
+            &mut rng,
+        ))
+        .await;
+    }
+    bystander
+        .write_all(&request(&[b"GET", b"kept"]))
+        .await
+        .unwrap();
+    let mut got = [0u8; 11];
+    within(bystander.read_exact(&mut got)).await.unwrap();
+    assert_eq!(&got, b"$5\r\nvalue\r\n");
+    assert_eq!(server.tls.all_failures(), 0);
+}
+
+#[tokio::test]
+async fn mutated_requests_over_tls_never_break_a_shard() {
+    mutated_requests_over_tls(false).await;
+}
+
+#[tokio::test]
+async fn mutated_requests_over_tls_never_break_a_router() {
+    mutated_requests_over_tls(true).await;
+}
