@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
-use crate::acl::{Acl, User};
+use crate::acl::{Acl, Denied, User};
 use crate::glob::glob_match;
 use crate::multi::{self, Multi, TxnState, Watched};
 use crate::operator;
@@ -194,13 +194,27 @@ impl Session {
     /// rules allow the command on its keys. For the few commands a router handles before
     /// [`handle_local`]: when false, `handle_local` answers with the refusal.
     pub fn may_run(&self, cmd: &Command, config: &ServerConfig) -> bool {
+        self.authenticated && self.check(cmd, config).is_ok()
+    }
+
+    /// Checks `cmd` against the user's rules (not the AUTH gate), for commands run on the
+    /// session's behalf (a script's `redis.call`); one branch for a user allowed everything.
+    ///
+    /// # Errors
+    /// What the user may not do; a deleted user may do nothing.
+    pub fn check(&self, cmd: &Command, config: &ServerConfig) -> Result<(), Denied> {
         let current = self.acl_generation == config.acl.generation();
+        if !self.restricted && current {
+            return Ok(());
+        }
         let user = match (&self.user, current) {
             (Some(user), false) => config.acl.user(user.name()),
             _ => Some(self.user(config)),
         };
-        self.authenticated
-            && (!self.restricted && current || user.is_some_and(|u| u.check(cmd).is_ok()))
+        match user {
+            Some(user) => user.check(cmd),
+            None => Err(Denied::Command(cmd.spec().lower.to_string())),
+        }
     }
 
     /// Returns the protocol chosen with `HELLO`.
@@ -354,6 +368,17 @@ pub fn handle_local(cmd: &Command, session: &mut Session, config: &ServerConfig)
             self::queue_refused(session);
             return Some(Frame::error_owned(denied.text()));
         }
+        // A router (no store of its own) sends a script to a shard, where its `redis.call`s
+        // run as the router's shard user: the caller's rules could not hold there, so a user
+        // with restrictions may not run scripts through a router.
+        let script = matches!(
+            cmd.kind(),
+            Kind::Eval | Kind::EvalSha | Kind::EvalRo | Kind::EvalShaRo
+        );
+        if script && config.store.is_none() {
+            self::queue_refused(session);
+            return Some(Frame::error(ROUTER_SCRIPT_REFUSED));
+        }
     }
     // Inside MULTI every command but EXEC DISCARD MULTI WATCH QUIT RESET is queued.
     if let Some(txn) = session.txn.as_deref_mut() {
@@ -421,6 +446,11 @@ fn exec_abort(session: &mut Session, error: &str) -> Frame {
         "EXECABORT Transaction discarded because of: {error}"
     ))
 }
+
+/// What a user with ACL restrictions gets for EVAL and EVALSHA through a router.
+pub const ROUTER_SCRIPT_REFUSED: &str = "NOPERM scripts through a router run without the \
+    caller's ACL rules, so they are refused to users with restrictions; connect to a shard, \
+    or use a user allowed every command and key";
 
 /// Marks the transaction failed when a command is refused inside MULTI.
 fn queue_refused(session: &mut Session) {

@@ -63,3 +63,83 @@ async fn jumpcache_commands_are_admin_and_dangerous() {
     );
     assert_eq!(raw.call(&[b"SET", b"k", b"v"]).await, b"+OK\r\n");
 }
+
+/// On a shard, a script runs with its caller's rules, and `redis.call` refusals have
+/// Redis's script texts. (Through a router the script's own calls run as the router's shard
+/// user: docs/commands.md lists that difference.)
+#[tokio::test]
+async fn a_script_s_calls_are_checked_against_its_caller_on_a_shard() {
+    let args = redis_acl_args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let Some(redis) = RedisServer::start_with(&args).await else {
+        return;
+    };
+    let server = spawn_with(
+        harness::Target::Shard,
+        serve::ClientConfig {
+            users: acl_users(),
+            ..serve::ClientConfig::default()
+        },
+    )
+    .await;
+    let steps: &[&[&str]] = &[
+        &["AUTH", "erin", "x"],
+        &["EVAL", "return 1", "1", "c:1"],
+        &["EVAL", "return redis.call('set','a:1','v')", "1", "a:1"],
+        &["EVAL", "return redis.call('get','c:1')", "0"],
+        &["EVAL", "return redis.pcall('get','c:1')", "0"],
+        &["EVAL", "return redis.call('flushall')", "0"],
+        &["EVAL", "return redis.pcall('keys','*')", "0"],
+        &["AUTH", "alice", "pass"],
+        &["EVAL", "return 1", "0"],
+    ];
+    let mut theirs = redis.raw().await;
+    let mut ours = server.raw().await;
+    for step in steps {
+        let args: Vec<&[u8]> = step.iter().map(|a| a.as_bytes()).collect();
+        let (a, b) = (theirs.call(&args).await, ours.call(&args).await);
+        assert_eq!(
+            String::from_utf8_lossy(&a),
+            String::from_utf8_lossy(&b),
+            "{step:?}"
+        );
+    }
+}
+
+/// Through a router a script's own calls would run as the router's shard user, past the
+/// caller's rules: a user with restrictions is refused scripts there (an unrestricted one is
+/// not), rather than let `redis.call('flushall')` through.
+#[tokio::test]
+async fn a_router_refuses_scripts_to_users_with_restrictions() {
+    for target in [harness::Target::Cluster, harness::Target::Embedded] {
+        let server = spawn_with(
+            target,
+            serve::ClientConfig {
+                users: acl_users(),
+                ..serve::ClientConfig::default()
+            },
+        )
+        .await;
+        let mut raw = server.raw().await;
+        assert_eq!(raw.call(&[b"SET", b"a:1", b"v"]).await, b"+OK\r\n");
+        assert_eq!(raw.call(&[b"AUTH", b"erin", b"x"]).await, b"+OK\r\n");
+        let refused = format!("-{}\r\n", serve::session::ROUTER_SCRIPT_REFUSED);
+        for script in [
+            &[&b"EVAL"[..], b"return redis.call('flushall')", b"0"][..],
+            &[
+                b"EVALSHA",
+                b"0000000000000000000000000000000000000000",
+                b"0",
+            ],
+        ] {
+            assert_eq!(String::from_utf8_lossy(&raw.call(script).await), refused);
+        }
+        assert_eq!(raw.call(&[b"GET", b"a:1"]).await, b"$1\r\nv\r\n");
+        assert_eq!(raw.call(&[b"AUTH", b"default", b"x"]).await, b"+OK\r\n");
+        assert_eq!(
+            raw.call(&[b"EVAL", b"return redis.call('get', KEYS[1])", b"1", b"a:1"])
+                .await,
+            b"$1\r\nv\r\n"
+        );
+    }
+}

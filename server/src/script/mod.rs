@@ -478,6 +478,16 @@ fn call(
             return fail("ERR Script attempted to access a non local key in a cluster node");
         }
     }
+    // The caller's rules apply to what the script runs, with Redis's script texts.
+    match session.check(&cmd, &shard.server_config) {
+        Ok(()) => {}
+        Err(serve::acl::Denied::Command(_)) => {
+            return fail("ERR The user executing the script can't run this command or subcommand")
+        }
+        Err(serve::acl::Denied::Key) => return fail(
+            "ERR The user executing the script can't access at least one of the keys mentioned in the command arguments",
+        ),
+    }
     let frame = crate::exec::multi::run_queued(&cmd, session, shard);
     let failed = frame.is_error();
     (frame, failed)
