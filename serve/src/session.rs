@@ -33,7 +33,8 @@ pub struct Session {
     closing: bool,
     authenticated: bool,
     /// The user the connection logged in as; `None`: the process's `default` user, read from
-    /// the config (so a new session, one per in-process call in `cluster`, clones nothing).
+    /// the config (so a new session, one per in-process call in `cluster`, clones nothing),
+    /// and unrestricted (a restricted `default` is held here, so checks take no lock).
     user: Option<Arc<User>>,
     /// True unless the user may run everything on every key: the per-command check is this
     /// one branch for a user without restrictions.
@@ -108,7 +109,8 @@ impl Session {
             authenticated: open,
             restricted: !unrestricted,
             acl_generation: config.acl.generation(),
-            user: None,
+            // A restricted `default` is held from the start, so checks take no lock.
+            user: (!unrestricted).then(|| config.acl.default_user()),
             addr: String::new(),
             client: None,
             txn: None,
@@ -184,7 +186,8 @@ impl Session {
             return false;
         };
         self.restricted = !user.unrestricted();
-        if self.user.is_some() {
+        // Held when it is restricted (checks take no lock), or when it is not `default`.
+        if self.restricted || self.user.is_some() {
             self.user = Some(user);
         }
         true
@@ -206,6 +209,9 @@ impl Session {
         let current = self.acl_generation == config.acl.generation();
         if !self.restricted && current {
             return Ok(());
+        }
+        if let (Some(user), true) = (&self.user, current) {
+            return user.check(cmd);
         }
         let user = match (&self.user, current) {
             (Some(user), false) => config.acl.user(user.name()),
@@ -325,7 +331,7 @@ impl Session {
         self.authenticated = open;
         self.restricted = !unrestricted;
         self.acl_generation = config.acl.generation();
-        self.user = None;
+        self.user = (!unrestricted).then(|| config.acl.default_user());
         if let Some(client) = &self.client {
             client.set_user(Bytes::from_static(b"default"));
         }
@@ -361,7 +367,7 @@ pub fn handle_local(cmd: &Command, session: &mut Session, config: &ServerConfig)
     // before AUTH (AUTH, HELLO, QUIT) are never refused by it. Inside MULTI a refusal
     // aborts the transaction, as Redis's `rejectCommand` flags it.
     if session.restricted && !cmd.spec().flags.contains(Flags::NO_AUTH) {
-        if let Err(denied) = session.user(config).check(cmd) {
+        if let Err(denied) = session.check(cmd, config) {
             if cmd.kind() == Kind::Exec {
                 return Some(exec_abort(session, &denied.text()));
             }

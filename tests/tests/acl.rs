@@ -151,6 +151,28 @@ on_shard_and_cluster! {
         );
     }
 
+    async fn a_restricted_default_user_follows_acl_setuser_on_open_connections(target: Target) {
+        let config = ClientConfig {
+            users: vec!["default -flushall".into()],
+            ..ClientConfig::default()
+        };
+        let server = spawn_with(target, config).await;
+        let mut first = server.raw().await;
+        assert_eq!(first.call(&[b"SET", b"k", b"v"]).await, b"+OK\r\n");
+        assert_eq!(first.call(&[b"FLUSHALL"]).await, noperm("flushall"));
+        let mut second = server.raw().await;
+        assert_eq!(
+            second.call(&[b"ACL", b"SETUSER", b"default", b"+flushall", b"-get"]).await,
+            b"+OK\r\n"
+        );
+        assert_eq!(first.call(&[b"GET", b"k"]).await, noperm("get"));
+        assert_eq!(first.call(&[b"FLUSHALL"]).await, b"+OK\r\n");
+        assert_eq!(
+            second.call(&[b"ACL", b"LIST"]).await,
+            b"*1\r\n$39\r\nuser default on nopass ~* &* +@all -get\r\n"
+        );
+    }
+
     async fn a_default_user_that_is_off_leaves_every_client_unauthenticated(target: Target) {
         let mut config = with_users();
         config.users.push("default off".into());
