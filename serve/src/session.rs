@@ -223,6 +223,20 @@ impl Session {
         }
     }
 
+    /// Records a refusal in `ACL LOG`.
+    pub fn note_denied(
+        &self,
+        config: &ServerConfig,
+        denied: &Denied,
+        context: crate::acl::log::Context,
+    ) {
+        let info = self.client.as_ref().map(|c| c.line()).unwrap_or_default();
+        config
+            .acl
+            .log()
+            .denied(denied, context, self.user(config).name(), info);
+    }
+
     /// Returns the protocol chosen with `HELLO`.
     pub fn protocol(&self) -> Protocol {
         self.protocol
@@ -368,6 +382,11 @@ pub fn handle_local(cmd: &Command, session: &mut Session, config: &ServerConfig)
     // aborts the transaction, as Redis's `rejectCommand` flags it.
     if session.restricted && !cmd.spec().flags.contains(Flags::NO_AUTH) {
         if let Err(denied) = session.check(cmd, config) {
+            let context = match session.in_multi() {
+                true => crate::acl::log::Context::Multi,
+                false => crate::acl::log::Context::Toplevel,
+            };
+            session.note_denied(config, &denied, context);
             if cmd.kind() == Kind::Exec {
                 return Some(exec_abort(session, &denied.text()));
             }
@@ -502,7 +521,7 @@ fn auth_command(
     if user.is_none() && config.acl.default_user().nopass() {
         return Err(CommandError::Static(text::AUTH_NOT_SET));
     }
-    login(session, config, user, password)?;
+    login(session, config, &cmd.args()[0], user, password)?;
     Ok(Frame::ok())
 }
 
@@ -510,12 +529,19 @@ fn auth_command(
 fn login(
     session: &mut Session,
     config: &ServerConfig,
+    command: &Bytes,
     user: Option<&[u8]>,
     password: &[u8],
 ) -> Result<(), CommandError> {
     let name = user.unwrap_or(b"default");
     let generation = config.acl.generation();
     let Some(user) = config.acl.authenticate(name, password) else {
+        let info = session
+            .client
+            .as_ref()
+            .map(|c| c.line())
+            .unwrap_or_default();
+        config.acl.log().auth_failed(command, name, info);
         return Err(CommandError::Static(text::WRONGPASS));
     };
     session.authenticated = true;
@@ -570,7 +596,7 @@ fn hello(
         j += 1;
     }
     if let Some((user, password)) = credentials {
-        login(session, config, Some(user), password)?;
+        login(session, config, &args[0], Some(user), password)?;
     }
     if !session.authenticated {
         return Err(CommandError::Static(text::NOAUTH_HELLO));

@@ -235,6 +235,7 @@ const ACL_SUBS: &[(&str, i32)] = &[
     ("DRYRUN", -4),
     ("SAVE", 2),
     ("LOAD", 2),
+    ("LOG", -2),
     ("HELP", 2),
 ];
 const SCRIPT_SUBS: &[(&str, i32)] = &[
@@ -293,7 +294,7 @@ commands! {
     ("SLOWLOG",     "slowlog",     SlowLog,     -2,   ADMIN,   K::None,       Local,         "server",     SLOWLOG_SUBS, "The process's slow commands: GET, LEN, RESET."),
     ("LATENCY",     "latency",     Latency,     -2,   ADMIN,   K::None,       Local,         "server",     LATENCY_SUBS, "Commands over latency-monitor-threshold: LATEST, HISTORY, RESET."),
     ("WAIT",        "wait",        Wait,        3,    NLS,     K::None,       Local,         "generic",    &[],          "Returns how many replicas acknowledged the client's last write."),
-    ("ACL",         "acl",         Acl,         -2,   NLS,     K::None,       Local,         "server",     ACL_SUBS,     "Users: WHOAMI, LIST, USERS, CAT, GETUSER, SETUSER, DELUSER, GENPASS, DRYRUN."),
+    ("ACL",         "acl",         Acl,         -2,   NLS,     K::None,       Local,         "server",     ACL_SUBS,     "Users: WHOAMI, LIST, USERS, CAT, GETUSER, SETUSER, DELUSER, GENPASS, DRYRUN, LOG."),
     ("JUMPCACHE",   "jumpcache",   Jumpcache,   -2,   ADMIN,   K::None,       Cluster,       "server",     JUMPCACHE_SUBS, "The cluster's own: TOPOLOGY, RESIZE (jumpcache cluster); what routers send shards during a resize."),
     ("MEMORY",      "memory",      Memory,      -2,   R,       K::Second,     Key,           "server",     MEMORY_SUBS,  "What a key costs in its shard (USAGE); the shard's figures (STATS)."),
     ("DUMP",        "dump",        Dump,        2,    R,       K::First,      Key,           "generic",    &[],          "Serializes a key in Redis's RDB format (strings), for RESTORE here or in redis-server."),

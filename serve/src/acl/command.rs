@@ -3,11 +3,11 @@
 //! ```text
 //! ACL WHOAMI | ACL LIST | ACL USERS | ACL CAT [category] | ACL GETUSER name
 //! ACL SETUSER name [rule ...] | ACL DELUSER name [name ...] | ACL GENPASS [bits]
-//! ACL DRYRUN name command [arg ...] | ACL SAVE | ACL LOAD | ACL HELP
+//! ACL DRYRUN name command [arg ...] | ACL LOG [count | RESET] | ACL SAVE | ACL LOAD | ACL HELP
 //! ```
 //!
 //! A change (SETUSER, DELUSER) applies to the process it is sent to: a router's users are
-//! its own, a shard's its own. `ACL LOG` is not there.
+//! its own, a shard's its own; so is its ACL LOG.
 
 use bytes::Bytes;
 use protocol::codec::Request;
@@ -91,6 +91,18 @@ pub fn acl(cmd: &Command, user: &User, config: &ServerConfig) -> Result<Frame, C
         b"GENPASS" => genpass(args),
         b"DRYRUN" => dryrun(args, acl),
         b"SAVE" | b"LOAD" => Err(CommandError::Static(NO_ACL_FILE)),
+        b"LOG" => match &args[2..] {
+            [] => Ok(acl.log().reply(10)),
+            [reset] if reset.eq_ignore_ascii_case(b"RESET") => {
+                acl.log().reset();
+                Ok(Frame::ok())
+            }
+            [count] => {
+                let count = protocol::command::parse_i64(count).ok_or(CommandError::NotInteger)?;
+                Ok(acl.log().reply(usize::try_from(count).unwrap_or(0)))
+            }
+            _ => Err(wrong_subcommand(&args[1])),
+        },
         _ => Ok(Frame::Array(
             HELP.iter().map(|l| Frame::simple(l)).collect(),
         )),
@@ -115,6 +127,8 @@ const HELP: &[&str] = &[
     "    Show users details in config file format.",
     "LOAD",
     "    Reload users from the ACL file.",
+    "LOG [<count> | RESET]",
+    "    Show the ACL log entries.",
     "SAVE",
     "    Save the current config to the ACL file.",
     "SETUSER <username> <attribute> [<attribute> ...]",
@@ -126,6 +140,14 @@ const HELP: &[&str] = &[
     "HELP",
     "    Prints this help.",
 ];
+
+/// Redis's `addReplySubcommandSyntaxError`: the subcommand as the client wrote it.
+fn wrong_subcommand(sub: &[u8]) -> CommandError {
+    CommandError::Message(format!(
+        "ERR unknown subcommand or wrong number of arguments for '{}'. Try ACL HELP.",
+        String::from_utf8_lossy(sub)
+    ))
+}
 
 /// `ACL GETUSER`'s map, as Redis 7.0 (no selectors).
 fn getuser(user: &User) -> Frame {
@@ -166,23 +188,20 @@ fn as_bulk(frame: Frame) -> Frame {
 /// `ACL GENPASS [bits]`: that many random bits (256 by default) in hex, from the TLS
 /// library's secure random source.
 fn genpass(args: &[Bytes]) -> Result<Frame, CommandError> {
-    let bits =
-        match args {
-            [_, _] => 256,
-            [_, _, bits] => {
-                let bits = protocol::command::parse_i64(bits).ok_or(CommandError::NotInteger)?;
-                if !(1..=4096).contains(&bits) {
-                    return Err(CommandError::Static(
-                        "ERR ACL GENPASS argument must be the number of bits for the output \
+    let bits = match args {
+        [_, _] => 256,
+        [_, _, bits] => {
+            let bits = protocol::command::parse_i64(bits).ok_or(CommandError::NotInteger)?;
+            if !(1..=4096).contains(&bits) {
+                return Err(CommandError::Static(
+                    "ERR ACL GENPASS argument must be the number of bits for the output \
                      password, a positive number up to 4096",
-                    ));
-                }
-                bits as usize
+                ));
             }
-            _ => return Err(CommandError::Static(
-                "ERR unknown subcommand or wrong number of arguments for 'GENPASS'. Try ACL HELP.",
-            )),
-        };
+            bits as usize
+        }
+        _ => return Err(wrong_subcommand(&args[1])),
+    };
     let chars = bits.div_ceil(4);
     let mut random = vec![0u8; chars.div_ceil(2)];
     rustls::crypto::ring::default_provider()
@@ -223,16 +242,10 @@ fn dryrun(args: &[Bytes], acl: &Acl) -> Result<Frame, CommandError> {
         Err(Denied::Command(name)) => Frame::Bulk(Bytes::from(format!(
             "This user has no permissions to run the '{name}' command"
         ))),
-        Err(Denied::Key) => {
-            let key = cmd
-                .keys()
-                .find(|k| !user.may_access(k))
-                .map_or(&[][..], |k| &k[..]);
-            Frame::Bulk(Bytes::from(format!(
-                "This user has no permissions to access the '{}' key",
-                String::from_utf8_lossy(key)
-            )))
-        }
+        Err(Denied::Key(key)) => Frame::Bulk(Bytes::from(format!(
+            "This user has no permissions to access the '{}' key",
+            String::from_utf8_lossy(&key)
+        ))),
     })
 }
 

@@ -12,6 +12,7 @@
 
 pub mod categories;
 pub mod command;
+pub mod log;
 mod redis_commands;
 pub mod rules;
 mod units;
@@ -40,6 +41,7 @@ pub struct Acl {
     /// new session.
     default_open: AtomicBool,
     default_unrestricted: AtomicBool,
+    log: log::AclLog,
 }
 
 impl Default for Acl {
@@ -80,6 +82,7 @@ impl Acl {
             generation: AtomicU64::new(0),
             default_open: AtomicBool::new(false),
             default_unrestricted: AtomicBool::new(false),
+            log: log::AclLog::default(),
         };
         acl.note_default();
         Ok(acl)
@@ -110,6 +113,11 @@ impl Acl {
     /// Returns the user called `name`.
     pub fn user(&self, name: &[u8]) -> Option<Arc<User>> {
         crate::sync::read(&self.users).get(name).cloned()
+    }
+
+    /// Returns the process's `ACL LOG`.
+    pub fn log(&self) -> &log::AclLog {
+        &self.log
     }
 
     /// Returns how many changes the users have seen.

@@ -230,7 +230,7 @@ mod tests {
         );
         assert_eq!(
             alice.check(&cmd(&["mget", "cache:1", "other"])),
-            Err(super::super::Denied::Key)
+            Err(super::super::Denied::Key(Bytes::from_static(b"other")))
         );
         assert_eq!(
             alice.describe(),

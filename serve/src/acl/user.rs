@@ -48,8 +48,8 @@ pub struct User {
 pub enum Denied {
     /// The command (or `container|subcommand`, as named) is not allowed.
     Command(String),
-    /// One of the keys matches none of the user's patterns.
-    Key,
+    /// A key (the first refused) matches none of the user's patterns.
+    Key(Bytes),
 }
 
 impl Denied {
@@ -59,7 +59,7 @@ impl Denied {
             Denied::Command(name) => {
                 format!("NOPERM this user has no permissions to run the '{name}' command")
             }
-            Denied::Key => {
+            Denied::Key(_) => {
                 "NOPERM this user has no permissions to access one of the keys used as arguments"
                     .into()
             }
@@ -157,8 +157,10 @@ impl User {
             };
             return Err(Denied::Command(name));
         }
-        if !self.all_keys() && cmd.keys().any(|k| !self.may_access(k)) {
-            return Err(Denied::Key);
+        if !self.all_keys() {
+            if let Some(key) = cmd.keys().find(|k| !self.may_access(k)) {
+                return Err(Denied::Key(key.clone()));
+            }
         }
         Ok(())
     }

@@ -479,14 +479,15 @@ fn call(
         }
     }
     // The caller's rules apply to what the script runs, with Redis's script texts.
-    match session.check(&cmd, &shard.server_config) {
-        Ok(()) => {}
-        Err(serve::acl::Denied::Command(_)) => {
-            return fail("ERR The user executing the script can't run this command or subcommand")
-        }
-        Err(serve::acl::Denied::Key) => return fail(
-            "ERR The user executing the script can't access at least one of the keys mentioned in the command arguments",
-        ),
+    if let Err(denied) = session.check(&cmd, &shard.server_config) {
+        let context = serve::acl::log::Context::Lua;
+        session.note_denied(&shard.server_config, &denied, context);
+        return fail(match denied {
+            serve::acl::Denied::Command(_) => {
+                "ERR The user executing the script can't run this command or subcommand"
+            }
+            serve::acl::Denied::Key(_) => "ERR The user executing the script can't access at least one of the keys mentioned in the command arguments",
+        });
     }
     let frame = crate::exec::multi::run_queued(&cmd, session, shard);
     let failed = frame.is_error();
