@@ -12,7 +12,7 @@ use crate::registry::{ClientInfo, ClientRegistry};
 use crate::session::ServerConfig;
 
 /// What every setting `CONFIG SET` knows: Redis's name.
-const SETTABLE: [&str; 7] = [
+const SETTABLE: [&str; 8] = [
     "latency-monitor-threshold",
     "slowlog-log-slower-than",
     "slowlog-max-len",
@@ -20,6 +20,7 @@ const SETTABLE: [&str; 7] = [
     "maxmemory-policy",
     "timeout",
     "maxclients",
+    "requirepass",
 ];
 
 /// SLOWLOG: the slow commands of this process.
@@ -227,6 +228,15 @@ fn apply(name: &str, value: i64, text: &[u8], config: &ServerConfig) {
                 slots.set_max(value as u64);
             }
         }
+        // Redis's `ACLUpdateDefaultUserPassword`: the default user's one password, or none.
+        "requirepass" => {
+            let password = match text {
+                [] => bytes::Bytes::from_static(b"nopass"),
+                pw => bytes::Bytes::from([&b">"[..], pw].concat()),
+            };
+            let rules = [bytes::Bytes::from_static(b"resetpass"), password];
+            let _ = config.acl.set_user(b"default", &rules);
+        }
         "maxmemory" => {
             if let Some(store) = &config.store {
                 store.set_max_memory(value as u64);
@@ -259,6 +269,7 @@ fn check_value(name: &str, value: &[u8]) -> Result<i64, String> {
         "maxmemory" => crate::units::parse_memory(&String::from_utf8_lossy(value))
             .map(|n| n as i64)
             .map_err(|_| "argument must be a memory value".to_string()),
+        "requirepass" => Ok(0),
         _ => {
             const POLICIES: [&str; 8] = [
                 "volatile-lru",

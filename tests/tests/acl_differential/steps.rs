@@ -257,6 +257,12 @@ const ACL_STEPS: &[(usize, &str, Check)] = &[
     (3, "ACL WHOAMI", Same),
     (3, "AUTH default dpw", Same),
     (3, "ACL GETUSER default", Rules),
+    // CONFIG SET requirepass is the default user's one password.
+    (0, "CONFIG SET requirepass secret", Same),
+    (3, "AUTH dpw", Same),
+    (3, "AUTH secret", Same),
+    (3, "ACL GETUSER default", Rules),
+    (3, "ACL DRYRUN default flushall", Same),
     // Off: nobody logs in as default any more.
     (0, "ACL SETUSER default off", Same),
     (4, "AUTH dpw", Same),
