@@ -16,7 +16,7 @@ use protocol::error::CommandError;
 use protocol::frame::Frame;
 
 use super::categories::{categories, Categories, NAMES};
-use super::{Acl, Denied, User};
+use super::{Acl, Denied, SetUserError, User};
 use crate::session::ServerConfig;
 
 /// Redis's reply to ACL SAVE and ACL LOAD without an ACL file, which jumpcache never has.
@@ -69,11 +69,14 @@ pub fn acl(cmd: &Command, user: &User, config: &ServerConfig) -> Result<Frame, C
         },
         b"GETUSER" => Ok(acl.user(&args[2]).map_or(Frame::Null, |u| getuser(&u))),
         b"SETUSER" => {
-            acl.set_user(&args[2], &args[3..]).map_err(|(rule, e)| {
-                message(format!(
+            acl.set_user(&args[2], &args[3..]).map_err(|e| match e {
+                SetUserError::Name => {
+                    CommandError::Static("ERR Usernames can't contain spaces or null characters")
+                }
+                SetUserError::Rule(rule, e) => message(format!(
                     "ERR Error in ACL SETUSER modifier '{}': {e}",
                     String::from_utf8_lossy(&rule)
-                ))
+                )),
             })?;
             Ok(Frame::ok())
         }

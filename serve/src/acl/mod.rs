@@ -44,6 +44,15 @@ pub struct Acl {
     log: log::AclLog,
 }
 
+/// Why `ACL SETUSER` changed nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SetUserError {
+    /// A name with a space or a NUL, which Redis refuses.
+    Name,
+    /// A rule Redis would refuse (the rule, and why).
+    Rule(Bytes, String),
+}
+
 impl Default for Acl {
     fn default() -> Acl {
         Acl::new(None, &[]).unwrap_or_else(|_| unreachable!("no rules, no errors"))
@@ -149,14 +158,17 @@ impl Acl {
     ///
     /// # Errors
     /// The first rule Redis would refuse, and Redis's reason.
-    pub fn set_user(&self, name: &[u8], rules: &[Bytes]) -> Result<(), (Bytes, String)> {
+    pub fn set_user(&self, name: &[u8], rules: &[Bytes]) -> Result<(), SetUserError> {
+        if name.iter().any(|b| *b == b' ' || *b == 0) {
+            return Err(SetUserError::Name);
+        }
         let mut users = crate::sync::write(&self.users);
         let mut user = match users.get(name) {
             Some(u) => User::clone(u),
             None => User::new(Bytes::copy_from_slice(name)),
         };
         for rule in rules {
-            rules::apply(&mut user, rule).map_err(|e| (rule.clone(), e))?;
+            rules::apply(&mut user, rule).map_err(|e| SetUserError::Rule(rule.clone(), e))?;
         }
         users.insert(user.name.clone(), Arc::new(user));
         drop(users);

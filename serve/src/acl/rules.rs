@@ -76,9 +76,9 @@ pub fn apply(user: &mut User, rule: &[u8]) -> Result<(), String> {
 }
 
 fn apply_prefixed(user: &mut User, rule: &[u8]) -> Result<(), String> {
-    let (first, rest) = match rule.split_first() {
-        Some((f, r)) => (*f, r),
-        None => return Err("Syntax error".into()),
+    // Redis takes an empty rule as nothing to do.
+    let Some((&first, rest)) = rule.split_first() else {
+        return Ok(());
     };
     match first {
         b'>' => add_password(user, hash_password(rest)),

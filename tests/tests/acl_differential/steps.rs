@@ -230,6 +230,7 @@ const ACL_STEPS: &[(usize, &str, Check)] = &[
     (0, "ACL SETUSER zed #abc", Same),
     (0, "ACL SETUSER zed bogus", Same),
     (0, "ACL SETUSER zed allchannels &c", Same),
+    (0, "ACL SETUSER a\0b on", Same),
     (0, "ACL SETUSER zed reset", Same),
     (0, "ACL GETUSER zed", Rules),
     (2, "GET z:1", Same),
