@@ -4,6 +4,8 @@
 //! ```text
 //! --user "alice on >pass ~cache:* +@read" ─▶ rules::parse_user_line ─▶ User ─▶ Acl
 //! AUTH / HELLO AUTH ─▶ Acl::authenticate ─▶ Session's user ─▶ User::check (every command) ─▶ -NOPERM
+//! ACL SETUSER / DELUSER ─▶ Acl::set_user / delete_users ─▶ generation + 1 ─▶ sessions look their user up again
+//! a refusal, a failed AUTH ─▶ log::AclLog (ACL LOG)
 //! ```
 //!
 //! Without `--user` lines there is one user, `default`, `on nopass ~* &* +@all`, which a
