@@ -329,6 +329,17 @@ async fn metric(port: u16, name_and_labels: &str) -> u64 {
         .map_or(0, |v| v as u64)
 }
 
+/// Waits until a counter reaches `at_least`: a failed handshake is counted as its connection
+/// closes, so the client may see the close first.
+async fn metric_reaches(port: u16, name: &str, at_least: u64) {
+    within(async {
+        while metric(port, name).await < at_least {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+}
+
 async fn tool_output(cmd: &mut tokio::process::Command) -> (bool, String) {
     let out = within(cmd.kill_on_drop(true).output())
         .await
@@ -491,9 +502,9 @@ print("ok")
         }
     }
     let failures = "jumpcache_tls_handshake_failures_total{reason=";
-    assert!(metric(ports.metrics, &format!("{failures}\"certificate\"}}")).await >= 2);
-    assert!(metric(ports.metrics, &format!("{failures}\"protocol\"}}")).await >= 2);
-    assert!(metric(ports.metrics, &format!("{failures}\"timeout\"}}")).await >= 2);
+    for reason in ["certificate", "protocol", "timeout"] {
+        metric_reaches(ports.metrics, &format!("{failures}\"{reason}\"}}"), 2).await;
+    }
     assert!(cluster.wait_for("TLS handshake failed").await);
     assert!(cluster.wait_for("TLS handshake timed out").await);
     good.write_all(&request(&[b"GET", b"good"])).await.unwrap();
@@ -609,5 +620,76 @@ print("done", done, "failed", failed)
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
     assert!(done >= 200, "{text}");
-    assert!(metric(ports.metrics, "jumpcache_tls_reloads_total{result=\"ok\"}").await >= 2);
+    metric_reaches(
+        ports.metrics,
+        "jumpcache_tls_reloads_total{result=\"ok\"}",
+        2,
+    )
+    .await;
+}
+
+/// `--tls-auth-clients yes` (the default): redis-cli and redis-py without a client
+/// certificate are refused at once (no hang), each logged and counted; with one they are
+/// served.
+#[tokio::test]
+async fn mutual_tls_refuses_clients_without_a_certificate_logged_and_counted() {
+    let pki = Pki::new();
+    let mut args = vec!["shard".to_string()];
+    args.extend(tls_flags(&pki));
+    let (mut shard, ports) = start_logged_kept(&args, "shard listening", false).await;
+    let port = ports.tls.to_string();
+    let mut refused = 0;
+    if installed("redis-cli", &["--help"], "--tls") {
+        let (ok, out) = tool_output(
+            tokio::process::Command::new("redis-cli")
+                .args(["-h", "127.0.0.1", "-p", &port, "--tls", "--cacert"])
+                .arg(pki.arg("ca.crt"))
+                .arg("PING"),
+        )
+        .await;
+        assert!(!out.contains("PONG"), "{ok} {out}");
+        refused += 1;
+        let (ok, out) = tool_output(
+            tokio::process::Command::new("redis-cli")
+                .args(["-h", "127.0.0.1", "-p", &port, "--tls", "--cacert"])
+                .arg(pki.arg("ca.crt"))
+                .args([
+                    "--cert",
+                    &pki.arg("client.crt"),
+                    "--key",
+                    &pki.arg("client.key"),
+                ])
+                .arg("PING"),
+        )
+        .await;
+        assert!(ok && out.trim() == "PONG", "{out}");
+    }
+    if installed("python3", &["-c", "import redis; print('ok')"], "ok") {
+        let script = r#"
+import sys, redis
+from redis.retry import Retry
+from redis.backoff import NoBackoff
+port, ca = sys.argv[1:3]
+try:
+    redis.Redis(host="127.0.0.1", port=int(port), ssl=True, ssl_ca_certs=ca,
+                ssl_check_hostname=False, socket_timeout=5,
+                retry=Retry(NoBackoff(), 0)).ping()
+    print("served without a certificate")
+except redis.ConnectionError as e:
+    print("refused:", e)
+"#;
+        let (_, out) = tool_output(
+            tokio::process::Command::new("python3")
+                .args(["-c", script, &port])
+                .arg(pki.arg("ca.crt")),
+        )
+        .await;
+        assert!(out.contains("refused:"), "{out}");
+        refused += 1;
+    }
+    let name = "jumpcache_tls_handshake_failures_total{reason=\"certificate\"}";
+    metric_reaches(ports.metrics, name, refused).await;
+    if refused > 0 {
+        assert!(shard.wait_for("reason=\"certificate\"").await);
+    }
 }
