@@ -12,9 +12,9 @@ use bytes::Bytes;
 use super::objects::object_of;
 use super::segment::{key_hash, Entry, Segment};
 use super::types::Collection;
-use super::{segment_of, Now, Object, Store, StoreError, Value, SEGMENTS};
+use super::{segment_of, Compact, Now, Object, StoreError, Value, SEGMENTS};
 
-impl Store {
+impl Compact {
     /// Starts (or stops) remembering removed keys for [`import`](Self::import); stopping
     /// forgets them.
     pub fn set_migrating(&self, on: bool) {
@@ -140,7 +140,7 @@ mod tests {
 
     use super::*;
     use crate::clock::ManualClock;
-    use crate::store::StoreConfig;
+    use crate::store::{Store, StoreConfig};
 
     fn store() -> (Store, Arc<ManualClock>) {
         let clock = Arc::new(ManualClock::new(1_000_000));

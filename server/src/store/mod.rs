@@ -29,6 +29,7 @@
 //!   instructions per GET and 8,100 per SET (this store: about 530 and 600, the value copies
 //!   and their malloc included); see docs/benchmarks.md.
 
+mod backend;
 mod evict;
 mod hooks;
 mod inspect;
@@ -53,6 +54,7 @@ use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use bytes::Bytes;
 
 use crate::clock::Clock;
+pub use backend::{Backend, Locked, Store};
 use evict::Room;
 pub use inspect::{EntryInfo, HEAD};
 pub use objects::{Meta, Object, Retime};
@@ -94,6 +96,8 @@ pub struct StoreConfig {
     pub max_memory: u64,
     /// What to evict when over the bound (Redis: `maxmemory-policy`).
     pub eviction: Eviction,
+    /// Which backend holds the keys (`--store`).
+    pub backend: Backend,
 }
 
 impl Default for StoreConfig {
@@ -101,6 +105,7 @@ impl Default for StoreConfig {
         StoreConfig {
             max_memory: 1 << 30,
             eviction: Eviction::Lru,
+            backend: Backend::Compact,
         }
     }
 }
@@ -186,15 +191,16 @@ struct Inner {
     repaired: AtomicU64,
 }
 
-/// The keyspace of one shard; cheap to clone (an `Arc` inside).
+/// The compact backend: the keyspace of one shard in [`SEGMENTS`] segments of its own
+/// slab and table; cheap to clone (an `Arc` inside).
 #[derive(Clone)]
-pub struct Store {
+pub struct Compact {
     inner: Arc<Inner>,
 }
 
-impl std::fmt::Debug for Store {
+impl std::fmt::Debug for Compact {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store")
+        f.debug_struct("Compact")
             .field("max_memory", &self.inner.max_memory())
             .field("eviction", &self.inner.eviction())
             .finish_non_exhaustive()
@@ -236,10 +242,10 @@ fn segment_of(h: u64) -> usize {
     (h >> (64 - SEGMENT_BITS)) as usize
 }
 
-impl Store {
+impl Compact {
     /// Returns an empty store bounded by `config.max_memory`, reading time from `clock`.
-    pub fn new(config: StoreConfig, clock: Arc<dyn Clock>) -> Store {
-        Store {
+    pub fn new(config: StoreConfig, clock: Arc<dyn Clock>) -> Compact {
+        Compact {
             inner: Arc::new(Inner {
                 segments: (0..SEGMENTS as u64)
                     .map(|i| Slot(Mutex::new(Segment::new(i))))
@@ -361,18 +367,6 @@ impl Store {
     /// [`StoreError::WrongType`] when the key holds a collection.
     pub fn peek(&self, key: &[u8]) -> Result<Option<Value>, StoreError> {
         self.read(key, false)
-    }
-
-    /// [`get`](Self::get) of a key known to hold a string, for tests.
-    #[cfg(test)]
-    pub(crate) fn get_str(&self, key: &[u8]) -> Option<Value> {
-        self.get(key).expect("a string")
-    }
-
-    /// [`peek`](Self::peek) of a key known to hold a string, for tests.
-    #[cfg(test)]
-    pub(crate) fn peek_str(&self, key: &[u8]) -> Option<Value> {
-        self.peek(key).expect("a string")
     }
 
     fn read(&self, key: &[u8], count: bool) -> Result<Option<Value>, StoreError> {

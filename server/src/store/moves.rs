@@ -9,17 +9,17 @@ use std::sync::MutexGuard;
 use super::objects::Slot;
 use super::segment::{key_hash, Entry, Segment};
 use super::types::{Collection, ObjType};
-use super::{segment_of, Now, Store, StoreError};
+use super::{segment_of, Compact, Now, StoreError};
 
 /// The segments of a command's keys, locked together ([`Store::lock_keys`]).
 pub struct Locked<'a> {
-    store: &'a Store,
+    store: &'a Compact,
     /// Sorted by segment, each once.
     segs: Vec<(usize, MutexGuard<'a, Segment>)>,
     now: Now<'a>,
 }
 
-impl Store {
+impl Compact {
     /// Locks the segments of every key in `keys` and runs `f` with them: what `f` does
     /// through [`Locked`] is one step for every other command. `f` must not call back into
     /// the store.
@@ -171,6 +171,7 @@ mod tests {
         let config = StoreConfig {
             max_memory,
             eviction: Eviction::Lru,
+            ..StoreConfig::default()
         };
         Store::new(config, Arc::new(ManualClock::new(T0)))
     }

@@ -6,7 +6,7 @@ use rand::Rng;
 use serve::glob::glob_match;
 
 use super::segment::key_hash;
-use super::{Store, SEGMENTS, SEGMENT_BITS};
+use super::{Compact, SEGMENTS, SEGMENT_BITS};
 
 /// One past the largest SCAN position.
 const SCAN_END: u64 = 1 << SCAN_CURSOR_BITS;
@@ -23,7 +23,7 @@ fn scan_hash(key: &[u8]) -> u64 {
     key_hash(key) >> (64 - SCAN_CURSOR_BITS)
 }
 
-impl Store {
+impl Compact {
     /// Returns one page of a SCAN and the cursor of the next (0 when the iteration is done).
     ///
     /// Keys are ordered by a 48-bit hash ([`SCAN_CURSOR_BITS`]); a cursor is a hash position

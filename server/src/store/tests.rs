@@ -14,6 +14,7 @@ fn store_with(max_memory: u64, eviction: Eviction) -> (Store, Arc<ManualClock>) 
     let config = StoreConfig {
         max_memory,
         eviction,
+        ..StoreConfig::default()
     };
     (Store::new(config, clock.clone()), clock)
 }

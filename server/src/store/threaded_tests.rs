@@ -274,6 +274,7 @@ fn storm_then_count(eviction: Eviction) {
     let config = StoreConfig {
         max_memory: 200_000,
         eviction,
+        ..StoreConfig::default()
     };
     let store = Store::new(config, clock.clone());
     for round in 0..3u64 {
