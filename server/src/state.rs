@@ -57,7 +57,7 @@ impl ShardState {
             StoreConfig {
                 max_memory: config.max_memory,
                 eviction,
-                ..StoreConfig::default()
+                backend: config.store,
             },
             clock,
         );

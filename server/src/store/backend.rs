@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use super::moka::{Locked as MokaLocked, MokaStore};
 use super::moves::Locked as CompactLocked;
 use super::types::{Collection, ObjType};
 use super::{
@@ -30,11 +31,14 @@ use super::{
 use crate::clock::Clock;
 
 /// Which backend holds a shard's keys (`--store`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Backend {
     /// The segmented store of this crate (segment.rs): the smallest and cheapest per key.
     #[default]
     Compact,
+    /// moka's `sync::Cache` (moka/): a well-known concurrent cache library, at more memory
+    /// and instructions per key.
+    Moka,
 }
 
 impl Backend {
@@ -42,6 +46,7 @@ impl Backend {
     pub fn name(self) -> &'static str {
         match self {
             Backend::Compact => "compact",
+            Backend::Moka => "moka",
         }
     }
 }
@@ -50,6 +55,7 @@ impl Backend {
 #[derive(Clone, Debug)]
 pub enum Store {
     Compact(Compact),
+    Moka(MokaStore),
 }
 
 /// Runs `$body` with `$s` bound to the backend of `$store`.
@@ -57,6 +63,7 @@ macro_rules! each {
     ($store:expr, $s:ident => $body:expr) => {
         match $store {
             Store::Compact($s) => $body,
+            Store::Moka($s) => $body,
         }
     };
 }
@@ -67,6 +74,7 @@ impl Store {
     pub fn new(config: StoreConfig, clock: Arc<dyn Clock>) -> Store {
         match config.backend {
             Backend::Compact => Store::Compact(Compact::new(config, clock)),
+            Backend::Moka => Store::Moka(MokaStore::new(config, clock)),
         }
     }
 
@@ -74,6 +82,15 @@ impl Store {
     pub fn backend(&self) -> Backend {
         match self {
             Store::Compact(_) => Backend::Compact,
+            Store::Moka(_) => Backend::Moka,
+        }
+    }
+
+    /// Returns the bytes charged per entry on top of its key and value (MEMORY USAGE).
+    pub fn entry_overhead(&self) -> u32 {
+        match self {
+            Store::Compact(_) => super::ENTRY_OVERHEAD,
+            Store::Moka(_) => super::MOKA_ENTRY_OVERHEAD,
         }
     }
 
@@ -259,6 +276,7 @@ impl Store {
     pub fn lock_keys<R>(&self, keys: &[&[u8]], f: impl FnOnce(&mut Locked<'_, '_>) -> R) -> R {
         match self {
             Store::Compact(s) => s.lock_keys(keys, |l| f(&mut Locked::Compact(l))),
+            Store::Moka(s) => s.lock_keys(keys, |l| f(&mut Locked::Moka(l))),
         }
     }
 
@@ -382,6 +400,7 @@ impl Store {
 /// The keys of one [`Store::lock_keys`] step, held.
 pub enum Locked<'l, 'a> {
     Compact(&'l mut CompactLocked<'a>),
+    Moka(&'l mut MokaLocked<'a>),
 }
 
 /// Runs `$body` with `$l` bound to the backend's locked keys.
@@ -389,6 +408,7 @@ macro_rules! each_locked {
     ($locked:expr, $l:ident => $body:expr) => {
         match $locked {
             Locked::Compact($l) => $body,
+            Locked::Moka($l) => $body,
         }
     };
 }

@@ -29,12 +29,32 @@
 //!   instructions per GET and 8,100 per SET (this store: about 530 and 600, the value copies
 //!   and their malloc included); see docs/benchmarks.md.
 
+/// Runs each test named on both backends: `compact::NAME` and `moka::NAME`.
+#[cfg(test)]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod compact {
+            $(#[test]
+            fn $name() {
+                super::$name(super::Backend::Compact);
+            })*
+        }
+        mod moka {
+            $(#[test]
+            fn $name() {
+                super::$name(super::Backend::Moka);
+            })*
+        }
+    };
+}
+
 mod backend;
 mod evict;
 mod hooks;
 mod inspect;
 mod lfu;
 mod migrate;
+mod moka;
 mod moves;
 mod objects;
 mod scan;
@@ -53,6 +73,7 @@ use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
 use bytes::Bytes;
 
+pub use self::moka::MOKA_ENTRY_OVERHEAD;
 use crate::clock::Clock;
 pub use backend::{Backend, Locked, Store};
 use evict::Room;

@@ -9,17 +9,51 @@ use super::segment::key_hash;
 use super::{Compact, SEGMENTS, SEGMENT_BITS};
 
 /// One past the largest SCAN position.
-const SCAN_END: u64 = 1 << SCAN_CURSOR_BITS;
+pub(super) const SCAN_END: u64 = 1 << SCAN_CURSOR_BITS;
 
 /// Bits of a SCAN position below its segment number.
-const SCAN_SHIFT: u32 = SCAN_CURSOR_BITS - SEGMENT_BITS;
+pub(super) const SCAN_SHIFT: u32 = SCAN_CURSOR_BITS - SEGMENT_BITS;
 
 /// Random segments RANDOMKEY tries before it walks them in order.
 const RANDOM_TRIES: usize = 64;
 
+/// Sorts one segment's live keys at or after the cursor, `found` as (SCAN position, the
+/// backend's handle of the key), and keeps those that go in a page with `room` places left;
+/// returns the next cursor when the page ends inside this segment.
+///
+/// The page ends before the first position it leaves out: keys sharing that position all
+/// come on the next page, unless nothing else would fill this one (then they are all in it).
+pub(super) fn cut<T: Ord>(found: &mut Vec<(u64, T)>, room: usize, page_empty: bool) -> Option<u64> {
+    if found.len() <= room {
+        found.sort_unstable();
+        return None;
+    }
+    found.select_nth_unstable(room);
+    let boundary = found[room].0;
+    found.retain(|(h, _)| *h <= boundary);
+    found.sort_unstable();
+    let below = found.partition_point(|(h, _)| *h < boundary);
+    if below == 0 && page_empty {
+        Some(boundary + 1)
+    } else {
+        found.truncate(below);
+        Some(boundary)
+    }
+}
+
+/// Ends a page: the cursor past the last position is 0, and `pattern` filters after
+/// selection, as Redis's MATCH does (pages may be empty).
+pub(super) fn finish(next: u64, pattern: Option<&[u8]>, mut page: Vec<Bytes>) -> (u64, Vec<Bytes>) {
+    let next = if next >= SCAN_END { 0 } else { next };
+    if let Some(p) = pattern.filter(|p| *p != b"*") {
+        page.retain(|k| glob_match(p, k));
+    }
+    (next, page)
+}
+
 /// Returns a key's SCAN position: the top 48 bits of its xxh3-64 hash (the top bits of which
 /// are its segment).
-fn scan_hash(key: &[u8]) -> u64 {
+pub(super) fn scan_hash(key: &[u8]) -> u64 {
     key_hash(key) >> (64 - SCAN_CURSOR_BITS)
 }
 
@@ -57,47 +91,22 @@ impl Compact {
                     .map(|(i, e)| (scan_hash(e.key()), i))
                     .filter(|&(h, _)| h >= cursor),
             );
-            let room = count - page.len();
-            if found.len() > room {
-                // The page ends inside this segment, before the first hash it leaves out: keys
-                // sharing that hash all come on the next page, unless nothing else would fill
-                // this one (then they are all in it).
-                found.select_nth_unstable(room);
-                let boundary = found[room].0;
-                found.retain(|&(h, _)| h <= boundary);
-                found.sort_unstable();
-                let below = found.partition_point(|&(h, _)| h < boundary);
-                if below == 0 && page.is_empty() {
-                    next = boundary + 1;
-                } else {
-                    found.truncate(below);
-                    next = boundary;
-                }
-                page.extend(
-                    found
-                        .iter()
-                        .map(|&(_, i)| Bytes::copy_from_slice(seg.entry(i).key())),
-                );
-                break;
-            }
-            found.sort_unstable();
+            let end = cut(&mut found, count - page.len(), page.is_empty());
             page.extend(
                 found
                     .iter()
                     .map(|&(_, i)| Bytes::copy_from_slice(seg.entry(i).key())),
             );
+            if let Some(end) = end {
+                next = end;
+                break;
+            }
             if page.len() == count {
                 next = ((s as u64) + 1) << SCAN_SHIFT;
                 break;
             }
         }
-        if next >= SCAN_END {
-            next = 0;
-        }
-        if let Some(p) = pattern.filter(|p| *p != b"*") {
-            page.retain(|k| glob_match(p, k));
-        }
-        (next, page)
+        finish(next, pattern, page)
     }
 
     /// Returns every live key matching the glob `pattern` (Redis: KEYS). O(keys), one
