@@ -60,10 +60,10 @@ pub use objects::Locked;
 /// What an entry costs besides its payload here: moka's own entry (its node in the
 /// concurrent hash table, the access-order deque and the timer wheel, the key's `Arc`, the
 /// frequency sketch's share), this backend's `Arc<Entry>`, the key's and value's `Bytes`
-/// headers, and the stripe index's slot. Measured as RSS growth per key less the payload
-/// (docs/benchmarks.md, "moka backend"): set so that RSS stays within 1.15x of `max_memory`
-/// when full.
-pub const MOKA_ENTRY_OVERHEAD: u32 = 420;
+/// headers, and the stripe index's slot. Measured as RSS growth per key less the payload:
+/// 595 B for 16 B keys with 100 B values at 1,000,000 keys (docs/benchmarks.md, "Store
+/// backends side by side"), so that RSS tracks `max_memory` as the compact store's does.
+pub const MOKA_ENTRY_OVERHEAD: u32 = 600;
 
 /// One stored value: what the cache holds under a key.
 #[derive(Debug)]
@@ -79,8 +79,8 @@ pub(super) struct Entry {
 enum Data {
     Str(Bytes),
     /// Behind a mutex only to be changed (then moved out) under the stripe lock that every
-    /// access holds; never contended.
-    Coll(Mutex<Collection>),
+    /// access holds; never contended. Boxed, so a string's entry stays small.
+    Coll(Box<Mutex<Collection>>),
 }
 
 impl Entry {
@@ -138,7 +138,8 @@ impl std::fmt::Debug for Backing {
 }
 
 /// moka's per-entry expiry: the entry's own deadline, read against the store's clock when the
-/// entry is written, 1 ms late (a key is live during its deadline's own ms).
+/// entry is written, 2 ms late (a key is live during its deadline's own ms; moka's own expiry
+/// comes after every read would have found the key past).
 struct Deadlines {
     clock: Arc<dyn Clock>,
 }
@@ -147,7 +148,7 @@ impl Deadlines {
     fn after(&self, e: &Entry) -> Option<Duration> {
         (e.deadline_ms != 0).then(|| {
             let left = e.deadline_ms.saturating_sub(self.clock.now_ms());
-            Duration::from_millis(left.saturating_add(1))
+            Duration::from_millis(left.saturating_add(2))
         })
     }
 }
@@ -328,7 +329,22 @@ impl MokaStore {
                 st.expired += 1;
                 None
             }
-            None => None,
+            // moka's `get` hides an entry past its expiry from then on, but removes it only when
+            // its timer wheel (1 s buckets) gets there: a read that finds the key's deadline
+            // past removes it now and counts it, as Redis counts an expiry a read finds (moka
+            // reports an `invalidate` as `Explicit` whatever the entry's own expiry: the
+            // listener does not count it again).
+            None => {
+                let past = st
+                    .keys
+                    .find(h, |s| s.key == key)
+                    .is_some_and(|s| s.deadline_ms != 0 && now.ms() > s.deadline_ms);
+                if past {
+                    self.discard(st, h, key);
+                    st.expired += 1;
+                }
+                None
+            }
         };
         if count {
             if found.is_some() {

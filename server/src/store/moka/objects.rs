@@ -37,7 +37,10 @@ impl Entry {
             Data::Coll(c) => {
                 let mut c = super::lock(c);
                 let t = c.obj_type();
-                Data::Coll(Mutex::new(std::mem::replace(&mut *c, Collection::new(t))))
+                Data::Coll(Box::new(Mutex::new(std::mem::replace(
+                    &mut *c,
+                    Collection::new(t),
+                ))))
             }
         }
     }
@@ -50,7 +53,7 @@ impl Entry {
 fn coll_data(key: &[u8], c: Collection, max_memory: u64) -> Result<(Data, u32), StoreError> {
     let w = weigh(key.len(), c.weight(), max_memory)
         .or_else(|_| weigh(key.len(), 0, max_memory).map(|_| u32::MAX))?;
-    Ok((Data::Coll(Mutex::new(c)), w))
+    Ok((Data::Coll(Box::new(Mutex::new(c))), w))
 }
 
 impl MokaStore {
@@ -234,7 +237,7 @@ impl MokaStore {
             let data = match what {
                 TwoKeys::Copy { .. } => match e.object() {
                     Object::Str(b) => Data::Str(b),
-                    Object::Coll(c) => Data::Coll(Mutex::new(c)),
+                    Object::Coll(c) => Data::Coll(Box::new(Mutex::new(c))),
                 },
                 TwoKeys::Rename | TwoKeys::RenameNx => {
                     l.store.discard(&mut l.stripes[ss].1, hs, src);
