@@ -1,12 +1,15 @@
-//! The shard's keyspace: key -> [`Value`] in [`SEGMENTS`] locked segments, bounded in bytes.
+//! The shard's keyspace. [`Store`] (backend.rs) is the interface every command uses, over one
+//! of two backends: [`Compact`], described here and in the files beside this one, and the moka
+//! backend (moka/). [`Compact`]: key -> [`Value`] in [`SEGMENTS`] locked segments, bounded in
+//! bytes.
 //!
 //! ```text
-//! exec ─▶ Store::get / peek ─▶ key_hash ─▶ segment lock ─▶ Segment::find ─▶ deadline check
+//! exec ─▶ Compact::get / peek ─▶ key_hash ─▶ segment lock ─▶ Segment::find ─▶ deadline check
 //!                                          (expired: removed, counted) ─▶ touch ─▶ value copied out
-//! exec ─▶ Store::update(key, f) ─▶ segment lock ─▶ find, f, put / remove
-//! exec ─▶ Store::set(key, value) ─▶ segment lock ─▶ put ─▶ over max_memory? evict (evict.rs)
-//! server timer ─▶ Store::run_pending_tasks ─▶ active expiry, bound, LRU stamp aging (evict.rs)
-//! exec ─▶ Store::scan / keys / random_key ─▶ segments in hash order (scan.rs)
+//! exec ─▶ Compact::update(key, f) ─▶ segment lock ─▶ find, f, put / remove
+//! exec ─▶ Compact::set(key, value) ─▶ segment lock ─▶ put ─▶ over max_memory? evict (evict.rs)
+//! server timer ─▶ Compact::run_pending_tasks ─▶ active expiry, bound, LRU stamp aging (evict.rs)
+//! exec ─▶ Compact::scan / keys / random_key ─▶ segments in hash order (scan.rs)
 //! ```
 //!
 //! * A key's segment is the top bits of its xxh3-64 hash, whose top 48 bits are also its SCAN
