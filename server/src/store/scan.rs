@@ -9,10 +9,10 @@ use super::segment::key_hash;
 use super::{Compact, SEGMENTS, SEGMENT_BITS};
 
 /// One past the largest SCAN position.
-pub(super) const SCAN_END: u64 = 1 << SCAN_CURSOR_BITS;
+const SCAN_END: u64 = 1 << SCAN_CURSOR_BITS;
 
 /// Bits of a SCAN position below its segment number.
-pub(super) const SCAN_SHIFT: u32 = SCAN_CURSOR_BITS - SEGMENT_BITS;
+const SCAN_SHIFT: u32 = SCAN_CURSOR_BITS - SEGMENT_BITS;
 
 /// Random segments RANDOMKEY tries before it walks them in order.
 const RANDOM_TRIES: usize = 64;
@@ -41,10 +41,35 @@ pub(super) fn cut<T: Ord>(found: &mut Vec<(u64, T)>, room: usize, page_empty: bo
     }
 }
 
-/// Ends a page: the cursor past the last position is 0, and `pattern` filters after
-/// selection, as Redis's MATCH does (pages may be empty).
-pub(super) fn finish(next: u64, pattern: Option<&[u8]>, mut page: Vec<Bytes>) -> (u64, Vec<Bytes>) {
-    let next = if next >= SCAN_END { 0 } else { next };
+/// Returns one SCAN page from `cursor` and the next cursor, for either backend: `segment(s,
+/// room, page)` appends to `page` the keys of segment `s` that go in it (at most `room` unless
+/// they share a position; see [`cut`]) and returns the next cursor when the page ends there.
+/// `pattern` filters after selection, as Redis's MATCH does (pages may be empty).
+pub(super) fn pages(
+    cursor: u64,
+    pattern: Option<&[u8]>,
+    count: usize,
+    mut segment: impl FnMut(usize, usize, &mut Vec<Bytes>) -> Option<u64>,
+) -> (u64, Vec<Bytes>) {
+    if cursor >= SCAN_END {
+        return (0, Vec::new());
+    }
+    let count = count.max(1);
+    let mut page: Vec<Bytes> = Vec::with_capacity(count.min(1024));
+    let mut next = 0;
+    for s in (cursor >> SCAN_SHIFT) as usize..SEGMENTS {
+        if let Some(end) = segment(s, count - page.len(), &mut page) {
+            next = end;
+            break;
+        }
+        if page.len() == count {
+            next = ((s as u64) + 1) << SCAN_SHIFT;
+            break;
+        }
+    }
+    if next >= SCAN_END {
+        next = 0;
+    }
     if let Some(p) = pattern.filter(|p| *p != b"*") {
         page.retain(|k| glob_match(p, k));
     }
@@ -72,15 +97,9 @@ impl Compact {
     /// segment's size (keys / 1024) is one pass over the store. `pattern` filters after
     /// selection, as Redis's MATCH does (pages may be empty).
     pub fn scan(&self, cursor: u64, pattern: Option<&[u8]>, count: usize) -> (u64, Vec<Bytes>) {
-        if cursor >= SCAN_END {
-            return (0, Vec::new());
-        }
-        let count = count.max(1);
         let now = self.now_ms();
-        let mut page: Vec<Bytes> = Vec::with_capacity(count.min(1024));
         let mut found: Vec<(u64, usize)> = Vec::new();
-        let mut next = 0;
-        for s in (cursor >> SCAN_SHIFT) as usize..SEGMENTS {
+        pages(cursor, pattern, count, |s, room, page| {
             let seg = self.lock(s);
             found.clear();
             found.extend(
@@ -91,22 +110,14 @@ impl Compact {
                     .map(|(i, e)| (scan_hash(e.key()), i))
                     .filter(|&(h, _)| h >= cursor),
             );
-            let end = cut(&mut found, count - page.len(), page.is_empty());
+            let end = cut(&mut found, room, page.is_empty());
             page.extend(
                 found
                     .iter()
                     .map(|&(_, i)| Bytes::copy_from_slice(seg.entry(i).key())),
             );
-            if let Some(end) = end {
-                next = end;
-                break;
-            }
-            if page.len() == count {
-                next = ((s as u64) + 1) << SCAN_SHIFT;
-                break;
-            }
-        }
-        finish(next, pattern, page)
+            end
+        })
     }
 
     /// Returns every live key matching the glob `pattern` (Redis: KEYS). O(keys), one

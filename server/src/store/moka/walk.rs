@@ -6,7 +6,7 @@ use bytes::Bytes;
 use rand::Rng;
 use serve::glob::glob_match;
 
-use super::super::scan::{cut, finish, scan_hash, SCAN_END, SCAN_SHIFT};
+use super::super::scan::{cut, pages, scan_hash};
 use super::super::segment::key_hash;
 use super::super::types::Collection;
 use super::super::{segment_of, SnapshotEntry, StoreError, Value, SEGMENTS};
@@ -18,38 +18,23 @@ const RANDOM_TRIES: usize = 64;
 impl MokaStore {
     /// As `Compact::scan`: the same cursor (a 48-bit hash position), the same pages.
     pub fn scan(&self, cursor: u64, pattern: Option<&[u8]>, count: usize) -> (u64, Vec<Bytes>) {
-        if cursor >= SCAN_END {
-            return (0, Vec::new());
-        }
         self.reap();
-        let count = count.max(1);
         let now = self.now_ms();
-        let mut page: Vec<Bytes> = Vec::with_capacity(count.min(1024));
         let mut found: Vec<(u64, Bytes)> = Vec::new();
-        let mut next = 0;
-        for s in (cursor >> SCAN_SHIFT) as usize..SEGMENTS {
-            let st = self.stripe(s);
+        pages(cursor, pattern, count, |s, room, page| {
             found.clear();
             found.extend(
-                st.keys
+                self.stripe(s)
+                    .keys
                     .iter()
                     .filter(|slot| live(slot.deadline_ms, now))
                     .map(|slot| (scan_hash(&slot.key), slot.key.clone()))
                     .filter(|&(h, _)| h >= cursor),
             );
-            drop(st);
-            let end = cut(&mut found, count - page.len(), page.is_empty());
+            let end = cut(&mut found, room, page.is_empty());
             page.extend(found.drain(..).map(|(_, k)| k));
-            if let Some(end) = end {
-                next = end;
-                break;
-            }
-            if page.len() == count {
-                next = ((s as u64) + 1) << SCAN_SHIFT;
-                break;
-            }
-        }
-        finish(next, pattern, page)
+            end
+        })
     }
 
     /// As `Compact::keys`.
