@@ -6,8 +6,8 @@ interleaved turns (A B C D A B C D ...), medians of the kept reps.
 Prints a markdown table (throughput, latency at -c 1, server CPU per request, ratios) and
 writes it to benchmarks/results/compare-latest.md. Stops everything it started, by pid.
 With --memory, instead loads 1,000,000 distinct keys with 100-byte values (redis-cli --pipe)
-into redis-server and into one jumpcache shard and reports bytes per key, from RSS and from
-INFO used_memory.
+into redis-server and into one jumpcache shard of each store backend (`--store compact`,
+`--store moka`) and reports bytes per key, from RSS and from INFO used_memory.
 Usage: benchmarks/compare.sh [--reps 3] [--quick] [--memory]
 """
 import argparse
@@ -198,13 +198,15 @@ def memory_mode(keys):
             for i in range(keys):
                 key = b"key:%012d" % i
                 f.write(b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$100\r\n%s\r\n" % (len(key), key, value))
-        for name in ("redis", "jumpcache-shard"):
+        for name in ("redis", "jumpcache-shard", "jumpcache-shard-moka"):
             t = Target(name, tmp)
             if name == "redis":
                 t.port = t.redis()
             else:
                 t.port = free_port()
-                t.spawn([JUMPCACHE, "shard", "--port", str(t.port), "--max-memory", "4gb"])
+                store = "moka" if name.endswith("moka") else "compact"
+                t.spawn([JUMPCACHE, "shard", "--port", str(t.port), "--max-memory", "4gb",
+                         "--store", store])
             try:
                 wait_ready(t.port, name)
                 pid = t.pids()[0]

@@ -13,7 +13,7 @@ With --before BINARY it also runs redis-benchmark SET and GET at -P 16 (no TTLs)
 `cluster` on both binaries, interleaved, and prints the median requests per second of each:
 the check that the adaptive expiry costs nothing when no key has a TTL.
 
-    python3 benchmarks/scripts/expiry_pace.py [--n 4000000] [--reps 3] [--before OLD_BINARY]
+    python3 benchmarks/scripts/expiry_pace.py [--n 4000000] [--reps 3] [--before OLD_BINARY] [--moka]
 
 Uses target/release/jumpcache (or $JC); stops everything it started, by pid.
 """
@@ -89,8 +89,9 @@ def start(name, binary, tmp):
         return C.start("redis", tmp)
     t = C.Target(name, tmp)
     t.port = C.free_port()
+    store = ["--store", "moka"] if name.endswith("moka") else []
     t.spawn([binary, "cluster", "--shards", "2", "--port", str(t.port),
-             "--metrics-port", "0"])
+             "--metrics-port", "0"] + store)
     C.wait_ready(t.port, name)
     return t
 
@@ -138,12 +139,16 @@ def main():
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--before", help="another jumpcache binary to measure beside $JC")
+    ap.add_argument("--moka", action="store_true",
+                    help="also a cluster on --store moka (`cluster-moka`)")
     ap.add_argument("--throughput-n", type=int, default=1_000_000,
                     help="requests per SET/GET run without TTLs (with --before)")
     args = ap.parse_args()
     targets = [("redis", None), ("cluster", JC)]
     if args.before:
         targets.append(("cluster-before", args.before))
+    if args.moka:
+        targets.append(("cluster-moka", JC))
     tmp = tempfile.mkdtemp()
     running = {}
     ratios = {name: [] for name, _ in targets}

@@ -4,6 +4,7 @@
 #   benchmarks/scripts/instructions.sh [BINARY] [TESTS] [REQUESTS]
 #   benchmarks/scripts/instructions.sh target/release/jumpcache set,get 50000
 #   PIPELINE=16 benchmarks/scripts/instructions.sh   # -P 16 instead of -P 1
+#   STORE=moka benchmarks/scripts/instructions.sh     # the shards on --store moka
 set -euo pipefail
 bin=${1:-target/release/jumpcache}
 tests=${2:-set,get}
@@ -12,7 +13,7 @@ pipeline=${PIPELINE:-1}
 out=${CG_OUT:-$(mktemp -d)}
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 valgrind --tool=callgrind --callgrind-out-file="$out/cg.%p" "$bin" cluster --shards 2 --port "$port" \
-  --metrics-port 0 >"$out/log" 2>&1 &
+  --metrics-port 0 --store "${STORE:-compact}" >"$out/log" 2>&1 &
 pid=$!
 trap 'kill -INT $pid 2>/dev/null || true' EXIT
 until redis-cli -p "$port" ping >/dev/null 2>&1; do

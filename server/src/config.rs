@@ -5,6 +5,7 @@ use serve::units::parse_memory;
 use serve::ClientConfig;
 
 use crate::rdb::RdbConfig;
+pub use crate::store::Backend as StoreBackend;
 
 /// How the store chooses what to evict when full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
@@ -40,6 +41,11 @@ pub struct Config {
     /// Eviction policy when the memory bound is reached (Redis: `maxmemory-policy`).
     #[arg(long, value_enum, default_value_t = EvictionPolicy::Lru)]
     pub eviction: EvictionPolicy,
+
+    /// Which store holds the keys: `compact` (this crate's segmented store: the least memory
+    /// and CPU per key) or `moka` (moka's concurrent cache; see docs/architecture.md).
+    #[arg(long = "store", value_enum, default_value_t = StoreBackend::Compact)]
+    pub store: StoreBackend,
 
     /// How often expired and evicted entries are reclaimed, in milliseconds.
     #[arg(long, default_value_t = 200)]
@@ -113,6 +119,7 @@ mod tests {
         let c = Config::default();
         assert_eq!(c.max_memory, 1 << 30);
         assert_eq!(c.eviction, EvictionPolicy::Lru);
+        assert_eq!(c.store, StoreBackend::Compact);
         assert!(c.validate().is_ok());
     }
 
@@ -122,5 +129,8 @@ mod tests {
         assert_eq!(parsed.config.eviction, EvictionPolicy::Lfu);
         assert_eq!(EvictionPolicy::Lfu.redis_name(), "allkeys-lfu");
         assert!(Standalone::try_parse_from(["shard", "--eviction", "tinylfu"]).is_err());
+        let parsed = Standalone::try_parse_from(["shard", "--store", "moka"]).unwrap();
+        assert_eq!(parsed.config.store, StoreBackend::Moka);
+        assert!(Standalone::try_parse_from(["shard", "--store", "dashmap"]).is_err());
     }
 }

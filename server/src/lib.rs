@@ -27,7 +27,7 @@ pub mod stats;
 pub mod store;
 pub mod txn;
 
-pub use config::{Config, EvictionPolicy};
+pub use config::{Config, EvictionPolicy, StoreBackend};
 pub use embedded::Embedded;
 pub use listener::{run, serve};
 pub use state::ShardState;

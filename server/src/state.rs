@@ -57,6 +57,7 @@ impl ShardState {
             StoreConfig {
                 max_memory: config.max_memory,
                 eviction,
+                backend: config.store,
             },
             clock,
         );

@@ -52,7 +52,28 @@ pub async fn spawn_shard_with(config: server::Config) -> ShardHandle {
     start_shard(listener, config)
 }
 
+/// The environment variable that puts every shard the harness starts on another store
+/// backend (`compact` or `moka`): the integration and differential tests run once per backend
+/// (.ci/run) without a copy of each test.
+pub const STORE_ENV: &str = "JUMPCACHE_TEST_STORE";
+
+/// Returns `config` on the backend [`STORE_ENV`] names, if it is set.
+///
+/// # Panics
+/// When it names no backend.
+pub fn on_test_store(mut config: server::Config) -> server::Config {
+    if let Ok(name) = std::env::var(STORE_ENV) {
+        config.store = match name.as_str() {
+            "compact" => server::StoreBackend::Compact,
+            "moka" => server::StoreBackend::Moka,
+            _ => panic!("{STORE_ENV}={name}: not a store backend"),
+        };
+    }
+    config
+}
+
 fn start_shard(listener: TcpListener, config: server::Config) -> ShardHandle {
+    let config = on_test_store(config);
     config.validate().expect("a valid shard config");
     let port = listener.local_addr().expect("local addr").port();
     serve_shard(listener, server::ShardState::new(config, port))
@@ -246,7 +267,7 @@ pub async fn spawn_embedded_cluster_with(
     let mut shards = Vec::new();
     let mut local = router::LocalShards::new();
     for _ in 0..n {
-        let state = server::ShardState::new(shard_config.clone(), 0);
+        let state = server::ShardState::new(on_test_store(shard_config.clone()), 0);
         let shard = spawn_shard_state(state.clone()).await;
         local.insert(
             shard.addr().to_string(),

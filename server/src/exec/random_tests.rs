@@ -11,7 +11,7 @@ use protocol::command::{Route, COMMANDS};
 use protocol::{Command, Protocol, Request};
 
 use crate::clock::ManualClock;
-use crate::config::Config;
+use crate::config::{Config, StoreBackend};
 use crate::state::ShardState;
 
 const WORDS: &[&str] = &[
@@ -97,9 +97,19 @@ fn rng(mut x: u64) -> impl FnMut() -> u64 {
 
 #[test]
 fn random_arguments_to_every_command_never_panic() {
+    random_arguments_on(StoreBackend::Compact);
+}
+
+#[test]
+fn random_arguments_to_every_command_never_panic_on_moka() {
+    random_arguments_on(StoreBackend::Moka);
+}
+
+fn random_arguments_on(store: StoreBackend) {
     let clock = Arc::new(ManualClock::new(1_700_000_000_000));
     let config = Config {
         max_memory: 256 * 1024,
+        store,
         ..Config::default()
     };
     let shard = ShardState::with_clock(config, 0, clock.clone());

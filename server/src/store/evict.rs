@@ -29,7 +29,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::segment::{Entry, Segment};
-use super::{hooks, lfu, Eviction, Now, Store, SEGMENTS};
+use super::{hooks, lfu, Compact, Eviction, Now, SEGMENTS};
 
 /// What a write needs from eviction.
 pub(super) struct Room<'k> {
@@ -65,7 +65,7 @@ const EXPIRE_BUDGET: Duration = Duration::from_millis(5);
 /// LRU ages are capped here by `age_stamps`, half the range of the 32-bit clock.
 const MAX_AGE: u32 = 1 << 31;
 
-impl Store {
+impl Compact {
     /// Returns the stamp of an entry created now.
     pub(super) fn fresh_stamp(&self, now: &mut Now) -> u32 {
         match self.inner.eviction() {

@@ -2,7 +2,7 @@
 //! its recency (Redis's `OBJECT` and `MEMORY USAGE` look keys up with `LOOKUP_NOTOUCH`).
 
 use super::segment::key_hash;
-use super::{lfu, segment_of, Eviction, Now, Store};
+use super::{lfu, segment_of, Compact, Eviction, Now};
 
 /// How many bytes of a value [`EntryInfo::head`] holds.
 pub const HEAD: usize = 45;
@@ -23,7 +23,7 @@ pub struct EntryInfo {
     pub freq: Option<u8>,
 }
 
-impl Store {
+impl Compact {
     /// Returns what `key` costs and how it is tracked, or `None` when it is absent or expired
     /// (an expired entry is removed, as every read does).
     pub fn inspect(&self, key: &[u8]) -> Option<EntryInfo> {

@@ -12,9 +12,9 @@ use bytes::Bytes;
 use super::objects::object_of;
 use super::segment::{key_hash, Entry, Segment};
 use super::types::Collection;
-use super::{segment_of, Now, Object, Store, StoreError, Value, SEGMENTS};
+use super::{segment_of, Compact, Now, Object, StoreError, Value, SEGMENTS};
 
-impl Store {
+impl Compact {
     /// Starts (or stops) remembering removed keys for [`import`](Self::import); stopping
     /// forgets them.
     pub fn set_migrating(&self, on: bool) {
@@ -140,20 +140,23 @@ mod tests {
 
     use super::*;
     use crate::clock::ManualClock;
-    use crate::store::StoreConfig;
+    use crate::store::{Backend, Store, StoreConfig};
 
-    fn store() -> (Store, Arc<ManualClock>) {
+    fn store(backend: Backend) -> (Store, Arc<ManualClock>) {
         let clock = Arc::new(ManualClock::new(1_000_000));
-        (Store::new(StoreConfig::default(), clock.clone()), clock)
+        let config = StoreConfig {
+            backend,
+            ..StoreConfig::default()
+        };
+        (Store::new(config, clock.clone()), clock)
     }
 
     fn v(s: &str) -> Value {
         Value::persistent(Bytes::copy_from_slice(s.as_bytes()))
     }
 
-    #[test]
-    fn an_import_fills_only_a_key_the_store_never_had_during_the_resize() {
-        let (store, _) = store();
+    fn an_import_fills_only_a_key_the_store_never_had_during_the_resize(b: Backend) {
+        let (store, _) = store(b);
         store.set_migrating(true);
         assert!(store.import(b"new", &v("copy")).unwrap());
         assert_eq!(store.get_str(b"new").unwrap().data, "copy");
@@ -174,9 +177,8 @@ mod tests {
         assert!(store.import(b"new", &v("copy")).unwrap());
     }
 
-    #[test]
-    fn a_collection_is_imported_on_the_same_terms_as_a_string() {
-        let (store, _) = store();
+    fn a_collection_is_imported_on_the_same_terms_as_a_string(b: Backend) {
+        let (store, _) = store(b);
         store.set_migrating(true);
         let set = |m: &[u8]| {
             let mut s = crate::store::types::Set::default();
@@ -198,9 +200,8 @@ mod tests {
             .is_err());
     }
 
-    #[test]
-    fn an_expired_key_is_neither_imported_nor_revived() {
-        let (store, clock) = store();
+    fn an_expired_key_is_neither_imported_nor_revived(b: Backend) {
+        let (store, clock) = store(b);
         store.set_migrating(true);
         let now = store.now_ms();
         let dead = Value {
@@ -219,9 +220,8 @@ mod tests {
         assert!(store.get_str(b"k").is_none());
     }
 
-    #[test]
-    fn export_hands_over_only_the_leaving_keys_once() {
-        let (store, _) = store();
+    fn export_hands_over_only_the_leaving_keys_once(b: Backend) {
+        let (store, _) = store(b);
         for i in 0..5000 {
             store.set(format!("k{i}").as_bytes(), v("x")).unwrap();
         }
@@ -245,4 +245,11 @@ mod tests {
         assert_eq!(seen.len(), 500 + 1);
         assert!(seen.iter().all(|k| k.ends_with(b"7")));
     }
+
+    on_both_backends!(
+        an_import_fills_only_a_key_the_store_never_had_during_the_resize,
+        a_collection_is_imported_on_the_same_terms_as_a_string,
+        an_expired_key_is_neither_imported_nor_revived,
+        export_hands_over_only_the_leaving_keys_once,
+    );
 }

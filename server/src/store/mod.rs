@@ -1,12 +1,15 @@
-//! The shard's keyspace: key -> [`Value`] in [`SEGMENTS`] locked segments, bounded in bytes.
+//! The shard's keyspace. [`Store`] (backend.rs) is the interface every command uses, over one
+//! of two backends: [`Compact`], described here and in the files beside this one, and the moka
+//! backend (moka/). [`Compact`]: key -> [`Value`] in [`SEGMENTS`] locked segments, bounded in
+//! bytes.
 //!
 //! ```text
-//! exec ─▶ Store::get / peek ─▶ key_hash ─▶ segment lock ─▶ Segment::find ─▶ deadline check
+//! exec ─▶ Compact::get / peek ─▶ key_hash ─▶ segment lock ─▶ Segment::find ─▶ deadline check
 //!                                          (expired: removed, counted) ─▶ touch ─▶ value copied out
-//! exec ─▶ Store::update(key, f) ─▶ segment lock ─▶ find, f, put / remove
-//! exec ─▶ Store::set(key, value) ─▶ segment lock ─▶ put ─▶ over max_memory? evict (evict.rs)
-//! server timer ─▶ Store::run_pending_tasks ─▶ active expiry, bound, LRU stamp aging (evict.rs)
-//! exec ─▶ Store::scan / keys / random_key ─▶ segments in hash order (scan.rs)
+//! exec ─▶ Compact::update(key, f) ─▶ segment lock ─▶ find, f, put / remove
+//! exec ─▶ Compact::set(key, value) ─▶ segment lock ─▶ put ─▶ over max_memory? evict (evict.rs)
+//! server timer ─▶ Compact::run_pending_tasks ─▶ active expiry, bound, LRU stamp aging (evict.rs)
+//! exec ─▶ Compact::scan / keys / random_key ─▶ segments in hash order (scan.rs)
 //! ```
 //!
 //! * A key's segment is the top bits of its xxh3-64 hash, whose top 48 bits are also its SCAN
@@ -29,11 +32,32 @@
 //!   instructions per GET and 8,100 per SET (this store: about 530 and 600, the value copies
 //!   and their malloc included); see docs/benchmarks.md.
 
+/// Runs each test named on both backends: `compact::NAME` and `moka::NAME`.
+#[cfg(test)]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod compact {
+            $(#[test]
+            fn $name() {
+                super::$name(super::Backend::Compact);
+            })*
+        }
+        mod moka {
+            $(#[test]
+            fn $name() {
+                super::$name(super::Backend::Moka);
+            })*
+        }
+    };
+}
+
+mod backend;
 mod evict;
 mod hooks;
 mod inspect;
 mod lfu;
 mod migrate;
+mod moka;
 mod moves;
 mod objects;
 mod scan;
@@ -52,7 +76,9 @@ use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
 use bytes::Bytes;
 
+pub use self::moka::MOKA_ENTRY_OVERHEAD;
 use crate::clock::Clock;
+pub use backend::{Backend, Locked, Store};
 use evict::Room;
 pub use inspect::{EntryInfo, HEAD};
 pub use objects::{Meta, Object, Retime};
@@ -94,6 +120,8 @@ pub struct StoreConfig {
     pub max_memory: u64,
     /// What to evict when over the bound (Redis: `maxmemory-policy`).
     pub eviction: Eviction,
+    /// Which backend holds the keys (`--store`).
+    pub backend: Backend,
 }
 
 impl Default for StoreConfig {
@@ -101,6 +129,7 @@ impl Default for StoreConfig {
         StoreConfig {
             max_memory: 1 << 30,
             eviction: Eviction::Lru,
+            backend: Backend::Compact,
         }
     }
 }
@@ -186,15 +215,16 @@ struct Inner {
     repaired: AtomicU64,
 }
 
-/// The keyspace of one shard; cheap to clone (an `Arc` inside).
+/// The compact backend: the keyspace of one shard in [`SEGMENTS`] segments of its own
+/// slab and table; cheap to clone (an `Arc` inside).
 #[derive(Clone)]
-pub struct Store {
+pub struct Compact {
     inner: Arc<Inner>,
 }
 
-impl std::fmt::Debug for Store {
+impl std::fmt::Debug for Compact {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store")
+        f.debug_struct("Compact")
             .field("max_memory", &self.inner.max_memory())
             .field("eviction", &self.inner.eviction())
             .finish_non_exhaustive()
@@ -236,10 +266,10 @@ fn segment_of(h: u64) -> usize {
     (h >> (64 - SEGMENT_BITS)) as usize
 }
 
-impl Store {
+impl Compact {
     /// Returns an empty store bounded by `config.max_memory`, reading time from `clock`.
-    pub fn new(config: StoreConfig, clock: Arc<dyn Clock>) -> Store {
-        Store {
+    pub fn new(config: StoreConfig, clock: Arc<dyn Clock>) -> Compact {
+        Compact {
             inner: Arc::new(Inner {
                 segments: (0..SEGMENTS as u64)
                     .map(|i| Slot(Mutex::new(Segment::new(i))))
@@ -361,18 +391,6 @@ impl Store {
     /// [`StoreError::WrongType`] when the key holds a collection.
     pub fn peek(&self, key: &[u8]) -> Result<Option<Value>, StoreError> {
         self.read(key, false)
-    }
-
-    /// [`get`](Self::get) of a key known to hold a string, for tests.
-    #[cfg(test)]
-    pub(crate) fn get_str(&self, key: &[u8]) -> Option<Value> {
-        self.get(key).expect("a string")
-    }
-
-    /// [`peek`](Self::peek) of a key known to hold a string, for tests.
-    #[cfg(test)]
-    pub(crate) fn peek_str(&self, key: &[u8]) -> Option<Value> {
-        self.peek(key).expect("a string")
     }
 
     fn read(&self, key: &[u8], count: bool) -> Result<Option<Value>, StoreError> {

@@ -9,17 +9,17 @@ use std::sync::MutexGuard;
 use super::objects::Slot;
 use super::segment::{key_hash, Entry, Segment};
 use super::types::{Collection, ObjType};
-use super::{segment_of, Now, Store, StoreError};
+use super::{segment_of, Compact, Now, StoreError};
 
 /// The segments of a command's keys, locked together ([`Store::lock_keys`]).
 pub struct Locked<'a> {
-    store: &'a Store,
+    store: &'a Compact,
     /// Sorted by segment, each once.
     segs: Vec<(usize, MutexGuard<'a, Segment>)>,
     now: Now<'a>,
 }
 
-impl Store {
+impl Compact {
     /// Locks the segments of every key in `keys` and runs `f` with them: what `f` does
     /// through [`Locked`] is one step for every other command. `f` must not call back into
     /// the store.
@@ -162,15 +162,16 @@ mod tests {
     use bytes::Bytes;
 
     use super::super::types::{Collection, ObjType, Set};
-    use super::super::{Eviction, Store, StoreConfig, Value};
+    use super::super::{Backend, Eviction, Store, StoreConfig, Value};
     use crate::clock::ManualClock;
 
     const T0: u64 = 1_700_000_000_000;
 
-    fn store_with(max_memory: u64) -> Store {
+    fn store_with(backend: Backend, max_memory: u64) -> Store {
         let config = StoreConfig {
             max_memory,
             eviction: Eviction::Lru,
+            backend,
         };
         Store::new(config, Arc::new(ManualClock::new(T0)))
     }
@@ -195,9 +196,8 @@ mod tests {
         })
     }
 
-    #[test]
-    fn moves_in_every_direction_on_four_threads_lose_and_duplicate_nothing() {
-        let store = store_with(1 << 30);
+    fn moves_in_every_direction_on_four_threads_lose_and_duplicate_nothing(b: Backend) {
+        let store = store_with(b, 1 << 30);
         let keys: Vec<Vec<u8>> = (0..6).map(|i| format!("set{i}").into_bytes()).collect();
         for m in 0..300u32 {
             let key = &keys[m as usize % keys.len()];
@@ -241,9 +241,8 @@ mod tests {
         store.check_invariants();
     }
 
-    #[test]
-    fn a_store_form_over_the_bound_evicts_others_while_holding_several_segments() {
-        let store = store_with(64 << 10);
+    fn a_store_form_over_the_bound_evicts_others_while_holding_several_segments(b: Backend) {
+        let store = store_with(b, 64 << 10);
         for i in 0..400 {
             let value = Value {
                 data: Bytes::from(vec![b'v'; 100]),
@@ -267,4 +266,9 @@ mod tests {
         }
         store.check_invariants();
     }
+
+    on_both_backends!(
+        moves_in_every_direction_on_four_threads_lose_and_duplicate_nothing,
+        a_store_form_over_the_bound_evicts_others_while_holding_several_segments,
+    );
 }

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use super::evict::Room;
 use super::segment::{key_hash, Entry, Segment};
 use super::types::{Collection, ObjType};
-use super::{segment_of, weigh, Now, Store, StoreError};
+use super::{segment_of, weigh, Compact, Now, StoreError};
 
 /// A key's type and deadline (Unix ms, 0 = none).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,7 +56,7 @@ struct Located<'a> {
     found: Option<usize>,
 }
 
-impl Store {
+impl Compact {
     fn locate(&self, key: &[u8]) -> Located<'_> {
         let h = key_hash(key);
         let s = segment_of(h);
@@ -75,7 +75,7 @@ impl Store {
     }
 }
 
-impl Store {
+impl Compact {
     /// Returns the type and deadline of the live key `key`. With `count`, as a read: a
     /// keyspace hit or miss is counted and recency refreshed (EXISTS, TYPE, TTL).
     pub fn meta(&self, key: &[u8], count: bool) -> Option<Meta> {

@@ -6,7 +6,7 @@ use rand::Rng;
 use serve::glob::glob_match;
 
 use super::segment::key_hash;
-use super::{Store, SEGMENTS, SEGMENT_BITS};
+use super::{Compact, SEGMENTS, SEGMENT_BITS};
 
 /// One past the largest SCAN position.
 const SCAN_END: u64 = 1 << SCAN_CURSOR_BITS;
@@ -17,13 +17,72 @@ const SCAN_SHIFT: u32 = SCAN_CURSOR_BITS - SEGMENT_BITS;
 /// Random segments RANDOMKEY tries before it walks them in order.
 const RANDOM_TRIES: usize = 64;
 
+/// Sorts one segment's live keys at or after the cursor, `found` as (SCAN position, the
+/// backend's handle of the key), and keeps those that go in a page with `room` places left;
+/// returns the next cursor when the page ends inside this segment.
+///
+/// The page ends before the first position it leaves out: keys sharing that position all
+/// come on the next page, unless nothing else would fill this one (then they are all in it).
+pub(super) fn cut<T: Ord>(found: &mut Vec<(u64, T)>, room: usize, page_empty: bool) -> Option<u64> {
+    if found.len() <= room {
+        found.sort_unstable();
+        return None;
+    }
+    found.select_nth_unstable(room);
+    let boundary = found[room].0;
+    found.retain(|(h, _)| *h <= boundary);
+    found.sort_unstable();
+    let below = found.partition_point(|(h, _)| *h < boundary);
+    if below == 0 && page_empty {
+        Some(boundary + 1)
+    } else {
+        found.truncate(below);
+        Some(boundary)
+    }
+}
+
+/// Returns one SCAN page from `cursor` and the next cursor, for either backend: `segment(s,
+/// room, page)` appends to `page` the keys of segment `s` that go in it (at most `room` unless
+/// they share a position; see [`cut`]) and returns the next cursor when the page ends there.
+/// `pattern` filters after selection, as Redis's MATCH does (pages may be empty).
+pub(super) fn pages(
+    cursor: u64,
+    pattern: Option<&[u8]>,
+    count: usize,
+    mut segment: impl FnMut(usize, usize, &mut Vec<Bytes>) -> Option<u64>,
+) -> (u64, Vec<Bytes>) {
+    if cursor >= SCAN_END {
+        return (0, Vec::new());
+    }
+    let count = count.max(1);
+    let mut page: Vec<Bytes> = Vec::with_capacity(count.min(1024));
+    let mut next = 0;
+    for s in (cursor >> SCAN_SHIFT) as usize..SEGMENTS {
+        if let Some(end) = segment(s, count - page.len(), &mut page) {
+            next = end;
+            break;
+        }
+        if page.len() == count {
+            next = ((s as u64) + 1) << SCAN_SHIFT;
+            break;
+        }
+    }
+    if next >= SCAN_END {
+        next = 0;
+    }
+    if let Some(p) = pattern.filter(|p| *p != b"*") {
+        page.retain(|k| glob_match(p, k));
+    }
+    (next, page)
+}
+
 /// Returns a key's SCAN position: the top 48 bits of its xxh3-64 hash (the top bits of which
 /// are its segment).
-fn scan_hash(key: &[u8]) -> u64 {
+pub(super) fn scan_hash(key: &[u8]) -> u64 {
     key_hash(key) >> (64 - SCAN_CURSOR_BITS)
 }
 
-impl Store {
+impl Compact {
     /// Returns one page of a SCAN and the cursor of the next (0 when the iteration is done).
     ///
     /// Keys are ordered by a 48-bit hash ([`SCAN_CURSOR_BITS`]); a cursor is a hash position
@@ -38,15 +97,9 @@ impl Store {
     /// segment's size (keys / 1024) is one pass over the store. `pattern` filters after
     /// selection, as Redis's MATCH does (pages may be empty).
     pub fn scan(&self, cursor: u64, pattern: Option<&[u8]>, count: usize) -> (u64, Vec<Bytes>) {
-        if cursor >= SCAN_END {
-            return (0, Vec::new());
-        }
-        let count = count.max(1);
         let now = self.now_ms();
-        let mut page: Vec<Bytes> = Vec::with_capacity(count.min(1024));
         let mut found: Vec<(u64, usize)> = Vec::new();
-        let mut next = 0;
-        for s in (cursor >> SCAN_SHIFT) as usize..SEGMENTS {
+        pages(cursor, pattern, count, |s, room, page| {
             let seg = self.lock(s);
             found.clear();
             found.extend(
@@ -57,47 +110,14 @@ impl Store {
                     .map(|(i, e)| (scan_hash(e.key()), i))
                     .filter(|&(h, _)| h >= cursor),
             );
-            let room = count - page.len();
-            if found.len() > room {
-                // The page ends inside this segment, before the first hash it leaves out: keys
-                // sharing that hash all come on the next page, unless nothing else would fill
-                // this one (then they are all in it).
-                found.select_nth_unstable(room);
-                let boundary = found[room].0;
-                found.retain(|&(h, _)| h <= boundary);
-                found.sort_unstable();
-                let below = found.partition_point(|&(h, _)| h < boundary);
-                if below == 0 && page.is_empty() {
-                    next = boundary + 1;
-                } else {
-                    found.truncate(below);
-                    next = boundary;
-                }
-                page.extend(
-                    found
-                        .iter()
-                        .map(|&(_, i)| Bytes::copy_from_slice(seg.entry(i).key())),
-                );
-                break;
-            }
-            found.sort_unstable();
+            let end = cut(&mut found, room, page.is_empty());
             page.extend(
                 found
                     .iter()
                     .map(|&(_, i)| Bytes::copy_from_slice(seg.entry(i).key())),
             );
-            if page.len() == count {
-                next = ((s as u64) + 1) << SCAN_SHIFT;
-                break;
-            }
-        }
-        if next >= SCAN_END {
-            next = 0;
-        }
-        if let Some(p) = pattern.filter(|p| *p != b"*") {
-            page.retain(|k| glob_match(p, k));
-        }
-        (next, page)
+            end
+        })
     }
 
     /// Returns every live key matching the glob `pattern` (Redis: KEYS). O(keys), one

@@ -7,7 +7,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
-use super::{Eviction, Inner, Store};
+use super::{Compact, Eviction, Inner};
 
 /// Returns the cell holding `eviction`: true for LFU.
 pub(super) fn eviction_cell(eviction: Eviction) -> AtomicBool {
@@ -30,7 +30,7 @@ impl Inner {
     }
 }
 
-impl Store {
+impl Compact {
     /// Changes `maxmemory` (CONFIG SET maxmemory).
     pub fn set_max_memory(&self, bytes: u64) {
         self.inner.max_memory.store(bytes, Relaxed);

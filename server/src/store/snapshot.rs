@@ -3,12 +3,12 @@
 
 use bytes::Bytes;
 
-use super::{Object, Store, SEGMENTS};
+use super::{Compact, Object, SEGMENTS};
 
 /// One key as a snapshot copied it: key, value, deadline (Unix ms, 0 = none).
 pub type SnapshotEntry = (Bytes, Object, u64);
 
-impl Store {
+impl Compact {
     /// Returns `maxmemory`, in bytes: the heaviest collection a load or a RESTORE keeps.
     pub fn max_memory(&self) -> u64 {
         self.inner.max_memory()

@@ -9,17 +9,30 @@ use protocol::command::SCAN_CURSOR_BITS;
 
 const T0: u64 = 1_700_000_000_000;
 
-fn store_with(max_memory: u64, eviction: Eviction) -> (Store, Arc<ManualClock>) {
+fn store_with(backend: Backend, max_memory: u64, eviction: Eviction) -> (Store, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::new(T0));
     let config = StoreConfig {
         max_memory,
         eviction,
+        backend,
     };
     (Store::new(config, clock.clone()), clock)
 }
 
-fn store() -> (Store, Arc<ManualClock>) {
-    store_with(1 << 30, Eviction::Lru)
+fn store(backend: Backend) -> (Store, Arc<ManualClock>) {
+    store_with(backend, 1 << 30, Eviction::Lru)
+}
+
+/// Returns what the backend charges per entry on top of its key and value.
+fn overhead(backend: Backend) -> u32 {
+    Store::new(
+        StoreConfig {
+            backend,
+            ..StoreConfig::default()
+        },
+        Arc::new(ManualClock::new(T0)),
+    )
+    .entry_overhead()
 }
 
 fn put(store: &Store, key: &str, data: &str, deadline_ms: u64) {
@@ -32,9 +45,8 @@ fn put(store: &Store, key: &str, data: &str, deadline_ms: u64) {
         .unwrap();
 }
 
-#[test]
-fn expired_keys_are_never_returned_after_their_deadline() {
-    let (store, clock) = store();
+fn expired_keys_are_never_returned_after_their_deadline(b: Backend) {
+    let (store, clock) = store(b);
     put(&store, "k", "v", T0 + 10_000);
     put(&store, "forever", "v", 0);
     assert_eq!(store.get_str(b"k").map(|v| v.data), Some(Bytes::from("v")));
@@ -57,9 +69,8 @@ fn expired_keys_are_never_returned_after_their_deadline() {
     assert_eq!((stats.hits, stats.misses), (1, 1));
 }
 
-#[test]
-fn update_sees_an_expired_key_as_absent_and_counts_it() {
-    let (store, clock) = store();
+fn update_sees_an_expired_key_as_absent_and_counts_it(b: Backend) {
+    let (store, clock) = store(b);
     put(&store, "k", "old", T0 + 5);
     clock.advance(6);
     let saw = store
@@ -79,9 +90,8 @@ fn update_sees_an_expired_key_as_absent_and_counts_it() {
     assert_eq!((stats.expired, stats.expires, stats.keys), (1, 0, 1));
 }
 
-#[test]
-fn a_put_with_a_past_deadline_removes_the_key() {
-    let (store, _clock) = store();
+fn a_put_with_a_past_deadline_removes_the_key(b: Backend) {
+    let (store, _clock) = store(b);
     put(&store, "k", "v", 0);
     put(&store, "k", "v", T0 - 1);
     assert_eq!(store.get_str(b"k"), None);
@@ -89,9 +99,8 @@ fn a_put_with_a_past_deadline_removes_the_key() {
     assert_eq!(store.stats().expired, 1);
 }
 
-#[test]
-fn expires_counter_follows_keys_with_deadlines() {
-    let (store, _clock) = store();
+fn expires_counter_follows_keys_with_deadlines(b: Backend) {
+    let (store, _clock) = store(b);
     put(&store, "a", "v", T0 + 1_000);
     put(&store, "b", "v", T0 + 1_000);
     put(&store, "c", "v", 0);
@@ -106,11 +115,10 @@ fn expires_counter_follows_keys_with_deadlines() {
     assert_eq!((stats.keys, stats.expires, stats.used_memory), (0, 0, 0));
 }
 
-#[test]
-fn small_max_memory_evicts_oldest_first_with_lru() {
+fn small_max_memory_evicts_oldest_first_with_lru(b: Backend) {
     // Exactly the weight of one key below: "k0000" + "v" + overhead.
-    let per_entry = u64::from(ENTRY_OVERHEAD) + 6;
-    let (store, _clock) = store_with(per_entry * 100, Eviction::Lru);
+    let per_entry = u64::from(overhead(b)) + 6;
+    let (store, _clock) = store_with(b, per_entry * 100, Eviction::Lru);
     for i in 0..300 {
         put(&store, &format!("k{i:04}"), "v", 0);
         if i % 50 == 0 {
@@ -126,9 +134,8 @@ fn small_max_memory_evicts_oldest_first_with_lru() {
     assert!(store.peek_str(b"k0299").is_some(), "newest kept");
 }
 
-#[test]
-fn a_value_larger_than_max_memory_is_refused_and_changes_nothing() {
-    let (store, _clock) = store_with(1_000, Eviction::Lru);
+fn a_value_larger_than_max_memory_is_refused_and_changes_nothing(b: Backend) {
+    let (store, _clock) = store_with(b, 1_000, Eviction::Lru);
     put(&store, "k", "small", 0);
     let big = Value::persistent(Bytes::from(vec![b'x'; 1_000]));
     let result = store.update(b"k", |_| (Update::Put(big), ()));
@@ -139,17 +146,15 @@ fn a_value_larger_than_max_memory_is_refused_and_changes_nothing() {
     );
 }
 
-#[test]
-fn lfu_store_is_constructible_and_usable() {
-    let (store, _clock) = store_with(1 << 20, Eviction::Lfu);
+fn lfu_store_is_constructible_and_usable(b: Backend) {
+    let (store, _clock) = store_with(b, 1 << 20, Eviction::Lfu);
     put(&store, "k", "v", 0);
     assert_eq!(store.get_str(b"k").map(|v| v.data), Some(Bytes::from("v")));
     assert_eq!(StoreConfig::default().eviction, Eviction::Lru);
 }
 
-#[test]
-fn concurrent_increments_are_exact() {
-    let (store, _clock) = store();
+fn concurrent_increments_are_exact(b: Backend) {
+    let (store, _clock) = store(b);
     let threads: Vec<_> = (0..8)
         .map(|_| {
             let store = store.clone();
@@ -194,9 +199,8 @@ fn full_scan(store: &Store, count: usize, mut during: impl FnMut(usize)) -> Vec<
     seen
 }
 
-#[test]
-fn scan_returns_every_key_exactly_once() {
-    let (store, _clock) = store();
+fn scan_returns_every_key_exactly_once(b: Backend) {
+    let (store, _clock) = store(b);
     for i in 0..1_000 {
         put(&store, &format!("key:{i}"), "v", 0);
     }
@@ -205,9 +209,8 @@ fn scan_returns_every_key_exactly_once() {
     assert_eq!(seen.iter().collect::<HashSet<_>>().len(), 1_000);
 }
 
-#[test]
-fn scan_returns_every_lasting_key_while_keys_are_added() {
-    let (store, _clock) = store();
+fn scan_returns_every_lasting_key_while_keys_are_added(b: Backend) {
+    let (store, _clock) = store(b);
     for i in 0..500 {
         put(&store, &format!("old:{i}"), "v", 0);
     }
@@ -225,9 +228,8 @@ fn scan_returns_every_lasting_key_while_keys_are_added() {
     assert!(added > 0);
 }
 
-#[test]
-fn scan_filters_by_pattern_after_selection() {
-    let (store, _clock) = store();
+fn scan_filters_by_pattern_after_selection(b: Backend) {
+    let (store, _clock) = store(b);
     for i in 0..100 {
         put(&store, &format!("a{i}"), "v", 0);
         put(&store, &format!("b{i}"), "v", 0);
@@ -247,9 +249,8 @@ fn scan_filters_by_pattern_after_selection() {
     assert_eq!(store.scan(1 << SCAN_CURSOR_BITS, None, 10), (0, vec![]));
 }
 
-#[test]
-fn keys_and_random_key_see_only_live_keys() {
-    let (store, clock) = store();
+fn keys_and_random_key_see_only_live_keys(b: Backend) {
+    let (store, clock) = store(b);
     assert_eq!(store.random_key(), None);
     put(&store, "hello", "v", 0);
     put(&store, "hallo", "v", 0);
@@ -265,30 +266,36 @@ fn keys_and_random_key_see_only_live_keys() {
     }
 }
 
-fn used_by(keys: usize, key_len: usize, value_len: usize) -> u64 {
-    keys as u64 * (key_len + value_len) as u64 + keys as u64 * u64::from(ENTRY_OVERHEAD)
+fn used_by(b: Backend, keys: usize, key_len: usize, value_len: usize) -> u64 {
+    keys as u64 * (key_len + value_len) as u64 + keys as u64 * u64::from(overhead(b))
 }
 
-#[test]
-fn used_memory_is_the_exact_sum_of_weights_through_every_kind_of_write() {
-    let (store, clock) = store();
+fn used_memory_is_the_exact_sum_of_weights_through_every_kind_of_write(b: Backend) {
+    let (store, clock) = store(b);
     for i in 0..1_000 {
         put(
             &store,
             &format!("k{i:04}"),
             "12345",
-            if i % 3 == 0 { T0 + 10 } else { 0 },
+            if i % 3 == 0 { T0 + 60_000 } else { 0 },
         );
     }
-    assert_eq!(store.stats().used_memory, used_by(1_000, 5, 5));
+    assert_eq!(store.stats().used_memory, used_by(b, 1_000, 5, 5));
     for i in 0..100 {
         put(&store, &format!("k{i:04}"), "1234567890", 0); // grows 100 values by 5
     }
     for i in 100..200 {
         assert!(store.remove(format!("k{i:04}").as_bytes()));
     }
-    assert_eq!(store.stats().used_memory, used_by(900, 5, 5) + 500);
-    clock.advance(11);
+    assert_eq!(store.stats().used_memory, used_by(b, 900, 5, 5) + 500);
+    clock.advance(60_001);
+    if b == Backend::Moka {
+        // moka expires keys nobody reads on its own clock, which the manual clock does not
+        // move (see moka_reclaims_expired_keys_nobody_reads): here reads find them expired.
+        for i in 0..1_000 {
+            store.peek_str(format!("k{i:04}").as_bytes());
+        }
+    }
     store.run_pending_tasks();
     let stats = store.stats();
     // Keys 0..1000 step 3 expired, less those among 0..100 made persistent or 100..200 removed.
@@ -298,7 +305,7 @@ fn used_memory_is_the_exact_sum_of_weights_through_every_kind_of_write() {
     assert_eq!(stats.expires, 0);
     assert_eq!(
         stats.used_memory,
-        used_by(900 - expired as usize, 5, 5) + 500
+        used_by(b, 900 - expired as usize, 5, 5) + 500
     );
     store.flush();
     assert_eq!(store.stats().used_memory, 0);
@@ -306,7 +313,7 @@ fn used_memory_is_the_exact_sum_of_weights_through_every_kind_of_write() {
 
 #[test]
 fn active_expiry_removes_expired_keys_nobody_reads() {
-    let (store, clock) = store();
+    let (store, clock) = store(Backend::Compact);
     for i in 0..5_000 {
         put(&store, &format!("t{i}"), "v", T0 + 100);
         put(&store, &format!("p{i}"), "v", 0);
@@ -336,7 +343,7 @@ fn active_expiry_removes_expired_keys_nobody_reads() {
 
 #[test]
 fn active_expiry_reports_it_is_behind_until_expire_more_has_caught_up() {
-    let (store, clock) = store();
+    let (store, clock) = store(Backend::Compact);
     let expiring = 200_000;
     for i in 0..expiring {
         put(&store, &format!("t{i}"), "v", T0 + 100);
@@ -364,25 +371,23 @@ fn active_expiry_reports_it_is_behind_until_expire_more_has_caught_up() {
     assert!(!store.run_pending_tasks(), "caught up");
 }
 
-#[test]
-fn a_fresh_set_is_kept_even_when_it_alone_fills_the_bound() {
-    let max = u64::from(ENTRY_OVERHEAD) * 3 + 3_000;
-    let (store, _clock) = store_with(max, Eviction::Lru);
+fn a_fresh_set_is_kept_even_when_it_alone_fills_the_bound(b: Backend) {
+    let max = u64::from(overhead(b)) * 3 + 3_000;
+    let (store, _clock) = store_with(b, max, Eviction::Lru);
     for i in 0..50 {
         put(&store, &format!("small{i}"), "v", 0);
     }
     // "big" + its value + overhead is exactly the bound: every other key must go.
-    let big = "x".repeat(usize::try_from(max - 3 - u64::from(ENTRY_OVERHEAD)).unwrap());
+    let big = "x".repeat(usize::try_from(max - 3 - u64::from(overhead(b))).unwrap());
     put(&store, "big", &big, 0);
     assert_eq!(store.get_str(b"big").map(|v| v.data.len()), Some(big.len()));
     let stats = store.stats();
     assert_eq!((stats.keys, stats.evicted, stats.used_memory), (1, 50, max));
 }
 
-#[test]
-fn lru_keeps_a_key_that_is_read_while_others_are_written() {
-    let per_entry = u64::from(ENTRY_OVERHEAD) + 6;
-    let (store, _clock) = store_with(per_entry * 1_000 * 8, Eviction::Lru);
+fn lru_keeps_a_key_that_is_read_while_others_are_written(b: Backend) {
+    let per_entry = u64::from(overhead(b)) + 6;
+    let (store, _clock) = store_with(b, per_entry * 1_000 * 8, Eviction::Lru);
     for i in 0..8_000 {
         put(&store, &format!("k{i:04}"), "v", 0);
     }
@@ -404,10 +409,9 @@ fn lru_keeps_a_key_that_is_read_while_others_are_written() {
     );
 }
 
-#[test]
-fn lfu_evicts_keys_read_rarely_before_keys_read_often() {
-    let per_entry = u64::from(ENTRY_OVERHEAD) + 6;
-    let (store, _clock) = store_with(per_entry * 8_000, Eviction::Lfu);
+fn lfu_evicts_keys_read_rarely_before_keys_read_often(b: Backend) {
+    let per_entry = u64::from(overhead(b)) + 6;
+    let (store, _clock) = store_with(b, per_entry * 8_000, Eviction::Lfu);
     for i in 0..8_000 {
         put(&store, &format!("k{i:04}"), "v", 0);
     }
@@ -425,9 +429,8 @@ fn lfu_evicts_keys_read_rarely_before_keys_read_often() {
     assert!(hot_left > 950, "hot keys left: {hot_left}");
 }
 
-#[test]
-fn scan_pages_hold_count_keys_and_a_full_scan_is_one_pass() {
-    let (store, _clock) = store();
+fn scan_pages_hold_count_keys_and_a_full_scan_is_one_pass(b: Backend) {
+    let (store, _clock) = store(b);
     for i in 0..20_000 {
         put(&store, &format!("key:{i}"), "v", 0);
     }
@@ -441,9 +444,8 @@ fn scan_pages_hold_count_keys_and_a_full_scan_is_one_pass() {
     assert_eq!(first.len(), 10);
 }
 
-#[test]
-fn scan_from_a_cursor_in_a_segment_returns_only_keys_at_or_after_it() {
-    let (store, _clock) = store();
+fn scan_from_a_cursor_in_a_segment_returns_only_keys_at_or_after_it(b: Backend) {
+    let (store, _clock) = store(b);
     for i in 0..3_000 {
         put(&store, &format!("m{i}"), "v", 0);
     }
@@ -458,10 +460,9 @@ fn scan_from_a_cursor_in_a_segment_returns_only_keys_at_or_after_it() {
     assert_eq!(page.into_iter().collect::<HashSet<_>>(), expected);
 }
 
-#[test]
-fn eviction_starts_only_when_the_bound_is_crossed() {
-    let per_entry = u64::from(ENTRY_OVERHEAD) + 6;
-    let (store, _clock) = store_with(per_entry * 500, Eviction::Lru);
+fn eviction_starts_only_when_the_bound_is_crossed(b: Backend) {
+    let per_entry = u64::from(overhead(b)) + 6;
+    let (store, _clock) = store_with(b, per_entry * 500, Eviction::Lru);
     for i in 0..500 {
         put(&store, &format!("k{i:04}"), "v", 0);
     }
@@ -471,3 +472,54 @@ fn eviction_starts_only_when_the_bound_is_crossed() {
     store.run_pending_tasks();
     assert_eq!((store.len(), store.stats().evicted), (500, 1));
 }
+
+#[test]
+fn moka_reclaims_expired_keys_nobody_reads() {
+    let config = StoreConfig {
+        backend: Backend::Moka,
+        ..StoreConfig::default()
+    };
+    let store = Store::new(config, Arc::new(crate::clock::SystemClock));
+    let now = store.now_ms();
+    for i in 0..2_000 {
+        put(&store, &format!("t{i}"), "v", now + 500);
+        put(&store, &format!("p{i}"), "v", 0);
+    }
+    assert!(store.stats().expires > 0);
+    let started = std::time::Instant::now();
+    // moka's timer wheel removes them once their deadline passes and its pending work runs.
+    while store.stats().expires > 0 {
+        assert!(started.elapsed().as_secs() < 10, "{:?}", store.stats());
+        thread::sleep(std::time::Duration::from_millis(10));
+        store.run_pending_tasks();
+    }
+    let stats = store.stats();
+    assert_eq!((stats.keys, stats.expired), (2_000, 2_000), "{stats:?}");
+    let persistent: u64 = (0..2_000)
+        .map(|i| format!("p{i}").len() as u64 + 1 + u64::from(MOKA_ENTRY_OVERHEAD))
+        .sum();
+    assert_eq!(stats.used_memory, persistent);
+    assert!(store.keys(b"t*").is_empty());
+}
+
+on_both_backends!(
+    expired_keys_are_never_returned_after_their_deadline,
+    update_sees_an_expired_key_as_absent_and_counts_it,
+    a_put_with_a_past_deadline_removes_the_key,
+    expires_counter_follows_keys_with_deadlines,
+    small_max_memory_evicts_oldest_first_with_lru,
+    a_value_larger_than_max_memory_is_refused_and_changes_nothing,
+    lfu_store_is_constructible_and_usable,
+    concurrent_increments_are_exact,
+    scan_returns_every_key_exactly_once,
+    scan_returns_every_lasting_key_while_keys_are_added,
+    scan_filters_by_pattern_after_selection,
+    keys_and_random_key_see_only_live_keys,
+    used_memory_is_the_exact_sum_of_weights_through_every_kind_of_write,
+    a_fresh_set_is_kept_even_when_it_alone_fills_the_bound,
+    lru_keeps_a_key_that_is_read_while_others_are_written,
+    lfu_evicts_keys_read_rarely_before_keys_read_often,
+    scan_pages_hold_count_keys_and_a_full_scan_is_one_pass,
+    scan_from_a_cursor_in_a_segment_returns_only_keys_at_or_after_it,
+    eviction_starts_only_when_the_bound_is_crossed,
+);

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use protocol::command::SCAN_CURSOR_BITS;
 
 use super::segment::key_hash;
-use super::{hooks, segment_of, Eviction, Store, StoreConfig, Update, Value, SEGMENTS};
+use super::{hooks, segment_of, Backend, Eviction, Store, StoreConfig, Update, Value, SEGMENTS};
 use crate::clock::{Clock, ManualClock};
 
 const T0: u64 = 1_700_000_000_000;
@@ -255,18 +255,28 @@ impl Phase for Counting {
 
 #[test]
 fn threads_with_lru_eviction_and_expiry_keep_every_invariant_and_every_increment() {
-    storm_then_count(Eviction::Lru);
+    storm_then_count(Eviction::Lru, Backend::Compact);
+}
+
+#[test]
+fn moka_threads_with_lru_eviction_and_expiry_keep_every_invariant_and_every_increment() {
+    storm_then_count(Eviction::Lru, Backend::Moka);
+}
+
+#[test]
+fn moka_threads_with_lfu_eviction_and_expiry_keep_every_invariant_and_every_increment() {
+    storm_then_count(Eviction::Lfu, Backend::Moka);
 }
 
 #[test]
 fn threads_with_lfu_eviction_and_expiry_keep_every_invariant_and_every_increment() {
     // Under LFU a fresh key scores as low as every other key read once: only the rule that a
     // write never evicts its own key keeps it.
-    storm_then_count(Eviction::Lfu);
+    storm_then_count(Eviction::Lfu, Backend::Compact);
 }
 
 /// Rounds of a [`Storm`] then a [`Counting`] phase, with every invariant checked after each.
-fn storm_then_count(eviction: Eviction) {
+fn storm_then_count(eviction: Eviction, backend: Backend) {
     let seed = seed();
     let clock = Arc::new(ManualClock::new(T0));
     // About 2,000 entries of ~100 B: most segments hold one to three, so eviction takes
@@ -274,6 +284,7 @@ fn storm_then_count(eviction: Eviction) {
     let config = StoreConfig {
         max_memory: 200_000,
         eviction,
+        backend,
     };
     let store = Store::new(config, clock.clone());
     for round in 0..3u64 {

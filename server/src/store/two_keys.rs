@@ -5,7 +5,7 @@
 use std::sync::MutexGuard;
 
 use super::segment::{key_hash, Segment};
-use super::{segment_of, Now, Store};
+use super::{segment_of, Compact, Now};
 
 /// What moves between the two keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,7 +28,7 @@ pub enum Moved {
     Done,
 }
 
-impl Store {
+impl Compact {
     /// Renames or copies `src` to `dst` (distinct keys, checked by the caller).
     pub fn two_keys(&self, src: &[u8], dst: &[u8], what: TwoKeys) -> Moved {
         let (hs, hd) = (key_hash(src), key_hash(dst));
