@@ -198,7 +198,7 @@ async fn mutated_files_and_payloads_are_refused_or_read_never_a_panic() {
     }
 
     let before = peak_rss_kib();
-    let mut rng = Rng(0x5eed_0f_2026_0021);
+    let mut rng = Rng(0x5eed_2026_0021_0021);
     let (mut refused, mut read_ok) = (0u32, 0u32);
     within(async {
         for i in 0..10_000 {
