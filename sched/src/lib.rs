@@ -159,7 +159,11 @@ mod tests {
         .unwrap();
         assert_eq!(mine, (before + 5).min(19));
         assert_eq!(child, mine, "threads started later inherit it");
-        assert_eq!(nice_value().unwrap(), before, "the other threads keep theirs");
+        assert_eq!(
+            nice_value().unwrap(),
+            before,
+            "the other threads keep theirs"
+        );
     }
 
     #[test]
