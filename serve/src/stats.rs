@@ -82,10 +82,11 @@ pub const RDB_BGSAVE_IN_PROGRESS: &str = "redis_rdb_bgsave_in_progress";
 pub const RDB_LAST_SAVE: &str = "redis_rdb_last_save_timestamp_seconds";
 /// 1 when the last snapshot succeeded, 0 when it failed.
 pub const RDB_LAST_STATUS: &str = "redis_rdb_last_bgsave_status";
-/// Seconds the last BGSAVE took (-1 before the first).
-pub const RDB_LAST_DURATION: &str = "redis_rdb_last_bgsave_duration_sec";
-/// Seconds the running BGSAVE has taken (-1 when none runs).
-pub const RDB_CURRENT_DURATION: &str = "redis_rdb_current_bgsave_duration_sec";
+/// Seconds the last BGSAVE took (-1 before the first); redis_exporter's
+/// `redis_rdb_last_bgsave_duration_sec`, renamed because promtool rejects the abbreviation.
+pub const RDB_LAST_DURATION: &str = "redis_rdb_last_bgsave_duration_seconds";
+/// Seconds the running BGSAVE has taken (-1 when none runs); redis_exporter's `..._sec`.
+pub const RDB_CURRENT_DURATION: &str = "redis_rdb_current_bgsave_duration_seconds";
 /// Snapshots written successfully.
 pub const RDB_SAVES: &str = "redis_rdb_saves_total";
 /// Keys loaded from the snapshot file at start-up.
