@@ -268,6 +268,10 @@ async fn cluster(args: ClusterArgs) -> Result<(), Box<dyn std::error::Error>> {
         rdb.save = args.save;
         rdb
     });
+    // The router's CONFIG GET: the directory of every shard's `shard-<n>.rdb`.
+    let snapshot_settings = snapshots.as_ref().map(|rdb| {
+        serve::persistence::SnapshotSettings::new(&rdb.dir, "shard-<n>.rdb", rdb.save.to_string())
+    });
     let start_shard = local_shard_factory(shard_config.clone(), snapshots, stop_rx);
     for i in 0..count {
         let mut members = Vec::new();
@@ -294,6 +298,9 @@ async fn cluster(args: ClusterArgs) -> Result<(), Box<dyn std::error::Error>> {
         .collect();
     // Replicas hold copies: they add no capacity.
     config.maxmemory = shard_config.max_memory.saturating_mul(count as u64);
+    if let Some(settings) = snapshot_settings {
+        config.snapshots = settings;
+    }
     config.clients = args.clients;
     config.validate()?;
     // The router's clients, plus both ends of every shard connection (this one process).

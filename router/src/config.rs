@@ -117,6 +117,11 @@ pub struct Config {
     /// What `CONFIG GET maxmemory` reports (the binary sets it in `cluster` mode).
     #[arg(skip)]
     pub maxmemory: u64,
+
+    /// What `CONFIG GET dir`, `dbfilename` and `save` report: the cluster's `--dir` and
+    /// `--save` in `cluster` mode (set by the binary), else the working directory.
+    #[arg(skip)]
+    pub snapshots: serve::persistence::SnapshotSettings,
 }
 
 /// The TLS a router's shard connections use, when `--tls-shards` is on.

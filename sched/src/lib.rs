@@ -1,4 +1,5 @@
-//! The CPU scheduling policy of the calling thread, and of the threads it starts afterwards.
+//! The CPU scheduling policy and the nice value of the calling thread, and of the threads it
+//! starts afterwards.
 //!
 //! A shard serves routers that pipeline: it is a throughput server. Under `SCHED_BATCH` the
 //! kernel does not let a woken shard preempt the task running on that CPU (a router, a
@@ -28,6 +29,25 @@ pub enum Policy {
 /// The system call's error; `Unsupported` where the policy does not exist (not Linux).
 pub fn set_policy(policy: Policy) -> io::Result<()> {
     imp::set_policy(policy)
+}
+
+/// Lowers the calling thread's priority by `steps` nice steps (Linux keeps a nice value per
+/// thread); threads it starts afterwards inherit it. For background work, such as a
+/// snapshot being written, that should take the CPU only when the threads serving clients
+/// do not want it.
+///
+/// # Errors
+/// The system call's error; `Unsupported` off Linux.
+pub fn lower_priority(steps: i32) -> io::Result<()> {
+    imp::lower_priority(steps)
+}
+
+/// Returns the calling thread's nice value.
+///
+/// # Errors
+/// The system call's error; `Unsupported` off Linux.
+pub fn nice_value() -> io::Result<i32> {
+    imp::nice_value()
 }
 
 /// Returns the calling thread's policy, `None` when it is neither of the two.
@@ -61,6 +81,33 @@ mod imp {
         }
     }
 
+    pub(super) fn nice_value() -> io::Result<i32> {
+        // getpriority's -1 is also a valid nice value: errno tells them apart.
+        // SAFETY: errno is the calling thread's own; who 0 is the calling thread (Linux
+        // keeps nice per thread), and the call takes no pointers.
+        let rc = unsafe {
+            *libc::__errno_location() = 0;
+            libc::getpriority(libc::PRIO_PROCESS, 0)
+        };
+        let e = io::Error::last_os_error();
+        match (rc, e.raw_os_error()) {
+            (-1, Some(errno)) if errno != 0 => Err(e),
+            _ => Ok(rc),
+        }
+    }
+
+    pub(super) fn lower_priority(steps: i32) -> io::Result<()> {
+        let now = nice_value()?;
+        let to = (now + steps.max(0)).min(19);
+        // SAFETY: who 0 is the calling thread; the call takes no pointers.
+        let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, to) };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+
     pub(super) fn policy() -> io::Result<Option<Policy>> {
         // SAFETY: pid 0 is the calling thread; the call takes no pointers.
         let rc = unsafe { libc::sched_getscheduler(0) };
@@ -85,11 +132,39 @@ mod imp {
     pub(super) fn policy() -> io::Result<Option<Policy>> {
         Err(io::ErrorKind::Unsupported.into())
     }
+
+    pub(super) fn lower_priority(_: i32) -> io::Result<()> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+
+    pub(super) fn nice_value() -> io::Result<i32> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_thread_lowers_its_own_priority_only() {
+        let before = nice_value().unwrap();
+        let (mine, child) = std::thread::spawn(move || {
+            lower_priority(5).unwrap();
+            let child = std::thread::spawn(|| nice_value().unwrap()).join().unwrap();
+            (nice_value().unwrap(), child)
+        })
+        .join()
+        .unwrap();
+        assert_eq!(mine, (before + 5).min(19));
+        assert_eq!(child, mine, "threads started later inherit it");
+        assert_eq!(
+            nice_value().unwrap(),
+            before,
+            "the other threads keep theirs"
+        );
+    }
 
     #[test]
     #[cfg(target_os = "linux")]

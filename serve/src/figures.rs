@@ -13,6 +13,7 @@
 use std::borrow::Cow;
 
 use crate::info::Section;
+use crate::persistence::SnapshotFigures;
 use crate::stats::Keyspace;
 use crate::units::human_bytes;
 
@@ -29,6 +30,8 @@ pub struct ShardFigures {
     pub maxmemory_policy: Cow<'static, str>,
     /// `instantaneous_ops_per_sec`.
     pub ops_per_sec: u64,
+    /// `# Persistence`: its snapshots, and whether it is loading one.
+    pub persistence: SnapshotFigures,
 }
 
 impl ShardFigures {
@@ -55,7 +58,9 @@ impl ShardFigures {
                 "db0" => {
                     (k.keys, k.expires) = (subfield(value, "keys"), subfield(value, "expires"))
                 }
-                _ => {}
+                _ => {
+                    f.persistence.read(name, value);
+                }
             }
         }
         f
@@ -138,6 +143,7 @@ mod tests {
             },
             maxmemory_policy: Cow::Borrowed("allkeys-lfu"),
             ops_per_sec: 0,
+            persistence: SnapshotFigures::default(),
         }
     }
 

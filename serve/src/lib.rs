@@ -26,6 +26,7 @@ pub mod latency_events;
 pub mod local;
 pub mod multi;
 pub mod operator;
+pub mod persistence;
 pub mod registry;
 pub mod session;
 pub mod setting;

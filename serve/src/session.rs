@@ -75,6 +75,8 @@ pub struct ServerConfig {
     /// The shard's store, for CONFIG SET `maxmemory` and `maxmemory-policy`; `None` on a
     /// router, which sends those to its shards.
     pub store: Option<Arc<dyn StoreSettings>>,
+    /// `dir`, `dbfilename` and `save` (a shard's snapshot settings; a router's cluster's).
+    pub snapshots: Arc<crate::persistence::SnapshotSettings>,
 }
 
 /// What CONFIG SET changes in a shard's store.
@@ -876,8 +878,11 @@ fn config_command(cmd: &Command, config: &ServerConfig) -> Result<Frame, Command
 
 fn config_get(cmd: &Command, config: &ServerConfig) -> Result<Frame, CommandError> {
     let args = cmd.args();
-    let params: [(&str, String); 8] = [
-        ("save", String::new()),
+    let snapshots = &config.snapshots;
+    let params: [(&str, String); 10] = [
+        ("dbfilename", snapshots.dbfilename.clone()),
+        ("save", snapshots.save.clone()),
+        ("dir", snapshots.dir.clone()),
         ("appendonly", "no".into()),
         ("maxmemory", config.maxmemory.get().to_string()),
         ("maxmemory-policy", config.maxmemory_policy.get()),

@@ -72,8 +72,40 @@ pub const TLS_HANDSHAKE_FAILURES: &str = "jumpcache_tls_handshake_failures_total
 /// TLS certificate reloads (SIGHUP, a file change), by `result` (`ok`, `error`).
 pub const TLS_RELOADS: &str = "jumpcache_tls_reloads_total";
 
+/// 1 while the snapshot file loads at start-up (redis_exporter's name).
+pub const LOADING: &str = "redis_loading_dump_file";
+/// Writes since the last successful snapshot.
+pub const RDB_CHANGES: &str = "redis_rdb_changes_since_last_save";
+/// 1 while a BGSAVE runs.
+pub const RDB_BGSAVE_IN_PROGRESS: &str = "redis_rdb_bgsave_in_progress";
+/// Unix time of the last successful snapshot.
+pub const RDB_LAST_SAVE: &str = "redis_rdb_last_save_timestamp_seconds";
+/// 1 when the last snapshot succeeded, 0 when it failed.
+pub const RDB_LAST_STATUS: &str = "redis_rdb_last_bgsave_status";
+/// Seconds the last BGSAVE took (-1 before the first); redis_exporter's
+/// `redis_rdb_last_bgsave_duration_sec`, renamed because promtool rejects the abbreviation.
+pub const RDB_LAST_DURATION: &str = "redis_rdb_last_bgsave_duration_seconds";
+/// Seconds the running BGSAVE has taken (-1 when none runs); redis_exporter's `..._sec`.
+pub const RDB_CURRENT_DURATION: &str = "redis_rdb_current_bgsave_duration_seconds";
+/// Snapshots written successfully.
+pub const RDB_SAVES: &str = "redis_rdb_saves_total";
+/// Keys loaded from the snapshot file at start-up.
+pub const RDB_LOADED_KEYS: &str = "redis_rdb_last_load_loaded_keys";
+/// Keys of the snapshot file left out at start-up because they had expired.
+pub const RDB_EXPIRED_KEYS: &str = "redis_rdb_last_load_expired_keys";
+
 /// Every metric name this module declares.
 pub const NAMES: &[&str] = &[
+    LOADING,
+    RDB_CHANGES,
+    RDB_BGSAVE_IN_PROGRESS,
+    RDB_LAST_SAVE,
+    RDB_LAST_STATUS,
+    RDB_LAST_DURATION,
+    RDB_CURRENT_DURATION,
+    RDB_SAVES,
+    RDB_LOADED_KEYS,
+    RDB_EXPIRED_KEYS,
     UP,
     UPTIME,
     CONNECTED_CLIENTS,
@@ -135,6 +167,35 @@ pub fn describe() {
     c!(EVICTED_KEYS, "Keys removed to stay under maxmemory.");
     g!(DB_KEYS, "Keys held, by database.");
     g!(DB_KEYS_EXPIRING, "Keys with a TTL, by database.");
+    g!(LOADING, "1 while the snapshot file loads at start-up.");
+    g!(RDB_CHANGES, "Writes since the last successful snapshot.");
+    g!(RDB_BGSAVE_IN_PROGRESS, "1 while a BGSAVE runs.");
+    g!(
+        RDB_LAST_SAVE,
+        Unit::Seconds,
+        "Unix time of the last successful snapshot."
+    );
+    g!(
+        RDB_LAST_STATUS,
+        "1 when the last snapshot succeeded, 0 when it failed."
+    );
+    g!(
+        RDB_LAST_DURATION,
+        "Seconds the last BGSAVE took (-1 before the first)."
+    );
+    g!(
+        RDB_CURRENT_DURATION,
+        "Seconds the running BGSAVE has taken (-1 when none runs)."
+    );
+    c!(RDB_SAVES, "Snapshots written successfully.");
+    g!(
+        RDB_LOADED_KEYS,
+        "Keys loaded from the snapshot file at start-up."
+    );
+    g!(
+        RDB_EXPIRED_KEYS,
+        "Keys of the snapshot file left out at start-up as expired."
+    );
     c!(COMMANDS_TOTAL, "Commands processed, by command.");
     metrics::describe_histogram!(
         COMMANDS_DURATION,
@@ -426,6 +487,20 @@ pub fn export_keyspace(k: &Keyspace) {
     counter!(EVICTED_KEYS).absolute(k.evicted);
     gauge!(DB_KEYS, "db" => "db0").set(k.keys as f64);
     gauge!(DB_KEYS_EXPIRING, "db" => "db0").set(k.expires as f64);
+}
+
+/// Copies snapshot figures into the recorder (a shard's own, or a router's merge).
+pub fn export_persistence(p: &crate::persistence::SnapshotFigures) {
+    gauge!(LOADING).set(f64::from(u8::from(p.loading)));
+    gauge!(RDB_CHANGES).set(p.changes_since_last_save as f64);
+    gauge!(RDB_BGSAVE_IN_PROGRESS).set(f64::from(u8::from(p.bgsave_in_progress)));
+    gauge!(RDB_LAST_SAVE).set(p.last_save_time as f64);
+    gauge!(RDB_LAST_STATUS).set(f64::from(u8::from(p.last_bgsave_ok)));
+    gauge!(RDB_LAST_DURATION).set(p.last_bgsave_time_sec as f64);
+    gauge!(RDB_CURRENT_DURATION).set(p.current_bgsave_time_sec as f64);
+    counter!(RDB_SAVES).absolute(p.saves);
+    gauge!(RDB_LOADED_KEYS).set(p.last_load_keys_loaded as f64);
+    gauge!(RDB_EXPIRED_KEYS).set(p.last_load_keys_expired as f64);
 }
 
 /// Returns this process's resident memory in bytes (`used_memory_rss`), 0 where unknown.

@@ -20,6 +20,7 @@ impl ShardState {
                 Eviction::Lfu => "allkeys-lfu",
             }),
             ops_per_sec: self.stats.ops_per_sec(),
+            persistence: self.persistence.figures(),
         }
     }
 }

@@ -164,6 +164,15 @@ pub fn execute(cmd: &Command, session: &mut Session, shard: &ShardState) -> Fram
 /// Runs a command: the session's own, `JUMPCACHE`, a transaction's or script's, or the
 /// store's behind the epoch fence.
 fn dispatch(cmd: &Command, session: &mut Session, shard: &ShardState) -> Frame {
+    // As Redis: while the snapshot loads, commands without the `loading` flag are refused
+    // (after the AUTH gate, which `handle_local` keeps for clients not yet logged in).
+    if shard.persistence.is_loading()
+        && session.authenticated()
+        && !cmd.spec().flags.contains(protocol::command::Flags::LOADING)
+    {
+        session.refuse_in_multi();
+        return Frame::error(crate::rdb::save::LOADING);
+    }
     match handle_local(cmd, session, &shard.server_config) {
         Some(frame) => frame,
         None if cmd.kind() == Kind::Jumpcache => cluster::execute(cmd, session, shard),

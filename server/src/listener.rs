@@ -43,6 +43,22 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     let stop = Shutdown::new();
+    // The snapshot (--dir/--dbfilename) loads in a thread of its own while clients connect:
+    // until it is in, data commands answer -LOADING (as Redis), INFO says `loading:1` and
+    // `/readyz` is not ready. A file that cannot be loaded (`--rdb-corrupt fail`) stops
+    // the shard with its error.
+    let (failed_tx, mut failed) = tokio::sync::oneshot::channel::<String>();
+    if shard.persistence.claim_load() {
+        let loader = shard.clone();
+        let load =
+            tokio::task::spawn_blocking(move || loader.persistence.load_claimed(&loader.store));
+        tokio::spawn(async move {
+            let result = load.await.map_err(|e| e.to_string()).and_then(|r| r);
+            if let Err(e) = result {
+                let _ = failed_tx.send(e);
+            }
+        });
+    }
     // Ready once the snapshot is loaded; `/metrics` copies the counters at each scrape.
     let _probe = shard.config.export_metrics.then(|| {
         let exported = shard.clone();
@@ -55,21 +71,19 @@ pub async fn serve(
             }),
         })
     });
-    // The snapshot (--dir/--dbfilename) is loaded before the first client is answered:
-    // connections wait in the listen backlog meanwhile.
-    if shard.persistence.config().is_some() {
-        let loader = shard.clone();
-        tokio::task::spawn_blocking(move || loader.persistence.load_at_start(&loader.store))
-            .await
-            .map_err(io::Error::other)?
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-    }
     // In a set, so that dropping this future drops the task too.
     let mut background = JoinSet::new();
     background.spawn(maintenance(shard.clone(), stop.clone()));
     // maxclients, and EMFILE backoff: see `serve::clients::Acceptor`.
     let acceptor = Acceptor::new(listener, shard.clients.clone());
     let grace = shard.config.clients.shutdown_grace();
+    let mut load_error = None;
+    let shutdown = async {
+        tokio::select! {
+            () = shutdown => {}
+            Ok(e) = &mut failed => load_error = Some(e),
+        }
+    };
     serve_clients(acceptor, shutdown, &stop, grace, |incoming, slot| {
         let (shard, stop) = (shard.clone(), stop.clone());
         // Each kind of connection is its own boxed future (see router::run_elastic).
@@ -86,6 +100,9 @@ pub async fn serve(
     .await;
     // The maintenance task returns as soon as `stop` is triggered.
     while background.join_next().await.is_some() {}
+    if let Some(e) = load_error {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+    }
     // As Redis: with `--save` points, a last snapshot on the way out.
     if shard
         .persistence

@@ -9,7 +9,7 @@ use serve::{ClientSlots, Setting};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, EvictionPolicy};
-use crate::rdb::Persistence;
+use crate::rdb::{Persistence, RdbConfig};
 use crate::stats::Stats;
 use crate::store::{Eviction, Store, StoreConfig};
 
@@ -73,6 +73,13 @@ impl ShardState {
             timeout_seconds: Arc::new(AtomicU64::new(config.clients.timeout)),
             slots: Some(clients.clone()),
             store: Some(Arc::new(StoreHandle(store.clone()))),
+            snapshots: Arc::new(
+                config
+                    .rdb
+                    .as_ref()
+                    .map(RdbConfig::settings)
+                    .unwrap_or_default(),
+            ),
         };
         let persistence = Persistence::new(config.rdb.clone());
         let lua_time_limit = std::time::Duration::from_millis(config.lua_time_limit_ms);

@@ -5,7 +5,7 @@
 //! exports only when it has its own `/metrics` (`Config::export_metrics`); the shards
 //! embedded in `jumpcache cluster` do not, since their router answers for the cluster.
 
-use serve::stats::{export_keyspace, export_process};
+use serve::stats::{export_keyspace, export_persistence, export_process};
 pub use serve::stats::{rss_bytes, Stats};
 
 use crate::state::ShardState;
@@ -22,4 +22,5 @@ pub fn describe() {
 pub fn export(shard: &ShardState) {
     export_process(&shard.stats);
     export_keyspace(&shard.store.stats());
+    export_persistence(&shard.persistence.figures());
 }

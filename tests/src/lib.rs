@@ -44,8 +44,22 @@ pub async fn spawn_shard() -> ShardHandle {
     spawn_shard_with(server::Config::default()).await
 }
 
-/// Starts a shard with `config` on 127.0.0.1:0.
+/// Starts a shard with `config` on 127.0.0.1:0; returns once its snapshot file (if it has
+/// `rdb` settings and a file) is loaded.
 pub async fn spawn_shard_with(config: server::Config) -> ShardHandle {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
+    let (shard, state) = start_shard(listener, config);
+    within(state.persistence.wait_load_over()).await;
+    shard
+}
+
+/// Starts a shard with `config` on 127.0.0.1:0 without waiting for its snapshot to load:
+/// data commands answer `-LOADING` until it is in. Returns the state too.
+pub async fn spawn_shard_loading(
+    config: server::Config,
+) -> (ShardHandle, std::sync::Arc<server::ShardState>) {
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind 127.0.0.1:0");
@@ -72,11 +86,15 @@ pub fn on_test_store(mut config: server::Config) -> server::Config {
     config
 }
 
-fn start_shard(listener: TcpListener, config: server::Config) -> ShardHandle {
+fn start_shard(
+    listener: TcpListener,
+    config: server::Config,
+) -> (ShardHandle, std::sync::Arc<server::ShardState>) {
     let config = on_test_store(config);
     config.validate().expect("a valid shard config");
     let port = listener.local_addr().expect("local addr").port();
-    serve_shard(listener, server::ShardState::new(config, port))
+    let state = server::ShardState::new(config, port);
+    (serve_shard(listener, state.clone()), state)
 }
 
 /// Starts a shard serving `state` on 127.0.0.1:0 (the state a router may also call in-process).
@@ -350,7 +368,9 @@ impl Cluster {
         let listener = TcpListener::bind(self.shard_addrs[i])
             .await
             .expect("rebind the shard's port");
-        self.shards[i] = Some(start_shard(listener, self.shard_config.clone()));
+        let (shard, state) = start_shard(listener, self.shard_config.clone());
+        within(state.persistence.wait_load_over()).await;
+        self.shards[i] = Some(shard);
     }
 }
 

@@ -827,3 +827,150 @@ async fn loading_collections_honours_the_memory_bound() {
         "1"
     );
 }
+
+/// Every type jumpcache holds, small and large, each with and without a TTL: the shard's
+/// file passes `redis-check-rdb`, and redis-server started on it has the same keys, values
+/// and TTLs (within 1 s).
+#[tokio::test]
+async fn every_type_with_ttls_saved_by_a_shard_checks_and_loads_in_redis_server() {
+    let dir = TempDir::new("types-ttl");
+    let shard = spawn_shard_with(config_in(&dir)).await;
+    let mut sc = shard.raw().await;
+    let mut keys: Vec<Vec<u8>> = Vec::new();
+    for (i, ttl) in [None, Some(b"400000".as_slice())].into_iter().enumerate() {
+        let mut writes: Vec<Vec<Vec<u8>>> = Vec::new();
+        let k = |name: &str| format!("{name}{i}").into_bytes();
+        let mut w = |parts: Vec<Vec<u8>>| writes.push(parts);
+        w(vec![b"SET".to_vec(), k("s"), b"value".to_vec()]);
+        w(vec![b"SET".to_vec(), k("n"), b"-42".to_vec()]);
+        w(vec![b"HSET".to_vec(), k("h"), b"f".to_vec(), b"v".to_vec()]);
+        w(vec![
+            b"SADD".to_vec(),
+            k("set"),
+            b"1".to_vec(),
+            b"x".to_vec(),
+        ]);
+        w(vec![
+            b"ZADD".to_vec(),
+            k("z"),
+            b"2.5".to_vec(),
+            b"m".to_vec(),
+        ]);
+        w(vec![
+            b"RPUSH".to_vec(),
+            k("l"),
+            b"a".to_vec(),
+            b"b".to_vec(),
+        ]);
+        let mut big = |cmd: &str, name: &str, each: &dyn Fn(usize) -> Vec<Vec<u8>>| {
+            let mut parts = vec![cmd.as_bytes().to_vec(), k(name)];
+            for j in 0..600 {
+                parts.extend(each(j));
+            }
+            w(parts);
+        };
+        big("HSET", "bh", &|j| {
+            vec![format!("f{j}").into(), format!("v{j}").into()]
+        });
+        big("SADD", "bs", &|j| vec![format!("{j}").into()]);
+        big("ZADD", "bz", &|j| {
+            vec![format!("{j}").into(), format!("m{j}").into()]
+        });
+        big("RPUSH", "bl", &|j| vec![format!("element-{j}").into()]);
+        for parts in writes {
+            let args: Vec<&[u8]> = parts.iter().map(|p| &p[..]).collect();
+            let reply = sc.call(&args).await;
+            assert!(
+                !reply.starts_with(b"-"),
+                "{:?}",
+                String::from_utf8_lossy(&reply)
+            );
+            if let Some(ttl) = ttl {
+                assert_eq!(sc.call(&[b"PEXPIRE", &parts[1], ttl]).await, b":1\r\n");
+            }
+            keys.push(parts[1].clone());
+        }
+    }
+    let mut ours = Vec::new();
+    for key in &keys {
+        let ttl = int(&sc.call(&[b"PTTL", key]).await);
+        ours.push((key.clone(), contents!(sc, key), ttl));
+    }
+    assert_eq!(sc.call(&[b"SAVE"]).await, b"+OK\r\n");
+    if let Some((ok, out)) = check_rdb(&dir.file()) {
+        assert!(ok, "redis-check-rdb refused the file:\n{out}");
+    }
+    let dir_arg = dir.path().to_str().unwrap();
+    let Some(redis) =
+        RedisServer::start_with(&["--dir", dir_arg, "--dbfilename", "dump.rdb"]).await
+    else {
+        return;
+    };
+    let mut rc = redis.raw().await;
+    assert_eq!(int(&rc.call(&[b"DBSIZE"]).await), keys.len() as i64);
+    for (key, value, ttl) in &ours {
+        let name = String::from_utf8_lossy(key);
+        assert_eq!(&contents!(rc, key), value, "{name}");
+        let theirs = int(&rc.call(&[b"PTTL", key]).await);
+        if *ttl < 0 {
+            assert_eq!(theirs, -1, "{name}");
+        } else {
+            assert!((ttl - theirs).abs() <= 1000, "{name}: {ttl} vs {theirs}");
+        }
+    }
+}
+
+/// Keys written while a BGSAVE runs: each key is saved as it was at one moment, never torn.
+/// Every hash always has its two fields equal (one HSET sets both); a writer keeps bumping
+/// them during the save, and every hash in the file still has them equal.
+#[tokio::test]
+async fn a_key_written_during_bgsave_is_saved_whole() {
+    let dir = TempDir::new("torn");
+    let shard = spawn_shard_with(config_in(&dir)).await;
+    let mut con = shard.client().await;
+    const HASHES: usize = 50_000;
+    let mut pipe = redis::pipe();
+    for i in 0..HASHES {
+        pipe.hset_multiple(format!("h{i}"), &[("a", 0), ("b", 0)])
+            .ignore();
+    }
+    let () = within(pipe.query_async(&mut con)).await.unwrap();
+    let mut raw = shard.raw().await;
+    assert_eq!(
+        raw.call(&[b"BGSAVE"]).await,
+        b"+Background saving started\r\n"
+    );
+    // Rounds of writes until the save is done (at least one round).
+    let mut round = 0;
+    loop {
+        round += 1;
+        let mut pipe = redis::pipe();
+        for i in (round as usize % 31..HASHES).step_by(31) {
+            pipe.hset_multiple(format!("h{i}"), &[("a", round), ("b", round)])
+                .ignore();
+        }
+        let () = within(pipe.query_async(&mut con)).await.unwrap();
+        if info_field(&mut con, "rdb_bgsave_in_progress").await == "0" {
+            break;
+        }
+    }
+    assert_eq!(info_field(&mut con, "rdb_last_bgsave_status").await, "ok");
+    shard.stop().await;
+
+    let again = spawn_shard_with(config_in(&dir)).await;
+    let mut con = again.client().await;
+    let mut pipe = redis::pipe();
+    for i in 0..HASHES {
+        pipe.cmd("HMGET").arg(format!("h{i}")).arg("a").arg("b");
+    }
+    let got: Vec<(i64, i64)> = within(pipe.query_async(&mut con)).await.unwrap();
+    assert_eq!(got.len(), HASHES);
+    let torn: Vec<_> = got.iter().filter(|(a, b)| a != b).collect();
+    assert!(
+        torn.is_empty(),
+        "{} torn hashes, e.g. {:?}",
+        torn.len(),
+        torn[0]
+    );
+    eprintln!("{round} rounds of writes during the save");
+}

@@ -9,8 +9,8 @@
 //! Redis's section layout is kept, so every INFO parser (redis-cli, exporters, client
 //! libraries) reads the result as if from one server. Server, Clients, CPU, Commandstats and
 //! Stats' traffic fields are the router's own; memory, keys and the keyspace counters are
-//! the shards' summed (see `summary`). A member that does not answer is `state=down` and INFO
-//! still answers, within the shard timeout.
+//! the shards' summed, and `# Persistence` their snapshots merged (see `summary`). A member
+//! that does not answer is `state=down` and INFO still answers, within the shard timeout.
 
 use std::sync::Arc;
 
@@ -125,9 +125,13 @@ pub fn sections(groups: &[GroupInfo<'_>], own: Vec<Section>) -> Vec<Section> {
             add_keyspace_stats(stats, &summary.keyspace);
         }
     }
+    let persistence = match &summary.persistence {
+        Some(p) => p.section(),
+        None => persistence_section(),
+    };
     sections.extend([
         memory,
-        persistence_section(),
+        persistence,
         replication_section(),
         cluster_section(groups, &summary),
         keyspace_section(&summary.keyspace),

@@ -6,7 +6,8 @@
 //!
 //! ```text
 //! tick ─▶ info::send (ShardClient::send_figures) ─▶ FiguresCall::wait ─▶ MemberPoll::last
-//!      ─▶ summary::summarise ─▶ stats::MemberSeries (per member), export_keyspace (sums)
+//!      ─▶ summary::summarise ─▶ stats::MemberSeries (per member), export_keyspace (sums),
+//!                            │  export_persistence (the members' snapshots merged)
 //!                            └▶ ServerConfig::maxmemory / maxmemory_policy (CONFIG GET)
 //! ```
 //! This poll decides nothing: members are taken out of service and brought back by the
@@ -23,7 +24,7 @@ use std::time::Duration;
 
 use serve::figures::ShardFigures;
 use serve::session::ServerConfig;
-use serve::stats::{export_keyspace, export_process, Stats};
+use serve::stats::{export_keyspace, export_persistence, export_process, Stats};
 use serve::Shutdown;
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -202,6 +203,9 @@ impl Poller {
         metrics::gauge!(MEMBERS).set(members as f64);
         metrics::gauge!(MEMBERS_UP).set(summary.members_up() as f64);
         export_keyspace(&summary.keyspace);
+        if let Some(persistence) = &summary.persistence {
+            export_persistence(persistence);
+        }
         self.stats.sample_ops();
         export_process(&self.stats);
         if let Some(policy) = &summary.maxmemory_policy {

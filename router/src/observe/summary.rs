@@ -7,11 +7,13 @@
 //! member that answered, else the member it was counted by before (replicas hold copies).
 //! What members did (hits, misses, expired and evicted keys, ops) is summed over every
 //! member with figures, since reads are spread over them. The cluster's memory policy is
-//! that of the first group counted.
+//! that of the first group counted. Snapshots are every member's own: their `# Persistence`
+//! figures merge over every member with figures (`SnapshotFigures::merge`).
 
 use std::borrow::Cow;
 
 use serve::figures::ShardFigures;
+use serve::persistence::SnapshotFigures;
 use serve::stats::Keyspace;
 
 use crate::replication::group::MemberState;
@@ -66,6 +68,9 @@ pub(crate) struct Summary {
     pub(crate) keyspace: Keyspace,
     /// `maxmemory_policy` of the first group counted; `None` when no group was.
     pub(crate) maxmemory_policy: Option<Cow<'static, str>>,
+    /// Every member's `# Persistence` merged (each keeps its own file); `None` when no
+    /// member has figures.
+    pub(crate) persistence: Option<SnapshotFigures>,
 }
 
 impl Summary {
@@ -93,6 +98,9 @@ pub(crate) fn summarise(groups: &[GroupMembers<'_>]) -> Summary {
         }
         summary.groups.push(g);
     }
+    let members = groups.iter().flat_map(|g| &g.members);
+    summary.persistence =
+        SnapshotFigures::merge(members.filter_map(|m| m.figures.map(|f| &f.persistence)));
     summary
 }
 

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! ShardClient::send_figures ─▶ LocalShard::figures ─────────────────────────▶ FiguresCall::Ready
-//!                           └▶ send(INFO server memory stats keyspace) ─▶ FiguresCall::Sent
+//!                           └▶ send(INFO server memory persistence stats keyspace) ─▶ FiguresCall::Sent
 //! FiguresCall::wait ─▶ Call::wait ─▶ from_reply ─▶ ShardFigures::from_info
 //! ```
 
@@ -14,8 +14,8 @@ use serve::figures::ShardFigures;
 use super::{Call, ShardClient};
 
 /// The sections the figures come from.
-const REQUEST: &[u8] =
-    b"*5\r\n$4\r\nINFO\r\n$6\r\nserver\r\n$6\r\nmemory\r\n$5\r\nstats\r\n$8\r\nkeyspace\r\n";
+const REQUEST: &[u8] = b"*6\r\n$4\r\nINFO\r\n$6\r\nserver\r\n$6\r\nmemory\r\n\
+    $11\r\npersistence\r\n$5\r\nstats\r\n$8\r\nkeyspace\r\n";
 
 /// A request for a shard's figures; [`FiguresCall::wait`] gives them.
 #[derive(Debug)]

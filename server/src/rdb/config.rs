@@ -43,7 +43,28 @@ pub struct RdbConfig {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SavePoints(pub Vec<(u64, u64)>);
 
+impl std::fmt::Display for SavePoints {
+    /// Writes the points as `--save` and Redis's `CONFIG GET save` spell them.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let words: Vec<String> = self
+            .0
+            .iter()
+            .map(|(secs, changes)| format!("{secs} {changes}"))
+            .collect();
+        f.write_str(&words.join(" "))
+    }
+}
+
 impl RdbConfig {
+    /// Returns what `CONFIG GET dir`, `dbfilename` and `save` report for these settings.
+    pub fn settings(&self) -> serve::persistence::SnapshotSettings {
+        serve::persistence::SnapshotSettings::new(
+            &self.dir,
+            &self.dbfilename,
+            self.save.to_string(),
+        )
+    }
+
     /// Returns the settings of `--dir DIR --dbfilename FILE`, with no periodic snapshots and
     /// `--rdb-corrupt fail`.
     pub fn at(dir: impl Into<PathBuf>, dbfilename: impl Into<String>) -> RdbConfig {
@@ -114,5 +135,9 @@ mod tests {
         assert!(parse_save("3600").is_err());
         assert!(parse_save("x 1").is_err());
         assert!(parse_save("0 1").is_err());
+        assert_eq!(
+            parse_save(" 3600  1 300 100").unwrap().to_string(),
+            "3600 1 300 100"
+        );
     }
 }

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serve::info::Section;
+use serve::persistence::SnapshotFigures;
 
 use super::config::{CorruptPolicy, RdbConfig};
 use super::reader::{self, LoadSummary, RdbError};
@@ -23,6 +24,9 @@ pub const IN_PROGRESS: &str = "ERR Background save already in progress";
 /// The reply to SAVE or BGSAVE on a shard without snapshot settings (inside `jumpcache cluster`).
 pub const NO_PERSISTENCE: &str =
     "ERR snapshots are off on this shard (no --dir: it runs inside jumpcache cluster)";
+
+/// Redis's reply to a data command while the snapshot file is being loaded at start-up.
+pub const LOADING: &str = "LOADING Redis is loading the dataset in memory";
 
 /// After a failed periodic snapshot, the next waits this long (Redis's
 /// `CONFIG_BGSAVE_RETRY_DELAY`).
@@ -47,10 +51,26 @@ pub struct Persistence {
     last_background_secs: AtomicI64,
     saves: AtomicU64,
     loading: AtomicBool,
+    /// Unix seconds the load began (INFO's `loading_start_time`).
+    loading_started: AtomicU64,
+    /// The file's size, for INFO's `loading_total_bytes`.
+    loading_total_bytes: AtomicU64,
+    /// Bytes of the file read so far (`loading_loaded_bytes`).
+    loading_read_bytes: AtomicU64,
+    /// Keys the running snapshot wrote so far, and will write (`current_save_keys_*`).
+    save_keys_done: AtomicU64,
+    save_keys_total: AtomicU64,
     /// The file was read (or found missing) once: a second `load_at_start` does nothing.
     load_tried: AtomicBool,
+    /// True once no load is pending: none to do, or the one at start-up ended (either way).
+    load_over: tokio::sync::watch::Sender<bool>,
     loaded: Mutex<LoadSummary>,
 }
+
+/// Nice steps the BGSAVE thread lowers its priority by: against one client thread at full
+/// speed it gets about a tenth of a CPU (weights 110 against 1024); on an idle CPU it runs
+/// at full speed.
+const BGSAVE_NICE: i32 = 10;
 
 /// Numbers the temp files of every shard in this process (tests run several in one process,
 /// sharing a directory).
@@ -85,6 +105,7 @@ impl Persistence {
     /// Returns the state of a shard with these settings (`None`: never loads nor saves).
     pub fn new(config: Option<RdbConfig>) -> Arc<Persistence> {
         let now = unix_secs();
+        let nothing_to_load = config.is_none();
         Arc::new(Persistence {
             config,
             dirty: AtomicU64::new(0),
@@ -97,7 +118,13 @@ impl Persistence {
             last_background_secs: AtomicI64::new(-1),
             saves: AtomicU64::new(0),
             loading: AtomicBool::new(false),
+            loading_started: AtomicU64::new(0),
+            loading_total_bytes: AtomicU64::new(0),
+            loading_read_bytes: AtomicU64::new(0),
+            save_keys_done: AtomicU64::new(0),
+            save_keys_total: AtomicU64::new(0),
             load_tried: AtomicBool::new(false),
+            load_over: tokio::sync::watch::Sender::new(nothing_to_load),
             loaded: Mutex::new(LoadSummary::default()),
         })
     }
@@ -158,6 +185,11 @@ impl Persistence {
         let spawned = std::thread::Builder::new()
             .name("jumpcache-bgsave".into())
             .spawn(move || {
+                // Background work: the threads serving clients come first when both want
+                // a CPU (docs/benchmarks.md, "BGSAVE and foreground latency").
+                if let Err(e) = sched::lower_priority(BGSAVE_NICE) {
+                    tracing::debug!(error = %e, "cannot lower the BGSAVE thread's priority");
+                }
                 let started = Instant::now();
                 let config = me.config.as_ref().expect("checked by begin");
                 let _ = me.write(&store, config);
@@ -200,8 +232,14 @@ impl Persistence {
         due && self.bgsave(store).is_ok()
     }
 
-    /// Waits for a running snapshot, then writes one (at shutdown, with `--save` points).
+    /// Waits for a running snapshot, then writes one (at shutdown, with `--save` points);
+    /// none while the file is still being loaded, which would replace it with part of itself
+    /// (Redis skips it too).
     pub fn save_on_shutdown(&self, store: &Store) {
+        if self.is_loading() {
+            tracing::warn!("shutting down while the snapshot loads: no snapshot written");
+            return;
+        }
         let deadline = Instant::now() + std::time::Duration::from_secs(600);
         loop {
             match self.save(store) {
@@ -220,7 +258,7 @@ impl Persistence {
         let temp = config
             .dir
             .join(format!("temp-{}-{n}.rdb", std::process::id()));
-        let result = write_file(store, &temp, &config.path());
+        let result = self.write_file(store, &temp, &config.path());
         if result.is_err() {
             let _ = std::fs::remove_file(&temp);
         }
@@ -244,36 +282,85 @@ impl Persistence {
         result
     }
 
+    /// Claims the load at start-up: true once per shard with settings and a file; from then
+    /// until [`load_claimed`](Self::load_claimed) ends, the shard is loading (INFO
+    /// `loading:1`, `-LOADING` to data commands, `/readyz` not ready). False for a shard
+    /// without settings or file, or whose load was claimed already (`jumpcache cluster`
+    /// loads before its router calls a shard; the shard's listener then finds it done).
+    pub fn claim_load(&self) -> bool {
+        let Some(config) = &self.config else {
+            return false;
+        };
+        if self.load_tried.swap(true, Ordering::SeqCst) {
+            return false;
+        }
+        let Ok(meta) = std::fs::metadata(config.path()) else {
+            tracing::info!(path = %config.path().display(), "no snapshot file to load");
+            self.load_over.send_replace(true);
+            return false;
+        };
+        self.loading_started.store(unix_secs(), Ordering::Relaxed);
+        self.loading_total_bytes
+            .store(meta.len(), Ordering::Relaxed);
+        self.loading.store(true, Ordering::SeqCst);
+        true
+    }
+
+    /// Waits until no load is pending: the shard had nothing to load, or its load at
+    /// start-up ended (loaded, or failed). Cancel-safe.
+    pub async fn wait_load_over(&self) {
+        let mut over = self.load_over.subscribe();
+        let _ = over.wait_for(|over| *over).await;
+    }
+
     /// Loads the file named by the settings, if there is one, into `store` (at start-up,
-    /// before the shard answers). Returns what was loaded (`None`: no settings or no file).
+    /// before the shard serves data). Returns what was loaded (`None`: no settings, no file,
+    /// or loaded already).
+    ///
+    /// # Errors
+    /// As [`load_claimed`](Self::load_claimed).
+    pub fn load_at_start(&self, store: &Store) -> Result<Option<LoadSummary>, String> {
+        if !self.claim_load() {
+            return Ok(None);
+        }
+        self.load_claimed(store)
+    }
+
+    /// Loads the file after [`claim_load`](Self::claim_load) said true; the shard stops
+    /// loading when this returns, whatever the outcome.
     ///
     /// # Errors
     /// A message naming the file and what is wrong with it, under `--rdb-corrupt fail`;
     /// under `empty` the error is logged and the shard starts empty.
-    pub fn load_at_start(&self, store: &Store) -> Result<Option<LoadSummary>, String> {
+    pub fn load_claimed(&self, store: &Store) -> Result<Option<LoadSummary>, String> {
+        let result = self.load_file_at_start(store);
+        self.loading.store(false, Ordering::SeqCst);
+        self.load_over.send_replace(true);
+        result
+    }
+
+    fn load_file_at_start(&self, store: &Store) -> Result<Option<LoadSummary>, String> {
         let Some(config) = &self.config else {
             return Ok(None);
         };
-        // `jumpcache cluster` loads its shards before its router calls them; their listeners
-        // then find it done.
-        if self.load_tried.swap(true, Ordering::SeqCst) {
-            return Ok(None);
-        }
         let path = config.path();
         if !path.exists() {
             tracing::info!(path = %path.display(), "no snapshot file to load");
             return Ok(None);
         }
-        self.loading.store(true, Ordering::Relaxed);
         let started = Instant::now();
-        let loaded = load_file(store, &path);
-        self.loading.store(false, Ordering::Relaxed);
+        let loaded = load_file(store, &path, &self.loading_read_bytes);
         match loaded {
             Ok(summary) => {
+                *serve::sync::lock(&self.loaded) = summary.clone();
+                // Serving before the log line says so: a reader of the log may go ahead.
+                self.loading.store(false, Ordering::SeqCst);
                 tracing::info!(
                     path = %path.display(),
                     keys = summary.keys,
                     expired = summary.expired,
+                    skipped = summary.other_types + summary.other_databases + summary.too_big,
+                    version = summary.version,
                     ms = started.elapsed().as_millis() as u64,
                     "snapshot loaded"
                 );
@@ -285,7 +372,6 @@ impl Persistence {
                         "snapshot: left out streams, module values and functions, and other databases' keys"
                     );
                 }
-                *serve::sync::lock(&self.loaded) = summary.clone();
                 Ok(Some(summary))
             }
             Err(e) => {
@@ -294,6 +380,7 @@ impl Persistence {
                     CorruptPolicy::Fail => Err(msg),
                     CorruptPolicy::Empty => {
                         store.flush();
+                        self.loading.store(false, Ordering::SeqCst);
                         tracing::error!(error = %msg, "snapshot not loaded (--rdb-corrupt empty): starting empty");
                         Ok(None)
                     }
@@ -304,93 +391,126 @@ impl Persistence {
 
     /// Returns INFO's `# Persistence` section, in Redis's field order.
     pub fn section(&self) -> Section {
+        self.figures().section()
+    }
+
+    /// Returns the snapshot state as it is now (INFO, the router's figures, `/metrics`).
+    pub fn figures(&self) -> SnapshotFigures {
         let started = *serve::sync::lock(&self.background_started);
-        let current = match (self.background.load(Ordering::Relaxed), started) {
+        let background = self.background.load(Ordering::Relaxed);
+        let current = match (background, started) {
             (true, Some(t)) => t.elapsed().as_secs() as i64,
             _ => -1,
         };
+        let saving = self.is_saving();
         let loaded = serve::sync::lock(&self.loaded).clone();
-        let mut s = Section::new("Persistence");
-        s.add("loading", u8::from(self.is_loading()))
-            .add("async_loading", 0)
-            .add(
-                "rdb_changes_since_last_save",
-                self.dirty.load(Ordering::Relaxed),
-            )
-            .add(
-                "rdb_bgsave_in_progress",
-                u8::from(self.background.load(Ordering::Relaxed)),
-            )
-            .add("rdb_last_save_time", self.last_save())
-            .add(
-                "rdb_last_bgsave_status",
-                if self.last_ok.load(Ordering::Relaxed) {
-                    "ok"
-                } else {
-                    "err"
-                },
-            )
-            .add(
-                "rdb_last_bgsave_time_sec",
-                self.last_background_secs.load(Ordering::Relaxed),
-            )
-            .add("rdb_current_bgsave_time_sec", current)
-            .add("rdb_saves", self.saves.load(Ordering::Relaxed))
-            .add("rdb_last_load_keys_expired", loaded.expired)
-            .add("rdb_last_load_keys_loaded", loaded.keys)
-            .add(
-                "rdb_last_load_keys_skipped",
-                loaded.other_types + loaded.other_databases + loaded.too_big,
-            )
-            .add("aof_enabled", 0);
-        s
+        let loading = self.is_loading();
+        let relaxed = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        SnapshotFigures {
+            loading,
+            changes_since_last_save: relaxed(&self.dirty),
+            bgsave_in_progress: background,
+            last_save_time: self.last_save(),
+            last_bgsave_ok: self.last_ok.load(Ordering::Relaxed),
+            last_bgsave_time_sec: self.last_background_secs.load(Ordering::Relaxed),
+            current_bgsave_time_sec: current,
+            saves: relaxed(&self.saves),
+            current_save_keys_processed: if saving {
+                relaxed(&self.save_keys_done)
+            } else {
+                0
+            },
+            current_save_keys_total: if saving {
+                relaxed(&self.save_keys_total)
+            } else {
+                0
+            },
+            last_load_keys_expired: loaded.expired,
+            last_load_keys_loaded: loaded.keys,
+            last_load_keys_skipped: loaded.other_types + loaded.other_databases + loaded.too_big,
+            loading_start_time: if loading {
+                relaxed(&self.loading_started)
+            } else {
+                0
+            },
+            loading_total_bytes: if loading {
+                relaxed(&self.loading_total_bytes)
+            } else {
+                0
+            },
+            loading_loaded_bytes: if loading {
+                relaxed(&self.loading_read_bytes)
+            } else {
+                0
+            },
+        }
     }
 }
 
-/// Writes every live key of `store` to `temp`, fsyncs it, renames it to `path` and fsyncs
-/// the directory; returns the number of keys written.
-fn write_file(store: &Store, temp: &Path, path: &Path) -> io::Result<u64> {
-    let now = store.now_ms();
-    let stats = store.stats();
-    let file = File::create(temp)?;
-    let mut w = RdbWriter::start(
-        BufWriter::with_capacity(1 << 16, file),
-        now,
-        stats.used_memory,
-    )?;
-    w.select_db(stats.keys, stats.expires)?;
-    let mut keys = 0;
-    let mut page = Vec::new();
-    for s in 0..SEGMENTS {
-        store.snapshot_segment(s, now, &mut page);
-        for (key, value, deadline) in &page {
-            w.object(key, value, *deadline)?;
+impl Persistence {
+    /// Writes every live key of `store` to `temp`, fsyncs it, renames it to `path` and
+    /// fsyncs the directory; returns the number of keys written.
+    fn write_file(&self, store: &Store, temp: &Path, path: &Path) -> io::Result<u64> {
+        let now = store.now_ms();
+        let stats = store.stats();
+        self.save_keys_total.store(stats.keys, Ordering::Relaxed);
+        self.save_keys_done.store(0, Ordering::Relaxed);
+        let file = File::create(temp)?;
+        let mut w = RdbWriter::start(
+            BufWriter::with_capacity(1 << 16, file),
+            now,
+            stats.used_memory,
+        )?;
+        w.select_db(stats.keys, stats.expires)?;
+        let mut keys = 0;
+        let mut page = Vec::new();
+        for s in 0..SEGMENTS {
+            store.snapshot_segment(s, now, &mut page);
+            for (key, value, deadline) in &page {
+                w.object(key, value, *deadline)?;
+            }
+            keys += page.len() as u64;
+            self.save_keys_done.store(keys, Ordering::Relaxed);
         }
-        keys += page.len() as u64;
+        let file = w
+            .finish()?
+            .into_inner()
+            .map_err(io::IntoInnerError::into_error)?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(temp, path)?;
+        // The rename itself survives a crash once the directory is synced.
+        let dir: PathBuf = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        File::open(dir)?.sync_all()?;
+        Ok(keys)
     }
-    let file = w
-        .finish()?
-        .into_inner()
-        .map_err(io::IntoInnerError::into_error)?;
-    file.sync_all()?;
-    drop(file);
-    std::fs::rename(temp, path)?;
-    // The rename itself survives a crash once the directory is synced.
-    let dir: PathBuf = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    File::open(dir)?.sync_all()?;
-    Ok(keys)
+}
+
+/// A reader that counts the bytes it gave (INFO's `loading_loaded_bytes`).
+struct Counted<'a, R> {
+    inner: R,
+    read: &'a AtomicU64,
+}
+
+impl<R: io::Read> io::Read for Counted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
 }
 
 /// Reads the RDB file at `path` into `store`.
-fn load_file(store: &Store, path: &Path) -> Result<LoadSummary, RdbError> {
+fn load_file(store: &Store, path: &Path, read: &AtomicU64) -> Result<LoadSummary, RdbError> {
     let file = File::open(path).map_err(RdbError::Io)?;
     let len = file.metadata().map_err(RdbError::Io)?.len();
     let mut too_big = 0u64;
+    let input = Counted { inner: file, read };
     let mut summary = reader::load(
-        BufReader::with_capacity(1 << 16, file),
+        BufReader::with_capacity(1 << 16, input),
         len,
         store.now_ms(),
         store.max_memory(),
