@@ -143,6 +143,9 @@ async fn a_router_reports_its_shards_loading_and_their_snapshots_merged() {
     let other = spawn_shard_with(config_in(&other_dir)).await;
     let router = harness::spawn_router(router::Config {
         shards: vec![loading.addr().to_string(), other.addr().to_string()],
+        // SAVE answers when the file is written: 300,000 keys in a debug build on a busy
+        // machine outlast the default 1 s shard timeout (operations.md, "Snapshots").
+        shard_timeout_ms: 30_000,
         ..router::Config::default()
     })
     .await;
