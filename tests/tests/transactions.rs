@@ -91,36 +91,52 @@ async fn bank_transfers_across_groups_keep_the_total_for_every_reader() {
     cluster.stop().await;
 }
 
-/// A router that sent phase one and died: its locks hold other transactions only until
-/// their lease ends, and its phase two, should it ever arrive late, applies nothing.
+/// A router that sent phase one and died (simulated here; tests/binary/txn_router_kill.rs
+/// kills real router processes): its locks hold other transactions until their lease ends,
+/// then the first to need a key resolves it at the coordinator (aborted: it never committed
+/// there), and its phase two, should it ever arrive late, is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn locks_of_a_router_lost_between_phases_expire_and_nothing_is_half_applied() {
+async fn locks_of_a_router_lost_between_phases_are_resolved_and_nothing_is_half_applied() {
     let (cluster, second, accounts) = two_routers().await;
     let (a, b) = (&accounts[0], &accounts[1]);
+    let (ga, gb) = (
+        cluster.bucket_of(a.as_bytes()),
+        cluster.bucket_of(b.as_bytes()),
+    );
+    assert!(ga < gb, "a's group coordinates");
     let mut con = cluster.client().await;
     let _: () = con.set(a, 100).await.unwrap();
     let _: () = con.set(b, 100).await.unwrap();
     // The dead router's phase one on both groups (a 300 ms lease), and no phase two.
-    let mut shard_a = RawClient::connect(cluster.shard_addrs()[0]).await;
-    let mut shard_b = RawClient::connect(cluster.shard_addrs()[1]).await;
-    let prepare = |key: &str| {
-        [
-            b"TXN".as_slice(),
-            b"PREPARE",
-            b"4242",
-            b"0",
-            b"300",
-            key.as_bytes(),
+    let mut shard_a = RawClient::connect(cluster.shard_addrs()[ga]).await;
+    let mut shard_b = RawClient::connect(cluster.shard_addrs()[gb]).await;
+    let coordinator = ga.to_string();
+    let prepare = |cmd: &str, key: &str| {
+        let args: Vec<Vec<u8>> = [
+            "TXN",
+            "PREPARE",
+            "4242",
+            "0",
+            "300",
+            &coordinator,
+            "1",
+            "3",
+            cmd,
+            key,
+            "50",
         ]
-        .map(<[u8]>::to_vec)
+        .iter()
+        .map(|s| s.as_bytes().to_vec())
+        .collect();
+        args
     };
-    let args = prepare(a);
-    let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
-    assert_eq!(shard_a.call(&args).await, b"+OK\r\n");
-    let args = prepare(b);
-    let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
-    assert_eq!(shard_b.call(&args).await, b"+OK\r\n");
-    // Another router's transaction on the same keys waits for the lease, then runs whole.
+    for (shard, cmd, key) in [(&mut shard_a, "DECRBY", a), (&mut shard_b, "INCRBY", b)] {
+        let args = prepare(cmd, key);
+        let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+        assert_eq!(shard.call(&args).await, b"+OK\r\n");
+    }
+    // Another router's transaction on the same keys waits for the lease, then resolves the
+    // lost one (aborted) and runs whole.
     let started = std::time::Instant::now();
     let mut other = client_for(second.addr()).await;
     let (x, y): (i64, i64) = within(
@@ -137,21 +153,13 @@ async fn locks_of_a_router_lost_between_phases_expire_and_nothing_is_half_applie
         started.elapsed() >= Duration::from_millis(250),
         "waited for the lease"
     );
-    // The lost router's phase two arrives late: refused, nothing applied.
-    let commit = [
-        b"TXN".as_slice(),
-        b"COMMIT",
-        b"4242",
-        b"1",
-        b"3",
-        b"SET",
-        a.as_bytes(),
-        b"0",
-    ];
-    assert_eq!(
-        shard_a.call(&commit).await,
-        b"-TXNEXPIRED the transaction's locks expired before its commit\r\n"
-    );
+    // The lost router's phase two arrives late: refused on both, nothing applied.
+    for shard in [&mut shard_a, &mut shard_b] {
+        assert_eq!(
+            shard.call(&[b"TXN", b"COMMIT", b"4242"]).await,
+            b"-TXNABORTED the transaction was aborted before its commit\r\n"
+        );
+    }
     let got: Vec<i64> = con.mget(&[a, b]).await.unwrap();
     assert_eq!(got, [90, 110]);
     second.stop().await;

@@ -3,14 +3,15 @@
 //!
 //! Two phases, for a transaction on groups g1 < g2 < ... (group order, so two routers never
 //! wait on each other in a cycle):
-//! 1. `TXN PREPARE token watch-token lease key...` on each group in turn: the shard locks the
-//!    keys for `token` (until the lease ends) and checks the WATCHed keys it holds. A group
-//!    whose keys another transaction holds answers `TXNLOCKED`: asked again, holding the
-//!    groups before it. A changed WATCHed key: every group prepared is sent `TXN ABORT`, and
-//!    EXEC answers nil.
-//! 2. `TXN COMMIT token cmds` on each group in turn: each runs its commands as one unit and
-//!    releases the locks. A group whose lease ran out and whose keys another transaction took
-//!    answers `TXNEXPIRED` and runs nothing: its commands' slots carry that error.
+//! 1. `TXN PREPARE token watch-token lease coordinator cmds watched-keys` on each group in
+//!    turn: the shard checks the WATCHed keys it holds, locks the keys for `token` and keeps
+//!    its commands. A group whose keys another transaction holds answers `TXNLOCKED`: asked
+//!    again (or the holder resolved, once its lease ended), holding the groups before it. A
+//!    changed WATCHed key: every group prepared is sent `TXN ABORT`, and EXEC answers nil.
+//! 2. `TXN COMMIT token` on the coordinator (the first group): the decision. It runs its
+//!    part and records the commit, or answers `TXNABORTED` when a resolver aborted the
+//!    transaction first (then all is aborted, and a transaction without WATCH starts over).
+//!    Then `TXN COMMIT token` on each other group, which runs the part it keeps.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -18,10 +19,13 @@ use bytes::Bytes;
 use protocol::command::Route;
 use protocol::error::text;
 use protocol::{Command, Frame, Kind};
+
+/// A transaction aborted by resolvers each time it tried (its router stalled past the lease).
+const TXNABORTED: &str = "TXNABORTED the transaction was aborted before its commit";
 use serve::multi::Multi;
 use serve::session::{handle_local, Session};
 
-use super::{b, call, call_unlocked, num, LEASE_MS};
+use super::{b, call, call_unlocked, num, resolve_at, test_hook, LEASE_MS};
 use crate::elastic::View;
 use crate::path::handler::Router;
 use crate::path::merge;
@@ -165,9 +169,12 @@ fn encode(args: &mut Vec<Bytes>, cmds: &[Vec<Bytes>]) {
 
 type GroupReplies = BTreeMap<usize, Result<Vec<Frame>, Frame>>;
 
-/// Phase one on every group in group order, then phase two on all; `None` when a WATCHed
-/// key changed, `Err` when phase one failed otherwise (a shard down, locked for too long):
-/// every lock taken is released, nothing ran.
+/// How many times a transaction without WATCH starts over when a resolver aborted it
+/// while its router was slow (a stall longer than the lease between the phases).
+const ATTEMPTS: usize = 3;
+
+/// Both phases; `None` when a WATCHed key changed, `Err` when nothing ran (a shard down,
+/// locked for too long, aborted by a resolver too often).
 async fn two_phase(
     view: &View,
     lane: u64,
@@ -175,7 +182,36 @@ async fn two_phase(
     cmds: &BTreeMap<usize, Vec<Vec<Bytes>>>,
     watched: &BTreeMap<usize, Vec<Bytes>>,
 ) -> Result<Option<GroupReplies>, Frame> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match attempt_two_phase(view, lane, watch_token, cmds, watched).await {
+            // Aborted by a resolver before it committed: nothing ran anywhere. The WATCH
+            // was consumed by phase one, so a watching client gets nil (and retries).
+            Outcome::Aborted if watch_token != 0 => return Ok(None),
+            Outcome::Aborted if attempt < ATTEMPTS => continue,
+            Outcome::Aborted => return Err(Frame::error(TXNABORTED)),
+            Outcome::Done(done) => return done,
+        }
+    }
+}
+
+enum Outcome {
+    Done(Result<Option<GroupReplies>, Frame>),
+    Aborted,
+}
+
+/// One try at both phases (docs/architecture.md, "Several groups"): PREPARE carries each
+/// group's commands; the first group is the coordinator, whose COMMIT is the decision.
+async fn attempt_two_phase(
+    view: &View,
+    lane: u64,
+    watch_token: u64,
+    cmds: &BTreeMap<usize, Vec<Vec<Bytes>>>,
+    watched: &BTreeMap<usize, Vec<Bytes>>,
+) -> Outcome {
     let token = super::new_token();
+    let coordinator = *cmds.keys().next().expect("two groups or more"); // invariant: caller
     let mut prepared = Vec::new();
     let mut failure = None;
     for (&group, list) in cmds {
@@ -184,8 +220,15 @@ async fn two_phase(
         } else {
             0
         };
-        let mut args = vec![b("TXN"), b("PREPARE"), num(token), num(wt), num(LEASE_MS)];
-        args.extend(keys_of(list));
+        let mut args = vec![
+            b("TXN"),
+            b("PREPARE"),
+            num(token),
+            num(wt),
+            num(LEASE_MS),
+            num(coordinator),
+        ];
+        encode(&mut args, list);
         args.extend(watched.get(&group).into_iter().flatten().cloned());
         match call_unlocked(view, lane, group, args).await {
             Frame::Simple(_) => prepared.push(group),
@@ -200,9 +243,8 @@ async fn two_phase(
         }
     }
     if let Some(failure) = failure {
-        for &group in &prepared {
-            call(view, lane, group, vec![b("TXN"), b("ABORT"), num(token)]).await;
-        }
+        // The coordinator first: once it records the abort, no resolver can find a commit.
+        abort(view, lane, token, &prepared).await;
         // Groups not reached still hold the WATCH.
         for &group in watched.keys().filter(|g| !prepared.contains(g)) {
             call(
@@ -214,38 +256,60 @@ async fn two_phase(
             .await;
         }
         return match failure {
-            None => Ok(None),
-            Some(error) => Err(error),
+            None => Outcome::Done(Ok(None)),
+            Some(error) if error_is(&error, "TXNABORTED") => Outcome::Aborted,
+            Some(error) => Outcome::Done(Err(error)),
         };
     }
-    // Phase two, group after group: each group's locks are released as it commits.
+    test_hook::pause(test_hook::Point::BeforeCommit).await;
+    // The decision: the coordinator runs its part and records the commit, unless a
+    // resolver recorded the abort first (this router was slower than the lease).
+    let commit = |group: usize| call(view, lane, group, vec![b("TXN"), b("COMMIT"), num(token)]);
     let mut replies = BTreeMap::new();
-    for (&group, list) in cmds {
-        let mut args = vec![b("TXN"), b("COMMIT"), num(token)];
-        encode(&mut args, list);
-        let reply = match call(view, lane, group, args).await {
+    match commit(coordinator).await {
+        Frame::Array(list) => {
+            replies.insert(coordinator, Ok(list));
+        }
+        error if error_is(&error, "TXNABORTED") => {
+            abort(view, lane, token, &prepared).await;
+            return Outcome::Aborted;
+        }
+        error => {
+            // No answer (a link lost) or the coordinator restarted: ask what it decided.
+            match resolve_at(view, lane, coordinator, token).await {
+                Some(true) => {
+                    replies.insert(coordinator, Err(error));
+                }
+                Some(false) => {
+                    abort(view, lane, token, &prepared).await;
+                    return Outcome::Done(Err(error));
+                }
+                // Unknown: the others stay prepared; whoever finds their lease over asks
+                // the coordinator when it answers again.
+                None => return Outcome::Done(Err(error)),
+            }
+        }
+    }
+    test_hook::pause(test_hook::Point::AfterCoordinatorCommit).await;
+    for &group in cmds.keys().filter(|&&g| g != coordinator) {
+        let reply = match commit(group).await {
             Frame::Array(list) => Ok(list),
             other => Err(other),
         };
         replies.insert(group, reply);
     }
-    Ok(Some(replies))
+    Outcome::Done(Ok(Some(replies)))
 }
 
-/// The keys of a group's commands, as the shard's command table finds them.
-fn keys_of(list: &[Vec<Bytes>]) -> Vec<Bytes> {
-    let mut keys = Vec::new();
-    for args in list {
-        let request = protocol::Request {
-            args: args.clone(),
-            raw: Bytes::new(),
-            inline: true,
-        };
-        if let Ok(cmd) = Command::from_request(request) {
-            keys.extend(cmd.keys().cloned());
-        }
+/// Sends `TXN ABORT` to `groups`, in order (the coordinator first).
+async fn abort(view: &View, lane: u64, token: u64, groups: &[usize]) {
+    for &group in groups {
+        call(view, lane, group, vec![b("TXN"), b("ABORT"), num(token)]).await;
     }
-    keys
+}
+
+fn error_is(frame: &Frame, code: &str) -> bool {
+    matches!(frame, Frame::Error(e) if e.starts_with(code.as_bytes()))
 }
 
 /// Puts every reply in its command's place.

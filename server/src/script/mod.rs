@@ -220,8 +220,8 @@ pub(crate) fn execute_placed(cmd: &Command, shard: &ShardState, placement: Place
     let Some(_gate) = shard.txn.exclusive_unless(|| shard.scripts.busy()) else {
         return Frame::error(text::BUSY);
     };
-    if shard.txn.locked_by_other(0, &keys) {
-        return Frame::error(crate::exec::multi::TXNLOCKED);
+    if let Some(holder) = shard.txn.holder(0, &keys) {
+        return holder.reply();
     }
     let mut session = Session::new(0, &shard.server_config);
     session.authenticate();
