@@ -174,7 +174,15 @@ fn dispatch(cmd: &Command, session: &mut Session, shard: &ShardState) -> Frame {
                 // Shared: EXEC and EVAL hold it exclusive, so they run alone; a script
                 // past --lua-time-limit makes the others answer -BUSY.
                 match shard.txn.shared_unless(|| shard.scripts.busy()) {
-                    Some(_gate) => exec::execute(cmd, shard, session.protocol()),
+                    Some(_gate) => {
+                        // A write to a key a cross-group transaction holds between its
+                        // phases waits (the router retries): it would land inside the
+                        // transaction, after its WATCH check. One relaxed load otherwise.
+                        if let Some(holder) = shard.txn.write_blocked(cmd) {
+                            return holder.reply();
+                        }
+                        exec::execute(cmd, shard, session.protocol())
+                    }
                     None => Frame::error(protocol::text::BUSY),
                 }
             }

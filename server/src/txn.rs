@@ -300,6 +300,24 @@ impl Txn {
         self.holder(token, keys).is_some()
     }
 
+    /// Returns the transaction that holds a key of `cmd` when `cmd` writes: a plain write
+    /// must wait for it. One relaxed load when no transaction holds keys on this shard.
+    #[inline]
+    pub fn write_blocked(&self, cmd: &Command) -> Option<Holder> {
+        if self.locked.load(Relaxed) == 0 {
+            return None;
+        }
+        self.write_blocked_slow(cmd)
+    }
+
+    #[cold]
+    fn write_blocked_slow(&self, cmd: &Command) -> Option<Holder> {
+        if !cmd.spec().flags.contains(protocol::command::Flags::WRITE) {
+            return None;
+        }
+        self.holder(0, cmd.keys())
+    }
+
     /// Returns the transaction other than `token` that locks one of `keys`, if any: what a
     /// `TXNLOCKED` reply names, so that whoever finds its lease over can resolve it.
     pub fn holder<'a>(

@@ -166,6 +166,79 @@ async fn locks_of_a_router_lost_between_phases_are_resolved_and_nothing_is_half_
     cluster.stop().await;
 }
 
+/// A plain write to a key a cross-group transaction holds between its phases waits for the
+/// transaction (the shard answers the router `-TXNLOCKED`, the router asks again): it cannot
+/// land after the transaction's WATCH check and before its commands, where the transaction
+/// would overwrite it though its WATCH said nothing changed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_plain_write_to_a_key_held_between_the_phases_waits_for_the_commit() {
+    let (cluster, second, accounts) = two_routers().await;
+    let w = &accounts[1];
+    let g = cluster.bucket_of(w.as_bytes());
+    // Phase one of a transaction that WATCHed w (checked clean) and sets it to "txn".
+    let mut shard = RawClient::connect(cluster.shard_addrs()[g]).await;
+    let coordinator = g.to_string();
+    let prepare: Vec<&[u8]> = vec![
+        b"TXN",
+        b"PREPARE",
+        b"99",
+        b"0",
+        b"60000",
+        coordinator.as_bytes(),
+        b"1",
+        b"3",
+        b"SET",
+        w.as_bytes(),
+        b"txn",
+    ];
+    assert_eq!(shard.call(&prepare).await, b"+OK\r\n");
+    // A write through a router waits; a read does not (it orders before the transaction).
+    let mut con = client_for(second.addr()).await;
+    let writer = {
+        let (w, addr) = (w.clone(), cluster.addr());
+        tokio::spawn(async move {
+            let mut con = client_for(addr).await;
+            let _: () = con.set(&w, "plain").await.unwrap();
+            let got: String = con.get(&w).await.unwrap();
+            got
+        })
+    };
+    let read: Option<String> = con.get(w).await.unwrap();
+    assert_eq!(read, None);
+    // A shard's own client is told, too (only routers can resolve a transaction).
+    let mut direct = RawClient::connect(cluster.shard_addrs()[g]).await;
+    assert_eq!(
+        direct.call(&[b"SET", w.as_bytes(), b"x"]).await,
+        b"-TXNLOCKED 99 "
+            .iter()
+            .copied()
+            .chain(format!("{g} 0 a key is locked by another transaction\r\n").bytes())
+            .collect::<Vec<u8>>()
+    );
+    // The router's SET reached the shard and was refused (the second failed SET there).
+    within(async {
+        loop {
+            let info = direct.call(&[b"INFO", b"commandstats"]).await;
+            if String::from_utf8_lossy(&info).contains("failed_calls=2") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert!(!writer.is_finished(), "the write waits for the transaction");
+    assert_eq!(
+        shard.call(&[b"TXN", b"COMMIT", b"99"]).await,
+        b"*1\r\n+OK\r\n"
+    );
+    // After the commit the write runs: last, as it came last.
+    assert_eq!(within(writer).await.unwrap(), "plain");
+    let now: String = con.get(w).await.unwrap();
+    assert_eq!(now, "plain");
+    second.stop().await;
+    cluster.stop().await;
+}
+
 /// WATCH GET MULTI SET EXEC, retried on nil, by clients of two routers on one counter.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn watch_retries_make_concurrent_increments_exact() {

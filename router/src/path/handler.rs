@@ -179,6 +179,13 @@ pub(crate) async fn handle<S: serve::ClientStream>(
                     reply = again;
                 }
             }
+            if let Some(holder) = crate::txn::Holder::of_reply(&reply) {
+                if let Some(again) =
+                    Box::pin(retry_locked(&raw, holder, &router, id, &mut acks)).await
+                {
+                    reply = again;
+                }
+            }
             if let Some(spec) = spec {
                 if spec.flags.contains(Flags::WRITE) {
                     last_write_acks = acks;
@@ -317,6 +324,42 @@ async fn dispatch<S>(
     };
     // Read after the command ran: HELLO 3 is answered in RESP3.
     (pending, (session.protocol(), shape), Some(spec), raw)
+}
+
+/// Runs a write again after a shard refused it because a cross-group transaction holds its
+/// key between the phases (`-TXNLOCKED`), once the holder let go or was resolved (its lease
+/// over). Only a one-group command is sent again (a split one's other parts ran already);
+/// `None` leaves the client the error.
+async fn retry_locked(
+    raw: &Bytes,
+    mut holder: crate::txn::Holder,
+    router: &Router,
+    lane: u64,
+    acks: &mut usize,
+) -> Option<Reply> {
+    let mut buf = bytes::BytesMut::from(&raw[..]);
+    let request = protocol::Decoder::new(Limits::default())
+        .decode(&mut buf)
+        .ok()??;
+    let cmd = Command::from_request(request).ok()?;
+    let started = tokio::time::Instant::now();
+    let mut wait = std::time::Duration::from_micros(200);
+    loop {
+        let view = router.elastic.view().clone();
+        let plan = plan::plan(&cmd, &view.topology);
+        let Plan::Forward { shard } = plan else {
+            return None;
+        };
+        if !crate::txn::wait_for(&view, lane, shard, holder, started, &mut wait).await {
+            return None;
+        }
+        let pending = start(cmd.clone(), plan, router, lane).await;
+        let reply = resolve::<()>(pending, router, acks).await;
+        match crate::txn::Holder::of_reply(&reply) {
+            Some(again) => holder = again,
+            None => return Some(reply),
+        }
+    }
 }
 
 /// Runs a request again after a shard fenced it (`-STALEEPOCH`: the cluster was resized

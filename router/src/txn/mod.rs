@@ -194,6 +194,23 @@ impl Holder {
         let Frame::Error(e) = reply else {
             return None;
         };
+        Holder::parse_text(e)
+    }
+
+    /// The holder a plain command's reply names (a write to a locked key), if it does.
+    pub(crate) fn of_reply(reply: &crate::shards::Reply) -> Option<Holder> {
+        match reply {
+            crate::shards::Reply::Raw(raw) => {
+                let text = raw.strip_prefix(b"-")?;
+                let end = text.iter().position(|&b| b == b'\r').unwrap_or(text.len());
+                Holder::parse_text(&text[..end])
+            }
+            crate::shards::Reply::Frame(frame) => Holder::parse(frame),
+        }
+    }
+
+    /// Reads `TXNLOCKED token coordinator expired ...`, an error's text without its `-`.
+    fn parse_text(e: &[u8]) -> Option<Holder> {
         let rest = e.strip_prefix(b"TXNLOCKED ")?;
         let mut words = rest.split(|&c| c == b' ');
         let mut next = || -> Option<u64> { std::str::from_utf8(words.next()?).ok()?.parse().ok() };
@@ -203,6 +220,27 @@ impl Holder {
             expired: next()? == 1,
         })
     }
+}
+
+/// Waits for `holder` to let go of a key of `group` before a command is sent again: resolves
+/// it when its lease ended, else sleeps `wait` (doubled, up to 20 ms). Returns false once
+/// [`LOCKED_FOR`] passed since `started`: give up, answer the client the error.
+pub(crate) async fn wait_for(
+    view: &View,
+    lane: u64,
+    group: usize,
+    holder: Holder,
+    started: tokio::time::Instant,
+    wait: &mut Duration,
+) -> bool {
+    if started.elapsed() > LOCKED_FOR {
+        return false;
+    }
+    if !(holder.expired && resolve(view, lane, group, holder).await) {
+        tokio::time::sleep(*wait).await;
+        *wait = (*wait * 2).min(Duration::from_millis(20));
+    }
+    true
 }
 
 /// Ends a transaction whose router died or stalled between its phases, found holding a

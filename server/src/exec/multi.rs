@@ -22,9 +22,10 @@ use serve::session::{handle_local, Session};
 use crate::state::ShardState;
 use crate::txn::{Commit, LockError, Part};
 
-/// How long a shard's own client's EXEC waits for a cross-group transaction's locks on its
-/// keys before running anyway (the locks' lease is shorter; a lock this old is a bug).
-const LOCK_WAIT: Duration = Duration::from_secs(30);
+/// How long a shard's own client's EXEC or EVAL waits for a cross-group transaction's locks
+/// on its keys before answering `-TXNLOCKED` (twice a router's lease: only a router can
+/// resolve a transaction whose router died, when one of its clients needs the keys).
+pub(crate) const LOCK_WAIT: Duration = Duration::from_secs(10);
 
 /// COMMIT or PREPARE of a transaction already resolved as aborted (its router was too slow).
 pub const TXNABORTED: &str = "TXNABORTED the transaction was aborted before its commit";
@@ -103,10 +104,16 @@ fn exec(session: &mut Session, shard: &ShardState) -> Frame {
         let Some(gate) = shard.txn.exclusive_unless(|| shard.scripts.busy()) else {
             return Frame::error(text::BUSY);
         };
-        if !shard.txn.locked_by_other(0, &keys) || started.elapsed() > LOCK_WAIT {
-            break gate;
+        match shard.txn.holder(0, &keys) {
+            None => break gate,
+            Some(holder) if started.elapsed() > LOCK_WAIT => {
+                if let Some(w) = watched {
+                    shard.txn.unwatch(w.token);
+                }
+                return holder.reply();
+            }
+            Some(_) => drop(gate),
         }
-        drop(gate);
         crate::txn::blocking(|| std::thread::sleep(Duration::from_millis(1)));
     };
     if let Some(w) = watched {

@@ -196,10 +196,13 @@ pub fn execute(cmd: &Command, session: &mut Session, shard: &ShardState) -> Fram
         let Some(gate) = shard.txn.exclusive_unless(|| shard.scripts.busy()) else {
             return Frame::error(text::BUSY);
         };
-        if !shard.txn.locked_by_other(0, &keys) || started.elapsed() > Duration::from_secs(30) {
-            break gate;
+        match shard.txn.holder(0, &keys) {
+            None => break gate,
+            Some(holder) if started.elapsed() > crate::exec::multi::LOCK_WAIT => {
+                return holder.reply();
+            }
+            Some(_) => drop(gate),
         }
-        drop(gate);
         crate::txn::blocking(|| std::thread::sleep(Duration::from_millis(1)));
     };
     eval(cmd, session, shard, None)
