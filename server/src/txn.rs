@@ -31,6 +31,8 @@ use bytes::Bytes;
 use protocol::{Command, Frame};
 use serve::sync::lock;
 
+use crate::script::Placement;
+
 /// Runs `f`, which may block for a while (a script, a wait for the gate), with this thread's
 /// tokio worker role handed to another thread (`block_in_place`): tasks queued on this
 /// worker (its LIFO slot cannot be stolen) would otherwise wait for it, SCRIPT KILL among
@@ -93,6 +95,8 @@ struct Locks {
 pub struct Part {
     /// This group's queued commands.
     pub cmds: Vec<Command>,
+    /// Which group this is, of how many (a script among the commands stays on it).
+    pub placement: Option<Placement>,
     /// The coordinator's group number (the first group of the transaction).
     pub coordinator: u64,
     /// When others may resolve the transaction instead of waiting for its router.
@@ -133,7 +137,7 @@ impl Holder {
 #[derive(Debug)]
 pub enum Commit {
     /// The prepared part: run it, then [`Txn::committed`].
-    Run(Vec<Command>),
+    Run(Vec<Command>, Option<Placement>),
     /// It committed already (a second COMMIT: the slow router's and a resolver's): its reply.
     Again(Frame),
     /// It was aborted (a resolver found the lease over first): nothing runs.
@@ -395,7 +399,7 @@ impl Txn {
         sweep_decisions(&mut l, Instant::now());
         if let Some(part) = l.prepared.get(&token) {
             // The part stays, its keys locked, until `committed`.
-            return Commit::Run(part.cmds.clone());
+            return Commit::Run(part.cmds.clone(), part.placement);
         }
         match l.decided.get(&token) {
             Some((Decision::Committed(reply), _)) => Commit::Again(reply.clone()),
@@ -528,6 +532,7 @@ mod tests {
             .collect();
         Part {
             cmds,
+            placement: None,
             coordinator: 0,
             until: Instant::now() + lease,
             keys: Vec::new(),
@@ -546,7 +551,7 @@ mod tests {
             panic!("b is locked by 1");
         };
         assert_eq!((h.token, h.expired), (1, false));
-        assert!(matches!(t.commit(1), Commit::Run(c) if c.len() == 2));
+        assert!(matches!(t.commit(1), Commit::Run(c, _) if c.len() == 2));
         t.committed(1, Frame::Integer(7));
         assert!(matches!(t.commit(1), Commit::Again(Frame::Integer(7))));
         assert!(t.resolve(1), "RESOLVE after a commit: committed");

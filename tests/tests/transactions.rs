@@ -119,6 +119,8 @@ async fn locks_of_a_router_lost_between_phases_are_resolved_and_nothing_is_half_
             "0",
             "300",
             &coordinator,
+            "0",
+            "0",
             "1",
             "3",
             cmd,
@@ -185,6 +187,8 @@ async fn a_plain_write_to_a_key_held_between_the_phases_waits_for_the_commit() {
         b"0",
         b"60000",
         coordinator.as_bytes(),
+        b"0",
+        b"0",
         b"1",
         b"3",
         b"SET",
@@ -458,4 +462,60 @@ async fn every_member_of_a_replicated_group_applies_the_same_transaction() {
         }
     }
     router.stop().await;
+}
+
+/// A script queued in a router's MULTI stays on its declared keys' group as outside one: a
+/// `redis.call` on a key of another group gets the same error in its slot of the EXEC array,
+/// in a one-group transaction and in a two-phase one.
+#[tokio::test]
+async fn a_script_inside_a_router_multi_cannot_touch_another_groups_key() {
+    let cluster = spawn_cluster(3).await;
+    let keys = cluster.keys_on_distinct_shards(2);
+    let (own, other) = (&keys[0], &keys[1]);
+    let script = "return redis.call('get', ARGV[1])";
+    let mut raw = cluster.raw().await;
+    let eval: [&[u8]; 5] = [
+        b"EVAL",
+        script.as_bytes(),
+        b"1",
+        own.as_bytes(),
+        other.as_bytes(),
+    ];
+    let alone = raw.call(&eval).await;
+    assert!(
+        alone.starts_with(b"-ERR Script attempted to access a non local key in a cluster node"),
+        "{}",
+        String::from_utf8_lossy(&alone)
+    );
+    let line = |reply: &[u8]| -> Vec<u8> { reply.strip_suffix(b"\r\n").unwrap_or(reply).to_vec() };
+    // One group: the script's group only.
+    assert_eq!(raw.call(&[b"MULTI"]).await, b"+OK\r\n");
+    assert_eq!(raw.call(&eval).await, b"+QUEUED\r\n");
+    let exec = raw.call(&[b"EXEC"]).await;
+    assert_eq!(exec, [b"*1\r\n".as_slice(), &alone].concat());
+    // Two groups: the script's part on its group, a SET on the other's.
+    assert_eq!(raw.call(&[b"MULTI"]).await, b"+OK\r\n");
+    assert_eq!(raw.call(&eval).await, b"+QUEUED\r\n");
+    assert_eq!(
+        raw.call(&[b"SET", other.as_bytes(), b"v"]).await,
+        b"+QUEUED\r\n"
+    );
+    let exec = raw.call(&[b"EXEC"]).await;
+    assert_eq!(
+        exec,
+        [b"*2\r\n".as_slice(), &line(&alone), b"\r\n+OK\r\n"].concat()
+    );
+    // A script on its own group's keys runs in both.
+    let fine: [&[u8]; 5] = [
+        b"EVAL",
+        script.as_bytes(),
+        b"1",
+        own.as_bytes(),
+        own.as_bytes(),
+    ];
+    assert_eq!(raw.call(&[b"MULTI"]).await, b"+OK\r\n");
+    assert_eq!(raw.call(&fine).await, b"+QUEUED\r\n");
+    assert_eq!(raw.call(&[b"GET", other.as_bytes()]).await, b"+QUEUED\r\n");
+    assert_eq!(raw.call(&[b"EXEC"]).await, b"*2\r\n$-1\r\n$1\r\nv\r\n");
+    cluster.stop().await;
 }

@@ -3,9 +3,9 @@
 //!
 //! Two phases, for a transaction on groups g1 < g2 < ... (group order, so two routers never
 //! wait on each other in a cycle):
-//! 1. `TXN PREPARE token watch-token lease coordinator cmds watched-keys` on each group in
-//!    turn: the shard checks the WATCHed keys it holds, locks the keys for `token` and keeps
-//!    its commands. A group whose keys another transaction holds answers `TXNLOCKED`: asked
+//! 1. `TXN PREPARE token watch-token lease coordinator group groups cmds watched-keys` on
+//!    each group in turn: the shard checks the WATCHed keys it holds, locks the keys for
+//!    `token` and keeps its commands. A group whose keys another transaction holds answers `TXNLOCKED`: asked
 //!    again (or the holder resolved, once its lease ended), holding the groups before it. A
 //!    changed WATCHed key: every group prepared is sent `TXN ABORT`, and EXEC answers nil.
 //! 2. `TXN COMMIT token` on the coordinator (the first group): the decision. It runs its
@@ -81,7 +81,8 @@ pub(super) async fn exec(session: &mut Session, router: &Router, view: &View, la
         0 => BTreeMap::new(),
         1 => {
             let (&group, list) = cmds.iter().next().expect("one group"); // invariant: len 1
-            let mut args = vec![b("TXN"), b("EXEC"), num(token)];
+            let groups = view.topology.len();
+            let mut args = vec![b("TXN"), b("EXEC"), num(token), num(group), num(groups)];
             encode(&mut args, list);
             match call_unlocked(view, lane, group, args).await {
                 Frame::Array(replies) => BTreeMap::from([(group, Ok(replies))]),
@@ -227,6 +228,8 @@ async fn attempt_two_phase(
             num(wt),
             num(LEASE_MS),
             num(coordinator),
+            num(group),
+            num(view.topology.len()),
         ];
         encode(&mut args, list);
         args.extend(watched.get(&group).into_iter().flatten().cloned());

@@ -3,8 +3,8 @@
 //!
 //! ```text
 //! EXEC                                     (a client of this shard, after MULTI ... )
-//! TXN EXEC watch-token n argc arg... ...   (a router: one group's whole transaction)
-//! TXN PREPARE token watch-token lease-ms coordinator n argc arg... ... watched-key...
+//! TXN EXEC watch-token group groups n argc arg... ...   (a router: one group's transaction)
+//! TXN PREPARE token watch-token lease-ms coordinator group groups n argc arg... ... watched-key...
 //!                                          (phase one: check WATCH, lock, keep the part)
 //! TXN COMMIT token                         (phase two: run the part, unlock; coordinator first)
 //! TXN RESOLVE token                        (on the coordinator: committed, or aborted now)
@@ -19,6 +19,7 @@ use protocol::error::text;
 use protocol::{Command, Frame, Kind, Request};
 use serve::session::{handle_local, Session};
 
+use crate::script::Placement;
 use crate::state::ShardState;
 use crate::txn::{Commit, LockError, Part};
 
@@ -121,16 +122,36 @@ fn exec(session: &mut Session, shard: &ShardState) -> Frame {
             return Frame::NullArray;
         }
     }
-    run_all(&multi.queued, session, shard)
+    run_all(&multi.queued, session, shard, None)
 }
 
-/// Runs queued commands one after the other; the caller holds the gate exclusive.
-fn run_all(cmds: &[Command], session: &mut Session, shard: &ShardState) -> Frame {
-    Frame::Array(cmds.iter().map(|c| run_queued(c, session, shard)).collect())
+/// Runs queued commands one after the other; the caller holds the gate exclusive. With a
+/// `placement` (a router's transaction on one group), a script among them may touch only
+/// that group's keys, as outside a transaction.
+fn run_all(
+    cmds: &[Command],
+    session: &mut Session,
+    shard: &ShardState,
+    placement: Option<Placement>,
+) -> Frame {
+    Frame::Array(
+        cmds.iter()
+            .map(|c| run_placed(c, session, shard, placement))
+            .collect(),
+    )
 }
 
 /// Runs one queued command as `handler::execute` would, without the gate (held already).
 pub(crate) fn run_queued(cmd: &Command, session: &mut Session, shard: &ShardState) -> Frame {
+    run_placed(cmd, session, shard, None)
+}
+
+fn run_placed(
+    cmd: &Command,
+    session: &mut Session,
+    shard: &ShardState,
+    placement: Option<Placement>,
+) -> Frame {
     if let Some(frame) = handle_local(cmd, session, &shard.server_config) {
         return frame;
     }
@@ -138,7 +159,7 @@ pub(crate) fn run_queued(cmd: &Command, session: &mut Session, shard: &ShardStat
         Kind::Jumpcache => crate::cluster::execute(cmd, session, shard),
         Kind::Unwatch => Frame::ok(),
         Kind::Eval | Kind::EvalSha | Kind::EvalRo | Kind::EvalShaRo | Kind::Script => {
-            crate::script::execute_locked(cmd, session, shard)
+            crate::script::execute_locked(cmd, session, shard, placement)
         }
         Kind::Exec | Kind::Discard | Kind::Watch | Kind::Reset | Kind::TxnPhase => {
             Frame::error("ERR command not allowed inside a transaction")
@@ -172,7 +193,8 @@ fn run_phase(cmd: &Command, shard: &ShardState) -> Result<Frame, &'static str> {
     match &sub[..] {
         b"EXEC" => {
             let watch_token = num(2)?;
-            let cmds = parse_commands(&args[3..])?;
+            let placement = placement(num(3)?, num(4)?);
+            let cmds = parse_commands(&args[5..])?;
             let keys: Vec<Bytes> = cmds.iter().flat_map(|c| c.keys().cloned()).collect();
             let Some(_gate) = shard.txn.exclusive_unless(|| shard.scripts.busy()) else {
                 return Ok(Frame::error(text::BUSY));
@@ -183,11 +205,12 @@ fn run_phase(cmd: &Command, shard: &ShardState) -> Result<Frame, &'static str> {
             if watch_token != 0 && !shard.txn.unwatch(watch_token) {
                 return Ok(Frame::NullArray);
             }
-            Ok(run_all(&cmds, &mut session, shard))
+            Ok(run_all(&cmds, &mut session, shard, placement))
         }
         b"PREPARE" => {
             let (token, watch_token, lease_ms, coordinator) = (num(2)?, num(3)?, num(4)?, num(5)?);
-            let (cmds, watched) = parse_commands_then(&args[6..])?;
+            let placement = placement(num(6)?, num(7)?);
+            let (cmds, watched) = parse_commands_then(&args[8..])?;
             let Some(_gate) = shard.txn.exclusive_unless(|| shard.scripts.busy()) else {
                 return Ok(Frame::error(text::BUSY));
             };
@@ -195,6 +218,7 @@ fn run_phase(cmd: &Command, shard: &ShardState) -> Result<Frame, &'static str> {
             let lease = Duration::from_millis(lease_ms.min(60_000));
             let part = Part {
                 cmds,
+                placement,
                 coordinator,
                 until: Instant::now() + lease,
                 keys: Vec::new(),
@@ -212,8 +236,8 @@ fn run_phase(cmd: &Command, shard: &ShardState) -> Result<Frame, &'static str> {
                 return Ok(Frame::error(text::BUSY));
             };
             Ok(match shard.txn.commit(token) {
-                Commit::Run(cmds) => {
-                    let reply = run_all(&cmds, &mut session, shard);
+                Commit::Run(cmds, placement) => {
+                    let reply = run_all(&cmds, &mut session, shard, placement);
                     shard.txn.committed(token, reply.clone());
                     reply
                 }
@@ -252,7 +276,7 @@ fn run_phase(cmd: &Command, shard: &ShardState) -> Result<Frame, &'static str> {
                 Ok(_) => return Err(text::SYNTAX),
                 Err(e) => return Ok(e.to_frame()),
             };
-            let placement = crate::script::Placement { group, groups };
+            let placement = Placement { group, groups };
             Ok(crate::script::execute_placed(&inner, shard, placement))
         }
         b"ABORT" => {
@@ -276,6 +300,14 @@ fn run_phase(cmd: &Command, shard: &ShardState) -> Result<Frame, &'static str> {
         }
         _ => Err(text::SYNTAX),
     }
+}
+
+/// `group groups` as a router sends them: the group this is, of how many.
+fn placement(group: u64, groups: u64) -> Option<Placement> {
+    Some(Placement {
+        group: usize::try_from(group).ok()?,
+        groups: usize::try_from(groups).ok().filter(|&n| n > 0)?,
+    })
 }
 
 /// Parses `n argc arg... argc arg...` into commands.
@@ -371,11 +403,11 @@ mod tests {
         };
         let locked = Frame::error("TXNLOCKED 7 3 0 a key is locked by another transaction");
         assert_eq!(
-            run("TXN PREPARE 7 0 10000 3 2 3 SET a 1 2 GET a b"),
+            run("TXN PREPARE 7 0 10000 3 0 1 2 3 SET a 1 2 GET a b"),
             Frame::ok()
         );
-        assert_eq!(run("TXN PREPARE 8 0 10000 3 1 2 GET b"), locked);
-        assert_eq!(run("TXN EXEC 0 1 2 GET a"), locked);
+        assert_eq!(run("TXN PREPARE 8 0 10000 3 0 1 1 2 GET b"), locked);
+        assert_eq!(run("TXN EXEC 0 0 1 1 2 GET a"), locked);
         let ran = Frame::Array(vec![Frame::ok(), Frame::bulk(b"1")]);
         assert_eq!(run("TXN COMMIT 7"), ran);
         assert_eq!(
@@ -386,24 +418,24 @@ mod tests {
         assert_eq!(run("TXN RESOLVE 7"), Frame::simple("COMMITTED"));
         assert_eq!(run("TXN ABORT 7"), Frame::error(TXNCOMMITTED));
         assert_eq!(
-            run("TXN EXEC 0 1 2 GET a"),
+            run("TXN EXEC 0 0 1 1 2 GET a"),
             Frame::Array(vec![Frame::bulk(b"1")])
         );
         // A part whose lease ended stays locked until resolved: aborted, it never runs.
-        assert_eq!(run("TXN PREPARE 9 0 0 3 1 3 SET a 2"), Frame::ok());
+        assert_eq!(run("TXN PREPARE 9 0 0 3 0 1 1 3 SET a 2"), Frame::ok());
         assert_eq!(
-            run("TXN EXEC 0 1 2 GET a"),
+            run("TXN EXEC 0 0 1 1 2 GET a"),
             Frame::error("TXNLOCKED 9 3 1 a key is locked by another transaction")
         );
         assert_eq!(run("TXN RESOLVE 9"), Frame::simple("ABORTED"));
         assert_eq!(run("TXN COMMIT 9"), Frame::error(TXNABORTED));
         assert_eq!(
-            run("TXN PREPARE 9 0 0 3 1 3 SET a 2"),
+            run("TXN PREPARE 9 0 0 3 0 1 1 3 SET a 2"),
             Frame::error(TXNABORTED)
         );
         assert_eq!(run("TXN COMMIT 10"), Frame::error(TXNGONE));
         assert_eq!(
-            run("TXN PREPARE 7 0 10 3 1 2 GET"),
+            run("TXN PREPARE 7 0 10 3 0 1 1 2 GET"),
             Frame::error(text::SYNTAX)
         );
         assert_eq!(run("GET a"), Frame::bulk(b"1"));

@@ -208,11 +208,17 @@ pub fn execute(cmd: &Command, session: &mut Session, shard: &ShardState) -> Fram
     eval(cmd, session, shard, None)
 }
 
-/// Runs EVAL* or SCRIPT with the gate already held (inside EXEC).
-pub(crate) fn execute_locked(cmd: &Command, session: &mut Session, shard: &ShardState) -> Frame {
+/// Runs EVAL* or SCRIPT with the gate already held (inside EXEC; `placement` when a
+/// router's transaction runs on one group of several).
+pub(crate) fn execute_locked(
+    cmd: &Command,
+    session: &mut Session,
+    shard: &ShardState,
+    placement: Option<Placement>,
+) -> Frame {
     match cmd.kind() {
         Kind::Script => script(cmd, shard),
-        _ => eval(cmd, session, shard, None),
+        _ => eval(cmd, session, shard, placement),
     }
 }
 
@@ -624,7 +630,23 @@ mod tests {
         // The state still works after running out.
         assert_eq!(eval(&s, &["EVAL", "return 1", "0"]), Frame::Integer(1));
         assert_eq!(
-            eval(&s, &["TXN", "PREPARE", "1", "0", "99999999999999999", "k"]),
+            eval(
+                &s,
+                &[
+                    "TXN",
+                    "PREPARE",
+                    "1",
+                    "0",
+                    "99999999999999999",
+                    "0",
+                    "0",
+                    "1",
+                    "1",
+                    "2",
+                    "GET",
+                    "k"
+                ]
+            ),
             Frame::ok()
         );
     }
