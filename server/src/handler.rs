@@ -142,6 +142,8 @@ pub fn execute(cmd: &Command, session: &mut Session, shard: &ShardState) -> Fram
     shard.stats.commands_processed.fetch_add(1, Relaxed);
     // One clock read on each side of the command: Commandstats' usec, as Redis keeps it.
     let started = Instant::now();
+    // A command queued in MULTI counts in Commandstats when EXEC runs it (as in Redis).
+    let queued = session.in_multi() && !serve::multi::runs_inside_multi(cmd.kind());
     let frame = dispatch(cmd, session, shard);
     // Answered OK (not queued in a MULTI, not refused): INFO's counters start from here.
     if serve::baseline::is_resetstat(cmd) && frame == Frame::ok() {
@@ -151,14 +153,33 @@ pub fn execute(cmd: &Command, session: &mut Session, shard: &ShardState) -> Fram
             .reset(&crate::info::raw_sections(shard));
     }
     let elapsed = started.elapsed();
-    shard
-        .stats
-        .commands
-        .record(cmd.spec(), elapsed, frame.is_error());
+    if !queued {
+        shard
+            .stats
+            .commands
+            .record(cmd.spec(), elapsed, failed(cmd, &frame));
+    }
     session.log_if_slow(&shard.server_config, cmd.args(), elapsed);
     let fast = cmd.spec().flags.contains(protocol::command::Flags::FAST);
     shard.server_config.latency.record(fast, elapsed);
     frame
+}
+
+/// Whether `frame` counts as a failed call of `cmd` in Commandstats: an error reply, or
+/// for a script an error anywhere in its reply (Redis counts every error reply a command
+/// sent; EXEC's own count leaves out its commands', which count for themselves).
+pub(crate) fn failed(cmd: &Command, frame: &Frame) -> bool {
+    fn holds_error(frame: &Frame) -> bool {
+        match frame {
+            Frame::Error(_) => true,
+            Frame::Array(items) => items.iter().any(holds_error),
+            _ => false,
+        }
+    }
+    match cmd.kind() {
+        Kind::Eval | Kind::EvalSha | Kind::EvalRo | Kind::EvalShaRo => holds_error(frame),
+        _ => frame.is_error(),
+    }
 }
 
 /// Runs a command: the session's own, `JUMPCACHE`, a transaction's or script's, or the

@@ -519,3 +519,87 @@ async fn a_script_inside_a_router_multi_cannot_touch_another_groups_key() {
     assert_eq!(raw.call(&[b"EXEC"]).await, b"*2\r\n$-1\r\n$1\r\nv\r\n");
     cluster.stop().await;
 }
+
+/// A connection to redis-server or to jumpcache.
+enum Conn {
+    Redis(harness::RawUnixClient),
+    Ours(RawClient),
+}
+
+impl Conn {
+    async fn call(&mut self, line: &str) -> Vec<u8> {
+        let args: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
+        match self {
+            Conn::Redis(c) => c.call(&args).await,
+            Conn::Ours(c) => c.call(&args).await,
+        }
+    }
+
+    /// Runs `lines` (space-separated words), then returns the Commandstats lines of
+    /// `names` without their times (calls, rejected and failed calls only).
+    async fn counted(&mut self, lines: &[&str], names: &[&str]) -> Vec<String> {
+        for line in lines {
+            self.call(line).await;
+        }
+        let info = String::from_utf8_lossy(&self.call("INFO commandstats").await).into_owned();
+        names
+            .iter()
+            .map(|name| {
+                let line = info
+                    .lines()
+                    .find(|l| l.starts_with(&format!("cmdstat_{name}:")))
+                    .unwrap_or_default();
+                line.split(',')
+                    .filter(|f| !f.starts_with("usec"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .collect()
+    }
+}
+
+/// Commands run by EXEC (and by a script) count in Commandstats when they run, with their
+/// own failures; commands queued and discarded do not count: as redis-server counts them,
+/// on a shard and through a router.
+#[tokio::test]
+async fn commands_inside_exec_count_in_commandstats_as_redis_counts_them() {
+    let Some(redis) = harness::RedisServer::start().await else {
+        return;
+    };
+    let transaction = [
+        "MULTI",
+        "SET a 1",
+        "INCR a",
+        "LPUSH a x",
+        "GET a",
+        "EXEC",
+        "MULTI",
+        "SET q 1",
+        "DISCARD",
+    ];
+    // The body has no spaces: one split makes the words.
+    let script = "EVAL return{redis.call('set','s','1'),redis.pcall('lpush','s','y')} 0";
+    let names = [
+        "set", "incr", "lpush", "get", "exec", "multi", "discard", "eval",
+    ];
+    let all: Vec<&str> = transaction.iter().copied().chain([script]).collect();
+    let mut reference = Conn::Redis(redis.raw().await);
+    let want = reference.counted(&all, &names).await;
+    assert!(want[0].starts_with("cmdstat_set:calls=2,"), "{want:?}");
+    let shard = harness::spawn_shard().await;
+    let mut ours = Conn::Ours(shard.raw().await);
+    assert_eq!(ours.counted(&all, &names).await, want, "a shard");
+    // Through a router: the transaction's commands, counted by the router (a script's
+    // commands run on a shard, and count there).
+    reference.call("CONFIG RESETSTAT").await;
+    let want = reference.counted(&transaction, &names[..7]).await;
+    let cluster = spawn_cluster(3).await;
+    let mut ours = Conn::Ours(cluster.raw().await);
+    assert_eq!(
+        ours.counted(&transaction, &names[..7]).await,
+        want,
+        "a router"
+    );
+    cluster.stop().await;
+    shard.stop().await;
+}

@@ -265,13 +265,14 @@ async fn dispatch<S>(
     let raw = cmd.raw().clone();
     // Inside MULTI everything but EXEC DISCARD MULTI WATCH QUIT RESET is queued by the
     // session, WAIT, JUMPCACHE and CONFIG SET included.
+    // Not counted in Commandstats until EXEC runs it (txn::exec), as in Redis.
     if session.in_multi() && !serve::multi::runs_inside_multi(cmd.kind()) {
         let frame = handle_local(&cmd, session, &router.server_config)
             .unwrap_or_else(|| Frame::error(protocol::text::UNEXPECTED_REPLY));
         return (
             Pending::Ready(frame),
             (session.protocol(), Shape::Same),
-            Some(spec),
+            None,
             raw,
         );
     }

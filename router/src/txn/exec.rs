@@ -96,7 +96,17 @@ pub(super) async fn exec(session: &mut Session, router: &Router, view: &View, la
             Err(error) => return error,
         },
     };
-    assemble(slots, replies, session, router)
+    let out = assemble(slots, replies, session, router);
+    // Each command that ran counts in Commandstats as Redis counts it (when EXEC runs it,
+    // not when it was queued), its failure by its own reply; its time is inside EXEC's.
+    if let Frame::Array(list) = &out {
+        for (cmd, reply) in multi.queued.iter().zip(list) {
+            let spec = cmd.spec();
+            let zero = std::time::Duration::ZERO;
+            router.stats.commands.record(spec, zero, reply.is_error());
+        }
+    }
+    out
 }
 
 /// Sorts the queued commands into the groups' lists, and notes where each reply comes from.

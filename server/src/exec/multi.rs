@@ -146,7 +146,24 @@ pub(crate) fn run_queued(cmd: &Command, session: &mut Session, shard: &ShardStat
     run_placed(cmd, session, shard, None)
 }
 
+/// [`run_command`], counted in Commandstats as Redis counts a command EXEC or a script runs.
 fn run_placed(
+    cmd: &Command,
+    session: &mut Session,
+    shard: &ShardState,
+    placement: Option<Placement>,
+) -> Frame {
+    let started = Instant::now();
+    let frame = run_command(cmd, session, shard, placement);
+    let failed = crate::handler::failed(cmd, &frame);
+    shard
+        .stats
+        .commands
+        .record(cmd.spec(), started.elapsed(), failed);
+    frame
+}
+
+fn run_command(
     cmd: &Command,
     session: &mut Session,
     shard: &ShardState,
