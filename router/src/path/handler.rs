@@ -174,17 +174,9 @@ pub(crate) async fn handle<S: serve::ClientStream>(
             // WAIT reads it as it is: the last write's.
             acks = last_write_acks;
             let mut reply = resolve::<S>(p, &router, &mut acks).await;
-            if let Some(epoch) = elastic::stale_epoch(&reply) {
-                if let Some(again) = Box::pin(retry(&raw, epoch, &router, id, &mut acks)).await {
-                    reply = again;
-                }
-            }
-            if let Some(holder) = crate::txn::Holder::of_reply(&reply) {
-                if let Some(again) =
-                    Box::pin(retry_locked(&raw, holder, &router, id, &mut acks)).await
-                {
-                    reply = again;
-                }
+            // Errors that mean "ask again": a resize not yet seen, a key a transaction holds.
+            if reply.is_error() {
+                reply = Box::pin(retry_refused(reply, &raw, &router, id, &mut acks)).await;
             }
             if let Some(spec) = spec {
                 if spec.flags.contains(Flags::WRITE) {
@@ -325,6 +317,26 @@ async fn dispatch<S>(
     };
     // Read after the command ran: HELLO 3 is answered in RESP3.
     (pending, (session.protocol(), shape), Some(spec), raw)
+}
+
+/// Runs a request again when its error reply says to (`-STALEEPOCH`, `-TXNLOCKED`), or
+/// returns the reply as it is.
+async fn retry_refused(
+    reply: Reply,
+    raw: &Bytes,
+    router: &Router,
+    lane: u64,
+    acks: &mut usize,
+) -> Reply {
+    if let Some(epoch) = elastic::stale_epoch(&reply) {
+        return retry(raw, epoch, router, lane, acks).await.unwrap_or(reply);
+    }
+    if let Some(holder) = crate::txn::Holder::of_reply(&reply) {
+        return retry_locked(raw, holder, router, lane, acks)
+            .await
+            .unwrap_or(reply);
+    }
+    reply
 }
 
 /// Runs a write again after a shard refused it because a cross-group transaction holds its
