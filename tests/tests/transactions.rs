@@ -603,3 +603,57 @@ async fn commands_inside_exec_count_in_commandstats_as_redis_counts_them() {
     cluster.stop().await;
     shard.stop().await;
 }
+
+/// Commands for every group run inside a router's MULTI, in their place: DBSIZE, KEYS and
+/// FLUSHDB merged over the groups as outside a transaction, and SCAN steps whose cursors,
+/// followed in one transaction after another, visit every key once.
+#[tokio::test]
+async fn every_group_commands_and_scan_run_inside_a_router_multi() {
+    let cluster = spawn_cluster(3).await;
+    let keys = cluster.keys_on_distinct_shards(9);
+    let mut con = cluster.client().await;
+    for k in &keys {
+        let _: () = con.set(k, 1).await.unwrap();
+    }
+    let (size, mut listed, flushed, after): (i64, Vec<String>, (), i64) = redis::pipe()
+        .atomic()
+        .cmd("DBSIZE")
+        .cmd("KEYS")
+        .arg("key:*")
+        .cmd("FLUSHDB")
+        .cmd("DBSIZE")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    listed.sort();
+    let mut want = keys.clone();
+    want.sort();
+    assert_eq!((size, listed, flushed, after), (9, want.clone(), (), 0));
+    for k in &keys {
+        let _: () = con.set(k, 1).await.unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut cursor = "0".to_string();
+    let mut steps = 0;
+    loop {
+        let ((next, page),): ((String, Vec<String>),) = redis::pipe()
+            .atomic()
+            .cmd("SCAN")
+            .arg(&cursor)
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        seen.extend(page);
+        steps += 1;
+        if next == "0" || steps > 10 {
+            break;
+        }
+        cursor = next;
+    }
+    seen.sort();
+    assert_eq!(seen, want);
+    assert_eq!(steps, 3, "one step per group");
+    cluster.stop().await;
+}

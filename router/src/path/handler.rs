@@ -319,6 +319,23 @@ async fn dispatch<S>(
     (pending, (session.protocol(), shape), Some(spec), raw)
 }
 
+/// INFO as the router answers it, for an INFO queued in a transaction (`txn::exec`).
+pub(crate) async fn info_reply(router: &Router, cmd: &Command, lane: u64) -> Frame {
+    let selector = Selector::from_args(cmd.args().get(1..).unwrap_or_default());
+    let groups = router.elastic.view().all_groups();
+    let calls = info::send(&groups, lane).await;
+    let pending = Pending::Info {
+        calls,
+        selector,
+        groups,
+        reset: false,
+    };
+    match Box::pin(resolve_other(pending, router, &mut 0)).await {
+        Reply::Frame(frame) => frame,
+        Reply::Raw(_) => Frame::error(protocol::text::UNEXPECTED_REPLY),
+    }
+}
+
 /// Runs a request again when its error reply says to (`-STALEEPOCH`, `-TXNLOCKED`), or
 /// returns the reply as it is.
 async fn retry_refused(

@@ -45,6 +45,15 @@ enum Slot {
         merge: plan::Merge,
         at: Vec<(usize, usize)>,
     },
+    /// A command for every group (DBSIZE, KEYS, FLUSHALL, ...): their replies, merged.
+    All {
+        merge: plan::Merge,
+        at: Vec<(usize, usize)>,
+    },
+    /// One step of a cluster-wide SCAN on `group`: its page, with the router's cursor.
+    Scan { group: usize, index: usize },
+    /// INFO: the router's, once the transaction ran.
+    Info(Command),
 }
 
 /// Runs EXEC for `session`.
@@ -96,6 +105,13 @@ pub(super) async fn exec(session: &mut Session, router: &Router, view: &View, la
             Err(error) => return error,
         },
     };
+    // INFO in its place: the router's answer, after the transaction ran.
+    let mut slots = slots;
+    for slot in &mut slots {
+        if let Slot::Info(cmd) = slot {
+            *slot = Slot::Ready(crate::path::handler::info_reply(router, cmd, lane).await);
+        }
+    }
     let out = assemble(slots, replies, session, router);
     // Each command that ran counts in Commandstats as Redis counts it (when EXEC runs it,
     // not when it was queued), its failure by its own reply; its time is inside EXEC's.
@@ -133,6 +149,25 @@ fn place(multi: &Multi, view: &View) -> (Vec<Slot>, BTreeMap<usize, Vec<Vec<Byte
                         .map(|p| push(p.shard, plan::part_args(cmd, &p.positions)))
                         .collect();
                     Slot::Split { parts, merge, at }
+                }
+                Plan::Reply(frame) => Slot::Ready(frame),
+                _ => Slot::Ready(not_here(cmd)),
+            },
+            Route::All(plan::Merge::Info) => Slot::Info(cmd.clone()),
+            // Every group runs it in its place in the transaction (two phases when there
+            // are several groups), and the replies are merged as outside a transaction.
+            Route::All(merge) => {
+                let at = (0..view.topology.len())
+                    .map(|group| push(group, cmd.args().to_vec()))
+                    .collect();
+                Slot::All { merge, at }
+            }
+            Route::Scan => match plan::plan(cmd, &view.topology) {
+                Plan::Scan { shard, cursor } => {
+                    let mut args = cmd.args().to_vec();
+                    args[1] = num(cursor);
+                    let (group, index) = push(shard, args);
+                    Slot::Scan { group, index }
                 }
                 Plan::Reply(frame) => Slot::Ready(frame),
                 _ => Slot::Ready(not_here(cmd)),
@@ -356,6 +391,19 @@ fn assemble(
                     .collect();
                 merge::merge(merge, &parts, parts_replies)
             }
+            Slot::All { merge, at } => {
+                let replies = at
+                    .iter()
+                    .map(|&(g, i)| Ok(crate::shards::Reply::Frame(reply_at(g, i))))
+                    .collect();
+                merge::merge(merge, &[], replies)
+            }
+            Slot::Scan { group, index } => {
+                let groups = router.elastic.view().topology.len();
+                let page = Ok(crate::shards::Reply::Frame(reply_at(group, index)));
+                merge::scan(group, groups, page)
+            }
+            Slot::Info(_) => Frame::error(text::UNEXPECTED_REPLY),
         });
     }
     Frame::Array(out)
