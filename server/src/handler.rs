@@ -46,9 +46,11 @@ pub async fn handle<S: ClientStream>(
 async fn serve<S: ClientStream>(
     conn: &mut Connection<S>,
     session: &mut Session,
-    shard: &ShardState,
+    shard: &Arc<ShardState>,
     stop: &Shutdown,
 ) -> Result<(), FrameError> {
+    // One thread in the process: scripts run on a helper thread (script::aside).
+    let one_thread = crate::script::aside::one_thread();
     // One waiter for the whole connection: polled at every wake-up, it costs an atomic load.
     let mut stop = stop.wait();
     let mut kill = session.client().map(|client| client.killed());
@@ -79,7 +81,11 @@ async fn serve<S: ClientStream>(
         loop {
             match next {
                 Ok(Some(request)) => {
-                    let reply = reply(request, session, shard);
+                    let reply = if one_thread && crate::script::aside::wanted(&request) {
+                        Box::pin(crate::script::aside::reply(request, session, shard)).await
+                    } else {
+                        reply(request, session, shard)
+                    };
                     conn.set_protocol(session.protocol());
                     conn.set_authenticated(session.authenticated());
                     conn.write_frame(&reply);
@@ -123,7 +129,7 @@ async fn killed(killed: &mut Option<Wait>) {
 }
 
 /// Returns the reply to one request; a bad command becomes an error reply, never `Err`.
-fn reply(request: Request, session: &mut Session, shard: &ShardState) -> Frame {
+pub(crate) fn reply(request: Request, session: &mut Session, shard: &ShardState) -> Frame {
     match Command::from_request(request) {
         Ok(cmd) => execute(&cmd, session, shard),
         Err(e) => {

@@ -12,6 +12,7 @@
 //!   (at its next 10,000 instructions), unless it already wrote (`-UNKILLABLE`).
 //! - One Lua state per shard, bounded by `--lua-memory-limit`; SCRIPT FLUSH replaces it.
 
+pub mod aside;
 mod lua;
 
 use std::collections::HashMap;
@@ -91,7 +92,7 @@ impl Running {
         use tokio::runtime::{Handle, RuntimeFlavor};
         let shared =
             Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread);
-        self.alone.store(!shared, SeqCst);
+        self.alone.store(!shared && !aside::on_helper(), SeqCst);
     }
 
     fn stop(&self) {
