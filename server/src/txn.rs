@@ -19,7 +19,9 @@
 //!   on those keys wait (`TXNLOCKED` to a router, which retries). A part stays until COMMIT
 //!   or ABORT: past its lease its keys stay locked, and whoever finds them so asks the
 //!   coordinator group (`TXN RESOLVE`) whether it committed. Decisions are kept
-//!   [`DECISION_KEPT`], so a late COMMIT or PREPARE gets the same answer.
+//!   [`REPLIES_KEPT`], so a late COMMIT or PREPARE gets the same answer; the coordinator
+//!   keeps a commit until the router says every group committed (`TXN FORGET`), for at
+//!   most [`COMMIT_KEPT`]: a RESOLVE must never find it forgotten while a part waits.
 //!
 use std::collections::HashMap;
 use std::sync::atomic::AtomicUsize;
@@ -78,14 +80,21 @@ struct Token {
 
 /// How long a shard remembers what became of a transaction (committed, with its replies,
 /// or aborted): a slow router's late COMMIT, or a resolver's, within this gets the answer.
-pub const DECISION_KEPT: Duration = Duration::from_secs(300);
+/// Safety does not need it (an aborted part is gone, and COMMIT without a part runs
+/// nothing); only the coordinator's commit must last, below.
+pub const REPLIES_KEPT: Duration = Duration::from_secs(30);
+
+/// How long a coordinator keeps a commit no `TXN FORGET` ended (its router died during
+/// phase two): a group still holding its part past this (no one touched its keys for an
+/// hour) would be resolved as aborted. The entries are a token and a time each.
+pub const COMMIT_KEPT: Duration = Duration::from_secs(3600);
 
 #[derive(Debug, Default)]
 struct Locks {
     /// Each locked key's transaction.
     by_key: HashMap<Bytes, u64>,
     prepared: HashMap<u64, Part>,
-    decided: HashMap<u64, (Decision, Instant)>,
+    decided: HashMap<u64, Decided>,
     swept: Option<Instant>,
 }
 
@@ -99,6 +108,8 @@ pub struct Part {
     pub placement: Option<Placement>,
     /// The coordinator's group number (the first group of the transaction).
     pub coordinator: u64,
+    /// This group is the coordinator: its commit is the decision, kept until FORGET.
+    pub coordinates: bool,
     /// When others may resolve the transaction instead of waiting for its router.
     pub until: Instant,
     /// The keys locked (filled in by [`Txn::prepare`]).
@@ -107,9 +118,17 @@ pub struct Part {
 
 #[derive(Debug)]
 enum Decision {
-    /// Ran here, with this reply (the EXEC array's part).
-    Committed(Frame),
+    /// Ran here, with this reply (the EXEC array's part) while it is kept.
+    Committed(Option<Frame>),
     Aborted,
+}
+
+/// A decision, when it was made, and whether this group is the transaction's coordinator.
+#[derive(Debug)]
+struct Decided {
+    decision: Decision,
+    at: Instant,
+    coordinator: bool,
 }
 
 /// A transaction that holds a key, as a `TXNLOCKED` reply names it.
@@ -138,8 +157,9 @@ impl Holder {
 pub enum Commit {
     /// The prepared part: run it, then [`Txn::committed`].
     Run(Vec<Command>, Option<Placement>),
-    /// It committed already (a second COMMIT: the slow router's and a resolver's): its reply.
-    Again(Frame),
+    /// It committed already (a second COMMIT: the slow router's and a resolver's): its
+    /// reply, while kept.
+    Again(Option<Frame>),
     /// It was aborted (a resolver found the lease over first): nothing runs.
     Aborted,
     /// Nothing known: this shard restarted since PREPARE (a cache keeps no prepared parts).
@@ -401,9 +421,9 @@ impl Txn {
             // The part stays, its keys locked, until `committed`.
             return Commit::Run(part.cmds.clone(), part.placement);
         }
-        match l.decided.get(&token) {
-            Some((Decision::Committed(reply), _)) => Commit::Again(reply.clone()),
-            Some((Decision::Aborted, _)) => Commit::Aborted,
+        match l.decided.get(&token).map(|d| &d.decision) {
+            Some(Decision::Committed(reply)) => Commit::Again(reply.clone()),
+            Some(Decision::Aborted) => Commit::Aborted,
             None => Commit::Gone,
         }
     }
@@ -411,9 +431,14 @@ impl Txn {
     /// Records that `token`'s part ran with `reply`, and releases its keys.
     pub fn committed(&self, token: u64, reply: Frame) {
         let mut l = lock(&self.locks);
+        let coordinator = l.prepared.get(&token).is_some_and(|p| p.coordinates);
         release(&mut l, token);
-        l.decided
-            .insert(token, (Decision::Committed(reply), Instant::now()));
+        let decided = Decided {
+            decision: Decision::Committed(Some(reply)),
+            at: Instant::now(),
+            coordinator,
+        };
+        l.decided.insert(token, decided);
         self.locked.store(l.prepared.len(), SeqCst);
     }
 
@@ -422,13 +447,27 @@ impl Txn {
     /// committed here.
     pub fn abort(&self, token: u64) -> bool {
         let mut l = lock(&self.locks);
-        if matches!(l.decided.get(&token), Some((Decision::Committed(_), _))) {
+        if matches!(
+            l.decided.get(&token).map(|d| &d.decision),
+            Some(Decision::Committed(_))
+        ) {
             return false;
         }
         release(&mut l, token);
-        l.decided.insert(token, (Decision::Aborted, Instant::now()));
+        let decided = Decided {
+            decision: Decision::Aborted,
+            at: Instant::now(),
+            coordinator: false,
+        };
+        l.decided.insert(token, decided);
         self.locked.store(l.prepared.len(), SeqCst);
         true
+    }
+
+    /// `TXN FORGET` on the coordinator: every group committed, the decision is no longer
+    /// needed.
+    pub fn forget(&self, token: u64) {
+        lock(&self.locks).decided.remove(&token);
     }
 
     /// `TXN RESOLVE` on the coordinator group: true when `token` committed here, else it is
@@ -457,7 +496,8 @@ fn release(l: &mut Locks, token: u64) {
     }
 }
 
-/// Forgets decisions older than [`DECISION_KEPT`], at most once a second.
+/// Forgets decisions older than [`REPLIES_KEPT`], but a coordinator's commit no FORGET
+/// ended, which loses its replies then and goes after [`COMMIT_KEPT`]; at most once a second.
 fn sweep_decisions(l: &mut Locks, now: Instant) {
     if l.swept
         .is_some_and(|at| now.duration_since(at) < Duration::from_secs(1))
@@ -465,8 +505,19 @@ fn sweep_decisions(l: &mut Locks, now: Instant) {
         return;
     }
     l.swept = Some(now);
-    l.decided
-        .retain(|_, (_, at)| now.duration_since(*at) < DECISION_KEPT);
+    l.decided.retain(|_, d| {
+        let age = now.duration_since(d.at);
+        if age < REPLIES_KEPT {
+            return true;
+        }
+        match &mut d.decision {
+            Decision::Committed(reply) if d.coordinator && age < COMMIT_KEPT => {
+                *reply = None;
+                true
+            }
+            _ => false,
+        }
+    });
 }
 
 /// Drops WATCH tokens unused for [`WATCH_LEASE`], at most once a second.
@@ -534,6 +585,7 @@ mod tests {
             cmds,
             placement: None,
             coordinator: 0,
+            coordinates: true,
             until: Instant::now() + lease,
             keys: Vec::new(),
         }
@@ -553,8 +605,16 @@ mod tests {
         assert_eq!((h.token, h.expired), (1, false));
         assert!(matches!(t.commit(1), Commit::Run(c, _) if c.len() == 2));
         t.committed(1, Frame::Integer(7));
-        assert!(matches!(t.commit(1), Commit::Again(Frame::Integer(7))));
+        assert!(matches!(
+            t.commit(1),
+            Commit::Again(Some(Frame::Integer(7)))
+        ));
         assert!(t.resolve(1), "RESOLVE after a commit: committed");
+        t.forget(1);
+        assert!(
+            matches!(t.commit(1), Commit::Gone),
+            "forgotten once every group ran"
+        );
         // Token 2's lease is already over: its keys stay locked, marked expired.
         assert_eq!(
             t.prepare(2, 0, part(&["GET b"], Duration::ZERO), &[]),

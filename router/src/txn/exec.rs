@@ -99,7 +99,7 @@ pub(super) async fn exec(session: &mut Session, router: &Router, view: &View, la
                 other => return other,
             }
         }
-        _ => match two_phase(view, lane, token, &cmds, &watch_groups).await {
+        _ => match two_phase(router, view, lane, token, &cmds, &watch_groups).await {
             Ok(Some(replies)) => replies,
             Ok(None) => return Frame::NullArray,
             Err(error) => return error,
@@ -222,6 +222,7 @@ const ATTEMPTS: usize = 3;
 /// Both phases; `None` when a WATCHed key changed, `Err` when nothing ran (a shard down,
 /// locked for too long, aborted by a resolver too often).
 async fn two_phase(
+    router: &Router,
     view: &View,
     lane: u64,
     watch_token: u64,
@@ -231,7 +232,7 @@ async fn two_phase(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match attempt_two_phase(view, lane, watch_token, cmds, watched).await {
+        match attempt_two_phase(router, view, lane, watch_token, cmds, watched).await {
             // Aborted by a resolver before it committed: nothing ran anywhere. The WATCH
             // was consumed by phase one, so a watching client gets nil (and retries).
             Outcome::Aborted if watch_token != 0 => return Ok(None),
@@ -250,6 +251,7 @@ enum Outcome {
 /// One try at both phases (docs/architecture.md, "Several groups"): PREPARE carries each
 /// group's commands; the first group is the coordinator, whose COMMIT is the decision.
 async fn attempt_two_phase(
+    router: &Router,
     view: &View,
     lane: u64,
     watch_token: u64,
@@ -339,12 +341,26 @@ async fn attempt_two_phase(
         }
     }
     test_hook::pause(test_hook::Point::AfterCoordinatorCommit).await;
+    let mut all_ran = true;
     for &group in cmds.keys().filter(|&&g| g != coordinator) {
         let reply = match commit(group).await {
             Frame::Array(list) => Ok(list),
-            other => Err(other),
+            other => {
+                all_ran = false;
+                Err(other)
+            }
         };
         replies.insert(group, reply);
+    }
+    // Every group ran its part: the coordinator may forget the decision (no RESOLVE can
+    // come). Sent on its own task, so the client's reply does not wait for it; a group
+    // that did not answer keeps it remembered (a part may still wait there).
+    if all_ran {
+        let view = router.elastic.view().clone();
+        let args = vec![b("TXN"), b("FORGET"), num(token)];
+        tokio::spawn(async move {
+            call(&view, lane, coordinator, args).await;
+        });
     }
     Outcome::Done(Ok(Some(replies)))
 }

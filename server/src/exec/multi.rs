@@ -8,6 +8,7 @@
 //!                                          (phase one: check WATCH, lock, keep the part)
 //! TXN COMMIT token                         (phase two: run the part, unlock; coordinator first)
 //! TXN RESOLVE token                        (on the coordinator: committed, or aborted now)
+//! TXN FORGET token                         (on the coordinator: every group committed)
 //! TXN ABORT token | TXN WATCH token key... | TXN UNWATCH token
 //! ```
 
@@ -226,7 +227,8 @@ fn run_phase(cmd: &Command, shard: &ShardState) -> Result<Frame, &'static str> {
         }
         b"PREPARE" => {
             let (token, watch_token, lease_ms, coordinator) = (num(2)?, num(3)?, num(4)?, num(5)?);
-            let placement = placement(num(6)?, num(7)?);
+            let group = num(6)?;
+            let placement = placement(group, num(7)?);
             let (cmds, watched) = parse_commands_then(&args[8..])?;
             let Some(_gate) = shard.txn.exclusive_unless(|| shard.scripts.busy()) else {
                 return Ok(Frame::error(text::BUSY));
@@ -237,6 +239,7 @@ fn run_phase(cmd: &Command, shard: &ShardState) -> Result<Frame, &'static str> {
                 cmds,
                 placement,
                 coordinator,
+                coordinates: coordinator == group,
                 until: Instant::now() + lease,
                 keys: Vec::new(),
             };
@@ -258,7 +261,8 @@ fn run_phase(cmd: &Command, shard: &ShardState) -> Result<Frame, &'static str> {
                     shard.txn.committed(token, reply.clone());
                     reply
                 }
-                Commit::Again(reply) => reply,
+                Commit::Again(Some(reply)) => reply,
+                Commit::Again(None) => Frame::error(TXNCOMMITTED),
                 Commit::Aborted => Frame::error(TXNABORTED),
                 Commit::Gone => Frame::error(TXNGONE),
             })
@@ -295,6 +299,10 @@ fn run_phase(cmd: &Command, shard: &ShardState) -> Result<Frame, &'static str> {
             };
             let placement = Placement { group, groups };
             Ok(crate::script::execute_placed(&inner, shard, placement))
+        }
+        b"FORGET" => {
+            shard.txn.forget(num(2)?);
+            Ok(Frame::ok())
         }
         b"ABORT" => {
             let token = num(2)?;
