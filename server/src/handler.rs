@@ -46,9 +46,11 @@ pub async fn handle<S: ClientStream>(
 async fn serve<S: ClientStream>(
     conn: &mut Connection<S>,
     session: &mut Session,
-    shard: &ShardState,
+    shard: &Arc<ShardState>,
     stop: &Shutdown,
 ) -> Result<(), FrameError> {
+    // One thread in the process: scripts run on a helper thread (script::aside).
+    let one_thread = crate::script::aside::one_thread();
     // One waiter for the whole connection: polled at every wake-up, it costs an atomic load.
     let mut stop = stop.wait();
     let mut kill = session.client().map(|client| client.killed());
@@ -79,7 +81,11 @@ async fn serve<S: ClientStream>(
         loop {
             match next {
                 Ok(Some(request)) => {
-                    let reply = reply(request, session, shard);
+                    let reply = if one_thread && crate::script::aside::wanted(&request) {
+                        Box::pin(crate::script::aside::reply(request, session, shard)).await
+                    } else {
+                        reply(request, session, shard)
+                    };
                     conn.set_protocol(session.protocol());
                     conn.set_authenticated(session.authenticated());
                     conn.write_frame(&reply);
@@ -123,7 +129,7 @@ async fn killed(killed: &mut Option<Wait>) {
 }
 
 /// Returns the reply to one request; a bad command becomes an error reply, never `Err`.
-fn reply(request: Request, session: &mut Session, shard: &ShardState) -> Frame {
+pub(crate) fn reply(request: Request, session: &mut Session, shard: &ShardState) -> Frame {
     match Command::from_request(request) {
         Ok(cmd) => execute(&cmd, session, shard),
         Err(e) => {
@@ -142,6 +148,8 @@ pub fn execute(cmd: &Command, session: &mut Session, shard: &ShardState) -> Fram
     shard.stats.commands_processed.fetch_add(1, Relaxed);
     // One clock read on each side of the command: Commandstats' usec, as Redis keeps it.
     let started = Instant::now();
+    // A command queued in MULTI counts in Commandstats when EXEC runs it (as in Redis).
+    let queued = session.in_multi() && !serve::multi::runs_inside_multi(cmd.kind());
     let frame = dispatch(cmd, session, shard);
     // Answered OK (not queued in a MULTI, not refused): INFO's counters start from here.
     if serve::baseline::is_resetstat(cmd) && frame == Frame::ok() {
@@ -151,14 +159,33 @@ pub fn execute(cmd: &Command, session: &mut Session, shard: &ShardState) -> Fram
             .reset(&crate::info::raw_sections(shard));
     }
     let elapsed = started.elapsed();
-    shard
-        .stats
-        .commands
-        .record(cmd.spec(), elapsed, frame.is_error());
+    if !queued {
+        shard
+            .stats
+            .commands
+            .record(cmd.spec(), elapsed, failed(cmd, &frame));
+    }
     session.log_if_slow(&shard.server_config, cmd.args(), elapsed);
     let fast = cmd.spec().flags.contains(protocol::command::Flags::FAST);
     shard.server_config.latency.record(fast, elapsed);
     frame
+}
+
+/// Whether `frame` counts as a failed call of `cmd` in Commandstats: an error reply, or
+/// for a script an error anywhere in its reply (Redis counts every error reply a command
+/// sent; EXEC's own count leaves out its commands', which count for themselves).
+pub(crate) fn failed(cmd: &Command, frame: &Frame) -> bool {
+    fn holds_error(frame: &Frame) -> bool {
+        match frame {
+            Frame::Error(_) => true,
+            Frame::Array(items) => items.iter().any(holds_error),
+            _ => false,
+        }
+    }
+    match cmd.kind() {
+        Kind::Eval | Kind::EvalSha | Kind::EvalRo | Kind::EvalShaRo => holds_error(frame),
+        _ => frame.is_error(),
+    }
 }
 
 /// Runs a command: the session's own, `JUMPCACHE`, a transaction's or script's, or the
@@ -183,7 +210,15 @@ fn dispatch(cmd: &Command, session: &mut Session, shard: &ShardState) -> Frame {
                 // Shared: EXEC and EVAL hold it exclusive, so they run alone; a script
                 // past --lua-time-limit makes the others answer -BUSY.
                 match shard.txn.shared_unless(|| shard.scripts.busy()) {
-                    Some(_gate) => exec::execute(cmd, shard, session.protocol()),
+                    Some(_gate) => {
+                        // A write to a key a cross-group transaction holds between its
+                        // phases waits (the router retries): it would land inside the
+                        // transaction, after its WATCH check. One relaxed load otherwise.
+                        if let Some(holder) = shard.txn.write_blocked(cmd) {
+                            return holder.reply();
+                        }
+                        exec::execute(cmd, shard, session.protocol())
+                    }
                     None => Frame::error(protocol::text::BUSY),
                 }
             }

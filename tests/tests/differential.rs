@@ -432,6 +432,26 @@ EVAL "return 1e20" 0
 EVAL "local s = 0; for i = 1, 1000 do s = s + i end; return s" 0
 EVAL "return redis.call('mget', KEYS[1], KEYS[2])" 2 {t}a {t}b
 EVAL "return ARGV[1] + 1" 0 41
+FLUSHALL
+SET {t}only 1
+MULTI
+DBSIZE
+KEYS {t}o*
+KEYS nomatch*
+RANDOMKEY
+SET {t}more 2
+DBSIZE
+FLUSHDB
+DBSIZE
+RANDOMKEY
+SET {t}again 3
+FLUSHALL
+KEYS *
+EXEC
+MULTI
+SET {t}k 1
+INFO keyspace
+EXEC
 SCRIPT FLUSH
 FLUSHALL
 "#;

@@ -91,36 +91,54 @@ async fn bank_transfers_across_groups_keep_the_total_for_every_reader() {
     cluster.stop().await;
 }
 
-/// A router that sent phase one and died: its locks hold other transactions only until
-/// their lease ends, and its phase two, should it ever arrive late, applies nothing.
+/// A router that sent phase one and died (simulated here; tests/binary/txn_router_kill.rs
+/// kills real router processes): its locks hold other transactions until their lease ends,
+/// then the first to need a key resolves it at the coordinator (aborted: it never committed
+/// there), and its phase two, should it ever arrive late, is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn locks_of_a_router_lost_between_phases_expire_and_nothing_is_half_applied() {
+async fn locks_of_a_router_lost_between_phases_are_resolved_and_nothing_is_half_applied() {
     let (cluster, second, accounts) = two_routers().await;
     let (a, b) = (&accounts[0], &accounts[1]);
+    let (ga, gb) = (
+        cluster.bucket_of(a.as_bytes()),
+        cluster.bucket_of(b.as_bytes()),
+    );
+    assert!(ga < gb, "a's group coordinates");
     let mut con = cluster.client().await;
     let _: () = con.set(a, 100).await.unwrap();
     let _: () = con.set(b, 100).await.unwrap();
     // The dead router's phase one on both groups (a 300 ms lease), and no phase two.
-    let mut shard_a = RawClient::connect(cluster.shard_addrs()[0]).await;
-    let mut shard_b = RawClient::connect(cluster.shard_addrs()[1]).await;
-    let prepare = |key: &str| {
-        [
-            b"TXN".as_slice(),
-            b"PREPARE",
-            b"4242",
-            b"0",
-            b"300",
-            key.as_bytes(),
+    let mut shard_a = RawClient::connect(cluster.shard_addrs()[ga]).await;
+    let mut shard_b = RawClient::connect(cluster.shard_addrs()[gb]).await;
+    let coordinator = ga.to_string();
+    let prepare = |cmd: &str, key: &str| {
+        let args: Vec<Vec<u8>> = [
+            "TXN",
+            "PREPARE",
+            "4242",
+            "0",
+            "300",
+            &coordinator,
+            "0",
+            "0",
+            "1",
+            "3",
+            cmd,
+            key,
+            "50",
         ]
-        .map(<[u8]>::to_vec)
+        .iter()
+        .map(|s| s.as_bytes().to_vec())
+        .collect();
+        args
     };
-    let args = prepare(a);
-    let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
-    assert_eq!(shard_a.call(&args).await, b"+OK\r\n");
-    let args = prepare(b);
-    let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
-    assert_eq!(shard_b.call(&args).await, b"+OK\r\n");
-    // Another router's transaction on the same keys waits for the lease, then runs whole.
+    for (shard, cmd, key) in [(&mut shard_a, "DECRBY", a), (&mut shard_b, "INCRBY", b)] {
+        let args = prepare(cmd, key);
+        let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+        assert_eq!(shard.call(&args).await, b"+OK\r\n");
+    }
+    // Another router's transaction on the same keys waits for the lease, then resolves the
+    // lost one (aborted) and runs whole.
     let started = std::time::Instant::now();
     let mut other = client_for(second.addr()).await;
     let (x, y): (i64, i64) = within(
@@ -137,23 +155,90 @@ async fn locks_of_a_router_lost_between_phases_expire_and_nothing_is_half_applie
         started.elapsed() >= Duration::from_millis(250),
         "waited for the lease"
     );
-    // The lost router's phase two arrives late: refused, nothing applied.
-    let commit = [
-        b"TXN".as_slice(),
-        b"COMMIT",
-        b"4242",
+    // The lost router's phase two arrives late: refused on both, nothing applied.
+    for shard in [&mut shard_a, &mut shard_b] {
+        assert_eq!(
+            shard.call(&[b"TXN", b"COMMIT", b"4242"]).await,
+            b"-TXNABORTED the transaction was aborted before its commit\r\n"
+        );
+    }
+    let got: Vec<i64> = con.mget(&[a, b]).await.unwrap();
+    assert_eq!(got, [90, 110]);
+    second.stop().await;
+    cluster.stop().await;
+}
+
+/// A plain write to a key a cross-group transaction holds between its phases waits for the
+/// transaction (the shard answers the router `-TXNLOCKED`, the router asks again): it cannot
+/// land after the transaction's WATCH check and before its commands, where the transaction
+/// would overwrite it though its WATCH said nothing changed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_plain_write_to_a_key_held_between_the_phases_waits_for_the_commit() {
+    let (cluster, second, accounts) = two_routers().await;
+    let w = &accounts[1];
+    let g = cluster.bucket_of(w.as_bytes());
+    // Phase one of a transaction that WATCHed w (checked clean) and sets it to "txn".
+    let mut shard = RawClient::connect(cluster.shard_addrs()[g]).await;
+    let coordinator = g.to_string();
+    let prepare: Vec<&[u8]> = vec![
+        b"TXN",
+        b"PREPARE",
+        b"99",
+        b"0",
+        b"60000",
+        coordinator.as_bytes(),
+        b"0",
+        b"0",
         b"1",
         b"3",
         b"SET",
-        a.as_bytes(),
-        b"0",
+        w.as_bytes(),
+        b"txn",
     ];
+    assert_eq!(shard.call(&prepare).await, b"+OK\r\n");
+    // A write through a router waits; a read does not (it orders before the transaction).
+    let mut con = client_for(second.addr()).await;
+    let writer = {
+        let (w, addr) = (w.clone(), cluster.addr());
+        tokio::spawn(async move {
+            let mut con = client_for(addr).await;
+            let _: () = con.set(&w, "plain").await.unwrap();
+            let got: String = con.get(&w).await.unwrap();
+            got
+        })
+    };
+    let read: Option<String> = con.get(w).await.unwrap();
+    assert_eq!(read, None);
+    // A shard's own client is told, too (only routers can resolve a transaction).
+    let mut direct = RawClient::connect(cluster.shard_addrs()[g]).await;
     assert_eq!(
-        shard_a.call(&commit).await,
-        b"-TXNEXPIRED the transaction's locks expired before its commit\r\n"
+        direct.call(&[b"SET", w.as_bytes(), b"x"]).await,
+        b"-TXNLOCKED 99 "
+            .iter()
+            .copied()
+            .chain(format!("{g} 0 a key is locked by another transaction\r\n").bytes())
+            .collect::<Vec<u8>>()
     );
-    let got: Vec<i64> = con.mget(&[a, b]).await.unwrap();
-    assert_eq!(got, [90, 110]);
+    // The router's SET reached the shard and was refused (the second failed SET there).
+    within(async {
+        loop {
+            let info = direct.call(&[b"INFO", b"commandstats"]).await;
+            if String::from_utf8_lossy(&info).contains("failed_calls=2") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert!(!writer.is_finished(), "the write waits for the transaction");
+    assert_eq!(
+        shard.call(&[b"TXN", b"COMMIT", b"99"]).await,
+        b"*1\r\n+OK\r\n"
+    );
+    // After the commit the write runs: last, as it came last.
+    assert_eq!(within(writer).await.unwrap(), "plain");
+    let now: String = con.get(w).await.unwrap();
+    assert_eq!(now, "plain");
     second.stop().await;
     cluster.stop().await;
 }
@@ -377,4 +462,198 @@ async fn every_member_of_a_replicated_group_applies_the_same_transaction() {
         }
     }
     router.stop().await;
+}
+
+/// A script queued in a router's MULTI stays on its declared keys' group as outside one: a
+/// `redis.call` on a key of another group gets the same error in its slot of the EXEC array,
+/// in a one-group transaction and in a two-phase one.
+#[tokio::test]
+async fn a_script_inside_a_router_multi_cannot_touch_another_groups_key() {
+    let cluster = spawn_cluster(3).await;
+    let keys = cluster.keys_on_distinct_shards(2);
+    let (own, other) = (&keys[0], &keys[1]);
+    let script = "return redis.call('get', ARGV[1])";
+    let mut raw = cluster.raw().await;
+    let eval: [&[u8]; 5] = [
+        b"EVAL",
+        script.as_bytes(),
+        b"1",
+        own.as_bytes(),
+        other.as_bytes(),
+    ];
+    let alone = raw.call(&eval).await;
+    assert!(
+        alone.starts_with(b"-ERR Script attempted to access a non local key in a cluster node"),
+        "{}",
+        String::from_utf8_lossy(&alone)
+    );
+    let line = |reply: &[u8]| -> Vec<u8> { reply.strip_suffix(b"\r\n").unwrap_or(reply).to_vec() };
+    // One group: the script's group only.
+    assert_eq!(raw.call(&[b"MULTI"]).await, b"+OK\r\n");
+    assert_eq!(raw.call(&eval).await, b"+QUEUED\r\n");
+    let exec = raw.call(&[b"EXEC"]).await;
+    assert_eq!(exec, [b"*1\r\n".as_slice(), &alone].concat());
+    // Two groups: the script's part on its group, a SET on the other's.
+    assert_eq!(raw.call(&[b"MULTI"]).await, b"+OK\r\n");
+    assert_eq!(raw.call(&eval).await, b"+QUEUED\r\n");
+    assert_eq!(
+        raw.call(&[b"SET", other.as_bytes(), b"v"]).await,
+        b"+QUEUED\r\n"
+    );
+    let exec = raw.call(&[b"EXEC"]).await;
+    assert_eq!(
+        exec,
+        [b"*2\r\n".as_slice(), &line(&alone), b"\r\n+OK\r\n"].concat()
+    );
+    // A script on its own group's keys runs in both.
+    let fine: [&[u8]; 5] = [
+        b"EVAL",
+        script.as_bytes(),
+        b"1",
+        own.as_bytes(),
+        own.as_bytes(),
+    ];
+    assert_eq!(raw.call(&[b"MULTI"]).await, b"+OK\r\n");
+    assert_eq!(raw.call(&fine).await, b"+QUEUED\r\n");
+    assert_eq!(raw.call(&[b"GET", other.as_bytes()]).await, b"+QUEUED\r\n");
+    assert_eq!(raw.call(&[b"EXEC"]).await, b"*2\r\n$-1\r\n$1\r\nv\r\n");
+    cluster.stop().await;
+}
+
+/// A connection to redis-server or to jumpcache.
+enum Conn {
+    Redis(harness::RawUnixClient),
+    Ours(RawClient),
+}
+
+impl Conn {
+    async fn call(&mut self, line: &str) -> Vec<u8> {
+        let args: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
+        match self {
+            Conn::Redis(c) => c.call(&args).await,
+            Conn::Ours(c) => c.call(&args).await,
+        }
+    }
+
+    /// Runs `lines` (space-separated words), then returns the Commandstats lines of
+    /// `names` without their times (calls, rejected and failed calls only).
+    async fn counted(&mut self, lines: &[&str], names: &[&str]) -> Vec<String> {
+        for line in lines {
+            self.call(line).await;
+        }
+        let info = String::from_utf8_lossy(&self.call("INFO commandstats").await).into_owned();
+        names
+            .iter()
+            .map(|name| {
+                let line = info
+                    .lines()
+                    .find(|l| l.starts_with(&format!("cmdstat_{name}:")))
+                    .unwrap_or_default();
+                line.split(',')
+                    .filter(|f| !f.starts_with("usec"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .collect()
+    }
+}
+
+/// Commands run by EXEC (and by a script) count in Commandstats when they run, with their
+/// own failures; commands queued and discarded do not count: as redis-server counts them,
+/// on a shard and through a router.
+#[tokio::test]
+async fn commands_inside_exec_count_in_commandstats_as_redis_counts_them() {
+    let Some(redis) = harness::RedisServer::start().await else {
+        return;
+    };
+    let transaction = [
+        "MULTI",
+        "SET a 1",
+        "INCR a",
+        "LPUSH a x",
+        "GET a",
+        "EXEC",
+        "MULTI",
+        "SET q 1",
+        "DISCARD",
+    ];
+    // The body has no spaces: one split makes the words.
+    let script = "EVAL return{redis.call('set','s','1'),redis.pcall('lpush','s','y')} 0";
+    let names = [
+        "set", "incr", "lpush", "get", "exec", "multi", "discard", "eval",
+    ];
+    let all: Vec<&str> = transaction.iter().copied().chain([script]).collect();
+    let mut reference = Conn::Redis(redis.raw().await);
+    let want = reference.counted(&all, &names).await;
+    assert!(want[0].starts_with("cmdstat_set:calls=2,"), "{want:?}");
+    let shard = harness::spawn_shard().await;
+    let mut ours = Conn::Ours(shard.raw().await);
+    assert_eq!(ours.counted(&all, &names).await, want, "a shard");
+    // Through a router: the transaction's commands, counted by the router (a script's
+    // commands run on a shard, and count there).
+    reference.call("CONFIG RESETSTAT").await;
+    let want = reference.counted(&transaction, &names[..7]).await;
+    let cluster = spawn_cluster(3).await;
+    let mut ours = Conn::Ours(cluster.raw().await);
+    assert_eq!(
+        ours.counted(&transaction, &names[..7]).await,
+        want,
+        "a router"
+    );
+    cluster.stop().await;
+    shard.stop().await;
+}
+
+/// Commands for every group run inside a router's MULTI, in their place: DBSIZE, KEYS and
+/// FLUSHDB merged over the groups as outside a transaction, and SCAN steps whose cursors,
+/// followed in one transaction after another, visit every key once.
+#[tokio::test]
+async fn every_group_commands_and_scan_run_inside_a_router_multi() {
+    let cluster = spawn_cluster(3).await;
+    let keys = cluster.keys_on_distinct_shards(9);
+    let mut con = cluster.client().await;
+    for k in &keys {
+        let _: () = con.set(k, 1).await.unwrap();
+    }
+    let (size, mut listed, flushed, after): (i64, Vec<String>, (), i64) = redis::pipe()
+        .atomic()
+        .cmd("DBSIZE")
+        .cmd("KEYS")
+        .arg("key:*")
+        .cmd("FLUSHDB")
+        .cmd("DBSIZE")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    listed.sort();
+    let mut want = keys.clone();
+    want.sort();
+    assert_eq!((size, listed, flushed, after), (9, want.clone(), (), 0));
+    for k in &keys {
+        let _: () = con.set(k, 1).await.unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut cursor = "0".to_string();
+    let mut steps = 0;
+    loop {
+        let ((next, page),): ((String, Vec<String>),) = redis::pipe()
+            .atomic()
+            .cmd("SCAN")
+            .arg(&cursor)
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        seen.extend(page);
+        steps += 1;
+        if next == "0" || steps > 10 {
+            break;
+        }
+        cursor = next;
+    }
+    seen.sort();
+    assert_eq!(seen, want);
+    assert_eq!(steps, 3, "one step per group");
+    cluster.stop().await;
 }

@@ -174,10 +174,9 @@ pub(crate) async fn handle<S: serve::ClientStream>(
             // WAIT reads it as it is: the last write's.
             acks = last_write_acks;
             let mut reply = resolve::<S>(p, &router, &mut acks).await;
-            if let Some(epoch) = elastic::stale_epoch(&reply) {
-                if let Some(again) = Box::pin(retry(&raw, epoch, &router, id, &mut acks)).await {
-                    reply = again;
-                }
+            // Errors that mean "ask again": a resize not yet seen, a key a transaction holds.
+            if reply.is_error() {
+                reply = Box::pin(retry_refused(reply, &raw, &router, id, &mut acks)).await;
             }
             if let Some(spec) = spec {
                 if spec.flags.contains(Flags::WRITE) {
@@ -258,13 +257,14 @@ async fn dispatch<S>(
     let raw = cmd.raw().clone();
     // Inside MULTI everything but EXEC DISCARD MULTI WATCH QUIT RESET is queued by the
     // session, WAIT, JUMPCACHE and CONFIG SET included.
+    // Not counted in Commandstats until EXEC runs it (txn::exec), as in Redis.
     if session.in_multi() && !serve::multi::runs_inside_multi(cmd.kind()) {
         let frame = handle_local(&cmd, session, &router.server_config)
             .unwrap_or_else(|| Frame::error(protocol::text::UNEXPECTED_REPLY));
         return (
             Pending::Ready(frame),
             (session.protocol(), Shape::Same),
-            Some(spec),
+            None,
             raw,
         );
     }
@@ -317,6 +317,79 @@ async fn dispatch<S>(
     };
     // Read after the command ran: HELLO 3 is answered in RESP3.
     (pending, (session.protocol(), shape), Some(spec), raw)
+}
+
+/// INFO as the router answers it, for an INFO queued in a transaction (`txn::exec`).
+pub(crate) async fn info_reply(router: &Router, cmd: &Command, lane: u64) -> Frame {
+    let selector = Selector::from_args(cmd.args().get(1..).unwrap_or_default());
+    let groups = router.elastic.view().all_groups();
+    let calls = info::send(&groups, lane).await;
+    let pending = Pending::Info {
+        calls,
+        selector,
+        groups,
+        reset: false,
+    };
+    match Box::pin(resolve_other(pending, router, &mut 0)).await {
+        Reply::Frame(frame) => frame,
+        Reply::Raw(_) => Frame::error(protocol::text::UNEXPECTED_REPLY),
+    }
+}
+
+/// Runs a request again when its error reply says to (`-STALEEPOCH`, `-TXNLOCKED`), or
+/// returns the reply as it is.
+async fn retry_refused(
+    reply: Reply,
+    raw: &Bytes,
+    router: &Router,
+    lane: u64,
+    acks: &mut usize,
+) -> Reply {
+    if let Some(epoch) = elastic::stale_epoch(&reply) {
+        return retry(raw, epoch, router, lane, acks).await.unwrap_or(reply);
+    }
+    if let Some(holder) = crate::txn::Holder::of_reply(&reply) {
+        return retry_locked(raw, holder, router, lane, acks)
+            .await
+            .unwrap_or(reply);
+    }
+    reply
+}
+
+/// Runs a write again after a shard refused it because a cross-group transaction holds its
+/// key between the phases (`-TXNLOCKED`), once the holder let go or was resolved (its lease
+/// over). Only a one-group command is sent again (a split one's other parts ran already);
+/// `None` leaves the client the error.
+async fn retry_locked(
+    raw: &Bytes,
+    mut holder: crate::txn::Holder,
+    router: &Router,
+    lane: u64,
+    acks: &mut usize,
+) -> Option<Reply> {
+    let mut buf = bytes::BytesMut::from(&raw[..]);
+    let request = protocol::Decoder::new(Limits::default())
+        .decode(&mut buf)
+        .ok()??;
+    let cmd = Command::from_request(request).ok()?;
+    let started = tokio::time::Instant::now();
+    let mut wait = std::time::Duration::from_micros(200);
+    loop {
+        let view = router.elastic.view().clone();
+        let plan = plan::plan(&cmd, &view.topology);
+        let Plan::Forward { shard } = plan else {
+            return None;
+        };
+        if !crate::txn::wait_for(&view, lane, shard, holder, started, &mut wait).await {
+            return None;
+        }
+        let pending = start(cmd.clone(), plan, router, lane).await;
+        let reply = resolve::<()>(pending, router, acks).await;
+        match crate::txn::Holder::of_reply(&reply) {
+            Some(again) => holder = again,
+            None => return Some(reply),
+        }
+    }
 }
 
 /// Runs a request again after a shard fenced it (`-STALEEPOCH`: the cluster was resized

@@ -14,6 +14,7 @@
 
 mod exec;
 mod scripts;
+mod test_hook;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
@@ -158,17 +159,127 @@ async fn call(view: &View, lane: u64, group: usize, args: Vec<Bytes>) -> Frame {
     }
 }
 
-/// [`call`], asked again while the shard answers `TXNLOCKED`, for up to [`LOCKED_FOR`].
+/// [`call`], asked again while the shard answers `TXNLOCKED`, for up to [`LOCKED_FOR`]. A
+/// holder whose lease ended is resolved first ([`resolve`]): its router died or stalled.
 async fn call_unlocked(view: &View, lane: u64, group: usize, args: Vec<Bytes>) -> Frame {
     let started = tokio::time::Instant::now();
     let mut wait = Duration::from_micros(200);
     loop {
         let reply = call(view, lane, group, args.clone()).await;
-        let locked = matches!(&reply, Frame::Error(e) if e.starts_with(b"TXNLOCKED"));
-        if !locked || started.elapsed() > LOCKED_FOR {
+        let Some(holder) = Holder::parse(&reply) else {
             return reply;
+        };
+        if started.elapsed() > LOCKED_FOR {
+            return reply;
+        }
+        if holder.expired && resolve(view, lane, group, holder).await {
+            continue;
         }
         tokio::time::sleep(wait).await;
         wait = (wait * 2).min(Duration::from_millis(20));
+    }
+}
+
+/// A transaction holding a key, as a shard's `-TXNLOCKED token coordinator expired ...`
+/// names it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Holder {
+    token: u64,
+    coordinator: usize,
+    expired: bool,
+}
+
+impl Holder {
+    pub(crate) fn parse(reply: &Frame) -> Option<Holder> {
+        let Frame::Error(e) = reply else {
+            return None;
+        };
+        Holder::parse_text(e)
+    }
+
+    /// The holder a plain command's reply names (a write to a locked key), if it does.
+    pub(crate) fn of_reply(reply: &crate::shards::Reply) -> Option<Holder> {
+        match reply {
+            crate::shards::Reply::Raw(raw) => {
+                let text = raw.strip_prefix(b"-")?;
+                let end = text.iter().position(|&b| b == b'\r').unwrap_or(text.len());
+                Holder::parse_text(&text[..end])
+            }
+            crate::shards::Reply::Frame(frame) => Holder::parse(frame),
+        }
+    }
+
+    /// Reads `TXNLOCKED token coordinator expired ...`, an error's text without its `-`.
+    fn parse_text(e: &[u8]) -> Option<Holder> {
+        let rest = e.strip_prefix(b"TXNLOCKED ")?;
+        let mut words = rest.split(|&c| c == b' ');
+        let mut next = || -> Option<u64> { std::str::from_utf8(words.next()?).ok()?.parse().ok() };
+        Some(Holder {
+            token: next()?,
+            coordinator: usize::try_from(next()?).ok()?,
+            expired: next()? == 1,
+        })
+    }
+}
+
+/// Waits for `holder` to let go of a key of `group` before a command is sent again: resolves
+/// it when its lease ended, else sleeps `wait` (doubled, up to 20 ms). Returns false once
+/// [`LOCKED_FOR`] passed since `started`: give up, answer the client the error.
+pub(crate) async fn wait_for(
+    view: &View,
+    lane: u64,
+    group: usize,
+    holder: Holder,
+    started: tokio::time::Instant,
+    wait: &mut Duration,
+) -> bool {
+    if started.elapsed() > LOCKED_FOR {
+        return false;
+    }
+    if !(holder.expired && resolve(view, lane, group, holder).await) {
+        tokio::time::sleep(*wait).await;
+        *wait = (*wait * 2).min(Duration::from_millis(20));
+    }
+    true
+}
+
+/// Ends a transaction whose router died or stalled between its phases, found holding a
+/// key of `group` past its lease: the coordinator group says whether it committed (and
+/// if it had not, records it aborted, so the late router's COMMIT is refused there); then
+/// `group` runs or drops its part. Returns true when asking again may succeed.
+pub(crate) async fn resolve(view: &View, lane: u64, group: usize, holder: Holder) -> bool {
+    let Some(committed) = resolve_at(view, lane, holder.coordinator, holder.token).await else {
+        return false;
+    };
+    if holder.coordinator == group {
+        // RESOLVE itself released the coordinator's keys (aborted), or they were (committed).
+        return true;
+    }
+    let step = if committed { "COMMIT" } else { "ABORT" };
+    let args = vec![
+        b("TXN"),
+        Bytes::from_static(step.as_bytes()),
+        num(holder.token),
+    ];
+    tracing::info!(
+        token = holder.token,
+        group,
+        step,
+        "resolved a transaction left between its phases"
+    );
+    !call(view, lane, group, args).await.is_error()
+}
+
+/// `TXN RESOLVE token` on the coordinator group: `Some(true)` committed, `Some(false)`
+/// aborted (now for good), `None` no answer.
+async fn resolve_at(view: &View, lane: u64, coordinator: usize, token: u64) -> Option<bool> {
+    if coordinator >= view.groups.len() {
+        return None;
+    }
+    let args = vec![b("TXN"), b("RESOLVE"), num(token)];
+    match call(view, lane, coordinator, args).await {
+        Frame::Simple(s) if &s[..] == b"COMMITTED" => Some(true),
+        Frame::Simple(s) if &s[..] == b"ABORTED" => Some(false),
+        _ => None,
     }
 }

@@ -3,9 +3,12 @@
 //!
 //! ```text
 //! EXEC                                     (a client of this shard, after MULTI ... )
-//! TXN EXEC watch-token n argc arg... ...   (a router: one group's whole transaction)
-//! TXN PREPARE token watch-token lease-ms key...   (phase one: lock, check WATCH)
-//! TXN COMMIT token n argc arg... ...       (phase two: run, unlock)
+//! TXN EXEC watch-token group groups n argc arg... ...   (a router: one group's transaction)
+//! TXN PREPARE token watch-token lease-ms coordinator group groups n argc arg... ... watched-key...
+//!                                          (phase one: check WATCH, lock, keep the part)
+//! TXN COMMIT token                         (phase two: run the part, unlock; coordinator first)
+//! TXN RESOLVE token                        (on the coordinator: committed, or aborted now)
+//! TXN FORGET token                         (on the coordinator: every group committed)
 //! TXN ABORT token | TXN WATCH token key... | TXN UNWATCH token
 //! ```
 
@@ -17,17 +20,21 @@ use protocol::error::text;
 use protocol::{Command, Frame, Kind, Request};
 use serve::session::{handle_local, Session};
 
+use crate::script::Placement;
 use crate::state::ShardState;
-use crate::txn::LockError;
+use crate::txn::{Commit, LockError, Part};
 
-/// How long a shard's own client's EXEC waits for a cross-group transaction's locks on its
-/// keys before running anyway (the locks' lease is shorter; a lock this old is a bug).
-const LOCK_WAIT: Duration = Duration::from_secs(30);
+/// How long a shard's own client's EXEC or EVAL waits for a cross-group transaction's locks
+/// on its keys before answering `-TXNLOCKED` (twice a router's lease: only a router can
+/// resolve a transaction whose router died, when one of its clients needs the keys).
+pub(crate) const LOCK_WAIT: Duration = Duration::from_secs(10);
 
-/// The reply that tells a router to try again: another transaction holds a key.
-pub const TXNLOCKED: &str = "TXNLOCKED a key is locked by another transaction";
-/// Phase two after the locks' lease passed and another transaction took one.
-pub const TXNEXPIRED: &str = "TXNEXPIRED the transaction's locks expired before its commit";
+/// COMMIT or PREPARE of a transaction already resolved as aborted (its router was too slow).
+pub const TXNABORTED: &str = "TXNABORTED the transaction was aborted before its commit";
+/// COMMIT of a transaction this shard knows nothing of: it restarted since PREPARE.
+pub const TXNGONE: &str = "TXNGONE the shard lost the transaction's prepared part (it restarted)";
+/// ABORT of a transaction that committed here (never sent by a correct router).
+pub const TXNCOMMITTED: &str = "TXNCOMMITTED the transaction committed here";
 
 /// Runs a `Txn`-route command for `session`.
 pub fn execute(cmd: &Command, session: &mut Session, shard: &ShardState) -> Frame {
@@ -99,10 +106,16 @@ fn exec(session: &mut Session, shard: &ShardState) -> Frame {
         let Some(gate) = shard.txn.exclusive_unless(|| shard.scripts.busy()) else {
             return Frame::error(text::BUSY);
         };
-        if !shard.txn.locked_by_other(0, &keys) || started.elapsed() > LOCK_WAIT {
-            break gate;
+        match shard.txn.holder(0, &keys) {
+            None => break gate,
+            Some(holder) if started.elapsed() > LOCK_WAIT => {
+                if let Some(w) = watched {
+                    shard.txn.unwatch(w.token);
+                }
+                return holder.reply();
+            }
+            Some(_) => drop(gate),
         }
-        drop(gate);
         crate::txn::blocking(|| std::thread::sleep(Duration::from_millis(1)));
     };
     if let Some(w) = watched {
@@ -110,16 +123,53 @@ fn exec(session: &mut Session, shard: &ShardState) -> Frame {
             return Frame::NullArray;
         }
     }
-    run_all(&multi.queued, session, shard)
+    run_all(&multi.queued, session, shard, None)
 }
 
-/// Runs queued commands one after the other; the caller holds the gate exclusive.
-fn run_all(cmds: &[Command], session: &mut Session, shard: &ShardState) -> Frame {
-    Frame::Array(cmds.iter().map(|c| run_queued(c, session, shard)).collect())
+/// Runs queued commands one after the other; the caller holds the gate exclusive. With a
+/// `placement` (a router's transaction on one group), a script among them may touch only
+/// that group's keys, as outside a transaction.
+fn run_all(
+    cmds: &[Command],
+    session: &mut Session,
+    shard: &ShardState,
+    placement: Option<Placement>,
+) -> Frame {
+    Frame::Array(
+        cmds.iter()
+            .map(|c| run_placed(c, session, shard, placement))
+            .collect(),
+    )
 }
 
 /// Runs one queued command as `handler::execute` would, without the gate (held already).
 pub(crate) fn run_queued(cmd: &Command, session: &mut Session, shard: &ShardState) -> Frame {
+    run_placed(cmd, session, shard, None)
+}
+
+/// [`run_command`], counted in Commandstats as Redis counts a command EXEC or a script runs.
+fn run_placed(
+    cmd: &Command,
+    session: &mut Session,
+    shard: &ShardState,
+    placement: Option<Placement>,
+) -> Frame {
+    let started = Instant::now();
+    let frame = run_command(cmd, session, shard, placement);
+    let failed = crate::handler::failed(cmd, &frame);
+    shard
+        .stats
+        .commands
+        .record(cmd.spec(), started.elapsed(), failed);
+    frame
+}
+
+fn run_command(
+    cmd: &Command,
+    session: &mut Session,
+    shard: &ShardState,
+    placement: Option<Placement>,
+) -> Frame {
     if let Some(frame) = handle_local(cmd, session, &shard.server_config) {
         return frame;
     }
@@ -127,7 +177,7 @@ pub(crate) fn run_queued(cmd: &Command, session: &mut Session, shard: &ShardStat
         Kind::Jumpcache => crate::cluster::execute(cmd, session, shard),
         Kind::Unwatch => Frame::ok(),
         Kind::Eval | Kind::EvalSha | Kind::EvalRo | Kind::EvalShaRo | Kind::Script => {
-            crate::script::execute_locked(cmd, session, shard)
+            crate::script::execute_locked(cmd, session, shard, placement)
         }
         Kind::Exec | Kind::Discard | Kind::Watch | Kind::Reset | Kind::TxnPhase => {
             Frame::error("ERR command not allowed inside a transaction")
@@ -161,47 +211,72 @@ fn run_phase(cmd: &Command, shard: &ShardState) -> Result<Frame, &'static str> {
     match &sub[..] {
         b"EXEC" => {
             let watch_token = num(2)?;
-            let cmds = parse_commands(&args[3..])?;
+            let placement = placement(num(3)?, num(4)?);
+            let cmds = parse_commands(&args[5..])?;
             let keys: Vec<Bytes> = cmds.iter().flat_map(|c| c.keys().cloned()).collect();
             let Some(_gate) = shard.txn.exclusive_unless(|| shard.scripts.busy()) else {
                 return Ok(Frame::error(text::BUSY));
             };
-            if shard.txn.locked_by_other(0, &keys) {
-                return Ok(Frame::error(TXNLOCKED));
+            if let Some(holder) = shard.txn.holder(0, &keys) {
+                return Ok(holder.reply());
             }
             if watch_token != 0 && !shard.txn.unwatch(watch_token) {
                 return Ok(Frame::NullArray);
             }
-            Ok(run_all(&cmds, &mut session, shard))
+            Ok(run_all(&cmds, &mut session, shard, placement))
         }
         b"PREPARE" => {
-            let (token, watch_token, lease_ms) = (num(2)?, num(3)?, num(4)?);
+            let (token, watch_token, lease_ms, coordinator) = (num(2)?, num(3)?, num(4)?, num(5)?);
+            let group = num(6)?;
+            let placement = placement(group, num(7)?);
+            let (cmds, watched) = parse_commands_then(&args[8..])?;
             let Some(_gate) = shard.txn.exclusive_unless(|| shard.scripts.busy()) else {
                 return Ok(Frame::error(text::BUSY));
             };
             // A lease past a minute is a bug or an attack: cap it (and never overflow `Instant`).
             let lease = Duration::from_millis(lease_ms.min(60_000));
-            Ok(
-                match shard.txn.prepare(token, watch_token, lease, &args[5..]) {
-                    Ok(()) => Frame::ok(),
-                    Err(LockError::Locked) => Frame::error(TXNLOCKED),
-                    Err(LockError::Dirty) => Frame::NullArray,
-                },
-            )
+            let part = Part {
+                cmds,
+                placement,
+                coordinator,
+                coordinates: coordinator == group,
+                until: Instant::now() + lease,
+                keys: Vec::new(),
+            };
+            Ok(match shard.txn.prepare(token, watch_token, part, watched) {
+                Ok(()) => Frame::ok(),
+                Err(LockError::Locked(holder)) => holder.reply(),
+                Err(LockError::Dirty) => Frame::NullArray,
+                Err(LockError::Decided) => Frame::error(TXNABORTED),
+            })
         }
         b"COMMIT" => {
             let token = num(2)?;
-            let cmds = parse_commands(&args[3..])?;
             let Some(_gate) = shard.txn.exclusive_unless(|| shard.scripts.busy()) else {
                 return Ok(Frame::error(text::BUSY));
             };
-            if !shard.txn.holds(token) {
-                shard.txn.unlock(token);
-                return Ok(Frame::error(TXNEXPIRED));
-            }
-            let reply = run_all(&cmds, &mut session, shard);
-            shard.txn.unlock(token);
-            Ok(reply)
+            Ok(match shard.txn.commit(token) {
+                Commit::Run(cmds, placement) => {
+                    let reply = run_all(&cmds, &mut session, shard, placement);
+                    shard.txn.committed(token, reply.clone());
+                    reply
+                }
+                Commit::Again(Some(reply)) => reply,
+                Commit::Again(None) => Frame::error(TXNCOMMITTED),
+                Commit::Aborted => Frame::error(TXNABORTED),
+                Commit::Gone => Frame::error(TXNGONE),
+            })
+        }
+        b"RESOLVE" => {
+            let token = num(2)?;
+            let Some(_gate) = shard.txn.exclusive_unless(|| shard.scripts.busy()) else {
+                return Ok(Frame::error(text::BUSY));
+            };
+            Ok(Frame::simple(if shard.txn.resolve(token) {
+                "COMMITTED"
+            } else {
+                "ABORTED"
+            }))
         }
         b"EVAL" => {
             let (group, groups) = (num(2)? as usize, num(3)? as usize);
@@ -222,12 +297,23 @@ fn run_phase(cmd: &Command, shard: &ShardState) -> Result<Frame, &'static str> {
                 Ok(_) => return Err(text::SYNTAX),
                 Err(e) => return Ok(e.to_frame()),
             };
-            let placement = crate::script::Placement { group, groups };
+            let placement = Placement { group, groups };
             Ok(crate::script::execute_placed(&inner, shard, placement))
         }
-        b"ABORT" => {
-            shard.txn.unlock(num(2)?);
+        b"FORGET" => {
+            shard.txn.forget(num(2)?);
             Ok(Frame::ok())
+        }
+        b"ABORT" => {
+            let token = num(2)?;
+            let Some(_gate) = shard.txn.exclusive_unless(|| shard.scripts.busy()) else {
+                return Ok(Frame::error(text::BUSY));
+            };
+            Ok(if shard.txn.abort(token) {
+                Frame::ok()
+            } else {
+                Frame::error(TXNCOMMITTED)
+            })
         }
         b"WATCH" => {
             shard.txn.watch(num(2)?, &args[3..]);
@@ -241,8 +327,24 @@ fn run_phase(cmd: &Command, shard: &ShardState) -> Result<Frame, &'static str> {
     }
 }
 
+/// `group groups` as a router sends them: the group this is, of how many.
+fn placement(group: u64, groups: u64) -> Option<Placement> {
+    Some(Placement {
+        group: usize::try_from(group).ok()?,
+        groups: usize::try_from(groups).ok().filter(|&n| n > 0)?,
+    })
+}
+
 /// Parses `n argc arg... argc arg...` into commands.
 fn parse_commands(args: &[Bytes]) -> Result<Vec<Command>, &'static str> {
+    match parse_commands_then(args)? {
+        (cmds, []) => Ok(cmds),
+        _ => Err(text::SYNTAX),
+    }
+}
+
+/// Parses `n argc arg... argc arg...` into commands, and returns the arguments after them.
+fn parse_commands_then(args: &[Bytes]) -> Result<(Vec<Command>, &[Bytes]), &'static str> {
     let count = |a: Option<&Bytes>| -> Result<usize, &'static str> {
         let n = a.and_then(|a| parse_i64(a)).ok_or(text::SYNTAX)?;
         usize::try_from(n).map_err(|_| text::SYNTAX)
@@ -261,10 +363,7 @@ fn parse_commands(args: &[Bytes]) -> Result<Vec<Command>, &'static str> {
         };
         cmds.push(Command::from_request(request).map_err(|_| text::SYNTAX)?);
     }
-    if at != args.len() {
-        return Err(text::SYNTAX);
-    }
-    Ok(cmds)
+    Ok((cmds, &args[at..]))
 }
 
 /// Appends `n argc arg... ...` for `cmds` to `out`: the inverse of the parser, for routers.
@@ -327,19 +426,44 @@ mod tests {
             let mut session = Session::new(0, &s.server_config);
             line(&mut session, &s, parts)
         };
-        assert_eq!(run("TXN PREPARE 7 0 10000 a b"), Frame::ok());
-        assert_eq!(run("TXN PREPARE 8 0 10000 b"), Frame::error(TXNLOCKED));
-        assert_eq!(run("TXN EXEC 0 1 2 GET a"), Frame::error(TXNLOCKED));
+        let locked = Frame::error("TXNLOCKED 7 3 0 a key is locked by another transaction");
         assert_eq!(
-            run("TXN COMMIT 7 2 3 SET a 1 2 GET a"),
-            Frame::Array(vec![Frame::ok(), Frame::bulk(b"1")])
+            run("TXN PREPARE 7 0 10000 3 0 1 2 3 SET a 1 2 GET a b"),
+            Frame::ok()
         );
+        assert_eq!(run("TXN PREPARE 8 0 10000 3 0 1 1 2 GET b"), locked);
+        assert_eq!(run("TXN EXEC 0 0 1 1 2 GET a"), locked);
+        let ran = Frame::Array(vec![Frame::ok(), Frame::bulk(b"1")]);
+        assert_eq!(run("TXN COMMIT 7"), ran);
         assert_eq!(
-            run("TXN EXEC 0 1 2 GET a"),
+            run("TXN COMMIT 7"),
+            ran,
+            "a second COMMIT gets the same replies"
+        );
+        assert_eq!(run("TXN RESOLVE 7"), Frame::simple("COMMITTED"));
+        assert_eq!(run("TXN ABORT 7"), Frame::error(TXNCOMMITTED));
+        assert_eq!(
+            run("TXN EXEC 0 0 1 1 2 GET a"),
             Frame::Array(vec![Frame::bulk(b"1")])
         );
-        assert_eq!(run("TXN COMMIT 7 0"), Frame::error(TXNEXPIRED));
-        assert_eq!(run("TXN COMMIT 7 1 2 GET"), Frame::error(text::SYNTAX));
+        // A part whose lease ended stays locked until resolved: aborted, it never runs.
+        assert_eq!(run("TXN PREPARE 9 0 0 3 0 1 1 3 SET a 2"), Frame::ok());
+        assert_eq!(
+            run("TXN EXEC 0 0 1 1 2 GET a"),
+            Frame::error("TXNLOCKED 9 3 1 a key is locked by another transaction")
+        );
+        assert_eq!(run("TXN RESOLVE 9"), Frame::simple("ABORTED"));
+        assert_eq!(run("TXN COMMIT 9"), Frame::error(TXNABORTED));
+        assert_eq!(
+            run("TXN PREPARE 9 0 0 3 0 1 1 3 SET a 2"),
+            Frame::error(TXNABORTED)
+        );
+        assert_eq!(run("TXN COMMIT 10"), Frame::error(TXNGONE));
+        assert_eq!(
+            run("TXN PREPARE 7 0 10 3 0 1 1 2 GET"),
+            Frame::error(text::SYNTAX)
+        );
+        assert_eq!(run("GET a"), Frame::bulk(b"1"));
         assert_eq!(s.txn.counts(), (0, 0));
     }
 }

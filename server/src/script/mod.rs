@@ -12,6 +12,7 @@
 //!   (at its next 10,000 instructions), unless it already wrote (`-UNKILLABLE`).
 //! - One Lua state per shard, bounded by `--lua-memory-limit`; SCRIPT FLUSH replaces it.
 
+pub mod aside;
 mod lua;
 
 use std::collections::HashMap;
@@ -91,7 +92,7 @@ impl Running {
         use tokio::runtime::{Handle, RuntimeFlavor};
         let shared =
             Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread);
-        self.alone.store(!shared, SeqCst);
+        self.alone.store(!shared && !aside::on_helper(), SeqCst);
     }
 
     fn stop(&self) {
@@ -196,20 +197,29 @@ pub fn execute(cmd: &Command, session: &mut Session, shard: &ShardState) -> Fram
         let Some(gate) = shard.txn.exclusive_unless(|| shard.scripts.busy()) else {
             return Frame::error(text::BUSY);
         };
-        if !shard.txn.locked_by_other(0, &keys) || started.elapsed() > Duration::from_secs(30) {
-            break gate;
+        match shard.txn.holder(0, &keys) {
+            None => break gate,
+            Some(holder) if started.elapsed() > crate::exec::multi::LOCK_WAIT => {
+                return holder.reply();
+            }
+            Some(_) => drop(gate),
         }
-        drop(gate);
         crate::txn::blocking(|| std::thread::sleep(Duration::from_millis(1)));
     };
     eval(cmd, session, shard, None)
 }
 
-/// Runs EVAL* or SCRIPT with the gate already held (inside EXEC).
-pub(crate) fn execute_locked(cmd: &Command, session: &mut Session, shard: &ShardState) -> Frame {
+/// Runs EVAL* or SCRIPT with the gate already held (inside EXEC; `placement` when a
+/// router's transaction runs on one group of several).
+pub(crate) fn execute_locked(
+    cmd: &Command,
+    session: &mut Session,
+    shard: &ShardState,
+    placement: Option<Placement>,
+) -> Frame {
     match cmd.kind() {
         Kind::Script => script(cmd, shard),
-        _ => eval(cmd, session, shard, None),
+        _ => eval(cmd, session, shard, placement),
     }
 }
 
@@ -220,8 +230,8 @@ pub(crate) fn execute_placed(cmd: &Command, shard: &ShardState, placement: Place
     let Some(_gate) = shard.txn.exclusive_unless(|| shard.scripts.busy()) else {
         return Frame::error(text::BUSY);
     };
-    if shard.txn.locked_by_other(0, &keys) {
-        return Frame::error(crate::exec::multi::TXNLOCKED);
+    if let Some(holder) = shard.txn.holder(0, &keys) {
+        return holder.reply();
     }
     let mut session = Session::new(0, &shard.server_config);
     session.authenticate();
@@ -632,7 +642,23 @@ mod tests {
         // The state still works after running out.
         assert_eq!(eval(&s, &["EVAL", "return 1", "0"]), Frame::Integer(1));
         assert_eq!(
-            eval(&s, &["TXN", "PREPARE", "1", "0", "99999999999999999", "k"]),
+            eval(
+                &s,
+                &[
+                    "TXN",
+                    "PREPARE",
+                    "1",
+                    "0",
+                    "99999999999999999",
+                    "0",
+                    "0",
+                    "1",
+                    "1",
+                    "2",
+                    "GET",
+                    "k"
+                ]
+            ),
             Frame::ok()
         );
     }
