@@ -138,6 +138,7 @@ pub async fn run_elastic(
             timeout_seconds: Arc::new(std::sync::atomic::AtomicU64::new(config.clients.timeout)),
             slots: Some(clients.clone()),
             store: None,
+            tracking: Default::default(),
         },
         port: listener.local_addr().map_or(0, |a| a.port()),
         limits: config.clients.limits(),

@@ -66,9 +66,12 @@ pub fn execute(cmd: &Command, session: &mut Session, shard: &ShardState) -> Fram
         b"DONE" => done(args, shard),
         b"EXPORT" => Ok(export(&args[2..], shard)),
         b"IMPORT" => import(args, shard),
-        b"DROP" => Ok(Frame::Integer(
-            args[2..].iter().filter(|k| shard.store.remove(k)).count() as i64,
-        )),
+        b"DROP" => {
+            // The keys moved to their new group: a client that read them here is told.
+            let dropped: Vec<&Bytes> = args[2..].iter().filter(|k| shard.store.remove(k)).collect();
+            crate::tracking::invalidate(shard, &dropped);
+            Ok(Frame::Integer(dropped.len() as i64))
+        }
         b"SCANOUT" => scan_out(args, shard),
         b"TOPOLOGY" | b"RESIZE" => Err("ERR JUMPCACHE TOPOLOGY and RESIZE are a router's commands"),
         b"HELP" => Ok(Frame::Array(

@@ -39,6 +39,7 @@ pub async fn handle<S: ClientStream>(
     }
     conn.count_io(&shard.stats);
     exec::multi::unwatch(&mut session, &shard);
+    serve::tracking::disconnect(&mut session, &shard.server_config);
     drop(registration);
     drop(slot);
 }
@@ -52,6 +53,8 @@ async fn serve<S: ClientStream>(
     // One waiter for the whole connection: polled at every wake-up, it costs an atomic load.
     let mut stop = stop.wait();
     let mut kill = session.client().map(|client| client.killed());
+    // Invalidations and pub/sub messages for this connection (serve::tracking).
+    let info = session.client().cloned();
     // After shutdown: answer what the client had already sent, then close.
     let mut draining = false;
     loop {
@@ -69,6 +72,13 @@ async fn serve<S: ClientStream>(
                     continue;
                 }
                 _ = killed(&mut kill) => return Ok(()),
+                () = pushed(info.as_deref()) => {
+                    if let Some(pushes) = info.as_ref().and_then(|c| c.outbox().take()) {
+                        conn.write_raw(&pushes);
+                        conn.flush().await?;
+                    }
+                    continue;
+                }
                 request = conn.read_request() => request,
             }
         };
@@ -79,6 +89,11 @@ async fn serve<S: ClientStream>(
         loop {
             match next {
                 Ok(Some(request)) => {
+                    // Invalidations queued before this command go ahead of its reply; those
+                    // its run queues, after (serve::tracking's ordering).
+                    if let Some(pushes) = info.as_ref().and_then(|c| c.outbox().take()) {
+                        conn.write_raw(&pushes);
+                    }
                     let reply = reply(request, session, shard);
                     conn.set_protocol(session.protocol());
                     conn.set_authenticated(session.authenticated());
@@ -122,6 +137,14 @@ async fn killed(killed: &mut Option<Wait>) {
     }
 }
 
+/// Waits until something is queued for the connection; never for one outside the registry.
+async fn pushed(info: Option<&serve::registry::ClientInfo>) {
+    match info {
+        Some(info) => info.outbox().ready().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Returns the reply to one request; a bad command becomes an error reply, never `Err`.
 fn reply(request: Request, session: &mut Session, shard: &ShardState) -> Frame {
     match Command::from_request(request) {
@@ -142,7 +165,9 @@ pub fn execute(cmd: &Command, session: &mut Session, shard: &ShardState) -> Fram
     shard.stats.commands_processed.fetch_add(1, Relaxed);
     // One clock read on each side of the command: Commandstats' usec, as Redis keeps it.
     let started = Instant::now();
-    let frame = dispatch(cmd, session, shard);
+    serve::tracking::before_command(session, cmd, &shard.server_config);
+    let frame = crate::tracking::as_client(session.id(), || dispatch(cmd, session, shard));
+    serve::tracking::after_command(session, cmd);
     // Answered OK (not queued in a MULTI, not refused): INFO's counters start from here.
     if serve::baseline::is_resetstat(cmd) && frame == Frame::ok() {
         shard
