@@ -66,6 +66,11 @@ pub fn execute(cmd: &Command, session: &mut Session, shard: &ShardState) -> Fram
         b"DONE" => done(args, shard),
         b"EXPORT" => Ok(export(&args[2..], shard)),
         b"IMPORT" => import(args, shard),
+        // A router's near-cache: this connection's reads are tracked, their invalidations
+        // pushed on it as RESP3 pushes among its RESP2 replies.
+        b"TRACKING" => {
+            serve::tracking::enable_pushes(session, &shard.server_config).map(|()| Frame::ok())
+        }
         b"DROP" => {
             // The keys moved to their new group: a client that read them here is told.
             let dropped: Vec<&Bytes> = args[2..].iter().filter(|k| shard.store.remove(k)).collect();
@@ -96,6 +101,8 @@ const HELP: &[&str] = &[
     "    (a collection's value is its DUMP payload, its deadline D<deadline-ms>)",
     "DROP <key>... | SCANOUT <cursor> <count> <groups> <index>",
     "    (router to shard) The steps of moving keys between groups.",
+    "TRACKING",
+    "    (router to shard) Track this connection's reads; push invalidations on it (RESP3).",
     "HELP",
     "    Print this help.",
 ];

@@ -229,6 +229,7 @@ const JUMPCACHE_SUBS: &[(&str, i32)] = &[
     ("IMPORT", -6),
     ("DROP", -3),
     ("SCANOUT", 6),
+    ("TRACKING", 2),
     ("HELP", 2),
 ];
 const ACL_SUBS: &[(&str, i32)] = &[

@@ -349,6 +349,11 @@ impl Elastic {
             .collect();
         let all = view.all_groups();
         self.view.store(Arc::new(view));
+        // A new topology (or a resize's step): keys may now be read from other groups, whose
+        // connections never tracked them; the near-cache starts again.
+        if let Some(near) = &self.config.near.0 {
+            near.flush();
+        }
         let mut tasks = lock(&self.tasks);
         for g in old.all_groups() {
             let id = Arc::as_ptr(&g) as usize;

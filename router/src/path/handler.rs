@@ -51,6 +51,8 @@ pub(crate) struct Router {
     pub(crate) busy_poll: Option<Arc<BusyPoll>>,
     /// Every script this router has seen, for EVALSHA after a shard lost its cache.
     pub(crate) scripts: crate::txn::ScriptCache,
+    /// `--near-cache`: GET replies of hot keys, emptied by the shards' invalidations.
+    pub(crate) near: Option<Arc<crate::near::NearCache>>,
 }
 
 /// A request in the making: its reply, the protocol it is written in, the command it counts
@@ -64,6 +66,14 @@ type Out = (Protocol, Shape);
 /// A reply in the making, queued in request order.
 enum Pending {
     Ready(Frame),
+    /// A GET answered by the near-cache: the shard's reply as it was cached.
+    Cached(Bytes),
+    /// A GET the near-cache missed: its reply fills the near-cache under its key, unless an
+    /// invalidation came after the stamp (taken before it was sent).
+    Fill(Box<Pending>, Bytes, u64),
+    /// A write through a router with a near-cache: its keys are dropped again once it is
+    /// answered (GETs sent meanwhile may carry the old value); `None` for a flush.
+    Written(Box<Pending>, Option<Vec<Bytes>>),
     Forward(GroupCall),
     Split {
         calls: Vec<GroupCall>,
@@ -294,12 +304,23 @@ async fn dispatch<S>(
         return (pending, (session.protocol(), Shape::Same), Some(spec), raw);
     }
     if cmd.spec().route == protocol::command::Route::Txn {
+        // EXEC's and EVAL's writes leave the near-cache before they run, and again after.
+        let written = router
+            .near
+            .as_ref()
+            .map(|near| (near, crate::near::txn_keys(&cmd, session)));
+        if let Some((near, keys)) = &written {
+            crate::near::drop_keys(near, keys.as_deref());
+        }
         let pending = match handle_local(&cmd, session, &router.server_config) {
             Some(frame) => Pending::Ready(frame),
             None => {
                 Pending::Ready(Box::pin(crate::txn::command(&cmd, session, router, lane)).await)
             }
         };
+        if let Some((near, keys)) = &written {
+            crate::near::drop_keys(near, keys.as_deref());
+        }
         return (pending, (session.protocol(), Shape::Same), Some(spec), raw);
     }
     if config::sets_store(&cmd, session, &router.server_config) {
@@ -310,10 +331,31 @@ async fn dispatch<S>(
         Protocol::Resp2 => Shape::Same,
         Protocol::Resp3 => protocol::command::resp3_shape(&cmd),
     };
+    let near = match &router.near {
+        Some(near) if session.may_run(&cmd, &router.server_config) => {
+            match crate::near::before(near, &cmd) {
+                crate::near::Before::Hit(reply) => {
+                    return (
+                        Pending::Cached(reply),
+                        (session.protocol(), shape),
+                        Some(spec),
+                        raw,
+                    )
+                }
+                other => other,
+            }
+        }
+        _ => crate::near::Before::Nothing,
+    };
     let pending = match start_now(cmd, session, router, lane) {
         Ok(pending) => pending,
         // Boxed: the common path's future stays small.
         Err((cmd, plan)) => Box::pin(start(cmd, plan, router, lane)).await,
+    };
+    let pending = match near {
+        crate::near::Before::Nothing | crate::near::Before::Hit(_) => pending,
+        crate::near::Before::Fill(key, stamp) => Pending::Fill(Box::new(pending), key, stamp),
+        crate::near::Before::Written(keys) => Pending::Written(Box::new(pending), keys),
     };
     // Read after the command ran: HELLO 3 is answered in RESP3.
     (pending, (session.protocol(), shape), Some(spec), raw)
@@ -551,6 +593,21 @@ async fn resolve<S>(pending: Pending, router: &Router, acks: &mut usize) -> Repl
 async fn resolve_other(pending: Pending, router: &Router, acks: &mut usize) -> Reply {
     match pending {
         Pending::Ready(frame) => Reply::Frame(frame),
+        Pending::Cached(reply) => Reply::Raw(reply),
+        Pending::Fill(inner, key, stamp) => {
+            let reply = Box::pin(resolve::<()>(*inner, router, acks)).await;
+            if let Some(near) = &router.near {
+                crate::near::fill(near, key, &reply, stamp);
+            }
+            reply
+        }
+        Pending::Written(inner, keys) => {
+            let reply = Box::pin(resolve::<()>(*inner, router, acks)).await;
+            if let Some(near) = &router.near {
+                crate::near::drop_keys(near, keys.as_deref());
+            }
+            reply
+        }
         // The last write's acknowledgements: every write before it has been resolved.
         Pending::Wait => Reply::Frame(Frame::Integer(*acks as i64)),
         Pending::Forward(call) => {
@@ -581,6 +638,7 @@ async fn resolve_other(pending: Pending, router: &Router, acks: &mut usize) -> R
                 .map_or(router.maxclients, |slots| slots.max());
             let mut own = info::own_sections(&router.stats, router.port, maxclients);
             own.push(elastic::section(&router.elastic));
+            own.push(crate::near::section(router.near.as_deref()));
             let mut sections = info::sections(&groups, own);
             if reset {
                 router.stats.baseline.reset(&sections);

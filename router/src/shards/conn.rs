@@ -144,6 +144,9 @@ async fn live<S: Link>(
     if let Err(kind) = greet(shared, &mut stream).await {
         return Some(kind);
     }
+    if let Err(kind) = track(shared, &mut stream).await {
+        return Some(kind);
+    }
     up.store(true, Ordering::Relaxed);
     if *ctx.0 {
         shared.metrics.reconnects.fetch_add(1, Ordering::Relaxed);
@@ -161,6 +164,10 @@ async fn live<S: Link>(
     let (rd, wr) = stream.halves();
     let end = serve(shared, rd, wr, rx, &answered, progress).await;
     up.store(false, Ordering::Relaxed);
+    // Invalidations may be lost with the connection: the near-cache forgets everything.
+    if let Some(near) = &shared.tracked {
+        near.all();
+    }
     shared.live.fetch_sub(1, Ordering::Relaxed);
     // A shard that accepts connections but never answers keeps its backoff growing, so its
     // keys fail fast between attempts instead of each waiting.
@@ -196,6 +203,53 @@ async fn greet<S: Link>(shared: &Shared, stream: &mut S) -> Result<(), ShardErro
     match hello {
         Some(request) => exchange(shared, stream, &request).await.map(drop),
         None => Ok(()),
+    }
+}
+
+/// With a near-cache: asks the shard to track this connection's reads and push their
+/// invalidations on it (`JUMPCACHE TRACKING`), then empties the near-cache, which may hold
+/// values whose invalidations went to the connection before this one. A shard that refuses
+/// (an older jumpcache) fails the connection: the near-cache would never hear of its writes.
+async fn track<S: Link>(shared: &Shared, stream: &mut S) -> Result<(), ShardErrorKind> {
+    let Some(near) = &shared.tracked else {
+        return Ok(());
+    };
+    let request = b"*2\r\n$9\r\nJUMPCACHE\r\n$8\r\nTRACKING\r\n";
+    let reply = exchange(shared, stream, request).await?;
+    if &reply[..] != b"+OK\r\n" {
+        let text = String::from_utf8_lossy(&reply[..reply.len().min(120)]);
+        tracing::warn!(shard = shared.id, addr = %shared.addr, reply = %text.trim_end(), "shard refused JUMPCACHE TRACKING, which --near-cache needs");
+        return Err(ShardErrorKind::Unavailable);
+    }
+    near.all();
+    Ok(())
+}
+
+/// Hands a shard's push to the near-cache: `>2 invalidate [keys]`, or a null for a flush.
+/// Anything else pushed is ignored.
+fn pushed(shared: &Shared, push: &[u8]) {
+    let Some(near) = &shared.tracked else {
+        return;
+    };
+    let Ok(protocol::Frame::Push(items)) = protocol::reply::parse(push) else {
+        // Not understood: whatever it said may be lost.
+        return near.all();
+    };
+    match items.as_slice() {
+        [protocol::Frame::Bulk(kind), keys] if &kind[..] == b"invalidate" => match keys {
+            protocol::Frame::Array(keys) => {
+                let keys: Vec<bytes::Bytes> = keys
+                    .iter()
+                    .filter_map(|k| match k {
+                        protocol::Frame::Bulk(k) => Some(k.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                near.keys(&keys);
+            }
+            _ => near.all(),
+        },
+        _ => {}
     }
 }
 
@@ -338,6 +392,8 @@ async fn read_loop<R: AsyncRead + Unpin>(
         let mut got_reply = false;
         loop {
             match decoder.decode(&mut buf) {
+                // A push (an invalidation) answers no request.
+                Ok(Some(reply)) if reply.first() == Some(&b'>') => pushed(shared, &reply),
                 Ok(Some(reply)) => {
                     let Some(p) = lock(in_flight).pop_front() else {
                         return ShardErrorKind::Protocol;

@@ -280,6 +280,21 @@ pub fn after_command(session: &mut Session, cmd: &Command) {
     }
 }
 
+/// Turns tracking on for a router's shard connection (`JUMPCACHE TRACKING`): the default
+/// mode, invalidations as RESP3 pushes on the connection though its replies stay RESP2.
+///
+/// # Errors
+/// The session is not a client connection.
+pub fn enable_pushes(session: &mut Session, config: &ServerConfig) -> Result<(), &'static str> {
+    let client = session
+        .client()
+        .cloned()
+        .ok_or("ERR JUMPCACHE TRACKING needs a client connection")?;
+    config.tracking.enable_pushes(session.id(), client);
+    session.tracking = Some(Box::default());
+    Ok(())
+}
+
 /// Stops tracking for the session (CLIENT TRACKING off, RESET, the connection closed).
 pub fn disconnect(session: &mut Session, config: &ServerConfig) {
     if session.tracking.take().is_some() {

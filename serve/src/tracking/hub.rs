@@ -55,6 +55,9 @@ impl std::fmt::Debug for Sink {
 struct Tracker {
     redirect: u64,
     noloop: bool,
+    /// Invalidations as RESP3 pushes whatever the connection speaks (a router's
+    /// `JUMPCACHE TRACKING`: its replies stay RESP2).
+    push3: bool,
     /// BCAST's prefixes; `None` in the default mode (keys read are remembered).
     prefixes: Option<Vec<Bytes>>,
     sink: Sink,
@@ -157,6 +160,7 @@ impl Hub {
         let tracker = Tracker {
             redirect,
             noloop,
+            push3: false,
             prefixes,
             sink,
             broken,
@@ -173,6 +177,17 @@ impl Hub {
                 self.bcast.fetch_sub(1, Relaxed);
             }
             Some(_) => {}
+        }
+    }
+
+    /// Starts tracking for a router's connection `id` (`JUMPCACHE TRACKING`): the default
+    /// mode, every invalidation a RESP3 push on the connection itself though its replies
+    /// stay RESP2, so the push and the replies share one ordered stream.
+    pub fn enable_pushes(&self, id: u64, client: Arc<ClientInfo>) {
+        self.enable(id, Sink::Client(client), 0, false, None, Arc::default());
+        let mut trackers = self.trackers.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(t) = trackers.get_mut(&id) {
+            t.push3 = true;
         }
     }
 
@@ -203,14 +218,15 @@ impl Hub {
                 Some(ids) => ids.push(id),
                 None => {
                     stripe.insert(key.clone(), vec![id]);
+                    // Counted under the stripe's lock, before an invalidation can take it.
+                    self.keys.fetch_add(1, Relaxed);
                     added += 1;
                 }
             }
         }
         if added > 0 {
-            let total = self.keys.fetch_add(added, Relaxed) + added;
             let max = self.max_keys();
-            if max > 0 && total as u64 > max {
+            if max > 0 && self.keys.load(Relaxed) as u64 > max {
                 self.evict(registry, max);
             }
         }
@@ -333,7 +349,8 @@ fn deliver(registry: &ClientRegistry, t: &Tracker, what: Invalidation<'_>) {
     };
     let redirected = target.is_some();
     let target = target.as_ref().unwrap_or(own);
-    let header = if target.resp3() {
+    let resp3 = target.resp3() || (t.push3 && !redirected);
+    let header = if resp3 {
         Frame::Push(vec![Frame::bulk(b"invalidate")])
     } else if redirected && target.outbox().subscribed() {
         Frame::Push(vec![
@@ -343,7 +360,7 @@ fn deliver(registry: &ClientRegistry, t: &Tracker, what: Invalidation<'_>) {
     } else {
         return;
     };
-    let protocol = if target.resp3() {
+    let protocol = if resp3 {
         Protocol::Resp3
     } else {
         Protocol::Resp2
@@ -355,7 +372,7 @@ fn deliver(registry: &ClientRegistry, t: &Tracker, what: Invalidation<'_>) {
     // As Redis: the message's header (and the keys) in the target's protocol, but a flush's
     // null in the tracking client's own (`shared.null[c->resp]`): a RESP2 subscriber
     // redirected to by a RESP3 client is sent `_`.
-    let null_protocol = if own.resp3() {
+    let null_protocol = if own.resp3() || t.push3 {
         Protocol::Resp3
     } else {
         Protocol::Resp2

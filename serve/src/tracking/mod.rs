@@ -26,7 +26,9 @@ mod hub;
 mod outbox;
 mod pubsub;
 
-pub use client::{after_command, before_command, client_subcommand, disconnect, Mode};
+pub use client::{
+    after_command, before_command, client_subcommand, disconnect, enable_pushes, Mode,
+};
 pub use hub::{Hub, Invalidation, Sink, DEFAULT_MAX_KEYS};
 pub use outbox::Outbox;
 pub use pubsub::{allowed_while_subscribed, subscribe, unsubscribe, INVALIDATE_CHANNEL};
