@@ -98,8 +98,15 @@ pub async fn run_elastic(
 ) -> io::Result<()> {
     let listener = listener.into();
     let mut config = config;
+    // CLIENT TRACKING through the router: its clients' reads, told of the invalidations its
+    // shard connections receive, which they do with a near-cache only.
+    let tracking = Arc::new(serve::tracking::Hub::keeping_unsettled());
+    let registry = Arc::new(serve::registry::ClientRegistry::default());
     if config.near_cache > 0 && config.near.0.is_none() {
-        config.near.0 = Some(Arc::new(near::NearCache::new(config.near_cache)));
+        let near = near::NearCache::new(config.near_cache)
+            .with_clients(tracking.clone(), registry.clone());
+        config.near.0 = Some(Arc::new(near));
+        tracking.set_supported();
     }
     let invalid = |e: String| io::Error::new(io::ErrorKind::InvalidInput, e);
     config.validate().map_err(invalid)?;
@@ -139,11 +146,11 @@ pub async fn run_elastic(
             acl: Arc::new(config.clients.acl_or_locked()),
             slowlog: config.clients.slowlog(),
             latency: config.clients.latency_monitor(),
-            clients: Default::default(),
+            clients: registry,
             timeout_seconds: Arc::new(std::sync::atomic::AtomicU64::new(config.clients.timeout)),
             slots: Some(clients.clone()),
             store: None,
-            tracking: Default::default(),
+            tracking,
         },
         port: listener.local_addr().map_or(0, |a| a.port()),
         limits: config.clients.limits(),

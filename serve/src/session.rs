@@ -21,8 +21,10 @@ use protocol::command::{parse_i64, Command, CommandSpec, Flags, Kind, COMMANDS};
 use protocol::error::{text, CommandError};
 use protocol::frame::{Frame, Protocol};
 
-/// The Redis version jumpcache reports, and whose replies it matches.
-pub const REDIS_VERSION: &str = "7.0.15";
+/// The Redis version jumpcache reports: 7.4, which redis-py requires before it turns
+/// client-side caching on (CLIENT TRACKING is answered as Redis 7 does); the replies
+/// otherwise match redis-server 7.0.15.
+pub const REDIS_VERSION: &str = "7.4.0";
 
 /// One client connection's state.
 #[derive(Debug, Clone)]

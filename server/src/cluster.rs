@@ -68,6 +68,14 @@ pub fn execute(cmd: &Command, session: &mut Session, shard: &ShardState) -> Fram
         b"IMPORT" => import(args, shard),
         // A router's near-cache: this connection's reads are tracked, their invalidations
         // pushed on it as RESP3 pushes among its RESP2 replies.
+        // The router relayed this connection's invalidations up to n to its own clients.
+        b"ACKED" => match (parse_i64(&args[2]), session.client()) {
+            (Some(n), Some(client)) if n >= 0 => {
+                client.outbox().acknowledged(n as u64);
+                Ok(Frame::ok())
+            }
+            _ => Err("ERR value is not an integer or out of range"),
+        },
         b"TRACKING" => {
             serve::tracking::enable_pushes(session, &shard.server_config).map(|()| Frame::ok())
         }
@@ -101,8 +109,9 @@ const HELP: &[&str] = &[
     "    (a collection's value is its DUMP payload, its deadline D<deadline-ms>)",
     "DROP <key>... | SCANOUT <cursor> <count> <groups> <index>",
     "    (router to shard) The steps of moving keys between groups.",
-    "TRACKING",
-    "    (router to shard) Track this connection's reads; push invalidations on it (RESP3).",
+    "TRACKING | ACKED <n>",
+    "    (router to shard) Track this connection's reads; push invalidations on it (RESP3);",
+    "    the router relayed the first <n> (a write's reply waits for that).",
     "HELP",
     "    Print this help.",
 ];

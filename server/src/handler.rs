@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use protocol::command::Route;
 use protocol::{Command, Frame, FrameError, Kind, Request};
+use serve::registry::ClientInfo;
 use serve::session::{handle_local, Session};
 use serve::shutdown::Wait;
 use serve::{ClientSlot, ClientStream, Connection, Shutdown};
@@ -73,9 +74,10 @@ async fn serve<S: ClientStream>(
                 }
                 _ = killed(&mut kill) => return Ok(()),
                 () = pushed(info.as_deref()) => {
-                    if let Some(pushes) = info.as_ref().and_then(|c| c.outbox().take()) {
+                    if let Some((pushes, n)) = info.as_ref().and_then(|c| c.outbox().take()) {
                         conn.write_raw(&pushes);
                         conn.flush().await?;
+                        written(info.as_deref(), n);
                     }
                     continue;
                 }
@@ -86,15 +88,30 @@ async fn serve<S: ClientStream>(
             client.active(Instant::now());
         }
         let mut next = first;
+        // Invalidations this batch's writes queued for other connections, and the last of
+        // this connection's own messages written with the batch.
+        let mut sent: serve::tracking::Delivered = Vec::new();
+        let mut own = 0;
         loop {
             match next {
                 Ok(Some(request)) => {
                     // Invalidations queued before this command go ahead of its reply; those
                     // its run queues, after (serve::tracking's ordering).
-                    if let Some(pushes) = info.as_ref().and_then(|c| c.outbox().take()) {
+                    if let Some((pushes, n)) = info.as_ref().and_then(|c| c.outbox().take()) {
                         conn.write_raw(&pushes);
+                        own = n;
                     }
-                    let reply = reply(request, session, shard);
+                    let reply = if shard.server_config.tracking.active() {
+                        let (reply, delivered) =
+                            serve::tracking::collect(|| reply(request, session, shard));
+                        // Not this connection's own (they follow its reply).
+                        let own =
+                            |c: &Arc<ClientInfo>| info.as_ref().is_some_and(|i| Arc::ptr_eq(i, c));
+                        sent.extend(delivered.into_iter().filter(|(c, _)| !own(c)));
+                        reply
+                    } else {
+                        reply(request, session, shard)
+                    };
                     conn.set_protocol(session.protocol());
                     conn.set_authenticated(session.authenticated());
                     conn.write_frame(&reply);
@@ -113,6 +130,7 @@ async fn serve<S: ClientStream>(
                 }
             }
             if session.should_close() {
+                serve::tracking::settle(&mut sent).await;
                 conn.flush().await?;
                 return Ok(());
             }
@@ -123,8 +141,17 @@ async fn serve<S: ClientStream>(
                 other => other,
             };
         }
+        serve::tracking::settle(&mut sent).await;
         conn.flush().await?;
+        written(info.as_deref(), own);
         conn.count_io(&shard.stats);
+    }
+}
+
+/// Records that this connection's messages up to `n` are on its socket.
+fn written(info: Option<&ClientInfo>, n: u64) {
+    if let (Some(info), true) = (info, n > 0) {
+        info.outbox().written_up_to(n);
     }
 }
 
@@ -138,7 +165,7 @@ async fn killed(killed: &mut Option<Wait>) {
 }
 
 /// Waits until something is queued for the connection; never for one outside the registry.
-async fn pushed(info: Option<&serve::registry::ClientInfo>) {
+async fn pushed(info: Option<&ClientInfo>) {
     match info {
         Some(info) => info.outbox().ready().await,
         None => std::future::pending().await,
@@ -167,7 +194,6 @@ pub fn execute(cmd: &Command, session: &mut Session, shard: &ShardState) -> Fram
     let started = Instant::now();
     serve::tracking::before_command(session, cmd, &shard.server_config);
     let frame = crate::tracking::as_client(session.id(), || dispatch(cmd, session, shard));
-    serve::tracking::after_command(session, cmd);
     // Answered OK (not queued in a MULTI, not refused): INFO's counters start from here.
     if serve::baseline::is_resetstat(cmd) && frame == Frame::ok() {
         shard

@@ -230,6 +230,7 @@ const JUMPCACHE_SUBS: &[(&str, i32)] = &[
     ("DROP", -3),
     ("SCANOUT", 6),
     ("TRACKING", 2),
+    ("ACKED", 3),
     ("HELP", 2),
 ];
 const ACL_SUBS: &[(&str, i32)] = &[

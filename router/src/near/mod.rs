@@ -69,6 +69,12 @@ pub struct NearCache {
     stripes: Box<[Mutex<()>]>,
     hasher: std::collections::hash_map::RandomState,
     stats: Arc<NearStats>,
+    /// The router's own tracking clients (CLIENT TRACKING through the router), told of
+    /// every invalidation the shards send.
+    clients: Option<(
+        Arc<serve::tracking::Hub>,
+        Arc<serve::registry::ClientRegistry>,
+    )>,
 }
 
 impl std::fmt::Debug for NearCache {
@@ -106,7 +112,19 @@ impl NearCache {
             stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
             hasher: Default::default(),
             stats,
+            clients: None,
         }
+    }
+
+    /// Returns the near-cache that also forwards the shards' invalidations to the router's
+    /// tracking clients in `hub`.
+    pub fn with_clients(
+        mut self,
+        hub: Arc<serve::tracking::Hub>,
+        registry: Arc<serve::registry::ClientRegistry>,
+    ) -> NearCache {
+        self.clients = Some((hub, registry));
+        self
     }
 
     /// Returns the counters.
@@ -187,13 +205,21 @@ impl NearCache {
 
 impl Invalidated for NearCache {
     fn keys(&self, keys: &[Bytes]) {
+        // The near-cache first: a client told of the change finds the key gone.
         for key in keys {
             self.invalidate(key);
+        }
+        if let Some((hub, registry)) = &self.clients {
+            let keys: Vec<&Bytes> = keys.iter().collect();
+            hub.invalidate(registry, 0, &keys);
         }
     }
 
     fn all(&self) {
         self.flush();
+        if let Some((hub, registry)) = &self.clients {
+            hub.flushed(registry);
+        }
     }
 }
 

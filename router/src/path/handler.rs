@@ -73,7 +73,13 @@ enum Pending {
     Fill(Box<Pending>, Bytes, u64),
     /// A write through a router with a near-cache: its keys are dropped again once it is
     /// answered (GETs sent meanwhile may carry the old value); `None` for a flush.
-    Written(Box<Pending>, Option<Vec<Bytes>>),
+    /// With the writer's id, and the invalidations an in-process shard queued as it ran.
+    Written(
+        Box<Pending>,
+        Option<Vec<Bytes>>,
+        u64,
+        serve::tracking::Delivered,
+    ),
     Forward(GroupCall),
     Split {
         calls: Vec<GroupCall>,
@@ -147,6 +153,17 @@ pub(crate) async fn handle<S: serve::ClientStream>(
                     continue;
                 }
                 _ = &mut killed => break,
+                () = client.outbox().ready() => {
+                    // Invalidations for a tracking client (or its REDIRECT target).
+                    if let Some((pushes, n)) = client.outbox().take() {
+                        conn.write_raw(&pushes);
+                        if conn.flush().await.is_err() {
+                            break;
+                        }
+                        client.outbox().written_up_to(n);
+                    }
+                    continue;
+                }
                 read = conn.read_request() => read,
             }
         };
@@ -211,11 +228,20 @@ pub(crate) async fn handle<S: serve::ClientStream>(
                 return;
             }
         }
+        // Invalidations after every reply of the batch: one that arrived while a reply was
+        // on its way may concern the value that reply carries, so it must not overtake it.
+        let pushed = client.outbox().take().map(|(pushes, n)| {
+            conn.write_raw(&pushes);
+            n
+        });
         // As Redis does: the replies to everything before the bad bytes, then the error.
         if let Some(frame) = fatal.as_ref().and_then(FrameError::to_frame) {
             conn.write_frame(&frame);
         }
         let failed = conn.flush().await.is_err();
+        if let (Some(n), false) = (pushed, failed) {
+            client.outbox().written_up_to(n);
+        }
         if let Some(busy_poll) = &router.busy_poll {
             busy_poll.activity();
         }
@@ -229,6 +255,7 @@ pub(crate) async fn handle<S: serve::ClientStream>(
         Box::pin(serve::tls::close(conn.stream())).await;
     }
     conn.count_io(&router.stats);
+    serve::tracking::disconnect(&mut session, &router.server_config);
     // WATCHed keys the client left registered on the shards.
     if session.watched().is_some() {
         let view = router.elastic.view().clone();
@@ -264,6 +291,8 @@ async fn dispatch<S>(
         }
     };
     router.stats.commands_processed.fetch_add(1, Relaxed);
+    // CLIENT TRACKING: the keys of a read are remembered before it is sent.
+    serve::tracking::before_command(session, &cmd, &router.server_config);
     let spec = cmd.spec();
     let raw = cmd.raw().clone();
     // Inside MULTI everything but EXEC DISCARD MULTI WATCH QUIT RESET is queued by the
@@ -347,7 +376,15 @@ async fn dispatch<S>(
         }
         _ => crate::near::Before::Nothing,
     };
-    let pending = match start_now(cmd, session, router, lane) {
+    // A write an in-process shard runs at once queues its invalidations here, to be written
+    // before its reply is.
+    let (started, delivered) = match near {
+        crate::near::Before::Written(_) => {
+            serve::tracking::collect(|| start_now(cmd, session, router, lane))
+        }
+        _ => (start_now(cmd, session, router, lane), Vec::new()),
+    };
+    let pending = match started {
         Ok(pending) => pending,
         // Boxed: the common path's future stays small.
         Err((cmd, plan)) => Box::pin(start(cmd, plan, router, lane)).await,
@@ -355,7 +392,9 @@ async fn dispatch<S>(
     let pending = match near {
         crate::near::Before::Nothing | crate::near::Before::Hit(_) => pending,
         crate::near::Before::Fill(key, stamp) => Pending::Fill(Box::new(pending), key, stamp),
-        crate::near::Before::Written(keys) => Pending::Written(Box::new(pending), keys),
+        crate::near::Before::Written(keys) => {
+            Pending::Written(Box::new(pending), keys, session.id(), delivered)
+        }
     };
     // Read after the command ran: HELLO 3 is answered in RESP3.
     (pending, (session.protocol(), shape), Some(spec), raw)
@@ -601,11 +640,34 @@ async fn resolve_other(pending: Pending, router: &Router, acks: &mut usize) -> R
             }
             reply
         }
-        Pending::Written(inner, keys) => {
+        Pending::Written(inner, keys, writer, delivered) => {
             let reply = Box::pin(resolve::<()>(*inner, router, acks)).await;
             if let Some(near) = &router.near {
                 crate::near::drop_keys(near, keys.as_deref());
             }
+            // This router's tracking clients hear of its own clients' writes before the
+            // writer does (the shard's push for them follows the reply on the connection),
+            // and so do the connections an in-process shard queued invalidations for.
+            let config = &router.server_config;
+            let mut sent = Vec::new();
+            if config.tracking.active() && !reply.is_error() {
+                let ((), mine) = serve::tracking::collect(|| match &keys {
+                    Some(keys) => {
+                        let keys: Vec<&Bytes> = keys.iter().collect();
+                        config.tracking.invalidate(&config.clients, writer, &keys);
+                    }
+                    None => config.tracking.flushed(&config.clients),
+                });
+                sent.extend(mine);
+                // And the shards' invalidations this router relayed but has not written yet
+                // (that of this very write may have come in ahead of its reply).
+                sent.extend(config.tracking.unsettled());
+            }
+            // Not the writer's own (they follow its reply); `delivered` are the shards'
+            // connections, numbered apart.
+            sent.retain(|(c, _)| c.id() != writer);
+            sent.extend(delivered);
+            serve::tracking::settle(&mut sent).await;
             reply
         }
         // The last write's acknowledgements: every write before it has been resolved.

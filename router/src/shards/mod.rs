@@ -111,7 +111,8 @@ struct InFlight {
     deadline: Instant,
     /// When the request's bytes were handed to the socket: the round trip starts here.
     sent: Instant,
-    _permit: OwnedSemaphorePermit,
+    /// `None` for the connection's own requests (acknowledgements of invalidations).
+    _permit: Option<OwnedSemaphorePermit>,
 }
 
 /// State shared by a shard's connections: for fail-fast, round-robin and up/down logs.

@@ -239,14 +239,30 @@ fn info(mode: Option<&Mode>) -> Frame {
 /// Before a command runs: a read-only command of a tracking session (default mode, and
 /// OPTIN/OPTOUT as CLIENT CACHING says) has its keys remembered, before it reads them. EXEC
 /// remembers the keys its queued read-only commands will read.
-pub fn before_command(session: &Session, cmd: &Command, config: &ServerConfig) {
+///
+/// CLIENT CACHING's flag lasts one command (or one transaction): it is cleared here, once
+/// the command it applies to has been looked at, for any command but CLIENT, and inside
+/// MULTI only by EXEC (Redis's `resetClient`).
+pub fn before_command(session: &mut Session, cmd: &Command, config: &ServerConfig) {
+    if session.tracking.is_none() {
+        return;
+    }
+    let in_multi = session.in_multi();
+    let Some(mode) = session.tracking.as_deref_mut() else {
+        return;
+    };
+    let flag = mode.caching;
+    if flag && cmd.kind() != Kind::Client && (cmd.kind() == Kind::Exec || !in_multi) {
+        mode.caching = false;
+    }
+    let session = &*session;
     let Some(mode) = session.tracking.as_deref() else {
         return;
     };
     if mode.bcast {
         return;
     }
-    let mut caching = mode.caching;
+    let mut caching = flag;
     let mut remember = |cmd: &Command| {
         if cmd.kind() == Kind::Client
             && cmd.args()[1].eq_ignore_ascii_case(b"CACHING")
@@ -266,17 +282,6 @@ pub fn before_command(session: &Session, cmd: &Command, config: &ServerConfig) {
         session.queued().iter().for_each(remember);
     } else {
         remember(cmd);
-    }
-}
-
-/// After a command: CLIENT CACHING's flag lasts one command (or one transaction), as
-/// Redis's `resetClient` clears it after any command but CLIENT outside MULTI.
-pub fn after_command(session: &mut Session, cmd: &Command) {
-    let in_multi = session.in_multi();
-    if let Some(mode) = session.tracking.as_deref_mut() {
-        if mode.caching && cmd.kind() != Kind::Client && !in_multi {
-            mode.caching = false;
-        }
     }
 }
 

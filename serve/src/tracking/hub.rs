@@ -1,5 +1,6 @@
 //! The process's tracking state: the clients that track, and the keys each one read.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, RwLock};
@@ -12,6 +13,47 @@ use crate::sync::lock;
 
 /// One stripe of the key table: key -> ids of the clients that read it.
 type Stripe = HashMap<Bytes, Vec<u64>>;
+
+/// Messages queued for connections: each connection with the number of its message.
+pub type Delivered = Vec<(Arc<ClientInfo>, u64)>;
+
+thread_local! {
+    /// Messages queued while a command runs under [`collect`]: (connection, number).
+    static DELIVERED: RefCell<Option<Delivered>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` (a command) and returns, with its result, the invalidations it queued for
+/// connections, so the caller can hold the command's reply until they are written: a client
+/// told "done" by the writer then finds the invalidation already on its socket, as
+/// redis-server writes both in the same turn of its event loop.
+pub fn collect<R>(f: impl FnOnce() -> R) -> (R, Delivered) {
+    DELIVERED.with(|d| *d.borrow_mut() = Some(Vec::new()));
+    let out = f();
+    let delivered = DELIVERED
+        .with(|d| d.borrow_mut().take())
+        .unwrap_or_default();
+    (out, delivered)
+}
+
+/// How long a writer's reply waits for its invalidations to reach the other connections'
+/// sockets: a reader that does not read its socket cannot hold writers up for longer.
+pub const SETTLE_LIMIT: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Waits (up to [`SETTLE_LIMIT`]) until the invalidations in `sent` are written to their
+/// connections' sockets, so that whoever hears of the write from this connection's reply
+/// finds them there, as with redis-server (which writes both in one turn of its loop).
+pub async fn settle(sent: &mut Delivered) {
+    if sent.is_empty() {
+        return;
+    }
+    let all = async {
+        for (client, n) in sent.iter() {
+            client.outbox().written(*n).await;
+        }
+    };
+    let _ = tokio::time::timeout(SETTLE_LIMIT, all).await;
+    sent.clear();
+}
 
 /// Redis's default `tracking-table-max-keys`.
 pub const DEFAULT_MAX_KEYS: u64 = 1_000_000;
@@ -78,6 +120,9 @@ pub struct Hub {
     keys: AtomicUsize,
     max_keys: AtomicU64,
     evict_cursor: AtomicUsize,
+    /// A router's: messages queued for its clients not yet known written, which a writer's
+    /// reply waits for (`None` on a shard, whose writers collect their own).
+    unsettled: Option<Mutex<Delivered>>,
     /// Whether this process delivers invalidations (CLIENT TRACKING on is refused until
     /// it does).
     supported: AtomicBool,
@@ -94,6 +139,7 @@ impl Default for Hub {
             max_keys: AtomicU64::new(DEFAULT_MAX_KEYS),
             evict_cursor: AtomicUsize::new(0),
             supported: AtomicBool::new(false),
+            unsettled: None,
         }
     }
 }
@@ -118,6 +164,43 @@ impl Hub {
     /// invalidations (a shard; a router once it forwards its shards').
     pub fn set_supported(&self) {
         self.supported.store(true, Relaxed);
+    }
+
+    /// Returns a hub that keeps every message it queued until it is written, for
+    /// [`unsettled`](Self::unsettled) (a router: its shard connections' readers deliver
+    /// invalidations that a writer's reply must not overtake).
+    pub fn keeping_unsettled() -> Hub {
+        Hub {
+            unsettled: Some(Mutex::default()),
+            ..Hub::default()
+        }
+    }
+
+    /// Returns the messages queued and not yet known written (dropping those written).
+    pub fn unsettled(&self) -> Delivered {
+        let Some(list) = &self.unsettled else {
+            return Vec::new();
+        };
+        let mut list = lock(list);
+        list.retain(|(c, n)| !c.outbox().is_written(*n));
+        list.clone()
+    }
+
+    /// Notes a message queued for `target` (number `n`) for [`collect`] and the unsettled.
+    fn record(&self, target: &Arc<ClientInfo>, n: u64) {
+        DELIVERED.with(|d| {
+            if let Some(list) = d.borrow_mut().as_mut() {
+                list.push((target.clone(), n));
+            }
+        });
+        if let Some(list) = &self.unsettled {
+            let mut list = lock(list);
+            // Kept short: what was written (nearly everything, soon) goes.
+            if list.len() >= 1024 {
+                list.retain(|(c, n)| !c.outbox().is_written(*n));
+            }
+            list.push((target.clone(), n));
+        }
     }
 
     /// Returns true when CLIENT TRACKING may be turned on here.
@@ -184,6 +267,7 @@ impl Hub {
     /// mode, every invalidation a RESP3 push on the connection itself though its replies
     /// stay RESP2, so the push and the replies share one ordered stream.
     pub fn enable_pushes(&self, id: u64, client: Arc<ClientInfo>) {
+        client.outbox().require_acks();
         self.enable(id, Sink::Client(client), 0, false, None, Arc::default());
         let mut trackers = self.trackers.write().unwrap_or_else(|e| e.into_inner());
         if let Some(t) = trackers.get_mut(&id) {
@@ -250,7 +334,12 @@ impl Hub {
                 self.keys.fetch_sub(1, Relaxed);
                 for id in ids {
                     if let Some(t) = trackers.get(&id).filter(|t| t.prefixes.is_none()) {
-                        deliver(registry, t, Invalidation::Keys(std::slice::from_ref(&key)));
+                        deliver(
+                            self,
+                            registry,
+                            t,
+                            Invalidation::Keys(std::slice::from_ref(&key)),
+                        );
                     }
                 }
             }
@@ -281,12 +370,16 @@ impl Hub {
                     .map(|k| (*k).clone())
                     .collect();
                 if !matched.is_empty() {
-                    deliver(registry, t, Invalidation::Keys(&matched));
+                    deliver(self, registry, t, Invalidation::Keys(&matched));
                 }
             }
         }
         for &key in keys {
-            let Some(ids) = lock(&self.stripes[stripe_of(key)]).remove(key) else {
+            // Delivered under the stripe's lock: a second invalidation of the key waits until
+            // the first one's messages are queued (and recorded), so a writer that finds the
+            // key already invalidated also finds those messages among the unsettled.
+            let mut stripe = lock(&self.stripes[stripe_of(key)]);
+            let Some(ids) = stripe.remove(key) else {
                 continue;
             };
             self.keys.fetch_sub(1, Relaxed);
@@ -298,7 +391,12 @@ impl Hub {
                     continue;
                 }
                 // One message per key, as Redis's `trackingInvalidateKey`.
-                deliver(registry, t, Invalidation::Keys(std::slice::from_ref(key)));
+                deliver(
+                    self,
+                    registry,
+                    t,
+                    Invalidation::Keys(std::slice::from_ref(key)),
+                );
             }
         }
     }
@@ -316,7 +414,7 @@ impl Hub {
             stripe.clear();
         }
         for t in trackers.values() {
-            deliver(registry, t, Invalidation::All);
+            deliver(self, registry, t, Invalidation::All);
         }
     }
 }
@@ -324,7 +422,7 @@ impl Hub {
 /// Sends one invalidation as Redis's `sendTrackingMessage`: to the REDIRECT target if there
 /// is one (a RESP3 push, or a `__redis__:invalidate` message to a RESP2 subscriber), else to
 /// the client itself if it speaks RESP3; nowhere otherwise.
-fn deliver(registry: &ClientRegistry, t: &Tracker, what: Invalidation<'_>) {
+fn deliver(hub: &Hub, registry: &ClientRegistry, t: &Tracker, what: Invalidation<'_>) {
     let own = match &t.sink {
         Sink::Direct(f) => return f(what),
         Sink::Client(own) => own,
@@ -339,7 +437,8 @@ fn deliver(registry: &ClientRegistry, t: &Tracker, what: Invalidation<'_>) {
                         Frame::bulk(b"tracking-redir-broken"),
                         Frame::Integer(t.redirect as i64),
                     ]);
-                    own.outbox().push(&broken, Protocol::Resp3);
+                    let n = own.outbox().push(&broken, Protocol::Resp3);
+                    hub.record(own, n);
                 }
                 return;
             }
@@ -381,7 +480,8 @@ fn deliver(registry: &ClientRegistry, t: &Tracker, what: Invalidation<'_>) {
         Invalidation::Keys(_) => protocol,
         Invalidation::All => null_protocol,
     };
-    target
+    let n = target
         .outbox()
         .push_message(&header, protocol, &payload, payload_protocol);
+    hub.record(target, n);
 }

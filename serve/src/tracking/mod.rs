@@ -26,9 +26,9 @@ mod hub;
 mod outbox;
 mod pubsub;
 
-pub use client::{
-    after_command, before_command, client_subcommand, disconnect, enable_pushes, Mode,
+pub use client::{before_command, client_subcommand, disconnect, enable_pushes, Mode};
+pub use hub::{
+    collect, settle, Delivered, Hub, Invalidation, Sink, DEFAULT_MAX_KEYS, SETTLE_LIMIT,
 };
-pub use hub::{Hub, Invalidation, Sink, DEFAULT_MAX_KEYS};
 pub use outbox::Outbox;
 pub use pubsub::{allowed_while_subscribed, subscribe, unsubscribe, INVALIDATE_CHANNEL};

@@ -1,7 +1,7 @@
 //! A connection's queue of out-of-band messages (invalidations, pub/sub), written by other
 //! connections' commands and by the store's expiry, taken by the connection's own loop.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use bytes::BytesMut;
@@ -20,16 +20,26 @@ pub struct Outbox {
     notify: Notify,
     /// Channels the connection is subscribed to (RESP2 gets invalidations only then).
     channels: AtomicUsize,
+    /// Messages queued so far, and of those, the ones the connection has written to its
+    /// socket: a writer waits for its invalidations to be written before its own reply.
+    queued: AtomicU64,
+    written: AtomicU64,
+    written_notify: Notify,
+    /// A router's connection: a message counts as written once the router acknowledged it
+    /// (it relayed it to its own clients), not when the socket took it.
+    needs_ack: AtomicBool,
 }
 
 impl Outbox {
-    /// Queues `frame` in `protocol` and wakes the connection.
-    pub fn push(&self, frame: &Frame, protocol: Protocol) {
+    /// Queues `frame` in `protocol` and wakes the connection; returns the message's number.
+    pub fn push(&self, frame: &Frame, protocol: Protocol) -> u64 {
         let mut bytes = lock(&self.bytes);
         encode(frame, protocol, &mut bytes);
+        let n = self.queued.fetch_add(1, Ordering::Relaxed) + 1;
         self.pending.store(true, Ordering::Release);
         drop(bytes);
         self.notify.notify_one();
+        n
     }
 
     /// Queues a message whose last element is encoded apart: `header` is the message's
@@ -41,7 +51,7 @@ impl Outbox {
         protocol: Protocol,
         last: &Frame,
         last_protocol: Protocol,
-    ) {
+    ) -> u64 {
         let Frame::Push(items) = header else {
             return self.push(header, protocol);
         };
@@ -56,19 +66,61 @@ impl Outbox {
             encode(item, protocol, &mut bytes);
         }
         encode(last, last_protocol, &mut bytes);
+        let n = self.queued.fetch_add(1, Ordering::Relaxed) + 1;
         self.pending.store(true, Ordering::Release);
         drop(bytes);
         self.notify.notify_one();
+        n
     }
 
-    /// Returns what is queued, if anything, and empties the queue.
-    pub fn take(&self) -> Option<BytesMut> {
+    /// Returns what is queued, if anything, and empties the queue; with the number of the
+    /// last message taken, for [`written_up_to`](Self::written_up_to) once it is written.
+    pub fn take(&self) -> Option<(BytesMut, u64)> {
         if !self.pending.load(Ordering::Acquire) {
             return None;
         }
         let mut bytes = lock(&self.bytes);
         self.pending.store(false, Ordering::Relaxed);
-        Some(std::mem::take(&mut *bytes))
+        Some((
+            std::mem::take(&mut *bytes),
+            self.queued.load(Ordering::Relaxed),
+        ))
+    }
+
+    /// Records that messages up to number `n` are written to the connection's socket.
+    pub fn written_up_to(&self, n: u64) {
+        if !self.needs_ack.load(Ordering::Relaxed) {
+            self.acknowledged(n);
+        }
+    }
+
+    /// From now on, messages count as written only once acknowledged.
+    pub fn require_acks(&self) {
+        self.needs_ack.store(true, Ordering::Relaxed);
+    }
+
+    /// Records that the peer acknowledged messages up to number `n` (`JUMPCACHE ACKED`).
+    pub fn acknowledged(&self, n: u64) {
+        self.written.fetch_max(n, Ordering::Release);
+        self.written_notify.notify_waiters();
+    }
+
+    /// Returns true once message `n` is written to the socket.
+    pub fn is_written(&self, n: u64) -> bool {
+        self.written.load(Ordering::Acquire) >= n
+    }
+
+    /// Waits until message `n` is written to the socket.
+    pub async fn written(&self, n: u64) {
+        loop {
+            let notified = self.written_notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.written.load(Ordering::Acquire) >= n {
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// Waits until something may have been queued (a permit is kept when nobody waits, so a
