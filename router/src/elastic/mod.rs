@@ -350,9 +350,10 @@ impl Elastic {
         let all = view.all_groups();
         self.view.store(Arc::new(view));
         // A new topology (or a resize's step): keys may now be read from other groups, whose
-        // connections never tracked them; the near-cache starts again.
+        // connections never tracked them; the near-cache (and the router's tracking
+        // clients) start again.
         if let Some(near) = &self.config.near.0 {
-            near.flush();
+            crate::shards::Invalidated::all(&**near);
         }
         let mut tasks = lock(&self.tasks);
         for g in old.all_groups() {
