@@ -377,3 +377,79 @@ async fn eviction_and_a_full_table_invalidate() {
     }
     shard.stop().await;
 }
+
+/// Reads frames until the one that answers PING (sent now), returning all of them.
+async fn until_pong(conn: &mut Conn) -> Vec<String> {
+    conn.step(&[b"PING"])
+        .await
+        .iter()
+        .map(|f| String::from_utf8_lossy(f).into_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_router_with_a_near_cache_tracks_for_its_clients() {
+    let shards = [spawn_shard().await, spawn_shard().await];
+    let config = router::Config {
+        shards: shards.iter().map(|s| s.addr().to_string()).collect(),
+        near_cache: 64 << 20,
+        ..router::Config::default()
+    };
+    let a = harness::spawn_router(config.clone()).await;
+    let b = harness::spawn_router(config).await;
+    let mut writer = Conn::tcp(a.addr()).await;
+    // RESP3: the push on the reader's own connection.
+    let mut reader = Conn::tcp(b.addr()).await;
+    reader.step(&[b"HELLO", b"3"]).await;
+    assert_eq!(
+        reader.step(&[b"CLIENT", b"TRACKING", b"on"]).await,
+        [b"+OK\r\n".to_vec()]
+    );
+    writer.step(&[b"SET", b"k", b"1"]).await;
+    reader.step(&[b"GET", b"k"]).await;
+    writer.step(&[b"SET", b"k", b"2"]).await;
+    // The write's reply came after the invalidation was on the reader's socket.
+    let frames = until_pong(&mut reader).await;
+    assert_eq!(
+        frames,
+        [">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n", "+PONG\r\n"]
+    );
+    assert_eq!(
+        reader.step(&[b"GET", b"k"]).await,
+        [b"$1\r\n2\r\n".to_vec()]
+    );
+    // RESP2: to a REDIRECT client subscribed to __redis__:invalidate.
+    let mut target = Conn::tcp(b.addr()).await;
+    let id = target.id().await.to_string();
+    target.step(&[b"SUBSCRIBE", b"__redis__:invalidate"]).await;
+    let mut resp2 = Conn::tcp(b.addr()).await;
+    let on = [
+        b"CLIENT".as_ref(),
+        b"TRACKING",
+        b"on",
+        b"REDIRECT",
+        id.as_bytes(),
+    ];
+    assert_eq!(resp2.step(&on).await, [b"+OK\r\n".to_vec()]);
+    resp2.step(&[b"GET", b"x"]).await;
+    writer.step(&[b"SET", b"x", b"1"]).await;
+    let frames = until_pong(&mut target).await;
+    assert_eq!(
+        frames,
+        [
+            "*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n*1\r\n$1\r\nx\r\n",
+            "*2\r\n$4\r\npong\r\n$0\r\n\r\n"
+        ]
+    );
+    // Without a near-cache the router's shard connections do not track: refused.
+    let plain = harness::spawn_router(router::Config {
+        shards: shards.iter().map(|s| s.addr().to_string()).collect(),
+        ..router::Config::default()
+    })
+    .await;
+    let mut conn = Conn::tcp(plain.addr()).await;
+    assert_eq!(
+        conn.step(&[b"CLIENT", b"TRACKING", b"on"]).await,
+        [b"-ERR CLIENT TRACKING is not supported by this process\r\n".to_vec()]
+    );
+}
