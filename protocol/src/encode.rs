@@ -22,6 +22,21 @@ pub fn encode(frame: &Frame, proto: Protocol, out: &mut BytesMut) {
                 encode(item, proto, out);
             }
         }
+        Frame::Push(items) => {
+            int_line(
+                out,
+                if proto == Protocol::Resp3 { b'>' } else { b'*' },
+                items.len() as i64,
+            );
+            for item in items {
+                encode(item, proto, out);
+            }
+        }
+        Frame::Sequence(frames) => {
+            for frame in frames {
+                encode(frame, proto, out);
+            }
+        }
         Frame::Set(items) => {
             int_line(
                 out,

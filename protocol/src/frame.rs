@@ -42,6 +42,10 @@ pub enum Frame {
     Boolean(bool),
     /// RESP3 `=N\r\ntxt:...`; RESP2 sends a bulk string.
     Verbatim(Bytes),
+    /// RESP3 `>N`, an out-of-band message (`invalidate`, pub/sub); RESP2 sends an array.
+    Push(Vec<Frame>),
+    /// Several replies to one command, one after the other (SUBSCRIBE's one per channel).
+    Sequence(Vec<Frame>),
 }
 
 impl Frame {

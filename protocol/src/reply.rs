@@ -259,6 +259,7 @@ fn close(kind: u8, items: Vec<Frame>) -> Option<Frame> {
             Some(Frame::Map(pairs))
         }
         b'|' => None,
+        b'>' => Some(Frame::Push(items)),
         _ => Some(Frame::Array(items)),
     }
 }

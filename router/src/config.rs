@@ -122,7 +122,32 @@ pub struct Config {
     /// `--save` in `cluster` mode (set by the binary), else the working directory.
     #[arg(skip)]
     pub snapshots: serve::persistence::SnapshotSettings,
+    /// Bytes of GET replies the router keeps for hot keys (e.g. `64mb`; 0, the default, keeps
+    /// none): a near-cache with TinyLFU admission, emptied by the shards' invalidations
+    /// (docs/operations.md, "Near-cache").
+    #[arg(long, default_value = "0", value_parser = serve::units::parse_memory)]
+    pub near_cache: u64,
+
+    /// The near-cache itself, made by `run` when `--near-cache` is not 0.
+    #[arg(skip)]
+    pub near: NearSlot,
 }
+
+/// The router's near-cache, shared by its shard connections and its clients.
+#[derive(Debug, Clone, Default)]
+pub struct NearSlot(pub Option<std::sync::Arc<crate::near::NearCache>>);
+
+impl PartialEq for NearSlot {
+    fn eq(&self, other: &NearSlot) -> bool {
+        match (&self.0, &other.0) {
+            (Some(a), Some(b)) => std::sync::Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for NearSlot {}
 
 /// The TLS a router's shard connections use, when `--tls-shards` is on.
 #[derive(Debug, Clone, Default)]

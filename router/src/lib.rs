@@ -26,6 +26,7 @@
 
 pub mod config;
 mod elastic;
+pub mod near;
 pub mod observe;
 pub mod path;
 mod replication;
@@ -96,6 +97,17 @@ pub async fn run_elastic(
     shutdown: impl Future<Output = ()> + Send,
 ) -> io::Result<()> {
     let listener = listener.into();
+    let mut config = config;
+    // CLIENT TRACKING through the router: its clients' reads, told of the invalidations its
+    // shard connections receive, which they do with a near-cache only.
+    let tracking = Arc::new(serve::tracking::Hub::keeping_unsettled());
+    let registry = Arc::new(serve::registry::ClientRegistry::default());
+    if config.near_cache > 0 && config.near.0.is_none() {
+        let near = near::NearCache::new(config.near_cache)
+            .with_clients(tracking.clone(), registry.clone());
+        config.near.0 = Some(Arc::new(near));
+        tracking.set_supported();
+    }
     let invalid = |e: String| io::Error::new(io::ErrorKind::InvalidInput, e);
     config.validate().map_err(invalid)?;
     let topology = match &config.topology {
@@ -134,11 +146,12 @@ pub async fn run_elastic(
             acl: Arc::new(config.clients.acl_or_locked()),
             slowlog: config.clients.slowlog(),
             latency: config.clients.latency_monitor(),
-            clients: Default::default(),
+            clients: registry,
             timeout_seconds: Arc::new(std::sync::atomic::AtomicU64::new(config.clients.timeout)),
             slots: Some(clients.clone()),
             store: None,
             snapshots: Arc::new(config.snapshots.clone()),
+            tracking,
         },
         port: listener.local_addr().map_or(0, |a| a.port()),
         limits: config.clients.limits(),
@@ -149,6 +162,7 @@ pub async fn run_elastic(
         busy_poll: (config.busy_poll_us > 0 && !all_local)
             .then(|| Arc::new(BusyPoll::new(Duration::from_micros(config.busy_poll_us)))),
         scripts: Default::default(),
+        near: config.near.0.clone(),
     });
     // Before the first client: the shards' epoch, a resize to resume or to start.
     elastic.start().await;
@@ -165,13 +179,28 @@ pub async fn run_elastic(
         scrapes,
         {
             let elastic = elastic.clone();
-            Box::new(move || elastic::export(&elastic))
+            let near = router.near.clone();
+            Box::new(move || {
+                elastic::export(&elastic);
+                near::export(near.as_deref());
+            })
         },
         stop.clone(),
     ));
     let _probe = register_probe(elastic.clone(), scrape_tx);
     if let Some(busy_poll) = &router.busy_poll {
         background.spawn(busy_poll.clone().run(router.clone()));
+    }
+    if let Some(near) = &router.near {
+        // moka evicts (and counts evictions) only when touched or told to: every 200 ms.
+        let near = near.clone();
+        background.spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(200));
+            loop {
+                tick.tick().await;
+                near.run_pending_tasks();
+            }
+        });
     }
     let acceptor = Acceptor::new(listener, clients);
     let grace = config.clients.shutdown_grace();

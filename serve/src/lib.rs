@@ -35,6 +35,7 @@ pub mod slowlog;
 pub mod stats;
 pub mod sync;
 pub mod tls;
+pub mod tracking;
 pub mod units;
 
 pub use auth::Password;

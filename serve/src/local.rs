@@ -13,4 +13,11 @@ pub trait LocalShard: Send + Sync + 'static {
 
     /// Returns the shard's figures as they are now: no INFO text is written or read.
     fn figures(&self) -> ShardFigures;
+
+    /// Tracks the keys the calls read from now on, and calls `sink` with their
+    /// invalidations, synchronously from the change (a router's near-cache). Does nothing
+    /// where the shard cannot.
+    fn track(&self, sink: std::sync::Arc<dyn Fn(crate::tracking::Invalidation<'_>) + Send + Sync>) {
+        let _ = sink;
+    }
 }

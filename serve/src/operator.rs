@@ -12,7 +12,8 @@ use crate::registry::{ClientInfo, ClientRegistry};
 use crate::session::ServerConfig;
 
 /// What every setting `CONFIG SET` knows: Redis's name.
-const SETTABLE: [&str; 8] = [
+const SETTABLE: [&str; 9] = [
+    "tracking-table-max-keys",
     "latency-monitor-threshold",
     "slowlog-log-slower-than",
     "slowlog-max-len",
@@ -223,6 +224,7 @@ fn apply(name: &str, value: i64, text: &[u8], config: &ServerConfig) {
         "slowlog-max-len" => config.slowlog.set_max_len(value as usize),
         "latency-monitor-threshold" => config.latency.set_threshold_ms(value as u64),
         "timeout" => config.timeout_seconds.store(value as u64, Relaxed),
+        "tracking-table-max-keys" => config.tracking.set_max_keys(value as u64),
         "maxclients" => {
             if let Some(slots) = &config.slots {
                 slots.set_max(value as u64);
@@ -266,6 +268,7 @@ fn check_value(name: &str, value: &[u8]) -> Result<i64, String> {
         "slowlog-max-len" => range(0, i64::MAX),
         "timeout" => range(0, i32::MAX as i64),
         "maxclients" => range(1, u32::MAX as i64),
+        "tracking-table-max-keys" => range(0, i64::MAX),
         "maxmemory" => crate::units::parse_memory(&String::from_utf8_lossy(value))
             .map(|n| n as i64)
             .map_err(|_| "argument must be a memory value".to_string()),

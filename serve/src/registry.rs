@@ -40,9 +40,21 @@ pub struct ClientInfo {
     user: Mutex<Option<Bytes>>,
     killed: AtomicBool,
     kill: Shutdown,
+    /// Invalidations and pub/sub messages waiting for the connection.
+    outbox: crate::tracking::Outbox,
 }
 
 impl ClientInfo {
+    /// Returns the connection's queue of out-of-band messages.
+    pub fn outbox(&self) -> &crate::tracking::Outbox {
+        &self.outbox
+    }
+
+    /// Returns true once HELLO 3 was answered.
+    pub fn resp3(&self) -> bool {
+        self.resp3.load(Relaxed)
+    }
+
     /// Returns the client id.
     pub fn id(&self) -> u64 {
         self.id
@@ -205,6 +217,7 @@ impl ClientRegistry {
             user: Mutex::new(None),
             killed: AtomicBool::new(false),
             kill: Shutdown::new(),
+            outbox: Default::default(),
         });
         lock(&self.clients).insert(id, info.clone());
         Registration {

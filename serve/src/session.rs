@@ -21,8 +21,10 @@ use protocol::command::{parse_i64, Command, CommandSpec, Flags, Kind, COMMANDS};
 use protocol::error::{text, CommandError};
 use protocol::frame::{Frame, Protocol};
 
-/// The Redis version jumpcache reports, and whose replies it matches.
-pub const REDIS_VERSION: &str = "7.0.15";
+/// The Redis version jumpcache reports: 7.4, which redis-py requires before it turns
+/// client-side caching on (CLIENT TRACKING is answered as Redis 7 does); the replies
+/// otherwise match redis-server 7.0.15.
+pub const REDIS_VERSION: &str = "7.4.0";
 
 /// One client connection's state.
 #[derive(Debug, Clone)]
@@ -49,6 +51,10 @@ pub struct Session {
     client: Option<Arc<ClientInfo>>,
     /// MULTI's queue and WATCH's keys; `None` for nearly every connection.
     txn: Option<Box<TxnState>>,
+    /// CLIENT TRACKING's mode while tracking is on.
+    pub(crate) tracking: Option<Box<crate::tracking::Mode>>,
+    /// Channels subscribed to (SUBSCRIBE).
+    pub(crate) channels: Vec<Bytes>,
 }
 
 /// What `CONFIG GET` reports.
@@ -77,6 +83,8 @@ pub struct ServerConfig {
     pub store: Option<Arc<dyn StoreSettings>>,
     /// `dir`, `dbfilename` and `save` (a shard's snapshot settings; a router's cluster's).
     pub snapshots: Arc<crate::persistence::SnapshotSettings>,
+    /// Client-side caching: the tracking clients and the keys they read.
+    pub tracking: Arc<crate::tracking::Hub>,
 }
 
 /// What CONFIG SET changes in a shard's store.
@@ -116,6 +124,8 @@ impl Session {
             addr: String::new(),
             client: None,
             txn: None,
+            tracking: None,
+            channels: Vec::new(),
         }
     }
 
@@ -298,6 +308,19 @@ impl Session {
         multi
     }
 
+    /// Returns the commands queued since MULTI (none outside MULTI).
+    pub fn queued(&self) -> &[Command] {
+        self.txn
+            .as_ref()
+            .and_then(|t| t.multi.as_ref())
+            .map_or(&[], |m| &m.queued[..])
+    }
+
+    /// Returns true while CLIENT TRACKING is on.
+    pub fn tracking(&self) -> bool {
+        self.tracking.is_some()
+    }
+
     /// Returns the WATCHed keys and their token.
     pub fn watched(&self) -> Option<&Watched> {
         self.txn.as_ref()?.watched.as_ref()
@@ -340,6 +363,12 @@ impl Session {
     pub fn reset(&mut self, config: &ServerConfig) {
         if let Some(txn) = self.txn.as_mut() {
             txn.multi = None;
+        }
+        crate::tracking::disconnect(self, config);
+        self.channels.clear();
+        if let Some(client) = &self.client {
+            client.outbox().set_channels(0);
+            client.set_protocol(Protocol::Resp2);
         }
         self.protocol = Protocol::Resp2;
         self.set_name(None);
@@ -407,6 +436,16 @@ pub fn handle_local(cmd: &Command, session: &mut Session, config: &ServerConfig)
             return Some(Frame::error(ROUTER_SCRIPT_REFUSED));
         }
     }
+    // A RESP2 connection that subscribed takes only the pub/sub commands, PING, QUIT, RESET.
+    if !session.channels.is_empty()
+        && session.protocol == Protocol::Resp2
+        && !crate::tracking::allowed_while_subscribed(cmd.kind())
+    {
+        return Some(Frame::error_owned(format!(
+            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            full_name(cmd)
+        )));
+    }
     // Inside MULTI every command but EXEC DISCARD MULTI WATCH QUIT RESET is queued.
     if let Some(txn) = session.txn.as_deref_mut() {
         if let Some(queue) = txn.multi.as_mut() {
@@ -423,7 +462,14 @@ pub fn handle_local(cmd: &Command, session: &mut Session, config: &ServerConfig)
     // Exactly the rows whose route is `Local` are answered here (a test checks it); no
     // wildcard, so a new row does not compile until it is placed.
     let reply = match cmd.kind() {
+        Ping if !session.channels.is_empty() && session.protocol == Protocol::Resp2 => {
+            // Redis answers a subscribed RESP2 client's PING as a pub/sub message.
+            let msg = cmd.args().get(1).cloned().unwrap_or_default();
+            Ok(Frame::Array(vec![Frame::bulk(b"pong"), Frame::Bulk(msg)]))
+        }
         Ping => ping(cmd),
+        Subscribe => Ok(crate::tracking::subscribe(cmd, session)),
+        Unsubscribe => Ok(crate::tracking::unsubscribe(cmd, session)),
         Echo => Ok(Frame::Bulk(cmd.args()[1].clone())),
         Quit => {
             session.closing = true;
@@ -478,6 +524,19 @@ fn exec_abort(session: &mut Session, error: &str) -> Frame {
 pub const ROUTER_SCRIPT_REFUSED: &str = "NOPERM scripts through a router run without the \
     caller's ACL rules, so they are refused to users with restrictions; connect to a shard, \
     or use a user allowed every command and key";
+
+/// Returns Redis's full name of a command: `get`, `client|tracking`.
+fn full_name(cmd: &Command) -> String {
+    let spec = cmd.spec();
+    match (spec.subcommands.is_empty(), cmd.args().get(1)) {
+        (false, Some(sub)) => format!(
+            "{}|{}",
+            spec.lower,
+            String::from_utf8_lossy(sub).to_ascii_lowercase()
+        ),
+        _ => spec.lower.to_string(),
+    }
+}
 
 /// Marks the transaction failed when a command is refused inside MULTI.
 fn queue_refused(session: &mut Session) {
@@ -645,6 +704,9 @@ fn client(
 ) -> Result<Frame, CommandError> {
     let args = cmd.args();
     let sub = args[1].to_ascii_uppercase();
+    if let Some(reply) = crate::tracking::client_subcommand(&sub, args, session, config) {
+        return reply;
+    }
     match &sub[..] {
         b"LIST" => operator::client_list(args, &config.clients),
         b"INFO" => Ok(Frame::Verbatim(
@@ -879,7 +941,7 @@ fn config_command(cmd: &Command, config: &ServerConfig) -> Result<Frame, Command
 fn config_get(cmd: &Command, config: &ServerConfig) -> Result<Frame, CommandError> {
     let args = cmd.args();
     let snapshots = &config.snapshots;
-    let params: [(&str, String); 10] = [
+    let params: [(&str, String); 11] = [
         ("dbfilename", snapshots.dbfilename.clone()),
         ("save", snapshots.save.clone()),
         ("dir", snapshots.dir.clone()),
@@ -896,6 +958,10 @@ fn config_get(cmd: &Command, config: &ServerConfig) -> Result<Frame, CommandErro
         (
             "slowlog-log-slower-than",
             config.slowlog.slower_than_us().to_string(),
+        ),
+        (
+            "tracking-table-max-keys",
+            config.tracking.max_keys().to_string(),
         ),
     ];
     let mut pairs = Vec::new();

@@ -66,9 +66,25 @@ pub fn execute(cmd: &Command, session: &mut Session, shard: &ShardState) -> Fram
         b"DONE" => done(args, shard),
         b"EXPORT" => Ok(export(&args[2..], shard)),
         b"IMPORT" => import(args, shard),
-        b"DROP" => Ok(Frame::Integer(
-            args[2..].iter().filter(|k| shard.store.remove(k)).count() as i64,
-        )),
+        // A router's near-cache: this connection's reads are tracked, their invalidations
+        // pushed on it as RESP3 pushes among its RESP2 replies.
+        // The router relayed this connection's invalidations up to n to its own clients.
+        b"ACKED" => match (parse_i64(&args[2]), session.client()) {
+            (Some(n), Some(client)) if n >= 0 => {
+                client.outbox().acknowledged(n as u64);
+                Ok(Frame::ok())
+            }
+            _ => Err("ERR value is not an integer or out of range"),
+        },
+        b"TRACKING" => {
+            serve::tracking::enable_pushes(session, &shard.server_config).map(|()| Frame::ok())
+        }
+        b"DROP" => {
+            // The keys moved to their new group: a client that read them here is told.
+            let dropped: Vec<&Bytes> = args[2..].iter().filter(|k| shard.store.remove(k)).collect();
+            crate::tracking::invalidate(shard, &dropped);
+            Ok(Frame::Integer(dropped.len() as i64))
+        }
         b"SCANOUT" => scan_out(args, shard),
         b"TOPOLOGY" | b"RESIZE" => Err("ERR JUMPCACHE TOPOLOGY and RESIZE are a router's commands"),
         b"HELP" => Ok(Frame::Array(
@@ -93,6 +109,9 @@ const HELP: &[&str] = &[
     "    (a collection's value is its DUMP payload, its deadline D<deadline-ms>)",
     "DROP <key>... | SCANOUT <cursor> <count> <groups> <index>",
     "    (router to shard) The steps of moving keys between groups.",
+    "TRACKING | ACKED <n>",
+    "    (router to shard) Track this connection's reads; push invalidations on it (RESP3);",
+    "    the router relayed the first <n> (a write's reply waits for that).",
     "HELP",
     "    Print this help.",
 ];

@@ -26,6 +26,8 @@ use crate::state::ShardState;
 #[derive(Debug, Clone)]
 pub struct Embedded {
     shard: Arc<ShardState>,
+    /// The client id the calls track their reads under, once `track` was called.
+    tracker: Arc<std::sync::OnceLock<u64>>,
 }
 
 /// A session that needs no AUTH: `Session::new` takes a password from this, and there is none.
@@ -34,12 +36,28 @@ static OPEN: LazyLock<ServerConfig> = LazyLock::new(ServerConfig::default);
 impl Embedded {
     /// Returns the entry point of `shard` (the state its listener serves, too).
     pub fn new(shard: Arc<ShardState>) -> Embedded {
-        Embedded { shard }
+        Embedded {
+            shard,
+            tracker: Arc::default(),
+        }
     }
 
     /// Runs one parsed command, as a connection to the shard would, and returns its reply.
     pub fn execute(&self, cmd: &Command) -> Frame {
-        let mut session = Session::new(0, &OPEN);
+        let Some(&id) = self.tracker.get() else {
+            let mut session = Session::new(0, &OPEN);
+            return handler::execute(cmd, &mut session, &self.shard);
+        };
+        // Remembered before the read, as a tracking connection's (serve::tracking).
+        if cmd
+            .spec()
+            .flags
+            .contains(protocol::command::Flags::READONLY)
+        {
+            let config = &self.shard.server_config;
+            config.tracking.remember(&config.clients, id, cmd.keys());
+        }
+        let mut session = Session::new(id, &OPEN);
         handler::execute(cmd, &mut session, &self.shard)
     }
 }
@@ -51,6 +69,20 @@ impl LocalShard for Embedded {
 
     fn figures(&self) -> ShardFigures {
         self.shard.figures()
+    }
+
+    fn track(&self, sink: Arc<dyn Fn(serve::tracking::Invalidation<'_>) + Send + Sync>) {
+        let id = *self
+            .tracker
+            .get_or_init(|| self.shard.stats.next_client_id());
+        self.shard.server_config.tracking.enable(
+            id,
+            serve::tracking::Sink::Direct(sink),
+            0,
+            false,
+            None,
+            Arc::default(),
+        );
     }
 }
 

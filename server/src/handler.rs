@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use protocol::command::Route;
 use protocol::{Command, Frame, FrameError, Kind, Request};
+use serve::registry::ClientInfo;
 use serve::session::{handle_local, Session};
 use serve::shutdown::Wait;
 use serve::{ClientSlot, ClientStream, Connection, Shutdown};
@@ -39,6 +40,7 @@ pub async fn handle<S: ClientStream>(
     }
     conn.count_io(&shard.stats);
     exec::multi::unwatch(&mut session, &shard);
+    serve::tracking::disconnect(&mut session, &shard.server_config);
     drop(registration);
     drop(slot);
 }
@@ -54,6 +56,8 @@ async fn serve<S: ClientStream>(
     // One waiter for the whole connection: polled at every wake-up, it costs an atomic load.
     let mut stop = stop.wait();
     let mut kill = session.client().map(|client| client.killed());
+    // Invalidations and pub/sub messages for this connection (serve::tracking).
+    let info = session.client().cloned();
     // After shutdown: answer what the client had already sent, then close.
     let mut draining = false;
     loop {
@@ -71,6 +75,14 @@ async fn serve<S: ClientStream>(
                     continue;
                 }
                 _ = killed(&mut kill) => return Ok(()),
+                () = pushed(info.as_deref()) => {
+                    if let Some((pushes, n)) = info.as_ref().and_then(|c| c.outbox().take()) {
+                        conn.write_raw(&pushes);
+                        conn.flush().await?;
+                        written(info.as_deref(), n);
+                    }
+                    continue;
+                }
                 request = conn.read_request() => request,
             }
         };
@@ -78,11 +90,29 @@ async fn serve<S: ClientStream>(
             client.active(Instant::now());
         }
         let mut next = first;
+        // Invalidations this batch's writes queued for other connections, and the last of
+        // this connection's own messages written with the batch.
+        let mut sent: serve::tracking::Delivered = Vec::new();
+        let mut own = 0;
         loop {
             match next {
                 Ok(Some(request)) => {
+                    // Invalidations queued before this command go ahead of its reply; those
+                    // its run queues, after (serve::tracking's ordering).
+                    if let Some((pushes, n)) = info.as_ref().and_then(|c| c.outbox().take()) {
+                        conn.write_raw(&pushes);
+                        own = n;
+                    }
                     let reply = if one_thread && crate::script::aside::wanted(&request) {
                         Box::pin(crate::script::aside::reply(request, session, shard)).await
+                    } else if shard.server_config.tracking.active() {
+                        let (reply, delivered) =
+                            serve::tracking::collect(|| reply(request, session, shard));
+                        // Not this connection's own (they follow its reply).
+                        let own =
+                            |c: &Arc<ClientInfo>| info.as_ref().is_some_and(|i| Arc::ptr_eq(i, c));
+                        sent.extend(delivered.into_iter().filter(|(c, _)| !own(c)));
+                        reply
                     } else {
                         reply(request, session, shard)
                     };
@@ -104,6 +134,7 @@ async fn serve<S: ClientStream>(
                 }
             }
             if session.should_close() {
+                serve::tracking::settle(&mut sent).await;
                 conn.flush().await?;
                 return Ok(());
             }
@@ -114,8 +145,17 @@ async fn serve<S: ClientStream>(
                 other => other,
             };
         }
+        serve::tracking::settle(&mut sent).await;
         conn.flush().await?;
+        written(info.as_deref(), own);
         conn.count_io(&shard.stats);
+    }
+}
+
+/// Records that this connection's messages up to `n` are on its socket.
+fn written(info: Option<&ClientInfo>, n: u64) {
+    if let (Some(info), true) = (info, n > 0) {
+        info.outbox().written_up_to(n);
     }
 }
 
@@ -124,6 +164,14 @@ async fn serve<S: ClientStream>(
 async fn killed(killed: &mut Option<Wait>) {
     match killed {
         Some(wait) => wait.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Waits until something is queued for the connection; never for one outside the registry.
+async fn pushed(info: Option<&ClientInfo>) {
+    match info {
+        Some(info) => info.outbox().ready().await,
         None => std::future::pending().await,
     }
 }
@@ -150,7 +198,8 @@ pub fn execute(cmd: &Command, session: &mut Session, shard: &ShardState) -> Fram
     let started = Instant::now();
     // A command queued in MULTI counts in Commandstats when EXEC runs it (as in Redis).
     let queued = session.in_multi() && !serve::multi::runs_inside_multi(cmd.kind());
-    let frame = dispatch(cmd, session, shard);
+    serve::tracking::before_command(session, cmd, &shard.server_config);
+    let frame = crate::tracking::as_client(session.id(), || dispatch(cmd, session, shard));
     // Answered OK (not queued in a MULTI, not refused): INFO's counters start from here.
     if serve::baseline::is_resetstat(cmd) && frame == Frame::ok() {
         shard

@@ -25,6 +25,7 @@ pub mod script;
 pub mod state;
 pub mod stats;
 pub mod store;
+mod tracking;
 pub mod txn;
 
 pub use config::{Config, EvictionPolicy, StoreBackend};

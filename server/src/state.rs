@@ -80,11 +80,12 @@ impl ShardState {
                     .map(RdbConfig::settings)
                     .unwrap_or_default(),
             ),
+            tracking: Default::default(),
         };
         let persistence = Persistence::new(config.rdb.clone());
         let lua_time_limit = std::time::Duration::from_millis(config.lua_time_limit_ms);
         let lua_memory_limit = config.lua_memory_limit;
-        Arc::new(ShardState {
+        let shard = Arc::new(ShardState {
             persistence,
             store,
             clients,
@@ -96,7 +97,16 @@ impl ShardState {
             cluster: Default::default(),
             txn: Default::default(),
             scripts: crate::script::Scripts::new(lua_time_limit, lua_memory_limit),
-        })
+        });
+        shard.server_config.tracking.set_supported();
+        // Expiry and eviction invalidate tracked keys and fail EXEC on WATCHed ones.
+        let weak = Arc::downgrade(&shard);
+        shard.store.on_removal(move |key| {
+            if let Some(shard) = weak.upgrade() {
+                crate::tracking::removed(&shard, key);
+            }
+        });
+        shard
     }
 }
 

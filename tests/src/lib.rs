@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 
 pub use process::{free_port, start_logged, ShardProcess};
 pub use reference::{RawUnixClient, RedisServer};
-pub use wire::{read_reply, read_to_end, request, send_raw, RawClient};
+pub use wire::{read_reply, read_to_end, reply_len, request, send_raw, RawClient};
 
 /// How long any single test step may take before the test fails instead of hanging.
 pub const STEP_TIMEOUT: Duration = Duration::from_secs(30);

@@ -92,7 +92,7 @@ pub async fn send_raw(addr: SocketAddr, bytes: &[u8]) -> Vec<u8> {
 
 /// Returns the length of the first complete reply in `buf`, if it is all there.
 /// Counts items still to read instead of recursing (aggregates add their children).
-pub(crate) fn reply_len(buf: &[u8]) -> Option<usize> {
+pub fn reply_len(buf: &[u8]) -> Option<usize> {
     let mut pos = 0;
     let mut remaining: i64 = 1;
     while remaining > 0 {

@@ -137,7 +137,13 @@ async fn sections_are_selected_as_redis_selects_them() {
         let names = section_names(&text);
         assert_eq!(
             names[7..],
-            ["Commandstats", "Cluster", "Topology", "Keyspace"],
+            [
+                "Commandstats",
+                "Cluster",
+                "Topology",
+                "Nearcache",
+                "Keyspace"
+            ],
             "{all}"
         );
     }

@@ -69,12 +69,15 @@ impl Flags {
     pub const NOSCRIPT: Flags = Flags(1 << 8);
     /// Output order is random.
     pub const RANDOM: Flags = Flags(1 << 9);
+    /// A pub/sub command (SUBSCRIBE).
+    pub const PUBSUB: Flags = Flags(1 << 10);
 
-    const NAMES: [(Flags, &'static str); 10] = [
+    const NAMES: [(Flags, &'static str); 11] = [
         (Flags::WRITE, "write"),
         (Flags::READONLY, "readonly"),
         (Flags::DENYOOM, "denyoom"),
         (Flags::ADMIN, "admin"),
+        (Flags::PUBSUB, "pubsub"),
         (Flags::NOSCRIPT, "noscript"),
         (Flags::RANDOM, "random"),
         (Flags::LOADING, "loading"),
@@ -169,6 +172,7 @@ const CONN: Flags = NLS.or(F::FAST);
 const CONN_NA: Flags = CONN.or(F::NO_AUTH);
 const ADMIN: Flags = F::ADMIN.or(NLS);
 const ADMIN_NS: Flags = F::ADMIN.or(F::NOSCRIPT);
+const PUBSUB: Flags = F::PUBSUB.or(NLS);
 // EVAL and friends: noscript + stale, as Redis 7 lists them (less skip_monitor, movablekeys).
 const SCRIPTING: Flags = F::NOSCRIPT.or(F::STALE);
 
@@ -189,6 +193,10 @@ const CLIENT_SUBS: &[(&str, i32)] = &[
     ("GETNAME", 2),
     ("SETINFO", 4),
     ("ID", 2),
+    ("TRACKING", -3),
+    ("CACHING", 3),
+    ("GETREDIR", 2),
+    ("TRACKINGINFO", 2),
     ("HELP", 2),
 ];
 const COMMAND_SUBS: &[(&str, i32)] = &[
@@ -221,6 +229,8 @@ const JUMPCACHE_SUBS: &[(&str, i32)] = &[
     ("IMPORT", -6),
     ("DROP", -3),
     ("SCANOUT", 6),
+    ("TRACKING", 2),
+    ("ACKED", 3),
     ("HELP", 2),
 ];
 const ACL_SUBS: &[(&str, i32)] = &[
@@ -287,7 +297,9 @@ commands! {
     ("QUIT",        "quit",        Quit,        -1,   CONN_NA, K::None,       Local,         "connection", &[],          "Closes the connection after replying OK."),
     ("HELLO",       "hello",       Hello,       -1,   CONN_NA, K::None,       Local,         "connection", &[],          "Handshakes: protocol version (2 or 3), AUTH, SETNAME."),
     ("AUTH",        "auth",        Auth,        -2,   CONN_NA, K::None,       Local,         "connection", &[],          "Authenticates the connection."),
-    ("CLIENT",      "client",      Client,      -2,   NLS,     K::None,       Local,         "connection", CLIENT_SUBS,  "Connections: SETNAME, GETNAME, SETINFO, ID; this process's clients: LIST, INFO, KILL."),
+    ("CLIENT",      "client",      Client,      -2,   NLS,     K::None,       Local,         "connection", CLIENT_SUBS,  "Connections: SETNAME, GETNAME, SETINFO, ID; client-side caching: TRACKING, CACHING, GETREDIR, TRACKINGINFO; this process's clients: LIST, INFO, KILL."),
+    ("SUBSCRIBE",   "subscribe",   Subscribe,   -2,   PUBSUB,  K::None,       Local,         "pubsub",     &[],          "Subscribes to channels: __redis__:invalidate carries CLIENT TRACKING ... REDIRECT's invalidations (no PUBLISH)."),
+    ("UNSUBSCRIBE", "unsubscribe", Unsubscribe, -1,   PUBSUB,  K::None,       Local,         "pubsub",     &[],          "Unsubscribes from channels (all of them without arguments)."),
     ("SELECT",      "select",      Select,      2,    CONN,    K::None,       Local,         "connection", &[],          "Selects database 0 (the only one)."),
     ("COMMAND",     "command",     Command,     -1,   LS,      K::None,       Local,         "server",     COMMAND_SUBS, "Describes the command table: COUNT, DOCS, INFO."),
     ("CONFIG",      "config",      Config,      -2,   ADMIN,   K::None,       Local,         "server",     CONFIG_SUBS,  "Configuration: GET, SET (a router sends the store's settings to every shard), RESETSTAT."),

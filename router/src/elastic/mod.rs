@@ -349,6 +349,12 @@ impl Elastic {
             .collect();
         let all = view.all_groups();
         self.view.store(Arc::new(view));
+        // A new topology (or a resize's step): keys may now be read from other groups, whose
+        // connections never tracked them; the near-cache (and the router's tracking
+        // clients) start again.
+        if let Some(near) = &self.config.near.0 {
+            crate::shards::Invalidated::all(&**near);
+        }
         let mut tasks = lock(&self.tasks);
         for g in old.all_groups() {
             let id = Arc::as_ptr(&g) as usize;

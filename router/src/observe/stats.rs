@@ -60,6 +60,18 @@ pub const MIGRATION_KEYS_MOVED: &str = "jumpcache_migration_keys_moved_total";
 pub const MIGRATION_KEYS_REMAINING: &str = "jumpcache_migration_keys_remaining";
 /// Topology files (or changes) refused: unreadable, unparsable, or not a successor.
 pub const TOPOLOGY_RELOAD_ERRORS: &str = "jumpcache_topology_reload_errors_total";
+/// GETs the near-cache answered.
+pub const NEAR_HITS: &str = "jumpcache_near_cache_hits_total";
+/// GETs sent to a shard while the near-cache was on.
+pub const NEAR_MISSES: &str = "jumpcache_near_cache_misses_total";
+/// Near-cache entries evicted to stay within `--near-cache`.
+pub const NEAR_EVICTIONS: &str = "jumpcache_near_cache_evictions_total";
+/// Times the whole near-cache was emptied.
+pub const NEAR_FLUSHES: &str = "jumpcache_near_cache_flushes_total";
+/// Keys dropped from the near-cache by invalidations.
+pub const NEAR_INVALIDATIONS: &str = "jumpcache_near_cache_invalidations_total";
+/// Bytes the near-cache holds.
+pub const NEAR_BYTES: &str = "jumpcache_near_cache_bytes";
 
 /// Every metric name this module declares.
 pub const NAMES: &[&str] = &[
@@ -84,6 +96,12 @@ pub const NAMES: &[&str] = &[
     MIGRATION_KEYS_MOVED,
     MIGRATION_KEYS_REMAINING,
     TOPOLOGY_RELOAD_ERRORS,
+    NEAR_HITS,
+    NEAR_MISSES,
+    NEAR_EVICTIONS,
+    NEAR_FLUSHES,
+    NEAR_INVALIDATIONS,
+    NEAR_BYTES,
 ];
 
 /// Describes the router's metrics, and the shared ones, to the installed recorder.
@@ -139,6 +157,21 @@ pub fn describe() {
         TOPOLOGY_RELOAD_ERRORS,
         "Topology files or changes refused; the router kept its topology."
     );
+    c!(NEAR_HITS, "GETs the near-cache answered.");
+    c!(
+        NEAR_MISSES,
+        "GETs sent to a shard while the near-cache was on."
+    );
+    c!(
+        NEAR_EVICTIONS,
+        "Near-cache entries evicted to stay within --near-cache."
+    );
+    c!(NEAR_FLUSHES, "Times the whole near-cache was emptied.");
+    c!(
+        NEAR_INVALIDATIONS,
+        "Keys dropped from the near-cache by invalidations."
+    );
+    g!(NEAR_BYTES, Unit::Bytes, "Bytes the near-cache holds.");
 }
 
 /// The error kinds, in the order of [`ShardMetrics`]' error counters; the `kind` label.

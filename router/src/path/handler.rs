@@ -51,6 +51,8 @@ pub(crate) struct Router {
     pub(crate) busy_poll: Option<Arc<BusyPoll>>,
     /// Every script this router has seen, for EVALSHA after a shard lost its cache.
     pub(crate) scripts: crate::txn::ScriptCache,
+    /// `--near-cache`: GET replies of hot keys, emptied by the shards' invalidations.
+    pub(crate) near: Option<Arc<crate::near::NearCache>>,
 }
 
 /// A request in the making: its reply, the protocol it is written in, the command it counts
@@ -64,6 +66,20 @@ type Out = (Protocol, Shape);
 /// A reply in the making, queued in request order.
 enum Pending {
     Ready(Frame),
+    /// A GET answered by the near-cache: the shard's reply as it was cached.
+    Cached(Bytes),
+    /// A GET the near-cache missed: its reply fills the near-cache under its key, unless an
+    /// invalidation came after the stamp (taken before it was sent).
+    Fill(Box<Pending>, Bytes, u64),
+    /// A write through a router with a near-cache: its keys are dropped again once it is
+    /// answered (GETs sent meanwhile may carry the old value); `None` for a flush.
+    /// With the writer's id, and the invalidations an in-process shard queued as it ran.
+    Written(
+        Box<Pending>,
+        Option<Vec<Bytes>>,
+        u64,
+        serve::tracking::Delivered,
+    ),
     Forward(GroupCall),
     Split {
         calls: Vec<GroupCall>,
@@ -137,6 +153,17 @@ pub(crate) async fn handle<S: serve::ClientStream>(
                     continue;
                 }
                 _ = &mut killed => break,
+                () = client.outbox().ready() => {
+                    // Invalidations for a tracking client (or its REDIRECT target).
+                    if let Some((pushes, n)) = client.outbox().take() {
+                        conn.write_raw(&pushes);
+                        if conn.flush().await.is_err() {
+                            break;
+                        }
+                        client.outbox().written_up_to(n);
+                    }
+                    continue;
+                }
                 read = conn.read_request() => read,
             }
         };
@@ -200,11 +227,20 @@ pub(crate) async fn handle<S: serve::ClientStream>(
                 return;
             }
         }
+        // Invalidations after every reply of the batch: one that arrived while a reply was
+        // on its way may concern the value that reply carries, so it must not overtake it.
+        let pushed = client.outbox().take().map(|(pushes, n)| {
+            conn.write_raw(&pushes);
+            n
+        });
         // As Redis does: the replies to everything before the bad bytes, then the error.
         if let Some(frame) = fatal.as_ref().and_then(FrameError::to_frame) {
             conn.write_frame(&frame);
         }
         let failed = conn.flush().await.is_err();
+        if let (Some(n), false) = (pushed, failed) {
+            client.outbox().written_up_to(n);
+        }
         if let Some(busy_poll) = &router.busy_poll {
             busy_poll.activity();
         }
@@ -218,6 +254,7 @@ pub(crate) async fn handle<S: serve::ClientStream>(
         Box::pin(serve::tls::close(conn.stream())).await;
     }
     conn.count_io(&router.stats);
+    serve::tracking::disconnect(&mut session, &router.server_config);
     // WATCHed keys the client left registered on the shards.
     if session.watched().is_some() {
         let view = router.elastic.view().clone();
@@ -253,6 +290,8 @@ async fn dispatch<S>(
         }
     };
     router.stats.commands_processed.fetch_add(1, Relaxed);
+    // CLIENT TRACKING: the keys of a read are remembered before it is sent.
+    serve::tracking::before_command(session, &cmd, &router.server_config);
     let spec = cmd.spec();
     let raw = cmd.raw().clone();
     // Inside MULTI everything but EXEC DISCARD MULTI WATCH QUIT RESET is queued by the
@@ -294,12 +333,23 @@ async fn dispatch<S>(
         return (pending, (session.protocol(), Shape::Same), Some(spec), raw);
     }
     if cmd.spec().route == protocol::command::Route::Txn {
+        // EXEC's and EVAL's writes leave the near-cache before they run, and again after.
+        let written = router
+            .near
+            .as_ref()
+            .map(|near| (near, crate::near::txn_keys(&cmd, session)));
+        if let Some((near, keys)) = &written {
+            crate::near::drop_keys(near, keys.as_deref());
+        }
         let pending = match handle_local(&cmd, session, &router.server_config) {
             Some(frame) => Pending::Ready(frame),
             None => {
                 Pending::Ready(Box::pin(crate::txn::command(&cmd, session, router, lane)).await)
             }
         };
+        if let Some((near, keys)) = &written {
+            crate::near::drop_keys(near, keys.as_deref());
+        }
         return (pending, (session.protocol(), Shape::Same), Some(spec), raw);
     }
     if config::sets_store(&cmd, session, &router.server_config) {
@@ -310,10 +360,41 @@ async fn dispatch<S>(
         Protocol::Resp2 => Shape::Same,
         Protocol::Resp3 => protocol::command::resp3_shape(&cmd),
     };
-    let pending = match start_now(cmd, session, router, lane) {
+    let near = match &router.near {
+        Some(near) if session.may_run(&cmd, &router.server_config) => {
+            match crate::near::before(near, &cmd) {
+                crate::near::Before::Hit(reply) => {
+                    return (
+                        Pending::Cached(reply),
+                        (session.protocol(), shape),
+                        Some(spec),
+                        raw,
+                    )
+                }
+                other => other,
+            }
+        }
+        _ => crate::near::Before::Nothing,
+    };
+    // A write an in-process shard runs at once queues its invalidations here, to be written
+    // before its reply is.
+    let (started, delivered) = match near {
+        crate::near::Before::Written(_) => {
+            serve::tracking::collect(|| start_now(cmd, session, router, lane))
+        }
+        _ => (start_now(cmd, session, router, lane), Vec::new()),
+    };
+    let pending = match started {
         Ok(pending) => pending,
         // Boxed: the common path's future stays small.
         Err((cmd, plan)) => Box::pin(start(cmd, plan, router, lane)).await,
+    };
+    let pending = match near {
+        crate::near::Before::Nothing | crate::near::Before::Hit(_) => pending,
+        crate::near::Before::Fill(key, stamp) => Pending::Fill(Box::new(pending), key, stamp),
+        crate::near::Before::Written(keys) => {
+            Pending::Written(Box::new(pending), keys, session.id(), delivered)
+        }
     };
     // Read after the command ran: HELLO 3 is answered in RESP3.
     (pending, (session.protocol(), shape), Some(spec), raw)
@@ -624,6 +705,44 @@ async fn resolve<S>(pending: Pending, router: &Router, acks: &mut usize) -> Repl
 async fn resolve_other(pending: Pending, router: &Router, acks: &mut usize) -> Reply {
     match pending {
         Pending::Ready(frame) => Reply::Frame(frame),
+        Pending::Cached(reply) => Reply::Raw(reply),
+        Pending::Fill(inner, key, stamp) => {
+            let reply = Box::pin(resolve::<()>(*inner, router, acks)).await;
+            if let Some(near) = &router.near {
+                crate::near::fill(near, key, &reply, stamp);
+            }
+            reply
+        }
+        Pending::Written(inner, keys, writer, delivered) => {
+            let reply = Box::pin(resolve::<()>(*inner, router, acks)).await;
+            if let Some(near) = &router.near {
+                crate::near::drop_keys(near, keys.as_deref());
+            }
+            // This router's tracking clients hear of its own clients' writes before the
+            // writer does (the shard's push for them follows the reply on the connection),
+            // and so do the connections an in-process shard queued invalidations for.
+            let config = &router.server_config;
+            let mut sent = Vec::new();
+            if config.tracking.active() && !reply.is_error() {
+                let ((), mine) = serve::tracking::collect(|| match &keys {
+                    Some(keys) => {
+                        let keys: Vec<&Bytes> = keys.iter().collect();
+                        config.tracking.invalidate(&config.clients, writer, &keys);
+                    }
+                    None => config.tracking.flushed(&config.clients),
+                });
+                sent.extend(mine);
+                // And the shards' invalidations this router relayed but has not written yet
+                // (that of this very write may have come in ahead of its reply).
+                sent.extend(config.tracking.unsettled());
+            }
+            // Not the writer's own (they follow its reply); `delivered` are the shards'
+            // connections, numbered apart.
+            sent.retain(|(c, _)| c.id() != writer);
+            sent.extend(delivered);
+            serve::tracking::settle(&mut sent).await;
+            reply
+        }
         // The last write's acknowledgements: every write before it has been resolved.
         Pending::Wait => Reply::Frame(Frame::Integer(*acks as i64)),
         Pending::Forward(call) => {
@@ -654,6 +773,7 @@ async fn resolve_other(pending: Pending, router: &Router, acks: &mut usize) -> R
                 .map_or(router.maxclients, |slots| slots.max());
             let mut own = info::own_sections(&router.stats, router.port, maxclients);
             own.push(elastic::section(&router.elastic));
+            own.push(crate::near::section(router.near.as_deref()));
             let mut sections = info::sections(&groups, own);
             if reset {
                 router.stats.baseline.reset(&sections);

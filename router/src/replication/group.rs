@@ -124,6 +124,9 @@ pub(crate) struct Group {
     pub(crate) log: tokio::sync::Mutex<WriteLog>,
     /// Wakes the group's sync worker.
     pub(crate) wake: Notify,
+    /// The near-cache, emptied whenever a member changes state: its values may have come
+    /// from a member whose invalidations will no longer arrive (`--near-cache`).
+    near: Option<std::sync::Arc<dyn crate::shards::Invalidated>>,
 }
 
 impl Group {
@@ -135,8 +138,15 @@ impl Group {
         config: &Config,
         local: &LocalShards,
     ) -> Group {
+        let near = || {
+            config
+                .near
+                .0
+                .clone()
+                .map(|n| n as std::sync::Arc<dyn crate::shards::Invalidated>)
+        };
         let client = |m: usize, addr: &String| match local.get(addr) {
-            Some(shard) => ShardClient::local(id, m, addr, shard.clone()),
+            Some(shard) => ShardClient::local(id, m, addr, shard.clone(), near()),
             None => ShardClient::spawn_member(
                 id,
                 m,
@@ -146,6 +156,7 @@ impl Group {
                 config.shard_timeout(),
                 config.shard_password.clone(),
                 config.shard_tls.0.clone().filter(|_| config.tls_shards),
+                near(),
             ),
         };
         let members = addrs
@@ -173,6 +184,7 @@ impl Group {
             logging: AtomicBool::new(false),
             log: tokio::sync::Mutex::new(WriteLog::default()),
             wake: Notify::new(),
+            near: near(),
         }
     }
 
@@ -219,6 +231,7 @@ impl Group {
     pub(crate) fn set_state(&self, m: usize, to: MemberState) -> MemberState {
         let from = MemberState::from_u8(self.members[m].state.swap(to as u8, Ordering::SeqCst));
         if from != to {
+            self.flush_near();
             let addr = self.members[m].client.addr();
             if to == MemberState::Down {
                 if self.members[m].served.load(Ordering::Relaxed) {
@@ -230,6 +243,13 @@ impl Group {
             }
         }
         from
+    }
+
+    /// Empties the near-cache, if any: a member failed over, came back or fell behind.
+    fn flush_near(&self) {
+        if let Some(near) = &self.near {
+            near.all();
+        }
     }
 
     /// Moves a synced or repaired member `m` to up, unless it went down meanwhile.
@@ -248,6 +268,7 @@ impl Group {
                     .is_ok()
             });
         if let Some(from) = moved {
+            self.flush_near();
             let addr = self.members[m].client.addr();
             tracing::info!(group = self.id, member = m, %addr, from = from.name(), to = "up", "member state");
         }
@@ -282,6 +303,7 @@ impl Group {
             Ordering::SeqCst,
         )
         .map(|_| {
+            self.flush_near();
             let addr = self.members[m].client.addr();
             tracing::warn!(group = self.id, member = m, %addr, "member stale: missed or diverged on a write");
         });

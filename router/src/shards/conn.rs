@@ -144,6 +144,9 @@ async fn live<S: Link>(
     if let Err(kind) = greet(shared, &mut stream).await {
         return Some(kind);
     }
+    if let Err(kind) = track(shared, &mut stream).await {
+        return Some(kind);
+    }
     up.store(true, Ordering::Relaxed);
     if *ctx.0 {
         shared.metrics.reconnects.fetch_add(1, Ordering::Relaxed);
@@ -161,6 +164,10 @@ async fn live<S: Link>(
     let (rd, wr) = stream.halves();
     let end = serve(shared, rd, wr, rx, &answered, progress).await;
     up.store(false, Ordering::Relaxed);
+    // Invalidations may be lost with the connection: the near-cache forgets everything.
+    if let Some(near) = &shared.tracked {
+        near.all();
+    }
     shared.live.fetch_sub(1, Ordering::Relaxed);
     // A shard that accepts connections but never answers keeps its backoff growing, so its
     // keys fail fast between attempts instead of each waiting.
@@ -196,6 +203,71 @@ async fn greet<S: Link>(shared: &Shared, stream: &mut S) -> Result<(), ShardErro
     match hello {
         Some(request) => exchange(shared, stream, &request).await.map(drop),
         None => Ok(()),
+    }
+}
+
+/// With a near-cache: asks the shard to track this connection's reads and push their
+/// invalidations on it (`JUMPCACHE TRACKING`), then empties the near-cache, which may hold
+/// values whose invalidations went to the connection before this one. A shard that refuses
+/// (an older jumpcache) fails the connection: the near-cache would never hear of its writes.
+async fn track<S: Link>(shared: &Shared, stream: &mut S) -> Result<(), ShardErrorKind> {
+    let Some(near) = &shared.tracked else {
+        return Ok(());
+    };
+    let request = b"*2\r\n$9\r\nJUMPCACHE\r\n$8\r\nTRACKING\r\n";
+    let reply = exchange(shared, stream, request).await?;
+    if &reply[..] != b"+OK\r\n" {
+        let text = String::from_utf8_lossy(&reply[..reply.len().min(120)]);
+        tracing::warn!(shard = shared.id, addr = %shared.addr, reply = %text.trim_end(), "shard refused JUMPCACHE TRACKING, which --near-cache needs");
+        return Err(ShardErrorKind::Unavailable);
+    }
+    near.all();
+    Ok(())
+}
+
+/// Hands a shard's push to the near-cache: `>2 invalidate [keys]`, or a null for a flush.
+/// Anything else pushed is ignored.
+///
+/// Then acknowledges it (`JUMPCACHE ACKED n`) once this router's own tracking clients have
+/// it on their sockets: the shard holds the reply of the write that caused it until then, so
+/// whoever hears of the write finds the invalidation wherever it had to go.
+fn pushed(shared: &Shared, push: &[u8], n: u64, acks: &mpsc::UnboundedSender<u64>) {
+    let ((), mut sent) = serve::tracking::collect(|| relay(shared, push));
+    if sent.is_empty() {
+        let _ = acks.send(n);
+        return;
+    }
+    let acks = acks.clone();
+    tokio::spawn(async move {
+        serve::tracking::settle(&mut sent).await;
+        let _ = acks.send(n);
+    });
+}
+
+/// Hands one push to the near-cache (and through it to this router's tracking clients).
+fn relay(shared: &Shared, push: &[u8]) {
+    let Some(near) = &shared.tracked else {
+        return;
+    };
+    let Ok(protocol::Frame::Push(items)) = protocol::reply::parse(push) else {
+        // Not understood: whatever it said may be lost.
+        return near.all();
+    };
+    match items.as_slice() {
+        [protocol::Frame::Bulk(kind), keys] if &kind[..] == b"invalidate" => match keys {
+            protocol::Frame::Array(keys) => {
+                let keys: Vec<bytes::Bytes> = keys
+                    .iter()
+                    .filter_map(|k| match k {
+                        protocol::Frame::Bulk(k) => Some(k.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                near.keys(&keys);
+            }
+            _ => near.all(),
+        },
+        _ => {}
     }
 }
 
@@ -243,9 +315,11 @@ async fn serve<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     progress: &Progress,
 ) -> Option<ShardErrorKind> {
     let in_flight = Mutex::new(VecDeque::<InFlight>::new());
+    // Acknowledgements of the shard's invalidations, from the reader to the writer.
+    let (acks_tx, mut acks_rx) = mpsc::unbounded_channel::<u64>();
     let end = tokio::select! {
-        end = write_loop(shared, wr, rx, &in_flight, progress) => end,
-        end = read_loop(rd, &in_flight, shared, answered, progress) => Some(end),
+        end = write_loop(shared, wr, rx, &mut acks_rx, &in_flight, progress) => end,
+        end = read_loop(rd, &in_flight, shared, answered, progress, &acks_tx) => Some(end),
     };
     let kind = end.unwrap_or(ShardErrorKind::Unavailable);
     for p in lock(&in_flight).drain(..) {
@@ -259,17 +333,43 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     shared: &Shared,
     mut wr: W,
     rx: &mut mpsc::UnboundedReceiver<Job>,
+    acks: &mut mpsc::UnboundedReceiver<u64>,
     in_flight: &Mutex<VecDeque<InFlight>>,
     progress: &Progress,
 ) -> Option<ShardErrorKind> {
     let mut buf = BytesMut::with_capacity(64 * 1024);
+    // An acknowledgement is a request whose reply nobody waits for.
+    let ack = |n: u64, buf: &mut BytesMut, queued: &mut VecDeque<InFlight>, now: Instant| {
+        let n = n.to_string();
+        protocol::encode::request(buf, [&b"JUMPCACHE"[..], b"ACKED", n.as_bytes()].into_iter());
+        queued.push_back(InFlight {
+            reply: tokio::sync::oneshot::channel().0,
+            deadline: now + shared.timeout,
+            sent: now,
+            _permit: None,
+        });
+    };
     // On a multi-thread runtime the task a client wakes runs next (tokio's LIFO slot), so
     // it yields once to let the other ready clients queue their requests into the same
     // write. A current-thread runtime runs them first anyway: a yield would only cost a turn.
     let yield_first = tokio::runtime::Handle::current().runtime_flavor()
         != tokio::runtime::RuntimeFlavor::CurrentThread;
     loop {
-        let job = rx.recv().await?;
+        let job = tokio::select! {
+            job = rx.recv() => Some(job?),
+            Some(n) = acks.recv() => {
+                let now = Instant::now();
+                ack(n, &mut buf, &mut lock(in_flight), now);
+                None
+            }
+        };
+        let Some(job) = job else {
+            if wr.write_all(&buf).await.is_err() || wr.flush().await.is_err() {
+                return Some(ShardErrorKind::Unavailable);
+            }
+            buf.clear();
+            continue;
+        };
         if yield_first {
             tokio::task::yield_now().await;
         }
@@ -297,7 +397,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                     reply: job.reply,
                     deadline: job.deadline,
                     sent: now,
-                    _permit: job.permit,
+                    _permit: Some(job.permit),
                 });
             };
             queue(job, &mut buf);
@@ -306,6 +406,9 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                     Ok(job) => queue(job, &mut buf),
                     Err(_) => break,
                 }
+            }
+            while let Ok(n) = acks.try_recv() {
+                ack(n, &mut buf, &mut queued, now);
             }
         }
         // A socket's flush is a no-op; TLS's pushes out the records of what was written.
@@ -323,12 +426,15 @@ async fn read_loop<R: AsyncRead + Unpin>(
     shared: &Shared,
     answered: &AtomicBool,
     progress: &Progress,
+    acks: &mpsc::UnboundedSender<u64>,
 ) -> ShardErrorKind {
     let timeout = shared.timeout;
+    // Pushes received on this connection: the shard numbers its messages the same way.
     let mut buf = BytesMut::with_capacity(64 * 1024);
     // One clock read per socket read serves every reply it carried.
     let mut received = Instant::now();
     let mut decoder = ReplyDecoder::default();
+    let mut pushes = 0u64;
     // Deadlines are checked on a tick, not with a timer per request (re-arming a timer at
     // every read costs more than the read): a stalled request fails at most one tick late.
     let tick = deadline_tick(timeout);
@@ -338,6 +444,11 @@ async fn read_loop<R: AsyncRead + Unpin>(
         let mut got_reply = false;
         loop {
             match decoder.decode(&mut buf) {
+                // A push (an invalidation) answers no request.
+                Ok(Some(reply)) if reply.first() == Some(&b'>') => {
+                    pushes += 1;
+                    pushed(shared, &reply, pushes, acks);
+                }
                 Ok(Some(reply)) => {
                     let Some(p) = lock(in_flight).pop_front() else {
                         return ShardErrorKind::Protocol;

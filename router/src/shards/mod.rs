@@ -31,6 +31,19 @@ use counters::ShardMetrics;
 pub use figures::FiguresCall;
 pub use serve::LocalShard;
 
+/// What a shard tells the router's near-cache: keys changed, or everything may have.
+///
+/// With one set, each connection asks its shard to track what it reads (`JUMPCACHE
+/// TRACKING`), hands the shard's `>invalidate` pushes here instead of matching them to
+/// requests, and calls [`all`](Self::all) whenever it connects or drops (an invalidation may
+/// have been lost in between). An in-process shard calls it from the write itself.
+pub trait Invalidated: Send + Sync + std::fmt::Debug {
+    /// These keys changed.
+    fn keys(&self, keys: &[Bytes]);
+    /// Anything may have changed (FLUSHALL, a connection lost or made).
+    fn all(&self);
+}
+
 /// A shard group's index in the topology: its jump-hash bucket.
 pub type ShardId = usize;
 
@@ -98,7 +111,8 @@ struct InFlight {
     deadline: Instant,
     /// When the request's bytes were handed to the socket: the round trip starts here.
     sent: Instant,
-    _permit: OwnedSemaphorePermit,
+    /// `None` for the connection's own requests (acknowledgements of invalidations).
+    _permit: Option<OwnedSemaphorePermit>,
 }
 
 /// State shared by a shard's connections: for fail-fast, round-robin and up/down logs.
@@ -125,9 +139,12 @@ struct Shared {
     hello: Mutex<Option<Bytes>>,
     /// Requests, errors, reconnects and round trips.
     metrics: ShardMetrics,
+    /// The near-cache, told of the shard's invalidations (`--near-cache`).
+    tracked: Option<Arc<dyn Invalidated>>,
 }
 
 impl Shared {
+    #[allow(clippy::too_many_arguments)] // reason: each is one of the connection's settings
     fn new(
         id: ShardId,
         member: usize,
@@ -136,6 +153,7 @@ impl Shared {
         queue: usize,
         password: Option<Password>,
         tls: Option<Arc<serve::Tls>>,
+        tracked: Option<Arc<dyn Invalidated>>,
     ) -> Arc<Shared> {
         Arc::new(Shared {
             id,
@@ -150,6 +168,7 @@ impl Shared {
             logged_tls: AtomicBool::new(false),
             hello: Mutex::new(None),
             metrics: ShardMetrics::new(id, member, addr),
+            tracked,
         })
     }
 
@@ -265,7 +284,8 @@ impl Call {
 impl ShardClient {
     /// Starts `connections` connection tasks to `addr`, member `member` of group `id` (its
     /// metrics' labels); they connect in the background and authenticate with `password`
-    /// when given, over TLS when `tls` is given.
+    /// when given, over TLS when `tls` is given; with `tracked`, each connection has the shard
+    /// track its reads and hands the invalidations to it.
     ///
     /// Must be called inside a tokio runtime. The tasks end when every clone is dropped.
     #[allow(clippy::too_many_arguments)] // reason: one call site per kind of member; a struct would only rename them
@@ -278,8 +298,9 @@ impl ShardClient {
         timeout: Duration,
         password: Option<Password>,
         tls: Option<Arc<serve::Tls>>,
+        tracked: Option<Arc<dyn Invalidated>>,
     ) -> ShardClient {
-        let shared = Shared::new(id, member, addr, timeout, queue, password, tls);
+        let shared = Shared::new(id, member, addr, timeout, queue, password, tls, tracked);
         let conns: Vec<Conn> = (0..connections.max(1))
             .map(|_| {
                 let (tx, rx) = mpsc::unbounded_channel();
@@ -310,15 +331,32 @@ impl ShardClient {
 
     /// Returns the client of member `member` of group `id`, a shard this process runs:
     /// every request runs in the caller's task as it is sent. `addr` names it in INFO and
-    /// errors (its listener's address).
+    /// errors (its listener's address). With `tracked`, the shard tracks what the calls read
+    /// and tells it of each change as the change happens.
     pub fn local(
         id: ShardId,
         member: usize,
         addr: &str,
         shard: Arc<dyn LocalShard>,
+        tracked: Option<Arc<dyn Invalidated>>,
     ) -> ShardClient {
+        if let Some(near) = tracked {
+            shard.track(Arc::new(move |what| match what {
+                serve::tracking::Invalidation::Keys(keys) => near.keys(keys),
+                serve::tracking::Invalidation::All => near.all(),
+            }));
+        }
         // No queue and no timeout apply: the request runs before this returns.
-        let shared = Shared::new(id, member, addr, Duration::from_secs(3600), 1, None, None);
+        let shared = Shared::new(
+            id,
+            member,
+            addr,
+            Duration::from_secs(3600),
+            1,
+            None,
+            None,
+            None,
+        );
         shared.live.store(1, Ordering::Relaxed);
         ShardClient {
             shared,

@@ -60,6 +60,7 @@ fn client(addr: SocketAddr, timeout_ms: u64) -> ShardClient {
         Duration::from_millis(timeout_ms),
         None,
         None,
+        None,
     )
 }
 
@@ -104,6 +105,7 @@ async fn a_stalled_request_times_out_and_the_connection_recovers() {
         1,
         100,
         Duration::from_millis(200),
+        None,
         None,
         None,
     );
@@ -201,6 +203,7 @@ async fn a_stalled_shard_fills_its_queue_then_fails_fast_with_busy() {
         1,
         2,
         Duration::from_millis(2000),
+        None,
         None,
         None,
     );

@@ -39,6 +39,8 @@ pub fn execute(cmd: &Command, shard: &ShardState, protocol: Protocol) -> Frame {
                 _ => shard.txn.touch(cmd.keys()),
             }
         }
+        // CLIENT TRACKING: one relaxed load when no client tracks.
+        crate::tracking::written(cmd, shard);
     }
     reply
 }
@@ -49,7 +51,7 @@ fn run(cmd: &Command, shard: &ShardState, protocol: Protocol) -> Frame {
     let args = cmd.args();
     match cmd.kind() {
         Ping | Echo | Quit | Hello | Auth | Client | Select | Command | Config | Time | SlowLog
-        | Latency | Wait | Acl | Multi => Frame::error(SESSION_COMMAND),
+        | Latency | Wait | Acl | Multi | Subscribe | Unsubscribe => Frame::error(SESSION_COMMAND),
         // `handler::execute` runs it with the connection's session (its epoch stamp).
         Jumpcache => Frame::error("ERR JUMPCACHE reached the store"),
         // `handler::execute` runs them with the connection's session (`exec::multi`).

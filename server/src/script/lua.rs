@@ -176,7 +176,8 @@ pub(super) fn frame_to_lua(lua: &Lua, frame: Frame) -> mlua::Result<Value> {
             t.raw_set("err", lua.create_string(&e)?)?;
             Value::Table(t)
         }
-        Frame::Array(items) | Frame::Set(items) => {
+        // Push and Sequence come from pub/sub commands, which scripts may not run.
+        Frame::Array(items) | Frame::Set(items) | Frame::Push(items) | Frame::Sequence(items) => {
             let t = lua.create_table_with_capacity(items.len(), 0)?;
             for (i, item) in items.into_iter().enumerate() {
                 t.raw_set(i + 1, frame_to_lua(lua, item)?)?;

@@ -94,6 +94,12 @@ impl Store {
         }
     }
 
+    /// Sets what is told each key the store removes by itself (expired, evicted), under the
+    /// key's lock: it must not call the store. The first call wins.
+    pub fn on_removal(&self, f: impl Fn(&[u8]) + Send + Sync + 'static) {
+        each!(self, s => s.on_removal(f))
+    }
+
     /// Returns the store clock's time in Unix milliseconds.
     #[inline]
     pub fn now_ms(&self) -> u64 {

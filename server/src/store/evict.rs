@@ -208,6 +208,7 @@ impl Compact {
     fn evict_at(&self, seg: &mut Segment, i: usize, now_ms: u64) -> Entry {
         let e = seg.remove(i);
         hooks::evicted(e.key());
+        self.removed(e.key());
         if e.is_live(now_ms) {
             seg.evicted += 1;
         } else {
@@ -256,7 +257,8 @@ impl Compact {
             let s = self.inner.expire_cursor.fetch_add(1, Ordering::Relaxed) % SEGMENTS;
             let mut seg = self.lock(s);
             loop {
-                let (sampled, expired, freed) = seg.expire_some(now_ms, EXPIRE_SAMPLES);
+                let removed = |key: &[u8]| self.removed(key);
+                let (sampled, expired, freed) = seg.expire_some(now_ms, EXPIRE_SAMPLES, &removed);
                 self.discharge(&mut seg, freed);
                 sampled_total += sampled;
                 expired_total += expired;

@@ -213,7 +213,12 @@ struct Inner {
     age_cursor: AtomicUsize,
     /// Segments rebuilt after a panic (see `Store::repair`).
     repaired: AtomicU64,
+    /// Told each key the store removes by itself (expired, evicted): see [`Compact::on_removal`].
+    removal: std::sync::OnceLock<Removal>,
 }
+
+/// What [`Compact::on_removal`] installs.
+pub(crate) type Removal = Box<dyn Fn(&[u8]) + Send + Sync>;
 
 /// The compact backend: the keyspace of one shard in [`SEGMENTS`] segments of its own
 /// slab and table; cheap to clone (an `Arc` inside).
@@ -283,7 +288,22 @@ impl Compact {
                 expire_cursor: AtomicUsize::new(0),
                 age_cursor: AtomicUsize::new(0),
                 repaired: AtomicU64::new(0),
+                removal: std::sync::OnceLock::new(),
             }),
+        }
+    }
+
+    /// Sets what is told each key the store removes by itself (expired on a read or by
+    /// active expiry, evicted), under the key's segment lock: it must not call the store.
+    /// The first call wins.
+    pub fn on_removal(&self, f: impl Fn(&[u8]) + Send + Sync + 'static) {
+        let _ = self.inner.removal.set(Box::new(f));
+    }
+
+    /// Tells the removal hook, if any, that `key` went.
+    fn removed(&self, key: &[u8]) {
+        if let Some(f) = self.inner.removal.get() {
+            f(key);
         }
     }
 
@@ -424,7 +444,9 @@ impl Compact {
         if e.deadline_ms() == 0 || e.is_live(now.ms()) {
             return true;
         }
-        let freed = seg.remove(i).weight();
+        let gone = seg.remove(i);
+        self.removed(gone.key());
+        let freed = gone.weight();
         seg.expired += 1;
         self.discharge(seg, freed);
         false

@@ -664,9 +664,14 @@ impl Segment {
     }
 
     /// Samples up to `samples` entries with a deadline (all of them when there are no more)
-    /// and removes those expired at `now_ms`, counting them; returns (sampled, expired, weight
-    /// freed).
-    pub(super) fn expire_some(&mut self, now_ms: u64, samples: usize) -> (usize, usize, u64) {
+    /// and removes those expired at `now_ms`, counting them and telling `removed` each key;
+    /// returns (sampled, expired, weight freed).
+    pub(super) fn expire_some(
+        &mut self,
+        now_ms: u64,
+        samples: usize,
+        removed: &dyn Fn(&[u8]),
+    ) -> (usize, usize, u64) {
         let mut expired = 0;
         let mut freed = 0;
         if self.expiring <= samples {
@@ -675,7 +680,9 @@ impl Segment {
             let sampled = self.expiring;
             for i in (0..self.expiring).rev() {
                 if !self.slab[i].is_live(now_ms) {
-                    freed += self.remove(i).weight();
+                    let gone = self.remove(i);
+                    removed(gone.key());
+                    freed += gone.weight();
                     expired += 1;
                 }
             }
@@ -688,7 +695,9 @@ impl Segment {
             }
             let i = self.random_below(self.expiring);
             if !self.slab[i].is_live(now_ms) {
-                freed += self.remove(i).weight();
+                let gone = self.remove(i);
+                removed(gone.key());
+                freed += gone.weight();
                 expired += 1;
             }
         }
@@ -753,7 +762,7 @@ mod tests {
                     }
                 }
                 _ if r >> 50 & 1 == 0 => {
-                    seg.expire_some(r % 100, 5);
+                    seg.expire_some(r % 100, 5, &|_| {});
                 }
                 _ => {
                     // Entries with lower `stamp` score higher; the pool must follow moves.
@@ -802,8 +811,8 @@ mod tests {
             seg.insert(key_hash(&key), Entry::new(&key, b"v", deadline, 0));
         }
         assert_eq!(seg.expiring(), 50);
-        while seg.expire_some(51, 20).1 > 0 {}
-        seg.expire_some(51, 20);
+        while seg.expire_some(51, 20, &|_| {}).1 > 0 {}
+        seg.expire_some(51, 20, &|_| {});
         assert_eq!((seg.len(), seg.expiring(), seg.expired), (50, 0, 50));
         check(&seg);
     }

@@ -112,12 +112,32 @@ struct Gauges {
 }
 
 /// What moka removed on its own, shared by every cache this store builds.
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Removals {
     evicted: AtomicU64,
     expired: AtomicU64,
     /// Keys moka evicted or expired, for the stripes' indexes to forget (`reap`).
     reap: Mutex<Vec<Bytes>>,
+    /// Told each key the store removes by itself: see [`MokaStore::on_removal`].
+    hook: std::sync::OnceLock<super::Removal>,
+}
+
+impl std::fmt::Debug for Removals {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Removals")
+            .field("evicted", &self.evicted)
+            .field("expired", &self.expired)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Removals {
+    /// Tells the removal hook, if any, that `key` went.
+    fn removed(&self, key: &[u8]) {
+        if let Some(f) = self.hook.get() {
+            f(key);
+        }
+    }
 }
 
 type Moka = Cache<Bytes, Arc<Entry>, Xxh3Builder>;
@@ -200,6 +220,7 @@ fn build(
                 RemovalCause::Explicit | RemovalCause::Replaced => return,
             };
             counter.fetch_add(1, Relaxed);
+            removals.removed(&key);
             lock(&removals.reap).push((*key).clone());
         })
         .build_with_hasher(Xxh3Builder::new());
@@ -299,6 +320,13 @@ impl MokaStore {
         }
     }
 
+    /// Sets what is told each key the store removes by itself (expired on a read or by
+    /// moka, evicted), maybe under a stripe lock: it must not call the store. The first call
+    /// wins.
+    pub fn on_removal(&self, f: impl Fn(&[u8]) + Send + Sync + 'static) {
+        let _ = self.inner.removals.hook.set(Box::new(f));
+    }
+
     /// Returns the store clock's time in Unix milliseconds.
     pub fn now_ms(&self) -> u64 {
         self.inner.clock.now_ms()
@@ -326,6 +354,7 @@ impl MokaStore {
             Some(e) if e.deadline_ms == 0 || e.is_live(now.ms()) => Some(e),
             Some(_) => {
                 self.discard(st, h, key);
+                self.inner.removals.removed(key);
                 st.expired += 1;
                 None
             }
@@ -341,6 +370,7 @@ impl MokaStore {
                     .is_some_and(|s| s.deadline_ms != 0 && now.ms() > s.deadline_ms);
                 if past {
                     self.discard(st, h, key);
+                    self.inner.removals.removed(key);
                     st.expired += 1;
                 }
                 None
