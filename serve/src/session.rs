@@ -316,6 +316,14 @@ impl Session {
             .map_or(&[], |m| &m.queued[..])
     }
 
+    /// Whether messages can reach this connection out of band (invalidations, pub/sub): in
+    /// RESP3, while it tracks keys or while it is subscribed. A RESP2 connection that does
+    /// neither gets none, so its loop need not wait for any (`Outbox::ready` is cheap, not
+    /// free, on every pass).
+    pub fn may_get_pushes(&self, outbox: &crate::tracking::Outbox) -> bool {
+        self.protocol == Protocol::Resp3 || self.tracking.is_some() || outbox.subscribed()
+    }
+
     /// Returns true while CLIENT TRACKING is on.
     pub fn tracking(&self) -> bool {
         self.tracking.is_some()

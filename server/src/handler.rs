@@ -68,6 +68,9 @@ async fn serve<S: ClientStream>(
                 sent => sent,
             }
         } else {
+            let pushes = info
+                .as_deref()
+                .is_some_and(|c| session.may_get_pushes(c.outbox()));
             tokio::select! {
                 biased;
                 _ = &mut stop => {
@@ -75,7 +78,7 @@ async fn serve<S: ClientStream>(
                     continue;
                 }
                 _ = killed(&mut kill) => return Ok(()),
-                () = pushed(info.as_deref()) => {
+                () = pushed(info.as_deref()), if pushes => {
                     if let Some((pushes, n)) = info.as_ref().and_then(|c| c.outbox().take()) {
                         conn.write_raw(&pushes);
                         conn.flush().await?;

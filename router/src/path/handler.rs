@@ -63,23 +63,29 @@ type Queued = (Pending, Out, Option<&'static CommandSpec>, Bytes);
 /// The protocol a reply goes out in, and for RESP3 the shape Redis gives it there.
 type Out = (Protocol, Shape);
 
+/// A write through a router with a near-cache: its keys are dropped again once it is
+/// answered (GETs sent meanwhile may carry the old value).
+struct Written {
+    pending: Pending,
+    /// Its keys; `None` for a flush.
+    keys: Option<Vec<Bytes>>,
+    /// The writer's client id.
+    writer: u64,
+    /// The invalidations an in-process shard queued as it ran.
+    delivered: serve::tracking::Delivered,
+}
+
 /// A reply in the making, queued in request order.
 enum Pending {
     Ready(Frame),
     /// A GET answered by the near-cache: the shard's reply as it was cached.
     Cached(Bytes),
     /// A GET the near-cache missed: its reply fills the near-cache under its key, unless an
-    /// invalidation came after the stamp (taken before it was sent).
-    Fill(Box<Pending>, Bytes, u64),
-    /// A write through a router with a near-cache: its keys are dropped again once it is
-    /// answered (GETs sent meanwhile may carry the old value); `None` for a flush.
-    /// With the writer's id, and the invalidations an in-process shard queued as it ran.
-    Written(
-        Box<Pending>,
-        Option<Vec<Bytes>>,
-        u64,
-        serve::tracking::Delivered,
-    ),
+    /// invalidation came after the stamp (taken before it was sent). Boxed, as `Written`:
+    /// the variants a router without a near-cache never makes keep `Pending` small.
+    Fill(Box<(Pending, Bytes, u64)>),
+    /// A write through a router with a near-cache.
+    Written(Box<Written>),
     Forward(GroupCall),
     Split {
         calls: Vec<GroupCall>,
@@ -146,6 +152,7 @@ pub(crate) async fn handle<S: serve::ClientStream>(
                 sent => sent,
             }
         } else {
+            let pushes = session.may_get_pushes(client.outbox());
             tokio::select! {
                 biased;
                 _ = &mut shutdown => {
@@ -153,7 +160,7 @@ pub(crate) async fn handle<S: serve::ClientStream>(
                     continue;
                 }
                 _ = &mut killed => break,
-                () = client.outbox().ready() => {
+                () = client.outbox().ready(), if pushes => {
                     // Invalidations for a tracking client (or its REDIRECT target).
                     if let Some((pushes, n)) = client.outbox().take() {
                         conn.write_raw(&pushes);
@@ -360,25 +367,38 @@ async fn dispatch<S>(
         Protocol::Resp2 => Shape::Same,
         Protocol::Resp3 => protocol::command::resp3_shape(&cmd),
     };
-    let near = match &router.near {
-        Some(near) if session.may_run(&cmd, &router.server_config) => {
-            match crate::near::before(near, &cmd) {
-                crate::near::Before::Hit(reply) => {
-                    return (
-                        Pending::Cached(reply),
-                        (session.protocol(), shape),
-                        Some(spec),
-                        raw,
-                    )
-                }
-                other => other,
-            }
+    if let Some(near) = &router.near {
+        if session.may_run(&cmd, &router.server_config) {
+            let pending = Box::pin(through_near(near, cmd, session, router, lane)).await;
+            return (pending, (session.protocol(), shape), Some(spec), raw);
         }
-        _ => crate::near::Before::Nothing,
+    }
+    let pending = match start_now(cmd, session, router, lane) {
+        Ok(pending) => pending,
+        // Boxed: the common path's future stays small.
+        Err((cmd, plan)) => Box::pin(start(cmd, plan, router, lane)).await,
+    };
+    // Read after the command ran: HELLO 3 is answered in RESP3.
+    (pending, (session.protocol(), shape), Some(spec), raw)
+}
+
+/// A command through a router with a near-cache (kept off the path of a router without one,
+/// whose requests then move less): a GET it holds is answered from it, a GET it misses fills
+/// it once answered, a write drops its keys before it is sent and again once answered.
+async fn through_near(
+    near: &crate::near::NearCache,
+    cmd: Command,
+    session: &mut Session,
+    router: &Router,
+    lane: u64,
+) -> Pending {
+    let before = match crate::near::before(near, &cmd) {
+        crate::near::Before::Hit(reply) => return Pending::Cached(reply),
+        other => other,
     };
     // A write an in-process shard runs at once queues its invalidations here, to be written
     // before its reply is.
-    let (started, delivered) = match near {
+    let (started, delivered) = match before {
         crate::near::Before::Written(_) => {
             serve::tracking::collect(|| start_now(cmd, session, router, lane))
         }
@@ -386,18 +406,18 @@ async fn dispatch<S>(
     };
     let pending = match started {
         Ok(pending) => pending,
-        // Boxed: the common path's future stays small.
         Err((cmd, plan)) => Box::pin(start(cmd, plan, router, lane)).await,
     };
-    let pending = match near {
+    match before {
         crate::near::Before::Nothing | crate::near::Before::Hit(_) => pending,
-        crate::near::Before::Fill(key, stamp) => Pending::Fill(Box::new(pending), key, stamp),
-        crate::near::Before::Written(keys) => {
-            Pending::Written(Box::new(pending), keys, session.id(), delivered)
-        }
-    };
-    // Read after the command ran: HELLO 3 is answered in RESP3.
-    (pending, (session.protocol(), shape), Some(spec), raw)
+        crate::near::Before::Fill(key, stamp) => Pending::Fill(Box::new((pending, key, stamp))),
+        crate::near::Before::Written(keys) => Pending::Written(Box::new(Written {
+            pending,
+            keys,
+            writer: session.id(),
+            delivered,
+        })),
+    }
 }
 
 /// INFO as the router answers it, for an INFO queued in a transaction (`txn::exec`).
@@ -706,15 +726,22 @@ async fn resolve_other(pending: Pending, router: &Router, acks: &mut usize) -> R
     match pending {
         Pending::Ready(frame) => Reply::Frame(frame),
         Pending::Cached(reply) => Reply::Raw(reply),
-        Pending::Fill(inner, key, stamp) => {
-            let reply = Box::pin(resolve::<()>(*inner, router, acks)).await;
+        Pending::Fill(fill) => {
+            let (inner, key, stamp) = *fill;
+            let reply = Box::pin(resolve::<()>(inner, router, acks)).await;
             if let Some(near) = &router.near {
                 crate::near::fill(near, key, &reply, stamp);
             }
             reply
         }
-        Pending::Written(inner, keys, writer, delivered) => {
-            let reply = Box::pin(resolve::<()>(*inner, router, acks)).await;
+        Pending::Written(written) => {
+            let Written {
+                pending: inner,
+                keys,
+                writer,
+                delivered,
+            } = *written;
+            let reply = Box::pin(resolve::<()>(inner, router, acks)).await;
             if let Some(near) = &router.near {
                 crate::near::drop_keys(near, keys.as_deref());
             }

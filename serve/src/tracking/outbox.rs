@@ -1,8 +1,10 @@
 //! A connection's queue of out-of-band messages (invalidations, pub/sub), written by other
 //! connections' commands and by the store's expiry, taken by the connection's own loop.
 
+use std::future::poll_fn;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
+use std::task::{Poll, Waker};
 
 use bytes::BytesMut;
 use protocol::encode::encode;
@@ -17,7 +19,11 @@ pub struct Outbox {
     bytes: Mutex<BytesMut>,
     /// Set with the bytes, so a connection with nothing queued pays one load per command.
     pending: AtomicBool,
-    notify: Notify,
+    /// The connection loop waiting in [`ready`](Self::ready), woken by a push. A waker slot,
+    /// not a `Notify`: the loop polls `ready` on every pass, and registering with a `Notify`
+    /// (its waiter list, under its lock, and out again on drop) cost the request path
+    /// hundreds of instructions (docs/benchmarks.md).
+    waiter: Mutex<Option<Waker>>,
     /// Channels the connection is subscribed to (RESP2 gets invalidations only then).
     channels: AtomicUsize,
     /// Messages queued so far, and of those, the ones the connection has written to its
@@ -38,7 +44,7 @@ impl Outbox {
         let n = self.queued.fetch_add(1, Ordering::Relaxed) + 1;
         self.pending.store(true, Ordering::Release);
         drop(bytes);
-        self.notify.notify_one();
+        self.wake();
         n
     }
 
@@ -69,7 +75,7 @@ impl Outbox {
         let n = self.queued.fetch_add(1, Ordering::Relaxed) + 1;
         self.pending.store(true, Ordering::Release);
         drop(bytes);
-        self.notify.notify_one();
+        self.wake();
         n
     }
 
@@ -123,10 +129,35 @@ impl Outbox {
         }
     }
 
-    /// Waits until something may have been queued (a permit is kept when nobody waits, so a
-    /// push between two waits is never missed; a wake-up may find nothing).
+    /// Wakes the connection loop waiting in [`ready`](Self::ready), if it waits.
+    fn wake(&self) {
+        if let Some(w) = lock(&self.waiter).take() {
+            w.wake();
+        }
+    }
+
+    /// Waits until something is queued (at once if it already is: a push between two waits
+    /// is never missed; a wake-up may find it taken).
     pub async fn ready(&self) {
-        self.notify.notified().await;
+        poll_fn(|cx| {
+            if self.pending.load(Ordering::Acquire) {
+                return Poll::Ready(());
+            }
+            {
+                let mut slot = lock(&self.waiter);
+                match &*slot {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    _ => *slot = Some(cx.waker().clone()),
+                }
+            }
+            // A push between the first look and the registration woke no one: look again.
+            if self.pending.load(Ordering::Acquire) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await;
     }
 
     /// Records how many channels the connection is subscribed to.
