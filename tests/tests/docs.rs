@@ -49,9 +49,7 @@ fn route(route: Route) -> String {
         Route::All(merge) => format!("every group; {}", merged(merge)),
         Route::Scan => "one group at a time".into(),
         Route::Txn => "transactions and scripts: the keys' groups (docs/architecture.md)".into(),
-        Route::Cluster => {
-            "answered where received, never forwarded (a router refuses BGSAVE and LASTSAVE)".into()
-        }
+        Route::Cluster => "answered where received, never forwarded".into(),
     }
 }
 
