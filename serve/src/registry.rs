@@ -145,10 +145,8 @@ impl ClientInfo {
                 let row = COMMANDS
                     .get(row - 1)
                     .map_or(spec(protocol::Kind::Ping), |r| r);
-                match row.subcommands.get(((cmd >> 16) as usize).wrapping_sub(1)) {
-                    Some((sub, _)) => format!("{}|{}", row.lower, sub.to_ascii_lowercase()),
-                    None => row.lower.to_string(),
-                }
+                let sub = row.subcommands.get(((cmd >> 16) as usize).wrapping_sub(1));
+                row.full_name(sub.map(|(sub, _)| *sub))
             }
         };
         let user = lock(&self.user).as_ref().map_or_else(

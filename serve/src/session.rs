@@ -536,14 +536,11 @@ pub const ROUTER_SCRIPT_REFUSED: &str = "NOPERM scripts through a router run wit
 /// Returns Redis's full name of a command: `get`, `client|tracking`.
 fn full_name(cmd: &Command) -> String {
     let spec = cmd.spec();
-    match (spec.subcommands.is_empty(), cmd.args().get(1)) {
-        (false, Some(sub)) => format!(
-            "{}|{}",
-            spec.lower,
-            String::from_utf8_lossy(sub).to_ascii_lowercase()
-        ),
-        _ => spec.lower.to_string(),
-    }
+    let sub = (!spec.subcommands.is_empty())
+        .then(|| cmd.args().get(1))
+        .flatten()
+        .map(|sub| String::from_utf8_lossy(sub));
+    spec.full_name(sub.as_deref())
 }
 
 /// Marks the transaction failed when a command is refused inside MULTI.
@@ -880,7 +877,7 @@ pub fn command_info(spec: &CommandSpec) -> Frame {
         .iter()
         .map(|(name, arity)| {
             Frame::Array(vec![
-                Frame::bulk(format!("{}|{}", spec.lower, name.to_ascii_lowercase()).as_bytes()),
+                Frame::bulk(spec.full_name(Some(name)).as_bytes()),
                 Frame::Integer(i64::from(*arity)),
                 Frame::Set(vec![]),
                 Frame::Integer(0),

@@ -193,7 +193,7 @@ fn check_arity(spec: &'static CommandSpec, args: &[Bytes]) -> Result<(), Command
         Ok(())
     } else {
         Err(CommandError::WrongArity {
-            name: format!("{}|{}", spec.lower, sub_name.to_ascii_lowercase()),
+            name: spec.full_name(Some(sub_name)),
         })
     }
 }

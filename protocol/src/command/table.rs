@@ -131,6 +131,15 @@ pub struct CommandSpec {
 }
 
 impl CommandSpec {
+    /// Returns Redis's full name of this command, or of its subcommand `sub` (any case):
+    /// `get`, `client|tracking` (ACL rules and errors, CLIENT LIST's `cmd=`).
+    pub fn full_name(&self, sub: Option<&str>) -> String {
+        match sub {
+            Some(sub) => format!("{}|{}", self.lower, sub.to_ascii_lowercase()),
+            None => self.lower.to_string(),
+        }
+    }
+
     /// Returns this row's position in [`COMMANDS`]: an index for per-command counters.
     ///
     /// `Kind` is declared from the rows, in table order, so this is a cast.

@@ -112,7 +112,7 @@ pub fn of_name(full: &str) -> Option<Categories> {
 /// Redis gives the subcommand its own.
 pub fn categories(spec: &CommandSpec, sub: Option<&str>) -> Categories {
     if let Some(sub) = sub {
-        if let Some(c) = of_name(&format!("{}|{}", spec.lower, sub.to_ascii_lowercase())) {
+        if let Some(c) = of_name(&spec.full_name(Some(sub))) {
             return c;
         }
     }

@@ -261,7 +261,7 @@ pub fn in_category(wanted: Categories) -> Vec<String> {
         }
         for (sub, _) in spec.subcommands {
             if categories(spec, Some(sub)).intersects(wanted) {
-                out.push(format!("{}|{}", spec.lower, sub.to_ascii_lowercase()));
+                out.push(spec.full_name(Some(sub)));
             }
         }
     }

@@ -53,7 +53,7 @@ fn build() -> Units {
         });
         for (sub, _) in spec.subcommands {
             all.push(Unit {
-                name: format!("{}|{}", spec.lower, sub.to_ascii_lowercase()),
+                name: spec.full_name(Some(sub)),
                 categories: categories(spec, Some(sub)),
                 children: Vec::new(),
                 sub: true,

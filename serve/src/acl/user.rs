@@ -147,14 +147,7 @@ impl User {
                     .position(|(n, _)| n.as_bytes().eq_ignore_ascii_case(s))
             });
         if !self.allowed[unit(spec, sub)] {
-            let name = match sub {
-                Some(i) => format!(
-                    "{}|{}",
-                    spec.lower,
-                    spec.subcommands[i].0.to_ascii_lowercase()
-                ),
-                None => spec.lower.to_string(),
-            };
+            let name = spec.full_name(sub.map(|i| spec.subcommands[i].0));
             return Err(Denied::Command(name));
         }
         if !self.all_keys() {
